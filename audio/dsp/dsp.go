@@ -1,0 +1,63 @@
+// Package dsp holds the small signal tools the project measures and makes
+// sound with: tone generation and Goertzel tone detection.
+package dsp
+
+import "math"
+
+// Sine returns n samples of a sine of freq Hz at the given rate and peak
+// amplitude.
+func Sine(freq float64, rate, n int, amplitude float64) []int16 {
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = int16(amplitude * math.Sin(2*math.Pi*freq*float64(i)/float64(rate)))
+	}
+	return out
+}
+
+// Goertzel returns the power of freq in samples, normalised so that a full
+// sine of amplitude A gives about A²/4 regardless of length.
+func Goertzel(samples []int16, freq float64, rate int) float64 {
+	if len(samples) == 0 {
+		return 0
+	}
+	w := 2 * math.Pi * freq / float64(rate)
+	coeff := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, x := range samples {
+		s0 := float64(x) + coeff*s1 - s2
+		s2, s1 = s1, s0
+	}
+	p := s1*s1 + s2*s2 - coeff*s1*s2
+	n := float64(len(samples))
+	return p / (n * n)
+}
+
+// RMS returns the root-mean-square level of samples.
+func RMS(samples []int16) float64 {
+	if len(samples) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, x := range samples {
+		sum += float64(x) * float64(x)
+	}
+	return math.Sqrt(sum / float64(len(samples)))
+}
+
+// DominantTone returns which of the candidate frequencies carries the most
+// power in samples, and the share of the signal's total power it holds
+// (0..1; a clean tone is close to 1).
+func DominantTone(samples []int16, rate int, candidates ...float64) (freq, share float64) {
+	var best float64
+	for _, f := range candidates {
+		if p := Goertzel(samples, f, rate); p > best {
+			best, freq = p, f
+		}
+	}
+	rms := RMS(samples)
+	if rms == 0 {
+		return 0, 0
+	}
+	// A sine of amplitude A has RMS² = A²/2 and Goertzel power A²/4.
+	return freq, 2 * best / (rms * rms)
+}

@@ -1,0 +1,96 @@
+package audio
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/recphone/recphone/audio/wav"
+)
+
+// File is a device whose microphone is a WAV file played in a loop and whose
+// speaker is written to a WAV file. It is what tests and headless agents use.
+type File struct {
+	mu      sync.Mutex
+	mic     []int16
+	pos     int
+	speaker *wav.Writer
+}
+
+// OpenFile loads micPath (8 kHz 16-bit mono WAV; empty for silence) and
+// creates speakerPath (empty to discard what the speaker plays).
+func OpenFile(micPath, speakerPath string) (*File, error) {
+	f := &File{}
+	if micPath != "" {
+		samples, rate, err := wav.ReadFile(micPath)
+		if err != nil {
+			return nil, fmt.Errorf("audio: microphone file: %w", err)
+		}
+		if rate != SampleRate {
+			return nil, fmt.Errorf("audio: microphone file %s is %d Hz, want %d Hz", micPath, rate, SampleRate)
+		}
+		f.mic = samples
+	}
+	if speakerPath != "" {
+		w, err := wav.Create(speakerPath, SampleRate)
+		if err != nil {
+			return nil, fmt.Errorf("audio: speaker file: %w", err)
+		}
+		f.speaker = w
+	}
+	return f, nil
+}
+
+// Run implements Device.
+func (f *File) Run(ctx context.Context, fn FrameFunc) error {
+	mic := make([]int16, FrameSamples)
+	spk := make([]int16, FrameSamples)
+	var werr error
+	err := runClock(ctx, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.nextMic(mic)
+		clear(spk)
+		fn(mic, spk)
+		if f.speaker != nil && werr == nil {
+			werr = f.speaker.Write(spk)
+		}
+	})
+	if werr != nil {
+		return fmt.Errorf("audio: writing speaker file: %w", werr)
+	}
+	if f.speaker != nil {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if err := f.speaker.Flush(); err != nil {
+			return fmt.Errorf("audio: flushing speaker file: %w", err)
+		}
+	}
+	return err
+}
+
+func (f *File) nextMic(dst []int16) {
+	if len(f.mic) == 0 {
+		clear(dst)
+		return
+	}
+	for i := range dst {
+		dst[i] = f.mic[f.pos]
+		f.pos++
+		if f.pos == len(f.mic) {
+			f.pos = 0
+		}
+	}
+}
+
+// Close implements Device; it finalises the speaker WAV.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.speaker == nil {
+		return nil
+	}
+	err := f.speaker.Close()
+	f.speaker = nil
+	return err
+}
