@@ -1,0 +1,149 @@
+package metadata
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxDocumentSize caps what Parse accepts. Real snapshots are a few kB; a
+// cap keeps a hostile SRC from making the SRS buffer without bound.
+const MaxDocumentSize = 256 << 10
+
+// maxDepth caps element nesting; RFC 7865 documents are four levels deep.
+const maxDepth = 32
+
+const xmlHeader = `<?xml version="1.0" encoding="UTF-8"?>` + "\r\n"
+
+// Marshal encodes r as an RFC 7865 document with CRLF line ends, which is
+// what the multipart bodies of SIP need and what real SRSs insist on.
+//
+// Text and attribute values are escaped by encoding/xml, never concatenated.
+// Characters XML 1.0 cannot carry at all (C0 controls other than TAB, LF and
+// CR, U+FFFE, U+FFFF, and invalid UTF-8) are replaced by U+FFFD, exactly as
+// CleanText does, so the SRS reads CleanText(s) for every string s the SRC
+// put in. TAB, LF and CR are written as character references and survive.
+func Marshal(r *Recording) ([]byte, error) {
+	if r == nil {
+		return nil, fmt.Errorf("metadata: marshal nil recording")
+	}
+	out := *r
+	out.XMLName = xml.Name{Space: Namespace, Local: "recording"}
+	body, err := xml.MarshalIndent(&out, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("metadata: marshal: %w", err)
+	}
+	// Every LF in body is indentation: LFs inside text are escaped as &#xA;.
+	body = bytes.ReplaceAll(body, []byte("\n"), []byte("\r\n"))
+	doc := make([]byte, 0, len(xmlHeader)+len(body)+2)
+	doc = append(doc, xmlHeader...)
+	doc = append(doc, body...)
+	return append(doc, '\r', '\n'), nil
+}
+
+// CleanText maps s to what survives an XML 1.0 round trip: every rune XML
+// cannot carry becomes U+FFFD. Senders may call it to know what the
+// recorder will store; Marshal applies the same rule.
+func CleanText(s string) string {
+	if isClean(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, w := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && w == 1) || !xmlChar(r) {
+			r = unicode.ReplacementChar
+		}
+		b.WriteRune(r)
+		i += w
+	}
+	return b.String()
+}
+
+func isClean(s string) bool {
+	for i := 0; i < len(s); {
+		r, w := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && w == 1) || !xmlChar(r) {
+			return false
+		}
+		i += w
+	}
+	return true
+}
+
+// xmlChar reports whether r is a Char of XML 1.0 §2.2.
+func xmlChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
+}
+
+// Parse decodes a metadata document. It is strict about form — one root
+// element, no DOCTYPE, no text outside the root, nothing after it — and
+// returns ErrNotWellFormed or ErrNotRecording (wrapped, with the parser's
+// words). It does not judge content: that is Validate's job, so a caller
+// can still record a document that is well-formed but wrong.
+func Parse(doc []byte) (*Recording, error) {
+	if len(doc) > MaxDocumentSize {
+		return nil, fmt.Errorf("%w: %d bytes, cap %d", ErrTooLarge, len(doc), MaxDocumentSize)
+	}
+	if err := checkForm(doc); err != nil {
+		return nil, err
+	}
+	var r Recording
+	if err := xml.Unmarshal(doc, &r); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotRecording, err)
+	}
+	if r.XMLName.Local != "recording" {
+		return nil, fmt.Errorf("%w: root element <%s>", ErrNotRecording, r.XMLName.Local)
+	}
+	return &r, nil
+}
+
+// checkForm walks every token once so that malformed input is reported as
+// such, before Unmarshal could silently stop at the end of the root.
+func checkForm(doc []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	d.Strict = true
+	depth, roots := 0, 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotWellFormed, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+				if roots > 1 {
+					return fmt.Errorf("%w: more than one root element", ErrNotWellFormed)
+				}
+			}
+			depth++
+			if depth > maxDepth {
+				return fmt.Errorf("%w: nesting deeper than %d", ErrNotWellFormed, maxDepth)
+			}
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
+				return fmt.Errorf("%w: text outside the root element", ErrNotWellFormed)
+			}
+		case xml.Directive:
+			return fmt.Errorf("%w: DOCTYPE or other directive not allowed", ErrNotWellFormed)
+		}
+	}
+	if roots == 0 {
+		return fmt.Errorf("%w: no root element", ErrNotWellFormed)
+	}
+	return nil
+}
