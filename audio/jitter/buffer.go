@@ -1,0 +1,561 @@
+// Package jitter turns a stream of RTP packets that arrive early, late, out
+// of order, twice or never into one frame per 20 ms tick of the audio clock,
+// and hides the frames that did not make it (see Concealer).
+//
+// The buffer is keyed by RTP timestamp, not by arrival: the sender's
+// timestamps are the only record of when each frame is meant to be heard, so
+// reordering, duplicates and multi-frame packets all fall out of slotting
+// frames by timestamp. Its target delay follows the measured arrival jitter
+// (RFC 3550 interarrival jitter plus a peak detector for delay spikes that the
+// smoothed estimate reacts to too slowly): it grows at once when the network
+// gets worse and shrinks slowly, one frame at a time, when it calms down.
+package jitter
+
+import (
+	"time"
+)
+
+// Capacity is the number of 20 ms frame slots the buffer holds. MaxDelay is
+// kept below it so that slot indices never alias.
+const Capacity = 64
+
+// MaxFrameBytes is the largest payload one frame may carry (20 ms of 16-bit
+// linear PCM at 8 kHz); G.711 uses half of it.
+const MaxFrameBytes = 320
+
+// Config sets the frame geometry and delay bounds. The zero value is 20 ms
+// G.711 at 8 kHz with 40..400 ms of delay.
+type Config struct {
+	// ClockRate is the RTP clock rate in Hz (8000).
+	ClockRate int
+	// FrameSamples is the RTP timestamp advance of one frame (160).
+	FrameSamples int
+	// FrameBytes is the payload size of one frame (160 for G.711). A packet
+	// carrying a multiple of it is split into that many frames.
+	FrameBytes int
+	// MinDelay is the smallest target delay (40 ms).
+	MinDelay time.Duration
+	// MaxDelay bounds the delay; older audio is dropped to stay under it
+	// (400 ms, at most Capacity-2 frames).
+	MaxDelay time.Duration
+	// InitialDelay is the target before any jitter has been measured (60 ms).
+	InitialDelay time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.ClockRate <= 0 {
+		c.ClockRate = 8000
+	}
+	if c.FrameSamples <= 0 {
+		c.FrameSamples = c.ClockRate / 50
+	}
+	if c.FrameBytes <= 0 || c.FrameBytes > MaxFrameBytes {
+		c.FrameBytes = min(c.FrameSamples, MaxFrameBytes)
+	}
+	if c.MinDelay <= 0 {
+		c.MinDelay = 40 * time.Millisecond
+	}
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = 400 * time.Millisecond
+	}
+	if c.InitialDelay <= 0 {
+		c.InitialDelay = 60 * time.Millisecond
+	}
+	return c
+}
+
+// Status says what Pop produced for the current tick.
+type Status uint8
+
+const (
+	// Idle means nothing has been received yet: play silence.
+	Idle Status = iota
+	// Frame means the payload for this tick is in dst.
+	Frame
+	// Lost means this frame is missing while later ones are buffered (loss
+	// or a packet that will arrive too late): conceal it.
+	Lost
+	// Underrun means the buffer ran dry; playout holds its position so the
+	// delay grows by one frame. Conceal.
+	Underrun
+	// Buffering means the buffer is filling up to its target delay after a
+	// start, resynchronisation or a deliberate delay increase. Conceal.
+	Buffering
+)
+
+var statusNames = [...]string{"idle", "frame", "lost", "underrun", "buffering"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "unknown"
+}
+
+// Stats are the buffer's counters and current delay.
+type Stats struct {
+	// Delay is the audio currently buffered ahead of playout, including the
+	// frame played next.
+	Delay time.Duration
+	// Target is the delay the buffer is steering towards.
+	Target time.Duration
+	// Jitter is the RFC 3550 interarrival jitter estimate.
+	Jitter time.Duration
+	// Received counts pushed packets.
+	Received uint64
+	// Played counts frames handed out for playout.
+	Played uint64
+	// Concealed counts ticks that had no frame after playout started.
+	Concealed uint64
+	// Lost counts frames that were skipped because they never arrived in time.
+	Lost uint64
+	// Underruns counts the times the buffer ran dry.
+	Underruns uint64
+	// Late counts packets that arrived after their playout time.
+	Late uint64
+	// Duplicates counts packets received twice.
+	Duplicates uint64
+	// Dropped counts buffered frames discarded to reduce the delay.
+	Dropped uint64
+	// Resyncs counts restarts after an SSRC change or a timestamp jump.
+	Resyncs uint64
+}
+
+type state uint8
+
+const (
+	stIdle state = iota
+	stBuffering
+	stPlaying
+	stDry
+)
+
+type slot struct {
+	fi   int64
+	used bool
+	n    uint16
+	data [MaxFrameBytes]byte
+}
+
+// Buffer is an adaptive jitter buffer. It is not safe for concurrent use:
+// the caller serialises Push (network side) and Pop (audio clock). It never
+// allocates after New.
+type Buffer struct {
+	cfg       Config
+	frameDur  time.Duration
+	minFrames int
+	maxFrames int
+
+	slots [Capacity]slot
+	count int
+
+	st        state
+	everPlay  bool
+	ssrc      uint32
+	baseTS    uint32 // RTP timestamp of frame index 0
+	playFI    int64  // frame index played by the next Pop
+	newestFI  int64
+	waitPops  int
+	pops      int64
+	lastAdapt int64
+	minDepth  int // smallest depth seen since lastAdapt
+	farLate   int
+
+	// duplicate detection over the last 64 sequence numbers
+	haveSeq bool
+	maxSeq  uint16
+	seqMask uint64
+
+	// delay estimation, all in RTP timestamp units
+	ref         time.Time
+	haveTransit bool
+	lastTransit float64
+	jitter      float64
+	minCur      float64
+	minPrev     float64
+	winStart    time.Time
+	peak        float64
+	peakAt      time.Time
+	target      int // frames
+
+	stats Stats
+}
+
+// New returns an empty buffer.
+func New(cfg Config) *Buffer {
+	b := &Buffer{}
+	b.init(cfg)
+	return b
+}
+
+func (b *Buffer) init(cfg Config) {
+	cfg = cfg.withDefaults()
+	b.cfg = cfg
+	b.frameDur = time.Duration(cfg.FrameSamples) * time.Second / time.Duration(cfg.ClockRate)
+	b.minFrames = max(1, int((cfg.MinDelay+b.frameDur-1)/b.frameDur))
+	b.maxFrames = min(Capacity-2, max(b.minFrames, int(cfg.MaxDelay/b.frameDur)))
+	b.target = min(b.maxFrames, max(b.minFrames, int((cfg.InitialDelay+b.frameDur-1)/b.frameDur)))
+}
+
+// Reset forgets all buffered audio and statistics, keeping the config.
+func (b *Buffer) Reset() {
+	cfg := b.cfg
+	*b = Buffer{}
+	b.init(cfg)
+}
+
+func (b *Buffer) slotFor(fi int64) *slot {
+	return &b.slots[uint64(fi)%Capacity]
+}
+
+// frameIndex maps an RTP timestamp to the nearest frame index, unwrapping it
+// around the current playout position.
+func (b *Buffer) frameIndex(ts uint32) int64 {
+	fs := int64(b.cfg.FrameSamples)
+	playTS := b.baseTS + uint32(b.playFI*fs)
+	d := int64(int32(ts - playTS))
+	if d >= 0 {
+		d = (d + fs/2) / fs
+	} else {
+		d = -((-d + fs/2) / fs)
+	}
+	return b.playFI + d
+}
+
+// Push stores one RTP packet's payload. The payload is copied; a payload of
+// k*FrameBytes bytes fills k consecutive frames. arrival is the receive time
+// used for jitter estimation.
+func (b *Buffer) Push(seq uint16, ts, ssrc uint32, payload []byte, arrival time.Time) {
+	b.stats.Received++
+	if len(payload) == 0 {
+		return
+	}
+	if b.st == stIdle || ssrc != b.ssrc {
+		b.resync(seq, ts, ssrc, arrival)
+	} else if b.isDuplicate(seq) {
+		b.stats.Duplicates++
+		return
+	}
+	fi := b.frameIndex(ts)
+	nFrames := (len(payload) + b.cfg.FrameBytes - 1) / b.cfg.FrameBytes
+	nFrames = min(nFrames, b.maxFrames)
+	ahead := fi - b.playFI
+
+	switch {
+	case ahead < 0 && b.st == stBuffering && b.newestFI-fi < int64(b.maxFrames):
+		// Reordered packet older than the first one seen: playout has not
+		// started, so start earlier.
+		b.playFI = fi
+	case ahead < 0:
+		if -ahead > int64(Capacity) {
+			// Far in the past: either a stray packet or a new timeline.
+			b.farLate++
+			if b.farLate < 3 {
+				b.stats.Late++
+				return
+			}
+			b.resync(seq, ts, ssrc, arrival)
+			fi = b.playFI
+			break
+		}
+		b.farLate = 0
+		b.stats.Late++
+		b.estimate(ts, arrival)
+		return
+	case ahead >= int64(Capacity):
+		b.farLate = 0
+		b.resync(seq, ts, ssrc, arrival)
+		fi = b.playFI
+	default:
+		b.farLate = 0
+	}
+
+	// Estimate after any resync, so a timestamp jump is not taken for
+	// jitter.
+	b.estimate(ts, arrival)
+
+	if b.st == stDry {
+		// Playout was holding after running dry; resume so that this frame
+		// plays after the target delay, skipping the gap that was already
+		// concealed.
+		b.st = stPlaying
+		if p := fi - int64(b.target-1); p > b.playFI {
+			b.playFI = p
+		}
+	}
+
+	for k := range nFrames {
+		f := fi + int64(k)
+		if f < b.playFI {
+			continue
+		}
+		s := b.slotFor(f)
+		if s.used {
+			if s.fi == f {
+				continue
+			}
+			b.count--
+			b.stats.Dropped++
+		}
+		chunk := payload[k*b.cfg.FrameBytes:]
+		if len(chunk) > b.cfg.FrameBytes {
+			chunk = chunk[:b.cfg.FrameBytes]
+		}
+		s.fi = f
+		s.used = true
+		s.n = uint16(copy(s.data[:], chunk))
+		b.count++
+		if f > b.newestFI {
+			b.newestFI = f
+		}
+	}
+
+	// Never hold more than MaxDelay: drop the oldest audio instead.
+	if over := b.newestFI + 1 - b.playFI - int64(b.maxFrames); over > 0 {
+		b.advanceTo(b.newestFI + 1 - int64(b.target))
+	}
+}
+
+// isDuplicate records seq in the 64-packet window and reports whether it was
+// already there.
+func (b *Buffer) isDuplicate(seq uint16) bool {
+	if !b.haveSeq {
+		b.haveSeq, b.maxSeq, b.seqMask = true, seq, 1
+		return false
+	}
+	d := int16(seq - b.maxSeq)
+	switch {
+	case d > 0:
+		if d >= 64 {
+			b.seqMask = 0
+		} else {
+			b.seqMask <<= uint(d)
+		}
+		b.seqMask |= 1
+		b.maxSeq = seq
+		return false
+	case d > -64:
+		bit := uint64(1) << uint(-d)
+		if b.seqMask&bit != 0 {
+			return true
+		}
+		b.seqMask |= bit
+		return false
+	default:
+		return false
+	}
+}
+
+// resync restarts the timeline at this packet: new SSRC, a timestamp jump,
+// or the very first packet.
+func (b *Buffer) resync(seq uint16, ts, ssrc uint32, arrival time.Time) {
+	if b.st != stIdle {
+		b.stats.Resyncs++
+	}
+	for i := range b.slots {
+		b.slots[i].used = false
+	}
+	b.count = 0
+	b.ssrc = ssrc
+	b.baseTS = ts
+	b.playFI = 0
+	b.newestFI = 0
+	b.waitPops = 0
+	b.farLate = 0
+	b.st = stBuffering
+	b.haveSeq, b.maxSeq, b.seqMask = true, seq, 1
+	// A new timeline has a new transit offset; keep the jitter and target,
+	// which describe the network, but restart the baseline.
+	b.haveTransit = false
+	b.ref = arrival
+	b.winStart = arrival
+}
+
+// estimate updates the RFC 3550 jitter and the delay-spike peak detector and
+// raises the target at once if needed.
+func (b *Buffer) estimate(ts uint32, arrival time.Time) {
+	rate := float64(b.cfg.ClockRate)
+	if b.ref.IsZero() {
+		b.ref = arrival
+		b.winStart = arrival
+	}
+	arr := arrival.Sub(b.ref).Seconds() * rate
+	// transit relative to the first packet of the timeline, unwrapped.
+	rel := float64(int32(ts - b.baseTS))
+	transit := arr - rel
+	if !b.haveTransit {
+		b.haveTransit = true
+		b.lastTransit = transit
+		b.minCur, b.minPrev = transit, transit
+		b.peak = 0
+		return
+	}
+	d := transit - b.lastTransit
+	b.lastTransit = transit
+	if d < 0 {
+		d = -d
+	}
+	if d > rate { // a jump of more than a second is not jitter
+		d = rate
+	}
+	b.jitter += (d - b.jitter) / 16
+
+	// Baseline = fastest transit over the last two 5 s windows, so that
+	// clock drift does not accumulate into a fake delay.
+	if arrival.Sub(b.winStart) > 5*time.Second {
+		b.minPrev, b.minCur = b.minCur, transit
+		b.winStart = arrival
+	}
+	if transit < b.minCur {
+		b.minCur = transit
+	}
+	base := min(b.minCur, b.minPrev)
+	excess := transit - base
+	if excess > b.peak {
+		b.peak = excess
+		b.peakAt = arrival
+	} else if arrival.Sub(b.peakAt) > 10*time.Second {
+		// Calm for a while: let the peak fall by about one frame per second.
+		b.peak -= float64(b.cfg.FrameSamples) / 50
+		if b.peak < excess {
+			b.peak = excess
+		}
+	}
+
+	need := max(b.peak, 3*b.jitter)
+	fs := float64(b.cfg.FrameSamples)
+	t := int(need/fs+0.999) + 2
+	t = min(b.maxFrames, max(b.minFrames, t))
+	b.target = t
+}
+
+// advanceTo moves playout to fi, discarding buffered frames before it.
+func (b *Buffer) advanceTo(fi int64) {
+	if fi <= b.playFI {
+		return
+	}
+	if fi-b.playFI >= Capacity {
+		for i := range b.slots {
+			if b.slots[i].used {
+				b.slots[i].used = false
+				b.stats.Dropped++
+			}
+		}
+		b.count = 0
+	} else {
+		for f := b.playFI; f < fi; f++ {
+			if s := b.slotFor(f); s.used && s.fi == f {
+				s.used = false
+				b.count--
+				b.stats.Dropped++
+			}
+		}
+	}
+	b.playFI = fi
+	if b.newestFI < fi-1 {
+		b.newestFI = fi - 1
+	}
+}
+
+// Pop is called once per frame tick. It copies the frame to play into dst
+// (which should hold MaxFrameBytes, at least FrameBytes) and returns its
+// length, or says why there is none.
+func (b *Buffer) Pop(dst []byte) (int, Status) {
+	b.pops++
+	switch b.st {
+	case stIdle:
+		return 0, Idle
+	case stBuffering:
+		b.waitPops++
+		depth := int(b.newestFI + 1 - b.playFI)
+		if b.waitPops < b.target && depth < b.target {
+			if b.everPlay {
+				b.stats.Concealed++
+			}
+			return 0, Buffering
+		}
+		b.st = stPlaying
+		b.everPlay = true
+		b.lastAdapt = b.pops
+	case stDry:
+		b.stats.Concealed++
+		return 0, Underrun
+	}
+
+	depth := int(b.newestFI + 1 - b.playFI)
+	if b.pops-b.lastAdapt <= 1 || depth < b.minDepth {
+		b.minDepth = depth
+	}
+	if b.pops-b.lastAdapt >= 25 {
+		switch {
+		case b.minDepth > b.target+1 && b.count > 1:
+			// The buffer never went below target+1 for half a second:
+			// the delay is larger than the network needs. Drop one frame;
+			// at most one every 500 ms so it stays inaudible.
+			b.advanceTo(b.playFI + 1)
+			b.lastAdapt = b.pops
+		case depth < b.target-1 && b.count > 0:
+			// Target went up (jitter rose): stretch by one frame now
+			// rather than waiting for an underrun.
+			b.lastAdapt = b.pops
+			b.stats.Concealed++
+			return 0, Buffering
+		}
+	}
+
+	s := b.slotFor(b.playFI)
+	if s.used && s.fi == b.playFI {
+		n := copy(dst, s.data[:s.n])
+		s.used = false
+		b.count--
+		b.playFI++
+		b.stats.Played++
+		return n, Frame
+	}
+	if b.count == 0 {
+		b.st = stDry
+		b.stats.Underruns++
+		b.stats.Concealed++
+		return 0, Underrun
+	}
+	// Later frames exist. If the gap before them is wider than the target
+	// (the sender's timestamps jumped ahead, e.g. after silence
+	// suppression), close it instead of concealing all of it.
+	next := b.playFI + 1
+	for ; next <= b.newestFI; next++ {
+		if t := b.slotFor(next); t.used && t.fi == next {
+			break
+		}
+	}
+	if gap := next - b.playFI; gap > int64(b.target) {
+		b.advanceTo(next - int64(b.target-1))
+	}
+	b.playFI++
+	b.stats.Lost++
+	b.stats.Concealed++
+	return 0, Lost
+}
+
+// Delay returns the audio buffered ahead of playout.
+func (b *Buffer) Delay() time.Duration {
+	if b.st != stPlaying && b.st != stBuffering {
+		return 0
+	}
+	d := b.newestFI + 1 - b.playFI
+	if d < 0 {
+		return 0
+	}
+	return time.Duration(d) * b.frameDur
+}
+
+// Stats returns the counters and current delay figures.
+func (b *Buffer) Stats() Stats {
+	s := b.stats
+	s.Delay = b.Delay()
+	s.Target = time.Duration(b.target) * b.frameDur
+	s.Jitter = time.Duration(b.jitter / float64(b.cfg.ClockRate) * float64(time.Second))
+	return s
+}
+
+// MaxDelay is the bound Delay never exceeds.
+func (b *Buffer) MaxDelay() time.Duration { return time.Duration(b.maxFrames) * b.frameDur }
