@@ -1,0 +1,186 @@
+package srs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// dialogState is what the SRS needs to send requests inside an RS dialog
+// (BYE, a metadata request), whichever side created it.
+type dialogState struct {
+	local     sip.FromHeader // our side, with our tag
+	remote    sip.ToHeader   // their side, with their tag
+	target    sip.Uri        // their Contact
+	cseq      uint32
+	transport string
+	dest      string // connection-oriented transports: reuse the SRC's connection
+}
+
+// serverDialog is the dialog of an SRC-initiated RS. Our tag is fixed here
+// so that every response and later request carries the same one.
+func serverDialog(req *sip.Request) dialogState {
+	d := dialogState{transport: req.Transport(), cseq: 1}
+	to := req.To()
+	d.local = sip.FromHeader{DisplayName: to.DisplayName, Address: to.Address, Params: to.Params.Clone()}
+	if !d.local.Params.Has("tag") {
+		tag, _ := newRSID(time.Time{})
+		d.local.Params.Add("tag", tag[len(tag)-8:]+"srs")
+		to.Params.Add("tag", mustGet(d.local.Params, "tag"))
+	}
+	from := req.From()
+	d.remote = sip.ToHeader{DisplayName: from.DisplayName, Address: from.Address, Params: from.Params.Clone()}
+	if c := req.Contact(); c != nil {
+		d.target = c.Address
+	} else {
+		d.target = from.Address
+	}
+	if d.transport != "UDP" {
+		d.dest = req.Source()
+	}
+	return d
+}
+
+func mustGet(p sip.HeaderParams, k string) string {
+	v, _ := p.Get(k)
+	return v
+}
+
+// newRequest builds an in-dialog request. Caller holds rs.mu.
+func (rs *recordingSession) newRequest(method sip.RequestMethod) *sip.Request {
+	d := &rs.dlg
+	d.cseq++
+	req := sip.NewRequest(method, d.target)
+	from := d.local
+	from.Params = from.Params.Clone()
+	to := d.remote
+	to.Params = to.Params.Clone()
+	cid := sip.CallIDHeader(rs.callID)
+	req.AppendHeader(&from)
+	req.AppendHeader(&to)
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: d.cseq, MethodName: method})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	req.AppendHeader(rs.srv.contact(d.transport))
+	req.SetTransport(d.transport)
+	if d.dest != "" {
+		req.SetDestination(d.dest)
+	}
+	return req
+}
+
+// send runs an in-dialog request to its final response.
+func (rs *recordingSession) send(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	res, err := rs.srv.client.Do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("rs %s: %s: %w", rs.id, req.Method, err)
+	}
+	return res, nil
+}
+
+// onReoffer handles a re-INVITE or UPDATE from the SRC: a re-offer (pause,
+// resume, new streams), new metadata (complete or partial), or both.
+func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction) {
+	request := cseqLabel(req)
+	ct, disp := contentHeaders(req)
+	body := splitBody(ct, disp, req.Body(), false)
+	var newFindings []Finding
+	for _, f := range body.findings {
+		if rs.addFinding(f, request) {
+			newFindings = append(newFindings, f)
+		}
+	}
+	var offers []offeredStream
+	if body.sdp != nil {
+		var fs []Finding
+		var err error
+		offers, fs, err = parseOffer(body.sdp)
+		if err != nil {
+			f := newFinding(FindSDPMalformed, err.Error())
+			rs.addFinding(f, request)
+			rs.srv.respond(tx, req, 400, "Bad Request ("+FindSDPMalformed+")", nil)
+			return
+		}
+		for _, f := range fs {
+			if rs.addFinding(f, request) {
+				newFindings = append(newFindings, f)
+			}
+		}
+		if len(offers) < len(rs.currentOffers()) {
+			f := newFinding(FindSDPStreamsRemoved, fmt.Sprintf("%d media lines, previous offer had %d", len(offers), len(rs.currentOffers())))
+			rs.addFinding(f, request)
+			st, reason := statusFor(f)
+			rs.srv.respond(tx, req, st, reason, nil)
+			return
+		}
+	}
+	if rs.srv.strict && len(newFindings) > 0 {
+		st, reason := statusFor(newFindings[0])
+		rs.srv.respond(tx, req, st, reason, nil)
+		return
+	}
+	rs.mu.Lock()
+	if rs.ended {
+		rs.mu.Unlock()
+		rs.srv.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	if body.meta != nil {
+		rs.takeMetadata(body.meta, request)
+	}
+	var answer []byte
+	if offers != nil {
+		var err error
+		if answer, err = rs.applyOffer(offers, request); err != nil {
+			rs.mu.Unlock()
+			rs.log.Error("re-offer failed", "err", err)
+			rs.srv.respond(tx, req, 500, "Server Internal Error", nil)
+			return
+		}
+	} else if req.IsInvite() {
+		// An offerless re-INVITE wants our offer: the current session.
+		answer = rs.answer
+	}
+	rs.crossCheckLabels(request)
+	ports := rs.ports()
+	rs.mu.Unlock()
+	rs.srv.respond(tx, req, 200, "OK", answer)
+	rs.srv.emit(Event{Kind: EventUpdated, RSID: rs.id, CallID: rs.callID, Dir: rs.dir, Ports: ports})
+}
+
+func (rs *recordingSession) currentOffers() []offeredStream {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.offers
+}
+
+func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	rs := s.lookup(callID(req))
+	if rs == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	rs.onReoffer(req, tx)
+}
+
+func (s *Server) onAck(req *sip.Request, _ sip.ServerTransaction) {
+	rs := s.lookup(callID(req))
+	if rs == nil {
+		return
+	}
+	rs.log.Debug("ACK received", "cseq", cseqLabel(req))
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	rs := s.lookup(callID(req))
+	if rs == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	s.respond(tx, req, 200, "OK", nil)
+	s.forget(rs)
+	rs.finish(true, "bye from src")
+}

@@ -1,0 +1,141 @@
+package srs
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/recphone/recphone/recording/metadata"
+)
+
+// Finding is one way an SRC broke RFC 7866, RFC 7865 or the RFCs under
+// them. ID is stable for admins to grep, Section names the rule, Offending
+// quotes what arrived (cut to a readable length).
+type Finding struct {
+	ID        string    `json:"id"`
+	Section   string    `json:"section"`
+	Text      string    `json:"text"`
+	Offending string    `json:"offending,omitempty"`
+	Request   string    `json:"request,omitempty"` // e.g. "INVITE CSeq 1"
+	Count     int       `json:"count"`             // repeats folded into one entry
+	At        time.Time `json:"at"`
+}
+
+// Finding ids of the SRS; metadata.Find* ids are reported as they are.
+const (
+	FindRequireSiprec     = "sip-require-siprec"
+	FindContactSrc        = "sip-contact-src"
+	FindBodyNotMultipart  = "body-not-multipart"
+	FindBodyTooLarge      = "body-too-large"
+	FindBodyUnknownType   = "body-unknown-type"
+	FindMultipartBroken   = "body-multipart-malformed"
+	FindDisposition       = "metadata-disposition"
+	FindMetadataMissing   = "metadata-missing"
+	FindXMLNotWellFormed  = "xml-not-well-formed"
+	FindNotRecordingDoc   = "metadata-not-recording"
+	FindSDPMissing        = "sdp-missing"
+	FindSDPMalformed      = "sdp-malformed"
+	FindSDPNoLabel        = "sdp-label-missing"
+	FindLabelNoStream     = "label-without-metadata-stream"
+	FindStreamNoLabel     = "metadata-stream-without-media"
+	FindSDPDirection      = "sdp-direction"
+	FindSDPNoCodec        = "sdp-no-g711"
+	FindSDPStreamsRemoved = "sdp-media-lines-removed"
+	FindRTPInactive       = "rtp-while-inactive"
+	FindRTPBeforeAnswer   = "rtp-before-answer"
+	FindRTPSource         = "rtp-unexpected-source"
+	FindRTPGarbage        = "rtp-not-rtp"
+	FindRTPPayload        = "rtp-unexpected-payload"
+)
+
+// rule says where a finding's requirement lives and which status strict
+// mode refuses an INVITE with.
+type rule struct {
+	section, text string
+	status        int
+}
+
+func ruleFor(id string) rule {
+	switch id {
+	case FindRequireSiprec:
+		return rule{"RFC 7866 §6.1.1", "INVITE to an SRS lacks the siprec option tag in Require", 421}
+	case FindContactSrc:
+		return rule{"RFC 7866 §6.1.1", "Contact lacks the +sip.src feature tag", 400}
+	case FindBodyNotMultipart:
+		return rule{"RFC 7866 §9.1", "body is not multipart/mixed with SDP and metadata", 415}
+	case FindBodyTooLarge:
+		return rule{"RFC 3261 §20.14", "body larger than the SRS accepts", 413}
+	case FindBodyUnknownType:
+		return rule{"RFC 3261 §21.4.13", "body or body part of a type an SRS does not take", 415}
+	case FindMultipartBroken:
+		return rule{"RFC 2046 §5.1", "multipart body cannot be split into parts", 400}
+	case FindDisposition:
+		return rule{"RFC 7866 §9.1", "metadata part lacks Content-Disposition: recording-session", 400}
+	case FindMetadataMissing:
+		return rule{"RFC 7866 §9.1", "recording session started without metadata", 400}
+	case FindXMLNotWellFormed:
+		return rule{"XML 1.0 §2.1", "metadata is not well-formed XML", 400}
+	case FindNotRecordingDoc:
+		return rule{"RFC 7865, XML schema", "metadata is XML but not a <recording> document", 400}
+	case FindSDPMissing:
+		return rule{"RFC 7866 §7.1.1", "INVITE carries no SDP offer", 488}
+	case FindSDPMalformed:
+		return rule{"RFC 4566 §5", "SDP cannot be parsed", 400}
+	case FindSDPNoLabel:
+		return rule{"RFC 7866 §7.1.1", "SDP media line without a=label", 488}
+	case FindLabelNoStream:
+		return rule{"RFC 7866 §7.1.1", "SDP label has no <stream> with that label in the metadata", 400}
+	case FindStreamNoLabel:
+		return rule{"RFC 7866 §7.1.1", "metadata <stream> label matches no SDP media line", 400}
+	case FindSDPDirection:
+		return rule{"RFC 7866 §7.1.1", "SRC offered a direction other than sendonly or inactive", 488}
+	case FindSDPNoCodec:
+		return rule{"RFC 7866 §8.1", "audio stream offers neither PCMU nor PCMA", 488}
+	case FindSDPStreamsRemoved:
+		return rule{"RFC 3264 §8", "re-offer has fewer media lines than the previous offer", 488}
+	case FindRTPInactive:
+		return rule{"RFC 7866 §7.1.2", "RTP arrived on a stream that is inactive (paused)", 0}
+	case FindRTPBeforeAnswer:
+		return rule{"RFC 3264 §6", "RTP arrived before the SRS answered", 0}
+	case FindRTPSource:
+		return rule{"RFC 4566 §5.7", "RTP from an address other than the SDP c= address", 0}
+	case FindRTPGarbage:
+		return rule{"RFC 3550 §5.1", "datagram on a media port is not RTP version 2", 0}
+	case FindRTPPayload:
+		return rule{"RFC 3264 §5.1", "RTP payload type not in the SRS answer", 0}
+	}
+	return rule{"", id, 400}
+}
+
+// newFinding builds a finding from the catalog.
+func newFinding(id, offending string) Finding {
+	r := ruleFor(id)
+	return Finding{ID: id, Section: r.section, Text: r.text, Offending: clip(offending), Count: 1}
+}
+
+// fromMetadata converts the metadata package's findings.
+func fromMetadata(fs []metadata.Finding) []Finding {
+	out := make([]Finding, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, Finding{ID: f.ID, Section: f.Section, Text: f.Text, Offending: clip(f.Offending), Count: 1})
+	}
+	return out
+}
+
+// statusFor returns the status strict mode refuses with, and a reason
+// phrase that names the finding so the SRC's log says what was wrong.
+func statusFor(f Finding) (int, string) {
+	st := ruleFor(f.ID).status
+	if st == 0 {
+		st = 400
+	}
+	return st, fmt.Sprintf("Refused %s (%s)", f.ID, f.Section)
+}
+
+// clip keeps quoted text short and single-line for logs and JSON.
+func clip(s string) string {
+	const max = 200
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}

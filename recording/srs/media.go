@@ -1,0 +1,308 @@
+package srs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/zaf/g711"
+)
+
+// maxDrift is how far a packet's timestamp-derived position may stray from
+// its arrival time before the stream is re-anchored on arrival time. It
+// covers SRCs that keep RTP timestamps running through a pause they did not
+// signal, without reacting to ordinary network jitter.
+const maxDrift = 2 * sampleRate
+
+// mediaStream receives one recorded RS stream (one m= line) on its own RTP
+// port and RTCP port, and writes it to label-<label>.wav on the session's
+// timeline.
+type mediaStream struct {
+	rs    *recordingSession
+	label string
+	log   *slog.Logger
+	rtp   *net.UDPConn
+	rtcp  *net.UDPConn
+	port  int
+
+	mu        sync.Mutex
+	codec     codec
+	direction string     // SRS answer direction: recvonly or inactive
+	expect    netip.Addr // SDP c= address of the SRC for this stream
+	resumed   bool       // re-anchor every SSRC on its next packet
+	tl        *timeline
+	ssrcs     map[uint32]*ssrcState
+	order     []uint32
+	stats     StreamReport
+}
+
+// ssrcState follows one synchronisation source: extended sequence numbers
+// for loss, duplicate and reorder counts, and the anchor that maps its RTP
+// timestamps onto the session timeline.
+type ssrcState struct {
+	baseSeq, maxSeq int64
+	seen            map[int64]struct{}
+	received        int64
+	maxTS           int64
+	anchorPos       int64
+	anchorTS        int64
+	anchored        bool
+	transit         float64
+	jitter          float64
+}
+
+// openMediaPorts binds an even RTP port and the RTCP port above it.
+func openMediaPorts(ip string) (*net.UDPConn, *net.UDPConn, error) {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return nil, nil, fmt.Errorf("media ports: %w", err)
+	}
+	for range 64 {
+		r, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("media ports: %w", err)
+		}
+		port := r.LocalAddr().(*net.UDPAddr).Port
+		if port%2 != 0 || port == 65535 {
+			r.Close()
+			continue
+		}
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(port+1))))
+		if err != nil {
+			r.Close()
+			continue
+		}
+		return r, c, nil
+	}
+	return nil, nil, errors.New("media ports: no free even/odd port pair")
+}
+
+func newMediaStream(rs *recordingSession, label, path string) (*mediaStream, error) {
+	rtpConn, rtcpConn, err := openMediaPorts(rs.srv.mediaIP)
+	if err != nil {
+		return nil, err
+	}
+	tl, err := newTimeline(path)
+	if err != nil {
+		rtpConn.Close()
+		rtcpConn.Close()
+		return nil, err
+	}
+	m := &mediaStream{
+		rs: rs, label: label, rtp: rtpConn, rtcp: rtcpConn,
+		port:  rtpConn.LocalAddr().(*net.UDPAddr).Port,
+		log:   rs.log.With("label", label),
+		tl:    tl,
+		ssrcs: map[uint32]*ssrcState{},
+	}
+	m.stats.Label = label
+	m.stats.Port = m.port
+	return m, nil
+}
+
+// serve reads RTP and RTCP until the sockets are closed.
+func (m *mediaStream) serve(wg *sync.WaitGroup) {
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		m.readLoop(m.rtp, m.handleRTP)
+	}()
+	go func() {
+		defer wg.Done()
+		m.readLoop(m.rtcp, m.handleRTCP)
+	}()
+}
+
+func (m *mediaStream) readLoop(c *net.UDPConn, handle func([]byte, netip.AddrPort, time.Time)) {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				m.log.Warn("media read failed", "err", err)
+			}
+			return
+		}
+		handle(buf[:n], from, m.rs.srv.now())
+	}
+}
+
+// configure applies a (re-)negotiated offer line and the SRS's answer.
+func (m *mediaStream) configure(o offeredStream, direction string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.direction == dirInactive && direction == dirRecvOnly {
+		m.resumed = true
+	}
+	m.codec, m.direction, m.expect = o.codec, direction, o.addr.Unmap()
+	m.stats.Codec, m.stats.PayloadType = o.codec.name, int(o.codec.pt)
+	m.stats.Direction = direction
+}
+
+func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
+	var p rtp.Packet
+	if err := p.Unmarshal(b); err != nil || p.Version != 2 {
+		m.rs.addFinding(newFinding(FindRTPGarbage, fmt.Sprintf("label %s RTP port from %s", m.label, from)), "RTP")
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.expect.IsValid() && !m.expect.IsUnspecified() && from.Addr().Unmap() != m.expect {
+		m.rs.addFinding(newFinding(FindRTPSource, fmt.Sprintf("label %s: from %s, SDP says %s", m.label, from, m.expect)), "RTP")
+		return
+	}
+	start, answered := m.rs.answerTime()
+	if !answered {
+		m.rs.addFinding(newFinding(FindRTPBeforeAnswer, fmt.Sprintf("label %s: seq %d from %s", m.label, p.SequenceNumber, from)), "RTP")
+		return
+	}
+	if p.PayloadType != m.codec.pt || m.codec.name == "" {
+		m.rs.addFinding(newFinding(FindRTPPayload, fmt.Sprintf("label %s: payload type %d, answered %d", m.label, p.PayloadType, m.codec.pt)), "RTP")
+		return
+	}
+	if m.direction == dirInactive {
+		// Recorded all the same: the SRS stores what arrived.
+		m.rs.addFinding(newFinding(FindRTPInactive, fmt.Sprintf("label %s: ssrc %08x", m.label, p.SSRC)), "RTP")
+	}
+	s := m.ssrcs[p.SSRC]
+	if s == nil {
+		s = &ssrcState{baseSeq: int64(p.SequenceNumber), maxSeq: int64(p.SequenceNumber) - 1,
+			maxTS: int64(p.Timestamp), seen: map[int64]struct{}{}}
+		m.ssrcs[p.SSRC] = s
+		m.order = append(m.order, p.SSRC)
+	}
+	seq := s.maxSeq + int64(int16(p.SequenceNumber-uint16(s.maxSeq)))
+	if _, dup := s.seen[seq]; dup {
+		m.stats.Duplicates++
+		return
+	}
+	s.seen[seq] = struct{}{}
+	if len(s.seen) > 4096 {
+		for k := range s.seen {
+			if k < s.maxSeq-2048 {
+				delete(s.seen, k)
+			}
+		}
+	}
+	if seq < s.maxSeq {
+		m.stats.Reordered++
+	} else {
+		s.maxSeq = seq
+	}
+	s.received++
+	m.stats.Packets++
+	ts := s.maxTS + int64(int32(p.Timestamp-uint32(s.maxTS)))
+	s.maxTS = max(s.maxTS, ts)
+
+	arrival := int64(now.Sub(start)) * sampleRate / int64(time.Second)
+	if !s.anchored || m.resumed {
+		for _, o := range m.ssrcs {
+			o.anchored = false
+		}
+		m.resumed = false
+		s.anchorPos, s.anchorTS, s.anchored = arrival, ts, true
+	}
+	pos := s.anchorPos + ts - s.anchorTS
+	if d := pos - arrival; d > maxDrift || d < -maxDrift {
+		s.anchorPos, s.anchorTS = arrival, ts
+		pos = arrival
+	}
+
+	// RFC 3550 §6.4.1 interarrival jitter, in timestamp units.
+	transit := float64(arrival - ts)
+	if s.received > 1 {
+		d := transit - s.transit
+		if d < 0 {
+			d = -d
+		}
+		s.jitter += (d - s.jitter) / 16
+	}
+	s.transit = transit
+	if j := s.jitter * 1000 / sampleRate; j > m.stats.MaxJitterMs {
+		m.stats.MaxJitterMs = j
+	}
+	if m.stats.FirstPacket == nil {
+		t := now.UTC()
+		m.stats.FirstPacket = &t
+	}
+	t := now.UTC()
+	m.stats.LastPacket = &t
+
+	late, err := m.tl.place(pos, decode(m.codec.name, p.Payload))
+	if late > 0 {
+		m.stats.LateSamples += int64(late)
+	}
+	if err != nil {
+		m.log.Error("writing audio failed", "err", err)
+	}
+}
+
+func decode(name string, payload []byte) []int16 {
+	out := make([]int16, len(payload))
+	for i, b := range payload {
+		if name == "PCMA" {
+			out[i] = g711.DecodeAlawFrame(b)
+		} else {
+			out[i] = g711.DecodeUlawFrame(b)
+		}
+	}
+	return out
+}
+
+func (m *mediaStream) handleRTCP(b []byte, from netip.AddrPort, _ time.Time) {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		m.rs.addFinding(newFinding(FindRTPGarbage, fmt.Sprintf("label %s RTCP port from %s", m.label, from)), "RTCP")
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range pkts {
+		if sr, ok := p.(*rtcp.SenderReport); ok {
+			m.stats.SenderReports++
+			m.stats.LastSR = &SenderReportInfo{SSRC: sr.SSRC, NTPTime: sr.NTPTime, RTPTime: sr.RTPTime,
+				Packets: sr.PacketCount, Octets: sr.OctetCount}
+		}
+	}
+}
+
+// report returns the stream's counters as they stand.
+func (m *mediaStream) report() StreamReport {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.stats
+	r.SSRCs = []uint32{}
+	r.Lost = 0
+	for _, id := range m.order {
+		s := m.ssrcs[id]
+		r.SSRCs = append(r.SSRCs, id)
+		r.Lost += s.maxSeq - s.baseSeq + 1 - s.received
+	}
+	r.Samples = m.tl.written
+	return r
+}
+
+func (m *mediaStream) flush() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tl.flush()
+}
+
+// stop closes the sockets; the read loops end.
+func (m *mediaStream) stop() {
+	m.rtp.Close()
+	m.rtcp.Close()
+}
+
+// finish writes the rest of the audio, padded to length samples.
+func (m *mediaStream) finish(length int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tl.close(length)
+}

@@ -1,0 +1,133 @@
+package srs
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Report is the content of session.json: what one recording session was
+// and what arrived on it. It is rewritten on every flush, so a reader can
+// trust it up to the last second even after a crash; Complete is only
+// true once the RS ended by BYE or CANCEL.
+type Report struct {
+	RSID         string            `json:"rs_id"`
+	CallID       string            `json:"call_id"`
+	Transport    string            `json:"transport"`
+	Source       string            `json:"source"`
+	Initiator    string            `json:"initiator"` // "src" or "srs"
+	Complete     bool              `json:"complete"`
+	EndReason    string            `json:"end_reason,omitempty"`
+	Refused      *Refusal          `json:"refused,omitempty"`
+	Start        *time.Time        `json:"start,omitempty"`
+	End          *time.Time        `json:"end,omitempty"`
+	CSSessionIDs []string          `json:"cs_session_ids"`
+	SIPSessions  []string          `json:"sip_session_ids"`
+	Participants []ParticipantInfo `json:"participants"`
+	Streams      []StreamReport    `json:"streams"`
+	Pauses       []Pause           `json:"pauses"`
+	Metadata     []string          `json:"metadata_files"`
+	Findings     []Finding         `json:"findings"`
+}
+
+// Refusal says how strict mode refused the RS.
+type Refusal struct {
+	Status int    `json:"status"`
+	Reason string `json:"reason"`
+}
+
+// ParticipantInfo is a participant as the current metadata state names it.
+type ParticipantInfo struct {
+	ID    string   `json:"id"`
+	AOR   string   `json:"aor"`
+	Names []string `json:"names,omitempty"`
+	Send  []string `json:"send_labels,omitempty"`
+	Recv  []string `json:"recv_labels,omitempty"`
+}
+
+// StreamReport describes one label's media.
+type StreamReport struct {
+	Label         string            `json:"label"`
+	File          string            `json:"file"`
+	Port          int               `json:"port"`
+	Direction     string            `json:"direction"`
+	Codec         string            `json:"codec"`
+	PayloadType   int               `json:"payload_type"`
+	SSRCs         []uint32          `json:"ssrcs"`
+	Packets       int64             `json:"packets"`
+	Lost          int64             `json:"lost"`
+	Duplicates    int64             `json:"duplicates"`
+	Reordered     int64             `json:"reordered"`
+	LateSamples   int64             `json:"late_samples"`
+	MaxJitterMs   float64           `json:"max_jitter_ms"`
+	FirstPacket   *time.Time        `json:"first_packet,omitempty"`
+	LastPacket    *time.Time        `json:"last_packet,omitempty"`
+	SenderReports int               `json:"rtcp_sender_reports"`
+	LastSR        *SenderReportInfo `json:"last_sender_report,omitempty"`
+	Samples       int64             `json:"samples_written"`
+}
+
+// SenderReportInfo is the last RTCP SR seen on a stream.
+type SenderReportInfo struct {
+	SSRC    uint32 `json:"ssrc"`
+	NTPTime uint64 `json:"ntp_time"`
+	RTPTime uint32 `json:"rtp_time"`
+	Packets uint32 `json:"packets"`
+	Octets  uint32 `json:"octets"`
+}
+
+// Pause is one interval in which every stream of the RS was inactive.
+// Offsets are milliseconds of recording time, i.e. of WAV file position.
+type Pause struct {
+	Start    time.Time  `json:"start"`
+	End      *time.Time `json:"end,omitempty"`
+	StartMs  int64      `json:"start_ms"`
+	EndMs    int64      `json:"end_ms,omitempty"`
+	Request  string     `json:"request"`
+	ResumeBy string     `json:"resume_request,omitempty"`
+}
+
+// writeReport replaces path atomically so a reader never sees half a file.
+func writeReport(path string, r *Report) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".session-*.json")
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+// ReadReport reads a session.json, for tests and tools.
+func ReadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("report: %s: %w", path, err)
+	}
+	return &r, nil
+}

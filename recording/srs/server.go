@@ -1,0 +1,387 @@
+// Package srs is recphone's reference Session Recording Server (RFC 7866):
+// it accepts recording sessions from an SRC, stores exactly what arrived
+// (one WAV per stream label on a true call timeline, every metadata
+// document, a session.json with counts and findings) and reports every way
+// the SRC breaks RFC 7866 / RFC 7865. It is strict on purpose: its job is
+// to catch mistakes in recphone's own recording client.
+//
+// The same Server runs as the recphone-srs command, inside tests, and
+// in-process in the desktop app's demo mode.
+package srs
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Server is a Session Recording Server.
+type Server struct {
+	dir         string
+	strict      bool
+	log         *slog.Logger
+	listen      string
+	tlsListen   string
+	tlsCert     string
+	tlsKey      string
+	mediaIP     string
+	flushEvery  time.Duration
+	answerDelay time.Duration
+	onEvent     func(Event)
+
+	ua     *sipgo.UserAgent
+	sip    *sipgo.Server
+	client *sipgo.Client
+	udp    net.PacketConn
+	tcp    net.Listener
+	tlsL   net.Listener
+	addr   netip.AddrPort
+
+	mu       sync.Mutex
+	sessions map[string]*recordingSession // by Call-ID, live only
+
+	events    chan Event
+	eventDone chan struct{}
+	closing   chan struct{}
+	closeOnce sync.Once
+	serveWG   sync.WaitGroup
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithListen sets the SIP address (UDP and TCP on the same port). Port 0
+// picks a free port; Addr reports it. Default 127.0.0.1:5070.
+func WithListen(addr string) Option { return func(s *Server) { s.listen = addr } }
+
+// WithStrict makes the SRS refuse a non-conforming INVITE with a 4xx whose
+// reason phrase names the first finding, instead of recording it.
+func WithStrict(strict bool) Option { return func(s *Server) { s.strict = strict } }
+
+// WithTLS adds a SIP over TLS listener on addr with the given PEM files.
+func WithTLS(addr, certFile, keyFile string) Option {
+	return func(s *Server) { s.tlsListen, s.tlsCert, s.tlsKey = addr, certFile, keyFile }
+}
+
+// WithLogger sets the logger; every RS logs with rs_id and call_id.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithEvents registers fn to receive session events. fn runs on one
+// goroutine of its own, in order; if it falls 1024 events behind, further
+// events are dropped (and logged) rather than stalling media.
+func WithEvents(fn func(Event)) Option { return func(s *Server) { s.onEvent = fn } }
+
+// WithFlushInterval sets how often WAV headers and session.json are
+// rewritten during a recording (default 1 s): the most a crash can lose.
+func WithFlushInterval(d time.Duration) Option { return func(s *Server) { s.flushEvery = d } }
+
+// WithMediaIP sets the address put in SDP and Contact when the listen
+// address is a wildcard (default: the listen IP, or 127.0.0.1).
+func WithMediaIP(ip string) Option { return func(s *Server) { s.mediaIP = ip } }
+
+// WithAnswerDelay makes the SRS ring (180) for d before answering, the way
+// a loaded recorder does; it lets tests exercise CANCEL and RTP sent
+// before the answer.
+func WithAnswerDelay(d time.Duration) Option { return func(s *Server) { s.answerDelay = d } }
+
+// New creates a Server that stores recordings under dir. It binds its SIP
+// sockets at once, so Addr is valid before Run.
+func New(dir string, opts ...Option) (*Server, error) {
+	s := &Server{
+		dir: dir, listen: "127.0.0.1:5070", flushEvery: time.Second,
+		sessions: map[string]*recordingSession{},
+		events:   make(chan Event, 1024), eventDone: make(chan struct{}),
+		closing: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if dir == "" {
+		return nil, errors.New("srs: no recording directory")
+	}
+	if err := s.bind(); err != nil {
+		return nil, err
+	}
+	if s.mediaIP == "" {
+		s.mediaIP = s.addr.Addr().String()
+		if s.addr.Addr().IsUnspecified() {
+			s.mediaIP = "127.0.0.1"
+		}
+	}
+	parser := sip.NewParser()
+	parser.MaxMessageLength = MaxBodySize + 8<<10
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("recphone-srs"), sipgo.WithUserAgentParser(parser),
+		sipgo.WithUserAgentHostname(s.mediaIP))
+	if err != nil {
+		s.closeSockets()
+		return nil, fmt.Errorf("srs: %w", err)
+	}
+	s.ua = ua
+	if s.sip, err = sipgo.NewServer(ua, sipgo.WithServerLogger(s.log)); err != nil {
+		s.closeSockets()
+		return nil, fmt.Errorf("srs: %w", err)
+	}
+	if s.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(s.mediaIP),
+		sipgo.WithClientConnectionAddr(s.addr.String())); err != nil {
+		s.closeSockets()
+		return nil, fmt.Errorf("srs: %w", err)
+	}
+	s.sip.OnInvite(s.onInvite)
+	s.sip.OnAck(s.onAck)
+	s.sip.OnBye(s.onBye)
+	s.sip.OnUpdate(s.onUpdate)
+	s.sip.OnCancel(s.onCancel)
+	s.sip.OnOptions(s.onOptions)
+	go s.dispatch()
+	return s, nil
+}
+
+// bind opens UDP and TCP on the same port (retrying when port 0 gave a
+// UDP port whose TCP twin is taken) and the TLS listener.
+func (s *Server) bind() error {
+	ap, err := netip.ParseAddrPort(s.listen)
+	if err != nil {
+		return fmt.Errorf("srs: listen address %q: %w", s.listen, err)
+	}
+	for try := 0; ; try++ {
+		udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return fmt.Errorf("srs: %w", err)
+		}
+		got := udp.LocalAddr().(*net.UDPAddr).AddrPort()
+		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), got.Port())))
+		if err != nil {
+			udp.Close()
+			if ap.Port() == 0 && try < 16 {
+				continue
+			}
+			return fmt.Errorf("srs: %w", err)
+		}
+		s.udp, s.tcp, s.addr = udp, tcp, netip.AddrPortFrom(ap.Addr(), got.Port())
+		break
+	}
+	if s.tlsListen != "" {
+		cert, err := tls.LoadX509KeyPair(s.tlsCert, s.tlsKey)
+		if err != nil {
+			s.closeSockets()
+			return fmt.Errorf("srs: tls: %w", err)
+		}
+		l, err := tls.Listen("tcp", s.tlsListen, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			s.closeSockets()
+			return fmt.Errorf("srs: tls: %w", err)
+		}
+		s.tlsL = l
+	}
+	return nil
+}
+
+// Addr is the SIP address actually bound (UDP and TCP).
+func (s *Server) Addr() string { return s.addr.String() }
+
+// TLSAddr is the SIP over TLS address, or "" without TLS.
+func (s *Server) TLSAddr() string {
+	if s.tlsL == nil {
+		return ""
+	}
+	return s.tlsL.Addr().String()
+}
+
+// Run serves SIP until ctx ends or Close is called. Live recording
+// sessions are then closed as incomplete: their files are valid, and
+// session.json says the RS did not end by BYE.
+func (s *Server) Run(ctx context.Context) error {
+	serve := func(name string, f func() error) {
+		s.serveWG.Add(1)
+		go func() {
+			defer s.serveWG.Done()
+			if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
+				select {
+				case <-s.closing:
+				default:
+					s.log.Error("SIP listener stopped", "transport", name, "err", err)
+				}
+			}
+		}()
+	}
+	serve("udp", func() error { return s.sip.ServeUDP(s.udp) })
+	serve("tcp", func() error { return s.sip.ServeTCP(s.tcp) })
+	if s.tlsL != nil {
+		serve("tls", func() error { return s.sip.ServeTLS(s.tlsL) })
+	}
+	s.log.Info("recphone-srs listening", "addr", s.Addr(), "tls", s.TLSAddr(), "dir", s.dir, "strict", s.strict)
+	select {
+	case <-ctx.Done():
+	case <-s.closing:
+	}
+	return s.Close()
+}
+
+// Close ends every live RS (as incomplete), stops the listeners and waits
+// for the event callback to drain. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.mu.Lock()
+		live := make([]*recordingSession, 0, len(s.sessions))
+		for _, rs := range s.sessions {
+			live = append(live, rs)
+		}
+		s.sessions = map[string]*recordingSession{}
+		s.mu.Unlock()
+		for _, rs := range live {
+			rs.finish(false, "srs shutdown")
+		}
+		s.closeSockets()
+		s.ua.Close()
+		s.serveWG.Wait()
+		close(s.events)
+		<-s.eventDone
+	})
+	return nil
+}
+
+func (s *Server) closeSockets() {
+	for _, c := range []interface{ Close() error }{s.udp, s.tcp, s.tlsL} {
+		if c != nil && !isNilCloser(c) {
+			c.Close()
+		}
+	}
+}
+
+func isNilCloser(c interface{ Close() error }) bool {
+	switch v := c.(type) {
+	case net.PacketConn:
+		return v == nil
+	case net.Listener:
+		return v == nil
+	}
+	return false
+}
+
+func (s *Server) now() time.Time { return time.Now() }
+
+// emit queues an event without ever blocking the caller.
+func (s *Server) emit(e Event) {
+	if s.onEvent == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	defer func() { _ = recover() }() // events closed during shutdown: drop
+	select {
+	case s.events <- e:
+	default:
+		s.log.Warn("event dropped: consumer too slow", "kind", e.Kind, "rs_id", e.RSID)
+	}
+}
+
+func (s *Server) dispatch() {
+	defer close(s.eventDone)
+	for e := range s.events {
+		if s.onEvent != nil {
+			s.onEvent(e)
+		}
+	}
+}
+
+func (s *Server) lookup(callID string) *recordingSession {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[callID]
+}
+
+func (s *Server) forget(rs *recordingSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[rs.callID] == rs {
+		delete(s.sessions, rs.callID)
+	}
+}
+
+// contact is the SRS Contact with the +sip.srs feature tag (RFC 7866 §6.2).
+func (s *Server) contact(transport string) *sip.ContactHeader {
+	host, port := s.mediaIP, int(s.addr.Port())
+	if transport == "TLS" && s.tlsL != nil {
+		if ap, err := netip.ParseAddrPort(s.tlsL.Addr().String()); err == nil {
+			port = int(ap.Port())
+		}
+	}
+	c := &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "srs", Host: host, Port: port,
+		UriParams: sip.NewParams(), Headers: sip.NewParams()}, Params: sip.NewParams()}
+	if transport != "" && transport != "UDP" {
+		c.Address.UriParams.Add("transport", lower(transport))
+	}
+	c.Params.Add("+sip.srs", "")
+	return c
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
+// respond sends a final or provisional response with the SRS's own
+// headers; body, if any, is SDP.
+func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, status int, reason string, body []byte, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, status, reason, body)
+	if body != nil {
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	if req.IsInvite() && status >= 180 && status < 300 || req.Method == sip.UPDATE && status == 200 {
+		res.AppendHeader(s.contact(req.Transport()))
+		res.AppendHeader(sip.NewHeader("Require", "siprec"))
+	}
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Warn("sending response failed", "status", status, "call_id", callID(req), "err", err)
+	}
+}
+
+func callID(req *sip.Request) string {
+	if h := req.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+func cseqLabel(req *sip.Request) string {
+	if h := req.CSeq(); h != nil {
+		return string(req.Method) + " CSeq " + strconv.FormatUint(uint64(h.SeqNo), 10)
+	}
+	return string(req.Method)
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(tx, req, 200, "OK", nil,
+		sip.NewHeader("Supported", "siprec"),
+		sip.NewHeader("Accept", "application/sdp, application/rs-metadata+xml, multipart/mixed"),
+		sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, UPDATE, OPTIONS"))
+}
+
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	// A CANCEL matching a pending INVITE is answered by the transaction
+	// layer; reaching here means there is nothing to cancel.
+	s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+}
