@@ -1,0 +1,113 @@
+package media
+
+import (
+	"fmt"
+
+	"github.com/zaf/g711"
+)
+
+// Codec is an audio codec the session can send and play. Only the two
+// G.711 laws are supported: they need no negotiation of parameters, every
+// SIP peer has them, and the recording side can forward them untouched.
+type Codec uint8
+
+const (
+	// PCMU is G.711 µ-law, static payload type 0.
+	PCMU Codec = iota
+	// PCMA is G.711 A-law, static payload type 8.
+	PCMA
+)
+
+const (
+	// ClockRate is the RTP clock of both G.711 codecs and telephone-event.
+	ClockRate = 8000
+	// FrameSamples is 20 ms at ClockRate: the ptime the session uses.
+	FrameSamples = 160
+	// DefaultDTMFPayloadType is the dynamic payload type to offer for
+	// telephone-event when the peer's offer does not fix another.
+	DefaultDTMFPayloadType = 101
+)
+
+// String returns the SDP encoding name.
+func (c Codec) String() string {
+	switch c {
+	case PCMU:
+		return "PCMU"
+	case PCMA:
+		return "PCMA"
+	}
+	return fmt.Sprintf("Codec(%d)", uint8(c))
+}
+
+// PayloadType returns the static RTP payload type.
+func (c Codec) PayloadType() uint8 {
+	if c == PCMA {
+		return 8
+	}
+	return 0
+}
+
+// CodecByName returns the codec for an SDP encoding name (case as in rtpmap).
+func CodecByName(name string) (Codec, error) {
+	switch name {
+	case "PCMU", "pcmu":
+		return PCMU, nil
+	case "PCMA", "pcma":
+		return PCMA, nil
+	}
+	return 0, fmt.Errorf("%w: %s", ErrUnsupportedCodec, name)
+}
+
+func (c Codec) valid() bool { return c == PCMU || c == PCMA }
+
+// silence is the encoded value of a zero sample.
+func (c Codec) silence() byte {
+	if c == PCMA {
+		return 0xD5
+	}
+	return 0xFF
+}
+
+// g711Tables are decode tables built once per session so the hot path is a
+// plain lookup; encoding goes through zaf/g711 per sample, which is
+// allocation free.
+type g711Tables struct {
+	ulaw, alaw [256]int16
+}
+
+func newG711Tables() *g711Tables {
+	t := &g711Tables{}
+	for i := range 256 {
+		t.ulaw[i] = g711.DecodeUlawFrame(uint8(i))
+		t.alaw[i] = g711.DecodeAlawFrame(uint8(i))
+	}
+	return t
+}
+
+// encode writes len(pcm) G.711 bytes to dst.
+func (c Codec) encode(dst []byte, pcm []int16) int {
+	n := min(len(dst), len(pcm))
+	if c == PCMA {
+		for i := range n {
+			dst[i] = g711.EncodeAlawFrame(pcm[i])
+		}
+	} else {
+		for i := range n {
+			dst[i] = g711.EncodeUlawFrame(pcm[i])
+		}
+	}
+	return n
+}
+
+// decode writes len(src) samples to pcm.
+func (t *g711Tables) decode(c Codec, pcm []int16, src []byte) int {
+	n := min(len(src), len(pcm))
+	tab := &t.ulaw
+	if c == PCMA {
+		tab = &t.alaw
+	}
+	for i := range n {
+		pcm[i] = tab[src[i]]
+	}
+	return n
+}

@@ -1,0 +1,890 @@
+// Package media is one call's audio over RTP/UDP: port allocation, G.711
+// encoding, RFC 4733 DTMF, symmetric RTP with source latching, hold by
+// direction, jitter buffering with loss concealment, RTCP reports, and taps
+// through which an observer (the recording client) sees every packet sent
+// and received. The SIP layer creates a Session per call from the
+// negotiated SDP; the audio device's 20 ms clock drives it via ProcessFrame.
+package media
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+
+	"github.com/recphone/recphone/audio/jitter"
+)
+
+// Remote is what offer/answer decided about the peer's side of the stream.
+// It may change during the call (re-INVITE).
+type Remote struct {
+	// RTP is the peer's RTP address from its SDP (c= and m= port). Zero
+	// while unknown: nothing is sent and, unless latching, nothing accepted.
+	RTP netip.AddrPort
+	// RTCP is the peer's RTCP address (a=rtcp, RFC 3605); zero means RTP
+	// port + 1.
+	RTCP netip.AddrPort
+	// Codec is the audio codec both sides send.
+	Codec Codec
+	// DTMFPayloadType is the negotiated telephone-event payload type
+	// (dynamic, usually DefaultDTMFPayloadType); 0 means the peer did not
+	// accept telephone-event.
+	DTMFPayloadType uint8
+}
+
+func (r Remote) validate() error {
+	if !r.Codec.valid() {
+		return fmt.Errorf("%w: %v", ErrUnsupportedCodec, r.Codec)
+	}
+	if r.DTMFPayloadType > 127 || (r.DTMFPayloadType != 0 && (r.DTMFPayloadType == PCMU.PayloadType() || r.DTMFPayloadType == PCMA.PayloadType())) {
+		return fmt.Errorf("%w: telephone-event %d", ErrInvalidPayloadType, r.DTMFPayloadType)
+	}
+	return nil
+}
+
+func (r Remote) rtcpAddr() netip.AddrPort {
+	if r.RTCP.IsValid() || !r.RTP.IsValid() {
+		return r.RTCP
+	}
+	return netip.AddrPortFrom(r.RTP.Addr(), r.RTP.Port()+1)
+}
+
+// Config is what a Session needs at creation. Only LocalIP is required.
+type Config struct {
+	// LocalIP is the address to bind (the one put in the SDP c= line).
+	LocalIP netip.Addr
+	// Ports is the range to allocate the RTP/RTCP pair from; zero uses
+	// DefaultPortRange.
+	Ports PortRange
+	// Remote is the peer's side as far as known; it can be set later.
+	Remote Remote
+	// Direction is the initial direction (default SendRecv).
+	Direction Direction
+	// Latch accepts the first source that sends RTP instead of insisting on
+	// the SDP address, and then sends to it (symmetric RTP behind NAT).
+	// Re-armed by SetRemote. Packets from anywhere else are ignored.
+	Latch bool
+	// Jitter configures the jitter buffer; the zero value suits G.711.
+	Jitter jitter.Config
+	// RTCPInterval is the mean report interval (default 5 s); each one is
+	// randomised to 0.5..1.5 times it as RFC 3550 §6.2 asks.
+	RTCPInterval time.Duration
+	// CNAME is the RTCP canonical name; default is random per session.
+	CNAME string
+	// DTMFDuration is how long each sent digit lasts (default 100 ms).
+	DTMFDuration time.Duration
+	// DTMFPause is the pause after each sent digit (default 60 ms).
+	DTMFPause time.Duration
+	// OnDTMF is told once about every telephone event received. It runs on
+	// the network goroutine and must not block.
+	OnDTMF func(DTMFEvent)
+	// Logger receives the session's log; default slog.Default(). Nothing
+	// per packet is logged above Debug.
+	Logger *slog.Logger
+}
+
+// params is the part of the session's state that SIP signalling changes
+// and the packet paths read: replaced as a whole, read with one atomic load.
+type params struct {
+	remote Remote
+	dir    Direction
+}
+
+// Stats are a session's counters at one instant.
+type Stats struct {
+	PacketsSent     uint64
+	OctetsSent      uint64
+	PacketsReceived uint64
+	OctetsReceived  uint64
+	// PacketsLost is the RFC 3550 cumulative number of packets lost.
+	PacketsLost int64
+	// Jitter is the RFC 3550 interarrival jitter of the received stream.
+	Jitter time.Duration
+	// JitterBufferDelay is the audio currently buffered before playout.
+	JitterBufferDelay time.Duration
+	// JitterBufferTarget is the delay the jitter buffer aims for.
+	JitterBufferTarget time.Duration
+	// Concealed counts 20 ms frames synthesised by loss concealment.
+	Concealed uint64
+	// Underruns counts the times the jitter buffer ran dry.
+	Underruns uint64
+	// Late counts packets that arrived after their playout time.
+	Late uint64
+	// Duplicates counts packets received twice.
+	Duplicates uint64
+	// RTT is the round-trip time from the peer's last report about us,
+	// zero until one arrived.
+	RTT time.Duration
+	// RemoteFractionLost and RemotePacketsLost are what the peer last
+	// reported about our stream.
+	RemoteFractionLost float64
+	RemotePacketsLost  int64
+	// SendersReportsReceived and ReceiverReportsReceived count incoming
+	// RTCP reports; ByeReceived says the peer sent RTCP BYE.
+	SenderReportsReceived   uint64
+	ReceiverReportsReceived uint64
+	ByeReceived             bool
+	// ForeignPackets counts RTP/RTCP from an address other than the peer.
+	ForeignPackets uint64
+	// InvalidPackets counts datagrams that were not valid RTP/RTCP.
+	InvalidPackets uint64
+	// UnknownPayloadType counts RTP with a payload type not negotiated.
+	UnknownPayloadType uint64
+	// SendErrors counts RTP writes that failed.
+	SendErrors uint64
+	// DTMFReceived counts telephone events reported.
+	DTMFReceived uint64
+}
+
+// Session is the media of one call. Create it with NewSession when the
+// local SDP is built (LocalRTP gives the port to offer), update it with
+// SetRemote/SetDirection as offer/answer progresses, drive it with
+// ProcessFrame from the audio device, and Close it at hang-up. It receives
+// from creation on, so early media plays before the call is answered.
+type Session struct {
+	log      *slog.Logger
+	cfg      Config
+	rtpConn  *net.UDPConn
+	rtcpConn *net.UDPConn
+	sender   *Sender
+	cname    string
+
+	params atomic.Pointer[params]
+
+	tapMu  sync.Mutex
+	tapSeq uint64
+	taps   atomic.Pointer[[]tapEntry]
+
+	// audio clock side: only ProcessFrame touches these
+	tables     *g711Tables
+	enc        [jitter.MaxFrameBytes]byte
+	pop        [jitter.MaxFrameBytes]byte
+	evBuf      [eventPayloadLen]byte
+	conceal    *jitter.Concealer
+	wasSending bool
+	wasPlaying bool
+	dtmfOut    dtmfSender
+	dtmfQueue  chan byte
+
+	// network side
+	rxMu      sync.Mutex
+	jb        *jitter.Buffer
+	rxCodec   Codec
+	rx        receiveStats
+	dtmfIn    dtmfReceiver
+	latched   netip.AddrPort
+	latchRTCP bool
+	rtt       time.Duration
+	remFrac   float64
+	remLost   int64
+	rxHdr     rtp.Header // owned by the RTP read goroutine
+	in        Unprotector
+	inBuf     [maxPacket + srtpOverhead]byte
+	dtmfEv    []DTMFEvent
+
+	sentSR        atomic.Uint64
+	srIn, rrIn    atomic.Uint64
+	byeIn         atomic.Bool
+	foreign       atomic.Uint64
+	invalid       atomic.Uint64
+	unknownPT     atomic.Uint64
+	sendErrors    atomic.Uint64
+	dtmfReceived  atomic.Uint64
+	reportMu      sync.Mutex
+	lastReportPkt uint64 // packets sent at the previous report
+
+	closeOnce sync.Once
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// Unprotector decrypts incoming SRTP/SRTCP; *srtp.Context satisfies it.
+type Unprotector interface {
+	DecryptRTP(dst, encrypted []byte, header *rtp.Header) ([]byte, error)
+	DecryptRTCP(dst, encrypted []byte, header *rtcp.Header) ([]byte, error)
+}
+
+// NewSession binds an RTP/RTCP port pair on cfg.LocalIP and starts
+// receiving. ctx bounds the port allocation only; the session lives until
+// Close.
+func NewSession(ctx context.Context, cfg Config) (*Session, error) {
+	if !cfg.LocalIP.IsValid() {
+		return nil, fmt.Errorf("media: local IP required: %w", ErrNoDestination)
+	}
+	if err := cfg.Remote.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Direction > Inactive {
+		return nil, fmt.Errorf("%w: %d", ErrInvalidDirection, cfg.Direction)
+	}
+	if cfg.Ports == (PortRange{}) {
+		cfg.Ports = DefaultPortRange()
+	}
+	if cfg.RTCPInterval <= 0 {
+		cfg.RTCPInterval = 5 * time.Second
+	}
+	if cfg.DTMFDuration <= 0 {
+		cfg.DTMFDuration = 100 * time.Millisecond
+	}
+	cfg.DTMFDuration = min(cfg.DTMFDuration, 5*time.Second)
+	if cfg.DTMFPause <= 0 {
+		cfg.DTMFPause = 60 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CNAME == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		cfg.CNAME = hex.EncodeToString(b[:]) + "@recphone"
+	}
+	rtpConn, rtcpConn, err := cfg.Ports.ListenPair(ctx, cfg.LocalIP)
+	if err != nil {
+		return nil, err
+	}
+	sender, err := NewSender(SenderConfig{RTP: rtpConn, RTCP: rtcpConn, ClockRate: ClockRate})
+	if err != nil {
+		rtpConn.Close()
+		rtcpConn.Close()
+		return nil, err
+	}
+	s := &Session{
+		cfg:       cfg,
+		rtpConn:   rtpConn,
+		rtcpConn:  rtcpConn,
+		sender:    sender,
+		cname:     cfg.CNAME,
+		tables:    newG711Tables(),
+		conceal:   jitter.NewConcealer(),
+		dtmfQueue: make(chan byte, 64),
+		jb:        jitter.New(cfg.Jitter),
+		rxCodec:   cfg.Remote.Codec,
+		dtmfEv:    make([]DTMFEvent, 0, 4),
+		done:      make(chan struct{}),
+	}
+	s.log = cfg.Logger.With("rtp", rtpConn.LocalAddr().String(), "ssrc", sender.SSRC())
+	s.params.Store(&params{remote: cfg.Remote, dir: cfg.Direction})
+	sender.SetDestination(cfg.Remote.RTP, cfg.Remote.rtcpAddr())
+
+	s.wg.Add(3)
+	go s.readRTP()
+	go s.readRTCP()
+	go s.reportLoop()
+	s.log.Debug("media session started", "local", s.LocalRTP(), "remote", cfg.Remote.RTP, "codec", cfg.Remote.Codec, "direction", cfg.Direction)
+	return s, nil
+}
+
+// LocalRTP returns the bound RTP address (for the SDP m= line).
+func (s *Session) LocalRTP() netip.AddrPort {
+	return s.rtpConn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// LocalRTCP returns the bound RTCP address (RTP port + 1).
+func (s *Session) LocalRTCP() netip.AddrPort {
+	return s.rtcpConn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// Sender returns the session's outgoing stream, e.g. to read its SSRC.
+func (s *Session) Sender() *Sender { return s.sender }
+
+// SSRC returns the SSRC of what the session sends.
+func (s *Session) SSRC() uint32 { return s.sender.SSRC() }
+
+// Remote returns the peer's side as currently negotiated.
+func (s *Session) Remote() Remote { return s.params.Load().remote }
+
+// Direction returns the current direction.
+func (s *Session) Direction() Direction { return s.params.Load().dir }
+
+// SetRemote applies a new negotiation result (answer, re-INVITE): address,
+// codec, telephone-event payload type. A new address re-arms latching.
+func (s *Session) SetRemote(r Remote) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	select {
+	case <-s.done:
+		return ErrClosed
+	default:
+	}
+	for {
+		old := s.params.Load()
+		next := &params{remote: r, dir: old.dir}
+		if s.params.CompareAndSwap(old, next) {
+			if old.remote.RTP != r.RTP || old.remote.RTCP != r.RTCP {
+				s.rxMu.Lock()
+				s.latched, s.latchRTCP = netip.AddrPort{}, false
+				s.rxMu.Unlock()
+				s.sender.SetDestination(r.RTP, r.rtcpAddr())
+			}
+			s.log.Debug("media remote updated", "remote", r.RTP, "codec", r.Codec, "dtmf_pt", r.DTMFPayloadType)
+			return nil
+		}
+	}
+}
+
+// SetDirection switches the direction, e.g. to SendOnly or Inactive to put
+// the peer on hold, and back to SendRecv to resume.
+func (s *Session) SetDirection(d Direction) error {
+	if d > Inactive {
+		return fmt.Errorf("%w: %d", ErrInvalidDirection, d)
+	}
+	for {
+		old := s.params.Load()
+		if s.params.CompareAndSwap(old, &params{remote: old.remote, dir: d}) {
+			if old.dir != d {
+				s.log.Debug("media direction changed", "from", old.dir, "to", d)
+			}
+			return nil
+		}
+	}
+}
+
+// SetSRTP installs encryption for what is sent and decryption for what is
+// received (either may be nil for plain RTP). Both are *srtp.Context in
+// practice.
+func (s *Session) SetSRTP(out Protector, in Unprotector) {
+	s.sender.SetProtector(out)
+	s.rxMu.Lock()
+	s.in = in
+	s.rxMu.Unlock()
+}
+
+// SendDTMF queues digits (0-9 * # A-D) to be sent as RFC 4733 events by the
+// audio clock; it returns at once. Audio is muted while an event is sent.
+func (s *Session) SendDTMF(digits string) error {
+	p := s.params.Load()
+	if p.remote.DTMFPayloadType == 0 {
+		return ErrDTMFNotNegotiated
+	}
+	if !p.dir.Sends() {
+		return ErrNotSending
+	}
+	for i := range len(digits) {
+		if _, ok := digitEvent(digits[i]); !ok {
+			return fmt.Errorf("%w: %q", ErrInvalidDigit, digits[i])
+		}
+	}
+	select {
+	case <-s.done:
+		return ErrClosed
+	default:
+	}
+	if len(digits) > cap(s.dtmfQueue)-len(s.dtmfQueue) {
+		return ErrDTMFQueueFull
+	}
+	for i := range len(digits) {
+		select {
+		case s.dtmfQueue <- digits[i]:
+		default:
+			return ErrDTMFQueueFull
+		}
+	}
+	return nil
+}
+
+// ProcessFrame is the audio clock's callback: it sends mic (when the
+// direction sends) and fills speaker with what to play (when it receives;
+// silence otherwise). It never blocks on the network and does not allocate.
+func (s *Session) ProcessFrame(mic, speaker []int16) {
+	select {
+	case <-s.done:
+		clear(speaker)
+		return
+	default:
+	}
+	p := s.params.Load()
+	s.sendFrame(p, mic)
+	s.playFrame(p, speaker)
+}
+
+func (s *Session) sendFrame(p *params, mic []int16) {
+	samples := uint32(len(mic))
+	if samples == 0 {
+		samples = FrameSamples
+	}
+	sending := p.dir.Sends() && p.remote.RTP.IsValid()
+	if s.dtmfFrame(p, sending, samples) {
+		return
+	}
+	if !sending {
+		s.wasSending = false
+		s.sender.Advance(samples)
+		return
+	}
+	n := p.remote.Codec.encode(s.enc[:], mic)
+	// The marker starts a talkspurt: the first packet, and the first after
+	// hold or a telephone event.
+	pkt, err := s.sender.Send(p.remote.Codec.PayloadType(), !s.wasSending, s.enc[:n], samples)
+	if err != nil {
+		s.sendFailed(err)
+		return
+	}
+	s.wasSending = true
+	s.emit(pkt)
+}
+
+func (s *Session) sendFailed(err error) {
+	if s.sendErrors.Add(1)%500 == 1 {
+		// Once, then every 10 s of a persisting failure.
+		s.log.Warn("sending RTP failed", "err", err, "failures", s.sendErrors.Load())
+	}
+}
+
+// dtmfFrame advances an outgoing telephone event by one frame. It reports
+// whether the frame was taken by the event (audio suppressed).
+func (s *Session) dtmfFrame(p *params, sending bool, samples uint32) bool {
+	d := &s.dtmfOut
+	if !d.active {
+		if d.pause > 0 {
+			d.pause--
+			return false
+		}
+		var c byte
+		select {
+		case c = <-s.dtmfQueue:
+		default:
+			return false
+		}
+		ev, _ := digitEvent(c)
+		if !sending || p.remote.DTMFPayloadType == 0 {
+			return false // direction or negotiation changed since queued
+		}
+		*d = dtmfSender{active: true, first: true, ev: telephoneEvent{Event: ev, Volume: 10}, ts: s.sender.Timestamp()}
+	}
+	if sending && p.remote.DTMFPayloadType != 0 {
+		total := uint32(s.cfg.DTMFDuration * ClockRate / time.Second)
+		if d.endsSent == 0 {
+			d.ev.Duration = uint16(min(uint32(d.ev.Duration)+samples, total, 0xffff))
+			d.ev.End = uint32(d.ev.Duration) >= total
+		}
+		n := d.ev.marshalTo(s.evBuf[:])
+		pkt, err := s.sender.SendAt(p.remote.DTMFPayloadType, d.first, s.evBuf[:n], d.ts)
+		if err != nil {
+			s.sendFailed(err)
+		} else {
+			s.emit(pkt)
+		}
+		d.first = false
+		if d.ev.End {
+			d.endsSent++
+		}
+	} else {
+		// Hold or renegotiation mid-event: finish it silently.
+		d.ev.End, d.endsSent = true, 3
+	}
+	s.sender.Advance(samples)
+	if d.endsSent >= 3 {
+		d.active = false
+		d.pause = max(0, int(s.cfg.DTMFPause/(20*time.Millisecond))-2)
+		s.wasSending = false
+	}
+	return true
+}
+
+func (s *Session) playFrame(p *params, speaker []int16) {
+	if !p.dir.Receives() {
+		clear(speaker)
+		if s.wasPlaying {
+			s.wasPlaying = false
+			s.conceal.Reset()
+		}
+		return
+	}
+	s.wasPlaying = true
+	s.rxMu.Lock()
+	n, st := s.jb.Pop(s.pop[:])
+	codec := s.rxCodec
+	s.rxMu.Unlock()
+	switch st {
+	case jitter.Frame:
+		n = s.tables.decode(codec, speaker, s.pop[:n])
+		clear(speaker[n:])
+		s.conceal.Good(speaker)
+	case jitter.Idle:
+		clear(speaker)
+	default:
+		s.conceal.Conceal(speaker)
+	}
+}
+
+// readRTP is the RTP receive loop.
+func (s *Session) readRTP() {
+	defer s.wg.Done()
+	buf := make([]byte, maxPacket+srtpOverhead)
+	for {
+		n, from, err := s.rtpConn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Debug("RTP read failed", "err", err)
+			continue
+		}
+		s.handleRTP(buf[:n], from, time.Now())
+	}
+}
+
+// acceptSource decides whether from is the peer; called with rxMu held.
+func (s *Session) acceptSource(p *params, from netip.AddrPort) bool {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if s.cfg.Latch {
+		if s.latched.IsValid() {
+			return from == s.latched
+		}
+		s.latched = from
+		s.latchRTCP = false
+		// Symmetric RTP: answer where the peer really is.
+		s.sender.SetDestination(from, netip.AddrPortFrom(from.Addr(), from.Port()+1))
+		s.log.Debug("RTP source latched", "source", from, "sdp", p.remote.RTP)
+		return true
+	}
+	return p.remote.RTP.IsValid() && from == unmapped(p.remote.RTP)
+}
+
+func unmapped(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+// handleRTP processes one datagram from the RTP socket.
+func (s *Session) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
+	p := s.params.Load()
+	s.rxMu.Lock()
+	if !s.acceptSource(p, from) {
+		s.rxMu.Unlock()
+		s.foreign.Add(1)
+		return
+	}
+	if s.in != nil {
+		dec, err := s.in.DecryptRTP(s.inBuf[:0], b, &s.rxHdr)
+		if err != nil {
+			s.rxMu.Unlock()
+			s.invalid.Add(1)
+			return
+		}
+		b = dec
+	}
+	payload, err := s.parseRTP(b)
+	if err != nil {
+		s.rxMu.Unlock()
+		s.invalid.Add(1)
+		return
+	}
+	h := &s.rxHdr
+	if !s.rx.update(h.SSRC, h.SequenceNumber, h.Timestamp, len(payload), now) {
+		s.rxMu.Unlock()
+		return
+	}
+	if !p.dir.Receives() {
+		// On hold from our side: counted for RTCP, not played or tapped.
+		s.rxMu.Unlock()
+		return
+	}
+	events := s.dtmfEv[:0]
+	switch pt := h.PayloadType; {
+	case pt == PCMU.PayloadType() || pt == PCMA.PayloadType():
+		codec := PCMU
+		if pt == PCMA.PayloadType() {
+			codec = PCMA
+		}
+		if codec != s.rxCodec {
+			// The peer switched law (allowed for any codec in the
+			// answer): buffered frames of the old one cannot be decoded
+			// with the new table.
+			s.jb.Reset()
+			s.rxCodec = codec
+		}
+		s.jb.Push(h.SequenceNumber, h.Timestamp, h.SSRC, payload, now)
+		events = s.dtmfIn.audio(h.SSRC, h.Timestamp, now, events)
+	case p.remote.DTMFPayloadType != 0 && pt == p.remote.DTMFPayloadType:
+		ev, err := parseTelephoneEvent(payload)
+		if err != nil {
+			s.rxMu.Unlock()
+			s.invalid.Add(1)
+			return
+		}
+		events = s.dtmfIn.event(h.SSRC, h.Timestamp, ev, now, events)
+	default:
+		s.rxMu.Unlock()
+		s.unknownPT.Add(1)
+		return
+	}
+	s.rxMu.Unlock()
+
+	s.emit(Packet{
+		Direction: Received, PayloadType: h.PayloadType, SequenceNumber: h.SequenceNumber,
+		Timestamp: h.Timestamp, SSRC: h.SSRC, Marker: h.Marker, Time: now, Payload: payload,
+	})
+	for _, e := range events {
+		s.dtmfReceived.Add(1)
+		s.log.Debug("DTMF received", "digit", string(e.Digit), "duration", e.Duration)
+		if s.cfg.OnDTMF != nil {
+			s.cfg.OnDTMF(e)
+		}
+	}
+}
+
+// parseRTP fills s.rxHdr and returns the payload without padding.
+func (s *Session) parseRTP(b []byte) ([]byte, error) {
+	if len(b) < 12 {
+		return nil, ErrPacketTooShort
+	}
+	if b[0]>>6 != 2 {
+		return nil, ErrBadVersion
+	}
+	// RTCP on the RTP port (rtcp-mux by a confused peer) has PT 200..204
+	// with the marker bit position set; do not take it for audio.
+	if pt := b[1]; pt >= 192 && pt <= 223 {
+		return nil, ErrBadVersion
+	}
+	n, err := s.rxHdr.Unmarshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPacketTooShort, err)
+	}
+	payload := b[n:]
+	if s.rxHdr.Padding {
+		if len(payload) == 0 {
+			return nil, ErrBadPadding
+		}
+		pad := int(payload[len(payload)-1])
+		if pad == 0 || pad > len(payload) {
+			return nil, ErrBadPadding
+		}
+		payload = payload[:len(payload)-pad]
+	}
+	return payload, nil
+}
+
+// readRTCP is the RTCP receive loop.
+func (s *Session) readRTCP() {
+	defer s.wg.Done()
+	buf := make([]byte, maxPacket+srtpOverhead)
+	for {
+		n, from, err := s.rtcpConn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Debug("RTCP read failed", "err", err)
+			continue
+		}
+		s.handleRTCP(buf[:n], from, time.Now())
+	}
+}
+
+// handleRTCP processes one datagram from the RTCP socket.
+func (s *Session) handleRTCP(b []byte, from netip.AddrPort, now time.Time) {
+	p := s.params.Load()
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	s.rxMu.Lock()
+	var ok bool
+	switch {
+	case s.latched.IsValid() && !s.latchRTCP:
+		// Symmetric RTCP behind NAT: the first report from the latched
+		// host fixes the port we answer to.
+		if ok = from.Addr() == s.latched.Addr(); ok {
+			s.latchRTCP = true
+			s.sender.SetDestination(s.latched, from)
+		}
+	default:
+		// The negotiated (or latched) RTCP address, or the RTP address
+		// for peers that report from their RTP port.
+		_, want := s.sender.Destination()
+		rtpAddr := p.remote.RTP
+		if s.latched.IsValid() {
+			rtpAddr = s.latched
+		}
+		ok = from.IsValid() && (from == unmapped(want) || from == unmapped(rtpAddr))
+	}
+	if !ok {
+		s.rxMu.Unlock()
+		s.foreign.Add(1)
+		return
+	}
+	in := s.in
+	s.rxMu.Unlock()
+	if in != nil {
+		dec, err := in.DecryptRTCP(nil, b, nil)
+		if err != nil {
+			s.invalid.Add(1)
+			return
+		}
+		b = dec
+	}
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		s.invalid.Add(1)
+		return
+	}
+	for _, pkt := range pkts {
+		switch r := pkt.(type) {
+		case *rtcp.SenderReport:
+			s.srIn.Add(1)
+			s.rxMu.Lock()
+			if s.rx.have && r.SSRC == s.rx.ssrc || !s.rx.have {
+				s.rx.lastSR = uint32(r.NTPTime >> 16)
+				s.rx.lastSRAt = now
+			}
+			s.rxMu.Unlock()
+			s.receptionReports(r.Reports, now)
+		case *rtcp.ReceiverReport:
+			s.rrIn.Add(1)
+			s.receptionReports(r.Reports, now)
+		case *rtcp.Goodbye:
+			if !s.byeIn.Swap(true) {
+				s.log.Debug("peer sent RTCP BYE", "reason", r.Reason)
+			}
+		}
+	}
+}
+
+// receptionReports takes what the peer says about our stream: loss and,
+// from LSR/DLSR, the round-trip time (RFC 3550 §6.4.1).
+func (s *Session) receptionReports(reports []rtcp.ReceptionReport, now time.Time) {
+	for _, rr := range reports {
+		if rr.SSRC != s.sender.SSRC() {
+			continue
+		}
+		s.rxMu.Lock()
+		s.remFrac = float64(rr.FractionLost) / 256
+		lost := int64(rr.TotalLost & 0xffffff)
+		if lost&0x800000 != 0 {
+			lost -= 0x1000000
+		}
+		s.remLost = lost
+		if rr.LastSenderReport != 0 {
+			rtt := ntpMiddle(now) - rr.LastSenderReport - rr.Delay
+			if rtt < 1<<31 { // not negative
+				d := time.Duration(uint64(rtt) * uint64(time.Second) >> 16)
+				if d < time.Minute {
+					s.rtt = d
+				}
+			}
+		}
+		s.rxMu.Unlock()
+	}
+}
+
+// reportLoop sends RTCP reports about every RTCPInterval.
+func (s *Session) reportLoop() {
+	defer s.wg.Done()
+	t := time.NewTimer(s.nextInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		if err := s.sendReport(time.Now(), false); err != nil && !errors.Is(err, ErrNoDestination) {
+			s.log.Debug("sending RTCP failed", "err", err)
+		}
+		t.Reset(s.nextInterval())
+	}
+}
+
+func (s *Session) nextInterval() time.Duration {
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	f := 0.5 + float64(b[0])/255
+	return time.Duration(float64(s.cfg.RTCPInterval) * f)
+}
+
+// buildReport assembles the compound RTCP packet: SR if we sent RTP since
+// the last report, RR otherwise, an SDES CNAME, and BYE when leaving.
+func (s *Session) buildReport(now time.Time, bye bool) []rtcp.Packet {
+	var reports []rtcp.ReceptionReport
+	s.rxMu.Lock()
+	if s.rx.have {
+		reports = append(reports, s.rx.report(now))
+	}
+	s.rxMu.Unlock()
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
+	sent := s.sender.PacketsSent()
+	var first rtcp.Packet
+	if sent != s.lastReportPkt {
+		first = s.sender.SenderReport(now, reports...)
+		s.sentSR.Add(1)
+	} else {
+		first = &rtcp.ReceiverReport{SSRC: s.sender.SSRC(), Reports: reports}
+	}
+	s.lastReportPkt = sent
+	pkts := []rtcp.Packet{first, &rtcp.SourceDescription{Chunks: []rtcp.SourceDescriptionChunk{{
+		Source: s.sender.SSRC(),
+		Items:  []rtcp.SourceDescriptionItem{{Type: rtcp.SDESCNAME, Text: s.cname}},
+	}}}}
+	if bye {
+		pkts = append(pkts, &rtcp.Goodbye{Sources: []uint32{s.sender.SSRC()}})
+	}
+	return pkts
+}
+
+func (s *Session) sendReport(now time.Time, bye bool) error {
+	return s.sender.WriteRTCP(s.buildReport(now, bye)...)
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	s.rxMu.Lock()
+	jb := s.jb.Stats()
+	st := Stats{
+		PacketsReceived:    s.rx.received,
+		OctetsReceived:     s.rx.octets,
+		PacketsLost:        s.rx.cumulativeLost(),
+		Jitter:             time.Duration(s.rx.jitter * float64(time.Second) / ClockRate),
+		RTT:                s.rtt,
+		RemoteFractionLost: s.remFrac,
+		RemotePacketsLost:  s.remLost,
+	}
+	s.rxMu.Unlock()
+	st.PacketsSent = s.sender.PacketsSent()
+	st.OctetsSent = s.sender.OctetsSent()
+	st.JitterBufferDelay = jb.Delay
+	st.JitterBufferTarget = jb.Target
+	st.Concealed = jb.Concealed
+	st.Underruns = jb.Underruns
+	st.Late = jb.Late
+	st.Duplicates = jb.Duplicates
+	st.SenderReportsReceived = s.srIn.Load()
+	st.ReceiverReportsReceived = s.rrIn.Load()
+	st.ByeReceived = s.byeIn.Load()
+	st.ForeignPackets = s.foreign.Load()
+	st.InvalidPackets = s.invalid.Load()
+	st.UnknownPayloadType = s.unknownPT.Load()
+	st.SendErrors = s.sendErrors.Load()
+	st.DTMFReceived = s.dtmfReceived.Load()
+	return st
+}
+
+// Close sends RTCP BYE (when the peer is known), stops the session's
+// goroutines and releases its ports. The audio clock must no longer call
+// ProcessFrame afterwards (it would only find nothing to do).
+func (s *Session) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.done)
+		if e := s.sendReport(time.Now(), true); e != nil && !errors.Is(e, ErrNoDestination) {
+			s.log.Debug("sending RTCP BYE failed", "err", e)
+		}
+		err = errors.Join(s.rtpConn.Close(), s.rtcpConn.Close())
+		s.wg.Wait()
+		st := s.Stats()
+		s.log.Debug("media session closed", "sent", st.PacketsSent, "received", st.PacketsReceived,
+			"lost", st.PacketsLost, "concealed", st.Concealed, "late", st.Late)
+	})
+	if err != nil {
+		return fmt.Errorf("media: closing sockets: %w", err)
+	}
+	return nil
+}
