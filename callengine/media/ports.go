@@ -33,7 +33,7 @@ func (r PortRange) pairs() (first uint16, n int, err error) {
 	if hi < lo+1 {
 		return 0, 0, fmt.Errorf("%w: %d-%d", ErrInvalidPortRange, r.Min, r.Max)
 	}
-	return uint16(lo), (hi-lo+1)/2, nil
+	return uint16(lo), (hi - lo + 1) / 2, nil
 }
 
 // ListenPair binds an even RTP port and the RTCP port above it on ip. It
