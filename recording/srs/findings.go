@@ -2,6 +2,7 @@ package srs
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/recphone/recphone/recording/metadata"
@@ -128,7 +129,9 @@ func statusFor(f Finding) (int, string) {
 	if st == 0 {
 		st = 400
 	}
-	return st, fmt.Sprintf("Refused %s (%s)", f.ID, f.Section)
+	// The reason phrase stays ASCII: some SRCs log it through byte-oriented
+	// paths, and the id is what matters.
+	return st, fmt.Sprintf("Refused %s (%s)", f.ID, strings.ReplaceAll(f.Section, "§", ""))
 }
 
 // clip keeps quoted text short and single-line for logs and JSON.

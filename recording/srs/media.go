@@ -201,7 +201,8 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	s.maxTS = max(s.maxTS, ts)
 
 	arrival := int64(now.Sub(start)) * sampleRate / int64(time.Second)
-	if !s.anchored || m.resumed {
+	fresh := !s.anchored || m.resumed
+	if fresh {
 		for _, o := range m.ssrcs {
 			o.anchored = false
 		}
@@ -211,12 +212,13 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	pos := s.anchorPos + ts - s.anchorTS
 	if d := pos - arrival; d > maxDrift || d < -maxDrift {
 		s.anchorPos, s.anchorTS = arrival, ts
-		pos = arrival
+		pos, fresh = arrival, true
 	}
 
-	// RFC 3550 §6.4.1 interarrival jitter, in timestamp units.
+	// RFC 3550 §6.4.1 interarrival jitter, in timestamp units. A re-anchor
+	// starts a new talk spurt: the jump it absorbs is not jitter.
 	transit := float64(arrival - ts)
-	if s.received > 1 {
+	if !fresh {
 		d := transit - s.transit
 		if d < 0 {
 			d = -d
@@ -298,6 +300,13 @@ func (m *mediaStream) flush() error {
 func (m *mediaStream) stop() {
 	m.rtp.Close()
 	m.rtcp.Close()
+}
+
+// end is the highest timeline position holding audio.
+func (m *mediaStream) end() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tl.end
 }
 
 // finish writes the rest of the audio, padded to length samples.

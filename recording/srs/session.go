@@ -328,6 +328,11 @@ func (rs *recordingSession) finish(complete bool, reason string) {
 	}
 	for _, st := range rs.streams {
 		if st != nil {
+			length = max(length, st.end())
+		}
+	}
+	for _, st := range rs.streams {
+		if st != nil {
 			if err := st.finish(length); err != nil {
 				rs.log.Error("closing audio failed", "label", st.label, "err", err)
 			}
