@@ -286,5 +286,4 @@ func mustRun(t *testing.T, ctx context.Context, p *siptest.Process) *siptest.Res
 	return r
 }
 
-
 func rmsOf(s []int16) float64 { return dsp.RMS(s) }
