@@ -1,0 +1,118 @@
+package mix
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/level"
+)
+
+// Levels is one meter update for the window.
+type Levels struct {
+	// Mic is what the microphone picked up, before mute: a UI can warn
+	// "you are muted" when the agent talks into a muted line.
+	Mic level.Reading
+	// Sent is what goes to the call: the microphone after mute, with any
+	// injected announcement or beep.
+	Sent level.Reading
+	// Speaker is what the agent hears.
+	Speaker level.Reading
+	// Muted and Injecting describe the state during this window.
+	Muted, Injecting bool
+}
+
+// Options configure a wrapped device.
+type Options struct {
+	// OnLevels receives meter readings about ten times a second (every
+	// MeterWindow frames). It runs on the device's frame goroutine and must
+	// return quickly; a UI should copy the value and schedule a redraw.
+	OnLevels func(Levels)
+	// MeterWindow is the number of 20 ms frames per reading
+	// (level.DefaultWindow, 100 ms, if zero).
+	MeterWindow int
+}
+
+// Device wraps an audio.Device with mute, injection and level meters. Its
+// methods other than Run may be called from any goroutine.
+type Device struct {
+	dev      audio.Device
+	opts     Options
+	muted    atomic.Bool
+	injector Injector
+}
+
+var _ audio.Device = (*Device)(nil)
+
+// Wrap returns dev with mute, injection and meters applied to its frames.
+func Wrap(dev audio.Device, opts Options) *Device {
+	if opts.MeterWindow <= 0 {
+		opts.MeterWindow = level.DefaultWindow
+	}
+	return &Device{dev: dev, opts: opts}
+}
+
+// Unwrap returns the wrapped device.
+func (d *Device) Unwrap() audio.Device { return d.dev }
+
+// SetMuted mutes or unmutes the microphone. Injected sound is still sent
+// while muted: a recording notice must reach the remote party regardless.
+func (d *Device) SetMuted(m bool) { d.muted.Store(m) }
+
+// Muted reports whether the microphone is muted.
+func (d *Device) Muted() bool { return d.muted.Load() }
+
+// Inject starts mixing src into the outgoing frames, replacing any
+// injection in progress.
+func (d *Device) Inject(src Source, o InjectOptions) *Injection {
+	return d.injector.Start(src, o)
+}
+
+// StopInjection ends the injection in progress, if any.
+func (d *Device) StopInjection() { d.injector.Stop() }
+
+// Injecting reports whether an injection is in progress.
+func (d *Device) Injecting() bool { return d.injector.Active() }
+
+// Run implements audio.Device: it runs the wrapped device and processes
+// each frame on the way through.
+func (d *Device) Run(ctx context.Context, fn audio.FrameFunc) error {
+	var (
+		mic     = make([]int16, audio.FrameSamples)
+		micM    = level.New(d.opts.MeterWindow)
+		sentM   = level.New(d.opts.MeterWindow)
+		spkM    = level.New(d.opts.MeterWindow)
+		wasMute bool
+		wasInj  bool
+	)
+	return d.dev.Run(ctx, func(devMic, spk []int16) {
+		// Work on a copy: the backend may reuse its mic buffer (Echo does).
+		n := copy(mic, devMic)
+		clear(mic[n:])
+		micR, ready := micM.Add(mic)
+		muted := d.muted.Load()
+		if muted {
+			clear(mic)
+		}
+		injecting := d.injector.Mix(mic)
+		sentR, _ := sentM.Add(mic)
+		wasMute = wasMute || muted
+		wasInj = wasInj || injecting
+		fn(mic, spk)
+		d.injector.MixSpeaker(spk)
+		spkR, _ := spkM.Add(spk)
+		if ready {
+			if d.opts.OnLevels != nil {
+				d.opts.OnLevels(Levels{Mic: micR, Sent: sentR, Speaker: spkR, Muted: wasMute, Injecting: wasInj})
+			}
+			wasMute, wasInj = false, false
+		}
+	})
+}
+
+// Close implements audio.Device; it stops any injection and closes the
+// wrapped device.
+func (d *Device) Close() error {
+	d.injector.Stop()
+	return d.dev.Close()
+}

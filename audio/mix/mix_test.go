@@ -1,0 +1,263 @@
+package mix
+
+import (
+	"context"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/audio/level"
+)
+
+// stepDevice runs fn for the given microphone signal frame by frame, as
+// fast as it can, and keeps what fn put on the speaker and sent.
+type stepDevice struct {
+	mic     []int16
+	speaker []int16 // filled by fn in the test
+	fn      audio.FrameFunc
+	closed  bool
+}
+
+func (d *stepDevice) Run(ctx context.Context, fn audio.FrameFunc) error {
+	d.fn = fn
+	mic := make([]int16, audio.FrameSamples)
+	spk := make([]int16, audio.FrameSamples)
+	for off := 0; off+audio.FrameSamples <= len(d.mic); off += audio.FrameSamples {
+		if ctx.Err() != nil {
+			return nil
+		}
+		copy(mic, d.mic[off:])
+		clear(spk)
+		fn(mic, spk)
+		d.speaker = append(d.speaker, spk...)
+	}
+	return nil
+}
+
+func (d *stepDevice) Close() error { d.closed = true; return nil }
+
+// runWrapped runs a wrapped step device over mic and returns what was sent
+// and the meter readings. play, if set, fills each speaker frame.
+func runWrapped(t *testing.T, w *Device, play []int16) (sent []int16, levels []Levels) {
+	t.Helper()
+	dev := w.Unwrap().(*stepDevice)
+	pos := 0
+	w.opts.OnLevels = func(l Levels) { levels = append(levels, l) }
+	err := w.Run(context.Background(), func(mic, spk []int16) {
+		sent = append(sent, mic...)
+		if play != nil {
+			copy(spk, play[pos:])
+			pos += len(spk)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = dev
+	return sent, levels
+}
+
+func seconds(s float64) int { return int(s * audio.SampleRate) }
+
+func TestBeepEveryPeriod(t *testing.T) {
+	b := NewBeep(BeepOptions{Freq: 1400, Length: 200 * time.Millisecond, Period: 15 * time.Second, Amplitude: 8000})
+	out := make([]int16, seconds(31))
+	if n := b.Fill(out); n != len(out) {
+		t.Fatalf("periodic beep ended after %d samples", n)
+	}
+	// Bursts start at 0, 15 and 30 s, each 200 ms of 1400 Hz.
+	var starts []float64
+	for f := 0; f+160 <= len(out); f += 160 {
+		frame := out[f : f+160]
+		loud := dsp.RMS(frame) > 1000
+		if loud && (f == 0 || dsp.RMS(out[f-160:f]) <= 1000) {
+			starts = append(starts, float64(f)/audio.SampleRate)
+		}
+		if loud {
+			if freq, share := dsp.DominantTone(frame, audio.SampleRate, 1000, 1400, 2000); freq != 1400 || share < 0.9 {
+				t.Fatalf("burst frame at %.2f s: %v Hz share %.2f", float64(f)/8000, freq, share)
+			}
+		}
+	}
+	if len(starts) != 3 || starts[0] != 0 || math.Abs(starts[1]-15) > 0.02 || math.Abs(starts[2]-30) > 0.02 {
+		t.Fatalf("bursts start at %v s, want [0 15 30]", starts)
+	}
+	// Each burst lasts 200 ms: count loud samples in the first period.
+	last := 0
+	for i, v := range out[:seconds(1)] {
+		if v != 0 {
+			last = i
+		}
+	}
+	if last < seconds(0.195) || last >= seconds(0.2) {
+		t.Fatalf("burst ends at sample %d, want just before %d", last, seconds(0.2))
+	}
+	// The fade keeps the first sample of a burst small (no click).
+	if math.Abs(float64(out[1])) > 400 {
+		t.Fatalf("burst starts at %d, want a fade-in", out[1])
+	}
+}
+
+func TestSingleBeepEnds(t *testing.T) {
+	b := NewBeep(BeepOptions{Length: 100 * time.Millisecond})
+	out := make([]int16, seconds(1))
+	if n := b.Fill(out); n != seconds(0.1) {
+		t.Fatalf("single beep gave %d samples, want %d", n, seconds(0.1))
+	}
+}
+
+func TestClipOnceAndLoop(t *testing.T) {
+	c := NewClip([]int16{1, 2, 3}, false)
+	dst := make([]int16, 5)
+	if n := c.Fill(dst); n != 3 || dst[2] != 3 {
+		t.Fatalf("once: %d %v", n, dst)
+	}
+	l := NewClip([]int16{1, 2, 3}, true)
+	if n := l.Fill(dst); n != 5 || dst[3] != 1 || dst[4] != 2 {
+		t.Fatalf("loop: %d %v", n, dst)
+	}
+}
+
+func TestMuteSilencesMicButNotNotice(t *testing.T) {
+	dev := &stepDevice{mic: dsp.Sine(1000, 8000, seconds(1), 10000)}
+	w := Wrap(dev, Options{})
+	w.SetMuted(true)
+	inj := w.Inject(NewClip(dsp.Sine(1400, 8000, seconds(0.5), 8000), false), InjectOptions{})
+	sent, levels := runWrapped(t, w, nil)
+	if len(levels) != 10 {
+		t.Fatalf("%d meter readings in 1 s, want 10", len(levels))
+	}
+	first := sent[:seconds(0.5)]
+	if f, share := dsp.DominantTone(first, 8000, 1000, 1400); f != 1400 || share < 0.99 {
+		t.Fatalf("muted line with notice sent %v Hz (share %.3f), want only 1400 Hz", f, share)
+	}
+	if rms := dsp.RMS(sent[seconds(0.5):]); rms != 0 {
+		t.Fatalf("muted line sent RMS %.1f after the notice ended", rms)
+	}
+	select {
+	case <-inj.Done():
+	default:
+		t.Fatal("injection not done after its clip ended")
+	}
+	if w.Injecting() {
+		t.Fatal("still injecting after the clip ended")
+	}
+	// The mic meter still hears the agent (-13.3 dBFS RMS for a 10000 peak sine).
+	last := levels[len(levels)-1]
+	if math.Abs(last.Mic.RMS-(-13.32)) > 0.1 || last.Sent.RMS != level.Floor || !last.Muted || last.Injecting {
+		t.Fatalf("last reading %+v", last)
+	}
+	if levels[0].Sent.RMS < -15.5 || !levels[0].Injecting {
+		t.Fatalf("first reading %+v, want the notice on Sent", levels[0])
+	}
+}
+
+func TestInjectionMixesAndReachesSpeaker(t *testing.T) {
+	dev := &stepDevice{mic: dsp.Sine(1000, 8000, seconds(0.4), 8000)}
+	w := Wrap(dev, Options{})
+	w.Inject(NewBeep(BeepOptions{Freq: 1400, Length: time.Second, Amplitude: 8000}), InjectOptions{GainDB: -6, Speaker: true})
+	sent, _ := runWrapped(t, w, dsp.Sine(500, 8000, seconds(0.4), 8000))
+	steady := sent[seconds(0.1):seconds(0.3)]
+	p1000 := dsp.Goertzel(steady, 1000, 8000)
+	p1400 := dsp.Goertzel(steady, 1400, 8000)
+	if r := 10 * math.Log10(p1000/p1400); math.Abs(r-6.02) > 0.2 {
+		t.Fatalf("mic/notice power ratio %.2f dB, want 6.02 (gain -6 dB)", r)
+	}
+	spk := dev.speaker[seconds(0.1):seconds(0.3)]
+	if r := 10 * math.Log10(dsp.Goertzel(spk, 500, 8000)/dsp.Goertzel(spk, 1400, 8000)); math.Abs(r-6.02) > 0.2 {
+		t.Fatalf("speaker far-end/notice ratio %.2f dB, want 6.02", r)
+	}
+}
+
+func TestSoftClip(t *testing.T) {
+	// Below the knee mixing is exact addition.
+	dst := []int16{1000, -2000, 12000}
+	addSoft(dst, []int16{500, -500, 4000}, 1)
+	if dst[0] != 1500 || dst[1] != -2500 || dst[2] != 16000 {
+		t.Fatalf("below knee: %v", dst)
+	}
+	// Loud sums saturate smoothly, keep their sign and never wrap.
+	prev := int16(0)
+	for x := 20000; x <= 120000; x += 1000 {
+		v := SoftClip(float32(x) / 32768)
+		n := SoftClip(-float32(x) / 32768)
+		if v < prev || v <= 0 || n >= 0 || v > 32767 {
+			t.Fatalf("SoftClip(%d) = %d (neg %d), previous %d", x, v, n, prev)
+		}
+		prev = v
+	}
+	if v := SoftClip(1.0); v < 29000 || v > 31000 {
+		t.Fatalf("full scale in gives %d, want compressed to about -0.8 dBFS", v)
+	}
+}
+
+func TestStartStopFromOtherGoroutines(t *testing.T) {
+	dev := &stepDevice{mic: make([]int16, seconds(2))}
+	w := Wrap(dev, Options{})
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			j := w.Inject(NewBeep(BeepOptions{Period: time.Second}), InjectOptions{Speaker: true})
+			w.SetMuted(!w.Muted())
+			w.StopInjection()
+			<-j.Done()
+		}
+	}()
+	runWrapped(t, w, nil)
+	close(stop)
+	wg.Wait()
+	if w.Injecting() {
+		t.Fatal("injecting after the last Stop")
+	}
+	if err := w.Close(); err != nil || !dev.closed {
+		t.Fatalf("Close: %v, wrapped closed %v", err, dev.closed)
+	}
+}
+
+func TestFrameAllocatesNothing(t *testing.T) {
+	dev := &stepDevice{}
+	w := Wrap(dev, Options{OnLevels: func(Levels) {}})
+	w.Inject(NewBeep(BeepOptions{Period: time.Second}), InjectOptions{Speaker: true})
+	if err := w.Run(context.Background(), func(mic, spk []int16) { copy(spk, mic) }); err != nil {
+		t.Fatal(err)
+	}
+	mic := dsp.Sine(1000, 8000, 160, 8000)
+	spk := make([]int16, 160)
+	if a := testing.AllocsPerRun(200, func() { dev.fn(mic, spk) }); a != 0 {
+		t.Fatalf("%v allocations per frame", a)
+	}
+}
+
+func BenchmarkInjectorMix(b *testing.B) {
+	var in Injector
+	in.Start(NewBeep(BeepOptions{Period: time.Second, Length: time.Second}), InjectOptions{GainDB: -3})
+	frame := dsp.Sine(1000, 8000, 160, 8000)
+	b.ReportAllocs()
+	for b.Loop() {
+		in.Mix(frame)
+	}
+}
+
+func BenchmarkWrappedFrame(b *testing.B) {
+	dev := &stepDevice{}
+	w := Wrap(dev, Options{OnLevels: func(Levels) {}})
+	w.Inject(NewClip(dsp.Sine(1400, 8000, 8000, 8000), true), InjectOptions{Speaker: true})
+	_ = w.Run(context.Background(), func(mic, spk []int16) { copy(spk, mic) })
+	mic := dsp.Sine(1000, 8000, 160, 8000)
+	spk := make([]int16, 160)
+	b.ReportAllocs()
+	for b.Loop() {
+		dev.fn(mic, spk)
+	}
+}
