@@ -470,7 +470,7 @@ type rawPeer struct {
 	rtp, rtcp *net.UDPConn
 }
 
-func newRawPeer(t *testing.T) *rawPeer {
+func newRawPeer(t testing.TB) *rawPeer {
 	t.Helper()
 	a, c, err := PortRange{Min: 40000, Max: 44999}.ListenPair(context.Background(), loopback)
 	if err != nil {
@@ -667,3 +667,5 @@ func TestDirectionAndCodecNames(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func netip0(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
