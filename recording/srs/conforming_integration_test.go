@@ -39,8 +39,10 @@ func testConforming(t *testing.T, transport string) {
 	pl.set(false)
 	ts.waitEvent(t, 5*time.Second, EventResumed)
 	pl.set(true)
-	ended := ts.waitEvent(t, 10*time.Second, EventEnded)
+	ts.waitEvent(t, 5*time.Second, EventUpdated) // the resume re-INVITE
+	ts.waitEvent(t, 5*time.Second, EventUpdated) // the metadata UPDATE, just before BYE
 	pl.halt()
+	ended := ts.waitEvent(t, 10*time.Second, EventEnded)
 	res := mustRun(t, ctx, proc)
 
 	r := ts.report(t, ended)

@@ -3,6 +3,7 @@ package srs
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -144,11 +145,14 @@ func (rs *recordingSession) onInitialInvite(req *sip.Request, tx sip.ServerTrans
 		return
 	}
 	if s.answerDelay > 0 {
+		cancelled := make(chan struct{})
+		var once sync.Once
+		tx.OnCancel(func(*sip.Request) { once.Do(func() { close(cancelled) }) })
 		s.respond(tx, req, 180, "Ringing", nil)
 		s.emit(Event{Kind: EventRinging, RSID: rs.id, CallID: rs.callID, Dir: rs.dir, Ports: ports})
 		select {
 		case <-time.After(s.answerDelay):
-		case <-tx.Done():
+		case <-cancelled:
 			// CANCEL: the transaction layer already sent 200 and 487.
 			rs.log.Info("recording session cancelled before answer")
 			s.forget(rs)

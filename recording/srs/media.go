@@ -159,7 +159,7 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	}
 	start, answered := m.rs.answerTime()
 	if !answered {
-		m.rs.addFinding(newFinding(FindRTPBeforeAnswer, fmt.Sprintf("label %s: seq %d from %s", m.label, p.SequenceNumber, from)), "RTP")
+		m.rs.addFinding(newFinding(FindRTPBeforeAnswer, fmt.Sprintf("label %s from %s", m.label, from)), "RTP")
 		return
 	}
 	if p.PayloadType != m.codec.pt || m.codec.name == "" {

@@ -123,8 +123,11 @@ func New(dir string, opts ...Option) (*Server, error) {
 	}
 	parser := sip.NewParser()
 	parser.MaxMessageLength = MaxBodySize + 8<<10
+	sipLog := s.log.With("component", "sip")
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("recphone-srs"), sipgo.WithUserAgentParser(parser),
-		sipgo.WithUserAgentHostname(s.mediaIP))
+		sipgo.WithUserAgentHostname(s.mediaIP),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)))
 	if err != nil {
 		s.closeSockets()
 		return nil, fmt.Errorf("srs: %w", err)
@@ -134,7 +137,7 @@ func New(dir string, opts ...Option) (*Server, error) {
 		s.closeSockets()
 		return nil, fmt.Errorf("srs: %w", err)
 	}
-	if s.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(s.mediaIP),
+	if s.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(s.mediaIP), sipgo.WithClientLogger(sipLog),
 		sipgo.WithClientConnectionAddr(s.addr.String())); err != nil {
 		s.closeSockets()
 		return nil, fmt.Errorf("srs: %w", err)
