@@ -1,0 +1,474 @@
+// Package portaudio is the audio.Device backend for real sound cards.
+//
+// One full-duplex PortAudio stream in callback mode carries the microphone
+// and the speaker, so capture and playout share the sound card's clock
+// (blocking writes underflow on PulseAudio; callbacks do not). The stream
+// runs at a rate the device accepts, preferring its own default, and the
+// frames are resampled to and from 8 kHz. The callback only moves samples
+// through two lock-free rings; a Go goroutine woken by it cuts exact 20 ms
+// frames, calls the FrameFunc and queues the speaker frame back.
+//
+// Devices are chosen by name (case-insensitive; an exact name wins over a
+// substring). When a stream stops delivering callbacks the device is
+// reported lost, the default device takes over without Run returning, and
+// the named device is probed every few seconds and switched back to when it
+// works again. While no stream delivers, Run keeps the call's clock going
+// with silent frames, so the call never stalls.
+package portaudio
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/resample"
+)
+
+// EventKind names what happened to a device.
+type EventKind string
+
+const (
+	// EventOpened: a stream opened (at Run start or after a switch).
+	EventOpened EventKind = "device-opened"
+	// EventLost: the stream stopped delivering (device unplugged, sound
+	// server gone, or callbacks late by more than Options.StallTimeout).
+	EventLost EventKind = "device-lost"
+	// EventFallback: the configured device is missing or lost and the
+	// system default device now carries the sound.
+	EventFallback EventKind = "device-fallback"
+	// EventRestored: the configured device works again and carries the
+	// sound once more.
+	EventRestored EventKind = "device-restored"
+)
+
+// Event reports a device change. Input and Output name the devices the
+// sound now goes through (empty after a loss with nothing open yet).
+type Event struct {
+	Kind EventKind
+	// Stream is "call" for Run's stream and "ring" for the ringer's.
+	Stream     string
+	Input      string
+	Output     string
+	SampleRate int
+	Err        error
+}
+
+// Options configure a Device. The zero value uses the default devices.
+type Options struct {
+	// Input, Output and Ring select devices by name, case-insensitive; an
+	// exact name wins, otherwise the first device whose name contains the
+	// text. Empty means the system default. Ring is the device the
+	// ringtone plays on (the default output if empty).
+	Input, Output, Ring string
+	// SampleRate forces a device rate; zero negotiates (device default,
+	// then 48000, 44100, 16000, 8000).
+	SampleRate int
+	// Latency is the suggested device latency; zero uses the device's low
+	// latency default.
+	Latency time.Duration
+	// OnEvent receives device events. It runs on Run's goroutine (or
+	// Ring's) and must return quickly.
+	OnEvent func(Event)
+	// Logger receives diagnostics; slog.Default() if nil.
+	Logger *slog.Logger
+	// StallTimeout is how long a running stream may go without a callback
+	// before it counts as lost (200 ms if zero).
+	StallTimeout time.Duration
+	// StartTimeout is how long a new stream may take to deliver its first
+	// callback (3 s if zero; a sound server waking up can take 2 s).
+	StartTimeout time.Duration
+	// PollInterval is how often a missing configured device is probed
+	// (3 s if zero).
+	PollInterval time.Duration
+	// MaxPlayout caps the speaker queue; sound beyond it is dropped rather
+	// than letting delay build up (60 ms if zero).
+	MaxPlayout time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = 200 * time.Millisecond
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 3 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 3 * time.Second
+	}
+	if o.MaxPlayout <= 0 {
+		o.MaxPlayout = 60 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Device is a PortAudio sound card pair used as an audio.Device, plus a
+// ringer. PortAudio is initialised only while Run or Ring is active.
+type Device struct {
+	opts    Options
+	log     *slog.Logger
+	running atomic.Bool
+	once    sync.Once
+	closed  chan struct{}
+}
+
+var _ audio.Device = (*Device)(nil)
+
+// Open checks that the configured devices can be found and returns the
+// device. A configured device that is missing is not an error (the call
+// will use the default and switch when it appears) but is logged; having
+// no device at all is.
+func Open(ctx context.Context, opts Options) (*Device, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	opts.setDefaults()
+	if opts.SampleRate != 0 {
+		if _, err := resample.New(opts.SampleRate, audio.SampleRate); err != nil {
+			return nil, fmt.Errorf("portaudio: sample rate: %w", err)
+		}
+	}
+	d := &Device{opts: opts, log: opts.Logger.With("component", "portaudio"), closed: make(chan struct{})}
+	if err := lib.acquire(); err != nil {
+		return nil, err
+	}
+	defer lib.release()
+	err := lib.do(func() error {
+		for _, c := range []struct {
+			name string
+			dir  direction
+		}{{opts.Input, capture}, {opts.Output, playback}, {opts.Ring, playback}} {
+			if _, err := findDevice(c.name, c.dir); err != nil {
+				if c.name == "" {
+					return fmt.Errorf("%w: %w", ErrNoDevice, err)
+				}
+				d.log.Warn("configured device missing; the default will be used", "device", c.name, "err", err)
+				if _, err := findDevice("", c.dir); err != nil {
+					return fmt.Errorf("%w: %w", ErrNoDevice, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close ends a running Run or Ring and makes the device unusable.
+func (d *Device) Close() error {
+	d.once.Do(func() { close(d.closed) })
+	return nil
+}
+
+func (d *Device) emit(e Event) {
+	d.log.Info("audio device event", "kind", string(e.Kind), "stream", e.Stream,
+		"input", e.Input, "output", e.Output, "rate", e.SampleRate, "err", e.Err)
+	if d.opts.OnEvent != nil {
+		d.opts.OnEvent(e)
+	}
+}
+
+// withClose returns a context that also ends when the device is closed.
+func (d *Device) withClose(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-d.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// Run implements audio.Device. It returns nil when ctx ends or the device
+// is closed, and an error only when no device at all can be opened at the
+// start; device trouble during the call is handled without returning.
+func (d *Device) Run(ctx context.Context, fn audio.FrameFunc) error {
+	select {
+	case <-d.closed:
+		return ErrClosed
+	default:
+	}
+	if !d.running.CompareAndSwap(false, true) {
+		return ErrBusy
+	}
+	defer d.running.Store(false)
+	if err := lib.acquire(); err != nil {
+		return err
+	}
+	defer lib.release()
+	ctx, cancel := d.withClose(ctx)
+	defer cancel()
+	r := &runner{d: d, fn: fn, opens: make(chan openResult)}
+	defer r.wg.Wait()
+	return r.run(ctx)
+}
+
+// openResult is the outcome of an open started off the frame goroutine.
+type openResult struct {
+	s       *duplex
+	err     error
+	restore bool // a probe of the configured device
+}
+
+// runner is the state of one Run: the stream carrying the call, the
+// converters for its rate, and the frames being assembled.
+type runner struct {
+	d     *Device
+	fn    audio.FrameFunc
+	cur   *duplex
+	named bool // cur is on the configured devices (or none are configured)
+
+	down      *capturePath
+	up        *playPath
+	rate      int // rate down and up convert
+	mic, spk  [audio.FrameSamples]int16
+	lastFrame time.Time // when the stream last produced a frame
+
+	opens      chan openResult
+	opening    bool
+	lastTry    time.Time
+	wg         sync.WaitGroup
+	dropped    uint64 // speaker samples dropped at the playout cap
+	configured bool   // a device name is configured
+}
+
+func (r *runner) run(ctx context.Context) error {
+	o := &r.d.opts
+	r.configured = o.Input != "" || o.Output != ""
+	s, err := openDuplex(o.Input, o.Output, o)
+	if err != nil && r.configured {
+		fb, ferr := openDuplex("", "", o)
+		if ferr != nil {
+			return fmt.Errorf("%w: configured: %w; default: %w", ErrNoDevice, err, ferr)
+		}
+		r.d.emit(Event{Kind: EventFallback, Stream: "call", Input: fb.inName, Output: fb.outName, SampleRate: fb.rate, Err: err})
+		r.use(fb, false)
+	} else if err != nil {
+		return fmt.Errorf("%w: %w", ErrNoDevice, err)
+	} else {
+		r.d.emit(Event{Kind: EventOpened, Stream: "call", Input: s.inName, Output: s.outName, SampleRate: s.rate})
+		r.use(s, true)
+	}
+	tick := time.NewTicker(audio.FrameDuration)
+	defer tick.Stop()
+	probe := time.NewTicker(o.PollInterval)
+	defer probe.Stop()
+	for {
+		var wake chan struct{}
+		if r.cur != nil {
+			wake = r.cur.wake
+		}
+		select {
+		case <-ctx.Done():
+			r.retire(r.cur)
+			r.cur = nil
+			if r.opening {
+				res := <-r.opens
+				if res.s != nil {
+					r.retire(res.s)
+				}
+			}
+			return nil
+		case <-wake:
+			r.pump(time.Now())
+		case res := <-r.opens:
+			r.opened(res)
+		case now := <-tick.C:
+			r.watch(ctx, now)
+		case <-probe.C:
+			if r.configured && !r.named && !r.opening {
+				r.startOpen(ctx, true)
+			}
+		}
+	}
+}
+
+// use makes s the stream carrying the call and sets up conversion for it.
+func (r *runner) use(s *duplex, named bool) {
+	r.cur, r.named = s, named
+	if r.down == nil || r.rate != s.rate {
+		// The rate was opened from candidateRates, which the resampler
+		// supports; an error here is a programming error.
+		down, err := newCapturePath(s.rate, s.capture.Cap())
+		if err != nil {
+			panic(err)
+		}
+		up, err := newPlayPath(s.rate)
+		if err != nil {
+			panic(err)
+		}
+		r.down, r.up, r.rate = down, up, s.rate
+	}
+	r.down.reset()
+	r.up.rs.Reset()
+	// A probed stream queued sound while it waited to be chosen; drop it so
+	// it does not add delay.
+	s.capture.discard()
+	r.lastFrame = time.Now()
+}
+
+// pump turns captured sound into frames, calls fn for each, and queues
+// the speaker frames.
+func (r *runner) pump(now time.Time) {
+	s := r.cur
+	maxQueue := samplesIn(s.rate, r.d.opts.MaxPlayout)
+	for {
+		n := s.capture.read(r.down.in)
+		if n == 0 {
+			return
+		}
+		r.down.push(n)
+		for r.down.frame(r.mic[:]) {
+			clear(r.spk[:])
+			r.fn(r.mic[:], r.spk[:])
+			out := r.up.convert(r.spk[:])
+			room := max(0, maxQueue-s.playback.Len())
+			if len(out) > room {
+				r.dropped += uint64(len(out) - room)
+				out = out[:room]
+			}
+			s.playback.write(out)
+			r.lastFrame = now
+		}
+	}
+}
+
+// watch runs every frame time: it detects a stalled stream and keeps the
+// call's clock going with silent frames while no stream delivers.
+func (r *runner) watch(ctx context.Context, now time.Time) {
+	o := &r.d.opts
+	if s := r.cur; s != nil {
+		limit := o.StallTimeout
+		if !s.started() {
+			limit = o.StartTimeout
+		}
+		if gap := s.silentFor(now); gap > limit {
+			r.d.emit(Event{Kind: EventLost, Stream: "call", Input: s.inName, Output: s.outName, SampleRate: s.rate,
+				Err: fmt.Errorf("%w: no callback for %v", ErrStall, gap.Round(time.Millisecond))})
+			r.retire(s)
+			r.cur = nil
+		}
+	}
+	if r.cur == nil && !r.opening && now.Sub(r.lastTry) >= time.Second {
+		r.startOpen(ctx, false)
+	}
+	// Three frame times without a frame: the stream is starting, stalled
+	// or gone. Feed the call silence on our own clock so it keeps going.
+	if now.Sub(r.lastFrame) > 3*audio.FrameDuration {
+		clear(r.mic[:])
+		clear(r.spk[:])
+		r.fn(r.mic[:], r.spk[:])
+	}
+}
+
+// startOpen opens a stream off the frame goroutine: the configured devices
+// when restoring, otherwise the defaults (or the configured ones if none
+// are configured).
+func (r *runner) startOpen(ctx context.Context, restore bool) {
+	o := r.d.opts
+	in, out := "", ""
+	if restore {
+		in, out = o.Input, o.Output
+	}
+	r.opening, r.lastTry = true, time.Now()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		s, err := openDuplex(in, out, &o)
+		if err == nil && restore {
+			// Only switch back to a device that really delivers.
+			err = waitStarted(ctx, s, o.StartTimeout)
+			if err != nil {
+				r.retireNow(s)
+				s = nil
+			}
+		}
+		select {
+		case r.opens <- openResult{s: s, err: err, restore: restore}:
+		case <-ctx.Done():
+			if s != nil {
+				r.retireNow(s)
+			}
+			// Run's shutdown still expects a result while opening.
+			r.opens <- openResult{}
+		}
+	}()
+}
+
+// opened takes the result of startOpen.
+func (r *runner) opened(res openResult) {
+	r.opening = false
+	if res.err != nil {
+		if res.restore {
+			r.d.log.Debug("configured device still unavailable", "err", res.err)
+		} else {
+			r.d.log.Warn("default device did not open", "err", res.err)
+		}
+		return
+	}
+	s := res.s
+	if res.restore {
+		old := r.cur
+		r.use(s, true)
+		r.retire(old)
+		r.d.emit(Event{Kind: EventRestored, Stream: "call", Input: s.inName, Output: s.outName, SampleRate: s.rate})
+		return
+	}
+	if r.cur != nil { // a restore won the race
+		r.retire(s)
+		return
+	}
+	named := !r.configured
+	r.use(s, named)
+	kind := EventFallback
+	if named {
+		kind = EventOpened
+	}
+	r.d.emit(Event{Kind: kind, Stream: "call", Input: s.inName, Output: s.outName, SampleRate: s.rate})
+}
+
+// retire closes s off the frame goroutine (closing a dead device can block).
+func (r *runner) retire(s *duplex) {
+	if s == nil {
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.retireNow(s)
+	}()
+}
+
+func (r *runner) retireNow(s *duplex) {
+	if err := s.close(); err != nil {
+		r.d.log.Warn("closing audio stream", "err", err)
+	}
+	st := &s.stats
+	r.d.log.Debug("audio stream closed", "input", s.inName, "output", s.outName, "rate", s.rate,
+		"callbacks", st.callbacks.Load(), "overruns", st.overruns.Load(), "underruns", st.underruns.Load())
+}
+
+// waitStarted waits for s's first callback.
+func waitStarted(ctx context.Context, s *duplex, limit time.Duration) error {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for !s.started() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return fmt.Errorf("%w: %q/%q gave no callback in %v", ErrStall, s.inName, s.outName, limit)
+		case <-s.wake:
+		}
+	}
+	return nil
+}

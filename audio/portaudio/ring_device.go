@@ -1,0 +1,192 @@
+package portaudio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	pa "github.com/gordonklaus/portaudio"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/resample"
+)
+
+// ringer is an output-only stream looping a ringtone already converted to
+// the device rate. Its callback just copies from the loop, so it needs no
+// goroutine of its own.
+type ringer struct {
+	stream  *pa.Stream
+	name    string
+	rate    int
+	outCh   int
+	loop    []int16
+	pos     int
+	last    atomic.Int64
+	calls   atomic.Uint64
+	opened  time.Time
+}
+
+func (g *ringer) callback(out []int16) {
+	g.last.Store(time.Now().UnixNano())
+	g.calls.Add(1)
+	for i := 0; i+g.outCh <= len(out); i += g.outCh {
+		s := g.loop[g.pos]
+		for c := range g.outCh {
+			out[i+c] = s
+		}
+		g.pos++
+		if g.pos == len(g.loop) {
+			g.pos = 0
+		}
+	}
+}
+
+// openRinger opens and starts the ringtone stream on the named output.
+func openRinger(name string, tone []int16, o *Options) (*ringer, error) {
+	g := &ringer{}
+	err := lib.do(func() error {
+		dev, err := findDevice(name, playback)
+		if err != nil {
+			return err
+		}
+		g.name = dev.Name
+		var errs []error
+		for _, rate := range candidateRates(o.SampleRate, dev) {
+			rs, err := resample.New(audio.SampleRate, rate)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			loop := make([]int16, rs.MaxOut(len(tone)))
+			loop = loop[:rs.Process(loop, tone)]
+			if len(loop) == 0 {
+				return fmt.Errorf("portaudio: empty ringtone")
+			}
+			for _, ch := range []int{1, 2} {
+				if ch > dev.MaxOutputChannels {
+					continue
+				}
+				g.rate, g.outCh, g.loop, g.pos = rate, ch, loop, 0
+				p := pa.StreamParameters{
+					Output:          pa.StreamDeviceParameters{Device: dev, Channels: ch, Latency: latency(o.Latency, dev.DefaultHighOutputLatency)},
+					SampleRate:      float64(rate),
+					FramesPerBuffer: samplesIn(rate, 4*bufferTime),
+				}
+				st, err := pa.OpenStream(p, g.callback)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%d Hz %d ch: %w", rate, ch, err))
+					continue
+				}
+				g.opened = time.Now()
+				if err := st.Start(); err != nil {
+					st.Close()
+					errs = append(errs, err)
+					continue
+				}
+				g.stream = st
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: ring on %q: %w", ErrNoRate, dev.Name, errors.Join(errs...))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *ringer) close() error {
+	return lib.do(func() error {
+		g.stream.Abort()
+		if err := g.stream.Close(); err != nil {
+			return fmt.Errorf("portaudio: closing ring stream on %q: %w", g.name, err)
+		}
+		return nil
+	})
+}
+
+func (g *ringer) silentFor(now time.Time) time.Duration {
+	if last := g.last.Load(); last != 0 {
+		return now.Sub(time.Unix(0, last))
+	}
+	return now.Sub(g.opened)
+}
+
+// Ring plays tone (8 kHz samples, looped; include the pause between rings
+// in it) on the ring device until ctx ends or the device is closed. It uses
+// its own stream, so it can ring on a loudspeaker while a call runs on a
+// headset. A missing or failing ring device falls back to the default
+// output, reported through OnEvent with Stream "ring".
+func (d *Device) Ring(ctx context.Context, tone []int16) error {
+	if len(tone) == 0 {
+		return fmt.Errorf("portaudio: empty ringtone")
+	}
+	select {
+	case <-d.closed:
+		return ErrClosed
+	default:
+	}
+	if err := lib.acquire(); err != nil {
+		return err
+	}
+	defer lib.release()
+	ctx, cancel := d.withClose(ctx)
+	defer cancel()
+	o := &d.opts
+	name := o.Ring
+	g, err := openRinger(name, tone, o)
+	if err != nil && name != "" {
+		name = ""
+		var ferr error
+		if g, ferr = openRinger("", tone, o); ferr != nil {
+			return fmt.Errorf("%w: ring: %w; default: %w", ErrNoDevice, err, ferr)
+		}
+		d.emit(Event{Kind: EventFallback, Stream: "ring", Output: g.name, SampleRate: g.rate, Err: err})
+	} else if err != nil {
+		return fmt.Errorf("%w: ring: %w", ErrNoDevice, err)
+	} else {
+		d.emit(Event{Kind: EventOpened, Stream: "ring", Output: g.name, SampleRate: g.rate})
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var lastTry time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			if g != nil {
+				return g.close()
+			}
+			return nil
+		case now := <-tick.C:
+			if g != nil {
+				limit := o.StartTimeout
+				if g.calls.Load() > 0 {
+					limit = o.StallTimeout
+				}
+				// The ring stream uses long buffers; allow a few of them.
+				limit = max(limit, 8*bufferTime*4)
+				if gap := g.silentFor(now); gap > limit {
+					d.emit(Event{Kind: EventLost, Stream: "ring", Output: g.name, SampleRate: g.rate,
+						Err: fmt.Errorf("%w: no callback for %v", ErrStall, gap.Round(time.Millisecond))})
+					if err := g.close(); err != nil {
+						d.log.Warn("closing ring stream", "err", err)
+					}
+					g = nil
+				}
+			}
+			if g == nil && now.Sub(lastTry) >= time.Second {
+				lastTry = now
+				// Retry on the default device; a ringer is short-lived, so
+				// it does not probe for the configured one coming back.
+				var err error
+				if g, err = openRinger("", tone, o); err != nil {
+					g = nil
+					continue
+				}
+				d.emit(Event{Kind: EventFallback, Stream: "ring", Output: g.name, SampleRate: g.rate})
+			}
+		}
+	}
+}
