@@ -17,15 +17,15 @@ import (
 // the device rate. Its callback just copies from the loop, so it needs no
 // goroutine of its own.
 type ringer struct {
-	stream  *pa.Stream
-	name    string
-	rate    int
-	outCh   int
-	loop    []int16
-	pos     int
-	last    atomic.Int64
-	calls   atomic.Uint64
-	opened  time.Time
+	stream *pa.Stream
+	name   string
+	rate   int
+	outCh  int
+	loop   []int16
+	pos    int
+	last   atomic.Int64
+	calls  atomic.Uint64
+	opened time.Time
 }
 
 func (g *ringer) callback(out []int16) {

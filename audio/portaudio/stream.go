@@ -74,7 +74,9 @@ const ringTime = 250 * time.Millisecond
 // frame goroutine sees sound 10 ms after the device has it.
 const bufferTime = 10 * time.Millisecond
 
-func samplesIn(rate int, d time.Duration) int { return int(int64(rate) * int64(d) / int64(time.Second)) }
+func samplesIn(rate int, d time.Duration) int {
+	return int(int64(rate) * int64(d) / int64(time.Second))
+}
 
 // callback runs on PortAudio's audio thread. It must not block or
 // allocate: it copies, counts, and signals without waiting.
