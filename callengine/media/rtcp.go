@@ -109,7 +109,7 @@ func (r *receiveStats) report(now time.Time) rtcp.ReceptionReport {
 	r.expPrior, r.recvPrior = expected, uint32(r.received)
 	var fraction uint8
 	if lostInt := int64(expInt) - int64(recvInt); expInt != 0 && lostInt > 0 {
-		fraction = uint8(lostInt << 8 / int64(expInt))
+		fraction = uint8(min(255, lostInt<<8/int64(expInt)))
 	}
 	rr := rtcp.ReceptionReport{
 		SSRC:               r.ssrc,

@@ -67,6 +67,7 @@ type Sender struct {
 	buf       [maxPacket]byte
 	enc       [maxPacket + srtpOverhead]byte
 
+	haveDst  atomic.Bool
 	packets  atomic.Uint64
 	octets   atomic.Uint64
 	lastSend atomic.Int64 // unix nanoseconds of the last RTP sent
@@ -112,8 +113,12 @@ func (s *Sender) SetDestination(rtpDst, rtcpDst netip.AddrPort) {
 	}
 	s.mu.Lock()
 	s.dst, s.rtcpDst = rtpDst, rtcpDst
+	s.haveDst.Store(rtpDst.IsValid())
 	s.mu.Unlock()
 }
+
+// hasDestination reports whether RTP has somewhere to go, without locking.
+func (s *Sender) hasDestination() bool { return s.haveDst.Load() }
 
 // Destination returns the current RTP and RTCP destinations.
 func (s *Sender) Destination() (rtpDst, rtcpDst netip.AddrPort) {

@@ -413,7 +413,7 @@ func (s *Session) sendFrame(p *params, mic []int16) {
 	if samples == 0 {
 		samples = FrameSamples
 	}
-	sending := p.dir.Sends() && p.remote.RTP.IsValid()
+	sending := p.dir.Sends() && s.sender.hasDestination()
 	if s.dtmfFrame(p, sending, samples) {
 		return
 	}
@@ -536,20 +536,26 @@ func (s *Session) readRTP() {
 }
 
 // acceptSource decides whether from is the peer; called with rxMu held.
+// While a latch is still open it accepts anyone: the packet must then prove
+// to be valid RTP before latchTo fixes the source.
 func (s *Session) acceptSource(p *params, from netip.AddrPort) bool {
-	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	if s.cfg.Latch {
-		if s.latched.IsValid() {
-			return from == s.latched
-		}
-		s.latched = from
-		s.latchRTCP = false
-		// Symmetric RTP: answer where the peer really is.
-		s.sender.SetDestination(from, netip.AddrPortFrom(from.Addr(), from.Port()+1))
-		s.log.Debug("RTP source latched", "source", from, "sdp", p.remote.RTP)
-		return true
+		return !s.latched.IsValid() || unmapped(from) == s.latched
 	}
-	return p.remote.RTP.IsValid() && from == unmapped(p.remote.RTP)
+	return p.remote.RTP.IsValid() && unmapped(from) == unmapped(p.remote.RTP)
+}
+
+// latchTo fixes the source after the first valid packet and, for symmetric
+// RTP, sends back to where the peer really is; called with rxMu held.
+func (s *Session) latchTo(p *params, from netip.AddrPort) {
+	if !s.cfg.Latch || s.latched.IsValid() {
+		return
+	}
+	from = unmapped(from)
+	s.latched = from
+	s.latchRTCP = false
+	s.sender.SetDestination(from, netip.AddrPortFrom(from.Addr(), from.Port()+1))
+	s.log.Debug("RTP source latched", "source", from, "sdp", p.remote.RTP)
 }
 
 func unmapped(a netip.AddrPort) netip.AddrPort {
@@ -580,6 +586,7 @@ func (s *Session) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 		s.invalid.Add(1)
 		return
 	}
+	s.latchTo(p, from)
 	h := &s.rxHdr
 	if !s.rx.update(h.SSRC, h.SequenceNumber, h.Timestamp, len(payload), now) {
 		s.rxMu.Unlock()

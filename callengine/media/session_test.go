@@ -417,6 +417,9 @@ func TestLatchFirstSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer intruder.Close()
+	// Garbage first: a latch must only take valid RTP.
+	intruder.WriteToUDPAddrPort([]byte("INVITE sip:x SIP/2.0"), b.LocalRTP())
+	time.Sleep(20 * time.Millisecond)
 	spkA, _ := clockPair(a, b, newTone(440), newTone(1000), 40, func(i int) {
 		if i > 5 {
 			pkt := make([]byte, 172)

@@ -42,8 +42,9 @@ type Packet struct {
 }
 
 // Tap observes a session's RTP. It runs on the session's audio clock (sent
-// packets) or network goroutine (received packets) and must not block;
-// anything slow belongs on the tap's own goroutine fed by a queue.
+// packets) or network goroutine (received packets), so it may be called
+// from both at once, and must not block: anything slow belongs on the
+// tap's own goroutine fed by a queue.
 type Tap func(Packet)
 
 type tapEntry struct {
