@@ -60,8 +60,44 @@ func (c *Concealer) Good(frame []int16) {
 			frame[i] = clip16(w*float32(frame[i]) + (1-w)*syn)
 		}
 		c.lost = 0
+	} else if c.discontinuous(frame) {
+		// The buffer skipped audio (shrinking its delay, a resync, a codec
+		// switch): the waveform jumps. Cross-fade from the continuation of
+		// what was played over 5 ms so the jump does not click.
+		c.start()
+		n := min(40, len(frame))
+		for i := range n {
+			w := float32(i+1) / float32(n+1)
+			frame[i] = clip16(w*float32(frame[i]) + (1-w)*c.next())
+		}
+		c.lost = 0
 	}
 	c.push(frame)
+}
+
+// discontinuous reports whether frame starts far from where the played
+// signal was heading: its first sample misses the linear prediction from
+// the last two by more than 1.5 times the steepest slope of the last 10 ms.
+func (c *Concealer) discontinuous(frame []int16) bool {
+	if len(frame) == 0 {
+		return false
+	}
+	h := c.hist[:]
+	last, prev := h[histLen-1], h[histLen-2]
+	pred := 2*last - prev
+	var slope float32
+	for i := histLen - samplesPer; i < histLen; i++ {
+		d := h[i] - h[i-1]
+		if d < 0 {
+			d = -d
+		}
+		slope = max(slope, d)
+	}
+	e := float32(frame[0]) - pred
+	if e < 0 {
+		e = -e
+	}
+	return e > 1.5*slope+256
 }
 
 // Conceal fills out with the synthetic continuation of what was played.

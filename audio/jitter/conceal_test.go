@@ -149,3 +149,35 @@ func BenchmarkConceal(b *testing.B) {
 		i++
 	}
 }
+
+func TestSkippedFrameDoesNotClick(t *testing.T) {
+	for _, freq := range []float64{180, 440, 1000} {
+		frames := sineFrames(freq, 8000, 12)
+		c := NewConcealer()
+		var out []int16
+		for f, fr := range frames {
+			if f == 5 {
+				continue // the buffer dropped this frame to shrink its delay
+			}
+			buf := append([]int16(nil), fr...)
+			c.Good(buf)
+			out = append(out, buf...)
+		}
+		slope := 8000 * 2 * math.Pi * freq / 8000
+		if s := maxStep(out); s > 1.6*slope {
+			t.Errorf("%v Hz: step %.0f at a skipped frame, sine slope %.0f", freq, s, slope)
+		}
+	}
+	// Continuous audio passes through untouched.
+	frames := sineFrames(300, 8000, 10)
+	c := NewConcealer()
+	for _, fr := range frames {
+		buf := append([]int16(nil), fr...)
+		c.Good(buf)
+		for i := range buf {
+			if buf[i] != fr[i] {
+				t.Fatal("continuous audio was modified")
+			}
+		}
+	}
+}
