@@ -21,6 +21,9 @@ import (
 type library struct {
 	mu   sync.Mutex
 	refs int
+	// skippedIDs records that the binding's stream ids were moved past
+	// the range Go's pointer checker rejects (see skipLowStreamIDs).
+	skippedIDs bool
 }
 
 var lib library
@@ -33,7 +36,23 @@ func (l *library) acquire() error {
 		return fmt.Errorf("portaudio: initialize: %w", err)
 	}
 	l.refs++
+	if !l.skippedIDs {
+		skipLowStreamIDs()
+		l.skippedIDs = true
+	}
 	return nil
+}
+
+// skipLowStreamIDs works around the binding handing its stream id (a
+// counter) to PortAudio as a C pointer. Under -race, Go's checkptr rejects
+// any pointer value from 1 to 4095, so the second stream a process opens
+// crashes it. Failed OpenStream calls (no callback given) consume an id
+// each without touching PortAudio, which moves the counter past the
+// rejected range; it is done once per process, before the first stream.
+func skipLowStreamIDs() {
+	for range 4096 {
+		_, _ = pa.OpenStream(pa.StreamParameters{})
+	}
 }
 
 // release drops a reference; the last one terminates PortAudio.

@@ -1,0 +1,467 @@
+package portaudio
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/audio/wav"
+)
+
+// The rig (.ci/test-env) runs PulseAudio with null sinks "speaker" and
+// "micfeed". PortAudio reaches PulseAudio through ALSA, where it only sees
+// "pulse" and "default"; TestMain adds ALSA devices bound to single sinks
+// so tests can pick devices by name and lose one on purpose:
+//
+//	recphone_mic   capture from micfeed.monitor (what paplay -d micfeed plays)
+//	recphone_spk   play to speaker (what parec -d speaker.monitor hears)
+//	recphone_lossy play to the sink "lossy", which the loss test suspends
+//	recphone_late  play to the sink "late", which appears mid-test
+const asoundrc = `
+pcm.recphone_mic { type pulse device micfeed.monitor }
+pcm.recphone_spk { type pulse device speaker }
+pcm.recphone_lossy { type pulse device lossy }
+pcm.recphone_late { type pulse device late }
+`
+
+func TestMain(m *testing.M) {
+	// alsa-lib reads ~/.asoundrc when PortAudio first initialises, so HOME
+	// must point at the test configuration before any test runs.
+	dir, err := os.MkdirTemp("", "recphone-alsa")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".asoundrc"), []byte(asoundrc), 0o644); err == nil {
+		os.Setenv("HOME", dir)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// needPulse skips without the PulseAudio rig, but fails under
+// RECPHONE_E2E=1: there the rig is promised and its absence is a bug.
+func needPulse(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("PulseAudio tests take seconds")
+	}
+	reason := ""
+	if os.Getenv("RECPHONE_PULSE") != "1" {
+		reason = "RECPHONE_PULSE is not 1"
+	} else if out, err := pactl(t, "info"); err != nil {
+		reason = fmt.Sprintf("pactl info: %v: %s", err, out)
+	}
+	if reason == "" {
+		return
+	}
+	if os.Getenv("RECPHONE_E2E") == "1" {
+		t.Fatalf("RECPHONE_E2E=1 but PulseAudio is not running: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+func pactl(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "pactl", args...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func mustPactl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := pactl(t, args...)
+	if err != nil {
+		t.Fatalf("pactl %v: %v: %s", args, err, out)
+	}
+	return out
+}
+
+// loadSink adds a null sink kept clocked by a silent stream (an idle null
+// sink starts slowly) and removes both when the test ends.
+func loadSink(t *testing.T, name string) (unload func()) {
+	t.Helper()
+	idx := mustPactl(t, "load-module", "module-null-sink", "sink_name="+name)
+	keep := exec.Command("pacat", "-p", "-d", name, "--latency-msec=20", "--rate=8000", "--channels=1", "--format=s16le", "/dev/zero")
+	if err := keep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	unload = func() {
+		once.Do(func() {
+			keep.Process.Kill()
+			keep.Wait()
+			pactl(t, "unload-module", idx)
+		})
+	}
+	t.Cleanup(unload)
+	return unload
+}
+
+func toneWAV(t *testing.T, freq float64, d time.Duration, amp float64) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tone.wav")
+	w, err := wav.Create(path, audio.SampleRate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(dsp.Sine(freq, audio.SampleRate, int(d.Seconds()*audio.SampleRate), amp)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// events collects device events for a test.
+type events struct {
+	mu   sync.Mutex
+	list []Event
+	at   []time.Time
+	ch   chan Event
+}
+
+func newEvents() *events { return &events{ch: make(chan Event, 64)} }
+
+func (e *events) add(ev Event) {
+	e.mu.Lock()
+	e.list = append(e.list, ev)
+	e.at = append(e.at, time.Now())
+	e.mu.Unlock()
+	e.ch <- ev
+}
+
+// wait returns the next event of kind, failing after limit.
+func (e *events) wait(t *testing.T, kind EventKind, limit time.Duration) (Event, time.Time) {
+	t.Helper()
+	deadline := time.After(limit)
+	for {
+		select {
+		case ev := <-e.ch:
+			if ev.Kind == kind {
+				return ev, time.Now()
+			}
+			t.Logf("event %s (waiting for %s): %s → %s %v", ev.Kind, kind, ev.Input, ev.Output, ev.Err)
+		case <-deadline:
+			t.Fatalf("no %s event within %v", kind, limit)
+		}
+	}
+}
+
+// frameLog records when fn ran and what the mic carried, and plays a
+// signal on the speaker once asked to.
+type frameLog struct {
+	mu       sync.Mutex
+	times    []time.Time
+	mic      []int16
+	speaker  []int16 // played from here on when set
+	spkPos   int
+	spkStart time.Time
+}
+
+func (f *frameLog) fn(mic, spk []int16) {
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.times = append(f.times, now)
+	f.mic = append(f.mic, mic...)
+	if f.speaker != nil && f.spkPos < len(f.speaker) {
+		if f.spkPos == 0 {
+			f.spkStart = now
+		}
+		f.spkPos += copy(spk, f.speaker[f.spkPos:])
+	}
+}
+
+func (f *frameLog) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.times)
+}
+
+// maxGap returns the longest time between successive frames from index i.
+func (f *frameLog) maxGap(from int) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var g time.Duration
+	for i := max(from, 1); i < len(f.times); i++ {
+		g = max(g, f.times[i].Sub(f.times[i-1]))
+	}
+	return g
+}
+
+func startRun(t *testing.T, d *Device, fn audio.FrameFunc) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, fn) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				err = fmt.Errorf("Run did not return within 5 s of cancel")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func waitFrames(t *testing.T, f *frameLog, n int, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for f.count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d frames within %v", f.count(), limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestListDevicesOnPulse(t *testing.T) {
+	needPulse(t)
+	devs, err := ListDevices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	var defIn, defOut, mic bool
+	for _, d := range devs {
+		names = append(names, d.Name)
+		defIn = defIn || d.DefaultInput
+		defOut = defOut || d.DefaultOutput
+		if d.Name == "recphone_mic" {
+			mic = d.MaxInputChannels > 0 && d.DefaultSampleRate > 0 && d.HostAPI == "ALSA"
+		}
+	}
+	if !defIn || !defOut || !mic {
+		t.Fatalf("devices %q: default in %v out %v, recphone_mic usable %v", names, defIn, defOut, mic)
+	}
+}
+
+// TestMicToneAndLatency plays a 1 kHz tone into micfeed and checks that the
+// mic frames carry it, and how long after paplay started it arrived.
+func TestMicToneAndLatency(t *testing.T) {
+	needPulse(t)
+	d, err := Open(context.Background(), Options{Input: "RECPHONE_MIC", Output: "recphone_spk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var f frameLog
+	ev := newEvents()
+	d.opts.OnEvent = ev.add
+	stop := startRun(t, d, f.fn)
+	opened, _ := ev.wait(t, EventOpened, 3*time.Second)
+	if opened.Input != "recphone_mic" || opened.Output != "recphone_spk" {
+		t.Fatalf("opened %q → %q", opened.Input, opened.Output)
+	}
+	waitFrames(t, &f, 25, 5*time.Second) // stream running steadily
+
+	tone := toneWAV(t, 1000, 600*time.Millisecond, 8000)
+	// The first paplay of a process tree pays for loading its libraries and
+	// waking micfeed; warm up with silence so the rounds measure the path.
+	if out, err := exec.Command("paplay", "-d", "micfeed", toneWAV(t, 1000, 100*time.Millisecond, 0)).CombinedOutput(); err != nil {
+		t.Fatalf("paplay: %v: %s", err, out)
+	}
+	var lat []time.Duration
+	for round := range 3 {
+		from := f.count()
+		f.mu.Lock()
+		micFrom := len(f.mic)
+		f.mu.Unlock()
+		cmd := exec.Command("paplay", "-d", "micfeed", tone)
+		t0 := time.Now()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		f.mu.Lock()
+		mic := append([]int16(nil), f.mic[micFrom:]...)
+		times := append([]time.Time(nil), f.times[from:]...)
+		f.mu.Unlock()
+		onset := -1
+		for i, v := range mic {
+			if v > 2000 || v < -2000 {
+				onset = i
+				break
+			}
+		}
+		if onset < 0 {
+			t.Fatalf("round %d: no signal in %d mic samples after paplay", round, len(mic))
+		}
+		frame := onset / audio.FrameSamples
+		lat = append(lat, times[frame].Sub(t0))
+		body := mic[onset+800 : onset+800+2400] // 300 ms inside the tone
+		freq, share := dsp.DominantTone(body, audio.SampleRate, 500, 1000, 1500, 2000)
+		rms := dsp.RMS(body)
+		t.Logf("round %d: first frame with the tone %v after paplay started; %v Hz share %.3f, RMS %.0f",
+			round, lat[round].Round(time.Millisecond), freq, share, rms)
+		if freq != 1000 || share < 0.95 {
+			t.Fatalf("mic carried %v Hz with share %.3f, want 1000 Hz", freq, share)
+		}
+		if want := 8000 / math.Sqrt2; math.Abs(20*math.Log10(rms/want)) > 1 {
+			t.Fatalf("mic RMS %.0f, want %.0f ± 1 dB", rms, want)
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("MIC LATENCY (paplay start → first frame carrying the tone): min %v median %v max %v",
+		lat[0].Round(time.Millisecond), lat[1].Round(time.Millisecond), lat[2].Round(time.Millisecond))
+	if lat[1] > 150*time.Millisecond {
+		t.Errorf("median mic latency %v, want well under 150 ms", lat[1])
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// parec reads speaker.monitor at 8 kHz and timestamps every chunk.
+type parec struct {
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	samples []int16
+	arrived []time.Time // arrival time of each sample's chunk
+	done    chan struct{}
+}
+
+func startParec(t *testing.T, source string) *parec {
+	t.Helper()
+	p := &parec{done: make(chan struct{})}
+	p.cmd = exec.Command("parec", "-d", source, "--rate=8000", "--channels=1", "--format=s16le", "--latency-msec=10")
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		r := bufio.NewReaderSize(out, 64)
+		buf := make([]byte, 160)
+		for {
+			n, err := r.Read(buf)
+			now := time.Now()
+			p.mu.Lock()
+			for i := 0; i+1 < n; i += 2 {
+				p.samples = append(p.samples, int16(binary.LittleEndian.Uint16(buf[i:])))
+				p.arrived = append(p.arrived, now)
+			}
+			p.mu.Unlock()
+			if err != nil {
+				if err != io.EOF {
+					return
+				}
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+func (p *parec) stop() {
+	if p.cmd.Process != nil {
+		p.cmd.Process.Kill()
+		<-p.done
+		p.cmd.Wait()
+	}
+}
+
+func (p *parec) snapshot() ([]int16, []time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]int16(nil), p.samples...), append([]time.Time(nil), p.arrived...)
+}
+
+// TestSpeakerToneAndLatency puts a 1 kHz tone on the speaker frames and
+// checks what speaker.monitor hears, and how long after the first tone frame
+// was handed over it arrived.
+func TestSpeakerToneAndLatency(t *testing.T) {
+	needPulse(t)
+	d, err := Open(context.Background(), Options{Input: "recphone_mic", Output: "recphone_spk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var f frameLog
+	stop := startRun(t, d, f.fn)
+	waitFrames(t, &f, 25, 5*time.Second)
+	rec := startParec(t, "speaker.monitor")
+	time.Sleep(500 * time.Millisecond) // parec settles
+
+	var lat []time.Duration
+	for round := range 3 {
+		before, _ := rec.snapshot()
+		f.mu.Lock()
+		f.speaker, f.spkPos = dsp.Sine(1000, audio.SampleRate, audio.SampleRate/2, 8000), 0
+		f.mu.Unlock()
+		time.Sleep(800 * time.Millisecond)
+		f.mu.Lock()
+		t0 := f.spkStart
+		f.mu.Unlock()
+		samples, arrived := rec.snapshot()
+		onset := -1
+		for i := len(before); i < len(samples); i++ {
+			if samples[i] > 2000 || samples[i] < -2000 {
+				onset = i
+				break
+			}
+		}
+		if onset < 0 {
+			t.Fatalf("round %d: speaker.monitor heard no tone in %d samples", round, len(samples)-len(before))
+		}
+		// The chunk arrived when its last sample had been recorded; the
+		// onset sample was recorded that much earlier.
+		end := onset
+		for end+1 < len(arrived) && arrived[end+1].Equal(arrived[onset]) {
+			end++
+		}
+		heard := arrived[onset].Add(-time.Duration(end-onset) * time.Second / audio.SampleRate)
+		lat = append(lat, heard.Sub(t0))
+		body := samples[onset+800 : onset+800+2400]
+		freq, share := dsp.DominantTone(body, audio.SampleRate, 500, 1000, 1500, 2000)
+		rms := dsp.RMS(body)
+		t.Logf("round %d: tone heard %v after its first frame was handed over; %v Hz share %.3f, RMS %.0f",
+			round, lat[round].Round(time.Millisecond), freq, share, rms)
+		if freq != 1000 || share < 0.95 {
+			t.Fatalf("speaker carried %v Hz with share %.3f, want 1000 Hz", freq, share)
+		}
+		if want := 8000 / math.Sqrt2; math.Abs(20*math.Log10(rms/want)) > 1 {
+			t.Fatalf("speaker RMS %.0f, want %.0f ± 1 dB", rms, want)
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("SPEAKER LATENCY (frame handed over → parec hears it): min %v median %v max %v",
+		lat[0].Round(time.Millisecond), lat[1].Round(time.Millisecond), lat[2].Round(time.Millisecond))
+	if lat[1] > 150*time.Millisecond {
+		t.Errorf("median speaker latency %v, want well under 150 ms", lat[1])
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
