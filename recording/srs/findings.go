@@ -46,6 +46,7 @@ const (
 	FindRTPSource         = "rtp-unexpected-source"
 	FindRTPGarbage        = "rtp-not-rtp"
 	FindRTPPayload        = "rtp-unexpected-payload"
+	FindSnapshotMissing   = "metadata-snapshot-not-sent"
 )
 
 // rule says where a finding's requirement lives and which status strict
@@ -103,6 +104,8 @@ func ruleFor(id string) rule {
 		return rule{"RFC 3550 §5.1", "datagram on a media port is not RTP version 2", 0}
 	case FindRTPPayload:
 		return rule{"RFC 3264 §5.1", "RTP payload type not in the SRS answer", 0}
+	case FindSnapshotMissing:
+		return rule{"RFC 7866 §9.3", "SRS asked for a metadata snapshot and none came", 0}
 	}
 	return rule{"", id, 400}
 }

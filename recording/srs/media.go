@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -83,27 +84,38 @@ func openMediaPorts(ip string) (*net.UDPConn, *net.UDPConn, error) {
 	return nil, nil, errors.New("media ports: no free even/odd port pair")
 }
 
-func newMediaStream(rs *recordingSession, label, path string) (*mediaStream, error) {
+// newMediaStream opens the ports of one stream. The file is created by
+// openFile once the stream's label is known (at once for an SRC offer, at
+// the SRC's answer for an SRS offer).
+func newMediaStream(rs *recordingSession) (*mediaStream, error) {
 	rtpConn, rtcpConn, err := openMediaPorts(rs.srv.mediaIP)
 	if err != nil {
 		return nil, err
 	}
-	tl, err := newTimeline(path)
-	if err != nil {
-		rtpConn.Close()
-		rtcpConn.Close()
-		return nil, err
-	}
 	m := &mediaStream{
-		rs: rs, label: label, rtp: rtpConn, rtcp: rtcpConn,
+		rs: rs, rtp: rtpConn, rtcp: rtcpConn,
 		port:  rtpConn.LocalAddr().(*net.UDPAddr).Port,
-		log:   rs.log.With("label", label),
-		tl:    tl,
+		log:   rs.log,
 		ssrcs: map[uint32]*ssrcState{},
 	}
-	m.stats.Label = label
 	m.stats.Port = m.port
 	return m, nil
+}
+
+// openFile names the stream and creates its WAV file in dir.
+func (m *mediaStream) openFile(label, name, dir string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tl != nil {
+		return nil
+	}
+	tl, err := newTimeline(filepath.Join(dir, name))
+	if err != nil {
+		return err
+	}
+	m.tl, m.label, m.log = tl, label, m.rs.log.With("label", label)
+	m.stats.Label, m.stats.File = label, name
+	return nil
 }
 
 // serve reads RTP and RTCP until the sockets are closed.
@@ -165,6 +177,9 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	if p.PayloadType != m.codec.pt || m.codec.name == "" {
 		m.rs.addFinding(newFinding(FindRTPPayload, fmt.Sprintf("label %s: payload type %d, answered %d", m.label, p.PayloadType, m.codec.pt)), "RTP")
 		return
+	}
+	if m.tl == nil {
+		return // no label yet: the SRC has not answered
 	}
 	if m.direction == dirInactive {
 		// Recorded all the same: the SRS stores what arrived.
@@ -286,13 +301,18 @@ func (m *mediaStream) report() StreamReport {
 		r.SSRCs = append(r.SSRCs, id)
 		r.Lost += s.maxSeq - s.baseSeq + 1 - s.received
 	}
-	r.Samples = m.tl.written
+	if m.tl != nil {
+		r.Samples = m.tl.written
+	}
 	return r
 }
 
 func (m *mediaStream) flush() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.tl == nil {
+		return nil
+	}
 	return m.tl.flush()
 }
 
@@ -306,6 +326,9 @@ func (m *mediaStream) stop() {
 func (m *mediaStream) end() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.tl == nil {
+		return 0
+	}
 	return m.tl.end
 }
 
@@ -313,5 +336,8 @@ func (m *mediaStream) end() int64 {
 func (m *mediaStream) finish(length int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.tl == nil {
+		return nil
+	}
 	return m.tl.close(length)
 }

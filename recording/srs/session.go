@@ -40,12 +40,15 @@ type recordingSession struct {
 	transport string
 	source    string
 	refused   *Refusal
-	ended     bool
-	endReason string
-	end       time.Time
-	stopFlush chan struct{}
-	mediaWG   sync.WaitGroup
-	flushWG   sync.WaitGroup
+	// metaRequested is set by an rs-metadata-request and cleared by the
+	// next complete snapshot.
+	metaRequested bool
+	ended         bool
+	endReason     string
+	end           time.Time
+	stopFlush     chan struct{}
+	mediaWG       sync.WaitGroup
+	flushWG       sync.WaitGroup
 
 	fmu      sync.Mutex
 	findings []Finding
@@ -132,18 +135,21 @@ func (rs *recordingSession) applyOffer(offers []offeredStream, request string) (
 			continue
 		}
 		if st == nil {
-			name := fileLabel(o.label, i, used)
 			var err error
-			st, err = newMediaStream(rs, o.label, filepath.Join(rs.dir, "label-"+name+".wav"))
-			if err != nil {
+			if st, err = newMediaStream(rs); err != nil {
 				return nil, fmt.Errorf("rs %s: %w", rs.id, err)
 			}
-			st.stats.File = "label-" + name + ".wav"
 			for len(rs.streams) <= i {
 				rs.streams = append(rs.streams, nil)
 			}
 			rs.streams[i] = st
 			st.serve(&rs.mediaWG)
+		}
+		if st.stats.File == "" {
+			name := "label-" + fileLabel(o.label, i, used) + ".wav"
+			if err := st.openFile(o.label, name, rs.dir); err != nil {
+				return nil, fmt.Errorf("rs %s: %w", rs.id, err)
+			}
 		}
 		used[st.stats.File] = true
 		dir := answerDirection(o.direction)
@@ -214,6 +220,9 @@ func (rs *recordingSession) takeMetadata(doc []byte, request string) {
 	if r.DataMode == metadata.Partial && rs.meta == nil {
 		rs.addFinding(Finding{ID: metadata.FindDataMode, Section: "RFC 7865, dataMode (complete/partial)",
 			Text: "partial update before any complete snapshot", Offending: "partial", Count: 1}, request)
+	}
+	if r.DataMode == metadata.Complete {
+		rs.metaRequested = false
 	}
 	merged := metadata.Merge(rs.meta, r)
 	if r.DataMode == metadata.Partial {
@@ -305,6 +314,9 @@ func (rs *recordingSession) finish(complete bool, reason string) {
 		return
 	}
 	rs.ended, rs.endReason, rs.end = true, reason, rs.srv.now()
+	if rs.metaRequested {
+		rs.addFinding(newFinding(FindSnapshotMissing, "RS ended before a complete snapshot followed the request"), "rs-metadata-request")
+	}
 	close(rs.stopFlush)
 	for _, st := range rs.streams {
 		if st != nil {
