@@ -106,7 +106,9 @@ type Stats struct {
 	OctetsSent      uint64
 	PacketsReceived uint64
 	OctetsReceived  uint64
-	// PacketsLost is the RFC 3550 cumulative number of packets lost.
+	// PacketsLost is the RFC 3550 cumulative number of packets lost:
+	// expected minus received, so duplicates offset losses and it can be
+	// negative.
 	PacketsLost int64
 	// Jitter is the RFC 3550 interarrival jitter of the received stream.
 	Jitter time.Duration
@@ -564,6 +566,12 @@ func unmapped(a netip.AddrPort) netip.AddrPort {
 
 // handleRTP processes one datagram from the RTP socket.
 func (s *Session) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
+	if len(b) >= 2 && b[0]>>6 == 2 && b[1] >= 192 && b[1] <= 223 {
+		// RTCP multiplexed on the RTP port (RFC 5761) by a peer that
+		// does so regardless of the offer.
+		s.handleRTCP(b, from, now)
+		return
+	}
 	p := s.params.Load()
 	s.rxMu.Lock()
 	if !s.acceptSource(p, from) {
@@ -647,11 +655,6 @@ func (s *Session) parseRTP(b []byte) ([]byte, error) {
 		return nil, ErrPacketTooShort
 	}
 	if b[0]>>6 != 2 {
-		return nil, ErrBadVersion
-	}
-	// RTCP on the RTP port (rtcp-mux by a confused peer) has PT 200..204
-	// with the marker bit position set; do not take it for audio.
-	if pt := b[1]; pt >= 192 && pt <= 223 {
 		return nil, ErrBadVersion
 	}
 	n, err := s.rxHdr.Unmarshal(b)
