@@ -8,6 +8,8 @@ var (
 	// ErrNoDevice reports that neither the named nor the default device
 	// could be opened.
 	ErrNoDevice = errors.New("portaudio: no usable audio device")
+	// ErrOpen reports a device that would not open or start a stream.
+	ErrOpen = errors.New("portaudio: cannot open stream")
 	// ErrNoRate reports that a device accepts none of the sample rates the
 	// backend can convert from.
 	ErrNoRate = errors.New("portaudio: no supported sample rate")

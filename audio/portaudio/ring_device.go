@@ -89,7 +89,7 @@ func openRinger(name string, tone []int16, o *Options) (*ringer, error) {
 				return nil
 			}
 		}
-		return fmt.Errorf("%w: ring on %q: %w", ErrNoRate, dev.Name, errors.Join(errs...))
+		return fmt.Errorf("%w: ring on %q: %w", openFailure(errs), dev.Name, errors.Join(errs...))
 	})
 	if err != nil {
 		return nil, err

@@ -150,7 +150,7 @@ func openDuplex(input, output string, o *Options) (*duplex, error) {
 				return nil
 			}
 		}
-		return fmt.Errorf("%w: %q → %q: %w", ErrNoRate, in.Name, out.Name, errors.Join(errs...))
+		return fmt.Errorf("%w: %q → %q: %w", openFailure(errs), in.Name, out.Name, errors.Join(errs...))
 	})
 	if err != nil {
 		return nil, err
@@ -191,4 +191,15 @@ func (s *duplex) close() error {
 		}
 		return nil
 	})
+}
+
+// openFailure classifies failed open attempts: ErrNoRate when the device
+// only refused rates, ErrOpen otherwise (device missing, busy, broken).
+func openFailure(errs []error) error {
+	for _, err := range errs {
+		if !errors.Is(err, pa.InvalidSampleRate) {
+			return ErrOpen
+		}
+	}
+	return ErrNoRate
 }

@@ -1,0 +1,177 @@
+package portaudio
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/dsp"
+)
+
+// TestDeviceFallbackAndRestore takes a named output through the life of a
+// USB headset: missing when the call starts, plugged in, dead mid-call
+// (its sink suspended, so callbacks stop), alive again, and finally
+// removed. Run must never return and the call must keep its 20 ms clock.
+func TestDeviceFallbackAndRestore(t *testing.T) {
+	needPulse(t)
+	ev := newEvents()
+	d, err := Open(context.Background(), Options{
+		Input: "recphone_mic", Output: "recphone_late",
+		OnEvent: ev.add, PollInterval: 500 * time.Millisecond, StartTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var f frameLog
+	stop := startRun(t, d, f.fn)
+
+	// 1. The named sink does not exist: the default device carries the call.
+	fb, _ := ev.wait(t, EventFallback, 5*time.Second)
+	if fb.Output == "recphone_late" || !errors.Is(fb.Err, ErrOpen) {
+		t.Fatalf("fallback to %q (err %v)", fb.Output, fb.Err)
+	}
+	waitFrames(t, &f, 10, 5*time.Second)
+	if err := d.Run(context.Background(), f.fn); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second Run: %v, want ErrBusy", err)
+	}
+
+	// 2. The sink appears: the named device is probed and takes over.
+	unplug := loadSink(t, "late")
+	plugged := time.Now()
+	rs, at := ev.wait(t, EventRestored, 5*time.Second)
+	if rs.Output != "recphone_late" || rs.Input != "recphone_mic" {
+		t.Fatalf("restored to %q → %q", rs.Input, rs.Output)
+	}
+	t.Logf("named device restored %v after its sink appeared", at.Sub(plugged).Round(time.Millisecond))
+
+	// 3. The device dies mid-call: lost within the stall timeout, the
+	// default takes over, and frames keep coming on Run's own clock.
+	waitFrames(t, &f, f.count()+10, 2*time.Second)
+	from := f.count()
+	mustPactl(t, "suspend-sink", "late", "1")
+	killed := time.Now()
+	lost, lostAt := ev.wait(t, EventLost, 3*time.Second)
+	if !errors.Is(lost.Err, ErrStall) || lost.Output != "recphone_late" {
+		t.Fatalf("lost event %+v", lost)
+	}
+	fb, fbAt := ev.wait(t, EventFallback, 3*time.Second)
+	t.Logf("device lost reported %v after the sink stopped; default %q took over %v after that",
+		lostAt.Sub(killed).Round(time.Millisecond), fb.Output, fbAt.Sub(lostAt).Round(time.Millisecond))
+	if lostAt.Sub(killed) > time.Second {
+		t.Errorf("loss took %v to notice, want about the 200 ms stall timeout", lostAt.Sub(killed))
+	}
+	waitFrames(t, &f, f.count()+25, 2*time.Second)
+	if g := f.maxGap(from); g > 150*time.Millisecond {
+		t.Errorf("frames paused for %v during the device loss, want < 150 ms", g)
+	}
+
+	// 4. The device comes back.
+	mustPactl(t, "suspend-sink", "late", "0")
+	rs, _ = ev.wait(t, EventRestored, 6*time.Second)
+	if rs.Output != "recphone_late" {
+		t.Fatalf("restored to %q", rs.Output)
+	}
+
+	// 5. The sink is removed for good. PulseAudio moves the stream to
+	// another sink, so PortAudio may not notice at all; either way the
+	// call goes on without a pause.
+	waitFrames(t, &f, f.count()+10, 2*time.Second)
+	from = f.count()
+	unplug()
+	time.Sleep(1500 * time.Millisecond)
+	if n := f.count() - from; n < 60 {
+		t.Errorf("%d frames in 1.5 s after the sink was removed, want about 75", n)
+	}
+	if g := f.maxGap(from); g > 150*time.Millisecond {
+		t.Errorf("frames paused for %v after the sink was removed", g)
+	}
+	ev.mu.Lock()
+	for i, e := range ev.list {
+		t.Logf("event %d at +%v: %s %s → %s (%d Hz) %v", i, ev.at[i].Sub(ev.at[0]).Round(time.Millisecond), e.Kind, e.Input, e.Output, e.SampleRate, e.Err)
+	}
+	ev.mu.Unlock()
+	if err := stop(); err != nil {
+		t.Fatalf("Run returned %v, want nil after cancel", err)
+	}
+}
+
+// TestRingPlaysOnRingDevice rings on one device and checks the tone there.
+func TestRingPlaysOnRingDevice(t *testing.T) {
+	needPulse(t)
+	ev := newEvents()
+	d, err := Open(context.Background(), Options{Ring: "recphone_spk", OnEvent: ev.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	rec := startParec(t, "speaker.monitor")
+	time.Sleep(300 * time.Millisecond)
+	before, _ := rec.snapshot()
+	// 440 Hz for 400 ms, then 200 ms of silence, looped.
+	tone := append(dsp.Sine(440, audio.SampleRate, 3200, 6000), make([]int16, 1600)...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Ring(ctx, tone) }()
+	opened, _ := ev.wait(t, EventOpened, 3*time.Second)
+	if opened.Stream != "ring" || opened.Output != "recphone_spk" {
+		t.Fatalf("ring opened %+v", opened)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Ring: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Ring did not return after cancel")
+	}
+	samples, _ := rec.snapshot()
+	heard := samples[len(before):]
+	var loud []int16
+	quietFrames := 0
+	for off := 0; off+audio.FrameSamples <= len(heard); off += audio.FrameSamples {
+		fr := heard[off : off+audio.FrameSamples]
+		if dsp.RMS(fr) > 2000 {
+			loud = append(loud, fr...)
+		} else if len(loud) > 0 {
+			quietFrames++
+		}
+	}
+	if len(loud) < 4000 {
+		t.Fatalf("only %d loud samples heard while ringing", len(loud))
+	}
+	if f, share := dsp.DominantTone(loud, audio.SampleRate, 400, 440, 480, 1000); f != 440 || share < 0.9 {
+		t.Fatalf("ring device heard %v Hz share %.3f, want 440 Hz", f, share)
+	}
+	if quietFrames < 8 {
+		t.Fatalf("%d quiet frames between rings, want the pauses kept", quietFrames)
+	}
+}
+
+func TestClosedDeviceRefusesRun(t *testing.T) {
+	needPulse(t)
+	d, err := Open(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f frameLog
+	done := make(chan error, 1)
+	go func() { done <- d.Run(context.Background(), f.fn) }()
+	waitFrames(t, &f, 5, 5*time.Second)
+	d.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after Close: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close did not end Run")
+	}
+	if err := d.Run(context.Background(), f.fn); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Run on a closed device: %v", err)
+	}
+}
