@@ -24,8 +24,8 @@ type impairedLink struct {
 	jitter   time.Duration
 }
 
-func newImpairedLink(t *testing.T, a, b netip.AddrPort) *impairedLink {
-	l := &impairedLink{t: t, a: a, b: b, rng: rand.New(rand.NewPCG(5, 6))}
+func newImpairedLink(t *testing.T, a, b netip.AddrPort, loss, dup float64, jitter time.Duration) *impairedLink {
+	l := &impairedLink{t: t, a: a, b: b, rng: rand.New(rand.NewPCG(5, 6)), loss: loss, dup: dup, jitter: jitter}
 	var err error
 	if l.toB, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
 		t.Fatal(err)
@@ -69,13 +69,14 @@ func (l *impairedLink) pump(in, out *net.UDPConn, dst netip.AddrPort) {
 	}
 }
 
-func (l *impairedLink) addr(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+func (l *impairedLink) addr(c *net.UDPConn) netip.AddrPort {
+	return c.LocalAddr().(*net.UDPAddr).AddrPort()
+}
 
 func TestImpairedNetwork(t *testing.T) {
 	a := newSession(t, Config{})
 	b := newSession(t, Config{})
-	link := newImpairedLink(t, a.LocalRTP(), b.LocalRTP())
-	link.loss, link.dup, link.jitter = 0.05, 0.05, 60*time.Millisecond
+	link := newImpairedLink(t, a.LocalRTP(), b.LocalRTP(), 0.05, 0.05, 60*time.Millisecond)
 	// Each side sees the link's sockets as its peer.
 	if err := a.SetRemote(Remote{RTP: link.addr(link.toB), Codec: PCMU}); err != nil {
 		t.Fatal(err)
