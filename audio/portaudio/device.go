@@ -269,6 +269,9 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			if r.dropped > 0 {
+				r.d.log.Info("speaker sound dropped at the playout cap", "samples", r.dropped, "max_playout", o.MaxPlayout)
+			}
 			r.retire(r.cur)
 			r.cur = nil
 			if r.opening {
