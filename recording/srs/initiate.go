@@ -31,6 +31,11 @@ type InviteOptions struct {
 // be provisioned to accept it. It returns the RS id once the SRC answered
 // and the ACK is sent; recording then proceeds as for an SRC-initiated RS.
 func (s *Server) Invite(ctx context.Context, target string, opts InviteOptions) (string, error) {
+	select {
+	case <-s.serving:
+	case <-ctx.Done():
+		return "", fmt.Errorf("srs: invite: server not running: %w", ctx.Err())
+	}
 	var uri sip.Uri
 	if err := sip.ParseUri(target, &uri); err != nil {
 		return "", fmt.Errorf("srs: invite target %q: %w", target, err)
@@ -332,4 +337,15 @@ func (s *Server) live(rsID string) *recordingSession {
 		}
 	}
 	return nil
+}
+
+// Live returns the ids of the recording sessions in progress.
+func (s *Server) Live() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.sessions))
+	for _, rs := range s.sessions {
+		ids = append(ids, rs.id)
+	}
+	return ids
 }

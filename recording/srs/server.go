@@ -52,6 +52,7 @@ type Server struct {
 
 	events    chan Event
 	eventDone chan struct{}
+	serving   chan struct{} // closed once the UDP listener is registered
 	closing   chan struct{}
 	closeOnce sync.Once
 	serveWG   sync.WaitGroup
@@ -101,7 +102,7 @@ func New(dir string, opts ...Option) (*Server, error) {
 		dir: dir, listen: "127.0.0.1:5070", flushEvery: time.Second,
 		sessions: map[string]*recordingSession{},
 		events:   make(chan Event, 1024), eventDone: make(chan struct{}),
-		closing: make(chan struct{}),
+		closing: make(chan struct{}), serving: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -225,12 +226,31 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.tlsL != nil {
 		serve("tls", func() error { return s.sip.ServeTLS(s.tlsL) })
 	}
+	s.awaitListener(ctx)
 	s.log.Info("recphone-srs listening", "addr", s.Addr(), "tls", s.TLSAddr(), "dir", s.dir, "strict", s.strict)
 	select {
 	case <-ctx.Done():
 	case <-s.closing:
 	}
 	return s.Close()
+}
+
+// awaitListener waits until sipgo has registered the UDP socket, so that
+// requests the SRS sends (Invite) leave from it instead of sipgo trying to
+// bind the same address again.
+func (s *Server) awaitListener(ctx context.Context) {
+	defer close(s.serving)
+	for range 400 {
+		if c, err := s.ua.TransportLayer().GetConnection("udp", s.Addr()); err == nil && c != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	s.log.Warn("UDP listener not registered after 2 s")
 }
 
 // Close ends every live RS (as incomplete), stops the listeners and waits

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+)
+
+// config is the parsed command line.
+type config struct {
+	listen, dir              string
+	strict, verbose          bool
+	tlsAddr, tlsCert, tlsKey string
+	mediaIP                  string
+	invite                   string // target URI; empty: wait for SRCs
+	offerless                bool
+	streams                  int
+	transport                string
+	duration, requestAfter   time.Duration
+}
+
+func parseArgs(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("recphone-srs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:5070", "SIP address for UDP and TCP (port 0 picks one)")
+	fs.StringVar(&c.dir, "dir", "recordings", "directory for recordings, one sub-directory per RS")
+	fs.BoolVar(&c.strict, "strict", false, "refuse non-conforming INVITEs with a 4xx naming the finding")
+	fs.StringVar(&c.tlsAddr, "tls", "", "SIP over TLS address (needs --tls-cert and --tls-key)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate for TLS")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM key for TLS")
+	fs.StringVar(&c.mediaIP, "media-ip", "", "address to put in SDP when listening on a wildcard")
+	fs.BoolVar(&c.verbose, "v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if (c.tlsCert != "" || c.tlsKey != "" || c.tlsAddr != "") && (c.tlsCert == "" || c.tlsKey == "" || c.tlsAddr == "") {
+		return nil, errors.New("TLS needs --tls, --tls-cert and --tls-key")
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return c, nil
+	}
+	if rest[0] != "invite" {
+		return nil, fmt.Errorf("unknown command %q (want: invite)", rest[0])
+	}
+	inv := flag.NewFlagSet("invite", flag.ContinueOnError)
+	inv.SetOutput(stderr)
+	inv.BoolVar(&c.offerless, "offerless", false, "send no SDP: the SRC offers in its 200 OK")
+	inv.IntVar(&c.streams, "streams", 2, "recvonly streams to offer")
+	inv.StringVar(&c.transport, "transport", "udp", "udp, tcp or tls")
+	inv.DurationVar(&c.duration, "duration", 0, "hang up after this long (0: when the SRC ends or on signal)")
+	inv.DurationVar(&c.requestAfter, "request-metadata-after", 0, "send an rs-metadata-request this long after the answer")
+	if err := inv.Parse(rest[1:]); err != nil {
+		return nil, err
+	}
+	if inv.NArg() != 1 {
+		return nil, errors.New("invite needs exactly one target URI, e.g. sip:agent@192.0.2.10:5060")
+	}
+	c.invite = inv.Arg(0)
+	return c, nil
+}
