@@ -1,0 +1,352 @@
+package callengine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/callengine/sdp"
+)
+
+// Direction says who placed a call.
+type Direction string
+
+// Call directions.
+const (
+	Outgoing Direction = "outgoing"
+	Incoming Direction = "incoming"
+)
+
+// Party is one end of a call as SIP names it.
+type Party struct {
+	URI         string // address of record (sip:user@host)
+	DisplayName string
+}
+
+// Call is one communication session between the agent and a remote party.
+// Its exported fields are fixed when the call is created; the rest changes
+// under its lock.
+type Call struct {
+	ID        string // short id, unique within the engine's life
+	CallID    string // SIP Call-ID
+	Direction Direction
+	Local     Party
+	Created   time.Time
+
+	e         *Engine
+	seq       int
+	log       *slog.Logger
+	transport string
+
+	mu         sync.Mutex
+	remote     Party
+	sessionID  SessionID
+	state      CallState
+	answered   time.Time
+	localHold  bool
+	remoteHold bool
+	media      *media.Session
+	localSDP   sdp.Session
+	remoteSDP  *sdp.Session
+	codec      sdp.Codec
+	client     *sipgo.DialogClientSession
+	server     *sipgo.DialogServerSession
+	cancelDial  func()
+	provisional bool // a provisional answer arrived, so CANCEL is possible
+	stopCode    int  // why dialing was stopped locally
+	stopReason  string
+	endReason   string // why an established dialog is ending
+	decision   chan answerDecision
+	ended      chan struct{}
+	endOnce    sync.Once
+}
+
+type answerDecision struct {
+	answer bool
+	code   int
+	reason string
+}
+
+// Remote is the party at the other end (it can change during the call).
+func (c *Call) Remote() Party {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.remote
+}
+
+// SessionID is the call's RFC 7989 Session-ID.
+func (c *Call) SessionID() SessionID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessionID
+}
+
+// State is the call's current state.
+func (c *Call) State() CallState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// Codec is the negotiated audio codec (zero before media is negotiated).
+func (c *Call) Codec() sdp.Codec {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.codec
+}
+
+// Done is closed when the call has ended.
+func (c *Call) Done() <-chan struct{} { return c.ended }
+
+func (e *Engine) newCall(dir Direction, callID, transport string) *Call {
+	return &Call{
+		CallID:    callID,
+		Direction: dir,
+		Local:     Party{URI: e.aor.String(), DisplayName: e.cfg.DisplayName},
+		Created:   time.Now(),
+		e:         e,
+		transport: transport,
+		ended:     make(chan struct{}),
+		decision:  make(chan answerDecision, 1),
+	}
+}
+
+// setState moves the call to s and tells the observers. Must be called
+// without c.mu held.
+func (c *Call) setState(s CallState, code int, reason string, early bool) {
+	c.mu.Lock()
+	if c.state == StateEnded || (c.state == s && s != StateRinging) {
+		c.mu.Unlock()
+		return
+	}
+	c.state = s
+	if s == StateAnswered && c.answered.IsZero() {
+		c.answered = time.Now()
+	}
+	c.mu.Unlock()
+	c.log.Info("call state", "state", s, "code", code, "reason", reason)
+	c.e.emit(CallEvent{Call: c, State: s, Code: code, Reason: reason, EarlyMedia: early})
+}
+
+// holdState is answered or held, from both parties' hold flags.
+func (c *Call) holdState() CallState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.localHold || c.remoteHold {
+		return StateHeld
+	}
+	return StateAnswered
+}
+
+// end tears the call down locally exactly once: media stops, the call leaves
+// the engine and observers see it ended with code and reason.
+func (c *Call) end(code int, reason string) {
+	c.endOnce.Do(func() {
+		c.mu.Lock()
+		m := c.media
+		c.media = nil
+		c.mu.Unlock()
+		if m != nil {
+			c.e.router.detach(m)
+			if err := m.Close(); err != nil {
+				c.log.Warn("closing media", "err", err)
+			}
+		}
+		c.e.removeCall(c)
+		c.setState(StateEnded, code, reason, false)
+		close(c.ended)
+	})
+}
+
+// wantedDirection is the media direction we offer or answer with, given our
+// own hold and the peer's direction.
+func (c *Call) wantedDirection(peer sdp.Direction) sdp.Direction {
+	send := !c.localHold && peer.Receives()
+	recv := !c.localHold && peer.Sends()
+	switch {
+	case send && recv:
+		return sdp.SendRecv
+	case send:
+		return sdp.SendOnly
+	case recv:
+		return sdp.RecvOnly
+	}
+	// On hold we keep sending nothing but still say sendonly so the peer
+	// plays music-on-hold logic; with a peer that holds too, inactive.
+	if c.localHold && peer.Receives() {
+		return sdp.SendOnly
+	}
+	return sdp.Inactive
+}
+
+// applyRemoteSDP takes the peer's SDP (an offer or an answer) into account:
+// picks the codec, points media at the peer and sets the direction. It
+// returns the direction we take. Caller holds no lock.
+func (c *Call) applyRemoteSDP(remote *sdp.Session, isOffer bool) (sdp.Direction, error) {
+	rm := remote.Media
+	codec, err := sdp.Negotiate(c.e.cfg.Codecs, rm.Codecs)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrMediaNegotiated, err)
+	}
+	if rm.Port == 0 {
+		return "", fmt.Errorf("%w: peer rejected the audio stream", ErrMediaNegotiated)
+	}
+	c.mu.Lock()
+	c.remoteSDP = remote
+	c.codec = codec
+	c.remoteHold = rm.Direction == sdp.SendOnly || rm.Direction == sdp.Inactive
+	dir := c.wantedDirection(rm.Direction)
+	if !isOffer {
+		// In an answer the peer has already chosen; we follow its reverse.
+		dir = intersect(c.localSDP.Media.Direction, rm.Direction.Reverse())
+	}
+	m := c.media
+	c.mu.Unlock()
+	if m == nil {
+		return "", fmt.Errorf("%w: call has ended", ErrBadState)
+	}
+	if err := setMediaRemote(m, rm, codec); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrMediaNegotiated, err)
+	}
+	if err := m.SetDirection(mediaDirection(dir)); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrMediaNegotiated, err)
+	}
+	c.e.router.attach(m)
+	return dir, nil
+}
+
+func intersect(a, b sdp.Direction) sdp.Direction {
+	send := a.Sends() && b.Sends()
+	recv := a.Receives() && b.Receives()
+	switch {
+	case send && recv:
+		return sdp.SendRecv
+	case send:
+		return sdp.SendOnly
+	case recv:
+		return sdp.RecvOnly
+	}
+	return sdp.Inactive
+}
+
+// buildLocalSDP renders our SDP for the next offer or answer, bumping the
+// version whenever its content changes (RFC 3264 §8).
+func (c *Call) buildLocalSDP(dir sdp.Direction, codecs []sdp.Codec) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.localSDP
+	next.Media.Direction = dir
+	next.Media.Codecs = codecs
+	if next.Version == 0 {
+		next.SessionID = uint64(time.Now().UnixNano() / 1e6)
+		next.Version = 1
+	} else if !sameMedia(next.Media, c.localSDP.Media) {
+		next.Version++
+	}
+	c.localSDP = next
+	return next.Marshal()
+}
+
+func sameMedia(a, b sdp.Media) bool {
+	if a.Direction != b.Direction || a.Port != b.Port || len(a.Codecs) != len(b.Codecs) {
+		return false
+	}
+	for i := range a.Codecs {
+		if a.Codecs[i] != b.Codecs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// commonHeaders are on every request and response we originate in a call.
+func (c *Call) commonHeaders() []sip.Header {
+	c.mu.Lock()
+	sid := c.sessionID
+	c.mu.Unlock()
+	return []sip.Header{
+		sid.header(),
+		sip.NewHeader("User-Agent", c.e.cfg.UserAgent),
+	}
+}
+
+// Hangup ends the call: CANCEL while it rings out, a 603 while it rings in,
+// BYE once answered.
+func (c *Call) Hangup(ctx context.Context) error {
+	c.mu.Lock()
+	state, client, server, cancel := c.state, c.client, c.server, c.cancelDial
+	c.mu.Unlock()
+	switch state {
+	case StateEnded:
+		return nil
+	case StateCalling, StateRinging:
+		if cancel != nil {
+			cancel() // the dialing goroutine sends CANCEL and ends the call
+		}
+		select {
+		case <-c.ended:
+		case <-ctx.Done():
+			c.end(487, "cancelled")
+		}
+		return nil
+	case StateIncoming:
+		return c.Reject(603, "Decline")
+	}
+	c.setEndReason("local hangup")
+	bye := sip.NewRequest(sip.BYE, c.remoteTarget())
+	for _, h := range c.commonHeaders() {
+		bye.AppendHeader(h)
+	}
+	bctx, bcancel := context.WithTimeout(ctx, 8*time.Second)
+	defer bcancel()
+	var err error
+	if client != nil {
+		err = client.WriteBye(bctx, bye)
+	} else if server != nil {
+		err = server.WriteBye(bctx, bye)
+	}
+	c.end(0, "local hangup")
+	if err != nil {
+		c.log.Warn("BYE not confirmed", "err", err)
+		return fmt.Errorf("callengine: BYE: %w", err)
+	}
+	return nil
+}
+
+func (c *Call) setEndReason(r string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.endReason == "" {
+		c.endReason = r
+	}
+}
+
+// remoteTarget is the URI in-dialog requests go to: the peer's Contact.
+func (c *Call) remoteTarget() sip.Uri {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client != nil {
+		if res := c.client.InviteResponse; res != nil && res.Contact() != nil {
+			return *res.Contact().Address.Clone()
+		}
+		return *c.client.InviteRequest.Recipient.Clone()
+	}
+	return *c.server.InviteRequest.Contact().Address.Clone()
+}
+
+// SendDTMF sends digits as RFC 4733 telephone events.
+func (c *Call) SendDTMF(digits string) error {
+	c.mu.Lock()
+	m, state := c.media, c.state
+	c.mu.Unlock()
+	if m == nil || (state != StateAnswered && state != StateHeld) {
+		return fmt.Errorf("%w: DTMF needs an answered call", ErrBadState)
+	}
+	return m.SendDTMF(digits)
+}

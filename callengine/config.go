@@ -1,0 +1,136 @@
+package callengine
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/callengine/sdp"
+)
+
+// Config is what the engine needs to know about the agent's account and
+// network. Zero values take the documented defaults.
+type Config struct {
+	AOR         string // address of record, e.g. sip:1001@pbx.example.com
+	Username    string // digest user; default: user part of AOR
+	Password    string
+	Registrar   string // registrar URI or host[:port]; empty: no REGISTER
+	DisplayName string
+
+	Listen    string // SIP listen address for UDP and TCP, host:port
+	Transport string // transport for requests without ;transport: "udp" (default) or "tcp"
+	// RTPPortMin and RTPPortMax bound the local RTP ports (default 16384-32766).
+	RTPPortMin, RTPPortMax int
+
+	// Codecs in order of preference; default PCMU, PCMA.
+	Codecs []sdp.Codec
+
+	RegisterExpiry time.Duration // requested registration lifetime (default 300 s)
+	RingTimeout    time.Duration // give up an unanswered outgoing call (default 60 s)
+	AnswerTimeout  time.Duration // reject an incoming call nobody answers (default 60 s)
+	UserAgent      string
+}
+
+const (
+	defaultRegisterExpiry = 300 * time.Second
+	defaultRingTimeout    = 60 * time.Second
+)
+
+// normalize fills defaults and checks every field, naming the offending one.
+func (c *Config) normalize() (aor sip.Uri, registrar *sip.Uri, err error) {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrConfig, key, fmt.Sprintf(format, args...))
+	}
+	if c.AOR == "" {
+		return aor, nil, bad("aor", "is required")
+	}
+	if err := sip.ParseUri(c.AOR, &aor); err != nil || aor.Host == "" {
+		return aor, nil, bad("aor", "%q is not a SIP URI", c.AOR)
+	}
+	if c.Username == "" {
+		c.Username = aor.User
+	}
+	if c.Registrar != "" {
+		r, err := ParseTarget(c.Registrar, "")
+		if err != nil {
+			return aor, nil, bad("registrar", "%q is not a SIP URI or host:port", c.Registrar)
+		}
+		registrar = &r
+		if c.Username == "" {
+			return aor, nil, bad("username", "is required when registering and the aor has no user part")
+		}
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:5060"
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil || net.ParseIP(host) == nil {
+		return aor, nil, bad("listen", "%q is not an IP:port", c.Listen)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return aor, nil, bad("listen", "port %q out of range", port)
+	}
+	switch c.Transport = strings.ToLower(c.Transport); c.Transport {
+	case "":
+		c.Transport = "udp"
+	case "udp", "tcp":
+	default:
+		return aor, nil, bad("transport", "%q is not udp or tcp", c.Transport)
+	}
+	if c.RTPPortMin == 0 && c.RTPPortMax == 0 {
+		c.RTPPortMin, c.RTPPortMax = 16384, 32766
+	}
+	if c.RTPPortMin < 1024 || c.RTPPortMax > 65534 || c.RTPPortMin+1 >= c.RTPPortMax {
+		return aor, nil, bad("rtp_ports", "%d-%d is not a usable range", c.RTPPortMin, c.RTPPortMax)
+	}
+	if len(c.Codecs) == 0 {
+		c.Codecs = []sdp.Codec{sdp.PCMU, sdp.PCMA}
+	}
+	if c.RegisterExpiry == 0 {
+		c.RegisterExpiry = defaultRegisterExpiry
+	}
+	if c.RegisterExpiry < 10*time.Second {
+		return aor, nil, bad("register_expiry", "%v is shorter than 10 s", c.RegisterExpiry)
+	}
+	if c.RingTimeout == 0 {
+		c.RingTimeout = defaultRingTimeout
+	}
+	if c.AnswerTimeout == 0 {
+		c.AnswerTimeout = defaultRingTimeout
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "recphone"
+	}
+	return aor, registrar, nil
+}
+
+// ParseTarget turns what an agent dials into a SIP URI: a full sip:/sips:
+// URI, user@host, host:port, or a bare number completed with defaultHost.
+func ParseTarget(s, defaultHost string) (sip.Uri, error) {
+	var u sip.Uri
+	s = strings.TrimSpace(s)
+	if s == "" || strings.ContainsAny(s, " \t\r\n<>\"") {
+		return u, fmt.Errorf("%w: %q", ErrBadURI, s)
+	}
+	lower := strings.ToLower(s)
+	if !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:") {
+		if !strings.Contains(s, "@") && !strings.ContainsAny(s, ".:") {
+			if defaultHost == "" {
+				return u, fmt.Errorf("%w: %q has no host and no registrar or aor host to complete it", ErrBadURI, s)
+			}
+			s = s + "@" + defaultHost
+		}
+		s = "sip:" + s
+	}
+	if err := sip.ParseUri(s, &u); err != nil {
+		return u, fmt.Errorf("%w: %q: %w", ErrBadURI, s, err)
+	}
+	if u.Host == "" {
+		return u, fmt.Errorf("%w: %q has no host", ErrBadURI, s)
+	}
+	return u, nil
+}

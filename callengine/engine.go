@@ -1,0 +1,390 @@
+// Package callengine is recphone's SIP user agent: registration, calls
+// (dialogs, SDP offer/answer, hold, DTMF) and their RTP media. It publishes
+// events and lets observers tap each call's media; it knows nothing of
+// recording or of the window that shows it.
+package callengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/audio"
+)
+
+// Engine is one agent's SIP user agent.
+type Engine struct {
+	cfg       Config
+	log       *slog.Logger
+	aor       sip.Uri
+	registrar *sip.Uri
+	device    audio.Device
+
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	clients map[string]*sipgo.Client // by transport
+	host    string
+	port    int // real listening port, also when Listen asked for :0
+	udpConn net.PacketConn
+	tcpLis  net.Listener
+
+	observers atomic.Pointer[[]*Observer]
+	router    audioRouter
+
+	mu     sync.Mutex
+	calls  map[string]*Call // by SIP Call-ID
+	nextID int
+	closed bool
+
+	regCancel context.CancelFunc
+	regDone   chan struct{}
+	wg        sync.WaitGroup
+}
+
+// New checks cfg and prepares an engine that plays and captures sound on
+// device. Nothing touches the network until Start.
+func New(cfg Config, device audio.Device, log *slog.Logger) (*Engine, error) {
+	aor, registrar, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if device == nil {
+		device = audio.NewNull()
+	}
+	e := &Engine{cfg: cfg, log: log, aor: aor, registrar: registrar, device: device, calls: map[string]*Call{}}
+	e.router.dev = device
+	e.router.log = log
+	return e, nil
+}
+
+// Observe adds an observer; the returned function removes it.
+func (e *Engine) Observe(o Observer) (remove func()) {
+	p := &o
+	for {
+		old := e.observers.Load()
+		var next []*Observer
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, p)
+		if e.observers.CompareAndSwap(old, &next) {
+			break
+		}
+	}
+	return func() {
+		for {
+			old := e.observers.Load()
+			var next []*Observer
+			for _, q := range *old {
+				if q != p {
+					next = append(next, q)
+				}
+			}
+			if e.observers.CompareAndSwap(old, &next) {
+				return
+			}
+		}
+	}
+}
+
+func (e *Engine) emit(ev Event) {
+	if obs := e.observers.Load(); obs != nil {
+		for _, o := range *obs {
+			(*o)(ev)
+		}
+	}
+}
+
+// Start opens the SIP listeners (UDP and TCP on the same port) and, when a
+// registrar is configured, starts registering. It returns once listening.
+func (e *Engine) Start(ctx context.Context) error {
+	host, _, _ := net.SplitHostPort(e.cfg.Listen)
+	_, portStr, _ := net.SplitHostPort(e.cfg.Listen)
+	port, _ := strconv.Atoi(portStr)
+
+	var lc net.ListenConfig
+	udp, err := lc.ListenPacket(ctx, "udp", e.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("callengine: listen udp %s: %w", e.cfg.Listen, err)
+	}
+	if port == 0 {
+		port = udp.LocalAddr().(*net.UDPAddr).Port
+	}
+	tcpAddr := net.JoinHostPort(host, strconv.Itoa(port))
+	tcp, err := lc.Listen(ctx, "tcp", tcpAddr)
+	if err != nil {
+		udp.Close()
+		return fmt.Errorf("callengine: listen tcp %s: %w", tcpAddr, err)
+	}
+	e.host, e.port = host, port
+	e.udpConn, e.tcpLis = udp, tcp
+
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(e.cfg.UserAgent), sipgo.WithUserAgentHostname(host))
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return fmt.Errorf("callengine: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(e.log.With("sip", "server")))
+	if err != nil {
+		ua.Close()
+		udp.Close()
+		tcp.Close()
+		return fmt.Errorf("callengine: %w", err)
+	}
+	// UDP requests must leave from the listening port (symmetric signalling,
+	// Via and Contact name it); TCP connects from an ephemeral port.
+	udpClient, err := sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(tcpAddr),
+		sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(e.log.With("sip", "client")))
+	if err != nil {
+		ua.Close()
+		return fmt.Errorf("callengine: %w", err)
+	}
+	tcpClient, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(e.log.With("sip", "client")))
+	if err != nil {
+		ua.Close()
+		return fmt.Errorf("callengine: %w", err)
+	}
+	e.ua, e.srv = ua, srv
+	e.clients = map[string]*sipgo.Client{"udp": udpClient, "tcp": tcpClient}
+
+	srv.OnInvite(e.onInvite)
+	srv.OnAck(e.onAck)
+	srv.OnBye(e.onBye)
+	srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		// The transaction layer matches CANCELs to their INVITE; one that
+		// gets here matches nothing (RFC 3261 §9.2).
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+	})
+	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+		_ = tx.Respond(res)
+	})
+	srv.OnInfo(e.onInDialog)
+	srv.OnUpdate(e.onInDialog)
+	srv.OnNotify(e.onInDialog)
+
+	e.wg.Add(2)
+	go func() { defer e.wg.Done(); _ = srv.ServeUDP(udp) }()
+	go func() { defer e.wg.Done(); _ = srv.ServeTCP(tcp) }()
+	e.log.Info("listening", "addr", tcpAddr, "transports", "udp,tcp")
+
+	if e.registrar != nil {
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		e.regCancel = cancel
+		e.regDone = make(chan struct{})
+		go func() {
+			defer close(e.regDone)
+			e.runRegistration(rctx)
+		}()
+	}
+	return nil
+}
+
+// ListenAddr is the address the engine listens on (with the real port).
+func (e *Engine) ListenAddr() string { return net.JoinHostPort(e.host, strconv.Itoa(e.port)) }
+
+// AORString is the account's address of record.
+func (e *Engine) AORString() string { return e.aor.String() }
+
+// Shutdown hangs up every call, un-registers and closes the listeners. It
+// waits for the peers' answers until ctx ends.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	calls := make([]*Call, 0, len(e.calls))
+	for _, c := range e.calls {
+		calls = append(calls, c)
+	}
+	e.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Hangup(ctx) }()
+	}
+	wg.Wait()
+	if e.regCancel != nil {
+		e.regCancel()
+		select {
+		case <-e.regDone:
+		case <-ctx.Done():
+		}
+	}
+	e.router.stop()
+	var err error
+	if e.srv != nil {
+		err = errors.Join(e.srv.Close(), e.ua.Close(), e.udpConn.Close(), e.tcpLis.Close())
+		e.wg.Wait()
+	}
+	return err
+}
+
+// Calls returns the calls that have not ended, oldest first.
+func (e *Engine) Calls() []*Call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*Call, 0, len(e.calls))
+	for _, c := range e.calls {
+		out = append(out, c)
+	}
+	for i := 1; i < len(out); i++ { // few calls: insertion sort by creation
+		for j := i; j > 0 && out[j].seq < out[j-1].seq; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// Call returns the live call with the given id.
+func (e *Engine) Call(id string) (*Call, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.calls {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrNoSuchCall, id)
+}
+
+func (e *Engine) lookup(callID string) *Call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.calls[callID]
+}
+
+// addCall registers a new call unless another one is in progress: an agent
+// handles one conversation at a time, so a second one is refused as busy.
+func (e *Engine) addCall(c *Call) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrEngineClosed
+	}
+	if len(e.calls) > 0 {
+		return ErrBusy
+	}
+	e.nextID++
+	c.seq = e.nextID
+	c.ID = strconv.Itoa(e.nextID)
+	e.calls[c.CallID] = c
+	return nil
+}
+
+func (e *Engine) removeCall(c *Call) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.calls[c.CallID] == c {
+		delete(e.calls, c.CallID)
+	}
+}
+
+// transportFor picks the transport of a request to u: its ;transport
+// parameter, else the configured default.
+func (e *Engine) transportFor(u sip.Uri) string {
+	if u.UriParams != nil {
+		if t, ok := u.UriParams.Get("transport"); ok && (t == "tcp" || t == "udp") {
+			return t
+		}
+	}
+	if u.Scheme == "sips" {
+		return "tcp"
+	}
+	return e.cfg.Transport
+}
+
+func (e *Engine) contact(transport string) sip.ContactHeader {
+	u := sip.Uri{Scheme: "sip", User: e.aor.User, Host: e.host, Port: e.port}
+	if transport == "tcp" {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", "tcp")
+	}
+	return sip.ContactHeader{Address: u}
+}
+
+func (e *Engine) dialogUA(transport string) *sipgo.DialogUA {
+	return &sipgo.DialogUA{Client: e.clients[transport], ContactHDR: e.contact(transport)}
+}
+
+const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"
+
+// audioRouter runs the audio device while a call has media and hands each
+// 20 ms frame to that call's media session.
+type audioRouter struct {
+	dev    audio.Device
+	log    *slog.Logger
+	active atomic.Pointer[frameSinkBox]
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type frameSink interface{ ProcessFrame(mic, speaker []int16) }
+type frameSinkBox struct{ s frameSink }
+
+func (r *audioRouter) attach(s frameSink) {
+	r.active.Store(&frameSinkBox{s})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	done := r.done
+	go func() {
+		defer close(done)
+		err := r.dev.Run(ctx, func(mic, speaker []int16) {
+			if b := r.active.Load(); b != nil {
+				b.s.ProcessFrame(mic, speaker)
+			}
+		})
+		if err != nil {
+			r.log.Error("audio device failed", "err", err)
+		}
+	}()
+}
+
+// detach stops feeding s; when it was the active sink the device stops.
+func (r *audioRouter) detach(s frameSink) {
+	b := r.active.Load()
+	if b == nil || b.s != s || !r.active.CompareAndSwap(b, nil) {
+		return
+	}
+	r.stop()
+}
+
+func (r *audioRouter) stop() {
+	r.mu.Lock()
+	cancel, done := r.cancel, r.done
+	r.cancel, r.done = nil, nil
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			r.log.Warn("audio device did not stop in time")
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package callengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/callengine/sdp"
+)
+
+// onInvite routes an INVITE: a re-INVITE to its call, a new one to the agent.
+func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params != nil && to.Params.Has("tag") {
+		e.onInDialog(req, tx)
+		return
+	}
+	e.onNewInvite(req, tx)
+}
+
+func (e *Engine) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	if err := tx.Respond(res); err != nil {
+		e.log.Warn("responding failed", "code", code, "err", err)
+	}
+}
+
+func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
+	callID := req.CallID()
+	from := req.From()
+	if callID == nil || from == nil || req.Contact() == nil {
+		e.respond(req, tx, 400, "Missing Call-ID, From or Contact")
+		return
+	}
+	log := e.log.With("call_id", callID.Value())
+	if ct := req.ContentType(); len(req.Body()) > 0 && (ct == nil || ct.Value() != "application/sdp") {
+		log.Warn("refused INVITE with unsupported body")
+		res := sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil)
+		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+		_ = tx.Respond(res)
+		return
+	}
+	if len(req.Body()) == 0 {
+		// An offerless INVITE would need our offer in the 200 and the answer
+		// in the ACK; no agent-facing PBX we target sends one.
+		e.respond(req, tx, 488, "Offerless INVITE not supported")
+		return
+	}
+	offer, err := sdp.Parse(req.Body())
+	if err != nil {
+		log.Warn("refused INVITE with bad SDP", "err", err)
+		e.respond(req, tx, 400, "Malformed SDP")
+		return
+	}
+	if _, err := sdp.Negotiate(e.cfg.Codecs, offer.Media.Codecs); err != nil || offer.Media.Port == 0 {
+		e.respond(req, tx, 488, "Not Acceptable Here")
+		return
+	}
+
+	transport := "udp"
+	if sip.IsReliable(req.Transport()) {
+		transport = "tcp"
+	}
+	c := e.newCall(Incoming, callID.Value(), transport)
+	c.state = StateIncoming
+	c.remote = partyOf(from.DisplayName, &from.Address)
+	c.takePeerIdentityLocked(req)
+	c.sessionID = SessionID{Local: newSessionUUID(), Remote: peerSessionUUID(req)}
+	if err := e.addCall(c); err != nil {
+		code, reason := 486, "Busy Here"
+		if errors.Is(err, ErrEngineClosed) {
+			code, reason = 503, "Service Unavailable"
+		}
+		log.Info("refused incoming call", "code", code, "from", c.remote.URI)
+		e.respond(req, tx, code, reason)
+		return
+	}
+	c.log = e.log.With("call", c.ID, "call_id", c.CallID)
+
+	dialog, err := e.dialogUA(transport).ReadInvite(req, tx)
+	if err != nil {
+		e.removeCall(c)
+		log.Warn("bad INVITE", "err", err)
+		e.respond(req, tx, 400, "Bad Request")
+		return
+	}
+	c.server = dialog
+	m, err := e.newMedia(c)
+	if err != nil {
+		e.removeCall(c)
+		_ = dialog.Respond(500, "No media port", nil)
+		return
+	}
+	c.media = m
+	c.localSDP.Username = e.aor.User
+	c.localSDP.Media = sdp.Media{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
+		EventType: eventTypeFor(offer), Ptime: 20}
+
+	// Observers learn of the call before we ring, so a recording can be
+	// answered by the recorder before the agent picks up.
+	c.e.emit(CallEvent{Call: c, State: StateIncoming, Reason: c.remote.DisplayName})
+	c.log.Info("incoming call", "from", c.remote.URI)
+	if err := dialog.Respond(180, "Ringing", nil, c.commonHeaders()...); err != nil {
+		c.end(487, "caller went away")
+		return
+	}
+
+	timeout := time.NewTimer(e.cfg.AnswerTimeout)
+	defer timeout.Stop()
+	var d answerDecision
+	select {
+	case d = <-c.decision:
+	case <-timeout.C:
+		d = answerDecision{code: 480, reason: "Temporarily Unavailable"}
+	case <-dialog.Context().Done():
+		c.end(487, "cancelled by caller")
+		return
+	}
+	if !d.answer {
+		_ = dialog.Respond(d.code, d.reason, nil, c.commonHeaders()...)
+		c.end(d.code, d.reason)
+		return
+	}
+	dir, err := c.applyRemoteSDP(offer, true)
+	if err != nil {
+		_ = dialog.Respond(488, "Not Acceptable Here", nil)
+		c.end(488, err.Error())
+		return
+	}
+	codec := c.Codec()
+	answer := c.buildLocalSDP(dir, []sdp.Codec{codec})
+	res := sip.NewSDPResponseFromRequest(dialog.InviteRequest, answer)
+	for _, h := range c.commonHeaders() {
+		res.AppendHeader(h)
+	}
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	c.setState(c.holdState(), 200, "OK", false)
+	// WriteResponse retransmits the 200 until the ACK arrives.
+	if err := dialog.WriteResponse(res); err != nil {
+		c.log.Warn("no ACK for our 200", "err", err)
+		_ = c.Hangup(context.Background())
+		return
+	}
+	go c.watchDialog(dialog.Context())
+}
+
+func eventTypeFor(offer *sdp.Session) uint8 {
+	if offer.Media.EventType != 0 {
+		return offer.Media.EventType
+	}
+	return sdp.DefaultEventPayloadType
+}
+
+// Answer picks up a ringing incoming call.
+func (c *Call) Answer() error {
+	return c.decide(answerDecision{answer: true})
+}
+
+// Reject refuses a ringing incoming call with code (486 Busy Here, 603
+// Decline...).
+func (c *Call) Reject(code int, reason string) error {
+	if code < 400 || code > 699 {
+		return fmt.Errorf("%w: reject code %d is not a failure status", ErrBadState, code)
+	}
+	return c.decide(answerDecision{code: code, reason: reason})
+}
+
+func (c *Call) decide(d answerDecision) error {
+	if c.Direction != Incoming || c.State() != StateIncoming {
+		return fmt.Errorf("%w: call %s is not ringing in", ErrBadState, c.ID)
+	}
+	select {
+	case c.decision <- d:
+		return nil
+	default:
+		return fmt.Errorf("%w: call %s is already being answered", ErrBadState, c.ID)
+	}
+}
+
+// partyOf names a party from a header's display name and URI, dropping URI
+// parameters that only matter for routing.
+func partyOf(display string, u *sip.Uri) Party {
+	clean := sip.Uri{Scheme: u.Scheme, User: u.User, Host: u.Host, Port: u.Port}
+	if clean.Scheme == "" {
+		clean.Scheme = "sip"
+	}
+	return Party{URI: clean.String(), DisplayName: display}
+}
+
+// takePeerIdentity prefers a P-Asserted-Identity (RFC 3325) over From/To:
+// it is what the network vouches for.
+func (c *Call) takePeerIdentity(m headerGetter) {
+	c.mu.Lock()
+	before := c.remote
+	c.takePeerIdentityLocked(m)
+	after := c.remote
+	state := c.state
+	c.mu.Unlock()
+	if before != after && state != StateCalling {
+		c.e.emit(RemoteIdentityEvent{Call: c, Remote: after})
+	}
+}
+
+func (c *Call) takePeerIdentityLocked(m headerGetter) {
+	h := m.GetHeader("P-Asserted-Identity")
+	if h == nil {
+		return
+	}
+	var addr sip.Uri
+	params := sip.NewParams()
+	name, err := sip.ParseAddressValue(h.Value(), &addr, &params)
+	if err != nil || addr.Host == "" {
+		return
+	}
+	c.remote = partyOf(name, &addr)
+}

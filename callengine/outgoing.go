@@ -1,0 +1,198 @@
+package callengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/callengine/sdp"
+)
+
+// Dial places a call to target (a SIP URI, user@host, or a number completed
+// with the registrar's or AOR's host). It returns once the INVITE is built
+// and observers have seen the call in state calling; progress, answer and
+// failure arrive as events.
+func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
+	defaultHost := e.aor.Host
+	if e.registrar != nil {
+		defaultHost = e.registrar.HostPort()
+	}
+	uri, err := ParseTarget(target, defaultHost)
+	if err != nil {
+		return nil, err
+	}
+	transport := e.transportFor(uri)
+	c := e.newCall(Outgoing, sip.GenerateTagN(32), transport)
+	c.remote = Party{URI: (&sip.Uri{Scheme: uri.Scheme, User: uri.User, Host: uri.Host, Port: uri.Port}).String()}
+	c.sessionID = SessionID{Local: newSessionUUID()}
+	if err := e.addCall(c); err != nil {
+		return nil, err
+	}
+	c.log = e.log.With("call", c.ID, "call_id", c.CallID)
+
+	m, err := e.newMedia(c)
+	if err != nil {
+		e.removeCall(c)
+		return nil, err
+	}
+	c.media = m
+	c.localSDP.Username = e.aor.User
+	c.localSDP.Media = sdp.Media{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
+		EventType: sdp.DefaultEventPayloadType, Ptime: 20}
+	offer := c.buildLocalSDP(sdp.SendRecv, e.cfg.Codecs)
+
+	req := sip.NewRequest(sip.INVITE, uri)
+	req.SetTransport(transport)
+	from := &sip.FromHeader{DisplayName: e.cfg.DisplayName, Address: sip.Uri{Scheme: e.aor.Scheme, User: e.aor.User, Host: e.aor.Host, Port: e.aor.Port}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	callID := sip.CallIDHeader(c.CallID)
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: uri.Scheme, User: uri.User, Host: uri.Host, Port: uri.Port}})
+	req.AppendHeader(&callID)
+	contact := e.contact(transport)
+	req.AppendHeader(&contact)
+	for _, h := range c.commonHeaders() {
+		req.AppendHeader(h)
+	}
+	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer)
+
+	dctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	c.cancelDial = func() { c.stopDialing(cancel, 487, "cancelled") }
+	timer := time.AfterFunc(e.cfg.RingTimeout, func() { c.stopDialing(cancel, 408, "no answer (timeout)") })
+	// Observers see the call before anything leaves, so a recorder can set up
+	// its taps and recording session in time for the first packet.
+	c.setState(StateCalling, 0, "", false)
+	go func() {
+		defer timer.Stop()
+		defer cancel(nil)
+		c.dial(dctx, req)
+	}()
+	return c, nil
+}
+
+// stopDialing abandons an outgoing call that has no final answer. Once the
+// callee sent a provisional answer sipgo sends CANCEL; before that there is
+// nothing to cancel (RFC 3261 §9.1), so the transaction is dropped at once.
+func (c *Call) stopDialing(cancel context.CancelCauseFunc, code int, reason string) {
+	c.mu.Lock()
+	if c.stopCode == 0 {
+		c.stopCode, c.stopReason = code, reason
+	}
+	provisional := c.provisional
+	c.mu.Unlock()
+	if provisional {
+		cancel(errDialStopped)
+	} else {
+		cancel(sipgo.WaitAnswerForceCancelErr)
+	}
+}
+
+var errDialStopped = errors.New("dialing stopped")
+
+func (c *Call) dial(ctx context.Context, req *sip.Request) {
+	e := c.e
+	dialog, err := e.dialogUA(c.transport).WriteInvite(ctx, req)
+	if err != nil {
+		c.log.Warn("INVITE not sent", "err", err)
+		c.end(503, fmt.Sprintf("could not send INVITE: %v", err))
+		return
+	}
+	c.mu.Lock()
+	c.client = dialog
+	c.mu.Unlock()
+
+	err = dialog.WaitAnswer(ctx, sipgo.AnswerOptions{
+		Username: e.cfg.Username,
+		Password: e.cfg.Password,
+		OnResponse: func(res *sip.Response) error {
+			if res.IsProvisional() {
+				c.mu.Lock()
+				c.provisional = true
+				c.mu.Unlock()
+				if res.StatusCode > 100 {
+					c.onProvisional(res)
+				}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		code, reason := dialFailure(err)
+		c.mu.Lock()
+		if c.stopCode != 0 {
+			code, reason = c.stopCode, c.stopReason
+		}
+		c.mu.Unlock()
+		c.end(code, reason)
+		return
+	}
+	res := dialog.InviteResponse
+	c.takePeerIdentity(res)
+	c.mu.Lock()
+	if uuid := peerSessionUUID(res); uuid != "" {
+		c.sessionID.Remote = uuid
+	}
+	c.mu.Unlock()
+	if err := dialog.Ack(ctx); err != nil {
+		c.log.Warn("ACK failed", "err", err)
+	}
+	answer, perr := sdp.Parse(res.Body())
+	if perr == nil {
+		_, perr = c.applyRemoteSDP(answer, false)
+	}
+	if perr != nil {
+		c.log.Warn("unusable SDP answer", "err", perr)
+		c.setState(StateAnswered, res.StatusCode, res.Reason, false)
+		_ = c.byeWithReason(ctx, perr)
+		return
+	}
+	c.setState(c.holdState(), res.StatusCode, res.Reason, false)
+	go c.watchDialog(dialog.Context())
+}
+
+// onProvisional handles a 18x: ringing, and early media when it has SDP.
+func (c *Call) onProvisional(res *sip.Response) {
+	early := false
+	if len(res.Body()) > 0 {
+		if s, err := sdp.Parse(res.Body()); err == nil {
+			if _, err := c.applyRemoteSDP(s, false); err == nil {
+				early = true
+			} else {
+				c.log.Warn("unusable early-media SDP", "err", err)
+			}
+		}
+	}
+	c.takePeerIdentity(res)
+	c.setState(StateRinging, res.StatusCode, res.Reason, early)
+}
+
+// dialFailure turns what WaitAnswer returned into a status and a reason an
+// agent can read.
+func dialFailure(err error) (int, string) {
+	var dr *sipgo.ErrDialogResponse
+	if errors.As(err, &dr) {
+		return dr.Res.StatusCode, dr.Res.Reason
+	}
+	var drv sipgo.ErrDialogResponse
+	if errors.As(err, &drv) {
+		return drv.Res.StatusCode, drv.Res.Reason
+	}
+	switch {
+	case errors.Is(err, sip.ErrTransactionTimeout):
+		return 408, "callee unreachable (no response)"
+	}
+	return 503, fmt.Sprintf("call failed: %v", err)
+}
+
+// byeWithReason ends an answered call we cannot use, saying why.
+func (c *Call) byeWithReason(ctx context.Context, cause error) error {
+	err := c.Hangup(ctx)
+	c.e.emit(ErrorEvent{Call: c, Err: cause})
+	return err
+}

@@ -1,0 +1,168 @@
+package siptest
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/audio/wav"
+)
+
+// Baresip is a running baresip that answers calls automatically, plays a
+// WAV as its microphone and dumps what it sends and receives to WAV files.
+type Baresip struct {
+	Addr string // host:port it listens on (UDP and TCP)
+	User string
+	dir  string
+	cmd  *exec.Cmd
+
+	mu  sync.Mutex
+	log []string
+}
+
+// BaresipOptions configures StartBaresip.
+type BaresipOptions struct {
+	User     string  // default "bob"
+	ToneHz   float64 // tone it plays, default 1000 Hz
+	Codecs   string  // e.g. "PCMA"; default "PCMU,PCMA"
+	Answer   string  // answermode: auto (default) or manual
+	Duration time.Duration
+}
+
+// StartBaresip starts baresip on a free loopback port; it is stopped when
+// the test ends.
+func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
+	t.Helper()
+	Require(t, "baresip")
+	if o.User == "" {
+		o.User = "bob"
+	}
+	if o.ToneHz == 0 {
+		o.ToneHz = 1000
+	}
+	if o.Codecs == "" {
+		o.Codecs = "PCMU,PCMA"
+	}
+	if o.Answer == "" {
+		o.Answer = "auto"
+	}
+	dir := t.TempDir()
+	dumps := filepath.Join(dir, "dumps")
+	if err := os.Mkdir(dumps, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tone := filepath.Join(dir, "tone.wav")
+	w, err := wav.Create(tone, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Long enough for any test call; aufile stops the source at its end.
+	if err := w.Write(dsp.Sine(o.ToneHz, 8000, 8000*120, 8000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	config := strings.Join([]string{
+		"sip_listen " + addr,
+		"net_interface 127.0.0.1",
+		"audio_source aufile," + tone,
+		"audio_player aubridge,nil",
+		"audio_alert aubridge,nil",
+		"snd_path " + dumps,
+		"rtp_ports 30000-39998",
+		"module_path /usr/lib/baresip/modules",
+		"module g711.so", "module aubridge.so", "module aufile.so", "module sndfile.so",
+		"module_tmp account.so", "module_app menu.so", "",
+	}, "\n")
+	account := fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;answermode=%s;audio_codecs=%s\n", o.User, o.Answer, o.Codecs)
+	for name, body := range map[string]string{"config": config, "accounts": account} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := &Baresip{Addr: addr, User: o.User, dir: dir}
+	b.cmd = exec.Command("baresip", "-f", dir)
+	stdout, err := b.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.cmd.Stderr = b.cmd.Stdout
+	b.cmd.Stdin = nil
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			b.mu.Lock()
+			b.log = append(b.log, line)
+			b.mu.Unlock()
+			if strings.Contains(line, "baresip is ready") {
+				once.Do(func() { close(ready) })
+			}
+		}
+		once.Do(func() { close(ready) })
+	}()
+	t.Cleanup(func() {
+		_ = b.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = b.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = b.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("baresip output:\n%s", b.Log())
+		}
+	})
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("baresip did not start:\n%s", b.Log())
+	}
+	return b
+}
+
+// URI is the SIP URI that reaches this baresip.
+func (b *Baresip) URI() string { return fmt.Sprintf("sip:%s@%s", b.User, b.Addr) }
+
+// Log returns what baresip printed so far.
+func (b *Baresip) Log() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Join(b.log, "\n")
+}
+
+// Received returns the audio baresip received (decoded) in its last call.
+func (b *Baresip) Received(t testing.TB) []int16 { return b.dump(t, "-dec.wav") }
+
+// Sent returns the audio baresip sent in its last call.
+func (b *Baresip) Sent(t testing.TB) []int16 { return b.dump(t, "-enc.wav") }
+
+func (b *Baresip) dump(t testing.TB, suffix string) []int16 {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(b.dir, "dumps", "dump-*"+suffix))
+	if len(files) == 0 {
+		t.Fatalf("baresip wrote no *%s dump", suffix)
+	}
+	samples, _, err := wav.ReadFile(files[len(files)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return samples
+}

@@ -1,0 +1,150 @@
+// Package config reads recphone's TOML configuration file and turns it into
+// the settings of the call engine and the audio device. Every error names
+// the key at fault, so an admin can fix a file without reading code.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/callengine/sdp"
+)
+
+// ErrInvalid marks a configuration that cannot be used.
+var ErrInvalid = errors.New("config")
+
+// File mirrors the TOML file.
+type File struct {
+	Account struct {
+		AOR         string `toml:"aor"`
+		Username    string `toml:"username"`
+		Password    string `toml:"password"`
+		Registrar   string `toml:"registrar"`
+		DisplayName string `toml:"display_name"`
+	} `toml:"account"`
+	Network struct {
+		Listen     string `toml:"listen"`
+		Transport  string `toml:"transport"`
+		RTPPortMin int    `toml:"rtp_port_min"`
+		RTPPortMax int    `toml:"rtp_port_max"`
+	} `toml:"network"`
+	Call struct {
+		Codecs         []string `toml:"codecs"`
+		RingTimeout    Duration `toml:"ring_timeout"`
+		AnswerTimeout  Duration `toml:"answer_timeout"`
+		RegisterExpiry Duration `toml:"register_expiry"`
+	} `toml:"call"`
+	Audio struct {
+		Backend     string `toml:"backend"`
+		MicFile     string `toml:"mic_file"`
+		SpeakerFile string `toml:"speaker_file"`
+	} `toml:"audio"`
+	Log struct {
+		Level string `toml:"level"`
+		File  string `toml:"file"`
+	} `toml:"log"`
+
+	dir string // the file's folder: relative paths are resolved against it
+}
+
+// Duration is a TOML string such as "30s" or "2m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like \"30s\"", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("%q is negative", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Load reads and checks the file at path.
+func Load(path string) (*File, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	f, err := Parse(string(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f.dir = filepath.Dir(path)
+	return f, nil
+}
+
+// Parse reads configuration text; unknown keys are errors, since a typo in
+// an admin's file must not silently fall back to a default.
+func Parse(text string) (*File, error) {
+	var f File
+	md, err := toml.Decode(text, &f)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return nil, fmt.Errorf("%w: line %d: %s", ErrInvalid, perr.Position.Line, perr.Message)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("%w: unknown key %s", ErrInvalid, strings.Join(keys, ", "))
+	}
+	if f.Audio.Backend == "" {
+		f.Audio.Backend = "file"
+	}
+	switch f.Audio.Backend {
+	case "file", "null":
+	default:
+		return nil, fmt.Errorf("%w: audio.backend: %q is not one of file, null", ErrInvalid, f.Audio.Backend)
+	}
+	return &f, nil
+}
+
+// Path resolves a path from the file against the file's folder.
+func (f *File) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || f.dir == "" {
+		return p
+	}
+	return filepath.Join(f.dir, p)
+}
+
+// Engine returns the call engine's settings.
+func (f *File) Engine() (callengine.Config, error) {
+	cfg := callengine.Config{
+		AOR:            f.Account.AOR,
+		Username:       f.Account.Username,
+		Password:       f.Account.Password,
+		Registrar:      f.Account.Registrar,
+		DisplayName:    f.Account.DisplayName,
+		Listen:         f.Network.Listen,
+		Transport:      f.Network.Transport,
+		RTPPortMin:     f.Network.RTPPortMin,
+		RTPPortMax:     f.Network.RTPPortMax,
+		RingTimeout:    f.Call.RingTimeout.Duration,
+		AnswerTimeout:  f.Call.AnswerTimeout.Duration,
+		RegisterExpiry: f.Call.RegisterExpiry.Duration,
+		UserAgent:      "recphone",
+	}
+	for _, name := range f.Call.Codecs {
+		c, ok := sdp.CodecByName(name)
+		if !ok {
+			return cfg, fmt.Errorf("%w: call.codecs: %q is not PCMU or PCMA", ErrInvalid, name)
+		}
+		cfg.Codecs = append(cfg.Codecs, c)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+
+	"github.com/recphone/recphone/callengine"
+)
+
+// eventWriter writes one JSON object per line; it is safe for concurrent use.
+type eventWriter struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func newEventWriter(w io.Writer) *eventWriter {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &eventWriter{enc: enc}
+}
+
+func (w *eventWriter) write(v map[string]any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.enc.Encode(v)
+}
+
+func (w *eventWriter) errorf(command string, err error) {
+	ev := map[string]any{"event": "error", "message": err.Error()}
+	if command != "" {
+		ev["command"] = command
+	}
+	w.write(ev)
+}
+
+// engineEvent turns an engine event into its JSON line.
+func (w *eventWriter) engineEvent(ev callengine.Event) {
+	switch ev := ev.(type) {
+	case callengine.RegistrationEvent:
+		m := map[string]any{"event": "registration", "state": ev.State, "code": ev.Code, "reason": ev.Reason}
+		if ev.Expires > 0 {
+			m["expires"] = ev.Expires
+		}
+		w.write(m)
+	case callengine.CallEvent:
+		c := ev.Call
+		remote := c.Remote()
+		m := map[string]any{
+			"event": "call", "id": c.ID, "state": ev.State, "direction": c.Direction,
+			"remote": remote.URI, "code": ev.Code, "reason": ev.Reason,
+		}
+		if remote.DisplayName != "" {
+			m["remote_name"] = remote.DisplayName
+		}
+		if ev.EarlyMedia {
+			m["early_media"] = true
+		}
+		if codec := c.Codec(); codec.Name != "" && ev.State != callengine.StateCalling {
+			m["codec"] = codec.Name
+		}
+		w.write(m)
+	case callengine.RemoteIdentityEvent:
+		w.write(map[string]any{"event": "remote", "id": ev.Call.ID, "remote": ev.Remote.URI, "remote_name": ev.Remote.DisplayName})
+	case callengine.DTMFEvent:
+		w.write(map[string]any{"event": "dtmf", "id": ev.Call.ID, "digit": ev.Digit})
+	case callengine.ErrorEvent:
+		m := map[string]any{"event": "error", "message": ev.Err.Error()}
+		if ev.Call != nil {
+			m["id"] = ev.Call.ID
+		}
+		w.write(m)
+	}
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/audio/wav"
+	"github.com/recphone/recphone/callengine/siptest"
+)
+
+// cli is recphone-cli running in-process on pipes, as a test drives it.
+type cli struct {
+	t      *testing.T
+	stdin  io.WriteCloser
+	events chan map[string]any
+	exit   chan int
+	dir    string
+	port   int
+
+	mu     sync.Mutex
+	seen   []map[string]any
+	stderr strings.Builder
+}
+
+// cliConfig is the configuration of a test phone; extra is appended TOML.
+func cliConfig(t *testing.T, dir string, port int, micHz float64, extra string) string {
+	t.Helper()
+	mic := filepath.Join(dir, "mic.wav")
+	if micHz > 0 {
+		w, err := wav.Create(mic, 8000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(dsp.Sine(micHz, 8000, 8000, 8000)); err != nil { // 1 s, looped
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := fmt.Sprintf(`
+[account]
+aor = "sip:alice@127.0.0.1"
+display_name = "Agent Alice"
+[network]
+listen = "127.0.0.1:%d"
+[audio]
+backend = "file"
+mic_file = %q
+speaker_file = "heard.wav"
+`, port, map[bool]string{true: "mic.wav", false: ""}[micHz > 0])
+	if extra != "" {
+		cfg = mergeTOML(cfg, extra)
+	}
+	return cfg
+}
+
+// mergeTOML appends extra tables, or keys of tables already present.
+func mergeTOML(base, extra string) string {
+	var table string
+	for _, line := range strings.Split(extra, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "["):
+			table = line
+			if !strings.Contains(base, table) {
+				base += "\n" + table + "\n"
+			}
+		default:
+			i := strings.Index(base, table) + len(table)
+			base = base[:i] + "\n" + line + base[i:]
+		}
+	}
+	return base
+}
+
+func startCLI(t *testing.T, micHz float64, extra string) *cli {
+	t.Helper()
+	dir := t.TempDir()
+	port := siptest.FreePort(t)
+	cfg := cliConfig(t, dir, port, micHz, extra)
+	path := filepath.Join(dir, "recphone.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	c := &cli{t: t, stdin: inW, events: make(chan map[string]any, 256), exit: make(chan int, 1), dir: dir, port: port}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		code := run(ctx, []string{"--config", path}, inR, outW, &lockedWriter{c: c})
+		outW.Close()
+		c.exit <- code
+	}()
+	go func() {
+		dec := json.NewDecoder(outR)
+		for {
+			var ev map[string]any
+			if err := dec.Decode(&ev); err != nil {
+				close(c.events)
+				return
+			}
+			c.mu.Lock()
+			c.seen = append(c.seen, ev)
+			c.mu.Unlock()
+			c.events <- ev
+		}
+	}()
+	t.Cleanup(func() {
+		c.stdin.Close()
+		select {
+		case <-c.exit:
+		case <-time.After(15 * time.Second):
+			t.Errorf("recphone-cli did not exit after EOF")
+		}
+		cancel()
+		if t.Failed() {
+			t.Logf("events: %v\nstderr:\n%s", c.all(), c.stderrText())
+		}
+	})
+	c.expect(10*time.Second, "ready", nil)
+	return c
+}
+
+type lockedWriter struct{ c *cli }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	return w.c.stderr.Write(p)
+}
+
+func (c *cli) stderrText() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stderr.String()
+}
+
+func (c *cli) all() []map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]map[string]any(nil), c.seen...)
+}
+
+func (c *cli) send(line string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.stdin, line+"\n"); err != nil {
+		c.t.Fatalf("writing %q: %v", line, err)
+	}
+}
+
+// expect waits for an event of the given kind whose fields equal want
+// (compared as text); events before it are skipped.
+func (c *cli) expect(timeout time.Duration, kind string, want map[string]any) map[string]any {
+	c.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				c.t.Fatalf("recphone-cli exited while waiting for %s %v", kind, want)
+			}
+			if ev["event"] == kind && matches(ev, want) {
+				return ev
+			}
+		case <-deadline:
+			c.t.Fatalf("no %s event with %v within %v", kind, want, timeout)
+		}
+	}
+}
+
+func matches(ev, want map[string]any) bool {
+	for k, v := range want {
+		if fmt.Sprint(ev[k]) != fmt.Sprint(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// speaker returns what the phone's speaker played.
+func (c *cli) speaker() []int16 {
+	c.t.Helper()
+	s, _, err := wav.ReadFile(filepath.Join(c.dir, "heard.wav"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return s
+}
+
+// assertTone checks that the middle of samples (edges trimmed, as call set-up
+// and tear-down are not steady) is dominated by freq.
+func assertTone(t *testing.T, what string, samples []int16, freq float64, minSeconds float64) {
+	t.Helper()
+	if float64(len(samples)) < minSeconds*8000 {
+		t.Fatalf("%s: only %.2f s of audio, want at least %.1f s", what, float64(len(samples))/8000, minSeconds)
+	}
+	mid := samples[len(samples)/5 : len(samples)*4/5]
+	got, share := dsp.DominantTone(mid, 8000, 440, 1000)
+	if got != freq || share < 0.8 {
+		t.Fatalf("%s: dominant tone %v Hz with %.0f%% of the power, want %v Hz", what, got, share*100, freq)
+	}
+	t.Logf("%s: %.2f s, %v Hz carries %.1f%% of the power", what, float64(len(samples))/8000, got, share*100)
+}

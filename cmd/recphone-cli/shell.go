@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/recphone/recphone/callengine"
+)
+
+// maxLine caps a command line; longer input is refused, not buffered.
+const maxLine = 4096
+
+// tooLongLine stands for a line over maxLine; it cannot come from a real
+// line since those never contain NUL.
+const tooLongLine = "\x00too long"
+
+// shell executes the CLI's commands against the engine.
+type shell struct {
+	engine *callengine.Engine
+	out    *eventWriter
+	log    *slog.Logger
+}
+
+var errUsage = errors.New("usage")
+
+// execute runs one command line and reports whether to quit.
+func (s *shell) execute(ctx context.Context, line string) (quit bool) {
+	if line == tooLongLine {
+		s.out.errorf("", fmt.Errorf("command line longer than %d bytes ignored", maxLine))
+		return false
+	}
+	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return false
+	}
+	cmd, args := strings.ToLower(fields[0]), fields[1:]
+	var err error
+	switch cmd {
+	case "quit", "exit":
+		return true
+	case "dial":
+		if len(args) != 1 {
+			err = fmt.Errorf("%w: dial URI", errUsage)
+			break
+		}
+		_, err = s.engine.Dial(ctx, args[0])
+	case "answer":
+		err = s.withCall(args, 0, func(c *callengine.Call, _ []string) error { return c.Answer() })
+	case "reject":
+		err = s.withCall(args, 1, func(c *callengine.Call, rest []string) error {
+			code := 486
+			if len(rest) == 1 {
+				n, perr := strconv.Atoi(rest[0])
+				if perr != nil {
+					return fmt.Errorf("%w: reject [ID] [CODE]", errUsage)
+				}
+				code = n
+			}
+			return c.Reject(code, reasonFor(code))
+		})
+	case "hangup":
+		err = s.withCall(args, 0, func(c *callengine.Call, _ []string) error {
+			go func() {
+				hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				if err := c.Hangup(hctx); err != nil {
+					s.log.Warn("hangup", "call", c.ID, "err", err)
+				}
+			}()
+			return nil
+		})
+	case "hold", "unhold":
+		err = s.withCall(args, 0, func(c *callengine.Call, _ []string) error {
+			go func() {
+				hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 40*time.Second)
+				defer cancel()
+				f := c.Hold
+				if cmd == "unhold" {
+					f = c.Unhold
+				}
+				if err := f(hctx); err != nil {
+					s.out.errorf(cmd, err)
+				}
+			}()
+			return nil
+		})
+	case "dtmf":
+		if len(args) < 1 {
+			err = fmt.Errorf("%w: dtmf DIGITS", errUsage)
+			break
+		}
+		digits := args[len(args)-1]
+		err = s.withCall(args[:len(args)-1], 0, func(c *callengine.Call, _ []string) error { return c.SendDTMF(digits) })
+	default:
+		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, dtmf, quit)", truncate(cmd, 40))
+	}
+	if err != nil {
+		s.out.errorf(cmd, err)
+	}
+	return false
+}
+
+// withCall runs f on the call named by the first argument when it is a call
+// id, else on the only live call. extra is how many further args f accepts.
+func (s *shell) withCall(args []string, extra int, f func(*callengine.Call, []string) error) error {
+	calls := s.engine.Calls()
+	if len(args) > 0 {
+		if c, err := s.engine.Call(args[0]); err == nil {
+			return f(c, args[1:])
+		}
+	}
+	if len(args) > extra {
+		return fmt.Errorf("%w: no call %q", callengine.ErrNoSuchCall, truncate(args[0], 40))
+	}
+	if len(calls) == 0 {
+		return callengine.ErrNoSuchCall
+	}
+	return f(calls[len(calls)-1], args)
+}
+
+func reasonFor(code int) string {
+	switch code {
+	case 480:
+		return "Temporarily Unavailable"
+	case 486:
+		return "Busy Here"
+	case 603:
+		return "Decline"
+	}
+	return "Rejected"
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
