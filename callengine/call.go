@@ -44,27 +44,27 @@ type Call struct {
 	log       *slog.Logger
 	transport string
 
-	mu         sync.Mutex
-	remote     Party
-	sessionID  SessionID
-	state      CallState
-	answered   time.Time
-	localHold  bool
-	remoteHold bool
-	media      *media.Session
-	localSDP   sdp.Session
-	remoteSDP  *sdp.Session
-	codec      sdp.Codec
-	client     *sipgo.DialogClientSession
-	server     *sipgo.DialogServerSession
+	mu          sync.Mutex
+	remote      Party
+	sessionID   SessionID
+	state       CallState
+	answered    time.Time
+	localHold   bool
+	remoteHold  bool
+	media       *media.Session
+	localSDP    sdp.Session
+	remoteSDP   *sdp.Session
+	codec       sdp.Codec
+	client      *sipgo.DialogClientSession
+	server      *sipgo.DialogServerSession
 	cancelDial  func()
 	provisional bool // a provisional answer arrived, so CANCEL is possible
 	stopCode    int  // why dialing was stopped locally
 	stopReason  string
 	endReason   string // why an established dialog is ending
-	decision   chan answerDecision
-	ended      chan struct{}
-	endOnce    sync.Once
+	decision    chan answerDecision
+	ended       chan struct{}
+	endOnce     sync.Once
 }
 
 type answerDecision struct {

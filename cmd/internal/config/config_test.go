@@ -49,12 +49,12 @@ func TestParseSample(t *testing.T) {
 
 func TestErrorsNameTheKey(t *testing.T) {
 	for text, want := range map[string]string{
-		"[network]\nlissten = \"x\"\n":        "network.lissten",
-		"[audio]\nbackend = \"alsa\"\n":       "audio.backend",
-		"[call]\nring_timeout = \"soon\"\n":   "ring_timeout",
-		"[account]\naor = \n":                 "line 2",
-		"[call]\ncodecs = [\"G729\"]\n":       "call.codecs",
-		"[account]\ndisplay_name = 5\n":       "display_name",
+		"[network]\nlissten = \"x\"\n":       "network.lissten",
+		"[audio]\nbackend = \"alsa\"\n":      "audio.backend",
+		"[call]\nring_timeout = \"soon\"\n":  "ring_timeout",
+		"[account]\naor = \n":                "line 2",
+		"[call]\ncodecs = [\"G729\"]\n":      "call.codecs",
+		"[account]\ndisplay_name = 5\n":      "display_name",
 		"[call]\nanswer_timeout = \"-3s\"\n": "answer_timeout",
 	} {
 		f, err := Parse(text)
