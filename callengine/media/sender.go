@@ -105,11 +105,17 @@ func (s *Sender) SSRC() uint32 { return s.ssrc }
 // ClockRate returns the RTP clock rate.
 func (s *Sender) ClockRate() uint32 { return s.clockRate }
 
-// SetDestination sets where RTP and RTCP go. A zero rtcp uses the RTP port
-// plus one.
+// SetDestination sets where RTP and RTCP go. A zero rtcp (or port 0) uses
+// the RTP port plus one; a zero rtp (or port 0) stops sending.
 func (s *Sender) SetDestination(rtpDst, rtcpDst netip.AddrPort) {
-	if !rtcpDst.IsValid() && rtpDst.IsValid() {
-		rtcpDst = netip.AddrPortFrom(rtpDst.Addr(), rtpDst.Port()+1)
+	if !usable(rtpDst) {
+		rtpDst = netip.AddrPort{}
+	}
+	if !usable(rtcpDst) {
+		rtcpDst = netip.AddrPort{}
+		if rtpDst.IsValid() {
+			rtcpDst = netip.AddrPortFrom(rtpDst.Addr(), rtpDst.Port()+1)
+		}
 	}
 	s.mu.Lock()
 	s.dst, s.rtcpDst = rtpDst, rtcpDst

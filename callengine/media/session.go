@@ -29,10 +29,11 @@ import (
 // It may change during the call (re-INVITE).
 type Remote struct {
 	// RTP is the peer's RTP address from its SDP (c= and m= port). Zero
-	// while unknown: nothing is sent and, unless latching, nothing accepted.
+	// (or port 0) while unknown or disabled: nothing is sent and, unless
+	// latching, nothing accepted.
 	RTP netip.AddrPort
-	// RTCP is the peer's RTCP address (a=rtcp, RFC 3605); zero means RTP
-	// port + 1.
+	// RTCP is the peer's RTCP address (a=rtcp, RFC 3605); zero or port 0
+	// means RTP port + 1.
 	RTCP netip.AddrPort
 	// Codec is the audio codec both sides send.
 	Codec Codec
@@ -52,12 +53,21 @@ func (r Remote) validate() error {
 	return nil
 }
 
+// rtcpAddr is where RTCP goes: the a=rtcp address, else RTP port + 1. A
+// zero port counts as absent (an SDP without a=rtcp parses to port 0).
 func (r Remote) rtcpAddr() netip.AddrPort {
-	if r.RTCP.IsValid() || !r.RTP.IsValid() {
+	if usable(r.RTCP) {
 		return r.RTCP
+	}
+	if !usable(r.RTP) {
+		return netip.AddrPort{}
 	}
 	return netip.AddrPortFrom(r.RTP.Addr(), r.RTP.Port()+1)
 }
+
+// usable reports whether a is an address packets can be sent to; port 0 is
+// what SDP uses for a rejected or disabled stream.
+func usable(a netip.AddrPort) bool { return a.IsValid() && a.Port() != 0 }
 
 // Config is what a Session needs at creation. Only LocalIP is required.
 type Config struct {
@@ -544,7 +554,7 @@ func (s *Session) acceptSource(p *params, from netip.AddrPort) bool {
 	if s.cfg.Latch {
 		return !s.latched.IsValid() || unmapped(from) == s.latched
 	}
-	return p.remote.RTP.IsValid() && unmapped(from) == unmapped(p.remote.RTP)
+	return usable(p.remote.RTP) && unmapped(from) == unmapped(p.remote.RTP)
 }
 
 // latchTo fixes the source after the first valid packet and, for symmetric

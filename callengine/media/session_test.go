@@ -672,3 +672,20 @@ func TestDirectionAndCodecNames(t *testing.T) {
 }
 
 func netip0(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+func TestZeroPortsMeanAbsent(t *testing.T) {
+	peer := newRawPeer(t)
+	// What an SDP without a=rtcp parses to: RTCP port 0.
+	a := newSession(t, Config{Remote: Remote{RTP: peer.addr(), RTCP: netip.AddrPortFrom(loopback, 0), Codec: PCMU}})
+	rtpDst, rtcpDst := a.Sender().Destination()
+	if rtpDst != peer.addr() || rtcpDst != netip0(peer.rtcp) {
+		t.Fatalf("destinations %v %v", rtpDst, rtcpDst)
+	}
+	// m=audio 0: the stream is disabled, nothing is sent.
+	a.SetRemote(Remote{RTP: netip.AddrPortFrom(loopback, 0), Codec: PCMU})
+	mic, spk := make([]int16, 160), make([]int16, 160)
+	a.ProcessFrame(mic, spk)
+	if st := a.Stats(); st.PacketsSent != 0 || st.SendErrors != 0 {
+		t.Fatalf("sent to port 0: %+v", st)
+	}
+}
