@@ -122,7 +122,28 @@ func freePort(ip string) (int, error) {
 }
 
 // Start launches sipp. The process is killed when ctx ends.
+//
+// The ports sipp is given are free when chosen but another process may
+// take one before sipp binds it; a sipp that dies of that within its first
+// moments is started again on fresh ports (up to three times).
 func (s SIPp) Start(ctx context.Context) (*Process, error) {
+	for try := 0; ; try++ {
+		p, err := s.start(ctx)
+		if err != nil || try == 2 {
+			return p, err
+		}
+		select {
+		case <-p.done:
+			if strings.Contains(p.stderr.String(), "bind") || strings.Contains(p.stderr.String(), "in use") {
+				continue
+			}
+		case <-time.After(150 * time.Millisecond):
+		}
+		return p, nil
+	}
+}
+
+func (s SIPp) start(ctx context.Context) (*Process, error) {
 	bin, err := Path()
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -136,7 +137,7 @@ func (m *mediaStream) readLoop(c *net.UDPConn, handle func([]byte, netip.AddrPor
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
+			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 				m.log.Warn("media read failed", "err", err)
 			}
 			return
@@ -316,8 +317,19 @@ func (m *mediaStream) flush() error {
 	return m.tl.flush()
 }
 
-// stop closes the sockets; the read loops end.
+// drainTime is how long a stopping stream still reads what is already
+// queued on its sockets, so packets that arrived before the BYE count.
+const drainTime = 20 * time.Millisecond
+
+// stop lets the read loops take what is queued, then end; close releases
+// the sockets after they have.
 func (m *mediaStream) stop() {
+	deadline := time.Now().Add(drainTime)
+	m.rtp.SetReadDeadline(deadline)
+	m.rtcp.SetReadDeadline(deadline)
+}
+
+func (m *mediaStream) close() {
 	m.rtp.Close()
 	m.rtcp.Close()
 }

@@ -326,6 +326,11 @@ func (rs *recordingSession) finish(complete bool, reason string) {
 	rs.mu.Unlock()
 	rs.flushWG.Wait()
 	rs.mediaWG.Wait()
+	for _, st := range rs.streams { // no one appends once ended is set
+		if st != nil {
+			st.close()
+		}
+	}
 
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
