@@ -17,6 +17,9 @@ type File struct {
 	speaker *wav.Writer
 }
 
+// flushFrames is how often (in frames) the speaker file is flushed: 200 ms.
+const flushFrames = 10
+
 // OpenFile loads micPath (8 kHz 16-bit mono WAV; empty for silence) and
 // creates speakerPath (empty to discard what the speaker plays).
 func OpenFile(micPath, speakerPath string) (*File, error) {
@@ -46,6 +49,7 @@ func (f *File) Run(ctx context.Context, fn FrameFunc) error {
 	mic := make([]int16, FrameSamples)
 	spk := make([]int16, FrameSamples)
 	var werr error
+	frames := 0
 	err := runClock(ctx, func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -54,6 +58,11 @@ func (f *File) Run(ctx context.Context, fn FrameFunc) error {
 		fn(mic, spk)
 		if f.speaker != nil && werr == nil {
 			werr = f.speaker.Write(spk)
+			// Keep the file on disk valid and current, as a recording
+			// must survive a crash and tests read it while it grows.
+			if frames++; frames%flushFrames == 0 && werr == nil {
+				werr = f.speaker.Flush()
+			}
 		}
 	})
 	if werr != nil {

@@ -64,7 +64,8 @@ speaker_file = "heard.wav"
 	return cfg
 }
 
-// mergeTOML appends extra tables, or keys of tables already present.
+// mergeTOML adds extra's keys to base, replacing keys base already has in
+// the same table.
 func mergeTOML(base, extra string) string {
 	var table string
 	for _, line := range strings.Split(extra, "\n") {
@@ -77,8 +78,24 @@ func mergeTOML(base, extra string) string {
 				base += "\n" + table + "\n"
 			}
 		default:
-			i := strings.Index(base, table) + len(table)
-			base = base[:i] + "\n" + line + base[i:]
+			key, _, _ := strings.Cut(line, "=")
+			key = strings.TrimSpace(key)
+			start := strings.Index(base, table) + len(table)
+			end := len(base)
+			if next := strings.Index(base[start:], "\n["); next >= 0 {
+				end = start + next
+			}
+			lines := strings.Split(base[start:end], "\n")
+			replaced := false
+			for i, l := range lines {
+				if k, _, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == key {
+					lines[i], replaced = line, true
+				}
+			}
+			if !replaced {
+				lines = append([]string{lines[0], line}, lines[1:]...)
+			}
+			base = base[:start] + strings.Join(lines, "\n") + base[end:]
 		}
 	}
 	return base
@@ -212,3 +229,11 @@ func assertTone(t *testing.T, what string, samples []int16, freq float64, minSec
 	}
 	t.Logf("%s: %.2f s, %v Hz carries %.1f%% of the power", what, float64(len(samples))/8000, got, share*100)
 }
+
+// speakerNow reads the speaker WAV as flushed so far.
+func (c *cli) speakerNow() []int16 {
+	s, _, _ := wav.ReadFile(filepath.Join(c.dir, "heard.wav"))
+	return s
+}
+
+func rmsOf(s []int16) float64 { return dsp.RMS(s) }

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/callengine/siptest"
+)
+
+// sipp starts a scenario from testdata against (or waiting for) the phone.
+func sipp(t *testing.T, scenario, remote string, keys map[string]string) *siptest.Process {
+	t.Helper()
+	siptest.RequireSIPp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	t.Cleanup(cancel)
+	p, err := siptest.SIPp{Scenario: filepath.Join("testdata", scenario), Remote: remote, Keys: keys, Timeout: 30 * time.Second}.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func waitSIPp(t *testing.T, p *siptest.Process) *siptest.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	res, err := p.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestRegistrationDigest(t *testing.T) {
+	t.Run("right password", func(t *testing.T) {
+		reg := sipp(t, "register_auth.xml", "", nil)
+		phone := startCLI(t, 0, fmt.Sprintf("[account]\nregistrar = \"127.0.0.1:%d\"\nusername = \"alice\"\npassword = \"secret\"\n", reg.LocalPort()))
+		phone.expect(10*time.Second, "registration", map[string]any{"state": "registered", "code": 200, "expires": 300})
+		phone.send("quit")
+		phone.expect(10*time.Second, "registration", map[string]any{"state": "unregistered", "code": 200})
+		if res := waitSIPp(t, reg); res.ExitCode != 0 {
+			t.Fatalf("registrar scenario failed (digest or un-REGISTER wrong):\n%s", res.Summary())
+		}
+		if strings.Contains(phone.stderrText(), "secret") {
+			t.Fatal("the password appears in the log")
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		reg := sipp(t, "register_auth.xml", "", nil)
+		phone := startCLI(t, 0, fmt.Sprintf("[account]\nregistrar = \"127.0.0.1:%d\"\nusername = \"alice\"\npassword = \"guess\"\n", reg.LocalPort()))
+		ev := phone.expect(10*time.Second, "registration", map[string]any{"state": "failed", "code": 403})
+		if !strings.Contains(fmt.Sprint(ev["reason"]), "wrong username or password") {
+			t.Fatalf("reason %q does not say why", ev["reason"])
+		}
+	})
+	t.Run("unreachable registrar", func(t *testing.T) {
+		phone := startCLI(t, 0, fmt.Sprintf("[account]\nregistrar = \"sip:127.0.0.1:%d;transport=tcp\"\npassword = \"x\"\n", siptest.FreePort(t)))
+		ev := phone.expect(10*time.Second, "registration", map[string]any{"state": "failed", "code": 0})
+		if !strings.Contains(fmt.Sprint(ev["reason"]), "unreachable") {
+			t.Fatalf("reason %q does not say unreachable", ev["reason"])
+		}
+	})
+}
+
+func TestIncomingCallAnsweredThenRemoteHangup(t *testing.T) {
+	phone := startCLI(t, 440, "")
+	caller := sipp(t, "uac_call.xml", fmt.Sprintf("127.0.0.1:%d", phone.port), map[string]string{"service": "alice"})
+	ev := phone.expect(5*time.Second, "call", map[string]any{"state": "incoming", "direction": "incoming"})
+	if ev["remote_name"] != "Customer O'Brien" || !strings.HasPrefix(fmt.Sprint(ev["remote"]), "sip:customer@127.0.0.1") {
+		t.Fatalf("caller identity: %v", ev)
+	}
+	phone.send("answer")
+	phone.expect(5*time.Second, "call", map[string]any{"state": "answered", "codec": "PCMA"})
+	phone.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "remote hangup"})
+	if res := waitSIPp(t, caller); res.ExitCode != 0 {
+		t.Fatalf("caller scenario failed (Session-ID or dialog wrong):\n%s", res.Summary())
+	}
+}
+
+func TestIncomingCallCancelledWhileRinging(t *testing.T) {
+	phone := startCLI(t, 0, "")
+	caller := sipp(t, "uac_cancel.xml", fmt.Sprintf("127.0.0.1:%d", phone.port), map[string]string{"service": "alice"})
+	phone.expect(5*time.Second, "call", map[string]any{"state": "incoming"})
+	phone.expect(5*time.Second, "call", map[string]any{"state": "ended", "code": 487, "reason": "cancelled by caller"})
+	if res := waitSIPp(t, caller); res.ExitCode != 0 {
+		t.Fatalf("caller scenario failed:\n%s", res.Summary())
+	}
+}
+
+func TestOutgoingCallBusy(t *testing.T) {
+	callee := sipp(t, "uas_busy.xml", "", nil)
+	phone := startCLI(t, 0, "")
+	phone.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", callee.LocalPort()))
+	phone.expect(5*time.Second, "call", map[string]any{"state": "ended", "code": 486, "reason": "Busy Here"})
+	if res := waitSIPp(t, callee); res.ExitCode != 0 {
+		t.Fatalf("callee scenario failed (no ACK?):\n%s", res.Summary())
+	}
+}
+
+func TestOutgoingCallToNobodyTimesOut(t *testing.T) {
+	phone := startCLI(t, 0, "[call]\nring_timeout = \"3s\"\n")
+	start := time.Now()
+	phone.send(fmt.Sprintf("dial sip:nobody@127.0.0.1:%d", siptest.FreePort(t)))
+	phone.expect(6*time.Second, "call", map[string]any{"state": "ended", "code": 408, "reason": "no answer (timeout)"})
+	if d := time.Since(start); d < 2900*time.Millisecond {
+		t.Fatalf("gave up after %v, before the 3 s ring timeout", d)
+	}
+}
+
+func TestOutgoingCallCancelledWhileRinging(t *testing.T) {
+	peer := siptest.StartBaresip(t, siptest.BaresipOptions{Answer: "manual"})
+	phone := startCLI(t, 0, "")
+	phone.send("dial " + peer.URI())
+	phone.expect(5*time.Second, "call", map[string]any{"state": "ringing", "code": 180})
+	phone.send("hangup")
+	phone.expect(5*time.Second, "call", map[string]any{"state": "ended", "code": 487, "reason": "cancelled"})
+	// baresip reports a cancelled incoming call as a closed session.
+	closed := func() bool { return strings.Contains(peer.Log(), "session closed") }
+	deadline := time.Now().Add(3 * time.Second)
+	for !closed() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !closed() {
+		t.Fatalf("baresip never saw the call end:\n%s", peer.Log())
+	}
+}
+
+// Holding stops the peer's audio; resuming brings it back.
+func TestHoldAndResume(t *testing.T) {
+	peer := siptest.StartBaresip(t, siptest.BaresipOptions{ToneHz: 1000})
+	phone := startCLI(t, 440, "")
+	phone.send("dial " + peer.URI())
+	phone.expect(5*time.Second, "call", map[string]any{"state": "answered"})
+	time.Sleep(2 * time.Second)
+	phone.send("hold")
+	phone.expect(5*time.Second, "call", map[string]any{"state": "held"})
+	heldAt := len(phone.speakerNow())
+	time.Sleep(2 * time.Second)
+	heldEnd := len(phone.speakerNow())
+	phone.send("unhold")
+	phone.expect(5*time.Second, "call", map[string]any{"state": "answered"})
+	time.Sleep(2 * time.Second)
+	phone.send("hangup")
+	phone.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+
+	heard := phone.speaker()
+	// The file is flushed every 200 ms; allow that and 300 ms more for
+	// the re-INVITE to take effect.
+	held := heard[heldAt+4000 : heldEnd]
+	if rms := rmsOf(held); rms > 50 {
+		t.Fatalf("speaker not silent while held: RMS %.0f", rms)
+	}
+	assertTone(t, "after resume", heard[heldEnd+4000:], 1000, 1)
+}
+
+func TestDTMFBetweenTwoPhones(t *testing.T) {
+	alice := startCLI(t, 440, "")
+	bob := startCLI(t, 1000, "[account]\naor = \"sip:bob@127.0.0.1\"\n")
+	alice.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", bob.port))
+	bob.expect(5*time.Second, "call", map[string]any{"state": "incoming", "remote": "sip:alice@127.0.0.1", "remote_name": "Agent Alice"})
+	bob.send("answer")
+	alice.expect(5*time.Second, "call", map[string]any{"state": "answered"})
+	alice.send("dtmf 19*#")
+	var got string
+	for range 4 {
+		got += fmt.Sprint(bob.expect(5*time.Second, "dtmf", nil)["digit"])
+	}
+	if got != "19*#" {
+		t.Fatalf("bob received %q, want 19*#", got)
+	}
+	// A second caller finds bob busy.
+	carol := startCLI(t, 0, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
+	carol.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", bob.port))
+	carol.expect(5*time.Second, "call", map[string]any{"state": "ended", "code": 486})
+	alice.send("hangup")
+	bob.expect(5*time.Second, "call", map[string]any{"state": "ended", "reason": "remote hangup"})
+}
+
+// The real binary: config errors name the key and exit non-zero.
+func TestConfigErrorExitsNonZero(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "recphone-cli")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(cfg, []byte("[network]\nlisten = \"nowhere\"\n[account]\naor = \"sip:a@127.0.0.1\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--config", cfg).CombinedOutput()
+	if exitErr, ok := err.(*exec.ExitError); !ok || exitErr.ExitCode() == 0 {
+		t.Fatalf("exit: %v", err)
+	}
+	if !strings.Contains(string(out), "listen") {
+		t.Fatalf("error does not name the key: %s", out)
+	}
+	// EOF on stdin is quit: exit 0.
+	good := filepath.Join(dir, "good.toml")
+	if err := os.WriteFile(good, []byte("[network]\nlisten = \"127.0.0.1:0\"\n[account]\naor = \"sip:a@127.0.0.1\"\n[audio]\nbackend = \"null\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", good)
+	cmd.Stdin = strings.NewReader("")
+	out, err = cmd.Output()
+	if err != nil || !strings.Contains(string(out), `"event":"ready"`) {
+		t.Fatalf("EOF run: %v, output %s", err, out)
+	}
+}
