@@ -384,6 +384,23 @@ func startParec(t *testing.T, source string) *parec {
 	return p
 }
 
+// waitLive waits until parec delivers sound: a fresh record stream on a
+// null sink's monitor can take two seconds to send its first data.
+func (p *parec) waitLive(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, _ := p.snapshot()
+		if len(got) >= audio.SampleRate/10 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("parec delivered %d samples in 5 s", len(got))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (p *parec) stop() {
 	if p.cmd.Process != nil {
 		p.cmd.Process.Kill()
@@ -412,7 +429,7 @@ func TestSpeakerToneAndLatency(t *testing.T) {
 	stop := startRun(t, d, f.fn)
 	waitFrames(t, &f, 25, 5*time.Second)
 	rec := startParec(t, "speaker.monitor")
-	time.Sleep(500 * time.Millisecond) // parec settles
+	rec.waitLive(t)
 
 	var lat []time.Duration
 	for round := range 3 {
