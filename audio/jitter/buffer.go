@@ -19,6 +19,13 @@ import (
 // kept below it so that slot indices never alias.
 const Capacity = 64
 
+// Adaptation pacing, in pops (20 ms frames): the buffer drops at most one
+// frame per shrinkWindow and stretches at most one per growInterval.
+const (
+	shrinkWindow = 25
+	growInterval = 10
+)
+
 // MaxFrameBytes is the largest payload one frame may carry (20 ms of 16-bit
 // linear PCM at 8 kHz); G.711 uses half of it.
 const MaxFrameBytes = 320
@@ -157,8 +164,9 @@ type Buffer struct {
 	newestFI  int64
 	waitPops  int
 	pops      int64
-	lastAdapt int64
-	minDepth  int // smallest depth seen since lastAdapt
+	lastAdapt int64 // pop of the last stretch
+	winPop    int64 // pop that started the current shrink window
+	minDepth  int   // smallest depth seen in the shrink window
 	farLate   int
 
 	// duplicate detection over the last 64 sequence numbers
@@ -477,30 +485,32 @@ func (b *Buffer) Pop(dst []byte) (int, Status) {
 		b.st = stPlaying
 		b.everPlay = true
 		b.lastAdapt = b.pops
+		b.winPop, b.minDepth = b.pops, Capacity
 	case stDry:
 		b.stats.Concealed++
 		return 0, Underrun
 	}
 
 	depth := int(b.newestFI + 1 - b.playFI)
-	if b.pops-b.lastAdapt <= 1 || depth < b.minDepth {
-		b.minDepth = depth
-	}
-	if b.pops-b.lastAdapt >= 25 {
-		switch {
-		case b.minDepth > b.target+1 && b.count > 1:
-			// The buffer never went below target+1 for half a second:
-			// the delay is larger than the network needs. Drop one frame;
-			// at most one every 500 ms so it stays inaudible.
+	b.minDepth = min(b.minDepth, depth)
+	if b.pops-b.winPop >= shrinkWindow {
+		if b.minDepth > b.target+1 && b.count > 1 {
+			// The buffer never went below target+1 for a whole window:
+			// the delay is larger than the network needs (it calmed down,
+			// or the sender's clock is faster than ours). Drop one frame,
+			// at most one per window so it stays inaudible.
 			b.advanceTo(b.playFI + 1)
-			b.lastAdapt = b.pops
-		case depth < b.target-1 && b.count > 0:
-			// Target went up (jitter rose): stretch by one frame now
-			// rather than waiting for an underrun.
-			b.lastAdapt = b.pops
-			b.stats.Concealed++
-			return 0, Buffering
+			depth--
 		}
+		b.winPop, b.minDepth = b.pops, Capacity
+	}
+	if depth < b.target-1 && b.count > 0 && b.pops-b.lastAdapt >= growInterval {
+		// Target went up (jitter rose) or the sender's clock is slower
+		// than ours: stretch by one frame now rather than waiting for an
+		// underrun.
+		b.lastAdapt = b.pops
+		b.stats.Concealed++
+		return 0, Buffering
 	}
 
 	s := b.slotFor(b.playFI)

@@ -422,3 +422,31 @@ func dumpRes(t *testing.T, res []popResult, from, to int) {
 		t.Logf("%v %v id=%d delay=%v", r.at, r.st, r.id, r.delay)
 	}
 }
+
+// A sender whose clock runs 0.5% fast or slow against the audio clock: the
+// buffer must drop or stretch about one frame in 200 and keep its delay.
+func TestClockDrift(t *testing.T) {
+	for _, ppm := range []float64{5000, -5000} {
+		b := New(Config{})
+		period := time.Duration(float64(20*time.Millisecond) / (1 + ppm/1e6))
+		n := 3000
+		pkts := make([]simPkt, n)
+		for i := range pkts {
+			pkts[i] = simPkt{seq: uint16(i), ts: uint32(i * 160), ssrc: 1, id: uint32(i), frames: 1,
+				arrival: time.Duration(i)*period + 15*time.Millisecond}
+		}
+		res := simulate(b, pkts, time.Duration(n)*period)
+		assertIncreasing(t, played(res))
+		st := b.Stats()
+		for _, r := range res[100 : len(res)-10] {
+			if r.delay > 120*time.Millisecond {
+				t.Fatalf("%v ppm: delay %v at %v", ppm, r.delay, r.at)
+			}
+		}
+		adjust := st.Dropped + st.Concealed
+		if adjust > uint64(float64(n)*0.01)+10 {
+			t.Fatalf("%v ppm: %d frames dropped or concealed of %d: %+v", ppm, adjust, n, st)
+		}
+		t.Logf("%v ppm: %+v", ppm, st)
+	}
+}
