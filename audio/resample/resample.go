@@ -173,12 +173,7 @@ func (r *Resampler) processChunk(dst, src []int16) int {
 	out := 0
 	for r.pos < end {
 		row := r.coeffs[r.phase*r.taps : (r.phase+1)*r.taps]
-		win := r.buf[r.pos-hist : r.pos+1]
-		var acc float32
-		for k, c := range row {
-			acc += c * win[k]
-		}
-		dst[out] = clip(acc)
+		dst[out] = clip(dot(row, r.buf[r.pos-hist:r.pos+1]))
 		out++
 		r.phase += r.m
 		r.pos += r.phase / r.l
@@ -188,6 +183,24 @@ func (r *Resampler) processChunk(dst, src []int16) int {
 	copy(r.buf[:hist], r.buf[len(src):end])
 	r.pos -= len(src)
 	return out
+}
+
+// dot is the inner product of a and b (same length), with four partial
+// sums so the additions do not wait on each other.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 func clip(x float32) int16 {
