@@ -1,0 +1,59 @@
+package srs
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/recphone/recphone/recording/metadata"
+)
+
+// FuzzRSBody feeds arbitrary Content-Type, Content-Disposition and body to
+// the path every RS request takes — multipart split, SDP offer parse and
+// answer, metadata parse, validate and merge — which must never panic and
+// must explain every refusal with a catalogued finding.
+func FuzzRSBody(f *testing.F) {
+	sdp := "v=0\r\no=src 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 0 8\r\na=label:1\r\na=sendonly\r\nm=audio 4002 RTP/AVP 8\r\na=label:2\r\na=sendonly\r\n"
+	snap := metadata.NewSnapshot()
+	s := snap.AddSession("", t0)
+	snap.AddStream(s, "1")
+	snap.AddStream(s, "2")
+	meta, _ := metadata.Marshal(snap)
+	mp := "--b\r\nContent-Type: application/sdp\r\n\r\n" + sdp + "\r\n--b\r\nContent-Type: application/rs-metadata+xml\r\n" +
+		"Content-Disposition: recording-session\r\n\r\n" + string(meta) + "\r\n--b--\r\n"
+	f.Add("multipart/mixed;boundary=b", "", []byte(mp))
+	f.Add("application/sdp", "", []byte(sdp))
+	f.Add("application/rs-metadata+xml", "recording-session", meta)
+	f.Add("multipart/mixed;boundary=b", "", []byte("--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b"))
+	f.Add("multipart/mixed;boundary=\"", "", []byte("--"))
+	f.Add("application/sdp", "", []byte("v=0\r\nm=audio 99999999999 RTP/AVP 0\r\n"))
+	f.Fuzz(func(t *testing.T, ct, disp string, body []byte) {
+		b := splitBody(ct, disp, body, true)
+		var offers []offeredStream
+		if b.sdp != nil {
+			var fs []Finding
+			var err error
+			offers, fs, err = parseOffer(b.sdp)
+			b.findings = append(b.findings, fs...)
+			if err == nil {
+				lines := make([]answerLine, len(offers))
+				for i, o := range offers {
+					lines[i] = answerLine{offer: o, port: 4000 + 2*i, direction: answerDirection(o.direction)}
+				}
+				if ans := buildSDP(1, 1, "127.0.0.1", lines); !strings.HasPrefix(string(ans), "v=0\r\n") {
+					t.Fatalf("answer %q", ans)
+				}
+			}
+		}
+		if b.meta != nil {
+			if r, err := metadata.Parse(b.meta); err == nil {
+				_ = metadata.Validate(metadata.Merge(snap, r))
+			}
+		}
+		for _, f := range b.findings {
+			if f.Section == "" || f.ID == "" {
+				t.Fatalf("uncatalogued finding %+v", f)
+			}
+		}
+	})
+}

@@ -1,0 +1,134 @@
+package srs
+
+import (
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio/wav"
+)
+
+var t0 = time.Date(2026, 11, 25, 17, 0, 0, 0, time.UTC)
+
+func ramp(start, n int) []int16 {
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = int16(start + i)
+	}
+	return out
+}
+
+// TestTimelinePlacement: gaps become silence, a packet inside the reorder
+// window lands in place, one behind it is counted late, and close pads.
+func TestTimelinePlacement(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.wav")
+	tl, err := newTimeline(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	place := func(pos int64, s []int16) int {
+		late, err := tl.place(pos, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return late
+	}
+	place(160, ramp(1, 160))      // starts 20 ms in: 160 samples of silence before
+	place(480, ramp(1000, 160))   // 320..480 missing for now
+	place(320, ramp(500, 160))    // reordered, fills the hole
+	place(20000, ramp(2000, 160)) // a pause: pushes everything before out
+	if late := place(400, ramp(9, 100)); late != 100 {
+		t.Fatalf("late = %d, want 100", late)
+	}
+	if err := tl.close(24000); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := wav.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 24000 {
+		t.Fatalf("%d samples, want 24000", len(got))
+	}
+	for _, c := range []struct {
+		at   int
+		want int16
+	}{{0, 0}, {159, 0}, {160, 1}, {319, 160}, {320, 500}, {480, 1000}, {639, 1159}, {640, 0}, {19999, 0}, {20000, 2000}, {20159, 2159}, {20160, 0}, {23999, 0}} {
+		if got[c.at] != c.want {
+			t.Errorf("sample %d = %d, want %d", c.at, got[c.at], c.want)
+		}
+	}
+}
+
+func TestParseOfferAndAnswer(t *testing.T) {
+	offer := "v=0\r\no=src 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 96 8 0\r\na=rtpmap:96 opus/48000/2\r\na=label:mic\r\na=sendonly\r\n" +
+		"m=audio 4002 RTP/AVP 0\r\nc=IN IP4 192.0.2.9\r\na=label:spk\r\na=inactive\r\n" +
+		"m=video 4004 RTP/AVP 96\r\na=label:cam\r\na=sendonly\r\n" +
+		"m=audio 4006 RTP/AVP 0\r\na=sendrecv\r\n"
+	streams, findings, err := parseOffer([]byte(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{streams[0].codec.name, streams[1].codec.name, streams[2].codec.name}; !reflect.DeepEqual(got, []string{"PCMA", "PCMU", ""}) {
+		t.Errorf("codecs %v", got)
+	}
+	if streams[1].addr.String() != "192.0.2.9" || streams[0].addr.String() != "192.0.2.1" {
+		t.Errorf("addresses %v %v", streams[0].addr, streams[1].addr)
+	}
+	if ids := findingIDs(findings); !reflect.DeepEqual(ids, []string{FindSDPNoLabel, FindSDPDirection}) {
+		t.Errorf("findings %v", ids)
+	}
+	lines := []answerLine{
+		{offer: streams[0], port: 5000, direction: answerDirection(streams[0].direction)},
+		{offer: streams[1], port: 5002, direction: answerDirection(streams[1].direction)},
+		{offer: streams[2]},
+	}
+	ans := string(buildSDP(7, 2, "127.0.0.1", lines))
+	for _, want := range []string{"o=recphone-srs 7 2 IN IP4 127.0.0.1\r\n",
+		"m=audio 5000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=label:mic\r\na=recvonly\r\n",
+		"m=audio 5002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:spk\r\na=inactive\r\n",
+		"m=video 0 RTP/AVP 96\r\n"} {
+		if !strings.Contains(ans, want) {
+			t.Errorf("answer lacks %q:\n%s", want, ans)
+		}
+	}
+}
+
+func TestFileLabel(t *testing.T) {
+	used := map[string]bool{}
+	for _, c := range []struct{ label, want string }{
+		{"1", "1"}, {"../../etc/passwd", ".._.._etc_passwd"}, {"", "m3"}, {"..", "m4"},
+		{strings.Repeat("x", 100), strings.Repeat("x", 64)},
+	} {
+		idx := map[string]int{"": 2, "..": 3}[c.label]
+		if got := fileLabel(c.label, idx, used); got != c.want {
+			t.Errorf("fileLabel(%q) = %q, want %q", c.label, got, c.want)
+		}
+	}
+	used["label-1.wav"] = true
+	if got := fileLabel("1", 0, used); got != "1-2" {
+		t.Errorf("duplicate label gave %q", got)
+	}
+}
+
+func TestSplitBodyFindings(t *testing.T) {
+	for _, c := range []struct {
+		ct, disp, body string
+		want           []string
+	}{
+		{"text/plain", "", "x", []string{FindBodyUnknownType}},
+		{"application/sdp", "", "v=0", []string{FindBodyNotMultipart}},
+		{"multipart/mixed", "", "--b", []string{FindMultipartBroken}},
+		{"multipart/mixed;boundary=b", "", "--b\r\nContent-Type: application/rs-metadata+xml\r\nContent-Disposition: render\r\n\r\n<x/>\r\n--b--", []string{FindDisposition}},
+		{"multipart/mixed;boundary=b", "", "--b\r\nContent-Type: image/png\r\n\r\nx\r\n--b--", []string{FindBodyUnknownType}},
+		{"multipart/mixed;boundary=b", "", strings.Repeat("x", MaxBodySize+1), []string{FindBodyTooLarge}},
+	} {
+		b := splitBody(c.ct, c.disp, []byte(c.body), true)
+		if got := findingIDs(b.findings); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: findings %v, want %v", c.ct, got, c.want)
+		}
+	}
+}
