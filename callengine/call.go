@@ -153,6 +153,10 @@ func (c *Call) end(code int, reason string) {
 		c.media = nil
 		c.mu.Unlock()
 		if m != nil {
+			st := m.Stats()
+			c.log.Info("call media", "sent", st.PacketsSent, "received", st.PacketsReceived, "lost", st.PacketsLost,
+				"jitter", st.Jitter, "jb_delay", st.JitterBufferDelay, "concealed", st.Concealed,
+				"underruns", st.Underruns, "foreign", st.ForeignPackets, "send_errors", st.SendErrors)
 			c.e.router.detach(m)
 			if err := m.Close(); err != nil {
 				c.log.Warn("closing media", "err", err)

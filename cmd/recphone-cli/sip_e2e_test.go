@@ -77,6 +77,9 @@ func TestIncomingCallAnsweredThenRemoteHangup(t *testing.T) {
 	}
 	phone.send("answer")
 	phone.expect(5*time.Second, "call", map[string]any{"state": "answered", "codec": "PCMA"})
+	// The caller's re-INVITE holds us and asserts who it really is.
+	phone.expect(5*time.Second, "remote", map[string]any{"remote": "sip:+15551234567@carrier.example", "remote_name": "Verified Customer"})
+	phone.expect(5*time.Second, "call", map[string]any{"state": "held"})
 	phone.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "remote hangup"})
 	if res := waitSIPp(t, caller); res.ExitCode != 0 {
 		t.Fatalf("caller scenario failed (Session-ID or dialog wrong):\n%s", res.Summary())
@@ -100,6 +103,19 @@ func TestOutgoingCallBusy(t *testing.T) {
 	phone.expect(5*time.Second, "call", map[string]any{"state": "ended", "code": 486, "reason": "Busy Here"})
 	if res := waitSIPp(t, callee); res.ExitCode != 0 {
 		t.Fatalf("callee scenario failed (no ACK?):\n%s", res.Summary())
+	}
+}
+
+func TestOutgoingCallWithEarlyMedia(t *testing.T) {
+	callee := sipp(t, "uas_early_media.xml", "", nil)
+	phone := startCLI(t, 0, "")
+	phone.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", callee.LocalPort()))
+	phone.expect(5*time.Second, "call", map[string]any{"state": "ringing", "code": 183, "early_media": true})
+	phone.expect(5*time.Second, "call", map[string]any{"state": "answered", "code": 200, "codec": "PCMU"})
+	phone.send("hangup")
+	phone.expect(5*time.Second, "call", map[string]any{"state": "ended", "reason": "local hangup"})
+	if res := waitSIPp(t, callee); res.ExitCode != 0 {
+		t.Fatalf("callee scenario failed:\n%s", res.Summary())
 	}
 }
 
