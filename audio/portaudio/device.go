@@ -197,6 +197,9 @@ func (d *Device) Run(ctx context.Context, fn audio.FrameFunc) error {
 		return ErrClosed
 	default:
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if !d.running.CompareAndSwap(false, true) {
 		return ErrBusy
 	}

@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -477,6 +479,43 @@ func TestSpeakerToneAndLatency(t *testing.T) {
 		lat[0].Round(time.Millisecond), lat[1].Round(time.Millisecond), lat[2].Round(time.Millisecond))
 	if lat[1] > 150*time.Millisecond {
 		t.Errorf("median speaker latency %v, want well under 150 ms", lat[1])
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSteadyStateAllocations counts heap allocations in the whole process
+// while a call runs: the callback, the frame goroutine and the binding's
+// dispatch together. Garbage here would mean GC pauses on the audio path.
+func TestSteadyStateAllocations(t *testing.T) {
+	needPulse(t)
+	d, err := Open(context.Background(), Options{Input: "recphone_mic", Output: "recphone_spk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var frames atomic.Int64
+	stop := startRun(t, d, func(mic, spk []int16) { copy(spk, mic); frames.Add(1) })
+	deadline := time.Now().Add(5 * time.Second)
+	for frames.Load() < 50 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f0 := frames.Load()
+	time.Sleep(time.Second)
+	runtime.ReadMemStats(&after)
+	n := frames.Load() - f0
+	allocs := after.Mallocs - before.Mallocs
+	t.Logf("%d frames in 1 s, %d heap allocations in the process (%.2f per frame)", n, allocs, float64(allocs)/float64(max(n, 1)))
+	if n < 45 {
+		t.Errorf("%d frames in 1 s, want 50", n)
+	}
+	// Two callbacks per frame: anything allocating per callback or per
+	// frame would show up as at least one allocation each.
+	if allocs >= uint64(2*n) {
+		t.Errorf("%d allocations for %d frames: something allocates per callback or frame", allocs, n)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)

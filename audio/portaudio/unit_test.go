@@ -186,3 +186,40 @@ func BenchmarkDeviceFramePath48k(b *testing.B) {
 		}
 	}
 }
+
+// TestLibraryReferenceCount checks that PortAudio stays initialised while
+// any reference is held and is terminated with the last one. It needs no
+// sound card: PortAudio initialises without one.
+func TestLibraryReferenceCount(t *testing.T) {
+	notInit := func() bool {
+		err := lib.do(func() error {
+			_, err := pa.OpenStream(pa.StreamParameters{}, func([]int16) {})
+			return err
+		})
+		return err == pa.NotInitialized
+	}
+	if err := lib.acquire(); err != nil {
+		t.Skipf("PortAudio does not initialise here: %v", err)
+	}
+	if err := lib.acquire(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lib.release(); err != nil {
+		t.Fatal(err)
+	}
+	if notInit() {
+		t.Fatal("terminated while a reference is held")
+	}
+	if err := lib.release(); err != nil {
+		t.Fatal(err)
+	}
+	if !notInit() {
+		t.Fatal("still initialised after the last release")
+	}
+	if err := lib.release(); err != nil {
+		t.Fatalf("extra release: %v", err)
+	}
+	if lib.refs != 0 {
+		t.Fatalf("refs %d after an extra release", lib.refs)
+	}
+}
