@@ -65,7 +65,7 @@ func ruleFor(id string) rule {
 	case FindBodyNotMultipart:
 		return rule{"RFC 7866 §9.1", "body is not multipart/mixed with SDP and metadata", 415}
 	case FindBodyTooLarge:
-		return rule{"RFC 3261 §20.14", "body larger than the SRS accepts", 413}
+		return rule{"RFC 3261 §21.4.11", "body larger than the SRS accepts", 413}
 	case FindBodyUnknownType:
 		return rule{"RFC 3261 §21.4.13", "body or body part of a type an SRS does not take", 415}
 	case FindMultipartBroken:
@@ -91,13 +91,13 @@ func ruleFor(id string) rule {
 	case FindSDPDirection:
 		return rule{"RFC 7866 §7.1.1", "SRC offered a direction other than sendonly or inactive", 488}
 	case FindSDPNoCodec:
-		return rule{"RFC 7866 §8.1", "audio stream offers neither PCMU nor PCMA", 488}
+		return rule{"RFC 3551 §6 (G.711 baseline)", "audio stream offers neither PCMU nor PCMA", 488}
 	case FindSDPStreamsRemoved:
 		return rule{"RFC 3264 §8", "re-offer has fewer media lines than the previous offer", 488}
 	case FindRTPInactive:
-		return rule{"RFC 7866 §7.1.2", "RTP arrived on a stream that is inactive (paused)", 0}
+		return rule{"RFC 3264 §5.1", "RTP arrived on a stream that is inactive (paused)", 0}
 	case FindRTPBeforeAnswer:
-		return rule{"RFC 3264 §6", "RTP arrived before the SRS answered", 0}
+		return rule{"RFC 3264 §5", "RTP arrived before the SRS answered", 0}
 	case FindRTPSource:
 		return rule{"RFC 4566 §5.7", "RTP from an address other than the SDP c= address", 0}
 	case FindRTPGarbage:
@@ -105,7 +105,7 @@ func ruleFor(id string) rule {
 	case FindRTPPayload:
 		return rule{"RFC 3264 §5.1", "RTP payload type not in the SRS answer", 0}
 	case FindSnapshotMissing:
-		return rule{"RFC 7866 §9.3", "SRS asked for a metadata snapshot and none came", 0}
+		return rule{"RFC 7866 §9", "SRS asked for a metadata snapshot and none came", 0}
 	}
 	return rule{"", id, 400}
 }

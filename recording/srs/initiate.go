@@ -281,7 +281,7 @@ func (rs *recordingSession) newAck(inv *sip.Request, body []byte) *sip.Request {
 }
 
 // RequestMetadata asks the SRC of a live RS for a full metadata snapshot
-// (RFC 7866 §9.3) with an UPDATE carrying application/rs-metadata-request.
+// (RFC 7866 §9) with an UPDATE carrying application/rs-metadata-request.
 // The SRC answers it and then sends the snapshot in a request of its own;
 // an RS that ends without that snapshot gets a finding.
 func (s *Server) RequestMetadata(ctx context.Context, rsID string) error {
