@@ -39,7 +39,7 @@ func TestDeviceFallbackAndRestore(t *testing.T) {
 	}
 
 	// 2. The sink appears: the named device is probed and takes over.
-	unplug := loadSink(t, "late")
+	unplug := loadSink(t, lateSink)
 	plugged := time.Now()
 	rs, at := ev.wait(t, EventRestored, 10*time.Second)
 	if rs.Output != "recphone_late" || rs.Input != "recphone_mic" {
@@ -51,7 +51,7 @@ func TestDeviceFallbackAndRestore(t *testing.T) {
 	// default takes over, and frames keep coming on Run's own clock.
 	waitFrames(t, &f, f.count()+10, 2*time.Second)
 	from := f.count()
-	mustPactl(t, "suspend-sink", "late", "1")
+	mustPactl(t, "suspend-sink", lateSink, "1")
 	killed := time.Now()
 	lost, lostAt := ev.wait(t, EventLost, 3*time.Second)
 	if !errors.Is(lost.Err, ErrStall) || lost.Output != "recphone_late" {
@@ -69,7 +69,7 @@ func TestDeviceFallbackAndRestore(t *testing.T) {
 	}
 
 	// 4. The device comes back.
-	mustPactl(t, "suspend-sink", "late", "0")
+	mustPactl(t, "suspend-sink", lateSink, "0")
 	rs, _ = ev.wait(t, EventRestored, 10*time.Second)
 	if rs.Output != "recphone_late" {
 		t.Fatalf("restored to %q", rs.Output)
@@ -107,7 +107,7 @@ func TestRingPlaysOnRingDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	rec := startParec(t, "speaker.monitor")
+	rec := startParec(t, spkSink+".monitor")
 	rec.waitLive(t)
 	before, _ := rec.snapshot()
 	// 440 Hz for 400 ms, then 200 ms of silence, looped.

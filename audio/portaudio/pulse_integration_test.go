@@ -23,21 +23,27 @@ import (
 	"github.com/recphone/recphone/audio/wav"
 )
 
-// The rig (.ci/test-env) runs PulseAudio with null sinks "speaker" and
-// "micfeed". PortAudio reaches PulseAudio through ALSA, where it only sees
-// "pulse" and "default"; TestMain adds ALSA devices bound to single sinks
-// so tests can pick devices by name and lose one on purpose:
+// The rig (.ci/test-env) runs one PulseAudio for every package under test,
+// and packages run in parallel, so these tests do not play into the rig's
+// shared "micfeed" and "speaker" sinks: TestMain adds a private pair of
+// null sinks with the same roles, clocked by keep-alive streams like the
+// rig's. PortAudio reaches PulseAudio through ALSA, where it only sees
+// "pulse" and "default"; TestMain also adds ALSA devices bound to single
+// sinks, so tests can pick devices by name and lose one on purpose:
 //
-//	recphone_mic   capture from micfeed.monitor (what paplay -d micfeed plays)
-//	recphone_spk   play to speaker (what parec -d speaker.monitor hears)
-//	recphone_lossy play to the sink "lossy", which the loss test suspends
-//	recphone_late  play to the sink "late", which appears mid-test
-const asoundrc = `
-pcm.recphone_mic { type pulse device micfeed.monitor }
-pcm.recphone_spk { type pulse device speaker }
-pcm.recphone_lossy { type pulse device lossy }
-pcm.recphone_late { type pulse device late }
+//	recphone_mic   capture from micSink's monitor (what paplay -d micSink plays)
+//	recphone_spk   play to spkSink (what parec -d spkSink.monitor hears)
+//	recphone_late  play to lateSink, which appears, dies and goes mid-test
+const (
+	micSink  = "recphone_test_mic"
+	spkSink  = "recphone_test_spk"
+	lateSink = "recphone_test_late"
+	asoundrc = `
+pcm.recphone_mic { type pulse device ` + micSink + `.monitor }
+pcm.recphone_spk { type pulse device ` + spkSink + ` }
+pcm.recphone_late { type pulse device ` + lateSink + ` }
 `
+)
 
 func TestMain(m *testing.M) {
 	// alsa-lib reads ~/.asoundrc when PortAudio first initialises, so HOME
@@ -50,9 +56,46 @@ func TestMain(m *testing.M) {
 	if err := os.WriteFile(filepath.Join(dir, ".asoundrc"), []byte(asoundrc), 0o644); err == nil {
 		os.Setenv("HOME", dir)
 	}
+	var teardown []func()
+	if os.Getenv("RECPHONE_PULSE") == "1" && exec.Command("pactl", "info").Run() == nil {
+		for _, name := range []string{micSink, spkSink} {
+			unload, err := addSink(name)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "portaudio tests:", err)
+				os.Exit(1)
+			}
+			teardown = append(teardown, unload)
+		}
+	}
 	code := m.Run()
+	for _, f := range teardown {
+		f()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// addSink loads a null sink kept clocked by a silent stream (an idle null
+// sink starts slowly) and returns how to remove both.
+func addSink(name string) (unload func(), err error) {
+	out, err := exec.Command("pactl", "load-module", "module-null-sink", "sink_name="+name).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("loading sink %s: %w: %s", name, err, out)
+	}
+	idx := strings.TrimSpace(string(out))
+	keep := exec.Command("pacat", "-p", "-d", name, "--latency-msec=20", "--rate=8000", "--channels=1", "--format=s16le", "/dev/zero")
+	if err := keep.Start(); err != nil {
+		exec.Command("pactl", "unload-module", idx).Run()
+		return nil, fmt.Errorf("keep-alive for %s: %w", name, err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			keep.Process.Kill()
+			keep.Wait()
+			exec.Command("pactl", "unload-module", idx).Run()
+		})
+	}, nil
 }
 
 // needPulse skips without the PulseAudio rig, but fails under
@@ -94,22 +137,12 @@ func mustPactl(t *testing.T, args ...string) string {
 	return out
 }
 
-// loadSink adds a null sink kept clocked by a silent stream (an idle null
-// sink starts slowly) and removes both when the test ends.
+// loadSink adds a clocked null sink for one test.
 func loadSink(t *testing.T, name string) (unload func()) {
 	t.Helper()
-	idx := mustPactl(t, "load-module", "module-null-sink", "sink_name="+name)
-	keep := exec.Command("pacat", "-p", "-d", name, "--latency-msec=20", "--rate=8000", "--channels=1", "--format=s16le", "/dev/zero")
-	if err := keep.Start(); err != nil {
+	unload, err := addSink(name)
+	if err != nil {
 		t.Fatal(err)
-	}
-	var once sync.Once
-	unload = func() {
-		once.Do(func() {
-			keep.Process.Kill()
-			keep.Wait()
-			pactl(t, "unload-module", idx)
-		})
 	}
 	t.Cleanup(unload)
 	return unload
@@ -262,7 +295,7 @@ func TestListDevicesOnPulse(t *testing.T) {
 	}
 }
 
-// TestMicToneAndLatency plays a 1 kHz tone into micfeed and checks that the
+// TestMicToneAndLatency plays a 1 kHz tone into the test microphone sink and checks that the
 // mic frames carry it, and how long after paplay started it arrived.
 func TestMicToneAndLatency(t *testing.T) {
 	needPulse(t)
@@ -283,8 +316,8 @@ func TestMicToneAndLatency(t *testing.T) {
 
 	tone := toneWAV(t, 1000, 600*time.Millisecond, 8000)
 	// The first paplay of a process tree pays for loading its libraries and
-	// waking micfeed; warm up with silence so the rounds measure the path.
-	if out, err := exec.Command("paplay", "-d", "micfeed", toneWAV(t, 1000, 100*time.Millisecond, 0)).CombinedOutput(); err != nil {
+	// waking the sink; warm up with silence so the rounds measure the path.
+	if out, err := exec.Command("paplay", "-d", micSink, toneWAV(t, 1000, 100*time.Millisecond, 0)).CombinedOutput(); err != nil {
 		t.Fatalf("paplay: %v: %s", err, out)
 	}
 	var lat []time.Duration
@@ -293,7 +326,7 @@ func TestMicToneAndLatency(t *testing.T) {
 		f.mu.Lock()
 		micFrom := len(f.mic)
 		f.mu.Unlock()
-		cmd := exec.Command("paplay", "-d", "micfeed", tone)
+		cmd := exec.Command("paplay", "-d", micSink, tone)
 		t0 := time.Now()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -341,7 +374,7 @@ func TestMicToneAndLatency(t *testing.T) {
 	}
 }
 
-// parec reads speaker.monitor at 8 kHz and timestamps every chunk.
+// parec reads a monitor source at 8 kHz and timestamps every chunk.
 type parec struct {
 	cmd     *exec.Cmd
 	mu      sync.Mutex
@@ -418,7 +451,7 @@ func (p *parec) snapshot() ([]int16, []time.Time) {
 }
 
 // TestSpeakerToneAndLatency puts a 1 kHz tone on the speaker frames and
-// checks what speaker.monitor hears, and how long after the first tone frame
+// checks what the speaker sink's monitor hears, and how long after the first tone frame
 // was handed over it arrived.
 func TestSpeakerToneAndLatency(t *testing.T) {
 	needPulse(t)
@@ -430,7 +463,7 @@ func TestSpeakerToneAndLatency(t *testing.T) {
 	var f frameLog
 	stop := startRun(t, d, f.fn)
 	waitFrames(t, &f, 25, 5*time.Second)
-	rec := startParec(t, "speaker.monitor")
+	rec := startParec(t, spkSink+".monitor")
 	rec.waitLive(t)
 
 	var lat []time.Duration
@@ -452,7 +485,7 @@ func TestSpeakerToneAndLatency(t *testing.T) {
 			}
 		}
 		if onset < 0 {
-			t.Fatalf("round %d: speaker.monitor heard no tone in %d samples", round, len(samples)-len(before))
+			t.Fatalf("round %d: the speaker monitor heard no tone in %d samples", round, len(samples)-len(before))
 		}
 		// The chunk arrived when its last sample had been recorded; the
 		// onset sample was recorded that much earlier.
