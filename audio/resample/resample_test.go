@@ -184,3 +184,19 @@ func BenchmarkUp8kTo44k1(b *testing.B)   { benchmarkFrame(b, 8000, 44100) }
 func BenchmarkDown44k1To8k(b *testing.B) { benchmarkFrame(b, 44100, 8000) }
 func BenchmarkUp8kTo16k(b *testing.B)    { benchmarkFrame(b, 8000, 16000) }
 func BenchmarkDown16kTo8k(b *testing.B)  { benchmarkFrame(b, 16000, 8000) }
+
+func TestPassBandIsFlat(t *testing.T) {
+	// The telephone band (300-3400 Hz) must pass decimation unchanged, or
+	// the far end hears the agent muffled.
+	for _, rate := range []int{16000, 44100, 48000} {
+		for _, f := range []float64{300, 1000, 2000, 3000, 3400} {
+			r, _ := New(rate, 8000)
+			out := convert(t, r, dsp.Sine(f, rate, rate/2, 16000), rate/50)
+			sig, _ := sineFit(out[400:len(out)-400], f, 8000)
+			gain := 10 * math.Log10(sig/(16000*16000/2))
+			if math.Abs(gain) > 0.1 {
+				t.Errorf("%d→8k at %.0f Hz: gain %.2f dB, want within ±0.1 dB", rate, f, gain)
+			}
+		}
+	}
+}
