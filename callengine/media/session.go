@@ -141,11 +141,14 @@ type Stats struct {
 	// reported about our stream.
 	RemoteFractionLost float64
 	RemotePacketsLost  int64
-	// SendersReportsReceived and ReceiverReportsReceived count incoming
+	// SenderReportsReceived and ReceiverReportsReceived count incoming
 	// RTCP reports; ByeReceived says the peer sent RTCP BYE.
 	SenderReportsReceived   uint64
 	ReceiverReportsReceived uint64
 	ByeReceived             bool
+	// SenderReportsSent and ReceiverReportsSent count our reports.
+	SenderReportsSent   uint64
+	ReceiverReportsSent uint64
 	// ForeignPackets counts RTP/RTCP from an address other than the peer.
 	ForeignPackets uint64
 	// InvalidPackets counts datagrams that were not valid RTP/RTCP.
@@ -205,6 +208,7 @@ type Session struct {
 	dtmfEv    []DTMFEvent
 
 	sentSR        atomic.Uint64
+	sentRR        atomic.Uint64
 	srIn, rrIn    atomic.Uint64
 	byeIn         atomic.Bool
 	foreign       atomic.Uint64
@@ -838,6 +842,7 @@ func (s *Session) buildReport(now time.Time, bye bool) []rtcp.Packet {
 		s.sentSR.Add(1)
 	} else {
 		first = &rtcp.ReceiverReport{SSRC: s.sender.SSRC(), Reports: reports}
+		s.sentRR.Add(1)
 	}
 	s.lastReportPkt = sent
 	pkts := []rtcp.Packet{first, &rtcp.SourceDescription{Chunks: []rtcp.SourceDescriptionChunk{{
@@ -879,6 +884,8 @@ func (s *Session) Stats() Stats {
 	st.SenderReportsReceived = s.srIn.Load()
 	st.ReceiverReportsReceived = s.rrIn.Load()
 	st.ByeReceived = s.byeIn.Load()
+	st.SenderReportsSent = s.sentSR.Load()
+	st.ReceiverReportsSent = s.sentRR.Load()
 	st.ForeignPackets = s.foreign.Load()
 	st.InvalidPackets = s.invalid.Load()
 	st.UnknownPayloadType = s.unknownPT.Load()
