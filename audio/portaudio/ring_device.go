@@ -44,7 +44,7 @@ func (g *ringer) callback(out []int16) {
 }
 
 // openRinger opens and starts the ringtone stream on the named output.
-func openRinger(name string, tone []int16, o *Options) (*ringer, error) {
+func openRinger(name string, tone []int16, toneRate int, o *Options) (*ringer, error) {
 	g := &ringer{}
 	err := lib.do(func() error {
 		dev, err := findDevice(name, playback)
@@ -54,7 +54,7 @@ func openRinger(name string, tone []int16, o *Options) (*ringer, error) {
 		g.name = dev.Name
 		var errs []error
 		for _, rate := range candidateRates(o.SampleRate, dev) {
-			rs, err := resample.New(audio.SampleRate, rate)
+			rs, err := resample.New(toneRate, rate)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -120,8 +120,17 @@ func (g *ringer) silentFor(now time.Time) time.Duration {
 // headset. A missing or failing ring device falls back to the default
 // output, reported through OnEvent with Stream "ring".
 func (d *Device) Ring(ctx context.Context, tone []int16) error {
+	return d.RingRate(ctx, tone, audio.SampleRate)
+}
+
+// RingRate is Ring for a ringtone at toneRate Hz (such as a 44.1 kHz WAV),
+// converted straight to the device rate without passing through 8 kHz.
+func (d *Device) RingRate(ctx context.Context, tone []int16, toneRate int) error {
 	if len(tone) == 0 {
 		return fmt.Errorf("portaudio: empty ringtone")
+	}
+	if _, err := resample.New(toneRate, audio.SampleRate); err != nil {
+		return fmt.Errorf("portaudio: ringtone: %w", err)
 	}
 	select {
 	case <-d.closed:
@@ -136,11 +145,11 @@ func (d *Device) Ring(ctx context.Context, tone []int16) error {
 	defer cancel()
 	o := &d.opts
 	name := o.Ring
-	g, err := openRinger(name, tone, o)
+	g, err := openRinger(name, tone, toneRate, o)
 	if err != nil && name != "" {
 		name = ""
 		var ferr error
-		if g, ferr = openRinger("", tone, o); ferr != nil {
+		if g, ferr = openRinger("", tone, toneRate, o); ferr != nil {
 			return fmt.Errorf("%w: ring: %w; default: %w", ErrNoDevice, err, ferr)
 		}
 		d.emit(Event{Kind: EventFallback, Stream: "ring", Output: g.name, SampleRate: g.rate, Err: err})
@@ -181,7 +190,7 @@ func (d *Device) Ring(ctx context.Context, tone []int16) error {
 				// Retry on the default device; a ringer is short-lived, so
 				// it does not probe for the configured one coming back.
 				var err error
-				if g, err = openRinger("", tone, o); err != nil {
+				if g, err = openRinger("", tone, toneRate, o); err != nil {
 					g = nil
 					continue
 				}
