@@ -40,6 +40,17 @@ func TestSendPathAllocations(t *testing.T) {
 	if n == 0 {
 		t.Fatal("tap not called")
 	}
+	// and while telephone events go out
+	if err := s.SendDTMF("0123456789*#ABCD"); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats().PacketsSent
+	if a := testing.AllocsPerRun(100, func() { s.ProcessFrame(mic, spk) }); a != 0 {
+		t.Fatalf("send path during DTMF: %v allocs/frame", a)
+	}
+	if s.Stats().PacketsSent-before < 90 {
+		t.Fatal("DTMF frames not sent")
+	}
 }
 
 // receiver feeds a recvonly session packets as if they arrived from its

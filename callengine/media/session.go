@@ -451,6 +451,11 @@ func (s *Session) sendFrame(p *params, mic []int16) {
 }
 
 func (s *Session) sendFailed(err error) {
+	select {
+	case <-s.done:
+		return // closing under a running audio clock: not a failure
+	default:
+	}
 	if s.sendErrors.Add(1)%500 == 1 {
 		// Once, then every 10 s of a persisting failure.
 		s.log.Warn("sending RTP failed", "err", err, "failures", s.sendErrors.Load())
