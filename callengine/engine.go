@@ -181,6 +181,18 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); _ = srv.ServeUDP(udp) }()
 	go func() { defer e.wg.Done(); _ = srv.ServeTCP(tcp) }()
+	// UDP requests reuse the listening socket once sipgo has pooled it; one
+	// sent before that would try to bind the port a second time.
+	for range 200 {
+		if c, err := ua.TransportLayer().GetConnection("udp", tcpAddr); err == nil && c != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	e.log.Info("listening", "addr", tcpAddr, "transports", "udp,tcp")
 
 	if e.registrar != nil {
