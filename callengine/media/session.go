@@ -174,6 +174,8 @@ type Session struct {
 	sender   *Sender
 	cname    string
 
+	// ctlMu serialises signalling updates; the packet paths only Load.
+	ctlMu  sync.Mutex
 	params atomic.Pointer[params]
 
 	tapMu  sync.Mutex
@@ -333,20 +335,18 @@ func (s *Session) SetRemote(r Remote) error {
 		return ErrClosed
 	default:
 	}
-	for {
-		old := s.params.Load()
-		next := &params{remote: r, dir: old.dir}
-		if s.params.CompareAndSwap(old, next) {
-			if old.remote.RTP != r.RTP || old.remote.RTCP != r.RTCP {
-				s.rxMu.Lock()
-				s.latched, s.latchRTCP = netip.AddrPort{}, false
-				s.rxMu.Unlock()
-				s.sender.SetDestination(r.RTP, r.rtcpAddr())
-			}
-			s.log.Debug("media remote updated", "remote", r.RTP, "codec", r.Codec, "dtmf_pt", r.DTMFPayloadType)
-			return nil
-		}
+	s.ctlMu.Lock()
+	defer s.ctlMu.Unlock()
+	old := s.params.Load()
+	s.params.Store(&params{remote: r, dir: old.dir})
+	if old.remote.RTP != r.RTP || old.remote.RTCP != r.RTCP {
+		s.rxMu.Lock()
+		s.latched, s.latchRTCP = netip.AddrPort{}, false
+		s.rxMu.Unlock()
+		s.sender.SetDestination(r.RTP, r.rtcpAddr())
 	}
+	s.log.Debug("media remote updated", "remote", r.RTP, "codec", r.Codec, "dtmf_pt", r.DTMFPayloadType)
+	return nil
 }
 
 // SetDirection switches the direction, e.g. to SendOnly or Inactive to put
@@ -355,15 +355,14 @@ func (s *Session) SetDirection(d Direction) error {
 	if d > Inactive {
 		return fmt.Errorf("%w: %d", ErrInvalidDirection, d)
 	}
-	for {
-		old := s.params.Load()
-		if s.params.CompareAndSwap(old, &params{remote: old.remote, dir: d}) {
-			if old.dir != d {
-				s.log.Debug("media direction changed", "from", old.dir, "to", d)
-			}
-			return nil
-		}
+	s.ctlMu.Lock()
+	defer s.ctlMu.Unlock()
+	old := s.params.Load()
+	s.params.Store(&params{remote: old.remote, dir: d})
+	if old.dir != d {
+		s.log.Debug("media direction changed", "from", old.dir, "to", d)
 	}
+	return nil
 }
 
 // SetSRTP installs encryption for what is sent and decryption for what is
