@@ -1,0 +1,36 @@
+// Package recording is recphone's SIPREC Session Recording Client (RFC
+// 7866): for every call the policy selects it opens a Recording Session
+// toward the provisioned SRS, replicates both directions of the call's
+// media there with RFC 7865 metadata, and lets the agent pause and resume
+// where policy allows. It plugs into the call engine only through the
+// engine's events and media taps.
+package recording
+
+import "time"
+
+// State is where a call's recording stands.
+type State string
+
+// Recording states.
+const (
+	Off       State = "off"       // policy does not record this call (never, or on-demand not asked)
+	Starting  State = "starting"  // RS INVITE sent, no answer yet
+	Recording State = "recording" // the SRS accepted; media is replicated
+	Paused    State = "paused"    // paused by the agent or the SRS; no RS media
+	Failed    State = "failed"    // the SRS refused, failed or vanished; the call goes on
+	Stopped   State = "stopped"   // the call ended and the RS was closed
+)
+
+// Event reports a change in a call's recording.
+type Event struct {
+	CallID   string    // the call engine's call id
+	State    State     //
+	SRS      string    // the SRS URI the RS goes to
+	Reason   string    // why: the SRS's status, a pause reason, a failure
+	PausedBy string    // "agent" or "srs" while paused
+	Required bool      // the policy requires this call to be recorded
+	Time     time.Time // when the state was entered
+}
+
+// Observer receives recording events synchronously; it must not block.
+type Observer func(Event)

@@ -1,0 +1,227 @@
+// Package policy decides how calls are recorded: which SRS, when, how the
+// streams are laid out and whether the agent may pause. Admins own these
+// settings through a system-wide policy file that can lock any key; the
+// agent's own configuration only fills what the admin left open.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where the system-wide policy lives on an agent desktop.
+const DefaultPath = "/etc/recphone/policy.toml"
+
+// ErrInvalid marks a policy or setting that cannot be used.
+var ErrInvalid = errors.New("recording policy")
+
+// Mode says when calls are recorded.
+type Mode string
+
+// Recording modes.
+const (
+	Always   Mode = "always"    // every call, from its first packet
+	OnDemand Mode = "on-demand" // when the agent asks
+	Never    Mode = "never"
+)
+
+// Streams says how the two directions reach the SRS.
+type Streams string
+
+// Stream layouts.
+const (
+	Separate Streams = "separate" // label 1: what the agent says, label 2: what the agent hears
+	Mixed    Streams = "mixed"    // one stream with both directions summed
+)
+
+// Policy is the recording behaviour in force.
+type Policy struct {
+	SRS        []string      // SRS URIs, tried in order
+	Mode       Mode          // default always when an SRS is set, else never
+	Streams    Streams       // default separate
+	AllowPause bool          // may the agent pause recording
+	MaxPause   time.Duration // longest single pause; 0 is no limit
+}
+
+// Settings is a [recording] table as written in a file; nil fields are
+// unset.
+type Settings struct {
+	SRS        []string `toml:"srs"`
+	Mode       *string  `toml:"mode"`
+	Streams    *string  `toml:"streams"`
+	AllowPause *bool    `toml:"allow_pause"`
+	MaxPause   *string  `toml:"max_pause"`
+}
+
+// Keys are the setting names, as in the files.
+var Keys = []string{"srs", "mode", "streams", "allow_pause", "max_pause"}
+
+func (s *Settings) has(key string) bool {
+	switch key {
+	case "srs":
+		return s.SRS != nil
+	case "mode":
+		return s.Mode != nil
+	case "streams":
+		return s.Streams != nil
+	case "allow_pause":
+		return s.AllowPause != nil
+	case "max_pause":
+		return s.MaxPause != nil
+	}
+	return false
+}
+
+// AdminFile is the system policy: [recording] values and the keys locked.
+type AdminFile struct {
+	Recording Settings `toml:"recording"`
+	// Lock lists keys the agent cannot change; "*" locks every key the
+	// file sets.
+	Lock []string `toml:"lock"`
+}
+
+// Resolved is the policy in force, which keys the admin locked, and what
+// was ignored on the way.
+type Resolved struct {
+	Policy
+	Locked   map[string]bool
+	Warnings []string
+	Source   string // the admin file used, "" when none
+}
+
+// IsLocked reports whether the admin locked key.
+func (r *Resolved) IsLocked(key string) bool { return r.Locked[key] }
+
+// LoadAdmin reads the policy file at path. A missing file at the default
+// path means no admin policy; a missing file that was asked for is an error.
+func LoadAdmin(path string, required bool) (*AdminFile, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !required {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	var f AdminFile
+	md, err := toml.Decode(string(raw), &f)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return nil, fmt.Errorf("%w: %s: unknown key %s", ErrInvalid, path, und[0].String())
+	}
+	for _, k := range f.Lock {
+		if k != "*" && !validKey(k) {
+			return nil, fmt.Errorf("%w: %s: lock: unknown key %q", ErrInvalid, path, k)
+		}
+	}
+	return &f, nil
+}
+
+func validKey(k string) bool {
+	for _, v := range Keys {
+		if v == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Resolve merges the admin policy (may be nil) with the agent's settings.
+// A locked key set by the agent is ignored with a warning; an unlocked key
+// the agent sets overrides the admin's default.
+func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
+	r := Resolved{Locked: map[string]bool{}, Source: source}
+	merged := Settings{}
+	if admin != nil {
+		merged = admin.Recording
+		for _, k := range admin.Lock {
+			if k == "*" {
+				for _, key := range Keys {
+					if admin.Recording.has(key) {
+						r.Locked[key] = true
+					}
+				}
+				continue
+			}
+			r.Locked[k] = true
+		}
+	}
+	for _, key := range Keys {
+		if !user.has(key) {
+			continue
+		}
+		if r.Locked[key] {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("recording.%s is set by your administrator; your value is ignored", key))
+			continue
+		}
+		switch key {
+		case "srs":
+			merged.SRS = user.SRS
+		case "mode":
+			merged.Mode = user.Mode
+		case "streams":
+			merged.Streams = user.Streams
+		case "allow_pause":
+			merged.AllowPause = user.AllowPause
+		case "max_pause":
+			merged.MaxPause = user.MaxPause
+		}
+	}
+	p, err := merged.policy()
+	if err != nil {
+		return r, err
+	}
+	r.Policy = p
+	sort.Strings(r.Warnings)
+	return r, nil
+}
+
+func (s Settings) policy() (Policy, error) {
+	p := Policy{SRS: s.SRS, Streams: Separate, AllowPause: true, Mode: Never}
+	for i, u := range p.SRS {
+		l := strings.ToLower(u)
+		if !strings.HasPrefix(l, "sip:") && !strings.HasPrefix(l, "sips:") {
+			return p, fmt.Errorf("%w: recording.srs[%d]: %q is not a sip: or sips: URI", ErrInvalid, i, u)
+		}
+	}
+	if len(p.SRS) > 0 {
+		p.Mode = Always
+	}
+	if s.Mode != nil {
+		switch m := Mode(*s.Mode); m {
+		case Always, OnDemand, Never:
+			p.Mode = m
+		default:
+			return p, fmt.Errorf("%w: recording.mode: %q is not always, on-demand or never", ErrInvalid, *s.Mode)
+		}
+	}
+	if p.Mode != Never && len(p.SRS) == 0 {
+		return p, fmt.Errorf("%w: recording.mode is %s but recording.srs is empty", ErrInvalid, p.Mode)
+	}
+	if s.Streams != nil {
+		switch st := Streams(*s.Streams); st {
+		case Separate, Mixed:
+			p.Streams = st
+		default:
+			return p, fmt.Errorf("%w: recording.streams: %q is not separate or mixed", ErrInvalid, *s.Streams)
+		}
+	}
+	if s.AllowPause != nil {
+		p.AllowPause = *s.AllowPause
+	}
+	if s.MaxPause != nil {
+		d, err := time.ParseDuration(*s.MaxPause)
+		if err != nil || d < 0 {
+			return p, fmt.Errorf("%w: recording.max_pause: %q is not a duration like \"5m\"", ErrInvalid, *s.MaxPause)
+		}
+		p.MaxPause = d
+	}
+	return p, nil
+}
