@@ -153,11 +153,12 @@ func (c *Call) end(code int, reason string) {
 		c.media = nil
 		c.mu.Unlock()
 		if m != nil {
+			c.e.router.detach(m)
 			st := m.Stats()
 			c.log.Info("call media", "sent", st.PacketsSent, "received", st.PacketsReceived, "lost", st.PacketsLost,
 				"jitter", st.Jitter, "jb_delay", st.JitterBufferDelay, "concealed", st.Concealed,
 				"underruns", st.Underruns, "foreign", st.ForeignPackets, "send_errors", st.SendErrors)
-			c.e.router.detach(m)
+			c.e.emit(StatsEvent{Call: c, Stats: st, Final: true})
 			if err := m.Close(); err != nil {
 				c.log.Warn("closing media", "err", err)
 			}

@@ -266,6 +266,18 @@ func (e *Engine) Calls() []*Call {
 	return out
 }
 
+// ReportStats emits a StatsEvent for every live call with media.
+func (e *Engine) ReportStats() {
+	for _, c := range e.Calls() {
+		c.mu.Lock()
+		m := c.media
+		c.mu.Unlock()
+		if m != nil {
+			e.emit(StatsEvent{Call: c, Stats: m.Stats()})
+		}
+	}
+}
+
 // Call returns the live call with the given id.
 func (e *Engine) Call(id string) (*Call, error) {
 	e.mu.Lock()

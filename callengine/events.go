@@ -1,5 +1,7 @@
 package callengine
 
+import "github.com/recphone/recphone/callengine/media"
+
 // Event is something the engine tells its observers. The concrete types are
 // RegistrationEvent, CallEvent, DTMFEvent and ErrorEvent.
 type Event interface{ event() }
@@ -66,6 +68,14 @@ type DTMFEvent struct {
 	Digit string
 }
 
+// StatsEvent reports a call's media statistics: once when the call ends
+// (Final) and whenever Engine.ReportStats asks.
+type StatsEvent struct {
+	Call  *Call
+	Stats media.Stats
+	Final bool
+}
+
 // ErrorEvent reports a failure that is not tied to a call state change.
 type ErrorEvent struct {
 	Call *Call // nil when not about a call
@@ -77,3 +87,4 @@ func (CallEvent) event()           {}
 func (RemoteIdentityEvent) event() {}
 func (DTMFEvent) event()           {}
 func (ErrorEvent) event()          {}
+func (StatsEvent) event()          {}

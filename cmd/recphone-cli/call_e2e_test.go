@@ -24,7 +24,12 @@ func TestCallBaresipTwoWayAudio(t *testing.T) {
 			phone.expect(5*time.Second, "call", map[string]any{"state": "answered", "codec": codec, "code": 200})
 			time.Sleep(5 * time.Second)
 			phone.send("hangup")
-			phone.expect(5*time.Second, "call", map[string]any{"state": "ended", "reason": "local hangup"})
+			// The final statistics come as the call ends.
+			st := phone.expect(5*time.Second, "stats", map[string]any{"final": true})
+			if n := st["packets_received"].(float64); n < 200 || n > 260 {
+				t.Errorf("final stats: %v packets received in a 5 s call", n)
+			}
+			phone.expect(time.Second, "call", map[string]any{"state": "ended", "reason": "local hangup"})
 			time.Sleep(300 * time.Millisecond) // baresip closes its dump on BYE
 
 			assertTone(t, "baresip received", peer.Received(t), 440, 4)

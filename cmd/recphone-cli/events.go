@@ -64,6 +64,15 @@ func (w *eventWriter) engineEvent(ev callengine.Event) {
 		w.write(map[string]any{"event": "remote", "id": ev.Call.ID, "remote": ev.Remote.URI, "remote_name": ev.Remote.DisplayName})
 	case callengine.DTMFEvent:
 		w.write(map[string]any{"event": "dtmf", "id": ev.Call.ID, "digit": ev.Digit})
+	case callengine.StatsEvent:
+		st := ev.Stats
+		w.write(map[string]any{
+			"event": "stats", "id": ev.Call.ID, "final": ev.Final,
+			"packets_sent": st.PacketsSent, "packets_received": st.PacketsReceived, "packets_lost": st.PacketsLost,
+			"jitter_ms": st.Jitter.Seconds() * 1000, "jitter_buffer_ms": st.JitterBufferDelay.Seconds() * 1000,
+			"concealed_frames": st.Concealed, "underruns": st.Underruns, "late": st.Late, "duplicates": st.Duplicates,
+			"rtt_ms": st.RTT.Seconds() * 1000,
+		})
 	case callengine.ErrorEvent:
 		m := map[string]any{"event": "error", "message": ev.Err.Error()}
 		if ev.Call != nil {

@@ -89,6 +89,8 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 			}()
 			return nil
 		})
+	case "stats":
+		s.engine.ReportStats()
 	case "dtmf":
 		if len(args) < 1 {
 			err = fmt.Errorf("%w: dtmf DIGITS", errUsage)
@@ -97,7 +99,7 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		digits := args[len(args)-1]
 		err = s.withCall(args[:len(args)-1], 0, func(c *callengine.Call, _ []string) error { return c.SendDTMF(digits) })
 	default:
-		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, dtmf, quit)", truncate(cmd, 40))
+		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, dtmf, stats, quit)", truncate(cmd, 40))
 	}
 	if err != nil {
 		s.out.errorf(cmd, err)
