@@ -41,18 +41,44 @@ type File struct {
 		AnswerTimeout  Duration `toml:"answer_timeout"`
 		RegisterExpiry Duration `toml:"register_expiry"`
 	} `toml:"call"`
-	Audio struct {
-		Backend     string `toml:"backend"`
-		MicFile     string `toml:"mic_file"`
-		SpeakerFile string `toml:"speaker_file"`
-	} `toml:"audio"`
-	Log struct {
+	Audio Audio `toml:"audio"`
+	Log   struct {
 		Level string `toml:"level"`
 		File  string `toml:"file"`
 	} `toml:"log"`
 
 	dir string // the file's folder: relative paths are resolved against it
 }
+
+// Audio is the [audio] table: which backend carries the call's sound and
+// how the phone rings and meters.
+type Audio struct {
+	// Backend is "portaudio" (sound cards, the default), "file" (WAV files)
+	// or "null" (silence).
+	Backend string `toml:"backend"`
+	// InputDevice, OutputDevice and RingDevice choose PortAudio devices by
+	// name (case-insensitive; an exact name wins over a substring). Empty
+	// means the system default; RingDevice defaults to the output.
+	InputDevice  string `toml:"input_device"`
+	OutputDevice string `toml:"output_device"`
+	RingDevice   string `toml:"ring_device"`
+	// Ringtone is a 16-bit PCM WAV looped on the ring device while an
+	// incoming call rings; empty plays a generated ring cadence.
+	Ringtone string `toml:"ringtone"`
+	// MeterEvents asks for level readings about ten times a second.
+	MeterEvents bool `toml:"meter_events"`
+	// MicFile and SpeakerFile are the file backend's microphone (a looped
+	// 8 kHz WAV) and speaker (a WAV written with what was heard).
+	MicFile     string `toml:"mic_file"`
+	SpeakerFile string `toml:"speaker_file"`
+}
+
+// Audio backends.
+const (
+	BackendPortAudio = "portaudio"
+	BackendFile      = "file"
+	BackendNull      = "null"
+)
 
 // Duration is a TOML string such as "30s" or "2m".
 type Duration struct{ time.Duration }
@@ -92,6 +118,9 @@ func Parse(text string) (*File, error) {
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
+			if perr.LastKey != "" {
+				return nil, fmt.Errorf("%w: line %d: %s: %s", ErrInvalid, perr.Position.Line, perr.LastKey, perr.Message)
+			}
 			return nil, fmt.Errorf("%w: line %d: %s", ErrInvalid, perr.Position.Line, perr.Message)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -103,15 +132,34 @@ func Parse(text string) (*File, error) {
 		}
 		return nil, fmt.Errorf("%w: unknown key %s", ErrInvalid, strings.Join(keys, ", "))
 	}
-	if f.Audio.Backend == "" {
-		f.Audio.Backend = "file"
-	}
-	switch f.Audio.Backend {
-	case "file", "null":
-	default:
-		return nil, fmt.Errorf("%w: audio.backend: %q is not one of file, null", ErrInvalid, f.Audio.Backend)
+	if err := f.Audio.check(); err != nil {
+		return nil, err
 	}
 	return &f, nil
+}
+
+// check fills in the default backend and refuses keys that cannot work
+// with the chosen one.
+func (a *Audio) check() error {
+	if a.Backend == "" {
+		a.Backend = BackendPortAudio
+	}
+	switch a.Backend {
+	case BackendPortAudio, BackendFile, BackendNull:
+	default:
+		return fmt.Errorf("%w: audio.backend: %q is not one of portaudio, file, null", ErrInvalid, a.Backend)
+	}
+	if a.Backend != BackendFile {
+		for _, kv := range [][2]string{{"mic_file", a.MicFile}, {"speaker_file", a.SpeakerFile}} {
+			if kv[1] != "" {
+				return fmt.Errorf("%w: audio.%s: only the file backend uses it (backend is %q)", ErrInvalid, kv[0], a.Backend)
+			}
+		}
+	}
+	if a.Ringtone != "" && !strings.EqualFold(filepath.Ext(a.Ringtone), ".wav") {
+		return fmt.Errorf("%w: audio.ringtone: %q is not a .wav file", ErrInvalid, a.Ringtone)
+	}
+	return nil
 }
 
 // Path resolves a path from the file against the file's folder.

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,13 +51,18 @@ func TestParseSample(t *testing.T) {
 
 func TestErrorsNameTheKey(t *testing.T) {
 	for text, want := range map[string]string{
-		"[network]\nlissten = \"x\"\n":       "network.lissten",
-		"[audio]\nbackend = \"alsa\"\n":      "audio.backend",
-		"[call]\nring_timeout = \"soon\"\n":  "ring_timeout",
-		"[account]\naor = \n":                "line 2",
-		"[call]\ncodecs = [\"G729\"]\n":      "call.codecs",
-		"[account]\ndisplay_name = 5\n":      "display_name",
-		"[call]\nanswer_timeout = \"-3s\"\n": "answer_timeout",
+		"[network]\nlissten = \"x\"\n":                            "network.lissten",
+		"[audio]\nbackend = \"alsa\"\n":                           "audio.backend",
+		"[call]\nring_timeout = \"soon\"\n":                       "ring_timeout",
+		"[account]\naor = \n":                                     "line 2",
+		"[call]\ncodecs = [\"G729\"]\n":                           "call.codecs",
+		"[account]\ndisplay_name = 5\n":                           "display_name",
+		"[call]\nanswer_timeout = \"-3s\"\n":                      "answer_timeout",
+		"[audio]\nmic_file = \"a.wav\"\n":                         "audio.mic_file",
+		"[audio]\nbackend = \"null\"\nspeaker_file = \"b.wav\"\n": "audio.speaker_file",
+		"[audio]\nringtone = \"ring.mp3\"\n":                      "audio.ringtone",
+		"[audio]\nmeter_events = \"yes\"\n":                       "meter_events",
+		"[audio]\ninput_devise = \"USB\"\n":                       "audio.input_devise",
 	} {
 		f, err := Parse(text)
 		if err == nil {
@@ -64,5 +71,50 @@ func TestErrorsNameTheKey(t *testing.T) {
 		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v does not name %s", text, err, want)
 		}
+	}
+}
+
+func TestAudioDefaultsToPortAudio(t *testing.T) {
+	f, err := Parse("[account]\naor = \"sip:1001@127.0.0.1\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Audio.Backend != BackendPortAudio || f.Audio.MeterEvents || f.Audio.InputDevice != "" || f.Audio.Ringtone != "" {
+		t.Fatalf("audio defaults %+v", f.Audio)
+	}
+}
+
+func TestAudioPortAudioKeys(t *testing.T) {
+	f, err := Parse(`
+[audio]
+backend = "portaudio"
+input_device = "USB Headset"
+output_device = "usb headset"
+ring_device = "pulse"
+ringtone = "sounds/ring.wav"
+meter_events = true
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Audio{Backend: "portaudio", InputDevice: "USB Headset", OutputDevice: "usb headset",
+		RingDevice: "pulse", Ringtone: "sounds/ring.wav", MeterEvents: true}
+	if f.Audio != want {
+		t.Fatalf("audio %+v, want %+v", f.Audio, want)
+	}
+}
+
+func TestRingtoneIsResolvedAgainstTheFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "recphone.toml")
+	if err := os.WriteFile(path, []byte("[audio]\nringtone = \"ring.wav\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Path(f.Audio.Ringtone); got != filepath.Join(dir, "ring.wav") {
+		t.Fatalf("ringtone resolves to %q", got)
 	}
 }
