@@ -26,6 +26,13 @@ func (w *eventWriter) write(v map[string]any) {
 	_ = w.enc.Encode(v)
 }
 
+// writeValue writes any JSON-encodable value as one line.
+func (w *eventWriter) writeValue(v any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.enc.Encode(v)
+}
+
 func (w *eventWriter) errorf(command string, err error) {
 	ev := map[string]any{"event": "error", "message": err.Error()}
 	if command != "" {

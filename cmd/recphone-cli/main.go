@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
 )
@@ -30,8 +29,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := flag.NewFlagSet("recphone-cli", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	list := fs.Bool("list-devices", false, "print the audio devices as JSON lines and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *list {
+		if err := listDevices(newEventWriter(stdout)); err != nil {
+			fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if *cfgPath == "" {
 		fmt.Fprintln(stderr, "recphone-cli: --config FILE is required")
@@ -54,30 +61,36 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
 		return 2
 	}
-	device, err := openDevice(file)
-	if err != nil {
-		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
-		return 2
-	}
-	defer device.Close()
-	engine, err := callengine.New(engineCfg, device, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
-		return 2
-	}
-
-	out := newEventWriter(stdout)
-	engine.Observe(out.engineEvent)
-
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	out := newEventWriter(stdout)
+	sound, err := openAudio(ctx, file, out, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
+		return 2
+	}
+	defer func() {
+		if err := sound.close(); err != nil {
+			log.Warn("closing audio", "err", err)
+		}
+	}()
+	engine, err := callengine.New(engineCfg, sound.dev, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
+		return 2
+	}
+	engine.Observe(out.engineEvent)
+	engine.Observe(func(ev callengine.Event) { sound.callEvent(ctx, ev) })
+	lctx, stopLevels := context.WithCancel(ctx)
+	defer stopLevels()
+	go sound.writeLevels(lctx)
 	if err := engine.Start(ctx); err != nil {
 		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
 		return 1
 	}
 	out.write(map[string]any{"event": "ready", "listen": engine.ListenAddr(), "aor": engine.AORString()})
 
-	sh := &shell{engine: engine, out: out, log: log}
+	sh := &shell{engine: engine, audio: sound, out: out, log: log}
 	lines := readLines(stdin)
 	for done := false; !done; {
 		select {
@@ -97,19 +110,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		log.Warn("shutdown", "err", err)
 	}
 	return 0
-}
-
-func openDevice(f *config.File) (audio.Device, error) {
-	switch f.Audio.Backend {
-	case "null":
-		return audio.NewNull(), nil
-	default:
-		d, err := audio.OpenFile(f.Path(f.Audio.MicFile), f.Path(f.Audio.SpeakerFile))
-		if err != nil {
-			return nil, fmt.Errorf("audio: %w", err)
-		}
-		return d, nil
-	}
 }
 
 func newLogger(f *config.File, stderr io.Writer) (*slog.Logger, func(), error) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/callengine"
 )
 
@@ -22,6 +23,7 @@ const tooLongLine = "\x00too long"
 // shell executes the CLI's commands against the engine.
 type shell struct {
 	engine *callengine.Engine
+	audio  *phoneAudio
 	out    *eventWriter
 	log    *slog.Logger
 }
@@ -91,6 +93,14 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		})
 	case "stats":
 		s.engine.ReportStats()
+	case "mute", "unmute":
+		if len(args) != 0 {
+			err = fmt.Errorf("%w: %s", errUsage, cmd)
+			break
+		}
+		s.audio.setMuted(cmd == "mute")
+	case "inject":
+		err = s.inject(ctx, args)
 	case "dtmf":
 		if len(args) < 1 {
 			err = fmt.Errorf("%w: dtmf DIGITS", errUsage)
@@ -99,12 +109,40 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		digits := args[len(args)-1]
 		err = s.withCall(args[:len(args)-1], 0, func(c *callengine.Call, _ []string) error { return c.SendDTMF(digits) })
 	default:
-		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, dtmf, stats, quit)", truncate(cmd, 40))
+		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, dtmf, mute, unmute, inject, stats, quit)", truncate(cmd, 40))
 	}
 	if err != nil {
 		s.out.errorf(cmd, err)
 	}
 	return false
+}
+
+// inject starts mixing a beep or a WAV file into what the call sends, or
+// stops the injection in progress: inject beep | inject FILE [loop] |
+// inject stop.
+func (s *shell) inject(ctx context.Context, args []string) error {
+	if len(args) == 0 || len(args) > 2 || (len(args) == 2 && args[1] != "loop") {
+		return fmt.Errorf("%w: inject beep | inject FILE [loop] | inject stop", errUsage)
+	}
+	switch args[0] {
+	case "stop":
+		if len(args) != 1 {
+			return fmt.Errorf("%w: inject stop", errUsage)
+		}
+		s.audio.dev.StopInjection()
+	case "beep":
+		if len(args) != 1 {
+			return fmt.Errorf("%w: inject beep", errUsage)
+		}
+		s.audio.inject(ctx, mix.NewBeep(mix.BeepOptions{}))
+	default:
+		clip, err := mix.LoadClip(args[0], len(args) == 2)
+		if err != nil {
+			return fmt.Errorf("inject: %w", err)
+		}
+		s.audio.inject(ctx, clip)
+	}
+	return nil
 }
 
 // withCall runs f on the call named by the first argument when it is a call
