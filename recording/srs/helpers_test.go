@@ -2,11 +2,13 @@ package srs
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,8 +25,22 @@ import (
 // testSRS is a Server on a free port with its events on a channel.
 type testSRS struct {
 	*Server
-	dir    string
-	events chan Event
+	dir       string
+	events    chan Event
+	pauseFlag string
+}
+
+// waitPausing waits until the SRC announces that it is about to pause.
+func (ts *testSRS) waitPausing(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(ts.pauseFlag); err == nil {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("the SRC did not announce its pause within %s", timeout)
 }
 
 func startSRS(t *testing.T, opts ...Option) *testSRS {
@@ -75,13 +91,16 @@ func (ts *testSRS) waitEvent(t *testing.T, timeout time.Duration, kinds ...Event
 	}
 }
 
-// scenario starts a sipp scenario from testdata against the SRS.
+// scenario starts a sipp scenario from testdata against the SRS. The
+// conforming SRC touches ts.pauseFlag just before it pauses, so that the
+// test's media stops first, as a real SRC's does.
 func (ts *testSRS) scenario(ctx context.Context, t *testing.T, file, transport string) *siptest.Process {
 	t.Helper()
 	siptest.RequireSIPp(t)
+	ts.pauseFlag = filepath.Join(t.TempDir(), "pausing")
 	p, err := siptest.SIPp{
 		Scenario: filepath.Join("testdata", file), Remote: ts.Addr(), Transport: transport,
-		Timeout: 20 * time.Second, Dir: t.TempDir(),
+		Timeout: 20 * time.Second, Dir: t.TempDir(), Keys: map[string]string{"pause_flag": ts.pauseFlag},
 	}.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +193,7 @@ func (s *toneSender) senderReport(t *testing.T) {
 	s.conn.WriteToUDP(b, &net.UDPAddr{IP: s.dst.IP, Port: s.dst.Port + 1})
 }
 
-// player runs senders on a 20 ms clock while playing is true.
+// player runs senders on a 20 ms wall clock while playing is true.
 type player struct {
 	mu      sync.Mutex
 	playing bool
@@ -187,18 +206,26 @@ func play(senders ...*toneSender) *player {
 	p := &player{senders: senders, playing: true, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		t := time.NewTicker(20 * time.Millisecond)
+		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
+		next := time.Now()
 		for {
 			select {
 			case <-p.stop:
 				return
-			case <-t.C:
+			case now := <-t.C:
+				// Packets are due on a wall clock, as from a real SRC: after
+				// a scheduling stall the late ones go out in a burst instead
+				// of the stream falling behind real time.
 				p.mu.Lock()
-				if p.playing {
+				if !p.playing {
+					next = now
+				}
+				for p.playing && !now.Before(next) {
 					for _, s := range p.senders {
 						s.tick()
 					}
+					next = next.Add(20 * time.Millisecond)
 				}
 				p.mu.Unlock()
 			}
@@ -242,7 +269,13 @@ func assertTone(t *testing.T, what string, samples []int16, want float64) {
 	t.Helper()
 	f, share := dsp.DominantTone(samples, 8000, 440, 1000)
 	if f != want || share < 0.8 {
-		t.Errorf("%s: dominant %.0f Hz (share %.2f) over %d samples, want %.0f Hz", what, f, share, len(samples), want)
+		var prof strings.Builder
+		for i := 0; i+800 <= len(samples); i += 800 {
+			pf, ps := dsp.DominantTone(samples[i:i+800], 8000, 440, 1000)
+			fmt.Fprintf(&prof, " %d:%.0f/%.2f/%.0f", i/8, pf, ps, dsp.RMS(samples[i:i+800]))
+		}
+		t.Errorf("%s: dominant %.0f Hz (share %.2f) over %d samples, want %.0f Hz; per 100 ms (ms:Hz/share/RMS):%s",
+			what, f, share, len(samples), want, prof.String())
 	}
 }
 
@@ -287,3 +320,11 @@ func mustRun(t *testing.T, ctx context.Context, p *siptest.Process) *siptest.Res
 }
 
 func rmsOf(s []int16) float64 { return dsp.RMS(s) }
+
+// offsetMs is t as milliseconds of recording time (WAV position).
+func offsetMs(r *Report, t *time.Time) int64 {
+	if t == nil || r.Start == nil {
+		return 0
+	}
+	return t.Sub(*r.Start).Milliseconds()
+}

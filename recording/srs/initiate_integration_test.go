@@ -71,9 +71,14 @@ func testSRSInitiated(t *testing.T, offerless bool) {
 	}
 	a := readWAV(t, filepath.Join(ended.Dir, "label-1.wav"))
 	b := readWAV(t, filepath.Join(ended.Dir, "label-2.wav"))
-	n := int64(len(a) / 8)
-	assertTone(t, "label 1", segment(a, 100, n-500), 440)
-	assertTone(t, "label 2", segment(b, 100, n-500), 1000)
+	for _, c := range []struct {
+		samples []int16
+		st      StreamReport
+		freq    float64
+	}{{a, r.Streams[0], 440}, {b, r.Streams[1], 1000}} {
+		first, last := offsetMs(r, c.st.FirstPacket), offsetMs(r, c.st.LastPacket)
+		assertTone(t, "label "+c.st.Label, segment(c.samples, first+100, last-100), c.freq)
+	}
 	// Offerless: the SRS answer travels in the ACK.
 	wantAck := "ACK direction= "
 	if offerless {

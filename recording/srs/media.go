@@ -194,6 +194,7 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 		m.order = append(m.order, p.SSRC)
 	}
 	seq := s.maxSeq + int64(int16(p.SequenceNumber-uint16(s.maxSeq)))
+	s.baseSeq = min(s.baseSeq, seq) // the first arrival may have been reordered
 	if _, dup := s.seen[seq]; dup {
 		m.stats.Duplicates++
 		return

@@ -50,12 +50,14 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*recordingSession // by Call-ID, live only
 
-	events    chan Event
-	eventDone chan struct{}
-	serving   chan struct{} // closed once the UDP listener is registered
-	closing   chan struct{}
-	closeOnce sync.Once
-	serveWG   sync.WaitGroup
+	eventMu      sync.Mutex
+	eventsClosed bool
+	events       chan Event
+	eventDone    chan struct{}
+	serving      chan struct{} // closed once the UDP listener is registered
+	closing      chan struct{}
+	closeOnce    sync.Once
+	serveWG      sync.WaitGroup
 }
 
 // Option configures a Server.
@@ -271,28 +273,25 @@ func (s *Server) Close() error {
 		s.closeSockets()
 		s.ua.Close()
 		s.serveWG.Wait()
+		s.eventMu.Lock()
+		s.eventsClosed = true
 		close(s.events)
+		s.eventMu.Unlock()
 		<-s.eventDone
 	})
 	return nil
 }
 
 func (s *Server) closeSockets() {
-	for _, c := range []interface{ Close() error }{s.udp, s.tcp, s.tlsL} {
-		if c != nil && !isNilCloser(c) {
-			c.Close()
-		}
+	if s.udp != nil {
+		s.udp.Close()
 	}
-}
-
-func isNilCloser(c interface{ Close() error }) bool {
-	switch v := c.(type) {
-	case net.PacketConn:
-		return v == nil
-	case net.Listener:
-		return v == nil
+	if s.tcp != nil {
+		s.tcp.Close()
 	}
-	return false
+	if s.tlsL != nil {
+		s.tlsL.Close()
+	}
 }
 
 func (s *Server) now() time.Time { return time.Now() }
@@ -305,7 +304,11 @@ func (s *Server) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
-	defer func() { _ = recover() }() // events closed during shutdown: drop
+	s.eventMu.Lock()
+	defer s.eventMu.Unlock()
+	if s.eventsClosed {
+		return // a handler still running after Close: nobody is listening
+	}
 	select {
 	case s.events <- e:
 	default:
