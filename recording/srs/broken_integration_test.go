@@ -10,32 +10,31 @@ import (
 	"github.com/recphone/recphone/recording/metadata"
 )
 
-// brokenSRCs are sipp scenarios of SRCs that break one rule each, with the
-// finding every one must produce and the status strict mode refuses with.
-var brokenSRCs = []struct {
-	file      string
-	finding   string
-	offending string // a part of the quoted text
-	status    int
-	also      []string // further findings the same fault causes
-}{
-	{"src-no-require.xml", FindRequireSiprec, "no Require header", 421, nil},
-	{"src-no-src-tag.xml", FindContactSrc, "Contact: <sip:src@127.0.0.1", 400, nil},
-	{"src-sdp-only.xml", FindBodyNotMultipart, "application/sdp", 415, []string{FindMetadataMissing}},
-	{"src-no-disposition.xml", FindDisposition, "no Content-Disposition", 400, nil},
-	{"src-no-label.xml", FindSDPNoLabel, "media line 2: m=audio", 488, []string{FindStreamNoLabel}},
-	{"src-label-mismatch.xml", FindLabelNoStream, "a=label:3", 400, []string{FindStreamNoLabel}},
-	{"src-bad-ids.xml", metadata.FindIDFormat, "call-1", 400, nil},
-	{"src-dangling.xml", metadata.FindDangling, "UFFSU1RVVldYWVpbXF1eXw==", 400, nil},
-	{"src-wrong-namespace.xml", metadata.FindNamespace, "urn:ietf:params:xml:ns:recording", 400, nil},
-	{"src-bad-xml.xml", FindXMLNotWellFormed, "datamod", 400, nil},
-	{"src-sendrecv.xml", FindSDPDirection, `label "1": a=sendrecv`, 488, nil},
-}
-
 // TestBrokenSRCs runs every broken SRC twice: leniently, where the RS is
 // answered and recorded and the finding reported, and with strict mode,
 // where the INVITE is refused with a 4xx naming the finding.
 func TestBrokenSRCs(t *testing.T) {
+	// brokenSRCs are sipp scenarios of SRCs that break one rule each, with the
+	// finding every one must produce and the status strict mode refuses with.
+	brokenSRCs := []struct {
+		file      string
+		finding   string
+		offending string // a part of the quoted text
+		status    int
+		also      []string // further findings the same fault causes
+	}{
+		{"src-no-require.xml", FindRequireSiprec, "no Require header", 421, nil},
+		{"src-no-src-tag.xml", FindContactSrc, "Contact: <sip:src@127.0.0.1", 400, nil},
+		{"src-sdp-only.xml", FindBodyNotMultipart, "application/sdp", 415, []string{FindMetadataMissing}},
+		{"src-no-disposition.xml", FindDisposition, "no Content-Disposition", 400, nil},
+		{"src-no-label.xml", FindSDPNoLabel, "media line 2: m=audio", 488, []string{FindStreamNoLabel}},
+		{"src-label-mismatch.xml", FindLabelNoStream, "a=label:3", 400, []string{FindStreamNoLabel}},
+		{"src-bad-ids.xml", metadata.FindIDFormat, "call-1", 400, nil},
+		{"src-dangling.xml", metadata.FindDangling, "UFFSU1RVVldYWVpbXF1eXw==", 400, nil},
+		{"src-wrong-namespace.xml", metadata.FindNamespace, "urn:ietf:params:xml:ns:recording", 400, nil},
+		{"src-bad-xml.xml", FindXMLNotWellFormed, "datamod", 400, nil},
+		{"src-sendrecv.xml", FindSDPDirection, `label "1": a=sendrecv`, 488, nil},
+	}
 	for _, strict := range []bool{false, true} {
 		for _, tc := range brokenSRCs {
 			t.Run(fmt.Sprintf("%s/strict=%v", strings.TrimSuffix(tc.file, ".xml"), strict), func(t *testing.T) {

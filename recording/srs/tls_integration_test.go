@@ -30,9 +30,7 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	rd := bufio.NewReader(conn)
-	local := conn.LocalAddr().String()
+	c := newRawSRC(t, conn, "tls")
 
 	snap := metadata.NewSnapshot()
 	cs := snap.AddSession("", t0)
@@ -43,33 +41,12 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sdp := "v=0\r\no=src 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=label:1\r\na=sendonly\r\n"
-	body := "--b\r\nContent-Type: application/sdp\r\n\r\n" + sdp + "\r\n--b\r\nContent-Type: application/rs-metadata+xml\r\n" +
-		"Content-Disposition: recording-session\r\n\r\n" + string(meta) + "\r\n--b--\r\n"
-	send := func(method, to string, cseq int, ctype, body string) {
-		t.Helper()
-		msg := fmt.Sprintf("%s sip:srs@%s;transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS %s;branch=z9hG4bK%d\r\n"+
-			"From: <sip:agent@%s>;tag=src1\r\nTo: %s\r\nCall-ID: tls-1@test\r\nCSeq: %d %s\r\n"+
-			"Contact: <sip:src@%s;transport=tls>;+sip.src\r\nRequire: siprec\r\nMax-Forwards: 70\r\n",
-			method, ts.TLSAddr(), local, time.Now().UnixNano(), local, to, cseq, method, local)
-		if ctype != "" {
-			msg += "Content-Type: " + ctype + "\r\n"
-		}
-		msg += fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
-		if _, err := conn.Write([]byte(msg)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	send("INVITE", "<sip:srs@127.0.0.1>", 1, "multipart/mixed;boundary=b", body)
-	res := readResponse(t, rd)
+	res := c.invite("multipart/mixed;boundary=b", multipartBody(offerSDP(1, "sendonly", "1"), string(meta)))
 	if !strings.HasPrefix(res, "SIP/2.0 200 OK") || !strings.Contains(res, "transport=tls>;+sip.srs") {
 		t.Fatalf("INVITE over TLS answered:\n%s", res)
 	}
-	to := headerValue(res, "To")
-	send("ACK", to, 1, "", "")
 	ts.waitEvent(t, 5*time.Second, EventStarted)
-	send("BYE", to, 2, "", "")
-	if res := readResponse(t, rd); !strings.HasPrefix(res, "SIP/2.0 200 OK") {
+	if res := c.request("BYE", "", ""); !strings.HasPrefix(res, "SIP/2.0 200 OK") {
 		t.Fatalf("BYE answered:\n%s", res)
 	}
 	r := ts.report(t, ts.waitEvent(t, 5*time.Second, EventEnded))
