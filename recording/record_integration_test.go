@@ -1,0 +1,269 @@
+package recording
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/audio/wav"
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/callengine/siptest"
+	"github.com/recphone/recphone/recording/metadata"
+	"github.com/recphone/recphone/recording/policy"
+	"github.com/recphone/recphone/recording/srs"
+)
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name())
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// rig is an agent phone with its recorder, and a reference SRS.
+type rig struct {
+	t        *testing.T
+	engine   *callengine.Engine
+	recorder *Recorder
+	srs      *srs.Server
+	srsDir   string
+	srsEv    chan srs.Event
+	calls    chan callengine.CallEvent
+	recs     chan Event
+}
+
+func newRig(t *testing.T, p policy.Policy, mic audio.Device) *rig {
+	t.Helper()
+	ctx := context.Background()
+	r := &rig{t: t, srsDir: t.TempDir(), srsEv: make(chan srs.Event, 1024),
+		calls: make(chan callengine.CallEvent, 256), recs: make(chan Event, 256)}
+	server, err := srs.New(r.srsDir, srs.WithListen("127.0.0.1:0"), srs.WithLogger(testLogger(t)),
+		srs.WithEvents(func(e srs.Event) { r.srsEv <- e }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	srsDone := make(chan struct{})
+	go func() { defer close(srsDone); _ = server.Run(sctx) }()
+	r.srs = server
+	if len(p.SRS) == 0 {
+		p.SRS = []string{fmt.Sprintf("sip:srs@%s;transport=tcp", server.Addr())}
+	}
+	eng, err := callengine.New(callengine.Config{AOR: "sip:alice@127.0.0.1", DisplayName: "Agent Alice", Listen: "127.0.0.1:0"}, mic, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eng.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok {
+			r.calls <- ce
+		}
+	})
+	rec, err := New(eng, policy.Resolved{Policy: p}, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Observe(func(ev Event) { r.recs <- ev })
+	if err := rec.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.engine, r.recorder = eng, rec
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = eng.Shutdown(sctx)
+		_ = rec.Shutdown(sctx)
+		stop()
+		<-srsDone
+	})
+	return r
+}
+
+func (r *rig) waitCall(timeout time.Duration, state callengine.CallState) callengine.CallEvent {
+	r.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev := <-r.calls:
+			if ev.State == state {
+				return ev
+			}
+		case <-deadline:
+			r.t.Fatalf("call never reached %s", state)
+		}
+	}
+}
+
+func (r *rig) waitRecording(timeout time.Duration, state State) Event {
+	r.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev := <-r.recs:
+			if ev.State == state {
+				return ev
+			}
+		case <-deadline:
+			r.t.Fatalf("recording never reached %s", state)
+		}
+	}
+}
+
+func (r *rig) waitSRS(timeout time.Duration, kind srs.EventKind) srs.Event {
+	r.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev := <-r.srsEv:
+			if ev.Kind == kind {
+				return ev
+			}
+		case <-deadline:
+			r.t.Fatalf("SRS never reported %s", kind)
+		}
+	}
+}
+
+func readWAV(t *testing.T, path string) []int16 {
+	t.Helper()
+	s, rate, err := wav.ReadFile(path)
+	if err != nil || rate != 8000 {
+		t.Fatalf("%s: rate %d, %v", path, rate, err)
+	}
+	return s
+}
+
+func dominant(t *testing.T, what string, s []int16, want float64) {
+	t.Helper()
+	got, share := dsp.DominantTone(s, 8000, 440, 1000)
+	if got != want || share < 0.7 {
+		t.Fatalf("%s: %v Hz with %.0f%% of the power, want %v Hz", what, got, share*100, want)
+	}
+}
+
+// A 10 s call to baresip, recorded in separate streams, with a 3 s pause.
+func TestRecordCallToBaresipWithPause(t *testing.T) {
+	peer := siptest.StartBaresip(t, siptest.BaresipOptions{ToneHz: 1000})
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true}, audio.NewTone(440, 8000))
+	ctx := context.Background()
+	call, err := r.engine.Dial(ctx, peer.URI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitRecording(5*time.Second, Recording)
+	r.waitCall(5*time.Second, callengine.StateAnswered)
+	answered := time.Now()
+	time.Sleep(3 * time.Second)
+	pauseAt := time.Since(answered)
+	if err := r.recorder.Pause(ctx, call.ID, "card details"); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := r.recorder.Status(call.ID); ev.State != Paused || ev.PausedBy != "agent" {
+		t.Fatalf("status while paused: %+v", ev)
+	}
+	time.Sleep(3 * time.Second)
+	resumeAt := time.Since(answered)
+	if err := r.recorder.Resume(ctx, call.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second)
+	talked := time.Since(answered)
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.waitRecording(10*time.Second, Stopped)
+	ended := r.waitSRS(10*time.Second, srs.EventEnded)
+
+	rep, err := srs.ReadReport(filepath.Join(ended.Dir, "session.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 {
+		t.Fatalf("conformance findings: %+v", rep.Findings)
+	}
+	if !rep.Complete || len(rep.Streams) != 2 {
+		t.Fatalf("report: complete %v, %d streams", rep.Complete, len(rep.Streams))
+	}
+	says := readWAV(t, filepath.Join(ended.Dir, "label-1.wav"))
+	hears := readWAV(t, filepath.Join(ended.Dir, "label-2.wav"))
+	for name, s := range map[string][]int16{"label-1": says, "label-2": hears} {
+		secs := float64(len(s)) / 8000
+		t.Logf("%s: %.2f s recorded, call media %.2f s", name, secs, talked.Seconds())
+		if secs < talked.Seconds()-0.4 || secs > talked.Seconds()+1.5 {
+			t.Errorf("%s lasts %.2f s for %.2f s of call", name, secs, talked.Seconds())
+		}
+	}
+	// Offsets in the files: find where the agent's tone starts (the RS
+	// begins at dial, before the answer), then check the pause is silence.
+	start := firstSound(says)
+	at := func(d time.Duration) int { return start + int(d.Seconds()*8000) }
+	dominant(t, "label-1 before the pause", says[at(500*time.Millisecond):at(pauseAt-200*time.Millisecond)], 440)
+	dominant(t, "label-2 before the pause", hears[at(500*time.Millisecond):at(pauseAt-200*time.Millisecond)], 1000)
+	for name, s := range map[string][]int16{"label-1": says, "label-2": hears} {
+		gap := s[at(pauseAt+300*time.Millisecond):at(resumeAt-300*time.Millisecond)]
+		if rms := dsp.RMS(gap); rms > 30 {
+			t.Errorf("%s not silent during the pause (RMS %.0f)", name, rms)
+		}
+	}
+	dominant(t, "label-1 after resume", says[at(resumeAt+500*time.Millisecond):at(talked-300*time.Millisecond)], 440)
+	dominant(t, "label-2 after resume", hears[at(resumeAt+500*time.Millisecond):at(talked-300*time.Millisecond)], 1000)
+	if len(rep.Pauses) != 1 {
+		t.Fatalf("SRS saw %d pauses, want 1: %+v", len(rep.Pauses), rep.Pauses)
+	}
+	pause := time.Duration(rep.Pauses[0].EndMs-rep.Pauses[0].StartMs) * time.Millisecond
+	if pause < 2700*time.Millisecond || pause > 3300*time.Millisecond {
+		t.Errorf("SRS pause lasted %v, want 3 s", pause)
+	}
+
+	// Metadata names both parties, the CS Session-ID, and labels that match.
+	files, _ := filepath.Glob(filepath.Join(ended.Dir, "metadata-*.xml"))
+	if len(files) < 3 {
+		t.Fatalf("%d metadata documents (initial, pause, resume, end expected)", len(files))
+	}
+	raw, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := metadata.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aors []string
+	for _, p := range doc.Participants {
+		aors = append(aors, p.NameID[0].AOR)
+	}
+	if strings.Join(aors, " ") != "sip:alice@127.0.0.1 "+peer.URI() {
+		t.Errorf("participants %v", aors)
+	}
+	if len(doc.Sessions) != 1 || len(doc.Sessions[0].SIPSessionIDs) != 1 || !strings.HasPrefix(doc.Sessions[0].SIPSessionIDs[0], call.SessionID().Local) {
+		t.Errorf("session %+v, CS Session-ID %v", doc.Sessions[0], call.SessionID())
+	}
+	if doc.StreamByLabel("1") == nil || doc.StreamByLabel("2") == nil {
+		t.Errorf("streams %+v", doc.Streams)
+	}
+	last, _ := os.ReadFile(files[len(files)-1])
+	final, err := metadata.Parse(last)
+	if err != nil || final.Sessions[0].StopTime == nil {
+		t.Errorf("last metadata has no stop-time: %v", err)
+	}
+}
+
+// firstSound is the first sample of a recording that is not silence.
+func firstSound(s []int16) int {
+	for i, v := range s {
+		if v > 500 || v < -500 {
+			return i
+		}
+	}
+	return len(s)
+}

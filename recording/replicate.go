@@ -1,0 +1,358 @@
+package recording
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/zaf/g711"
+
+	"github.com/recphone/recphone/callengine/media"
+)
+
+// pendingCap bounds what a stream keeps while the SRS has not answered yet:
+// 10 s of 20 ms packets. The start of the call is kept; beyond the cap the
+// newest packets are dropped and counted.
+const pendingCap = 500
+
+// maxPayload is the largest payload replicated (G.711 at up to 40 ms, or a
+// telephone event).
+const maxPayload = 320
+
+type pendingPacket struct {
+	pt      uint8
+	marker  bool
+	ts      uint32
+	ssrc    uint32
+	at      time.Time
+	n       int
+	payload [maxPayload]byte
+}
+
+// rsStream is one replicated stream toward the SRS: its own SSRC, sequence
+// and timestamp space (RFC 7866 §8.1.1), fed by CS packets.
+type rsStream struct {
+	label  string
+	rtp    *net.UDPConn
+	rtcp   *net.UDPConn
+	sender *media.Sender
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	answered bool // packets go out; before that they are kept
+	active   bool // the SRS receives and we are not paused
+	codec    media.Codec
+	eventPT  uint8
+	pending  []pendingPacket
+	npending int
+	overflow int
+
+	// CS to RS timestamp mapping, rebased on a new CS source, a jump or
+	// after a pause, from the wall clock, so that gaps stay gaps.
+	mapped   bool
+	csSSRC   uint32
+	csBase   uint32
+	rsBase   uint32
+	lastRS   uint32
+	lastWall time.Time
+	scratch  [maxPayload]byte
+
+	forwarded, dropped uint64
+	srSent             bool
+}
+
+func newRSStream(ctx context.Context, label string, ports media.PortRange, ip netip.Addr, log *slog.Logger) (*rsStream, error) {
+	rtpConn, rtcpConn, err := ports.ListenPair(ctx, ip)
+	if err != nil {
+		return nil, fmt.Errorf("recording: stream %s ports: %w", label, err)
+	}
+	sender, err := media.NewSender(media.SenderConfig{RTP: rtpConn, RTCP: rtcpConn})
+	if err != nil {
+		rtpConn.Close()
+		rtcpConn.Close()
+		return nil, fmt.Errorf("recording: stream %s: %w", label, err)
+	}
+	return &rsStream{label: label, rtp: rtpConn, rtcp: rtcpConn, sender: sender, log: log,
+		pending: make([]pendingPacket, pendingCap)}, nil
+}
+
+func (s *rsStream) port() int { return s.rtp.LocalAddr().(*net.UDPAddr).Port }
+
+// configure applies the SRS's answer: where to send, in which codec, and
+// whether it wants media now.
+func (s *rsStream) configure(a answerStream, paused bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.dst.IsValid() {
+		s.sender.SetDestination(a.dst, a.rtcp)
+		s.codec = a.codec
+		s.eventPT = a.eventPT
+	}
+	wasActive := s.active
+	s.active = a.receiving() && !paused
+	if !s.active && wasActive {
+		s.mapped = false // resume continues from the wall clock
+	}
+	if !s.answered {
+		s.answered = true
+		s.flushLocked()
+	}
+}
+
+// setPaused stops (or restarts) media at once, before any signalling.
+func (s *rsStream) setPaused(paused bool, srsReceiving bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if paused {
+		s.active = false
+		s.mapped = false
+		s.npending = 0 // nothing said during a pause may reach the SRS
+		return
+	}
+	s.active = s.answered && srsReceiving
+}
+
+// forward replicates one CS packet. It runs on the call's media goroutines
+// and never blocks on the network beyond a UDP send.
+func (s *rsStream) forward(p media.Packet) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.answered {
+		s.keepLocked(p)
+		return
+	}
+	if !s.active {
+		s.mapped = false
+		s.dropped++
+		return
+	}
+	s.sendLocked(p.PayloadType, p.Marker, p.Payload, p.Timestamp, p.SSRC, p.Time)
+}
+
+func (s *rsStream) keepLocked(p media.Packet) {
+	if s.npending == len(s.pending) || len(p.Payload) > maxPayload {
+		s.overflow++
+		return
+	}
+	k := &s.pending[s.npending]
+	k.pt, k.marker, k.ts, k.ssrc, k.at = p.PayloadType, p.Marker, p.Timestamp, p.SSRC, p.Time
+	k.n = copy(k.payload[:], p.Payload)
+	s.npending++
+}
+
+func (s *rsStream) flushLocked() {
+	if s.active {
+		for i := range s.npending {
+			k := &s.pending[i]
+			s.sendLocked(k.pt, k.marker, k.payload[:k.n], k.ts, k.ssrc, k.at)
+		}
+	}
+	if s.overflow > 0 {
+		s.log.Warn("packets before the SRS answered exceeded the buffer", "label", s.label, "dropped", s.overflow)
+	}
+	s.npending = 0
+}
+
+// rsTimestamp maps a CS timestamp into this stream's timestamp space.
+func (s *rsStream) rsTimestamp(ts, ssrc uint32, at time.Time) uint32 {
+	jump := int32(ts - s.csBase)
+	if !s.mapped || ssrc != s.csSSRC || jump < -80000 || jump > 80000*6 {
+		rs := s.sender.Timestamp()
+		if !s.lastWall.IsZero() {
+			rs = s.lastRS + uint32(at.Sub(s.lastWall).Seconds()*media.ClockRate)
+		}
+		s.csSSRC, s.csBase, s.rsBase, s.mapped = ssrc, ts, rs, true
+	}
+	return s.rsBase + (ts - s.csBase)
+}
+
+func (s *rsStream) sendLocked(pt uint8, marker bool, payload []byte, ts, ssrc uint32, at time.Time) {
+	rsTS := s.rsTimestamp(ts, ssrc, at)
+	var err error
+	switch pt {
+	case media.PCMU.PayloadType(), media.PCMA.PayloadType():
+		out := payload
+		if want := s.codec.PayloadType(); want != pt {
+			out = s.scratch[:len(payload)]
+			transcode(out, payload, pt == media.PCMU.PayloadType())
+		}
+		if s.sender.Timestamp() != rsTS {
+			s.sender.SetTimestamp(rsTS)
+		}
+		_, err = s.sender.Send(s.codec.PayloadType(), marker, out, uint32(len(out)))
+		s.lastRS, s.lastWall = rsTS, at
+	default:
+		// A telephone event (the CS's only other payload): forward it when
+		// the SRS accepted telephone-event, else the recording keeps the
+		// in-band silence.
+		if s.eventPT == 0 || len(payload) != 4 {
+			s.dropped++
+			return
+		}
+		_, err = s.sender.SendAt(s.eventPT, marker, payload, rsTS)
+	}
+	if err != nil {
+		s.dropped++
+		s.log.Debug("replication send failed", "label", s.label, "err", err)
+		return
+	}
+	s.forwarded++
+	if !s.srSent {
+		// An early sender report lets the SRS align this stream at once.
+		s.srSent = true
+		s.sendReportLocked(time.Now())
+	}
+}
+
+func (s *rsStream) sendReport(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active && s.forwarded > 0 {
+		s.sendReportLocked(now)
+	}
+}
+
+func (s *rsStream) sendReportLocked(now time.Time) {
+	if err := s.sender.WriteRTCP(s.sender.SenderReport(now)); err != nil {
+		s.log.Debug("RTCP SR to SRS failed", "label", s.label, "err", err)
+	}
+}
+
+// counts returns packets forwarded and dropped (paused, refused, failed).
+func (s *rsStream) counts() (forwarded, dropped uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.forwarded, s.dropped
+}
+
+func (s *rsStream) close() {
+	s.mu.Lock()
+	s.active = false
+	s.mu.Unlock()
+	s.rtp.Close()
+	s.rtcp.Close()
+}
+
+// transcode converts G.711 between µ-law and A-law without going through
+// a codec change on the SRS side.
+func transcode(dst, src []byte, fromUlaw bool) {
+	if fromUlaw {
+		for i, b := range src {
+			dst[i] = g711.Ulaw2AlawFrame(b)
+		}
+		return
+	}
+	for i, b := range src {
+		dst[i] = g711.Alaw2UlawFrame(b)
+	}
+}
+
+// mixer sums both directions into one stream for streams = "mixed". CS
+// packets are decoded into two short queues; a 20 ms clock takes one frame
+// from each (silence when empty), sums and encodes.
+type mixer struct {
+	out *rsStream
+
+	mu     sync.Mutex
+	queues [2]frameQueue
+	ts     uint32
+	ssrc   uint32
+	frame  [media.FrameSamples]int16
+	enc    [media.FrameSamples]byte
+}
+
+type frameQueue struct {
+	frames [8][media.FrameSamples]int16
+	head   int
+	n      int
+}
+
+func (q *frameQueue) push(pcm []int16) {
+	if q.n == len(q.frames) { // drop the oldest: the clocks drifted
+		q.head = (q.head + 1) % len(q.frames)
+		q.n--
+	}
+	copy(q.frames[(q.head+q.n)%len(q.frames)][:], pcm)
+	q.n++
+}
+
+func (q *frameQueue) popInto(sum []int32) {
+	if q.n == 0 {
+		return
+	}
+	f := &q.frames[q.head]
+	for i := range sum {
+		sum[i] += int32(f[i])
+	}
+	q.head = (q.head + 1) % len(q.frames)
+	q.n--
+}
+
+func newMixer(out *rsStream) *mixer { return &mixer{out: out, ssrc: 1} }
+
+// add decodes one CS audio packet into its direction's queue.
+func (m *mixer) add(p media.Packet) {
+	var pcm [media.FrameSamples]int16
+	if len(p.Payload) != media.FrameSamples {
+		return // only 20 ms G.711 frames are mixed; events are not audible
+	}
+	switch p.PayloadType {
+	case media.PCMU.PayloadType():
+		for i, b := range p.Payload {
+			pcm[i] = g711.DecodeUlawFrame(b)
+		}
+	case media.PCMA.PayloadType():
+		for i, b := range p.Payload {
+			pcm[i] = g711.DecodeAlawFrame(b)
+		}
+	default:
+		return
+	}
+	idx := 0
+	if p.Direction == media.Received {
+		idx = 1
+	}
+	m.mu.Lock()
+	m.queues[idx].push(pcm[:])
+	m.mu.Unlock()
+}
+
+// run mixes every 20 ms until ctx ends.
+func (m *mixer) run(ctx context.Context) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	var sum [media.FrameSamples]int32
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			clear(sum[:])
+			m.mu.Lock()
+			empty := m.queues[0].n == 0 && m.queues[1].n == 0
+			m.queues[0].popInto(sum[:])
+			m.queues[1].popInto(sum[:])
+			m.mu.Unlock()
+			m.ts += media.FrameSamples
+			if empty {
+				continue // nothing flows (before media, on hold): the gap is time
+			}
+			m.out.mu.Lock()
+			codec := m.out.codec
+			m.out.mu.Unlock()
+			for i, v := range sum {
+				v = max(min(v, 32767), -32768)
+				if codec == media.PCMA {
+					m.enc[i] = g711.EncodeAlawFrame(int16(v))
+				} else {
+					m.enc[i] = g711.EncodeUlawFrame(int16(v))
+				}
+			}
+			m.out.forward(media.Packet{PayloadType: codec.PayloadType(), Timestamp: m.ts, SSRC: m.ssrc, Time: now, Payload: m.enc[:]})
+		}
+	}
+}

@@ -1,0 +1,654 @@
+package recording
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/recording/metadata"
+	"github.com/recphone/recphone/recording/policy"
+)
+
+// inviteTimeout bounds the wait for the SRS's answer (RFC 3261 Timer B).
+const inviteTimeout = 32 * time.Second
+
+// reportInterval is how often each stream sends an RTCP sender report.
+const reportInterval = 5 * time.Second
+
+// session is the recording session (RS) of one call: its dialog with the
+// SRS, its streams and its metadata. Signalling runs on its own goroutine,
+// one operation at a time; media runs on the call's goroutines.
+type session struct {
+	r       *Recorder
+	call    *callengine.Call
+	log     *slog.Logger
+	meta    *callMetadata
+	streams []*rsStream
+	mixer   *mixer
+	untap   func()
+	ops     chan func(context.Context)
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	mu            sync.Mutex
+	state         State
+	srs           string
+	rsCallID      string
+	dialog        *sipgo.DialogClientSession
+	sdpSession    uint64
+	sdpVersion    uint64
+	answer        []answerStream
+	pausedByAgent bool
+	pausedBySRS   bool
+	pausedAt      time.Time
+	pauseGen      int // counts agent pauses, so a pause limit ends only its own pause
+	reason        string
+	ended         bool
+}
+
+func (r *Recorder) newSession(call *callengine.Call) (*session, error) {
+	n := 2
+	if r.pol.Streams == policy.Mixed {
+		n = 1
+	}
+	meta, err := newCallMetadata(call, n, n == 1, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &session{
+		r: r, call: call, meta: meta, ops: make(chan func(context.Context), 16),
+		ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		log:        r.log.With("call", call.ID, "call_id", call.CallID),
+		sdpSession: uint64(time.Now().UnixNano() / 1e6), sdpVersion: 1,
+	}
+	for i := range n {
+		st, err := newRSStream(ctx, label(i), r.ports, r.mediaIP, s.log)
+		if err != nil {
+			s.closeStreams()
+			cancel()
+			return nil, err
+		}
+		s.streams = append(s.streams, st)
+	}
+	// The tap goes in before the call's first packet: what is said before
+	// the SRS answers is kept and sent once it does.
+	if n == 1 {
+		s.mixer = newMixer(s.streams[0])
+		s.untap = call.AddTap(s.mixer.add)
+	} else {
+		says, hears := s.streams[0], s.streams[1]
+		s.untap = call.AddTap(func(p media.Packet) {
+			if p.Direction == media.Sent {
+				says.forward(p)
+			} else {
+				hears.forward(p)
+			}
+		})
+	}
+	return s, nil
+}
+
+// run performs the session's signalling until the call ends.
+func (s *session) run() {
+	defer close(s.done)
+	defer s.cancel()
+	if s.mixer != nil {
+		go s.mixer.run(s.ctx)
+	}
+	go s.reportLoop()
+	s.start(s.ctx)
+	for {
+		select {
+		case op, ok := <-s.ops:
+			if !ok {
+				return
+			}
+			op(s.ctx)
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// do queues op on the session's goroutine; false when the session is over.
+func (s *session) do(op func(context.Context)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return false
+	}
+	select {
+	case s.ops <- op:
+		return true
+	default:
+		s.log.Warn("recording session busy; request dropped")
+		return false
+	}
+}
+
+func (s *session) reportLoop() {
+	t := time.NewTicker(reportInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			for _, st := range s.streams {
+				st.sendReport(now)
+			}
+		}
+	}
+}
+
+func (s *session) setState(st State, reason string) {
+	s.mu.Lock()
+	if s.state == st && s.reason == reason {
+		s.mu.Unlock()
+		return
+	}
+	s.state, s.reason = st, reason
+	ev := s.eventLocked()
+	s.mu.Unlock()
+	s.log.Info("recording", "state", st, "srs", ev.SRS, "reason", reason, "rs_call_id", s.rsCallIDValue())
+	s.r.publish(ev)
+}
+
+func (s *session) rsCallIDValue() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rsCallID
+}
+
+func (s *session) eventLocked() Event {
+	ev := Event{CallID: s.call.ID, State: s.state, SRS: s.srs, Reason: s.reason, Required: s.r.pol.Mode == policy.Always, Time: time.Now()}
+	if s.state == Paused {
+		ev.PausedBy = "agent"
+		if s.pausedBySRS && !s.pausedByAgent {
+			ev.PausedBy = "srs"
+		}
+		ev.Time = s.pausedAt
+	}
+	return ev
+}
+
+// start offers the RS to each provisioned SRS in turn until one accepts.
+func (s *session) start(ctx context.Context) {
+	var reasons []string
+	for _, target := range s.r.pol.SRS {
+		s.mu.Lock()
+		s.srs = target
+		s.mu.Unlock()
+		s.setState(Starting, "")
+		err := s.invite(ctx, target)
+		if err == nil {
+			s.setState(s.activeState(), s.pauseReason())
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("SRS refused the recording", "srs", target, "err", err)
+		reasons = append(reasons, fmt.Sprintf("%s: %v", target, err))
+	}
+	s.fail(strings.Join(reasons, "; "))
+}
+
+// fail ends the recording attempt without touching the call.
+func (s *session) fail(reason string) {
+	s.mu.Lock()
+	s.dialog = nil
+	s.mu.Unlock()
+	for _, st := range s.streams {
+		st.setPaused(true, false)
+	}
+	s.setState(Failed, reason)
+}
+
+func (s *session) activeState() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pausedByAgent || s.pausedBySRS {
+		return Paused
+	}
+	return Recording
+}
+
+func (s *session) pauseReason() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pausedByAgent || s.pausedBySRS {
+		return s.reason
+	}
+	return ""
+}
+
+// body builds SDP + current metadata for the next request to the SRS, and
+// says which direction it offers.
+func (s *session) body() (body []byte, contentType, dir string, err error) {
+	s.meta.update(s.call)
+	doc, err := metadata.Marshal(s.meta.snapshot())
+	if err != nil {
+		return nil, "", "", err
+	}
+	s.mu.Lock()
+	dir = "sendonly"
+	if s.pausedByAgent || s.pausedBySRS {
+		dir = "inactive"
+	}
+	offer := make([]offerStream, len(s.streams))
+	codecs := []media.Codec{media.PCMU, media.PCMA}
+	if c := s.call.Codec(); c.Name == "PCMA" {
+		codecs = []media.Codec{media.PCMA, media.PCMU}
+	}
+	for i, st := range s.streams {
+		offer[i] = offerStream{label: st.label, port: st.port(), codecs: codecs, dir: dir}
+	}
+	sdp := buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
+	s.sdpVersion++
+	s.mu.Unlock()
+	body, contentType, err = multipartBody(sdp, doc)
+	return body, contentType, dir, err
+}
+
+func (s *session) invite(ctx context.Context, target string) error {
+	uri, err := callengine.ParseTarget(target, "")
+	if err != nil {
+		return err
+	}
+	transport := s.r.transportFor(uri)
+	body, ct, offered, err := s.body()
+	if err != nil {
+		return err
+	}
+	req := sip.NewRequest(sip.INVITE, uri)
+	req.SetTransport(transport)
+	callID := sip.CallIDHeader(sip.GenerateTagN(32))
+	from := &sip.FromHeader{DisplayName: "recphone SRC", Address: s.r.srcURI(), Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: uri.Scheme, User: uri.User, Host: uri.Host, Port: uri.Port}})
+	req.AppendHeader(&callID)
+	contact := s.r.contact(transport)
+	req.AppendHeader(&contact)
+	for _, h := range s.r.rsHeaders() {
+		req.AppendHeader(h)
+	}
+	req.AppendHeader(sip.NewHeader("Content-Type", ct))
+	req.SetBody(body)
+
+	s.mu.Lock()
+	s.rsCallID = string(callID)
+	s.mu.Unlock()
+	s.r.track(s, string(callID))
+
+	ictx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	provisional := false
+	timer := time.AfterFunc(inviteTimeout, func() {
+		if provisional {
+			cancel(errInviteTimeout)
+		} else {
+			cancel(sipgo.WaitAnswerForceCancelErr)
+		}
+	})
+	defer timer.Stop()
+	dialog, err := s.r.dialogUA(transport).WriteInvite(ictx, req)
+	if err != nil {
+		return fmt.Errorf("sending INVITE: %w", err)
+	}
+	err = dialog.WaitAnswer(ictx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+		if res.IsProvisional() {
+			provisional = true
+		}
+		return nil
+	}})
+	if err != nil {
+		var dr *sipgo.ErrDialogResponse
+		if errors.As(err, &dr) {
+			return fmt.Errorf("%d %s", dr.Res.StatusCode, dr.Res.Reason)
+		}
+		if ictx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("no answer within %v", inviteTimeout)
+		}
+		return fmt.Errorf("no answer: %w", err)
+	}
+	if err := dialog.Ack(ctx); err != nil {
+		s.log.Warn("ACK to SRS failed", "err", err)
+	}
+	res := dialog.InviteResponse
+	ans, err := s.applyAnswer(res.ContentType(), res.Body(), offered)
+	if err != nil {
+		_ = dialog.Bye(ctx)
+		return err
+	}
+	s.mu.Lock()
+	s.dialog = dialog
+	s.answer = ans
+	s.mu.Unlock()
+	if !hasSRSFeature(res) {
+		s.log.Warn("SRS answer lacks +sip.srs in Contact", "srs", target)
+	}
+	return nil
+}
+
+var errInviteTimeout = errors.New("SRS did not answer")
+
+func hasSRSFeature(res *sip.Response) bool {
+	c := res.GetHeader("Contact")
+	return c != nil && strings.Contains(c.Value(), "+sip.srs")
+}
+
+// applyAnswer configures the streams from an SDP answer of the SRS to our
+// offer in direction offered, or from an offer of the SRS (offered "").
+func (s *session) applyAnswer(ct sip.Header, body []byte, offered string) ([]answerStream, error) {
+	ctype := ""
+	if ct != nil {
+		ctype = ct.Value()
+	}
+	b, err := parseSRSBody(ctype, body)
+	if err != nil {
+		return nil, err
+	}
+	if b.sdp == nil {
+		return nil, fmt.Errorf("%w: no SDP in the answer", errBody)
+	}
+	ans, err := parseRSAnswer(b.sdp, len(s.streams))
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	paused := s.pausedByAgent
+	// All streams inactive from the SRS, when we did not offer inactive
+	// ourselves, is the SRS pausing (RFC 7866 §8.1.2).
+	srsPause := offered != "inactive"
+	for _, a := range ans {
+		if a.direction != "inactive" {
+			srsPause = false
+		}
+	}
+	if offered == "inactive" {
+		srsPause = s.pausedBySRS
+	}
+	if srsPause != s.pausedBySRS {
+		s.pausedBySRS = srsPause
+		if srsPause {
+			s.pausedAt = time.Now()
+			s.reason = "paused by the recorder"
+		}
+	}
+	paused = paused || srsPause
+	s.mu.Unlock()
+	for i, st := range s.streams {
+		st.configure(ans[i], paused)
+	}
+	return ans, nil
+}
+
+// reinvite sends SDP and current metadata in a re-INVITE (an SRS may refuse
+// SDP-only re-INVITEs, so both always travel together). A glare is retried
+// once after the random wait of RFC 3261 §14.1.
+func (s *session) reinvite(ctx context.Context) error {
+	s.mu.Lock()
+	dialog := s.dialog
+	s.mu.Unlock()
+	if dialog == nil {
+		return errNoRS
+	}
+	for attempt := 0; ; attempt++ {
+		body, ct, offered, err := s.body()
+		if err != nil {
+			return err
+		}
+		req := sip.NewRequest(sip.INVITE, remoteTarget(dialog))
+		for _, h := range s.r.rsHeaders() {
+			req.AppendHeader(h)
+		}
+		contact := s.r.contact(req.Transport())
+		req.AppendHeader(&contact)
+		req.AppendHeader(sip.NewHeader("Content-Type", ct))
+		req.SetBody(body)
+		rctx, cancel := context.WithTimeout(ctx, inviteTimeout)
+		res, err := dialog.Do(rctx, req)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("re-INVITE: %w", err)
+		}
+		if res.StatusCode == 491 && attempt == 0 {
+			select {
+			case <-time.After(time.Duration(2100+rand.IntN(1900)) * time.Millisecond):
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if !res.IsSuccess() {
+			return fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)
+		}
+		ack := sip.NewRequest(sip.ACK, remoteTarget(dialog))
+		if err := dialog.WriteRequest(ack); err != nil {
+			s.log.Warn("ACK of RS re-INVITE failed", "err", err)
+		}
+		ans, err := s.applyAnswer(res.ContentType(), res.Body(), offered)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.answer = ans
+		s.mu.Unlock()
+		return nil
+	}
+}
+
+var errNoRS = errors.New("recording: no recording session with the SRS")
+
+func remoteTarget(d *sipgo.DialogClientSession) sip.Uri {
+	if res := d.InviteResponse; res != nil && res.Contact() != nil {
+		return *res.Contact().Address.Clone()
+	}
+	return *d.InviteRequest.Recipient.Clone()
+}
+
+// srsReceiving reports whether the SRS's last answer wants media on i.
+func (s *session) srsReceiving(i int) bool {
+	if i >= len(s.answer) {
+		return false
+	}
+	return s.answer[i].receiving()
+}
+
+// pause stops RS media at once, then tells the SRS (a=inactive).
+func (s *session) pause(ctx context.Context, reason string) error {
+	s.mu.Lock()
+	if s.pausedByAgent {
+		s.mu.Unlock()
+		return nil
+	}
+	s.pausedByAgent = true
+	s.pauseGen++
+	s.pausedAt = time.Now()
+	s.reason = reason
+	active := s.dialog != nil
+	s.mu.Unlock()
+	for _, st := range s.streams {
+		st.setPaused(true, false)
+	}
+	s.setState(Paused, reason)
+	if !active {
+		return nil
+	}
+	if err := s.reinvite(ctx); err != nil {
+		// Media is already stopped; the SRS simply sees silence.
+		s.log.Warn("telling the SRS about the pause failed", "err", err)
+		return fmt.Errorf("recording paused locally, SRS not told: %w", err)
+	}
+	return nil
+}
+
+func (s *session) pauseGeneration() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.pausedByAgent {
+		return -1
+	}
+	return s.pauseGen
+}
+
+// resume restarts RS media after the SRS accepted a=sendonly again.
+func (s *session) resume(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.pausedByAgent {
+		s.mu.Unlock()
+		return nil
+	}
+	s.pausedByAgent = false
+	active := s.dialog != nil
+	s.mu.Unlock()
+	if !active {
+		s.setState(s.stateWithoutRS(), s.reason)
+		return nil
+	}
+	if err := s.reinvite(ctx); err != nil {
+		s.fail(fmt.Sprintf("resume refused: %v", err))
+		return err
+	}
+	s.mu.Lock()
+	srsPaused := s.pausedBySRS
+	for i, st := range s.streams {
+		st.setPaused(srsPaused, s.srsReceiving(i))
+	}
+	s.mu.Unlock()
+	s.setState(s.activeState(), s.pauseReason())
+	return nil
+}
+
+func (s *session) stateWithoutRS() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state == Failed {
+		return Failed
+	}
+	return Starting
+}
+
+// sendSnapshot sends a complete snapshot of the current metadata.
+func (s *session) sendSnapshot(ctx context.Context, why string) {
+	if err := s.reinvite(ctx); err != nil && !errors.Is(err, errNoRS) {
+		s.log.Warn("metadata update to SRS failed", "why", why, "err", err)
+	}
+}
+
+// stop ends the RS with the call: a last snapshot with stop times, then BYE.
+func (s *session) stop(ctx context.Context, at time.Time) {
+	s.meta.ended(at)
+	s.untap()
+	for _, st := range s.streams {
+		st.setPaused(true, false)
+	}
+	s.mu.Lock()
+	dialog := s.dialog
+	state := s.state
+	s.mu.Unlock()
+	if dialog != nil {
+		s.sendSnapshot(ctx, "call ended")
+		bctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+		if err := dialog.Bye(bctx); err != nil {
+			s.log.Warn("BYE to SRS failed", "err", err)
+		}
+		cancel()
+	}
+	for i, st := range s.streams {
+		fwd, dropped := st.counts()
+		s.log.Info("recording stream", "label", label(i), "forwarded", fwd, "not_sent", dropped)
+	}
+	if state != Failed {
+		s.setState(Stopped, "call ended")
+	}
+	s.mu.Lock()
+	s.ended = true
+	s.dialog = nil
+	s.mu.Unlock()
+	s.closeStreams()
+	s.cancel()
+}
+
+func (s *session) closeStreams() {
+	for _, st := range s.streams {
+		st.close()
+	}
+}
+
+// onSRSRequest answers a re-INVITE or UPDATE from the SRS: its pause or
+// resume (a=inactive / a=recvonly) and its metadata requests.
+func (s *session) onSRSRequest(req *sip.Request, tx sip.ServerTransaction) {
+	b, err := parseSRSBody(contentType(req), req.Body())
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil))
+		return
+	}
+	if b.sdp != nil {
+		if _, err := s.applyAnswer(sip.NewHeader("Content-Type", ctSDP), b.sdp, ""); err != nil {
+			s.log.Warn("unusable re-offer from SRS", "err", err)
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+			return
+		}
+	}
+	// Our answer: sendonly where the SRS receives and we are not paused.
+	s.mu.Lock()
+	dir := "sendonly"
+	if s.pausedByAgent || s.pausedBySRS {
+		dir = "inactive"
+	}
+	offer := make([]offerStream, len(s.streams))
+	for i, st := range s.streams {
+		offer[i] = offerStream{label: st.label, port: st.port(), codecs: []media.Codec{st.codec}, dir: dir}
+	}
+	sdp := buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
+	s.sdpVersion++
+	s.mu.Unlock()
+	res := sip.NewSDPResponseFromRequest(req, sdp)
+	contact := s.r.contact(req.Transport())
+	res.AppendHeader(&contact)
+	if err := tx.Respond(res); err != nil {
+		s.log.Warn("answering SRS request failed", "err", err)
+		return
+	}
+	s.setState(s.activeState(), s.pauseReason())
+	if b.metadataRequest {
+		// RFC 7866 §9.3: answer the request, then send a full snapshot.
+		s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "SRS asked for metadata") })
+	}
+}
+
+// onSRSBye is the SRS ending the recording: the call goes on unrecorded.
+func (s *session) onSRSBye(req *sip.Request, tx sip.ServerTransaction) {
+	s.mu.Lock()
+	dialog := s.dialog
+	s.dialog = nil
+	s.mu.Unlock()
+	if dialog != nil {
+		_ = dialog.ReadBye(req, tx)
+	} else {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	}
+	s.fail("the SRS ended the recording session")
+}
+
+func contentType(req *sip.Request) string {
+	if h := req.ContentType(); h != nil {
+		return h.Value()
+	}
+	return ""
+}

@@ -1,0 +1,125 @@
+package recording
+
+import (
+	"sync"
+	"time"
+
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/recording/metadata"
+)
+
+// callMetadata is what the SRS is told about one recorded call (RFC 7865).
+// Object ids are made once and stay the same for the life of the call, so
+// every snapshot and update describes the same objects.
+type callMetadata struct {
+	mu sync.Mutex
+
+	groupID, sessionID string
+	agentID, remoteID  string
+	streamIDs          []string // by stream index; label is index+1
+	mixed              bool
+
+	start, associated time.Time
+	stop              time.Time
+	sipSessionID      string
+	agent, remote     callengine.Party
+}
+
+func newCallMetadata(call *callengine.Call, streams int, mixed bool, now time.Time) (*callMetadata, error) {
+	ids := make([]string, 4+streams)
+	for i := range ids {
+		id, err := metadata.NewID()
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	m := &callMetadata{
+		groupID: ids[0], sessionID: ids[1], agentID: ids[2], remoteID: ids[3], streamIDs: ids[4:],
+		mixed: mixed, start: call.Created, associated: now,
+		agent: call.Local, remote: call.Remote(),
+	}
+	m.sipSessionID = sessionIDValue(call.SessionID())
+	return m, nil
+}
+
+// sessionIDValue renders an RFC 7989 Session-ID as its header value.
+func sessionIDValue(s callengine.SessionID) string {
+	if s.Remote == "" {
+		return s.Local
+	}
+	return s.Local + ";remote=" + s.Remote
+}
+
+// update refreshes what can change during the call; it reports whether
+// anything did.
+func (m *callMetadata) update(call *callengine.Call) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	remote, sid := call.Remote(), sessionIDValue(call.SessionID())
+	changed := remote != m.remote || sid != m.sipSessionID
+	m.remote, m.sipSessionID = remote, sid
+	return changed
+}
+
+func (m *callMetadata) ended(at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stop.IsZero() {
+		m.stop = at
+	}
+}
+
+func label(i int) string { return string(rune('1' + i)) }
+
+// snapshot builds a complete metadata document of the call as it is now.
+func (m *callMetadata) snapshot() *metadata.Recording {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := func(x time.Time) *time.Time {
+		if x.IsZero() {
+			return nil
+		}
+		u := x.UTC()
+		return &u
+	}
+	r := metadata.NewSnapshot()
+	r.Groups = []*metadata.Group{{ID: m.groupID, AssociateTime: t(m.associated)}}
+	sess := &metadata.Session{ID: m.sessionID, GroupRefs: []string{m.groupID}, StartTime: t(m.start), StopTime: t(m.stop)}
+	if m.sipSessionID != "" {
+		sess.SIPSessionIDs = []string{m.sipSessionID}
+	}
+	r.Sessions = []*metadata.Session{sess}
+	r.SessionRecordingAssocs = []*metadata.SessionRecordingAssoc{{SessionID: m.sessionID, AssociateTime: t(m.associated), DisassociateTime: t(m.stop)}}
+	party := func(id string, p callengine.Party) *metadata.Participant {
+		n := metadata.NameID{AOR: p.URI}
+		if p.DisplayName != "" {
+			n.Names = []metadata.Name{{Text: p.DisplayName}}
+		}
+		return &metadata.Participant{ID: id, NameID: []metadata.NameID{n}}
+	}
+	r.Participants = []*metadata.Participant{party(m.agentID, m.agent), party(m.remoteID, m.remote)}
+	for _, id := range []string{m.agentID, m.remoteID} {
+		r.ParticipantSessionAssocs = append(r.ParticipantSessionAssocs, &metadata.ParticipantSessionAssoc{
+			ParticipantID: id, SessionID: m.sessionID, AssociateTime: t(m.associated), DisassociateTime: t(m.stop)})
+	}
+	for i, id := range m.streamIDs {
+		r.Streams = append(r.Streams, &metadata.Stream{ID: id, SessionID: m.sessionID, Label: label(i)})
+	}
+	if m.mixed {
+		// One stream carries both voices: each party sends and hears it.
+		both := []string{m.streamIDs[0]}
+		r.ParticipantStreamAssocs = []*metadata.ParticipantStreamAssoc{
+			{ParticipantID: m.agentID, Send: both, Recv: both},
+			{ParticipantID: m.remoteID, Send: both, Recv: both},
+		}
+	} else {
+		// Label 1 is what the agent says, label 2 what the agent hears.
+		says, hears := m.streamIDs[0], m.streamIDs[1]
+		r.ParticipantStreamAssocs = []*metadata.ParticipantStreamAssoc{
+			{ParticipantID: m.agentID, Send: []string{says}, Recv: []string{hears}},
+			{ParticipantID: m.remoteID, Send: []string{hears}, Recv: []string{says}},
+		}
+	}
+	return r
+}
