@@ -437,7 +437,9 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 
 // The recorder's own SIP identity and headers.
 
-func (r *Recorder) srcURI() sip.Uri { return sip.Uri{Scheme: "sip", User: "recphone-src", Host: r.host} }
+func (r *Recorder) srcURI() sip.Uri {
+	return sip.Uri{Scheme: "sip", User: "recphone-src", Host: r.host}
+}
 
 func (r *Recorder) contact(transport string) sip.ContactHeader {
 	u := sip.Uri{Scheme: "sip", User: "recphone-src", Host: r.host, Port: r.port}
