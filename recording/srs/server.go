@@ -60,43 +60,6 @@ type Server struct {
 	serveWG      sync.WaitGroup
 }
 
-// Option configures a Server.
-type Option func(*Server)
-
-// WithListen sets the SIP address (UDP and TCP on the same port). Port 0
-// picks a free port; Addr reports it. Default 127.0.0.1:5070.
-func WithListen(addr string) Option { return func(s *Server) { s.listen = addr } }
-
-// WithStrict makes the SRS refuse a non-conforming INVITE with a 4xx whose
-// reason phrase names the first finding, instead of recording it.
-func WithStrict(strict bool) Option { return func(s *Server) { s.strict = strict } }
-
-// WithTLS adds a SIP over TLS listener on addr with the given PEM files.
-func WithTLS(addr, certFile, keyFile string) Option {
-	return func(s *Server) { s.tlsListen, s.tlsCert, s.tlsKey = addr, certFile, keyFile }
-}
-
-// WithLogger sets the logger; every RS logs with rs_id and call_id.
-func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
-
-// WithEvents registers fn to receive session events. fn runs on one
-// goroutine of its own, in order; if it falls 1024 events behind, further
-// events are dropped (and logged) rather than stalling media.
-func WithEvents(fn func(Event)) Option { return func(s *Server) { s.onEvent = fn } }
-
-// WithFlushInterval sets how often WAV headers and session.json are
-// rewritten during a recording (default 1 s): the most a crash can lose.
-func WithFlushInterval(d time.Duration) Option { return func(s *Server) { s.flushEvery = d } }
-
-// WithMediaIP sets the address put in SDP and Contact when the listen
-// address is a wildcard (default: the listen IP, or 127.0.0.1).
-func WithMediaIP(ip string) Option { return func(s *Server) { s.mediaIP = ip } }
-
-// WithAnswerDelay makes the SRS ring (180) for d before answering, the way
-// a loaded recorder does; it lets tests exercise CANCEL and RTP sent
-// before the answer.
-func WithAnswerDelay(d time.Duration) Option { return func(s *Server) { s.answerDelay = d } }
-
 // New creates a Server that stores recordings under dir. It binds its SIP
 // sockets at once, so Addr is valid before Run.
 func New(dir string, opts ...Option) (*Server, error) {
