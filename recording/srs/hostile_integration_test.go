@@ -141,6 +141,12 @@ func TestHostileSIP(t *testing.T) {
 	if !strings.HasPrefix(res, "SIP/2.0 415 Refused body-unknown-type") && !strings.HasPrefix(res, "SIP/2.0 421") {
 		t.Errorf("text/plain INVITE answered %q", firstLine(res))
 	}
+	// A lenient SRS still cannot record an INVITE without usable SDP.
+	lenient := startSRS(t)
+	res = tcpRequest(t, lenient.Addr(), "INVITE", "text/plain", "hello")
+	if !strings.HasPrefix(res, "SIP/2.0 488 Not Acceptable Here (no usable SDP offer)") || !strings.Contains(res, "body-unknown-type") {
+		t.Errorf("lenient SRS answered an SDP-less INVITE with %q", res)
+	}
 	// Still alive and well.
 	res = tcpRequest(t, ts.Addr(), "OPTIONS", "", "")
 	if !strings.HasPrefix(res, "SIP/2.0 200 OK") || !strings.Contains(res, "Supported: siprec") {

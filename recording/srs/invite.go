@@ -126,12 +126,14 @@ func (rs *recordingSession) onInitialInvite(req *sip.Request, tx sip.ServerTrans
 		first = &f
 	}
 	rs.fmu.Unlock()
-	if s.strict && first != nil || len(offers) == 0 {
-		status, reason := 488, "Not Acceptable Here (no usable SDP offer)"
-		if first != nil {
-			status, reason = statusFor(*first)
-		}
+	switch {
+	case s.strict && first != nil:
+		status, reason := statusFor(*first)
 		rs.refuse(req, tx, status, reason, first)
+		return
+	case len(offers) == 0:
+		// Even a lenient SRS cannot record without media lines.
+		rs.refuse(req, tx, 488, "Not Acceptable Here (no usable SDP offer)", rs.firstSDPFinding())
 		return
 	}
 
@@ -169,6 +171,19 @@ func (rs *recordingSession) onInitialInvite(req *sip.Request, tx sip.ServerTrans
 	rs.startFlusher(s.flushEvery)
 	rs.flush()
 	s.emit(Event{Kind: EventStarted, RSID: rs.id, CallID: rs.callID, Dir: rs.dir, Ports: ports})
+}
+
+// firstSDPFinding returns the finding that explains a missing offer.
+func (rs *recordingSession) firstSDPFinding() *Finding {
+	rs.fmu.Lock()
+	defer rs.fmu.Unlock()
+	for _, f := range rs.findings {
+		switch f.ID {
+		case FindSDPMissing, FindSDPMalformed, FindBodyNotMultipart, FindBodyUnknownType, FindBodyTooLarge, FindMultipartBroken:
+			return &f
+		}
+	}
+	return nil
 }
 
 // refuse answers the INVITE with a 4xx/5xx, stores the findings and ends
