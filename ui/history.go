@@ -1,0 +1,98 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/recphone/recphone/ui/model"
+)
+
+// historyPanel is the History tab: newest call first.
+type historyPanel struct {
+	w       *Window
+	object  fyne.CanvasObject
+	list    *widget.List
+	entries []model.Entry
+}
+
+func newHistoryPanel(w *Window) *historyPanel {
+	h := &historyPanel{w: w}
+	if w.opts.History != nil {
+		h.entries = w.opts.History.Entries()
+	}
+	h.list = widget.NewList(
+		func() int { return len(h.entries) },
+		func() fyne.CanvasObject {
+			top := widget.NewLabel("")
+			top.TextStyle = fyne.TextStyle{Bold: true}
+			top.Truncation = fyne.TextTruncateEllipsis
+			bottom := widget.NewLabel("")
+			bottom.Truncation = fyne.TextTruncateEllipsis
+			return container.NewVBox(top, bottom)
+		},
+		func(i widget.ListItemID, o fyne.CanvasObject) {
+			rows := o.(*fyne.Container).Objects
+			top, bottom := HistoryLines(h.entries[i])
+			rows[0].(*widget.Label).SetText(top)
+			rows[1].(*widget.Label).SetText(bottom)
+		},
+	)
+	empty := widget.NewLabel("Calls you make and take appear here.")
+	if w.opts.History == nil {
+		empty.SetText("Call history is not kept in this mode.")
+	}
+	h.object = container.NewBorder(empty, nil, nil, nil, h.list)
+	return h
+}
+
+func (h *historyPanel) refresh() {
+	if h.w.opts.History != nil {
+		h.entries = h.w.opts.History.Entries()
+	}
+	h.list.Refresh()
+}
+
+// HistoryLines renders one history entry as two lines: who and when, then
+// how long and how it was recorded.
+func HistoryLines(e model.Entry) (string, string) {
+	dir := "OUT"
+	if e.Direction == model.Incoming {
+		dir = "IN"
+	}
+	top := fmt.Sprintf("%s  %s  %s", dir, e.Start.Local().Format("Jan 2 15:04"), e.Party.Label())
+	var parts []string
+	if e.Answered {
+		parts = append(parts, model.FormatDuration(e.Duration))
+	} else {
+		parts = append(parts, "not answered")
+	}
+	parts = append(parts, recordingText(e.Recording))
+	if n := len(e.Pauses); n > 0 {
+		var total time.Duration
+		for _, p := range e.Pauses {
+			total += p.Duration
+		}
+		parts = append(parts, fmt.Sprintf("%d pause(s), %s", n, model.FormatDuration(total)))
+	}
+	if e.EndReason != "" {
+		parts = append(parts, e.EndReason)
+	}
+	return top, strings.Join(parts, " · ")
+}
+
+func recordingText(s model.RecState) string {
+	switch s {
+	case model.RecRecording, model.RecPaused:
+		return "recorded"
+	case model.RecFailed:
+		return "RECORDING FAILED"
+	case model.RecStarting:
+		return "recording never started"
+	}
+	return "not recorded"
+}

@@ -1,0 +1,202 @@
+package ui
+
+import (
+	"image/color"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/recphone/recphone/ui/model"
+)
+
+// IndicatorColor is the band's colour for a look; flash selects the dark
+// phase of NOT RECORDING's flashing. The colours are fixed, not themed: an
+// agent (and the end-to-end test) must read the same red in a light or a
+// dark theme.
+func IndicatorColor(look model.Indicator, flash bool) color.NRGBA {
+	switch look {
+	case model.IndicatorRecording:
+		return color.NRGBA{R: 0xC6, G: 0x28, B: 0x28, A: 0xFF}
+	case model.IndicatorPaused:
+		return color.NRGBA{R: 0xFF, G: 0xB3, B: 0x00, A: 0xFF}
+	case model.IndicatorNotRecording:
+		if flash {
+			return color.NRGBA{R: 0x4A, G: 0x00, B: 0x00, A: 0xFF}
+		}
+		return color.NRGBA{R: 0xC6, G: 0x28, B: 0x28, A: 0xFF}
+	}
+	return color.NRGBA{R: 0x61, G: 0x61, B: 0x61, A: 0xFF}
+}
+
+// IndicatorHeight is the indicator band's height: large enough to be seen
+// from the corner of the eye.
+const IndicatorHeight = 96
+
+// indicator is the large recording band with the pause/resume button.
+type indicator struct {
+	w      *Window
+	object fyne.CanvasObject
+	bg     *canvas.Rectangle
+	title  *canvas.Text
+	detail *canvas.Text
+	note   *canvas.Text
+	pause  *tipButton
+}
+
+func newIndicator(w *Window) *indicator {
+	in := &indicator{w: w}
+	in.bg = canvas.NewRectangle(IndicatorColor(model.IndicatorOff, false))
+	in.bg.SetMinSize(fyne.NewSize(0, IndicatorHeight))
+	in.title = canvas.NewText("OFF", color.White)
+	in.title.TextSize = 30
+	in.title.TextStyle = fyne.TextStyle{Bold: true}
+	in.detail = canvas.NewText("", color.White)
+	in.detail.TextSize = 14
+	in.note = canvas.NewText("", color.White)
+	in.note.TextSize = 12
+	in.pause = newTipButton("Pause", theme.MediaPauseIcon(), w.TogglePause)
+	text := container.NewVBox(in.title, in.detail, in.note)
+	btn := container.NewVBox(layout.NewSpacer(), in.pause, layout.NewSpacer())
+	in.object = container.NewStack(in.bg, container.NewPadded(container.NewBorder(nil, nil, nil, btn, text)))
+	return in
+}
+
+func (in *indicator) render() {
+	w := in.w
+	look := w.Indicator()
+	now := w.opts.Now()
+	bg := IndicatorColor(look, w.flash)
+	fg := color.Color(color.White)
+	detail, note := "", ""
+	switch look {
+	case model.IndicatorRecording:
+		detail = "to " + orDash(w.rec.SRS)
+	case model.IndicatorPaused:
+		fg = color.Black
+		detail = "paused " + model.FormatDuration(now.Sub(w.rec.Since))
+		if w.rec.PausedBy != "" {
+			detail += " by " + w.rec.PausedBy
+		}
+		if left, ok := model.PauseLeft(w.rec, w.policy, now); ok {
+			detail += " · " + model.FormatDuration(left) + " left"
+		}
+		note = w.rec.Reason
+	case model.IndicatorNotRecording:
+		detail = notRecordingReason(w)
+		note = "This call must be recorded."
+	default:
+		switch {
+		case !w.call.Active():
+			detail = "no call"
+		case w.opts.Recorder == nil:
+			detail = "no recording client in this build"
+		default:
+			detail = "this call is not recorded"
+		}
+		if w.rec.Reason != "" && w.call.Active() {
+			detail += " — " + w.rec.Reason
+		}
+	}
+	in.bg.FillColor = bg
+	in.bg.Refresh()
+	for _, t := range []*canvas.Text{in.title, in.detail, in.note} {
+		t.Color = fg
+	}
+	in.title.Text = string(look)
+	in.detail.Text = detail
+	in.note.Text = note
+	in.title.Refresh()
+	in.detail.Refresh()
+	in.note.Refresh()
+
+	ok, why := w.canTogglePause()
+	if w.rec.State == model.RecPaused {
+		in.pause.SetText("Resume")
+		in.pause.SetIcon(theme.MediaPlayIcon())
+	} else {
+		in.pause.SetText("Pause")
+		in.pause.SetIcon(theme.MediaPauseIcon())
+	}
+	in.pause.tip = why
+	if ok {
+		in.pause.Enable()
+	} else {
+		in.pause.Disable()
+	}
+	if !ok && w.call.Active() && (look == model.IndicatorRecording) {
+		in.note.Text = why // say it without hovering too
+		in.note.Refresh()
+	}
+}
+
+func notRecordingReason(w *Window) string {
+	r := w.rec
+	switch {
+	case w.opts.Recorder == nil:
+		return "no recording client in this build"
+	case r.State == model.RecStarting:
+		return "connecting to the recorder " + orDash(r.SRS) + "…"
+	case r.Reason != "":
+		return r.Reason
+	case r.State == "":
+		return "waiting for the recorder"
+	}
+	return string(r.State)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// tipButton is a button that explains itself in a tooltip while the mouse
+// is over it, even when disabled: Fyne 2.7 has no tooltips, and a greyed
+// out pause button must say why.
+type tipButton struct {
+	widget.Button
+	tip   string
+	popup *widget.PopUp
+}
+
+func newTipButton(label string, icon fyne.Resource, tapped func()) *tipButton {
+	b := &tipButton{}
+	b.Text, b.Icon, b.OnTapped = label, icon, tapped
+	b.ExtendBaseWidget(b)
+	return b
+}
+
+// Tip is the tooltip text.
+func (b *tipButton) Tip() string { return b.tip }
+
+// MouseIn shows the tooltip below the button.
+func (b *tipButton) MouseIn(e *desktop.MouseEvent) {
+	b.Button.MouseIn(e)
+	if b.tip == "" {
+		return
+	}
+	c := fyne.CurrentApp().Driver().CanvasForObject(b)
+	if c == nil {
+		return
+	}
+	label := widget.NewLabel(b.tip)
+	b.popup = widget.NewPopUp(label, c)
+	pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(b)
+	x := min(pos.X, c.Size().Width-label.MinSize().Width-theme.Padding()*2)
+	b.popup.ShowAtPosition(fyne.NewPos(max(x, 0), pos.Y+b.Size().Height))
+}
+
+// MouseOut hides the tooltip.
+func (b *tipButton) MouseOut() {
+	b.Button.MouseOut()
+	if b.popup != nil {
+		b.popup.Hide()
+		b.popup = nil
+	}
+}

@@ -1,0 +1,206 @@
+package ui
+
+import (
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/recphone/recphone/ui/model"
+)
+
+// phonePanel is the Phone tab: the current call and the dial field with
+// its pad, which doubles as the DTMF keypad during a call.
+type phonePanel struct {
+	w      *Window
+	object fyne.CanvasObject
+
+	name, uri, state, timer *widget.Label
+	answer, reject, hangup  *widget.Button
+	hold, mute              *widget.Button
+	dial                    *dialEntry
+	callBtn                 *widget.Button
+	sent                    *widget.Label
+	keys                    map[string]*widget.Button
+}
+
+func newPhonePanel(w *Window) *phonePanel {
+	p := &phonePanel{w: w, keys: map[string]*widget.Button{}}
+	p.name = widget.NewLabel("")
+	p.name.TextStyle = fyne.TextStyle{Bold: true}
+	p.name.SizeName = theme.SizeNameSubHeadingText
+	p.name.Truncation = fyne.TextTruncateEllipsis
+	p.uri = widget.NewLabel("")
+	p.uri.Truncation = fyne.TextTruncateEllipsis
+	p.state = widget.NewLabel("")
+	p.timer = widget.NewLabel("")
+	p.timer.TextStyle = fyne.TextStyle{Monospace: true}
+
+	p.answer = widget.NewButtonWithIcon("Answer", theme.ConfirmIcon(), w.Answer)
+	p.answer.Importance = widget.SuccessImportance
+	p.reject = widget.NewButtonWithIcon("Reject", theme.CancelIcon(), w.Reject)
+	p.hangup = widget.NewButtonWithIcon("Hang up", theme.CancelIcon(), w.Hangup)
+	p.hangup.Importance = widget.DangerImportance
+	p.hold = widget.NewButtonWithIcon("Hold", theme.MediaPauseIcon(), w.ToggleHold)
+	p.mute = widget.NewButtonWithIcon("Mute", theme.VolumeMuteIcon(), w.ToggleMute)
+
+	p.dial = newDialEntry(w)
+	p.dial.SetPlaceHolder("Number or sip:user@host")
+	if w.opts.Demo != nil {
+		p.dial.SetText(w.opts.Demo.Target)
+	}
+	p.dial.OnSubmitted = func(s string) { w.Dial(s) }
+	p.callBtn = widget.NewButtonWithIcon("Call", theme.MailSendIcon(), func() { w.Dial(p.dial.Text) })
+	p.callBtn.Importance = widget.SuccessImportance
+	p.sent = widget.NewLabel("")
+
+	pad := container.NewGridWithColumns(3)
+	for _, k := range []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"} {
+		b := widget.NewButton(k, func() { p.key(k) })
+		p.keys[k] = b
+		pad.Add(b)
+	}
+	back := widget.NewButtonWithIcon("", theme.ContentUndoIcon(), func() {
+		if t := p.dial.Text; t != "" {
+			p.dial.SetText(t[:len(t)-1])
+		}
+	})
+
+	callInfo := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer))
+	controls := container.NewGridWithColumns(3, p.answer, p.reject, p.hangup, p.hold, p.mute)
+	dialRow := container.NewBorder(nil, nil, nil, container.NewHBox(back, p.callBtn), p.dial)
+	p.object = container.NewVBox(callInfo, controls, widget.NewSeparator(), dialRow, pad, p.sent,
+		widget.NewLabel("Shortcuts: Ctrl+Shift+A answer · Ctrl+Shift+H hang up\nCtrl+Shift+P pause/resume recording · Ctrl+Shift+M mute"))
+	return p
+}
+
+// key is a dialpad press: a DTMF digit during a call, else a character of
+// the number being dialled.
+func (p *phonePanel) key(k string) {
+	if p.w.call.InConversation() {
+		p.sent.SetText(p.sent.Text + k)
+		p.w.SendDTMF(k)
+		return
+	}
+	p.dial.SetText(p.dial.Text + k)
+}
+
+func (p *phonePanel) resetDigits() { p.sent.SetText("") }
+
+func (p *phonePanel) render() {
+	w := p.w
+	c := w.call
+	now := w.opts.Now()
+	if c.State == model.CallIdle {
+		p.name.SetText("No call")
+		p.uri.SetText("")
+	} else {
+		name := c.Remote.DisplayName
+		if name == "" {
+			name = c.Remote.URI
+		}
+		p.name.SetText(name)
+		p.uri.SetText(c.Remote.URI)
+	}
+	p.state.SetText(callStateText(c))
+	switch {
+	case c.InConversation() && !c.Answered.IsZero():
+		p.timer.SetText(model.FormatDuration(now.Sub(c.Answered)))
+	case c.State == model.CallEnded:
+	default:
+		p.timer.SetText("")
+	}
+
+	show(p.answer, c.State == model.CallIncoming)
+	show(p.reject, c.State == model.CallIncoming)
+	enable(p.hangup, c.Active())
+	enable(p.hold, c.InConversation())
+	enable(p.mute, c.InConversation())
+	if c.State == model.CallHeld {
+		p.hold.SetText("Resume call")
+		p.hold.SetIcon(theme.MediaPlayIcon())
+	} else {
+		p.hold.SetText("Hold")
+		p.hold.SetIcon(theme.MediaPauseIcon())
+	}
+	if c.Muted {
+		p.mute.SetText("Unmute")
+		p.mute.Importance = widget.WarningImportance
+	} else {
+		p.mute.SetText("Mute")
+		p.mute.Importance = widget.MediumImportance
+	}
+	p.mute.Refresh()
+	enable(p.callBtn, !c.Active())
+	for _, b := range p.keys {
+		enable(b, !c.Active() || c.InConversation())
+	}
+}
+
+func callStateText(c model.Call) string {
+	switch c.State {
+	case model.CallCalling:
+		return "Calling…"
+	case model.CallRinging:
+		return "Ringing…"
+	case model.CallIncoming:
+		return "Incoming call"
+	case model.CallAnswered:
+		if c.Muted {
+			return "Connected (muted)"
+		}
+		return "Connected"
+	case model.CallHeld:
+		return "On hold"
+	case model.CallEnded:
+		if c.Reason != "" {
+			return "Call ended: " + c.Reason
+		}
+		return "Call ended"
+	}
+	return "Enter a number or SIP address"
+}
+
+func show(o fyne.CanvasObject, visible bool) {
+	if visible {
+		o.Show()
+	} else {
+		o.Hide()
+	}
+}
+
+type disableable interface {
+	Enable()
+	Disable()
+}
+
+func enable(d disableable, on bool) {
+	if on {
+		d.Enable()
+	} else {
+		d.Disable()
+	}
+}
+
+// dialEntry is the dial field. It hands the window's shortcuts on, which a
+// focused Fyne entry would otherwise swallow.
+type dialEntry struct {
+	widget.Entry
+	w *Window
+}
+
+func newDialEntry(w *Window) *dialEntry {
+	e := &dialEntry{w: w}
+	e.ExtendBaseWidget(e)
+	return e
+}
+
+// TypedShortcut implements fyne.Shortcutable.
+func (e *dialEntry) TypedShortcut(s fyne.Shortcut) {
+	if _, ok := s.(*desktop.CustomShortcut); ok {
+		e.w.shortcut(s)
+		return
+	}
+	e.Entry.TypedShortcut(s)
+}

@@ -1,0 +1,481 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/recphone/recphone/ui/model"
+)
+
+// Title is the window title; the end-to-end test finds the window by it.
+const Title = "recphone"
+
+// Window is the agent's main window.
+type Window struct {
+	app  fyne.App
+	win  fyne.Window
+	opts Options
+	log  *slog.Logger
+	ctx  context.Context
+
+	reg    model.Registration
+	call   model.Call
+	rec    model.Recording
+	policy model.RecordingPolicy
+	calls  *model.CallLog
+	flash  bool
+
+	indicator *indicator
+	phone     *phonePanel
+	settings  *settingsPanel
+	history   *historyPanel
+	tray      *tray
+	tabs      *container.AppTabs
+
+	regLabel    *widget.Label
+	errorLabel  *widget.Label
+	errorBar    *fyne.Container
+	lastRecPath string
+	lastRecRow  *fyne.Container
+	lastRec     *widget.Label
+}
+
+// New builds the window. ctx bounds the window's background work (the
+// ticker and every action); cancel it after the app quits.
+func New(ctx context.Context, app fyne.App, log *slog.Logger, opts Options) *Window {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.spawn == nil {
+		opts.spawn = func(fn func()) { go fn() }
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	w := &Window{app: app, opts: opts, log: log, ctx: ctx, policy: opts.Policy, calls: model.NewCallLog()}
+	title := Title
+	if opts.Demo != nil {
+		title += " — DEMO"
+	}
+	w.win = app.NewWindow(title)
+	w.build()
+	w.installShortcuts()
+	w.tray = newTray(app, w)
+	w.render()
+	return w
+}
+
+// Window returns the Fyne window (to show it, or for tests).
+func (w *Window) Window() fyne.Window { return w.win }
+
+// Run starts the clock that drives call timers, pause timers and the
+// NOT RECORDING flash, until ctx ends. It posts to the Fyne goroutine.
+func (w *Window) Run(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fyne.Do(w.Tick)
+		}
+	}
+}
+
+// Tick advances timers and the flash by one half-second step.
+func (w *Window) Tick() {
+	w.flash = !w.flash
+	w.render()
+}
+
+func (w *Window) build() {
+	w.indicator = newIndicator(w)
+	w.phone = newPhonePanel(w)
+	w.settings = newSettingsPanel(w)
+	w.history = newHistoryPanel(w)
+
+	w.regLabel = widget.NewLabel("")
+	w.regLabel.Truncation = fyne.TextTruncateEllipsis
+	top := []fyne.CanvasObject{}
+	if d := w.opts.Demo; d != nil {
+		banner := widget.NewLabel("DEMO — a loopback test peer and a recorder run inside this app; nothing leaves this computer. Recordings go to " + d.RecordingsDir)
+		banner.Wrapping = fyne.TextWrapWord
+		banner.Importance = widget.WarningImportance
+		banner.TextStyle = fyne.TextStyle{Bold: true}
+		top = append(top, banner)
+	}
+	top = append(top, w.regLabel, w.indicator.object)
+
+	w.errorLabel = widget.NewLabel("")
+	w.errorLabel.Wrapping = fyne.TextWrapWord
+	w.errorLabel.Importance = widget.DangerImportance
+	dismiss := widget.NewButton("Dismiss", func() { w.ClearError() })
+	w.errorBar = container.NewBorder(nil, nil, nil, dismiss, w.errorLabel)
+	w.errorBar.Hide()
+
+	w.lastRec = widget.NewLabel("")
+	w.lastRec.Truncation = fyne.TextTruncateEllipsis
+	openRec := widget.NewButton("Open recording", func() { w.openPath(w.lastRecPath) })
+	w.lastRecRow = container.NewBorder(nil, nil, nil, openRec, w.lastRec)
+	w.lastRecRow.Hide()
+	bottom := container.NewVBox(w.lastRecRow, w.errorBar)
+	if d := w.opts.Demo; d != nil {
+		bottom.Add(widget.NewButton("Open recordings folder", func() { w.openPath(d.RecordingsDir) }))
+	}
+
+	w.tabs = container.NewAppTabs(
+		container.NewTabItem("Phone", w.phone.object),
+		container.NewTabItem("History", w.history.object),
+		container.NewTabItem("Settings", w.settings.object),
+	)
+	w.win.SetContent(container.NewBorder(container.NewVBox(top...), bottom, nil, nil, w.tabs))
+	w.win.Resize(fyne.NewSize(480, 780))
+}
+
+// SetRegistration shows the account's registration.
+func (w *Window) SetRegistration(r model.Registration) {
+	w.reg = r
+	w.render()
+}
+
+// SetPolicy changes the recording policy the controls enforce.
+func (w *Window) SetPolicy(p model.RecordingPolicy) {
+	w.policy = p
+	w.render()
+}
+
+// SetCall shows the call's new state. The window follows one call at a
+// time (the engine takes one); an ended call goes to the history.
+func (w *Window) SetCall(c model.Call) {
+	now := w.opts.Now()
+	if c.State == model.CallAnswered && c.Answered.IsZero() {
+		if w.call.ID == c.ID && !w.call.Answered.IsZero() {
+			c.Answered = w.call.Answered
+		} else {
+			c.Answered = now
+		}
+	}
+	if c.State == model.CallHeld && w.call.ID == c.ID {
+		c.Answered = w.call.Answered
+	}
+	if w.call.ID == c.ID {
+		c.Muted = w.call.Muted
+		if c.Remote.URI == "" {
+			c.Remote = w.call.Remote
+		}
+		if c.Direction == "" {
+			c.Direction = w.call.Direction
+		}
+	}
+	if c.ID != w.call.ID && c.Active() {
+		w.rec = model.Recording{} // a new call has no recording news yet
+		w.phone.resetDigits()
+	}
+	prev := w.call
+	w.call = c
+	if c.State == model.CallIncoming && prev.State != model.CallIncoming {
+		w.notify("Incoming call", c.Remote.Label())
+	}
+	if c.State == model.CallEnded && c.Muted {
+		w.call.Muted = false
+		w.spawn(func() { w.opts.Phone.SetMuted(false) })
+	}
+	if e, done := w.calls.Call(c, now); done {
+		w.addHistory(e)
+	}
+	w.render()
+}
+
+// SetRecording shows a recording state change of the current call.
+func (w *Window) SetRecording(r model.Recording) {
+	if r.Since.IsZero() {
+		r.Since = w.opts.Now()
+	}
+	w.calls.Recording(r)
+	if r.CallID != "" && w.call.ID != "" && r.CallID != w.call.ID {
+		return // a late event of an earlier call: history only
+	}
+	w.rec = r
+	w.render()
+}
+
+// SetLastRecording shows where the newest recording was written, with a
+// button that opens it.
+func (w *Window) SetLastRecording(path string) {
+	w.lastRecPath = path
+	w.lastRec.SetText("Recording: " + path)
+	w.lastRecRow.Show()
+}
+
+// SetLevels moves the settings' level meters (0..1).
+func (w *Window) SetLevels(mic, speaker float64) { w.settings.setLevels(mic, speaker) }
+
+// ShowError puts a readable message in the window until dismissed or
+// replaced.
+func (w *Window) ShowError(err error) {
+	if err == nil {
+		return
+	}
+	w.log.Warn("shown to agent", "err", err)
+	w.errorLabel.SetText(err.Error())
+	w.errorBar.Show()
+}
+
+// ClearError hides the error message.
+func (w *Window) ClearError() {
+	w.errorLabel.SetText("")
+	w.errorBar.Hide()
+}
+
+// ErrorText is the message the window shows ("" when none).
+func (w *Window) ErrorText() string { return w.errorLabel.Text }
+
+// Indicator is the recording indicator's current look.
+func (w *Window) Indicator() model.Indicator {
+	return model.IndicatorFor(w.rec, w.policy, w.call)
+}
+
+// spawn runs fn off the UI goroutine.
+func (w *Window) spawn(fn func()) { w.opts.spawn(fn) }
+
+// render brings every view in line with the window's state.
+func (w *Window) render() {
+	w.regLabel.SetText(registrationText(w.reg))
+	w.indicator.render()
+	w.phone.render()
+	w.tray.render(w.Indicator())
+}
+
+func registrationText(r model.Registration) string {
+	switch r.State {
+	case model.RegRegistered:
+		return "● Registered as " + r.AOR
+	case model.RegRegistering:
+		return "○ Registering " + r.AOR + "…"
+	case model.RegFailed:
+		msg := "✕ Registration failed"
+		if r.Code != 0 {
+			msg += fmt.Sprintf(": %d", r.Code)
+		}
+		if r.Reason != "" {
+			msg += " " + r.Reason
+		}
+		return msg
+	case model.RegUnregistered:
+		return "○ Not registered (" + r.AOR + ")"
+	}
+	if r.AOR != "" {
+		return "Ready: " + r.AOR + " (no registrar)"
+	}
+	return "Ready"
+}
+
+// do runs an action off the UI goroutine with the window's timeout and
+// shows its error, so a slow peer never freezes the window.
+func (w *Window) do(what string, fn func(ctx context.Context) error) {
+	w.spawn(func() {
+		ctx, cancel := context.WithTimeout(w.ctx, w.opts.Timeout)
+		defer cancel()
+		if err := fn(ctx); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("%s: no answer within %s: %w", what, w.opts.Timeout, err)
+			} else {
+				err = fmt.Errorf("%s: %w", what, err)
+			}
+			fyne.Do(func() { w.ShowError(err) })
+		}
+	})
+}
+
+func (w *Window) notify(title, text string) {
+	w.app.SendNotification(fyne.NewNotification(title, text))
+	w.win.RequestFocus()
+}
+
+func (w *Window) addHistory(e model.Entry) {
+	h := w.opts.History
+	if h == nil {
+		return
+	}
+	w.spawn(func() {
+		err := h.Add(e)
+		fyne.Do(func() {
+			if err != nil {
+				w.ShowError(err)
+			}
+			w.history.refresh()
+		})
+	})
+}
+
+func (w *Window) openPath(path string) {
+	if path == "" {
+		return
+	}
+	if err := w.app.OpenURL(&url.URL{Scheme: "file", Path: path}); err != nil {
+		w.ShowError(fmt.Errorf("open %s: %w", path, err))
+	}
+}
+
+// shortcutModifier is held for every window shortcut: Ctrl+Shift keeps
+// them clear of text editing in the dial field.
+const shortcutModifier = fyne.KeyModifierControl | fyne.KeyModifierShift
+
+// Shortcut keys, with shortcutModifier: answer, hang up, pause/resume
+// recording, mute.
+const (
+	KeyAnswer fyne.KeyName = fyne.KeyA
+	KeyHangup fyne.KeyName = fyne.KeyH
+	KeyPause  fyne.KeyName = fyne.KeyP
+	KeyMute   fyne.KeyName = fyne.KeyM
+)
+
+// Shortcut returns the window's shortcut for key (KeyAnswer...).
+func Shortcut(key fyne.KeyName) *desktop.CustomShortcut {
+	return &desktop.CustomShortcut{KeyName: key, Modifier: shortcutModifier}
+}
+
+func (w *Window) installShortcuts() {
+	c := w.win.Canvas()
+	for _, k := range []fyne.KeyName{KeyAnswer, KeyHangup, KeyPause, KeyMute} {
+		c.AddShortcut(Shortcut(k), w.shortcut)
+	}
+}
+
+// shortcut runs a keyboard shortcut; the dial field forwards them here too,
+// since a focused entry would otherwise swallow them.
+func (w *Window) shortcut(s fyne.Shortcut) {
+	cs, ok := s.(*desktop.CustomShortcut)
+	if !ok || cs.Modifier != shortcutModifier {
+		return
+	}
+	switch cs.KeyName {
+	case KeyAnswer:
+		w.Answer()
+	case KeyHangup:
+		w.Hangup()
+	case KeyPause:
+		w.TogglePause()
+	case KeyMute:
+		w.ToggleMute()
+	}
+}
+
+// Dial calls target.
+func (w *Window) Dial(target string) {
+	if target == "" {
+		w.ShowError(errors.New("enter a number or SIP address to call"))
+		return
+	}
+	if w.call.Active() {
+		w.ShowError(errors.New("hang up the current call first"))
+		return
+	}
+	w.ClearError()
+	w.do("call "+target, func(ctx context.Context) error { return w.opts.Phone.Dial(ctx, target) })
+}
+
+// Answer picks up a ringing incoming call.
+func (w *Window) Answer() {
+	if w.call.State != model.CallIncoming {
+		return
+	}
+	id := w.call.ID
+	w.do("answer", func(ctx context.Context) error { return w.opts.Phone.Answer(ctx, id) })
+}
+
+// Reject refuses a ringing incoming call.
+func (w *Window) Reject() {
+	if w.call.State != model.CallIncoming {
+		return
+	}
+	id := w.call.ID
+	w.do("reject", func(ctx context.Context) error { return w.opts.Phone.Reject(ctx, id) })
+}
+
+// Hangup ends the current call (or declines a ringing one).
+func (w *Window) Hangup() {
+	if !w.call.Active() {
+		return
+	}
+	id := w.call.ID
+	w.do("hang up", func(ctx context.Context) error { return w.opts.Phone.Hangup(ctx, id) })
+}
+
+// ToggleHold puts the call on hold or takes it off.
+func (w *Window) ToggleHold() {
+	if !w.call.InConversation() {
+		return
+	}
+	id, hold := w.call.ID, w.call.State != model.CallHeld
+	w.do("hold", func(ctx context.Context) error { return w.opts.Phone.Hold(ctx, id, hold) })
+}
+
+// ToggleMute mutes or unmutes the microphone.
+func (w *Window) ToggleMute() {
+	if !w.call.InConversation() {
+		return
+	}
+	w.call.Muted = !w.call.Muted
+	muted := w.call.Muted
+	w.spawn(func() { w.opts.Phone.SetMuted(muted) })
+	w.render()
+}
+
+// SendDTMF sends digits to the peer during a call.
+func (w *Window) SendDTMF(digits string) {
+	if !w.call.InConversation() {
+		return
+	}
+	id := w.call.ID
+	w.do("send "+digits, func(ctx context.Context) error { return w.opts.Phone.SendDTMF(ctx, id, digits) })
+}
+
+// TogglePause pauses or resumes the call's recording when policy allows.
+func (w *Window) TogglePause() {
+	ok, _ := w.canTogglePause()
+	if !ok {
+		return
+	}
+	id := w.call.ID
+	if w.rec.State == model.RecPaused {
+		w.do("resume recording", func(ctx context.Context) error { return w.opts.Recorder.Resume(ctx, id) })
+		return
+	}
+	w.do("pause recording", func(ctx context.Context) error {
+		return w.opts.Recorder.Pause(ctx, id, "paused by agent")
+	})
+}
+
+// canTogglePause says whether the pause/resume button works now, and if
+// not, why (the button's tooltip).
+func (w *Window) canTogglePause() (bool, string) {
+	switch {
+	case w.opts.Recorder == nil:
+		return false, "This build has no recording client"
+	case !w.call.Active():
+		return false, "No call"
+	case w.rec.State == model.RecPaused && w.rec.PausedBy == "srs":
+		return false, "The recorder paused this recording; it resumes it"
+	case w.rec.State == model.RecPaused:
+		return true, "Resume recording (Ctrl+Shift+P)"
+	case w.rec.State != model.RecRecording:
+		return false, "Nothing to pause: the call is not being recorded"
+	case !w.policy.AllowPause:
+		return false, "Your administrator does not allow pausing recording"
+	}
+	return true, "Pause recording (Ctrl+Shift+P)"
+}

@@ -1,0 +1,539 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"image/color"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/recphone/recphone/ui/model"
+)
+
+// fakePhone records the intents the window sends.
+type fakePhone struct {
+	mu      sync.Mutex
+	calls   []string
+	dialErr error
+}
+
+func (f *fakePhone) record(s string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, s)
+}
+
+func (f *fakePhone) got() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakePhone) Dial(_ context.Context, target string) error {
+	f.record("dial " + target)
+	return f.dialErr
+}
+func (f *fakePhone) Answer(_ context.Context, id string) error { f.record("answer " + id); return nil }
+func (f *fakePhone) Reject(_ context.Context, id string) error { f.record("reject " + id); return nil }
+func (f *fakePhone) Hangup(_ context.Context, id string) error { f.record("hangup " + id); return nil }
+func (f *fakePhone) Hold(_ context.Context, id string, on bool) error {
+	if on {
+		f.record("hold " + id)
+	} else {
+		f.record("unhold " + id)
+	}
+	return nil
+}
+func (f *fakePhone) SendDTMF(_ context.Context, id, d string) error {
+	f.record("dtmf " + id + " " + d)
+	return nil
+}
+func (f *fakePhone) SetMuted(m bool) {
+	if m {
+		f.record("mute")
+	} else {
+		f.record("unmute")
+	}
+}
+
+type fakeRecorder struct{ fakePhone }
+
+func (f *fakeRecorder) Pause(_ context.Context, id, reason string) error {
+	f.record("pause " + id + " " + reason)
+	return nil
+}
+func (f *fakeRecorder) Resume(_ context.Context, id string) error {
+	f.record("resume " + id)
+	return nil
+}
+
+type rig struct {
+	t     *testing.T
+	w     *Window
+	phone *fakePhone
+	rec   *fakeRecorder
+	now   time.Time
+}
+
+// newRig builds a window on the test driver with synchronous actions and
+// a clock the test moves.
+func newRig(t *testing.T, mod func(*Options)) *rig {
+	t.Helper()
+	app := test.NewTempApp(t)
+	r := &rig{t: t, phone: &fakePhone{}, rec: &fakeRecorder{}, now: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)}
+	opts := Options{
+		Phone: r.phone, Recorder: r.rec,
+		Policy: model.RecordingPolicy{AllowPause: true, MaxPause: 2 * time.Minute, Required: true},
+		Now:    func() time.Time { return r.now },
+		spawn:  func(fn func()) { fn() },
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	r.w = New(t.Context(), app, nil, opts)
+	r.w.Window().Resize(fyne.NewSize(480, 780))
+	return r
+}
+
+func (r *rig) answeredCall() {
+	r.w.SetCall(model.Call{ID: "c1", Direction: model.Outgoing, Remote: model.Party{URI: "sip:bob@example.com", DisplayName: "Bob"}, State: model.CallCalling})
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallAnswered})
+}
+
+// indicatorPixel is the colour the agent sees at the indicator band's
+// left edge, read from a capture of the whole window.
+func (r *rig) indicatorPixel() color.NRGBA {
+	r.t.Helper()
+	img := r.w.Window().Canvas().Capture()
+	pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(r.w.indicator.bg)
+	sc := r.w.Window().Canvas().Scale()
+	x, y := int((pos.X+4)*sc), int((pos.Y+IndicatorHeight/2)*sc)
+	return color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+}
+
+func (r *rig) wantIndicator(look model.Indicator, flash bool, detail string) {
+	r.t.Helper()
+	if got := r.w.indicator.title.Text; got != string(look) {
+		r.t.Errorf("indicator says %q, want %q", got, look)
+	}
+	if want, got := IndicatorColor(look, flash), r.indicatorPixel(); got != want {
+		r.t.Errorf("indicator colour %v, want %v (%s)", got, want, look)
+	}
+	if !strings.Contains(r.w.indicator.detail.Text, detail) {
+		r.t.Errorf("indicator detail %q, want it to contain %q", r.w.indicator.detail.Text, detail)
+	}
+}
+
+func (r *rig) wantCalls(want ...string) {
+	r.t.Helper()
+	got := r.phone.got()
+	got = append(got, r.rec.got()...)
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		r.t.Errorf("intents = %q, want %q", got, want)
+	}
+}
+
+func TestCallStates(t *testing.T) {
+	bob := model.Party{URI: "sip:bob@example.com", DisplayName: "Bob"}
+	tests := []struct {
+		state           model.CallState
+		text            string
+		answer, hangup  bool
+		hold, callBtn   bool
+		name            string
+		timer           string
+		dir             model.Direction
+		reason          string
+		answeredSeconds int
+	}{
+		{state: model.CallIdle, text: "Enter a number", callBtn: true, name: "No call"},
+		{state: model.CallCalling, text: "Calling…", hangup: true, name: "Bob", dir: model.Outgoing},
+		{state: model.CallRinging, text: "Ringing…", hangup: true, name: "Bob", dir: model.Outgoing},
+		{state: model.CallIncoming, text: "Incoming call", answer: true, hangup: true, name: "Bob", dir: model.Incoming},
+		{state: model.CallAnswered, text: "Connected", hangup: true, hold: true, name: "Bob", timer: "1:05", answeredSeconds: 65, dir: model.Outgoing},
+		{state: model.CallHeld, text: "On hold", hangup: true, hold: true, name: "Bob", timer: "0:07", answeredSeconds: 7, dir: model.Incoming},
+		{state: model.CallEnded, text: "Call ended: remote hangup", callBtn: true, name: "Bob", reason: "remote hangup"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.state)+"_", func(t *testing.T) {
+			r := newRig(t, nil)
+			if tt.state != model.CallIdle {
+				c := model.Call{ID: "c1", Direction: tt.dir, Remote: bob, State: tt.state, Reason: tt.reason}
+				if tt.answeredSeconds > 0 {
+					c.Answered = r.now
+				}
+				r.w.SetCall(c)
+				r.now = r.now.Add(time.Duration(tt.answeredSeconds) * time.Second)
+				r.w.Tick()
+			}
+			p := r.w.phone
+			if !strings.HasPrefix(p.state.Text, tt.text) {
+				t.Errorf("state text %q, want %q", p.state.Text, tt.text)
+			}
+			if p.name.Text != tt.name {
+				t.Errorf("name %q, want %q", p.name.Text, tt.name)
+			}
+			if p.timer.Text != tt.timer {
+				t.Errorf("timer %q, want %q", p.timer.Text, tt.timer)
+			}
+			if p.answer.Visible() != tt.answer || p.reject.Visible() != tt.answer {
+				t.Errorf("answer/reject visible %v/%v, want %v", p.answer.Visible(), p.reject.Visible(), tt.answer)
+			}
+			if p.hangup.Disabled() == tt.hangup {
+				t.Errorf("hang up enabled %v, want %v", !p.hangup.Disabled(), tt.hangup)
+			}
+			if p.hold.Disabled() == tt.hold || p.mute.Disabled() == tt.hold {
+				t.Errorf("hold/mute enabled %v/%v, want %v", !p.hold.Disabled(), !p.mute.Disabled(), tt.hold)
+			}
+			if p.callBtn.Disabled() == tt.callBtn {
+				t.Errorf("call button enabled %v, want %v", !p.callBtn.Disabled(), tt.callBtn)
+			}
+		})
+	}
+}
+
+func TestCallControlsSendIntents(t *testing.T) {
+	r := newRig(t, nil)
+	p := r.w.phone
+	test.Type(p.dial, "sip:alice@example.com")
+	test.Tap(p.callBtn)
+	r.w.SetCall(model.Call{ID: "c1", Direction: model.Incoming, Remote: model.Party{URI: "sip:eve@x"}, State: model.CallIncoming})
+	test.Tap(p.answer)
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallAnswered})
+	test.Tap(p.keys["5"])
+	test.Tap(p.keys["#"])
+	test.Tap(p.mute)
+	if p.mute.Text != "Unmute" || p.state.Text != "Connected (muted)" {
+		t.Errorf("after mute: button %q, state %q", p.mute.Text, p.state.Text)
+	}
+	test.Tap(p.hold)
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallHeld})
+	if p.hold.Text != "Resume call" {
+		t.Errorf("hold button on hold says %q", p.hold.Text)
+	}
+	test.Tap(p.hold)
+	test.Tap(p.hangup)
+	r.wantCalls("dial sip:alice@example.com", "answer c1", "dtmf c1 5", "dtmf c1 #", "mute", "hold c1", "unhold c1", "hangup c1")
+	if p.sent.Text != "5#" {
+		t.Errorf("sent digits shown %q, want 5#", p.sent.Text)
+	}
+}
+
+func TestRejectIncoming(t *testing.T) {
+	r := newRig(t, nil)
+	r.w.SetCall(model.Call{ID: "c9", Direction: model.Incoming, Remote: model.Party{URI: "sip:eve@x"}, State: model.CallIncoming})
+	test.Tap(r.w.phone.reject)
+	r.wantCalls("reject c9")
+}
+
+func TestDialpadBuildsNumberWhenIdle(t *testing.T) {
+	r := newRig(t, nil)
+	for _, k := range []string{"1", "0", "0", "2"} {
+		test.Tap(r.w.phone.keys[k])
+	}
+	if r.w.phone.dial.Text != "1002" {
+		t.Errorf("dial field %q, want 1002", r.w.phone.dial.Text)
+	}
+	test.Type(r.w.phone.dial, "\n")
+}
+
+func TestErrorsShownInWindow(t *testing.T) {
+	r := newRig(t, nil)
+	r.phone.dialErr = errors.New("callengine: target: bad SIP URI")
+	r.w.Dial("sip:@@")
+	if got := r.w.ErrorText(); !strings.Contains(got, "bad SIP URI") || !r.w.errorBar.Visible() {
+		t.Errorf("error shown %q (visible %v)", got, r.w.errorBar.Visible())
+	}
+	r.w.Dial("")
+	if !strings.Contains(r.w.ErrorText(), "enter a number") {
+		t.Errorf("empty dial error %q", r.w.ErrorText())
+	}
+	r.w.ClearError()
+	if r.w.errorBar.Visible() {
+		t.Error("error bar still visible after dismiss")
+	}
+}
+
+func TestRecordingStates(t *testing.T) {
+	srs := "sip:srs@127.0.0.1:5070;transport=tcp"
+	t.Run("recording", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.answeredCall()
+		r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: srs, Required: true})
+		r.wantIndicator(model.IndicatorRecording, false, "to "+srs)
+		if r.w.indicator.pause.Disabled() || r.w.indicator.pause.Text != "Pause" {
+			t.Errorf("pause button %q disabled=%v", r.w.indicator.pause.Text, r.w.indicator.pause.Disabled())
+		}
+	})
+	t.Run("paused with limit", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.answeredCall()
+		r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecPaused, PausedBy: "agent", Reason: "card details", Since: r.now})
+		r.now = r.now.Add(12 * time.Second)
+		r.w.Tick()
+		r.wantIndicator(model.IndicatorPaused, false, "paused 0:12 by agent · 1:48 left")
+		if r.w.indicator.pause.Text != "Resume" || r.w.indicator.pause.Disabled() {
+			t.Errorf("resume button %q disabled=%v", r.w.indicator.pause.Text, r.w.indicator.pause.Disabled())
+		}
+	})
+	t.Run("paused by srs", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.answeredCall()
+		r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecPaused, PausedBy: "srs"})
+		r.wantIndicator(model.IndicatorPaused, false, "by srs")
+		if !r.w.indicator.pause.Disabled() || !strings.Contains(r.w.indicator.pause.Tip(), "recorder paused") {
+			t.Errorf("resume of an SRS pause: disabled=%v tip %q", r.w.indicator.pause.Disabled(), r.w.indicator.pause.Tip())
+		}
+	})
+	t.Run("not recording flashes", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.answeredCall()
+		r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecFailed, Reason: "recorder refused: 503 Service Unavailable", Required: true})
+		r.wantIndicator(model.IndicatorNotRecording, false, "503 Service Unavailable")
+		r.w.Tick()
+		r.wantIndicator(model.IndicatorNotRecording, true, "503")
+		r.w.Tick()
+		r.wantIndicator(model.IndicatorNotRecording, false, "503")
+		if !r.w.indicator.pause.Disabled() {
+			t.Error("pause enabled while not recording")
+		}
+	})
+	t.Run("starting while required", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.answeredCall()
+		r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecStarting, SRS: srs, Required: true})
+		r.wantIndicator(model.IndicatorNotRecording, false, "connecting to the recorder")
+	})
+	t.Run("off", func(t *testing.T) {
+		r := newRig(t, func(o *Options) { o.Policy = model.RecordingPolicy{} })
+		r.answeredCall()
+		r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecOff})
+		r.wantIndicator(model.IndicatorOff, false, "this call is not recorded")
+	})
+	t.Run("no call", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.wantIndicator(model.IndicatorOff, false, "no call")
+	})
+	t.Run("no recording client", func(t *testing.T) {
+		r := newRig(t, func(o *Options) { o.Recorder = nil; o.Policy = model.RecordingPolicy{} })
+		r.answeredCall()
+		r.wantIndicator(model.IndicatorOff, false, "no recording client")
+		if !r.w.indicator.pause.Disabled() || !strings.Contains(r.w.indicator.pause.Tip(), "no recording client") {
+			t.Errorf("pause without recorder: disabled=%v tip %q", r.w.indicator.pause.Disabled(), r.w.indicator.pause.Tip())
+		}
+	})
+}
+
+func TestPauseForbiddenByPolicy(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.Policy.AllowPause = false })
+	r.answeredCall()
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs@x"})
+	b := r.w.indicator.pause
+	const why = "Your administrator does not allow pausing recording"
+	if !b.Disabled() || b.Tip() != why || r.w.indicator.note.Text != why {
+		t.Errorf("pause disabled=%v tip %q note %q, want disabled with %q", b.Disabled(), b.Tip(), r.w.indicator.note.Text, why)
+	}
+	test.Tap(b)
+	r.w.TogglePause()
+	test.MoveMouse(r.w.Window().Canvas(), fyne.CurrentApp().Driver().AbsolutePositionForObject(b).AddXY(5, 5))
+	found := false
+	for _, o := range r.w.Window().Canvas().Overlays().List() {
+		if strings.Contains(test.RenderObjectToMarkup(o), why) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("hovering the disabled pause button shows no tooltip")
+	}
+	r.wantCalls()
+}
+
+func TestPauseResumeButtonAndShortcuts(t *testing.T) {
+	r := newRig(t, nil)
+	r.answeredCall()
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs@x"})
+	test.Tap(r.w.indicator.pause)
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecPaused, PausedBy: "agent"})
+	sc := r.w.Window().Canvas().(fyne.Shortcutable)
+	sc.TypedShortcut(Shortcut(KeyPause))
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs@x"})
+	sc.TypedShortcut(Shortcut(KeyMute))
+	// The dial field has focus: shortcuts must still reach the window.
+	r.w.Window().Canvas().Focus(r.w.phone.dial)
+	r.w.phone.dial.TypedShortcut(Shortcut(KeyHangup))
+	r.wantCalls("mute", "hangup c1", "pause c1 paused by agent", "resume c1")
+}
+
+func TestAnswerShortcut(t *testing.T) {
+	r := newRig(t, nil)
+	r.w.SetCall(model.Call{ID: "c2", Direction: model.Incoming, Remote: model.Party{URI: "sip:eve@x"}, State: model.CallIncoming})
+	r.w.Window().Canvas().(fyne.Shortcutable).TypedShortcut(Shortcut(KeyAnswer))
+	r.wantCalls("answer c2")
+}
+
+func TestLockedSettings(t *testing.T) {
+	var s Settings
+	s.Account.AOR = "sip:1001@pbx"
+	s.Recording.SRS = "sip:srs@rec.example.com"
+	s.Recording.Mode = "always"
+	s.Recording.AllowPause = false
+	s.Locked = map[string]bool{"srs": true, "allow_pause": true}
+	s.Warnings = []string{"recording.srs is set by your administrator; your value is ignored"}
+	store := &fakeStore{}
+	r := newRig(t, func(o *Options) { o.Settings = s; o.Store = store })
+	sp := r.w.settings
+	r.w.tabs.SelectIndex(2)
+	if !sp.srs.Disabled() || !sp.allow.Disabled() {
+		t.Errorf("locked keys editable: srs disabled=%v allow_pause disabled=%v", sp.srs.Disabled(), sp.allow.Disabled())
+	}
+	if sp.mode.Disabled() || sp.streams.Disabled() || sp.maxPause.Disabled() {
+		t.Error("an unlocked key is read-only")
+	}
+	markup := test.RenderObjectToMarkup(sp.object)
+	if n := strings.Count(markup, ">"+LockedText+"<"); n != 2 {
+		t.Errorf("%q shown %d times, want 2 (srs, allow_pause)", LockedText, n)
+	}
+	if strings.Count(markup, "lock.svg") != 2 {
+		t.Errorf("padlocks shown %d times, want 2", strings.Count(markup, "lock.svg"))
+	}
+	if !strings.Contains(markup, "your value is ignored") {
+		t.Error("policy warning not shown")
+	}
+	// A locked key keeps the administrator's value whatever the form holds.
+	sp.srs.SetText("sip:mine@elsewhere")
+	sp.mode.SetSelected("on-demand")
+	sp.maxPause.SetText("90s")
+	test.Tap(findButton(t, sp.object, "Save"))
+	if len(store.saved) != 1 {
+		t.Fatalf("saved %d times", len(store.saved))
+	}
+	got := store.saved[0]
+	if got.Recording.SRS != "sip:srs@rec.example.com" || got.Recording.Mode != "on-demand" || got.Recording.MaxPause != 90*time.Second {
+		t.Errorf("saved recording settings %+v", got.Recording)
+	}
+	if !strings.HasPrefix(sp.status.Text, "Saved") {
+		t.Errorf("status after save %q", sp.status.Text)
+	}
+	sp.maxPause.SetText("soon")
+	test.Tap(findButton(t, sp.object, "Save"))
+	if !strings.Contains(r.w.ErrorText(), "longest pause") {
+		t.Errorf("bad duration error %q", r.w.ErrorText())
+	}
+}
+
+type fakeStore struct{ saved []Settings }
+
+func (f *fakeStore) Save(_ context.Context, s Settings) error {
+	f.saved = append(f.saved, s)
+	return nil
+}
+
+func findButton(t *testing.T, root fyne.CanvasObject, text string) *widget.Button {
+	t.Helper()
+	for _, o := range test.LaidOutObjects(root) {
+		if b, ok := o.(*widget.Button); ok && b.Text == text {
+			return b
+		}
+	}
+	t.Fatalf("no button %q", text)
+	return nil
+}
+
+func TestHistoryKeptAndShown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.json")
+	h, err := model.OpenHistory(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, func(o *Options) { o.History = h })
+	r.answeredCall()
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs@x", Since: r.now})
+	r.now = r.now.Add(10 * time.Second)
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecPaused, PausedBy: "agent", Since: r.now})
+	r.now = r.now.Add(15 * time.Second)
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, Since: r.now})
+	r.now = r.now.Add(5 * time.Second)
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallEnded, Reason: "local hangup"})
+
+	h2, err := model.OpenHistory(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := h2.Entries()
+	if len(entries) != 1 {
+		t.Fatalf("history after restart has %d entries", len(entries))
+	}
+	top, bottom := HistoryLines(entries[0])
+	if !strings.Contains(top, "OUT") || !strings.Contains(top, "Bob <sip:bob@example.com>") {
+		t.Errorf("history top line %q", top)
+	}
+	if bottom != "0:30 · recorded · 1 pause(s), 0:15 · local hangup" {
+		t.Errorf("history bottom line %q", bottom)
+	}
+	if r.w.history.list.Length() != 1 {
+		t.Errorf("history list shows %d rows", r.w.history.list.Length())
+	}
+	// A new window reads the same file: history survives a restart.
+	r2 := newRig(t, func(o *Options) { o.History = h2 })
+	if r2.w.history.list.Length() != 1 {
+		t.Errorf("restarted window shows %d history rows", r2.w.history.list.Length())
+	}
+}
+
+func TestDemoWindowSaysDemo(t *testing.T) {
+	r := newRig(t, func(o *Options) {
+		o.Demo = &Demo{Target: "sip:echo@127.0.0.1:5099", RecordingsDir: "/tmp/demo-recordings"}
+	})
+	if !strings.Contains(r.w.Window().Title(), "DEMO") {
+		t.Errorf("title %q", r.w.Window().Title())
+	}
+	if r.w.phone.dial.Text != "sip:echo@127.0.0.1:5099" {
+		t.Errorf("demo dial field %q", r.w.phone.dial.Text)
+	}
+	markup := test.RenderToMarkup(r.w.Window().Canvas())
+	if !strings.Contains(markup, "DEMO") || !strings.Contains(markup, "/tmp/demo-recordings") {
+		t.Error("demo banner with the recordings folder not shown")
+	}
+	r.w.SetLastRecording("/tmp/demo-recordings/rs1")
+	if !r.w.lastRecRow.Visible() || !strings.Contains(r.w.lastRec.Text, "rs1") {
+		t.Error("last recording not shown")
+	}
+}
+
+func TestRegistrationText(t *testing.T) {
+	r := newRig(t, nil)
+	for _, tt := range []struct {
+		reg  model.Registration
+		want string
+	}{
+		{model.Registration{State: model.RegRegistered, AOR: "sip:1001@pbx"}, "Registered as sip:1001@pbx"},
+		{model.Registration{State: model.RegFailed, Code: 403, Reason: "Forbidden"}, "Registration failed: 403 Forbidden"},
+		{model.Registration{AOR: "sip:agent@127.0.0.1"}, "Ready: sip:agent@127.0.0.1 (no registrar)"},
+	} {
+		r.w.SetRegistration(tt.reg)
+		if !strings.Contains(r.w.regLabel.Text, tt.want) {
+			t.Errorf("registration line %q, want %q", r.w.regLabel.Text, tt.want)
+		}
+	}
+}
+
+func TestTrayIconFollowsIndicator(t *testing.T) {
+	r := newRig(t, nil)
+	r.answeredCall()
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording})
+	if r.w.tray.app != nil && r.w.tray.shown != model.IndicatorRecording {
+		t.Errorf("tray shows %s", r.w.tray.shown)
+	}
+	for look, res := range r.w.tray.icons {
+		if !strings.Contains(res.Name(), string(look)) || len(res.Content()) == 0 {
+			t.Errorf("tray icon for %s: %q", look, res.Name())
+		}
+	}
+}
