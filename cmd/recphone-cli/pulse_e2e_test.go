@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio/dsp"
+)
+
+// The rig (.ci/test-env) runs one PulseAudio for every package under test,
+// and packages run in parallel, so these tests do not use the rig's shared
+// "micfeed" and "speaker" sinks: TestMain adds private null sinks, kept
+// clocked like the rig's, and ALSA devices bound to them, which the phone
+// selects with input_device, output_device and ring_device:
+//
+//	recphone_cli_mic   capture from cliMic's monitor (what a test plays into cliMic)
+//	recphone_cli_spk   play to cliSpk (what a test records from cliSpk.monitor)
+//	recphone_cli_ring  play to cliRing (the ringer)
+const (
+	cliMic   = "recphone_cli_mic"
+	cliSpk   = "recphone_cli_spk"
+	cliRing  = "recphone_cli_ring"
+	asoundrc = `
+pcm.recphone_cli_mic { type pulse device ` + cliMic + `.monitor }
+pcm.recphone_cli_spk { type pulse device ` + cliSpk + ` }
+pcm.recphone_cli_ring { type pulse device ` + cliRing + ` }
+`
+	// pulseAudioTOML selects the portaudio backend on the private devices.
+	pulseAudioTOML = `
+[audio]
+backend = "portaudio"
+input_device = "` + cliMic + `"
+output_device = "` + cliSpk + `"
+ring_device = "` + cliRing + `"
+mic_file = ""
+speaker_file = ""
+meter_events = true
+`
+)
+
+func TestMain(m *testing.M) {
+	// alsa-lib reads ~/.asoundrc when PortAudio first initialises, so HOME
+	// must point at the test configuration before any test runs.
+	dir, err := os.MkdirTemp("", "recphone-cli-alsa")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".asoundrc"), []byte(asoundrc), 0o644); err == nil {
+		os.Setenv("HOME", dir)
+	}
+	var teardown []func()
+	if os.Getenv("RECPHONE_PULSE") == "1" && exec.Command("pactl", "info").Run() == nil {
+		for _, name := range []string{cliMic, cliSpk, cliRing} {
+			unload, err := addSink(name)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "recphone-cli tests:", err)
+				os.Exit(1)
+			}
+			teardown = append(teardown, unload)
+		}
+	}
+	code := m.Run()
+	for _, f := range teardown {
+		f()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// addSink loads a null sink kept clocked by a silent stream (an idle null
+// sink starts slowly) and returns how to remove both.
+func addSink(name string) (unload func(), err error) {
+	out, err := exec.Command("pactl", "load-module", "module-null-sink", "sink_name="+name).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("loading sink %s: %w: %s", name, err, out)
+	}
+	idx := strings.TrimSpace(string(out))
+	keep := exec.Command("pacat", "-p", "-d", name, "--latency-msec=20", "--rate=8000", "--channels=1", "--format=s16le", "/dev/zero")
+	if err := keep.Start(); err != nil {
+		exec.Command("pactl", "unload-module", idx).Run()
+		return nil, fmt.Errorf("keep-alive for %s: %w", name, err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			keep.Process.Kill()
+			keep.Wait()
+			exec.Command("pactl", "unload-module", idx).Run()
+		})
+	}, nil
+}
+
+// needPulse skips without the PulseAudio rig, but fails under
+// RECPHONE_E2E=1: there the rig is promised and its absence is a bug.
+func needPulse(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("PulseAudio tests take seconds")
+	}
+	reason := ""
+	if os.Getenv("RECPHONE_PULSE") != "1" {
+		reason = "RECPHONE_PULSE is not 1"
+	} else if out, err := exec.Command("pactl", "info").CombinedOutput(); err != nil {
+		reason = fmt.Sprintf("pactl info: %v: %s", err, out)
+	}
+	if reason == "" {
+		return
+	}
+	if os.Getenv("RECPHONE_E2E") == "1" {
+		t.Fatalf("RECPHONE_E2E=1 but PulseAudio is not running: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// pcmArgs is the sample format of every test stream: what the phone's
+// frames use, so nothing is converted on the test's side.
+var pcmArgs = []string{"--rate=8000", "--channels=1", "--format=s16le", "--latency-msec=10"}
+
+// recorder captures a sink's monitor with parec and remembers when each
+// chunk arrived, so a test can tell when a sound was played.
+type recorder struct {
+	mu     sync.Mutex
+	pcm    []int16
+	chunks []chunk
+	cmd    *exec.Cmd
+	done   chan struct{}
+}
+
+type chunk struct {
+	end int       // sample count after this chunk
+	at  time.Time // when it was read
+}
+
+func startRecorder(t *testing.T, source string) *recorder {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "parec", append([]string{"-d", source, "--raw"}, pcmArgs...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("parec: %v", err)
+	}
+	r := &recorder{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		br := bufio.NewReaderSize(out, 320)
+		buf := make([]byte, 160) // 10 ms
+		for {
+			n, err := io.ReadAtLeast(br, buf, 2)
+			n &^= 1
+			if n > 0 {
+				now := time.Now()
+				r.mu.Lock()
+				for i := 0; i < n; i += 2 {
+					r.pcm = append(r.pcm, int16(binary.LittleEndian.Uint16(buf[i:])))
+				}
+				r.chunks = append(r.chunks, chunk{end: len(r.pcm), at: now})
+				r.mu.Unlock()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		<-r.done
+	})
+	// parec delivers nothing for a while after it starts; wait until it does.
+	deadline := time.Now().Add(5 * time.Second)
+	for r.len() < 800 {
+		if time.Now().After(deadline) {
+			t.Fatalf("parec -d %s delivered nothing in 5 s", source)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return r
+}
+
+func (r *recorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pcm)
+}
+
+// samples returns everything recorded so far.
+func (r *recorder) samples() []int16 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int16(nil), r.pcm...)
+}
+
+// timeOf estimates when sample i was played: the arrival of its chunk,
+// less the samples that followed it in the chunk. It is late by parec's
+// own latency, so latencies derived from it are upper bounds.
+func (r *recorder) timeOf(i int) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.chunks {
+		if i < c.end {
+			return c.at.Add(-time.Duration(c.end-1-i) * time.Second / 8000)
+		}
+	}
+	return time.Time{}
+}
+
+// indexAt returns how many samples had arrived by t.
+func (r *recorder) indexAt(t time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.chunks {
+		if c.at.After(t) {
+			break
+		}
+		n = c.end
+	}
+	return n
+}
+
+// feeder plays sound into a sink with pacat, as a microphone would hear it.
+type feeder struct {
+	w   io.WriteCloser
+	cmd *exec.Cmd
+}
+
+func startFeeder(t *testing.T, sink string) *feeder {
+	t.Helper()
+	cmd := exec.Command("pacat", append([]string{"-p", "-d", sink, "--raw"}, pcmArgs...)...)
+	w, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("pacat: %v", err)
+	}
+	f := &feeder{w: w, cmd: cmd}
+	t.Cleanup(func() {
+		w.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	return f
+}
+
+// play queues samples; pacat takes them at the sink's pace, so play
+// returns about when they have been handed over (minus its buffer).
+func (f *feeder) play(samples []int16) error {
+	buf := make([]byte, 2*len(samples))
+	for i, s := range samples {
+		binary.LittleEndian.PutUint16(buf[2*i:], uint16(s))
+	}
+	if _, err := f.w.Write(buf); err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("feeding pacat: %w", err)
+	}
+	return nil
+}
+
+// toneShare tells which of the candidates dominates samples and whether
+// they are loud enough to count as sound at all.
+func blockIsTone(b []int16, freq float64, candidates ...float64) bool {
+	if dsp.RMS(b) < 1000 {
+		return false
+	}
+	got, share := dsp.DominantTone(b, 8000, candidates...)
+	return got == freq && share > 0.6
+}
+
+func blockIsQuiet(b []int16) bool { return dsp.RMS(b) < 150 }
+
+// blocks cuts samples into 100 ms blocks.
+func blocks(s []int16) [][]int16 {
+	var out [][]int16
+	for i := 0; i+800 <= len(s); i += 800 {
+		out = append(out, s[i:i+800])
+	}
+	return out
+}
