@@ -154,14 +154,15 @@ func (c *Call) end(code int, reason string) {
 		c.mu.Unlock()
 		if m != nil {
 			c.e.router.detach(m)
+			if err := m.Close(); err != nil {
+				c.log.Warn("closing media", "err", err)
+			}
+			// Read after Close: no packet can arrive (and be tapped) unseen.
 			st := m.Stats()
 			c.log.Info("call media", "sent", st.PacketsSent, "received", st.PacketsReceived, "lost", st.PacketsLost,
 				"jitter", st.Jitter, "jb_delay", st.JitterBufferDelay, "concealed", st.Concealed,
 				"underruns", st.Underruns, "foreign", st.ForeignPackets, "send_errors", st.SendErrors)
 			c.e.emit(StatsEvent{Call: c, Stats: st, Final: true})
-			if err := m.Close(); err != nil {
-				c.log.Warn("closing media", "err", err)
-			}
 		}
 		c.e.removeCall(c)
 		c.setState(StateEnded, code, reason, false)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,12 @@ type rig struct {
 
 func newRig(t *testing.T, p policy.Policy, mic audio.Device) *rig {
 	t.Helper()
+	return newRigWith(t, p, mic, 0)
+}
+
+// newRigWith is newRig with an SRS answer timeout (0: the default).
+func newRigWith(t *testing.T, p policy.Policy, mic audio.Device, answerTimeout time.Duration) *rig {
+	t.Helper()
 	ctx := context.Background()
 	r := &rig{t: t, srsDir: t.TempDir(), srsEv: make(chan srs.Event, 1024),
 		calls: make(chan callengine.CallEvent, 256), recs: make(chan Event, 256)}
@@ -69,7 +76,7 @@ func newRig(t *testing.T, p policy.Policy, mic audio.Device) *rig {
 			r.calls <- ce
 		}
 	})
-	rec, err := New(eng, policy.Resolved{Policy: p}, Options{Logger: testLogger(t)})
+	rec, err := New(eng, policy.Resolved{Policy: p}, Options{Logger: testLogger(t), AnswerTimeout: answerTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,4 +273,38 @@ func firstSound(s []int16) int {
 		}
 	}
 	return len(s)
+}
+
+// startSIPp runs a sipp scenario (a path, or a file in testdata) over TCP, waiting for calls;
+// it returns the port sipp listens on.
+func startSIPp(t *testing.T, scenario string, keys map[string]string) int {
+	t.Helper()
+	siptest.RequireSIPp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	if !filepath.IsAbs(scenario) {
+		scenario = filepath.Join("testdata", scenario)
+	}
+	p, err := siptest.SIPp{Scenario: scenario, Transport: "t1", Keys: keys, Timeout: 50 * time.Second}.Start(ctx)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_, _ = p.Wait(context.Background())
+	})
+	// sipp binds its port a moment after it starts.
+	addr := fmt.Sprintf("127.0.0.1:%d", p.LocalPort())
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sipp never listened on %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p.LocalPort()
 }

@@ -33,8 +33,11 @@ type Options struct {
 	// TCP); default the engine's IP with any free port.
 	Listen string
 	// Ports is the RTP port range of RS streams; zero: media.DefaultPortRange.
-	Ports  media.PortRange
-	Logger *slog.Logger
+	Ports media.PortRange
+	// AnswerTimeout bounds the wait for an SRS's answer (default 32 s, the
+	// SIP transaction timeout).
+	AnswerTimeout time.Duration
+	Logger        *slog.Logger
 }
 
 // Recorder is the SIPREC Session Recording Client of one agent's phone.
@@ -43,6 +46,7 @@ type Recorder struct {
 	pol     policy.Resolved
 	log     *slog.Logger
 	ports   media.PortRange
+	timeout time.Duration
 	mediaIP netip.Addr
 	listen  string
 
@@ -89,8 +93,11 @@ func New(engine *callengine.Engine, pol policy.Resolved, opts Options) (*Recorde
 	if err != nil {
 		return nil, fmt.Errorf("recording: listen %q: %w", opts.Listen, err)
 	}
+	if opts.AnswerTimeout <= 0 {
+		opts.AnswerTimeout = inviteTimeout
+	}
 	return &Recorder{
-		engine: engine, pol: pol, log: log.With("component", "recording"), ports: opts.Ports,
+		engine: engine, pol: pol, log: log.With("component", "recording"), ports: opts.Ports, timeout: opts.AnswerTimeout,
 		mediaIP: ip, listen: opts.Listen,
 		byCall: map[string]*session{}, byRSCall: map[string]*session{}, status: map[string]Event{},
 	}, nil

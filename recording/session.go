@@ -297,7 +297,7 @@ func (s *session) invite(ctx context.Context, target string) error {
 	ictx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	provisional := false
-	timer := time.AfterFunc(inviteTimeout, func() {
+	timer := time.AfterFunc(s.r.timeout, func() {
 		if provisional {
 			cancel(errInviteTimeout)
 		} else {
@@ -321,7 +321,7 @@ func (s *session) invite(ctx context.Context, target string) error {
 			return fmt.Errorf("%d %s", dr.Res.StatusCode, dr.Res.Reason)
 		}
 		if ictx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("no answer within %v", inviteTimeout)
+			return fmt.Errorf("no answer within %v", s.r.timeout)
 		}
 		return fmt.Errorf("no answer: %w", err)
 	}

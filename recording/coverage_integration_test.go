@@ -1,0 +1,200 @@
+package recording
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/recording/policy"
+	"github.com/recphone/recphone/recording/srs"
+)
+
+// tonePeer is an in-process remote party that answers every call and says
+// freq Hz.
+func tonePeer(t *testing.T, freq float64) *callengine.Engine {
+	t.Helper()
+	peer, err := callengine.New(callengine.Config{AOR: "sip:bob@127.0.0.1", DisplayName: "Bob", Listen: "127.0.0.1:0"},
+		audio.NewTone(freq, 8000), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
+			_ = ce.Call.Answer()
+		}
+	})
+	if err := peer.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = peer.Shutdown(ctx)
+	})
+	return peer
+}
+
+func TestRecordMixed(t *testing.T) {
+	peer := tonePeer(t, 1000)
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Mixed, AllowPause: true}, audio.NewTone(440, 8000))
+	ctx := context.Background()
+	call, err := r.engine.Dial(ctx, "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(5*time.Second, callengine.StateAnswered)
+	time.Sleep(3 * time.Second)
+	_ = call.Hangup(ctx)
+	ended := r.waitSRS(10*time.Second, srs.EventEnded)
+	rep, err := srs.ReadReport(filepath.Join(ended.Dir, "session.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 || len(rep.Streams) != 1 {
+		t.Fatalf("%d streams, findings %+v", len(rep.Streams), rep.Findings)
+	}
+	mix := readWAV(t, filepath.Join(ended.Dir, "label-1.wav"))
+	start := firstSound(mix)
+	mid := mix[start+4000 : len(mix)-4000]
+	p440, p1000 := dsp.Goertzel(mid, 440, 8000), dsp.Goertzel(mid, 1000, 8000)
+	rms := dsp.RMS(mid)
+	// Each tone has amplitude 8000: power A²/4 each, RMS² = A²/2 + A²/2.
+	if p440 < 0.8*8000*8000/4 || p1000 < 0.8*8000*8000/4 || rms < 7000 {
+		t.Fatalf("mixed stream: 440 Hz power %.0f, 1 kHz power %.0f, RMS %.0f", p440, p1000, rms)
+	}
+}
+
+// Over 50 consecutive calls every CS packet reaches the SRS, the first one
+// included.
+func TestRecordingCoverage50Calls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50 calls")
+	}
+	peer := tonePeer(t, 1000)
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true}, audio.NewTone(440, 8000))
+	ctx := context.Background()
+	var csSent, csRecv, rsSays, rsHears int64
+	for i := range 50 {
+		call, err := r.engine.Dial(ctx, "sip:bob@"+peer.ListenAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.waitCall(5*time.Second, callengine.StateAnswered)
+		time.Sleep(600 * time.Millisecond)
+		var final callengine.StatsEvent
+		got := make(chan callengine.StatsEvent, 1)
+		remove := r.engine.Observe(func(ev callengine.Event) {
+			if se, ok := ev.(callengine.StatsEvent); ok && se.Final {
+				got <- se
+			}
+		})
+		_ = call.Hangup(ctx)
+		select {
+		case final = <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no final stats")
+		}
+		remove()
+		ended := r.waitSRS(10*time.Second, srs.EventEnded)
+		rep, err := srs.ReadReport(filepath.Join(ended.Dir, "session.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Findings) != 0 {
+			t.Fatalf("call %d: findings %+v", i, rep.Findings)
+		}
+		says, hears := rep.Streams[0].Packets, rep.Streams[1].Packets
+		csSent += int64(final.Stats.PacketsSent)
+		csRecv += int64(final.Stats.PacketsReceived)
+		rsSays += says
+		rsHears += hears
+		if says != int64(final.Stats.PacketsSent) || hears != int64(final.Stats.PacketsReceived) {
+			t.Errorf("call %d: CS sent %d received %d, RS label 1 %d label 2 %d",
+				i, final.Stats.PacketsSent, final.Stats.PacketsReceived, says, hears)
+		}
+		r.waitRecording(5*time.Second, Stopped)
+	}
+	t.Logf("coverage over 50 calls: agent says %d/%d RS/CS packets (%.2f%%), agent hears %d/%d (%.2f%%)",
+		rsSays, csSent, 100*float64(rsSays)/float64(csSent), rsHears, csRecv, 100*float64(rsHears)/float64(csRecv))
+}
+
+// An SRS that refuses, fails or never answers leaves the call untouched and
+// the recording failed with the reason.
+func TestSRSFailuresDoNotTouchTheCall(t *testing.T) {
+	peer := tonePeer(t, 1000)
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	cases := []struct {
+		name, srs, reason string
+		scenario          string
+	}{
+		{"420 Bad Extension", "", "420", "srs_reject.xml"},
+		{"488 Not Acceptable", "", "488", "srs_reject.xml"},
+		{"503 Service Unavailable", "", "503", "srs_reject.xml"},
+		{"never answers", "sip:srs@" + silent.Addr().String() + ";transport=tcp", "no answer", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			target := tc.srs
+			if tc.scenario != "" {
+				target = startRejectingSRS(t, tc.reason)
+			}
+			r := newRigWith(t, policy.Policy{SRS: []string{target}, Mode: policy.Always, Streams: policy.Separate}, audio.NewTone(440, 8000), 3*time.Second)
+			ctx := context.Background()
+			call, err := r.engine.Dial(ctx, "sip:bob@"+peer.ListenAddr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.waitCall(5*time.Second, callengine.StateAnswered)
+			ev := r.waitRecording(6*time.Second, Failed)
+			if !strings.Contains(ev.Reason, tc.reason) || !ev.Required {
+				t.Fatalf("failed event %+v does not say %q", ev, tc.reason)
+			}
+			time.Sleep(500 * time.Millisecond)
+			if st := call.State(); st != callengine.StateAnswered {
+				t.Fatalf("call is %s after the SRS failed", st)
+			}
+			if n := call.Stats().PacketsReceived; n < 20 {
+				t.Fatalf("call media stalled: %d packets received", n)
+			}
+			_ = call.Hangup(ctx)
+		})
+	}
+}
+
+// startRejectingSRS runs sipp as an SRS that answers every INVITE with
+// code (sipp checks status codes when it loads a scenario, so the code is
+// written into a copy of it).
+func startRejectingSRS(t *testing.T, code string) string {
+	t.Helper()
+	tmpl, err := os.ReadFile(filepath.Join("testdata", "srs_reject.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario := filepath.Join(t.TempDir(), "srs_reject.xml")
+	if err := os.WriteFile(scenario, []byte(strings.ReplaceAll(string(tmpl), "CODE", code)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startSIPp(t, scenario, nil)
+	return fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", p)
+}
