@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/callengine/sdp"
+	"github.com/recphone/recphone/cmd/internal/config"
+)
+
+// How long sound takes through the real path, both ways, with the phone
+// built as recphone-cli builds it (portaudio backend on the PulseAudio
+// virtual devices, wrapped by mix) and an in-process peer whose tone can
+// be switched on at a known moment:
+//
+//   - mic → RTP: from writing a tone burst into the virtual microphone
+//     (pacat) to the first sent RTP packet carrying it (a call tap). The
+//     feeder's own delay is measured too (the same burst recorded from the
+//     microphone sink's monitor), which bounds the phone's share from below.
+//   - RTP → speaker: from the first received RTP packet carrying the peer's
+//     tone to its onset on the virtual speaker (parec on its monitor, which
+//     adds parec's own latency: an upper bound).
+func TestPortAudioLatency(t *testing.T) {
+	needPulse(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	peerDev := &switchedTone{freq: 1000, amplitude: 8000}
+	peer, err := callengine.New(callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", Codecs: []sdp.Codec{sdp.PCMU}}, peerDev, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
+			go ce.Call.Answer()
+		}
+	})
+	if err := peer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(peer)
+
+	f, err := config.Parse(pulseAudioTOML + "\n[account]\naor = \"sip:alice@127.0.0.1\"\n[network]\nlisten = \"127.0.0.1:0\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sound, err := openAudio(ctx, f, newEventWriter(io.Discard), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sound.close()
+	cfg, err := f.Engine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone, err := callengine.New(cfg, sound.dev, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := newOnsets()
+	answered := make(chan struct{}, 1)
+	phone.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok {
+			switch ce.State {
+			case callengine.StateCalling:
+				ce.Call.AddTap(on.tap)
+			case callengine.StateAnswered:
+				answered <- struct{}{}
+			}
+		}
+	})
+	if err := phone.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(phone)
+
+	spk := startRecorder(t, cliSpk+".monitor")
+	micMon := startRecorder(t, cliMic+".monitor")
+	mic := startFeeder(t, cliMic)
+	call, err := phone.Dial(ctx, "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-answered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer did not answer")
+	}
+	time.Sleep(1500 * time.Millisecond) // both streams running steadily
+
+	const rounds = 5
+	var micRTP, feederDelay, rtpSpk, jbDelay []time.Duration
+	burst := dsp.Sine(440, 8000, 8000*3/10, 8000)
+	for range rounds {
+		t0 := time.Now()
+		if err := mic.play(burst); err != nil {
+			t.Fatal(err)
+		}
+		sent, ok := on.next(media.Sent, t0, 2*time.Second)
+		if !ok {
+			t.Fatal("no sent RTP packet carried the microphone's tone within 2 s")
+		}
+		micRTP = append(micRTP, sent.Sub(t0))
+		time.Sleep(500 * time.Millisecond)
+		if i, ok := firstLoud(micMon.samples(), micMon.indexAt(t0)); ok {
+			feederDelay = append(feederDelay, micMon.timeOf(i).Sub(t0))
+		}
+
+		t1 := time.Now()
+		peerDev.on.Store(true)
+		recv, ok := on.next(media.Received, t1, 2*time.Second)
+		if !ok {
+			t.Fatal("no received RTP packet carried the peer's tone within 2 s")
+		}
+		time.Sleep(300 * time.Millisecond)
+		peerDev.on.Store(false)
+		time.Sleep(400 * time.Millisecond)
+		i, ok := firstLoud(spk.samples(), spk.indexAt(recv.Add(-20*time.Millisecond)))
+		if !ok {
+			t.Fatal("the peer's tone never reached the virtual speaker")
+		}
+		rtpSpk = append(rtpSpk, spk.timeOf(i).Sub(recv))
+		jbDelay = append(jbDelay, call.Stats().JitterBufferDelay)
+	}
+	st := call.Stats()
+	sentGaps, recvGaps := on.gaps(media.Sent), on.gaps(media.Received)
+	t.Logf("packet spacing (p50 / p95 / max): sent %v / %v / %v, received %v / %v / %v",
+		quantile(sentGaps, 0.5), quantile(sentGaps, 0.95), quantile(sentGaps, 1),
+		quantile(recvGaps, 0.5), quantile(recvGaps, 0.95), quantile(recvGaps, 1))
+	t.Logf("mic → first sent RTP packet: %v (median %v); of which feeder (pacat into the sink, as parec on its monitor sees it): %v",
+		ms(micRTP), median(micRTP), ms(feederDelay))
+	t.Logf("first received RTP packet → speaker (parec on its monitor): %v (median %v); jitter buffer delay after each round %v; stats %+v",
+		ms(rtpSpk), median(rtpSpk), ms(jbDelay), st)
+	// The target is 60 ms each way; the limits leave room for a loaded
+	// 2-core CI machine so that only a real regression fails.
+	if m := median(micRTP); m > 150*time.Millisecond {
+		t.Errorf("mic → RTP median %v, over 150 ms", m)
+	}
+	if m := median(rtpSpk); m > 150*time.Millisecond {
+		t.Errorf("RTP → speaker median %v, over 150 ms", m)
+	}
+}
+
+func shutdown(e *callengine.Engine) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.Shutdown(ctx)
+}
+
+// firstLoud returns the index of the first sample from from on that
+// belongs to a tone burst (|s| over 2000).
+func firstLoud(s []int16, from int) (int, bool) {
+	for i := from; i < len(s); i++ {
+		if s[i] > 2000 || s[i] < -2000 {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func ms(ds []time.Duration) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond).String()
+	}
+	return out
+}
+
+func median(ds []time.Duration) time.Duration { return quantile(ds, 0.5) }
+
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(int(q*float64(len(s))), len(s)-1)].Round(100 * time.Microsecond)
+}
+
+// gaps returns the time between consecutive packets of direction d.
+func (o *onsets) gaps(d media.PacketDirection) []time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ts := o.times[d]
+	var out []time.Duration
+	for i := 1; i < len(ts); i++ {
+		out = append(out, ts[i].Sub(ts[i-1]))
+	}
+	return out
+}
+
+// onsets records when each direction's RTP goes from quiet to loud.
+type onsets struct {
+	mu     sync.Mutex
+	loud   map[media.PacketDirection]bool
+	starts map[media.PacketDirection][]time.Time
+	times  map[media.PacketDirection][]time.Time // every packet's time
+	wake   chan struct{}
+}
+
+func newOnsets() *onsets {
+	return &onsets{loud: map[media.PacketDirection]bool{}, starts: map[media.PacketDirection][]time.Time{}, times: map[media.PacketDirection][]time.Time{}, wake: make(chan struct{}, 1)}
+}
+
+// tap is a media.Tap: it decodes PCMU payloads and notes onsets.
+func (o *onsets) tap(p media.Packet) {
+	if p.PayloadType != 0 {
+		return
+	}
+	peak := 0
+	for _, b := range p.Payload {
+		s := ulaw(b)
+		peak = max(peak, s, -s)
+	}
+	loud := peak > 2000
+	o.mu.Lock()
+	if loud && !o.loud[p.Direction] {
+		o.starts[p.Direction] = append(o.starts[p.Direction], p.Time)
+	}
+	o.loud[p.Direction] = loud
+	o.times[p.Direction] = append(o.times[p.Direction], p.Time)
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next waits for the first onset in direction d at or after since.
+func (o *onsets) next(d media.PacketDirection, since time.Time, limit time.Duration) (time.Time, bool) {
+	deadline := time.After(limit)
+	for {
+		o.mu.Lock()
+		for _, at := range o.starts[d] {
+			if !at.Before(since) {
+				o.mu.Unlock()
+				return at, true
+			}
+		}
+		o.mu.Unlock()
+		select {
+		case <-o.wake:
+		case <-deadline:
+			return time.Time{}, false
+		}
+	}
+}
+
+// switchedTone is a peer's device whose microphone says freq Hz while on
+// is set and is silent otherwise, clocked by the system timer.
+type switchedTone struct {
+	freq, amplitude float64
+	on              atomic.Bool
+}
+
+func (d *switchedTone) Run(ctx context.Context, fn audio.FrameFunc) error {
+	mic := make([]int16, audio.FrameSamples)
+	spk := make([]int16, audio.FrameSamples)
+	tick := time.NewTicker(audio.FrameDuration)
+	defer tick.Stop()
+	phase, step := 0.0, 2*math.Pi*d.freq/audio.SampleRate
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		on := d.on.Load()
+		for i := range mic {
+			mic[i] = 0
+			if on {
+				mic[i] = int16(d.amplitude * math.Sin(phase))
+			}
+			phase += step
+		}
+		phase = math.Mod(phase, 2*math.Pi)
+		fn(mic, spk)
+	}
+}
+
+func (*switchedTone) Close() error { return nil }
+
+// ulaw decodes one G.711 µ-law byte (ITU-T G.711 table 2a).
+func ulaw(b byte) int {
+	b = ^b
+	t := (int(b&0x0f)<<3 + 0x84) << ((b & 0x70) >> 4)
+	if b&0x80 != 0 {
+		return 0x84 - t
+	}
+	return t - 0x84
+}
