@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/mix"
+	"github.com/recphone/recphone/audio/portaudio"
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/cmd/internal/config"
+	"github.com/recphone/recphone/recording/policy"
+	"github.com/recphone/recphone/ui"
+)
+
+// newConfigured builds the real phone from the TOML configuration, the
+// agent's saved settings and the administrator's recording policy.
+func newConfigured(ctx context.Context, f flags, log *slog.Logger) (*backend, error) {
+	file, err := config.Load(f.config)
+	if err != nil {
+		return nil, err
+	}
+	engineCfg, err := file.Engine()
+	if err != nil {
+		return nil, err
+	}
+	store := &settingsFile{path: f.settings}
+	saved, err := store.load()
+	if err != nil {
+		return nil, err
+	}
+	saved.applyAccount(&engineCfg)
+
+	admin, err := policy.LoadAdmin(f.policy, false)
+	if err != nil {
+		return nil, err
+	}
+	source := ""
+	if admin != nil {
+		source = f.policy
+	}
+	resolved, err := policy.Resolve(admin, saved.Recording, source)
+	if err != nil {
+		return nil, err
+	}
+
+	b := &backend{log: log, policy: resolved}
+	var dev audio.Device
+	switch file.Audio.Backend {
+	case "portaudio":
+		pa, err := portaudio.Open(ctx, portaudio.Options{
+			Input: saved.Audio.Input, Output: saved.Audio.Output, Ring: saved.Audio.Ring,
+			Logger: log.With("component", "audio"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("audio: %w", err)
+		}
+		dev, b.ringer = pa, pa
+		b.options.Audio = &soundCards{log: log}
+	case "null":
+		dev = audio.NewNull()
+	default:
+		fd, err := audio.OpenFile(file.Path(file.Audio.MicFile), file.Path(file.Audio.SpeakerFile))
+		if err != nil {
+			return nil, fmt.Errorf("audio: %w", err)
+		}
+		dev = fd
+	}
+	b.device = mix.Wrap(dev, mix.Options{OnLevels: b.levelsToWindow})
+	if b.engine, err = callengine.New(engineCfg, b.device, log.With("component", "phone")); err != nil {
+		b.device.Close()
+		return nil, err
+	}
+	s := &b.options.Settings
+	s.Account.AOR, s.Account.Username, s.Account.Password = engineCfg.AOR, engineCfg.Username, engineCfg.Password
+	s.Account.Registrar, s.Account.DisplayName = engineCfg.Registrar, engineCfg.DisplayName
+	s.Audio.Input, s.Audio.Output, s.Audio.Ring = saved.Audio.Input, saved.Audio.Output, saved.Audio.Ring
+	b.options.Store = store
+	b.finishOptions()
+	return b, nil
+}
+
+// savedSettings is the agent's settings file: what the Settings tab saves.
+// Account fields override the configuration file's; recording fields are
+// the agent's preferences, which the administrator's locked keys overrule.
+type savedSettings struct {
+	Account struct {
+		AOR         string `json:"aor,omitempty"`
+		Username    string `json:"username,omitempty"`
+		Password    string `json:"password,omitempty"`
+		Registrar   string `json:"registrar,omitempty"`
+		DisplayName string `json:"display_name,omitempty"`
+	} `json:"account"`
+	Audio struct {
+		Input  string `json:"input,omitempty"`
+		Output string `json:"output,omitempty"`
+		Ring   string `json:"ring,omitempty"`
+	} `json:"audio"`
+	Recording policy.Settings `json:"recording"`
+}
+
+func (s *savedSettings) applyAccount(c *callengine.Config) {
+	for dst, src := range map[*string]string{
+		&c.AOR: s.Account.AOR, &c.Username: s.Account.Username, &c.Password: s.Account.Password,
+		&c.Registrar: s.Account.Registrar, &c.DisplayName: s.Account.DisplayName,
+	} {
+		if src != "" {
+			*dst = src
+		}
+	}
+}
+
+// settingsFile keeps savedSettings as JSON, readable only by the agent
+// (it holds the SIP password).
+type settingsFile struct{ path string }
+
+func (f *settingsFile) load() (savedSettings, error) {
+	var s savedSettings
+	raw, err := os.ReadFile(f.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, fmt.Errorf("settings: %w", err)
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return s, fmt.Errorf("settings %s: %w", f.path, err)
+	}
+	return s, nil
+}
+
+// Save implements ui.SettingsStore.
+func (f *settingsFile) Save(_ context.Context, in ui.Settings) error {
+	var s savedSettings
+	s.Account.AOR, s.Account.Username, s.Account.Password = in.Account.AOR, in.Account.Username, in.Account.Password
+	s.Account.Registrar, s.Account.DisplayName = in.Account.Registrar, in.Account.DisplayName
+	s.Audio.Input, s.Audio.Output, s.Audio.Ring = in.Audio.Input, in.Audio.Output, in.Audio.Ring
+	r := in.Recording
+	// Locked keys are not the agent's to save: leaving them out keeps the
+	// policy from warning about them on every start.
+	if !in.Locked["srs"] && r.SRS != "" {
+		s.Recording.SRS = []string{r.SRS}
+	}
+	if !in.Locked["mode"] && r.Mode != "" {
+		s.Recording.Mode = &r.Mode
+	}
+	if !in.Locked["streams"] && r.Streams != "" {
+		s.Recording.Streams = &r.Streams
+	}
+	if !in.Locked["allow_pause"] {
+		s.Recording.AllowPause = &r.AllowPause
+	}
+	if !in.Locked["max_pause"] {
+		d := r.MaxPause.String()
+		s.Recording.MaxPause = &d
+	}
+	raw, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("settings: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
+		return fmt.Errorf("settings: %w", err)
+	}
+	tmp := f.path + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return fmt.Errorf("settings: %w", err)
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
+		return fmt.Errorf("settings: %w", err)
+	}
+	return nil
+}
+
+// soundCards implements ui.Audio with PortAudio.
+type soundCards struct{ log *slog.Logger }
+
+func (s *soundCards) Devices(context.Context) (inputs, outputs []string, err error) {
+	devs, err := portaudio.ListDevices()
+	if err != nil {
+		return nil, nil, fmt.Errorf("sound devices: %w", err)
+	}
+	for _, d := range devs {
+		if d.MaxInputChannels > 0 {
+			inputs = append(inputs, d.Name)
+		}
+		if d.MaxOutputChannels > 0 {
+			outputs = append(outputs, d.Name)
+		}
+	}
+	return inputs, outputs, nil
+}
+
+// TestTone rings a 1 kHz tone for a second on output.
+func (s *soundCards) TestTone(ctx context.Context, output string) error {
+	d, err := portaudio.Open(ctx, portaudio.Options{Ring: output, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("test tone: %w", err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err = d.Ring(ctx, sine(1000, 8000, audio.SampleRate/5))
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("test tone: %w", err)
+	}
+	return nil
+}
+
+// ringtone is one ring cycle at 8 kHz: two 0.4 s bursts of 400+450 Hz
+// with 0.2 s between them, then 2 s of quiet.
+func ringtone() []int16 {
+	const rate = audio.SampleRate
+	out := make([]int16, 0, 3*rate)
+	burst := func() {
+		for i := range rate * 2 / 5 {
+			t := float64(i) / rate
+			out = append(out, int16(4000*(math.Sin(2*math.Pi*400*t)+math.Sin(2*math.Pi*450*t))))
+		}
+	}
+	burst()
+	out = append(out, make([]int16, rate/5)...)
+	burst()
+	return append(out, make([]int16, 2*rate)...)
+}
+
+// sine is n samples of freq Hz at peak amplitude amp.
+func sine(freq, amp float64, n int) []int16 {
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = int16(amp * math.Sin(2*math.Pi*freq*float64(i)/audio.SampleRate))
+	}
+	return out
+}

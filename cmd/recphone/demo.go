@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"fyne.io/fyne/v2"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/mix"
+	"github.com/recphone/recphone/audio/portaudio"
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/recording/policy"
+	"github.com/recphone/recphone/recording/srs"
+	"github.com/recphone/recphone/ui"
+)
+
+// Demo tones: the peer "says" 440 Hz; without a sound card the agent's
+// microphone says 660 Hz, so both recorded streams carry sound a
+// first-time user (and the end-to-end test) can tell apart.
+const (
+	demoPeerHz  = 440
+	demoAgentHz = 660
+)
+
+// newDemo builds the loopback demo: a peer engine that answers every call
+// with a tone, a reference SRS writing to f.recordings, and the agent's
+// engine recording every call there. Everything listens on 127.0.0.1 with
+// ports the system picks, so two demos can run side by side.
+func newDemo(ctx context.Context, f flags, log *slog.Logger) (*backend, error) {
+	if err := os.MkdirAll(f.recordings, 0o755); err != nil {
+		return nil, fmt.Errorf("demo recordings folder: %w", err)
+	}
+	b := &backend{log: log, recListen: "127.0.0.1:0"}
+
+	// The reference SRS binds in New, so its address is known at once. Its
+	// events start after the window is bound (b.start runs after b.bind).
+	server, err := srs.New(f.recordings,
+		srs.WithListen("127.0.0.1:0"),
+		srs.WithLogger(log.With("component", "demo-srs")),
+		srs.WithEvents(func(ev srs.Event) {
+			if ev.Kind == srs.EventEnded && ev.Dir != "" && b.win != nil {
+				w, dir := b.win, ev.Dir
+				fyne.Do(func() { w.SetLastRecording(dir) })
+			}
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("demo recorder: %w", err)
+	}
+	srsCtx, stopSRS := context.WithCancel(context.WithoutCancel(ctx))
+	srsDone := make(chan error, 1)
+	go func() { srsDone <- server.Run(srsCtx) }()
+	b.after = append(b.after, func(ctx context.Context) {
+		stopSRS()
+		select {
+		case err := <-srsDone:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				log.Warn("demo recorder", "err", err)
+			}
+		case <-ctx.Done():
+		}
+		server.Close()
+	})
+
+	peer, err := callengine.New(callengine.Config{
+		AOR: "sip:echo@127.0.0.1", DisplayName: "Demo test peer", Listen: "127.0.0.1:0",
+		RTPPortMin: 40000, RTPPortMax: 40999,
+	}, audio.NewTone(demoPeerHz, 6000), log.With("component", "demo-peer"))
+	if err != nil {
+		return nil, fmt.Errorf("demo peer: %w", err)
+	}
+	peer.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
+			go func() {
+				time.Sleep(300 * time.Millisecond) // long enough to see "Ringing"
+				if err := ce.Call.Answer(); err != nil {
+					log.Warn("demo peer answer", "err", err)
+				}
+			}()
+		}
+	})
+	// The peer must listen before the window can offer its address.
+	if err := peer.Start(ctx); err != nil {
+		return nil, fmt.Errorf("demo peer: %w", err)
+	}
+	b.after = append(b.after, func(ctx context.Context) {
+		if err := peer.Shutdown(ctx); err != nil {
+			log.Warn("demo peer shutdown", "err", err)
+		}
+	})
+
+	dev, sound := demoDevice(ctx, f.audio, log)
+	b.device = mix.Wrap(dev, mix.Options{OnLevels: b.levelsToWindow})
+	if r, ok := dev.(ringer); ok {
+		b.ringer = r
+	}
+	engine, err := callengine.New(callengine.Config{
+		AOR: "sip:agent@127.0.0.1", DisplayName: "Demo agent", Listen: "127.0.0.1:0",
+		RTPPortMin: 41000, RTPPortMax: 41999,
+	}, b.device, log.With("component", "phone"))
+	if err != nil {
+		return nil, fmt.Errorf("phone: %w", err)
+	}
+	b.engine = engine
+
+	b.policy = policy.Resolved{
+		Policy: policy.Policy{
+			SRS:        []string{"sip:srs@" + server.Addr() + ";transport=tcp"},
+			Mode:       policy.Always,
+			Streams:    policy.Separate,
+			AllowPause: true,
+			MaxPause:   2 * time.Minute,
+		},
+		// The demo's "administrator" fixes where recordings go and that
+		// every call is recorded, to show how locked settings look.
+		Locked: map[string]bool{"srs": true, "mode": true},
+		Source: "demo",
+	}
+	b.options.Demo = &ui.Demo{Target: "sip:echo@" + peer.ListenAddr(), RecordingsDir: f.recordings}
+	s := &b.options.Settings
+	s.Account.AOR = "sip:agent@127.0.0.1"
+	s.Account.DisplayName = "Demo agent (" + sound + ")"
+	if sound == "sound card" {
+		b.options.Audio = &soundCards{log: log}
+	}
+	b.finishOptions()
+	return b, nil
+}
+
+// demoDevice opens the sound card when asked and present; otherwise the
+// agent's microphone is a tone and the speaker is discarded.
+func demoDevice(ctx context.Context, mode string, log *slog.Logger) (audio.Device, string) {
+	if mode == "auto" {
+		d, err := portaudio.Open(ctx, portaudio.Options{Logger: log.With("component", "audio")})
+		if err == nil {
+			return d, "sound card"
+		}
+		log.Info("no sound card, the demo microphone is a tone", "err", err)
+	}
+	return audio.NewTone(demoAgentHz, 3000), fmt.Sprintf("%d Hz tone as microphone", demoAgentHz)
+}

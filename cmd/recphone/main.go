@@ -1,0 +1,145 @@
+// Command recphone is the agent's desktop softphone: the call engine, the
+// recording client and the Fyne window, wired together. With no
+// configuration it starts a self-contained demo on loopback (a test peer
+// that answers with a tone and an in-process reference SRS); with
+// --config it is the real phone.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/app"
+
+	"github.com/recphone/recphone/assets"
+	"github.com/recphone/recphone/recording/policy"
+	"github.com/recphone/recphone/ui"
+	"github.com/recphone/recphone/ui/model"
+)
+
+// appID matches FyneApp.toml; Fyne keys preferences and notifications by it.
+const appID = "io.github.recphone.recphone"
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stderr))
+}
+
+// flags are the command line.
+type flags struct {
+	config     string
+	policy     string
+	history    string
+	settings   string
+	recordings string
+	audio      string
+	logLevel   string
+}
+
+func parseFlags(args []string, stderr io.Writer) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet("recphone", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", "", "configuration file (TOML); without it recphone runs the loopback demo")
+	fs.StringVar(&f.policy, "policy", policy.DefaultPath, "administrator's recording policy (TOML); used when it exists")
+	fs.StringVar(&f.history, "history", "", "call history file (default: the user config dir's recphone/history.json)")
+	fs.StringVar(&f.settings, "settings", "", "the agent's saved settings (default: the user config dir's recphone/settings.json)")
+	fs.StringVar(&f.recordings, "recordings", "", "demo: folder the in-process SRS writes to (default: the user cache dir's recphone/demo-recordings)")
+	fs.StringVar(&f.audio, "audio", "auto", "demo: the agent's sound: auto (sound card if there is one, else a tone) or tone")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug | info | warn | error")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if f.audio != "auto" && f.audio != "tone" {
+		return f, fmt.Errorf("--audio %q: want auto or tone", f.audio)
+	}
+	cfgDir, err := os.UserConfigDir()
+	if err != nil {
+		cfgDir = os.TempDir()
+	}
+	if f.history == "" {
+		f.history = filepath.Join(cfgDir, "recphone", "history.json")
+	}
+	if f.settings == "" {
+		f.settings = filepath.Join(cfgDir, "recphone", "settings.json")
+	}
+	if f.recordings == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+		}
+		f.recordings = filepath.Join(cache, "recphone", "demo-recordings")
+	}
+	return f, nil
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "recphone: %v\n", err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		fmt.Fprintf(stderr, "recphone: --log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var b *backend
+	if f.config == "" {
+		b, err = newDemo(ctx, f, log)
+	} else {
+		b, err = newConfigured(ctx, f, log)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "recphone: %v\n", err)
+		return 1
+	}
+
+	history, histErr := model.OpenHistory(f.history, 0)
+	a := app.NewWithID(appID)
+	a.SetIcon(fyne.NewStaticResource("recphone.png", assets.Icon()))
+	opts := b.options
+	opts.History = history
+	win := ui.New(ctx, a, log, opts)
+	if histErr != nil {
+		win.ShowError(fmt.Errorf("%w (history is not kept this session)", histErr))
+	}
+	b.bind(win)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	go win.Run(runCtx)
+	go func() {
+		if err := b.start(runCtx); err != nil {
+			log.Error("start", "err", err)
+			fyne.Do(func() { win.ShowError(err) })
+		}
+	}()
+	go func() { // a signal closes the window like the agent would
+		<-ctx.Done()
+		fyne.Do(a.Quit)
+	}()
+	win.Window().SetMaster()
+	win.Window().ShowAndRun()
+
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	b.shutdown(sctx)
+	return 0
+}
