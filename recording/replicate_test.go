@@ -1,0 +1,157 @@
+package recording
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/recphone/recphone/callengine/media"
+)
+
+// sink is a UDP socket that drains whatever is sent to it.
+func sink(tb testing.TB) (netip.AddrPort, func() []rtp.Packet) {
+	tb.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c.LocalAddr().(*net.UDPAddr).AddrPort(), func() []rtp.Packet {
+		var out []rtp.Packet
+		buf := make([]byte, 1500)
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			n, err := c.Read(buf)
+			if err != nil {
+				return out
+			}
+			var p rtp.Packet
+			if p.Unmarshal(buf[:n]) == nil {
+				p.Payload = append([]byte(nil), p.Payload...)
+				out = append(out, p)
+			}
+		}
+	}
+}
+
+func testStream(tb testing.TB) *rsStream {
+	tb.Helper()
+	st, err := newRSStream(context.Background(), "1", media.PortRange{Min: 40000, Max: 49999},
+		netip.MustParseAddr("127.0.0.1"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(st.close)
+	return st
+}
+
+func csPacket(seq uint16, ts uint32, at time.Time, pt uint8, fill byte) media.Packet {
+	payload := make([]byte, 160)
+	for i := range payload {
+		payload[i] = fill
+	}
+	return media.Packet{Direction: media.Sent, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: 0xC5, Time: at, Payload: payload}
+}
+
+// What is said before the SRS answers is sent once it does, in order, with
+// timestamps that keep its spacing; a pause leaves a gap of its length.
+func TestReplicationKeepsEarlyAudioAndPauseGaps(t *testing.T) {
+	dst, read := sink(t)
+	rtcpDst, _ := sink(t)
+	st := testStream(t)
+	t0 := time.Now()
+	for i := range 5 {
+		st.forward(csPacket(uint16(i), 1000+uint32(i)*160, t0.Add(time.Duration(i)*20*time.Millisecond), 0, 0x11))
+	}
+	st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMA, direction: "recvonly"}, false)
+	st.forward(csPacket(5, 1000+5*160, t0.Add(100*time.Millisecond), 0, 0x11))
+	st.setPaused(true, false)
+	st.forward(csPacket(6, 1000+6*160, t0.Add(120*time.Millisecond), 0, 0x11)) // during the pause: not sent
+	st.setPaused(false, true)
+	st.forward(csPacket(56, 1000+56*160, t0.Add(1120*time.Millisecond), 0, 0x11)) // 1 s later
+	audio := read()
+	if len(audio) != 7 {
+		t.Fatalf("%d packets reached the SRS, want 7 (5 early, 1 live, 1 after resume)", len(audio))
+	}
+	for i, p := range audio {
+		if p.PayloadType != 8 || p.Payload[0] == 0x11 {
+			t.Fatalf("packet %d: PT %d payload %x: not transcoded to PCMA", i, p.PayloadType, p.Payload[0])
+		}
+		if i > 0 && p.SequenceNumber != audio[i-1].SequenceNumber+1 {
+			t.Fatalf("RS sequence not continuous at %d", i)
+		}
+		if p.SSRC == 0xC5 {
+			t.Fatal("RS reuses the CS SSRC")
+		}
+	}
+	for i := 1; i < 6; i++ {
+		if d := audio[i].Timestamp - audio[i-1].Timestamp; d != 160 {
+			t.Fatalf("timestamp step %d at %d", d, i)
+		}
+	}
+	gap := audio[6].Timestamp - audio[5].Timestamp
+	if gap < 7800 || gap > 8300 {
+		t.Fatalf("a 1 s pause became a %d-sample gap", gap)
+	}
+}
+
+// Replication cost per packet against the plain CS send path (encode is
+// not included in either: both send a ready 160-byte payload).
+func BenchmarkReplicationVsCallSend(b *testing.B) {
+	dst, _ := sink(b)
+	b.Run("call-send", func(b *testing.B) {
+		st := testStream(b)
+		st.sender.SetDestination(dst, dst)
+		payload := make([]byte, 160)
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = st.sender.Send(0, false, payload, 160)
+		}
+	})
+	b.Run("replicate", func(b *testing.B) {
+		st := testStream(b)
+		st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMU, direction: "recvonly"}, false)
+		p := csPacket(0, 0, time.Now(), 0, 0x7f)
+		b.ReportAllocs()
+		for b.Loop() {
+			p.SequenceNumber++
+			p.Timestamp += 160
+			p.Time = p.Time.Add(20 * time.Millisecond)
+			st.forward(p)
+		}
+	})
+	b.Run("replicate-transcode", func(b *testing.B) {
+		st := testStream(b)
+		st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMA, direction: "recvonly"}, false)
+		p := csPacket(0, 0, time.Now(), 0, 0x7f)
+		b.ReportAllocs()
+		for b.Loop() {
+			p.SequenceNumber++
+			p.Timestamp += 160
+			p.Time = p.Time.Add(20 * time.Millisecond)
+			st.forward(p)
+		}
+	})
+}
+
+func TestReplicationDoesNotAllocate(t *testing.T) {
+	dst, _ := sink(t)
+	st := testStream(t)
+	st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMA, direction: "recvonly"}, false)
+	p := csPacket(0, 0, time.Now(), 0, 0x7f)
+	st.forward(p) // first packet sends an SR
+	allocs := testing.AllocsPerRun(200, func() {
+		p.Timestamp += 160
+		p.Time = p.Time.Add(20 * time.Millisecond)
+		st.forward(p)
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per replicated packet", allocs)
+	}
+}

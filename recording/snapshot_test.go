@@ -1,0 +1,108 @@
+package recording
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/recording/metadata"
+)
+
+func testMetadata(agent, remote callengine.Party, mixed bool) *callMetadata {
+	n := 2
+	if mixed {
+		n = 1
+	}
+	ids := make([]string, 4+n)
+	for i := range ids {
+		ids[i], _ = metadata.NewID()
+	}
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	return &callMetadata{groupID: ids[0], sessionID: ids[1], agentID: ids[2], remoteID: ids[3], streamIDs: ids[4:],
+		mixed: mixed, start: now, associated: now, agent: agent, remote: remote,
+		sipSessionID: "0123456789abcdef0123456789abcdef;remote=fedcba9876543210fedcba9876543210"}
+}
+
+func TestSnapshotIsCompleteAndValid(t *testing.T) {
+	for _, mixed := range []bool{false, true} {
+		m := testMetadata(callengine.Party{URI: "sip:1001@pbx.example", DisplayName: "Agent 1001"},
+			callengine.Party{URI: "sip:+15551234567@carrier.example", DisplayName: "Customer"}, mixed)
+		m.ended(m.start.Add(90 * time.Second))
+		doc, err := metadata.Marshal(m.snapshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(strings.ReplaceAll(string(doc), "\r\n", ""), "\n") {
+			t.Fatal("bare LF in metadata: SRSs require CRLF")
+		}
+		back, err := metadata.Parse(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fs := metadata.Validate(back); len(fs) != 0 {
+			t.Fatalf("mixed=%v: findings %+v\n%s", mixed, fs, doc)
+		}
+		if back.DataMode != metadata.Complete || len(back.Participants) != 2 || len(back.ParticipantStreamAssocs) != 2 {
+			t.Fatalf("snapshot: %+v", back)
+		}
+		s := back.Sessions[0]
+		if s.StopTime == nil || !s.StopTime.Equal(m.start.Add(90*time.Second)) || back.SessionRecordingAssocs[0].DisassociateTime == nil {
+			t.Fatalf("end times missing: %+v", s)
+		}
+		agentSends := back.ParticipantStreamAssocs[0].Send[0]
+		if back.StreamByLabel("1").ID != agentSends {
+			t.Fatal("label 1 is not what the agent sends")
+		}
+		if !mixed && back.StreamByLabel("2").ID != back.ParticipantStreamAssocs[1].Send[0] {
+			t.Fatal("label 2 is not what the remote party sends")
+		}
+	}
+}
+
+// Hostile names and URIs from the network never break the XML, and what
+// XML can carry comes back unchanged.
+func FuzzSnapshotHostileParties(f *testing.F) {
+	f.Add("sip:a@b", `Evil <script> & "quotes" 'x'`, "sip:x@y?a=<b>&c", "]]><!--")
+	f.Add("sip:1@h", "\x00\x01\x1b[31m\u202e", "sip:\xff\xfe@h", strings.Repeat("Ω", 5000))
+	f.Add("", "", "", "")
+	f.Fuzz(func(t *testing.T, agentURI, agentName, remoteURI, remoteName string) {
+		m := testMetadata(callengine.Party{URI: agentURI, DisplayName: agentName},
+			callengine.Party{URI: remoteURI, DisplayName: remoteName}, false)
+		doc, err := metadata.Marshal(m.snapshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := metadata.Parse(doc)
+		if err != nil {
+			t.Fatalf("not well-formed: %v\n%q", err, doc)
+		}
+		p := back.Participants
+		name := func(i int) string {
+			if len(p[i].NameID[0].Names) == 0 {
+				return ""
+			}
+			return p[i].NameID[0].Names[0].Text
+		}
+		if p[0].NameID[0].AOR != metadata.CleanText(agentURI) || p[1].NameID[0].AOR != metadata.CleanText(remoteURI) ||
+			name(0) != metadata.CleanText(agentName) || name(1) != metadata.CleanText(remoteName) {
+			t.Fatalf("text did not round-trip: %+v", p)
+		}
+	})
+}
+
+func TestHostileTenKilobyteName(t *testing.T) {
+	long := strings.Repeat("<&\"'>\x07", 2000)
+	m := testMetadata(callengine.Party{URI: "sip:a@b"}, callengine.Party{URI: "sip:c@d", DisplayName: long}, false)
+	doc, err := metadata.Marshal(m.snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := metadata.Parse(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := back.Participants[1].NameID[0].Names[0].Text; got != metadata.CleanText(long) || len(got) < 10000 {
+		t.Fatalf("10 kB name came back as %d bytes", len(got))
+	}
+}
