@@ -47,7 +47,12 @@ const (
 	FindRTPGarbage        = "rtp-not-rtp"
 	FindRTPPayload        = "rtp-unexpected-payload"
 	FindSnapshotMissing   = "metadata-snapshot-not-sent"
+	FindTooManyStreams    = "sdp-too-many-streams"
 )
+
+// MaxStreams is how many media lines of one RS the SRS records; further
+// lines are answered with port 0. recphone sends one or two.
+const MaxStreams = 16
 
 // rule says where a finding's requirement lives and which status strict
 // mode refuses an INVITE with.
@@ -104,6 +109,8 @@ func ruleFor(id string) rule {
 		return rule{"RFC 3550 §5.1", "datagram on a media port is not RTP version 2", 0}
 	case FindRTPPayload:
 		return rule{"RFC 3264 §5.1", "RTP payload type not in the SRS answer", 0}
+	case FindTooManyStreams:
+		return rule{"RFC 3264 §6", "more media lines than the SRS records; the rest are rejected with port 0", 0}
 	case FindSnapshotMissing:
 		return rule{"RFC 7866 §9", "SRS asked for a metadata snapshot and none came", 0}
 	}

@@ -29,6 +29,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 482, "Loop Detected", nil)
 		return
 	}
+	if s.liveCount() >= MaxSessions {
+		s.respond(tx, req, 503, "Service Unavailable (too many recording sessions)", nil,
+			sip.NewHeader("Retry-After", "30"))
+		return
+	}
 	rs, err := newRecordingSession(s, id, "src")
 	if err != nil {
 		s.log.Error("cannot create recording session", "err", err)
@@ -39,6 +44,16 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.sessions[id] = rs
 	s.mu.Unlock()
 	rs.onInitialInvite(req, tx)
+}
+
+// MaxSessions caps concurrent recording sessions; each holds sockets,
+// files and goroutines, and a reference recorder needs few.
+const MaxSessions = 256
+
+func (s *Server) liveCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
 }
 
 // checkSRCHeaders applies RFC 7866 §6.1.1 to an SRC's initial INVITE.

@@ -3,6 +3,7 @@ package srs
 import (
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +87,28 @@ func TestReoffers(t *testing.T) {
 
 func mLines(msg string) []string {
 	return regexp.MustCompile(`m=audio \d+ RTP/AVP \d+`).FindAllString(msg, -1)
+}
+
+// TestTooManyStreams: an offer with more media lines than MaxStreams gets
+// port 0 for the rest and a finding, without opening their sockets.
+func TestTooManyStreams(t *testing.T) {
+	ts := startSRS(t)
+	conn, err := net.Dial("tcp", ts.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newRawSRC(t, conn, "tcp")
+	labels := make([]string, 40)
+	for i := range labels {
+		labels[i] = strconv.Itoa(i + 1)
+	}
+	res := c.invite("application/sdp", offerSDP(1, "sendonly", labels...))
+	if got := mLines(res); len(got) != 40 || strings.Count(res, "m=audio 0 ") != 40-MaxStreams {
+		t.Fatalf("answer has %d lines, %d rejected:\n%s", len(got), strings.Count(res, "m=audio 0 "), res)
+	}
+	c.request("BYE", "", "")
+	r := ts.report(t, ts.waitEvent(t, 5*time.Second, EventEnded))
+	if f := hasFinding(r.Findings, FindTooManyStreams); f == nil || f.Offending != "40 media lines, the first 16 recorded" || len(r.Streams) != MaxStreams {
+		t.Errorf("finding %+v, %d streams", f, len(r.Streams))
+	}
 }

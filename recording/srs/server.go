@@ -61,7 +61,8 @@ type Server struct {
 }
 
 // New creates a Server that stores recordings under dir. It binds its SIP
-// sockets at once, so Addr is valid before Run.
+// sockets at once, so Addr is valid before Run. Run (or Close) must follow:
+// they release the sockets and the event goroutine.
 func New(dir string, opts ...Option) (*Server, error) {
 	s := &Server{
 		dir: dir, listen: "127.0.0.1:5070", flushEvery: time.Second,

@@ -114,6 +114,9 @@ func (rs *recordingSession) applyOffer(offers []offeredStream, request string) (
 		rs.addFinding(newFinding(FindSDPStreamsRemoved,
 			fmt.Sprintf("%d media lines, previous offer had %d", len(offers), len(rs.offers))), request)
 	}
+	if len(offers) > MaxStreams {
+		rs.addFinding(newFinding(FindTooManyStreams, fmt.Sprintf("%d media lines, the first %d recorded", len(offers), MaxStreams)), request)
+	}
 	lines := make([]answerLine, len(offers))
 	used := map[string]bool{}
 	for _, st := range rs.streams {
@@ -124,6 +127,11 @@ func (rs *recordingSession) applyOffer(offers []offeredStream, request string) (
 	for i, o := range offers {
 		lines[i].offer = o
 		usable := o.port != 0 && o.media == "audio" && o.codec.name != ""
+		if usable && i >= MaxStreams {
+			// Each stream costs two sockets and a file: an offer with
+			// hundreds of m= lines must not exhaust the host.
+			usable = false
+		}
 		var st *mediaStream
 		if i < len(rs.streams) {
 			st = rs.streams[i]

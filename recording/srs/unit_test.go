@@ -1,8 +1,10 @@
 package srs
 
 import (
+	"net"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
