@@ -1,10 +1,8 @@
 package srs
 
 import (
-	"net"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
