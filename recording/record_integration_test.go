@@ -308,3 +308,80 @@ func startSIPp(t *testing.T, scenario string, keys map[string]string) int {
 	}
 	return p.LocalPort()
 }
+
+// An incoming call is offered to the SRS as it rings, so the recording is
+// up before the agent answers; the SRS's metadata request is answered with
+// a full snapshot; and nobody may start a recording of the agent.
+func TestIncomingCallRecordedFromRinging(t *testing.T) {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true}, audio.NewTone(440, 8000))
+	caller, err := callengine.New(callengine.Config{AOR: "sip:customer@127.0.0.1", DisplayName: "Customer", Listen: "127.0.0.1:0"},
+		audio.NewTone(1000, 8000), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := caller.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = caller.Shutdown(context.Background()) })
+	ctx := context.Background()
+	if _, err := caller.Dial(ctx, "sip:alice@"+r.engine.ListenAddr()); err != nil {
+		t.Fatal(err)
+	}
+	in := r.waitCall(5*time.Second, callengine.StateIncoming)
+	r.waitRecording(5*time.Second, Recording) // before the agent answers
+	if st := in.Call.State(); st != callengine.StateIncoming {
+		t.Fatalf("call is %s when the recording started", st)
+	}
+	started := r.waitSRS(5*time.Second, srs.EventStarted)
+	time.Sleep(500 * time.Millisecond)
+	if err := in.Call.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(5*time.Second, callengine.StateAnswered)
+	time.Sleep(time.Second)
+
+	before, _ := filepath.Glob(filepath.Join(started.Dir, "metadata-*.xml"))
+	if err := r.srs.RequestMetadata(ctx, started.RSID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after, _ := filepath.Glob(filepath.Join(started.Dir, "metadata-*.xml"))
+		if len(after) > len(before) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot after the SRS asked for one")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// The SRS trying to open a recording session itself is refused.
+	if _, err := r.srs.Invite(ctx, "sip:alice@"+r.recorder.ListenAddr(), srs.InviteOptions{}); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("unsolicited recording INVITE: %v, want 403", err)
+	}
+
+	time.Sleep(time.Second)
+	_ = in.Call.Hangup(ctx)
+	ended := r.waitSRS(10*time.Second, srs.EventEnded)
+	for ended.RSID != started.RSID { // the refused attempt ends too
+		ended = r.waitSRS(10*time.Second, srs.EventEnded)
+	}
+	rep, err := srs.ReadReport(filepath.Join(ended.Dir, "session.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 {
+		t.Fatalf("findings %+v", rep.Findings)
+	}
+	hears := readWAV(t, filepath.Join(ended.Dir, "label-2.wav"))
+	start := firstSound(hears)
+	dominant(t, "what the agent heard", hears[start+800:len(hears)-800], 1000)
+	var names []string
+	for _, p := range rep.Participants {
+		names = append(names, p.AOR)
+	}
+	if len(names) != 2 || names[1] != "sip:customer@127.0.0.1" {
+		t.Fatalf("participants %v", names)
+	}
+}

@@ -169,6 +169,9 @@ func (r *Recorder) Start(ctx context.Context) error {
 	return nil
 }
 
+// ListenAddr is the address the recorder's SIP sockets are bound to.
+func (r *Recorder) ListenAddr() string { return net.JoinHostPort(r.host, strconv.Itoa(r.port)) }
+
 // Observe adds an observer of recording events; the returned func removes it.
 func (r *Recorder) Observe(o Observer) (remove func()) {
 	p := &o

@@ -605,20 +605,27 @@ func (s *session) onSRSRequest(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	// Our answer: sendonly where the SRS receives and we are not paused.
-	s.mu.Lock()
-	dir := "sendonly"
-	if s.pausedByAgent || s.pausedBySRS {
-		dir = "inactive"
+	var res *sip.Response
+	if b.sdp == nil && req.Method == sip.UPDATE {
+		// An UPDATE without an offer (a bare metadata request) gets a bare 200.
+		res = sip.NewResponseFromRequest(req, 200, "OK", nil)
+	} else {
+		// Our answer (or, to an offerless re-INVITE, our offer): sendonly
+		// where the SRS receives and we are not paused.
+		s.mu.Lock()
+		dir := "sendonly"
+		if s.pausedByAgent || s.pausedBySRS {
+			dir = "inactive"
+		}
+		offer := make([]offerStream, len(s.streams))
+		for i, st := range s.streams {
+			offer[i] = offerStream{label: st.label, port: st.port(), codecs: []media.Codec{st.codec}, dir: dir}
+		}
+		sdp := buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
+		s.sdpVersion++
+		s.mu.Unlock()
+		res = sip.NewSDPResponseFromRequest(req, sdp)
 	}
-	offer := make([]offerStream, len(s.streams))
-	for i, st := range s.streams {
-		offer[i] = offerStream{label: st.label, port: st.port(), codecs: []media.Codec{st.codec}, dir: dir}
-	}
-	sdp := buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
-	s.sdpVersion++
-	s.mu.Unlock()
-	res := sip.NewSDPResponseFromRequest(req, sdp)
 	contact := s.r.contact(req.Transport())
 	res.AppendHeader(&contact)
 	if err := tx.Respond(res); err != nil {
