@@ -4,10 +4,13 @@ BIN := bin
 export PATH := $(PATH):/usr/local/go/bin
 export LANG := en_US.UTF-8
 
-.PHONY: run test build deps deps-run vet fuzz bench clean
+.PHONY: run test build deps deps-run vet fuzz bench clean package
 
-run: deps-run build
-	$(BIN)/recphone-cli $(RUN_ARGS)
+# With no RUN_ARGS the desktop app starts its loopback demo; pass a
+# configuration with RUN_ARGS="--config my.toml".
+run: deps-run
+	$(GO) build -o $(BIN)/recphone ./cmd/recphone
+	$(BIN)/recphone $(RUN_ARGS)
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -36,6 +39,22 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# An installable Linux archive (binary, .desktop file, icon) made by
+# `fyne package` from FyneApp.toml. The fyne tool is installed into
+# $(BIN)/tools; go.mod is not touched. fyne package insists on Go code in
+# the folder it packages even when given --exe, hence the stub in a
+# temporary folder outside the module.
+FYNE_TOOL ?= fyne.io/tools/cmd/fyne@v1.7.4
+package: deps-run
+	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install $(FYNE_TOOL)
+	$(GO) build -ldflags="-s -w" -o $(BIN)/recphone ./cmd/recphone
+	@stage=$$(mktemp -d) && trap 'rm -rf "$$stage"' EXIT && \
+	  mkdir -p "$$stage/assets" && cp FyneApp.toml "$$stage/" && cp assets/icon.png "$$stage/assets/" && \
+	  printf 'package main\n\nfunc main() {}\n' > "$$stage/main.go" && \
+	  (cd "$$stage" && $(CURDIR)/$(BIN)/tools/fyne package --os linux --exe $(CURDIR)/$(BIN)/recphone --release) && \
+	  mv "$$stage/recphone.tar.xz" $(BIN)/
+	@echo "$(BIN)/recphone.tar.xz: unpack it, then 'make -C recphone user-install' (or 'sudo make -C recphone install')"
 
 clean:
 	rm -rf $(BIN)

@@ -85,7 +85,9 @@ func (in *indicator) render() {
 		if left, ok := model.PauseLeft(w.rec, w.policy, now); ok {
 			detail += " · " + model.FormatDuration(left) + " left"
 		}
-		note = w.rec.Reason
+		if w.rec.Reason != "paused by "+w.rec.PausedBy {
+			note = w.rec.Reason
+		}
 	case model.IndicatorNotRecording:
 		detail = notRecordingReason(w)
 		note = "This call must be recorded."
@@ -108,8 +110,8 @@ func (in *indicator) render() {
 		t.Color = fg
 	}
 	in.title.Text = string(look)
-	in.detail.Text = detail
-	in.note.Text = note
+	in.detail.Text = ellipsis(detail, detailRunes)
+	in.note.Text = ellipsis(note, detailRunes)
 	in.title.Refresh()
 	in.detail.Refresh()
 	in.note.Refresh()
@@ -147,6 +149,18 @@ func notRecordingReason(w *Window) string {
 		return "waiting for the recorder"
 	}
 	return string(r.State)
+}
+
+// detailRunes bounds the indicator's text lines: canvas text does not
+// truncate, and a long SRS URI must not widen the window.
+const detailRunes = 52
+
+func ellipsis(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 func orDash(s string) string {

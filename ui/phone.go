@@ -70,8 +70,10 @@ func newPhonePanel(w *Window) *phonePanel {
 	callInfo := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer))
 	controls := container.NewGridWithColumns(3, p.answer, p.reject, p.hangup, p.hold, p.mute)
 	dialRow := container.NewBorder(nil, nil, nil, container.NewHBox(back, p.callBtn), p.dial)
-	p.object = container.NewVBox(callInfo, controls, widget.NewSeparator(), dialRow, pad, p.sent,
-		widget.NewLabel("Shortcuts: Ctrl+Shift+A answer · Ctrl+Shift+H hang up\nCtrl+Shift+P pause/resume recording · Ctrl+Shift+M mute"))
+	hint := widget.NewLabel("Ctrl+Shift+A answer · H hang up · P pause/resume · M mute")
+	hint.Importance = widget.LowImportance
+	hint.Truncation = fyne.TextTruncateEllipsis
+	p.object = container.NewVScroll(container.NewVBox(callInfo, controls, widget.NewSeparator(), dialRow, pad, p.sent, hint))
 	return p
 }
 
@@ -101,7 +103,11 @@ func (p *phonePanel) render() {
 			name = c.Remote.URI
 		}
 		p.name.SetText(name)
-		p.uri.SetText(c.Remote.URI)
+		if name == c.Remote.URI {
+			p.uri.SetText("")
+		} else {
+			p.uri.SetText(c.Remote.URI)
+		}
 	}
 	p.state.SetText(callStateText(c))
 	switch {

@@ -19,6 +19,13 @@ import (
 // Title is the window title; the end-to-end test finds the window by it.
 const Title = "recphone"
 
+// The window's starting size: it fits a 1024x768 screen with room for a
+// panel.
+const (
+	WindowWidth  = 520
+	WindowHeight = 720
+)
+
 // Window is the agent's main window.
 type Window struct {
 	app  fyne.App
@@ -111,7 +118,7 @@ func (w *Window) build() {
 	w.regLabel.Truncation = fyne.TextTruncateEllipsis
 	top := []fyne.CanvasObject{}
 	if d := w.opts.Demo; d != nil {
-		banner := widget.NewLabel("DEMO — a loopback test peer and a recorder run inside this app; nothing leaves this computer. Recordings go to " + d.RecordingsDir)
+		banner := widget.NewLabel("DEMO — a test peer and a recorder run inside this app; nothing leaves this computer. Press Call. Recordings go to " + d.RecordingsDir)
 		banner.Wrapping = fyne.TextWrapWord
 		banner.Importance = widget.WarningImportance
 		banner.TextStyle = fyne.TextStyle{Bold: true}
@@ -142,7 +149,7 @@ func (w *Window) build() {
 		container.NewTabItem("Settings", w.settings.object),
 	)
 	w.win.SetContent(container.NewBorder(container.NewVBox(top...), bottom, nil, nil, w.tabs))
-	w.win.Resize(fyne.NewSize(480, 780))
+	w.win.Resize(fyne.NewSize(WindowWidth, WindowHeight))
 }
 
 // SetRegistration shows the account's registration.
