@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,16 +14,41 @@ import (
 // into the virtual microphone is what baresip receives, the 1 kHz baresip
 // sends is what the virtual speaker plays, and while muted baresip gets
 // silence.
+//
+// When the machine stalls the sound server for longer than the backend's
+// stall timeout, the backend rightly gives up the configured devices for
+// the default ones (the rig's shared sinks, silent here); such a call
+// proves nothing about the sound path, so it is made again, twice at most.
 func TestPortAudioCallBaresip(t *testing.T) {
 	needPulse(t)
+	for attempt := 1; ; attempt++ {
+		c := portAudioCall(t)
+		if stall := c.deviceTrouble(); stall != "" && attempt < 3 {
+			t.Logf("attempt %d: %s; calling again", attempt, stall)
+			continue
+		}
+		c.check(t)
+		return
+	}
+}
+
+// paCall is what one call through the virtual devices left behind.
+type paCall struct {
+	phone      *cli
+	received   []int16 // what baresip received
+	heard      []int16 // what the virtual speaker played during the call
+	start, end time.Time
+}
+
+func portAudioCall(t *testing.T) *paCall {
+	t.Helper()
 	peer := siptest.StartBaresip(t, siptest.BaresipOptions{Codecs: "PCMU", ToneHz: 1000})
 	spk := startRecorder(t, cliSpk+".monitor")
 	mic := startFeeder(t, cliMic)
-	feedErr := make(chan error, 1)
-	go func() { feedErr <- mic.play(dsp.Sine(440, 8000, 8000*15, 8000)) }()
+	go mic.play(dsp.Sine(440, 8000, 8000*15, 8000)) // ends when the feeder is closed
 
 	phone := startCLI(t, 0, pulseAudioTOML)
-	callStart := time.Now()
+	c := &paCall{phone: phone, start: time.Now()}
 	phone.send("dial " + peer.URI())
 	phone.expect(5*time.Second, "call", map[string]any{"state": "answered", "codec": "PCMU"})
 	time.Sleep(3 * time.Second)
@@ -34,12 +60,28 @@ func TestPortAudioCallBaresip(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	phone.send("hangup")
 	phone.expect(5*time.Second, "call", map[string]any{"state": "ended", "reason": "local hangup"})
-	callEnd := time.Now()
+	c.end = time.Now()
 	time.Sleep(300 * time.Millisecond) // baresip closes its dump on BYE
+	c.received = peer.Received(t)
+	c.heard = spk.samples()[spk.indexAt(c.start):spk.indexAt(c.end)]
+	return c
+}
 
+// deviceTrouble describes a lost or replaced call stream, if there was one.
+func (c *paCall) deviceTrouble() string {
+	for _, ev := range c.phone.all() {
+		if ev["event"] == "device" && ev["stream"] == "call" && (ev["kind"] == "lost" || ev["kind"] == "fallback") {
+			return fmt.Sprintf("device %v: %v", ev["kind"], ev["reason"])
+		}
+	}
+	return ""
+}
+
+func (c *paCall) check(t *testing.T) {
+	t.Helper()
 	// The call stream opened on the configured devices.
 	var opened bool
-	for _, ev := range phone.all() {
+	for _, ev := range c.phone.all() {
 		if ev["event"] == "device" && ev["kind"] == "opened" && ev["stream"] == "call" {
 			opened = true
 			if ev["input"] != cliMic || ev["output"] != cliSpk {
@@ -53,68 +95,23 @@ func TestPortAudioCallBaresip(t *testing.T) {
 
 	// What baresip received: 440 Hz, then a silent stretch as long as the
 	// mute, then 440 Hz again.
-	recv := peer.Received(t)
-	bl := blocks(recv)
-	first := -1
-	for i, b := range bl {
-		if blockIsTone(b, 440, 440, 1000) {
-			first = i
-			break
-		}
-	}
-	if first < 0 {
-		t.Fatalf("baresip never received the 440 Hz tone (%.1f s received)", float64(len(recv))/8000)
-	}
-	muteFrom, muteLen := -1, 0
-	for i := first; i < len(bl); {
-		j := i
-		for j < len(bl) && blockIsQuiet(bl[j]) {
-			j++
-		}
-		if j-i > muteLen {
-			muteFrom, muteLen = i, j-i
-		}
-		i = j + 1
-	}
-	t.Logf("baresip received %.1f s; tone from %.1f s; silent %.1f s from %.1f s",
-		float64(len(recv))/8000, float64(first)/10, float64(muteLen)/10, float64(muteFrom)/10)
-	if muteLen < 15 || muteLen > 26 {
-		t.Fatalf("muted for 2 s, but baresip received %.1f s of silence", float64(muteLen)/10)
-	}
-	before := bl[first:muteFrom]
-	after := bl[muteFrom+muteLen:]
-	if len(before) < 20 || len(after) < 15 {
-		t.Fatalf("%.1f s of sound before the mute and %.1f s after it; want about 3 s and 2 s", float64(len(before))/10, float64(len(after))/10)
-	}
-	for _, part := range []struct {
-		name string
-		bl   [][]int16
-	}{{"before mute", before[1 : len(before)-1]}, {"after unmute", after[1 : len(after)-5]}} {
-		var s []int16
-		for _, b := range part.bl {
-			s = append(s, b...)
-		}
-		if got, share := dsp.DominantTone(s, 8000, 440, 1000); got != 440 || share < 0.8 {
-			t.Errorf("baresip received %s: %v Hz with %.0f%% of the power, want 440 Hz", part.name, got, share*100)
-		}
-	}
+	assertMuteWindow(t, c.received, 440, 2*time.Second)
 
 	// What the virtual speaker played during the call: baresip's 1 kHz.
-	heard := spk.samples()[spk.indexAt(callStart):spk.indexAt(callEnd)]
-	var loud []int16
-	for _, b := range blocks(heard) {
+	var loud [][]int16
+	for _, b := range blocks(c.heard) {
 		if dsp.RMS(b) > 1000 {
-			loud = append(loud, b...)
+			loud = append(loud, b)
 		}
 	}
-	if len(loud) < 8000*6 {
-		t.Fatalf("the speaker played %.1f s of sound in a %.1f s call", float64(len(loud))/8000, callEnd.Sub(callStart).Seconds())
+	if len(loud) < 60 {
+		t.Fatalf("the speaker played %.1f s of sound in a %.1f s call", float64(len(loud))/10, c.end.Sub(c.start).Seconds())
 	}
-	assertTone(t, "virtual speaker", loud, 1000, 6)
+	assertBlocksTone(t, "virtual speaker", loud, 1000, 440)
 
 	// The meters saw the microphone while muted, and nothing sent.
 	var mutedSeen, unmutedSeen bool
-	for _, ev := range phone.all() {
+	for _, ev := range c.phone.all() {
 		if ev["event"] != "levels" {
 			continue
 		}
@@ -129,9 +126,30 @@ func TestPortAudioCallBaresip(t *testing.T) {
 	if !mutedSeen || !unmutedSeen {
 		t.Errorf("levels events: muted with mic heard and nothing sent: %v; unmuted with sound both ways: %v", mutedSeen, unmutedSeen)
 	}
-	if err := <-feedErr; err != nil {
-		t.Log(err)
+}
+
+// assertBlocksTone checks that at least 80% of the 100 ms blocks are
+// dominated by freq. Judging blocks one by one, not the whole stretch at
+// once, keeps a single dropped frame (a phase jump that cancels a long
+// Goertzel sum) from hiding a tone that is plainly there; the slack allows
+// for the odd glitch of a loaded 2-core machine, which the log shows.
+func assertBlocksTone(t *testing.T, what string, bl [][]int16, freq, other float64) {
+	t.Helper()
+	good := 0
+	for _, b := range bl {
+		if got, share := dsp.DominantTone(b, 8000, freq, other); got == freq && share > 0.8 {
+			good++
+		}
 	}
+	if float64(good) < 0.8*float64(len(bl)) {
+		t.Errorf("%s: %d of %d blocks of 100 ms dominated by %v Hz; blocks (RMS/share):%s", what, good, len(bl), freq, describeBlocks(bl, freq))
+		return
+	}
+	if good < len(bl) {
+		t.Logf("%s: %d of %d blocks of 100 ms dominated by %v Hz; blocks (RMS/share):%s", what, good, len(bl), freq, describeBlocks(bl, freq))
+		return
+	}
+	t.Logf("%s: all %d blocks of 100 ms dominated by %v Hz", what, len(bl), freq)
 }
 
 // An incoming call rings on the ring device, and the ringing stops when
@@ -187,4 +205,57 @@ func blockIsRing(b []int16) bool {
 	}
 	share := 2 * (dsp.Goertzel(b, 400, 8000) + dsp.Goertzel(b, 450, 8000)) / (rms * rms)
 	return share > 0.8
+}
+
+// assertMuteWindow checks what a peer received during a call muted once
+// for mute, some seconds in: freq, then silence as long as the mute (the
+// longest quiet stretch after the tone began), then freq again.
+func assertMuteWindow(t *testing.T, recv []int16, freq float64, mute time.Duration) {
+	t.Helper()
+	bl := blocks(recv)
+	first := -1
+	for i, b := range bl {
+		if blockIsTone(b, freq, freq, 1000) {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		t.Fatalf("baresip never received the %v Hz tone (%.1f s received)", freq, float64(len(recv))/8000)
+	}
+	muteFrom, muteLen := -1, 0
+	for i := first; i < len(bl); {
+		j := i
+		for j < len(bl) && blockIsQuiet(bl[j]) {
+			j++
+		}
+		if j-i > muteLen {
+			muteFrom, muteLen = i, j-i
+		}
+		i = j + 1
+	}
+	t.Logf("baresip received %.1f s; tone from %.1f s; silent %.1f s from %.1f s",
+		float64(len(recv))/8000, float64(first)/10, float64(muteLen)/10, float64(muteFrom)/10)
+	want := int(mute / (100 * time.Millisecond))
+	if muteLen < want-5 || muteLen > want+6 {
+		t.Fatalf("muted for %v, but baresip received %.1f s of silence", mute, float64(muteLen)/10)
+	}
+	before := bl[first:muteFrom]
+	after := bl[muteFrom+muteLen:]
+	if len(before) < 20 || len(after) < 15 {
+		t.Fatalf("%.1f s of sound before the mute and %.1f s after it; want at least 2 s and 1.5 s", float64(len(before))/10, float64(len(after))/10)
+	}
+	assertBlocksTone(t, "baresip received before the mute", before[1:len(before)-1], freq, 1000)
+	assertBlocksTone(t, "baresip received after the mute", after[1:len(after)-5], freq, 1000)
+}
+
+// describeBlocks lists each block's RMS and the share of freq in it, for
+// failure messages.
+func describeBlocks(bl [][]int16, freq float64) string {
+	var sb strings.Builder
+	for _, b := range bl {
+		_, share := dsp.DominantTone(b, 8000, freq)
+		fmt.Fprintf(&sb, " %.0f/%.2f", dsp.RMS(b), share)
+	}
+	return sb.String()
 }
