@@ -64,7 +64,7 @@ func openAudio(ctx context.Context, f *config.File, out *eventWriter, log *slog.
 			Logger:  log,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("audio: %w", err)
+			return nil, fmt.Errorf("audio: %w (backend = \"null\" runs without sound)", err)
 		}
 		a.ringer, dev = d, d
 	}
