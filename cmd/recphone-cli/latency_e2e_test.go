@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -56,7 +57,8 @@ func TestPortAudioLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sound, err := openAudio(ctx, f, newEventWriter(io.Discard), log)
+	devEvents := &syncBuffer{}
+	sound, err := openAudio(ctx, f, newEventWriter(devEvents), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,19 +102,22 @@ func TestPortAudioLatency(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond) // both streams running steadily
 
+	// A round that a stall of the loaded machine spoils is noted and made
+	// again; the numbers are medians over the good ones.
 	const rounds = 5
 	var micRTP, feederDelay, rtpSpk, jbDelay []time.Duration
+	var missed []string
 	burst := dsp.Sine(440, 8000, 8000*3/10, 8000)
-	for range rounds {
+	for attempt := 0; (len(micRTP) < rounds || len(rtpSpk) < rounds) && attempt < rounds+4; attempt++ {
 		t0 := time.Now()
 		if err := mic.play(burst); err != nil {
 			t.Fatal(err)
 		}
-		sent, ok := on.next(media.Sent, t0, 2*time.Second)
-		if !ok {
-			t.Fatal("no sent RTP packet carried the microphone's tone within 2 s")
+		if sent, ok := on.next(media.Sent, t0, time.Second); ok {
+			micRTP = append(micRTP, sent.Sub(t0))
+		} else {
+			missed = append(missed, "no sent RTP packet carried the microphone's tone within 1 s")
 		}
-		micRTP = append(micRTP, sent.Sub(t0))
 		time.Sleep(500 * time.Millisecond)
 		if i, ok := firstLoud(micMon.samples(), micMon.indexAt(t0)); ok {
 			feederDelay = append(feederDelay, micMon.timeOf(i).Sub(t0))
@@ -120,19 +125,32 @@ func TestPortAudioLatency(t *testing.T) {
 
 		t1 := time.Now()
 		peerDev.on.Store(true)
-		recv, ok := on.next(media.Received, t1, 2*time.Second)
-		if !ok {
-			t.Fatal("no received RTP packet carried the peer's tone within 2 s")
-		}
+		recv, ok := on.next(media.Received, t1, time.Second)
 		time.Sleep(300 * time.Millisecond)
 		peerDev.on.Store(false)
-		time.Sleep(400 * time.Millisecond)
-		i, ok := firstLoud(spk.samples(), spk.indexAt(recv.Add(-20*time.Millisecond)))
 		if !ok {
-			t.Fatal("the peer's tone never reached the virtual speaker")
+			missed = append(missed, "no received RTP packet carried the peer's tone within 1 s")
+			continue
 		}
-		rtpSpk = append(rtpSpk, spk.timeOf(i).Sub(recv))
-		jbDelay = append(jbDelay, call.Stats().JitterBufferDelay)
+		var heard bool
+		for wait := time.Now().Add(time.Second); !heard && time.Now().Before(wait); {
+			time.Sleep(100 * time.Millisecond)
+			var i int
+			if i, heard = firstLoud(spk.samples(), spk.indexAt(recv.Add(-20*time.Millisecond))); heard {
+				rtpSpk = append(rtpSpk, spk.timeOf(i).Sub(recv))
+				jbDelay = append(jbDelay, call.Stats().JitterBufferDelay)
+			}
+		}
+		if !heard {
+			missed = append(missed, "the peer's tone did not reach the virtual speaker within 1 s")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if len(missed) > 0 {
+		t.Logf("spoilt rounds: %q; device events:\n%s", missed, devEvents.String())
+	}
+	if len(micRTP) < 3 || len(rtpSpk) < 3 {
+		t.Fatalf("only %d mic and %d speaker measurements", len(micRTP), len(rtpSpk))
 	}
 	st := call.Stats()
 	sentGaps, recvGaps := on.gaps(media.Sent), on.gaps(media.Received)
@@ -300,4 +318,22 @@ func ulaw(b byte) int {
 		return 0x84 - t
 	}
 	return t - 0x84
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
