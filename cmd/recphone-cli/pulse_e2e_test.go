@@ -277,8 +277,8 @@ func (f *feeder) play(samples []int16) error {
 	return nil
 }
 
-// toneShare tells which of the candidates dominates samples and whether
-// they are loud enough to count as sound at all.
+// blockIsTone tells whether b is loud enough to count as sound and freq
+// dominates it among the candidates.
 func blockIsTone(b []int16, freq float64, candidates ...float64) bool {
 	if dsp.RMS(b) < 1000 {
 		return false
