@@ -26,7 +26,6 @@ func testConforming(t *testing.T, transport string) {
 	proc := ts.scenario(ctx, t, "src-conforming.xml", transport)
 
 	started := ts.waitEvent(t, 5*time.Second, EventStarted)
-	stopBy := time.Now().Add(1200 * time.Millisecond)
 	if !reflect.DeepEqual(mapKeys(started.Ports), []string{"1", "2"}) {
 		t.Fatalf("ports %v, want labels 1 and 2", started.Ports)
 	}
@@ -36,7 +35,7 @@ func testConforming(t *testing.T, transport string) {
 	s1.senderReport(t)
 	s2.senderReport(t)
 	pl := play(s1, s2)
-	ts.waitPausing(stopBy)
+	ts.waitPausing(time.Now().Add(1100 * time.Millisecond))
 	pl.set(false)
 	stopped := time.Now()
 	ts.waitEvent(t, 5*time.Second, EventPaused)

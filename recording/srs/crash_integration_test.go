@@ -19,7 +19,7 @@ func TestCrashSafety(t *testing.T) {
 	ts := startSRS(t)
 	sippCtx, stopSipp := context.WithCancel(ctx)
 	defer stopSipp()
-	proc := ts.scenario(sippCtx, t, "src-conforming.xml", "u1")
+	proc := ts.scenario(sippCtx, t, "src-long-call.xml", "u1")
 	defer func() {
 		stopSipp() // the SRC is left hanging by the shutdown
 		proc.Wait(context.Background())
@@ -29,9 +29,14 @@ func TestCrashSafety(t *testing.T) {
 	s1 := newToneSender(t, "127.0.0.1", started.Ports["1"], 440, 0x11111111)
 	pl := play(s1)
 	defer pl.halt()
-	time.Sleep(1300 * time.Millisecond) // before the SRC pauses at 1.5 s
 
+	// While the call runs, the file on disk becomes a valid WAV holding
+	// more and more audio, without anyone closing it.
 	wavPath := filepath.Join(started.Dir, "label-1.wav")
+	deadline := time.Now().Add(5 * time.Second)
+	for wavDataMs(t, wavPath) < 300 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	assertValidWAV(t, wavPath, 300)
 	r, err := ReadReport(filepath.Join(started.Dir, "session.json"))
 	if err != nil {
@@ -47,10 +52,19 @@ func TestCrashSafety(t *testing.T) {
 	if r.Complete || r.EndReason != "srs shutdown" || r.End == nil {
 		t.Errorf("after shutdown: complete=%v end_reason=%q end=%v", r.Complete, r.EndReason, r.End)
 	}
-	assertValidWAV(t, wavPath, 1200)
+	assertValidWAV(t, wavPath, 600)
 	a := readWAV(t, wavPath)
 	st := r.Streams[0]
 	assertTone(t, "label 1 after shutdown", segment(a, offsetMs(r, st.FirstPacket)+100, offsetMs(r, st.LastPacket)-100), 440)
+}
+
+// wavDataMs reads the data size a WAV header claims, in milliseconds.
+func wavDataMs(t *testing.T, path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 44 {
+		return 0
+	}
+	return int(binary.LittleEndian.Uint32(b[40:])) / 16
 }
 
 // assertValidWAV checks that the RIFF and data sizes in the header match

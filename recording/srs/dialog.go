@@ -19,16 +19,17 @@ type dialogState struct {
 	dest      string // connection-oriented transports: reuse the SRC's connection
 }
 
-// serverDialog is the dialog of an SRC-initiated RS. Our tag is fixed here
-// so that every response and later request carries the same one.
+// serverDialog is the dialog of an SRC-initiated RS. Our tag is chosen
+// here so that every response (rs.respond) and later request carries it.
 func serverDialog(req *sip.Request) dialogState {
 	d := dialogState{transport: req.Transport(), cseq: 1}
 	to := req.To()
 	d.local = sip.FromHeader{DisplayName: to.DisplayName, Address: to.Address, Params: to.Params.Clone()}
 	if !d.local.Params.Has("tag") {
+		// The request itself is left alone: sipgo's transaction layer
+		// may be reading it (retransmissions) while we answer.
 		tag, _ := newRSID(time.Time{})
 		d.local.Params.Add("tag", tag[len(tag)-8:]+"srs")
-		to.Params.Add("tag", mustGet(d.local.Params, "tag"))
 	}
 	from := req.From()
 	d.remote = sip.ToHeader{DisplayName: from.DisplayName, Address: from.Address, Params: from.Params.Clone()}
@@ -41,11 +42,6 @@ func serverDialog(req *sip.Request) dialogState {
 		d.dest = req.Source()
 	}
 	return d
-}
-
-func mustGet(p sip.HeaderParams, k string) string {
-	v, _ := p.Get(k)
-	return v
 }
 
 // newRequest builds an in-dialog request. Caller holds rs.mu.

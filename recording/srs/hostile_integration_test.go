@@ -20,7 +20,7 @@ import (
 func TestMisbehavingMedia(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	ts := startSRS(t, WithAnswerDelay(400*time.Millisecond))
+	ts := startSRS(t, WithAnswerDelay(1500*time.Millisecond))
 	proc := ts.scenario(ctx, t, "src-conforming.xml", "u1")
 
 	ringing := ts.waitEvent(t, 5*time.Second, EventRinging)

@@ -165,7 +165,7 @@ func (rs *recordingSession) onInitialInvite(req *sip.Request, tx sip.ServerTrans
 		cancelled := make(chan struct{})
 		var once sync.Once
 		tx.OnCancel(func(*sip.Request) { once.Do(func() { close(cancelled) }) })
-		s.respond(tx, req, 180, "Ringing", nil)
+		rs.respond(tx, req, 180, "Ringing", nil)
 		s.emit(Event{Kind: EventRinging, RSID: rs.id, CallID: rs.callID, Dir: rs.dir, Ports: ports})
 		select {
 		case <-time.After(s.answerDelay):
@@ -180,12 +180,20 @@ func (rs *recordingSession) onInitialInvite(req *sip.Request, tx sip.ServerTrans
 		}
 	}
 	rs.markAnswered()
-	s.respond(tx, req, 200, "OK", answer, sip.NewHeader("Accept",
+	rs.respond(tx, req, 200, "OK", answer, sip.NewHeader("Accept",
 		"application/sdp, application/rs-metadata+xml, application/rs-metadata-request"))
 	rs.log.Info("recording session answered", "ports", ports, "transport", rs.transport)
 	rs.startFlusher(s.flushEvery)
 	rs.flush()
 	s.emit(Event{Kind: EventStarted, RSID: rs.id, CallID: rs.callID, Dir: rs.dir, Ports: ports})
+}
+
+// respond answers the initial INVITE with the RS's own dialog tag.
+func (rs *recordingSession) respond(tx sip.ServerTransaction, req *sip.Request, status int, reason string, body []byte, hdrs ...sip.Header) {
+	rs.mu.Lock()
+	tag, _ := rs.dlg.local.Params.Get("tag")
+	rs.mu.Unlock()
+	rs.srv.respondTagged(tx, req, tag, status, reason, body, hdrs...)
 }
 
 // firstSDPFinding returns the finding that explains a missing offer.
@@ -210,7 +218,7 @@ func (rs *recordingSession) refuse(req *sip.Request, tx sip.ServerTransaction, s
 		hdrs = append(hdrs, sip.NewHeader("Warning",
 			fmt.Sprintf("399 recphone-srs %q", f.ID+": "+f.Text+" ("+f.Section+")")))
 	}
-	rs.srv.respond(tx, req, status, reason, nil, hdrs...)
+	rs.respond(tx, req, status, reason, nil, hdrs...)
 	rs.mu.Lock()
 	rs.refused = &Refusal{Status: status, Reason: reason}
 	rs.mu.Unlock()

@@ -333,7 +333,16 @@ func lower(s string) string {
 // respond sends a final or provisional response with the SRS's own
 // headers; body, if any, is SDP.
 func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, status int, reason string, body []byte, hdrs ...sip.Header) {
+	s.respondTagged(tx, req, "", status, reason, body, hdrs...)
+}
+
+// respondTagged is respond with our dialog tag on To (when tag is set), so
+// that the 180, 200 or refusal of one INVITE all name the same dialog.
+func (s *Server) respondTagged(tx sip.ServerTransaction, req *sip.Request, tag string, status int, reason string, body []byte, hdrs ...sip.Header) {
 	res := sip.NewResponseFromRequest(req, status, reason, body)
+	if to := res.To(); to != nil && tag != "" && status > 100 {
+		to.Params.Add("tag", tag)
+	}
 	if body != nil {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	}
