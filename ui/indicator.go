@@ -46,6 +46,7 @@ type indicator struct {
 	detail *canvas.Text
 	note   *canvas.Text
 	pause  *tipButton
+	hover  bool // the pointer is on the pause button
 }
 
 func newIndicator(w *Window) *indicator {
@@ -60,6 +61,10 @@ func newIndicator(w *Window) *indicator {
 	in.note = canvas.NewText("", color.White)
 	in.note.TextSize = 12
 	in.pause = newTipButton("Pause", theme.MediaPauseIcon(), w.TogglePause)
+	in.pause.onHover = func(on bool) {
+		in.hover = on
+		in.render()
+	}
 	text := container.NewVBox(in.title, in.detail, in.note)
 	btn := container.NewVBox(layout.NewSpacer(), in.pause, layout.NewSpacer())
 	in.object = container.NewStack(in.bg, container.NewPadded(container.NewBorder(nil, nil, nil, btn, text)))
@@ -132,8 +137,11 @@ func (in *indicator) render() {
 	}
 	if !ok && w.call.Active() && (look == model.IndicatorRecording) {
 		in.note.Text = why // say it without hovering too
-		in.note.Refresh()
 	}
+	if in.hover && !ok {
+		in.note.Text = why // the disabled button's tooltip
+	}
+	in.note.Refresh()
 }
 
 func notRecordingReason(w *Window) string {
@@ -170,13 +178,15 @@ func orDash(s string) string {
 	return s
 }
 
-// tipButton is a button that explains itself in a tooltip while the mouse
-// is over it, even when disabled: Fyne 2.7 has no tooltips, and a greyed
-// out pause button must say why.
+// tipButton is a button that explains itself while the pointer is over
+// it, even when disabled: Fyne 2.7 has no tooltips, and a greyed out pause
+// button must say why. The text goes to onHover (the indicator shows it in
+// its note line while the button is disabled) rather than into a pop-up, because a Fyne pop-up covers
+// the window and would swallow the agent's next click.
 type tipButton struct {
 	widget.Button
-	tip   string
-	popup *widget.PopUp
+	tip     string
+	onHover func(on bool)
 }
 
 func newTipButton(label string, icon fyne.Resource, tapped func()) *tipButton {
@@ -189,28 +199,18 @@ func newTipButton(label string, icon fyne.Resource, tapped func()) *tipButton {
 // Tip is the tooltip text.
 func (b *tipButton) Tip() string { return b.tip }
 
-// MouseIn shows the tooltip below the button.
+// MouseIn shows the tooltip.
 func (b *tipButton) MouseIn(e *desktop.MouseEvent) {
 	b.Button.MouseIn(e)
-	if b.tip == "" {
-		return
+	if b.onHover != nil {
+		b.onHover(true)
 	}
-	c := fyne.CurrentApp().Driver().CanvasForObject(b)
-	if c == nil {
-		return
-	}
-	label := widget.NewLabel(b.tip)
-	b.popup = widget.NewPopUp(label, c)
-	pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(b)
-	x := min(pos.X, c.Size().Width-label.MinSize().Width-theme.Padding()*2)
-	b.popup.ShowAtPosition(fyne.NewPos(max(x, 0), pos.Y+b.Size().Height))
 }
 
 // MouseOut hides the tooltip.
 func (b *tipButton) MouseOut() {
 	b.Button.MouseOut()
-	if b.popup != nil {
-		b.popup.Hide()
-		b.popup = nil
+	if b.onHover != nil {
+		b.onHover(false)
 	}
 }

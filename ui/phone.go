@@ -96,18 +96,15 @@ func (p *phonePanel) render() {
 	now := w.opts.Now()
 	if c.State == model.CallIdle {
 		p.name.SetText("No call")
-		p.uri.SetText("")
+		p.uri.Hide()
 	} else {
 		name := c.Remote.DisplayName
 		if name == "" {
 			name = c.Remote.URI
 		}
 		p.name.SetText(name)
-		if name == c.Remote.URI {
-			p.uri.SetText("")
-		} else {
-			p.uri.SetText(c.Remote.URI)
-		}
+		p.uri.SetText(c.Remote.URI)
+		show(p.uri, name != c.Remote.URI)
 	}
 	p.state.SetText(callStateText(c))
 	switch {

@@ -28,7 +28,7 @@ func newTray(app fyne.App, w *Window) *tray {
 		t.icons[look] = dotIcon(string(look), IndicatorColor(look, false))
 	}
 	da, ok := app.(desktop.App)
-	if !ok {
+	if !ok || !w.opts.Tray {
 		return t
 	}
 	t.app = da

@@ -91,6 +91,9 @@ type Options struct {
 	History  *model.History // nil: history is not kept
 	Policy   model.RecordingPolicy
 	Demo     *Demo // non-nil: the window says DEMO and shows the recordings
+	// Tray shows the recording state in the system tray. Leave it off
+	// without a D-Bus session: Fyne's tray then panics when the app quits.
+	Tray bool
 	// Now is the clock (time.Now if nil); tests set it.
 	Now func() time.Time
 	// Timeout bounds every action sent to Phone or Recorder (10 s if 0).

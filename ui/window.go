@@ -22,8 +22,8 @@ const Title = "recphone"
 // The window's starting size: it fits a 1024x768 screen with room for a
 // panel.
 const (
-	WindowWidth  = 520
-	WindowHeight = 720
+	WindowWidth  = 560
+	WindowHeight = 740
 )
 
 // Window is the agent's main window.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
@@ -92,6 +93,7 @@ func newRig(t *testing.T, mod func(*Options)) *rig {
 		Phone: r.phone, Recorder: r.rec,
 		Policy: model.RecordingPolicy{AllowPause: true, MaxPause: 2 * time.Minute, Required: true},
 		Now:    func() time.Time { return r.now },
+		Tray:   true,
 		spawn:  func(fn func()) { fn() },
 	}
 	if mod != nil {
@@ -342,15 +344,15 @@ func TestPauseForbiddenByPolicy(t *testing.T) {
 	}
 	test.Tap(b)
 	r.w.TogglePause()
-	test.MoveMouse(r.w.Window().Canvas(), fyne.CurrentApp().Driver().AbsolutePositionForObject(b).AddXY(5, 5))
-	found := false
-	for _, o := range r.w.Window().Canvas().Overlays().List() {
-		if strings.Contains(test.RenderObjectToMarkup(o), why) {
-			found = true
-		}
+	r.w.indicator.pause.MouseIn(&desktop.MouseEvent{})
+	if r.w.indicator.note.Text != why {
+		t.Errorf("hovering the disabled pause button shows %q", r.w.indicator.note.Text)
 	}
-	if !found {
-		t.Error("hovering the disabled pause button shows no tooltip")
+	r.w.indicator.pause.MouseOut()
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecOff})
+	r.w.indicator.pause.MouseIn(&desktop.MouseEvent{})
+	if want := "Nothing to pause: the call is not being recorded"; r.w.indicator.note.Text != want {
+		t.Errorf("hover tip while off %q, want %q", r.w.indicator.note.Text, want)
 	}
 	r.wantCalls()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -40,6 +41,18 @@ type backend struct {
 
 	mu       sync.Mutex
 	ringStop map[string]context.CancelFunc
+	// quit is set once the window's loop has ended; later events (calls
+	// ended by the shutdown) are not drawn.
+	quit atomic.Bool
+}
+
+// post runs fn on the Fyne goroutine unless the window has gone: after
+// the loop ends, fyne.Do would run fn on the caller's goroutine.
+func (b *backend) post(fn func()) {
+	if b.quit.Load() {
+		return
+	}
+	fyne.Do(fn)
 }
 
 // ringer is a device that can play a ringtone (audio/portaudio).
@@ -85,18 +98,18 @@ func (b *backend) bind(w *ui.Window) {
 		switch ev := ev.(type) {
 		case callengine.RegistrationEvent:
 			r := model.Registration{State: model.RegState(ev.State), AOR: b.engine.AORString(), Code: ev.Code, Reason: ev.Reason}
-			fyne.Do(func() { w.SetRegistration(r) })
+			b.post(func() { w.SetRegistration(r) })
 		case callengine.CallEvent:
 			c := callModel(ev)
 			b.ring(ev)
-			fyne.Do(func() { w.SetCall(c) })
+			b.post(func() { w.SetCall(c) })
 		case callengine.RemoteIdentityEvent:
 			c := model.Call{ID: ev.Call.ID, Direction: model.Direction(ev.Call.Direction),
 				Remote: model.Party(ev.Remote), State: model.CallState(ev.Call.State())}
-			fyne.Do(func() { w.SetCall(c) })
+			b.post(func() { w.SetCall(c) })
 		case callengine.ErrorEvent:
 			err := ev.Err
-			fyne.Do(func() { w.ShowError(err) })
+			b.post(func() { w.ShowError(err) })
 		}
 	})
 }
@@ -127,7 +140,7 @@ func (b *backend) start(ctx context.Context) error {
 		return fmt.Errorf("phone: %w", err)
 	}
 	addr := b.engine.AORString()
-	fyne.Do(func() { b.win.SetRegistration(model.Registration{AOR: addr}) })
+	b.post(func() { b.win.SetRegistration(model.Registration{AOR: addr}) })
 	if b.proxy == nil {
 		return nil
 	}
@@ -138,7 +151,7 @@ func (b *backend) start(ctx context.Context) error {
 	rec.Observe(func(ev recording.Event) {
 		r := model.Recording{CallID: ev.CallID, State: model.RecState(ev.State), SRS: ev.SRS,
 			Reason: ev.Reason, PausedBy: ev.PausedBy, Required: ev.Required, Since: ev.Time}
-		fyne.Do(func() { b.win.SetRecording(r) })
+		b.post(func() { b.win.SetRecording(r) })
 	})
 	if err := rec.Start(ctx); err != nil {
 		return fmt.Errorf("recording client: %w", err)
@@ -149,6 +162,7 @@ func (b *backend) start(ctx context.Context) error {
 }
 
 func (b *backend) shutdown(ctx context.Context) {
+	b.quit.Store(true)
 	if b.recorder != nil {
 		if err := b.recorder.Shutdown(ctx); err != nil {
 			b.log.Warn("recording client shutdown", "err", err)
@@ -202,7 +216,7 @@ func (b *backend) levelsToWindow(l mix.Levels) {
 	}
 	scale := func(db float64) float64 { return (db - level.Floor) / -level.Floor }
 	mic, spk := scale(l.Mic.Peak), scale(l.Speaker.Peak)
-	fyne.Do(func() { w.SetLevels(mic, spk) })
+	b.post(func() { w.SetLevels(mic, spk) })
 }
 
 // phone adapts the call engine to ui.Phone.

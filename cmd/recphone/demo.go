@@ -8,8 +8,6 @@ import (
 	"os"
 	"time"
 
-	"fyne.io/fyne/v2"
-
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/audio/portaudio"
@@ -45,7 +43,7 @@ func newDemo(ctx context.Context, f flags, log *slog.Logger) (*backend, error) {
 		srs.WithEvents(func(ev srs.Event) {
 			if ev.Kind == srs.EventEnded && ev.Dir != "" && b.win != nil {
 				w, dir := b.win, ev.Dir
-				fyne.Do(func() { w.SetLastRecording(dir) })
+				b.post(func() { w.SetLastRecording(dir) })
 			}
 		}))
 	if err != nil {

@@ -116,6 +116,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	a.SetIcon(fyne.NewStaticResource("recphone.png", assets.Icon()))
 	opts := b.options
 	opts.History = history
+	opts.Tray = os.Getenv("DBUS_SESSION_BUS_ADDRESS") != ""
 	win := ui.New(ctx, a, log, opts)
 	if histErr != nil {
 		win.ShowError(fmt.Errorf("%w (history is not kept this session)", histErr))
@@ -127,7 +128,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	go func() {
 		if err := b.start(runCtx); err != nil {
 			log.Error("start", "err", err)
-			fyne.Do(func() { win.ShowError(err) })
+			b.post(func() { win.ShowError(err) })
 		}
 	}()
 	go func() { // a signal closes the window like the agent would
@@ -137,6 +138,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	win.Window().SetMaster()
 	win.Window().ShowAndRun()
 
+	b.quit.Store(true)
 	cancel()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()

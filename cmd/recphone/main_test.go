@@ -1,0 +1,127 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/recording/policy"
+	"github.com/recphone/recphone/ui"
+)
+
+func TestSettingsFileRoundTripKeepsLockedKeysOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "recphone", "settings.json")
+	f := &settingsFile{path: path}
+	var in ui.Settings
+	in.Account.AOR, in.Account.Password = "sip:1001@pbx", "secret"
+	in.Audio.Input = "USB headset"
+	in.Recording.SRS, in.Recording.Mode, in.Recording.AllowPause = "sip:mine@x", "on-demand", true
+	in.Recording.MaxPause = 90 * time.Second
+	in.Locked = map[string]bool{"srs": true}
+	if err := f.Save(t.Context(), in); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("settings file mode %v: it holds the SIP password", st.Mode().Perm())
+	}
+	got, err := f.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Account.AOR != "sip:1001@pbx" || got.Audio.Input != "USB headset" {
+		t.Errorf("loaded %+v", got)
+	}
+	if got.Recording.SRS != nil {
+		t.Errorf("a locked key was saved as the agent's: srs=%v", got.Recording.SRS)
+	}
+	if got.Recording.Mode == nil || *got.Recording.Mode != "on-demand" || got.Recording.MaxPause == nil || *got.Recording.MaxPause != "1m30s" {
+		t.Errorf("recording prefs %+v", got.Recording)
+	}
+	// The saved preferences go through the admin policy like a user file.
+	mode := "always"
+	r, err := policy.Resolve(&policy.AdminFile{Recording: policy.Settings{SRS: []string{"sip:srs@rec"}, Mode: &mode}, Lock: []string{"mode"}}, got.Recording, "admin.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Mode != policy.Always || len(r.Warnings) != 1 || r.MaxPause != 90*time.Second {
+		t.Errorf("resolved %+v", r)
+	}
+
+	cfg := callengine.Config{AOR: "sip:old@pbx", DisplayName: "Kept"}
+	got.applyAccount(&cfg)
+	if cfg.AOR != "sip:1001@pbx" || cfg.Password != "secret" || cfg.DisplayName != "Kept" {
+		t.Errorf("account applied: %+v", cfg)
+	}
+}
+
+func TestSettingsFileMissingAndCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	if s, err := (&settingsFile{path: filepath.Join(dir, "none.json")}).load(); err != nil || s.Account.AOR != "" {
+		t.Errorf("missing file: %+v %v", s, err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&settingsFile{path: bad}).load(); err == nil {
+		t.Error("corrupt settings loaded without error")
+	}
+}
+
+func TestRingtoneCadence(t *testing.T) {
+	tone := ringtone()
+	if len(tone) != 3*audio.SampleRate {
+		t.Fatalf("ring cycle %d samples, want 3 s", len(tone))
+	}
+	loud := func(from, to float64) bool {
+		for _, s := range tone[int(from*audio.SampleRate):int(to*audio.SampleRate)] {
+			if s > 2000 || s < -2000 {
+				return true
+			}
+		}
+		return false
+	}
+	if !loud(0, 0.4) || loud(0.41, 0.59) || !loud(0.6, 1.0) || loud(1.01, 3.0) {
+		t.Error("ringtone is not burst, gap, burst, quiet")
+	}
+}
+
+func TestFlags(t *testing.T) {
+	f, err := parseFlags([]string{"--audio", "tone"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.config != "" || filepath.Base(f.history) != "history.json" || filepath.Base(f.recordings) != "demo-recordings" {
+		t.Errorf("defaults %+v", f)
+	}
+	if _, err := parseFlags([]string{"--audio", "loud"}, io.Discard); err == nil {
+		t.Error("bad --audio accepted")
+	}
+	if _, err := parseFlags([]string{"extra"}, io.Discard); err == nil {
+		t.Error("stray argument accepted")
+	}
+}
+
+func TestRecordingWanted(t *testing.T) {
+	for _, tt := range []struct {
+		p    policy.Policy
+		want bool
+	}{
+		{policy.Policy{SRS: []string{"sip:srs@x"}, Mode: policy.Always}, true},
+		{policy.Policy{SRS: []string{"sip:srs@x"}, Mode: policy.OnDemand}, true},
+		{policy.Policy{SRS: []string{"sip:srs@x"}, Mode: policy.Never}, false},
+		{policy.Policy{Mode: policy.Always}, false},
+	} {
+		if got := recordingWanted(policy.Resolved{Policy: tt.p}); got != tt.want {
+			t.Errorf("recordingWanted(%+v) = %v", tt.p, got)
+		}
+	}
+}
