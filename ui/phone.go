@@ -67,13 +67,13 @@ func newPhonePanel(w *Window) *phonePanel {
 		}
 	})
 
-	callInfo := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer))
+	info := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer))
 	controls := container.NewGridWithColumns(3, p.answer, p.reject, p.hangup, p.hold, p.mute)
 	dialRow := container.NewBorder(nil, nil, nil, container.NewHBox(back, p.callBtn), p.dial)
 	hint := widget.NewLabel("Ctrl+Shift+A answer · H hang up · P pause/resume · M mute")
 	hint.Importance = widget.LowImportance
 	hint.Truncation = fyne.TextTruncateEllipsis
-	p.object = container.NewVScroll(container.NewVBox(callInfo, controls, widget.NewSeparator(), dialRow, pad, p.sent, hint))
+	p.object = container.NewVScroll(container.NewVBox(info, controls, widget.NewSeparator(), dialRow, pad, p.sent, hint))
 	return p
 }
 
@@ -96,15 +96,18 @@ func (p *phonePanel) render() {
 	now := w.opts.Now()
 	if c.State == model.CallIdle {
 		p.name.SetText("No call")
-		p.uri.Hide()
+		p.uri.SetText("")
 	} else {
 		name := c.Remote.DisplayName
 		if name == "" {
 			name = c.Remote.URI
 		}
 		p.name.SetText(name)
-		p.uri.SetText(c.Remote.URI)
-		show(p.uri, name != c.Remote.URI)
+		if name == c.Remote.URI {
+			p.uri.SetText("")
+		} else {
+			p.uri.SetText(c.Remote.URI)
+		}
 	}
 	p.state.SetText(callStateText(c))
 	switch {
@@ -115,8 +118,10 @@ func (p *phonePanel) render() {
 		p.timer.SetText("")
 	}
 
-	show(p.answer, c.State == model.CallIncoming)
-	show(p.reject, c.State == model.CallIncoming)
+	// Answer and reject stay in place, disabled, outside a ringing call:
+	// buttons that appear and vanish would move under the agent's pointer.
+	enable(p.answer, c.State == model.CallIncoming)
+	enable(p.reject, c.State == model.CallIncoming)
 	enable(p.hangup, c.Active())
 	enable(p.hold, c.InConversation())
 	enable(p.mute, c.InConversation())
@@ -163,14 +168,6 @@ func callStateText(c model.Call) string {
 		return "Call ended"
 	}
 	return "Enter a number or SIP address"
-}
-
-func show(o fyne.CanvasObject, visible bool) {
-	if visible {
-		o.Show()
-	} else {
-		o.Hide()
-	}
 }
 
 type disableable interface {

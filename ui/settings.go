@@ -25,6 +25,7 @@ func lockIcon() fyne.Resource { return fyne.NewStaticResource("lock.svg", []byte
 type settingsPanel struct {
 	w      *Window
 	object fyne.CanvasObject
+	scroll *container.Scroll
 
 	aor, user, password, registrar, display *widget.Entry
 	input, output, ring                     *widget.Select
@@ -122,12 +123,13 @@ func newSettingsPanel(w *Window) *settingsPanel {
 		save.Disable()
 		s.status.SetText("Settings cannot be saved in this mode.")
 	}
-	s.object = container.NewVScroll(container.NewVBox(
+	s.scroll = container.NewVScroll(container.NewVBox(
 		heading("Account"), account,
 		heading("Audio"), audioForm,
 		heading("Recording"), recForm, warnings,
 		container.NewHBox(save), s.status,
 	))
+	s.object = s.scroll
 	return s
 }
 

@@ -185,8 +185,8 @@ func TestCallStates(t *testing.T) {
 			if p.timer.Text != tt.timer {
 				t.Errorf("timer %q, want %q", p.timer.Text, tt.timer)
 			}
-			if p.answer.Visible() != tt.answer || p.reject.Visible() != tt.answer {
-				t.Errorf("answer/reject visible %v/%v, want %v", p.answer.Visible(), p.reject.Visible(), tt.answer)
+			if p.answer.Disabled() == tt.answer || p.reject.Disabled() == tt.answer {
+				t.Errorf("answer/reject enabled %v/%v, want %v", !p.answer.Disabled(), !p.reject.Disabled(), tt.answer)
 			}
 			if p.hangup.Disabled() == tt.hangup {
 				t.Errorf("hang up enabled %v, want %v", !p.hangup.Disabled(), tt.hangup)

@@ -146,6 +146,9 @@ const (
 // but is not (starting, failed, stopped, off, or no news yet) is NOT
 // RECORDING, so the agent is never shown grey while the policy is broken.
 func IndicatorFor(r Recording, p RecordingPolicy, call Call) Indicator {
+	if !call.Active() {
+		return IndicatorOff // nothing is recorded without a call, whatever came last
+	}
 	switch r.State {
 	case RecRecording:
 		return IndicatorRecording
@@ -153,7 +156,7 @@ func IndicatorFor(r Recording, p RecordingPolicy, call Call) Indicator {
 		return IndicatorPaused
 	}
 	required := r.Required || (r.State == "" && p.Required)
-	if required && call.Active() {
+	if required {
 		return IndicatorNotRecording
 	}
 	return IndicatorOff

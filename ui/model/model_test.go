@@ -26,6 +26,7 @@ func TestIndicatorFor(t *testing.T) {
 		{"failed, not required", Recording{State: RecFailed}, RecordingPolicy{}, active, IndicatorOff},
 		{"no call", Recording{}, required, Call{}, IndicatorOff},
 		{"ended call", Recording{State: RecStopped, Required: true}, required, Call{ID: "1", State: CallEnded}, IndicatorOff},
+		{"ended call, stop not reported yet", Recording{State: RecRecording}, required, Call{ID: "1", State: CallEnded}, IndicatorOff},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

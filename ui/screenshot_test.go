@@ -1,0 +1,73 @@
+package ui
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/theme"
+
+	"github.com/recphone/recphone/ui/model"
+)
+
+// TestScreenshotsForDocs draws the states the end-to-end test cannot reach
+// with the demo (a failed recording that policy requires, locked settings,
+// history) and, when RECPHONE_SCREENSHOTS names a folder, saves them there
+// for the README.
+func TestScreenshotsForDocs(t *testing.T) {
+	dir := os.Getenv("RECPHONE_SCREENSHOTS")
+	save := func(r *rig, name string) {
+		t.Helper()
+		img := r.w.Window().Canvas().Capture()
+		if img.Bounds().Dx() < WindowWidth/2 {
+			t.Fatalf("%s: capture is %v", name, img.Bounds())
+		}
+		if dir == "" {
+			return
+		}
+		f, err := os.Create(filepath.Join(dir, name+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var s Settings
+	s.Account.AOR, s.Account.Registrar, s.Account.DisplayName = "sip:1001@pbx.example.com", "pbx.example.com", "Agent 1001"
+	s.Recording.SRS, s.Recording.Mode, s.Recording.Streams = "sip:srs@rec.example.com;transport=tcp", "always", "separate"
+	s.Recording.MaxPause = 2 * time.Minute
+	s.Locked = map[string]bool{"srs": true, "mode": true, "allow_pause": true}
+	h, err := model.OpenHistory(filepath.Join(t.TempDir(), "h.json"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, func(o *Options) {
+		o.Settings, o.History, o.Store = s, h, &fakeStore{}
+		o.Policy.AllowPause = false
+	})
+	r.w.app.Settings().SetTheme(theme.DefaultTheme())
+	r.w.SetRegistration(model.Registration{State: model.RegRegistered, AOR: "sip:1001@pbx.example.com"})
+	r.w.SetCall(model.Call{ID: "c1", Direction: model.Incoming, Remote: model.Party{URI: "sip:+4420795@pbx.example.com", DisplayName: "ACME Ltd"}, State: model.CallIncoming})
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecStarting, SRS: s.Recording.SRS, Required: true})
+	save(r, "incoming")
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallAnswered})
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecFailed, Required: true, Reason: "recorder unreachable: 503 Service Unavailable"})
+	r.now = r.now.Add(42 * time.Second)
+	r.w.Tick()
+	r.w.Tick() // the flash's bright phase
+	save(r, "not-recording")
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: s.Recording.SRS, Since: r.now})
+	save(r, "pause-forbidden")
+	r.now = r.now.Add(80 * time.Second)
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallEnded, Reason: "remote hangup"})
+	r.w.tabs.SelectIndex(1)
+	save(r, "history")
+	r.w.tabs.SelectIndex(2)
+	r.w.Window().Resize(fyne.NewSize(WindowWidth, 1180)) // all of it, unscrolled
+	save(r, "settings-locked")
+}
