@@ -57,6 +57,21 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Tests that run the go command (building the binary) must keep the
+	// real build and module caches, which default to places under HOME.
+	if os.Getenv("GOCACHE") == "" {
+		if cache, err := os.UserCacheDir(); err == nil {
+			os.Setenv("GOCACHE", filepath.Join(cache, "go-build"))
+		}
+	}
+	if os.Getenv("GOENV") == "" {
+		if conf, err := os.UserConfigDir(); err == nil {
+			os.Setenv("GOENV", filepath.Join(conf, "go", "env"))
+		}
+	}
+	if home := os.Getenv("HOME"); os.Getenv("GOPATH") == "" && home != "" {
+		os.Setenv("GOPATH", filepath.Join(home, "go"))
+	}
 	if err := os.WriteFile(filepath.Join(dir, ".asoundrc"), []byte(asoundrc), 0o644); err == nil {
 		os.Setenv("HOME", dir)
 	}
