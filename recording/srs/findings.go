@@ -48,6 +48,8 @@ const (
 	FindRTPPayload        = "rtp-unexpected-payload"
 	FindSnapshotMissing   = "metadata-snapshot-not-sent"
 	FindTooManyStreams    = "sdp-too-many-streams"
+	FindSDPCrypto         = "sdp-crypto-unusable"
+	FindSRTPAuth          = "srtp-auth-failed"
 )
 
 // MaxStreams is how many media lines of one RS the SRS records; further
@@ -109,6 +111,10 @@ func ruleFor(id string) rule {
 		return rule{"RFC 3550 §5.1", "datagram on a media port is not RTP version 2", 0}
 	case FindRTPPayload:
 		return rule{"RFC 3264 §5.1", "RTP payload type not in the SRS answer", 0}
+	case FindSDPCrypto:
+		return rule{"RFC 4568 §6", "RTP/SAVP stream without a usable SDES a=crypto line (AES_CM_128_HMAC_SHA1_80/32, one inline key)", 488}
+	case FindSRTPAuth:
+		return rule{"RFC 3711 §3.3", "SRTP/SRTCP packet that does not authenticate with the offered key", 0}
 	case FindTooManyStreams:
 		return rule{"RFC 3264 §6", "more media lines than the SRS records; the rest are rejected with port 0", 0}
 	case FindSnapshotMissing:

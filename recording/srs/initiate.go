@@ -238,7 +238,9 @@ func (rs *recordingSession) applyAnswer(answers []offeredStream, request string)
 		st := rs.streams[i]
 		lines[i].offer = a
 		if a.port == 0 || a.codec.name == "" {
-			st.configure(a, dirInactive)
+			if _, err := st.configure(offeredStream{}, dirInactive); err != nil {
+				return err
+			}
 			continue
 		}
 		name := "label-" + fileLabel(a.label, i, used) + ".wav"
@@ -246,7 +248,9 @@ func (rs *recordingSession) applyAnswer(answers []offeredStream, request string)
 		if err := st.openFile(a.label, name, rs.dir); err != nil {
 			return err
 		}
-		st.configure(a, answerDirection(a.direction))
+		if _, err := st.configure(a, answerDirection(a.direction)); err != nil {
+			return err
+		}
 		lines[i].port, lines[i].direction = st.port, answerDirection(a.direction)
 	}
 	rs.offers = answers

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 	"github.com/zaf/g711"
 )
 
@@ -38,6 +39,9 @@ type mediaStream struct {
 	direction string     // SRS answer direction: recvonly or inactive
 	expect    netip.Addr // SDP c= address of the SRC for this stream
 	resumed   bool       // re-anchor every SSRC on its next packet
+	srtp      *srtp.Context
+	srtpKey   string // the SRC key the context was made from
+	answerKey string // the SRS a=crypto line, stable across re-offers
 	tl        *timeline
 	ssrcs     map[uint32]*ssrcState
 	order     []uint32
@@ -146,26 +150,62 @@ func (m *mediaStream) readLoop(c *net.UDPConn, handle func([]byte, netip.AddrPor
 	}
 }
 
-// configure applies a (re-)negotiated offer line and the SRS's answer.
-func (m *mediaStream) configure(o offeredStream, direction string) {
+// configure applies a (re-)negotiated offer line and the SRS's answer. It
+// returns the SRS a=crypto line when the stream is SRTP.
+func (m *mediaStream) configure(o offeredStream, direction string) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.keyLocked(o.crypto); err != nil {
+		return "", err
+	}
 	if m.direction == dirInactive && direction == dirRecvOnly {
 		m.resumed = true
 	}
 	m.codec, m.direction, m.expect = o.codec, direction, o.addr.Unmap()
 	m.stats.Codec, m.stats.PayloadType = o.codec.name, int(o.codec.pt)
 	m.stats.Direction = direction
+	return m.answerKey, nil
+}
+
+// keyLocked sets up SRTP for the SRC's key; the context (and its rollover
+// state) is kept while the SRC keeps offering the same key.
+func (m *mediaStream) keyLocked(k *sdesKey) error {
+	if k == nil {
+		m.srtp, m.srtpKey, m.answerKey = nil, "", ""
+		return nil
+	}
+	id := fmt.Sprintf("%d %s %x", k.tag, k.suite, k.key)
+	if id == m.srtpKey {
+		return nil
+	}
+	c, err := k.context()
+	if err != nil {
+		return err
+	}
+	line, err := answerCrypto(k)
+	if err != nil {
+		return err
+	}
+	m.srtp, m.srtpKey, m.answerKey = c, id, line
+	m.stats.SRTP = k.suite
+	return nil
 }
 
 func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var p rtp.Packet
 	if err := p.Unmarshal(b); err != nil || p.Version != 2 {
 		m.rs.addFinding(newFinding(FindRTPGarbage, fmt.Sprintf("label %s RTP port from %s", m.label, from)), "RTP")
 		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if m.srtp != nil {
+		plain, err := m.srtp.DecryptRTP(nil, b, nil)
+		if err != nil || p.Unmarshal(plain) != nil {
+			m.rs.addFinding(newFinding(FindSRTPAuth, fmt.Sprintf("label %s: ssrc %08x from %s", m.label, p.SSRC, from)), "RTP")
+			return
+		}
+	}
 	if m.expect.IsValid() && !m.expect.IsUnspecified() && from.Addr().Unmap() != m.expect {
 		m.rs.addFinding(newFinding(FindRTPSource, fmt.Sprintf("label %s: from %s, SDP says %s", m.label, from, m.expect)), "RTP")
 		return
@@ -275,13 +315,21 @@ func decode(name string, payload []byte) []int16 {
 }
 
 func (m *mediaStream) handleRTCP(b []byte, from netip.AddrPort, _ time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.srtp != nil {
+		plain, err := m.srtp.DecryptRTCP(nil, b, nil)
+		if err != nil {
+			m.rs.addFinding(newFinding(FindSRTPAuth, fmt.Sprintf("label %s RTCP port from %s", m.label, from)), "RTCP")
+			return
+		}
+		b = plain
+	}
 	pkts, err := rtcp.Unmarshal(b)
 	if err != nil {
 		m.rs.addFinding(newFinding(FindRTPGarbage, fmt.Sprintf("label %s RTCP port from %s", m.label, from)), "RTCP")
 		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, p := range pkts {
 		if sr, ok := p.(*rtcp.SenderReport); ok {
 			m.stats.SenderReports++

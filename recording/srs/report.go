@@ -54,6 +54,7 @@ type StreamReport struct {
 	Port          int               `json:"port"`
 	Direction     string            `json:"direction"`
 	Codec         string            `json:"codec"`
+	SRTP          string            `json:"srtp,omitempty"` // SDES crypto suite, when the stream is SRTP
 	PayloadType   int               `json:"payload_type"`
 	SSRCs         []uint32          `json:"ssrcs"`
 	Packets       int64             `json:"packets"`

@@ -28,6 +28,7 @@ type offeredStream struct {
 	direction string
 	addr      netip.Addr // from c=, media level over session level
 	codec     codec      // the G.711 format the SRS will take, if any
+	crypto    *sdesKey   // RTP/SAVP: the SRC's SDES key
 }
 
 // codec is a G.711 payload the SRS decodes.
@@ -79,8 +80,14 @@ func parseOffer(body []byte) ([]offeredStream, []Finding, error) {
 			if st.direction == dirSendRecv || st.direction == dirRecvOnly {
 				findings = append(findings, newFinding(FindSDPDirection, fmt.Sprintf("label %q: a=%s", st.label, st.direction)))
 			}
-			st.codec = pickCodec(md)
-			if st.media == "audio" && st.codec.name == "" {
+			if st.proto == "RTP/SAVP" {
+				var bad string
+				if st.crypto, bad = parseCrypto(md); st.crypto == nil {
+					findings = append(findings, newFinding(FindSDPCrypto, fmt.Sprintf("label %q: %s", st.label, bad)))
+				}
+			}
+			st.codec = pickCodec(md, st.crypto != nil)
+			if st.media == "audio" && st.codec.name == "" && (st.proto != "RTP/SAVP" || st.crypto != nil) {
 				findings = append(findings, newFinding(FindSDPNoCodec, mline))
 			}
 		}
@@ -99,9 +106,11 @@ func directionOf(attrs []sdp.Attribute) string {
 	return ""
 }
 
-// pickCodec takes the first G.711 format in the SRC's order of preference.
-func pickCodec(md *sdp.MediaDescription) codec {
-	if md.MediaName.Media != "audio" || strings.Join(md.MediaName.Protos, "/") != "RTP/AVP" {
+// pickCodec takes the first G.711 format in the SRC's order of preference,
+// over RTP/AVP or over RTP/SAVP with a usable SDES key.
+func pickCodec(md *sdp.MediaDescription, haveKey bool) codec {
+	proto := strings.Join(md.MediaName.Protos, "/")
+	if md.MediaName.Media != "audio" || proto != "RTP/AVP" && !(proto == "RTP/SAVP" && haveKey) {
 		return codec{}
 	}
 	for _, f := range md.MediaName.Formats {
@@ -157,6 +166,7 @@ type answerLine struct {
 	offer     offeredStream
 	port      int // 0 rejects the stream
 	direction string
+	crypto    string // the SRS a=crypto line for RTP/SAVP
 }
 
 // buildSDP writes the SRS answer (or offer, for an SRS-initiated RS).
@@ -185,6 +195,9 @@ func buildSDP(sessID, version uint64, ip string, lines []answerLine) []byte {
 		fmt.Fprintf(&b, "a=rtpmap:%d %s/8000\r\n", l.offer.codec.pt, l.offer.codec.name)
 		if l.offer.label != "" {
 			fmt.Fprintf(&b, "a=label:%s\r\n", l.offer.label)
+		}
+		if l.crypto != "" {
+			b.WriteString(l.crypto + "\r\n")
 		}
 		fmt.Fprintf(&b, "a=%s\r\n", l.direction)
 	}

@@ -138,7 +138,9 @@ func (rs *recordingSession) applyOffer(offers []offeredStream, request string) (
 		}
 		if !usable {
 			if st != nil {
-				st.configure(o, dirInactive)
+				if _, err := st.configure(offeredStream{}, dirInactive); err != nil {
+					return nil, fmt.Errorf("rs %s: %w", rs.id, err)
+				}
 			}
 			continue
 		}
@@ -161,8 +163,11 @@ func (rs *recordingSession) applyOffer(offers []offeredStream, request string) (
 		}
 		used[st.stats.File] = true
 		dir := answerDirection(o.direction)
-		st.configure(o, dir)
-		lines[i].port, lines[i].direction = st.port, dir
+		crypto, err := st.configure(o, dir)
+		if err != nil {
+			return nil, fmt.Errorf("rs %s: %w", rs.id, err)
+		}
+		lines[i].port, lines[i].direction, lines[i].crypto = st.port, dir, crypto
 	}
 	rs.offers = offers
 	rs.sdpVer++
