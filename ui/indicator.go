@@ -122,7 +122,10 @@ func (in *indicator) render() {
 	in.note.Refresh()
 
 	ok, why := w.canTogglePause()
-	if w.rec.State == model.RecPaused {
+	if w.canStartRecording() {
+		in.pause.SetText("Record")
+		in.pause.SetIcon(theme.MediaRecordIcon())
+	} else if w.rec.State == model.RecPaused {
 		in.pause.SetText("Resume")
 		in.pause.SetIcon(theme.MediaPlayIcon())
 	} else {

@@ -80,6 +80,9 @@ func newPhonePanel(w *Window) *phonePanel {
 // key is a dialpad press: a DTMF digit during a call, else a character of
 // the number being dialled.
 func (p *phonePanel) key(k string) {
+	if p.w.call.Active() && !p.w.call.InConversation() {
+		return
+	}
 	if p.w.call.InConversation() {
 		p.sent.SetText(p.sent.Text + k)
 		p.w.SendDTMF(k)
@@ -141,6 +144,7 @@ func (p *phonePanel) render() {
 	}
 	p.mute.Refresh()
 	enable(p.callBtn, !c.Active())
+	enable(p.dial, !c.Active())
 	for _, b := range p.keys {
 		enable(b, !c.Active() || c.InConversation())
 	}

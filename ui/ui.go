@@ -33,6 +33,8 @@ type Phone interface {
 
 // Recorder is what the window asks of the recording client.
 type Recorder interface {
+	// Record starts recording a call the policy records on demand.
+	Record(ctx context.Context, callID string) error
 	Pause(ctx context.Context, callID, reason string) error
 	Resume(ctx context.Context, callID string) error
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -360,6 +361,13 @@ func (w *Window) installShortcuts() {
 	for _, k := range []fyne.KeyName{KeyAnswer, KeyHangup, KeyPause, KeyMute} {
 		c.AddShortcut(Shortcut(k), w.shortcut)
 	}
+	// During a call the dial field is disabled, so typed digits reach the
+	// canvas and go out as DTMF.
+	c.SetOnTypedRune(func(r rune) {
+		if strings.ContainsRune("0123456789*#ABCD", r) {
+			w.phone.key(string(r))
+		}
+	})
 }
 
 // shortcut runs a keyboard shortcut; the dial field forwards them here too,
@@ -451,13 +459,18 @@ func (w *Window) SendDTMF(digits string) {
 	w.do("send "+digits, func(ctx context.Context) error { return w.opts.Phone.SendDTMF(ctx, id, digits) })
 }
 
-// TogglePause pauses or resumes the call's recording when policy allows.
+// TogglePause pauses or resumes the call's recording when policy allows;
+// under an on-demand policy it starts a call's recording.
 func (w *Window) TogglePause() {
 	ok, _ := w.canTogglePause()
 	if !ok {
 		return
 	}
 	id := w.call.ID
+	if w.canStartRecording() {
+		w.do("start recording", func(ctx context.Context) error { return w.opts.Recorder.Record(ctx, id) })
+		return
+	}
 	if w.rec.State == model.RecPaused {
 		w.do("resume recording", func(ctx context.Context) error { return w.opts.Recorder.Resume(ctx, id) })
 		return
@@ -465,6 +478,13 @@ func (w *Window) TogglePause() {
 	w.do("pause recording", func(ctx context.Context) error {
 		return w.opts.Recorder.Pause(ctx, id, "paused by agent")
 	})
+}
+
+// canStartRecording says whether the band's button starts a recording:
+// an on-demand policy and a call not being recorded yet.
+func (w *Window) canStartRecording() bool {
+	return w.opts.Recorder != nil && w.policy.OnDemand && w.call.Active() &&
+		(w.rec.State == "" || w.rec.State == model.RecOff || w.rec.State == model.RecFailed || w.rec.State == model.RecStopped)
 }
 
 // canTogglePause says whether the pause/resume button works now, and if
@@ -475,6 +495,8 @@ func (w *Window) canTogglePause() (bool, string) {
 		return false, "This build has no recording client"
 	case !w.call.Active():
 		return false, "No call"
+	case w.canStartRecording():
+		return true, "Start recording this call (Ctrl+Shift+P)"
 	case w.rec.State == model.RecPaused && w.rec.PausedBy == "srs":
 		return false, "The recorder paused this recording; it resumes it"
 	case w.rec.State == model.RecPaused:

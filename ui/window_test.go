@@ -70,6 +70,10 @@ func (f *fakeRecorder) Pause(_ context.Context, id, reason string) error {
 	f.record("pause " + id + " " + reason)
 	return nil
 }
+func (f *fakeRecorder) Record(_ context.Context, id string) error {
+	f.record("record " + id)
+	return nil
+}
 func (f *fakeRecorder) Resume(_ context.Context, id string) error {
 	f.record("resume " + id)
 	return nil
@@ -371,6 +375,33 @@ func TestPauseResumeButtonAndShortcuts(t *testing.T) {
 	r.w.Window().Canvas().Focus(r.w.phone.dial)
 	r.w.phone.dial.TypedShortcut(Shortcut(KeyHangup))
 	r.wantCalls("mute", "hangup c1", "pause c1 paused by agent", "resume c1")
+}
+
+func TestOnDemandRecordButton(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.Policy = model.RecordingPolicy{OnDemand: true, AllowPause: true} })
+	r.answeredCall()
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecOff, Reason: "recording on demand"})
+	r.wantIndicator(model.IndicatorOff, false, "this call is not recorded — recording on demand")
+	b := r.w.indicator.pause
+	if b.Text != "Record" || b.Disabled() {
+		t.Errorf("on-demand button %q disabled=%v", b.Text, b.Disabled())
+	}
+	test.Tap(b)
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs@x"})
+	if b.Text != "Pause" {
+		t.Errorf("button while recording on demand says %q", b.Text)
+	}
+	r.wantCalls("record c1")
+}
+
+func TestTypedDigitsDuringCallSendDTMF(t *testing.T) {
+	r := newRig(t, nil)
+	r.answeredCall()
+	if !r.w.phone.dial.Disabled() {
+		t.Error("dial field editable during a call")
+	}
+	test.TypeOnCanvas(r.w.Window().Canvas(), "12x#")
+	r.wantCalls("dtmf c1 1", "dtmf c1 2", "dtmf c1 #")
 }
 
 func TestAnswerShortcut(t *testing.T) {

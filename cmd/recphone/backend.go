@@ -73,6 +73,7 @@ func (b *backend) finishOptions() {
 		AllowPause: b.policy.AllowPause,
 		MaxPause:   b.policy.MaxPause,
 		Required:   recordingWanted(b.policy) && b.policy.Mode == policy.Always,
+		OnDemand:   recordingWanted(b.policy) && b.policy.Mode == policy.OnDemand,
 	}
 	if recordingWanted(b.policy) {
 		b.proxy = &recorderProxy{}
@@ -305,6 +306,14 @@ func (p *recorderProxy) get() (*recording.Recorder, error) {
 		return nil, errRecorderNotStarted
 	}
 	return p.rec, nil
+}
+
+func (p *recorderProxy) Record(ctx context.Context, callID string) error {
+	r, err := p.get()
+	if err != nil {
+		return err
+	}
+	return r.Record(ctx, callID)
 }
 
 func (p *recorderProxy) Pause(ctx context.Context, callID, reason string) error {

@@ -129,6 +129,8 @@ type RecordingPolicy struct {
 	// an SRS); it makes a call without a recording an alarm even before
 	// the recording client has said anything.
 	Required bool
+	// OnDemand is true when the agent starts recordings (mode on-demand).
+	OnDemand bool
 }
 
 // Indicator is what the recording indicator shows: one of four looks.
