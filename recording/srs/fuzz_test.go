@@ -27,6 +27,8 @@ func FuzzRSBody(f *testing.F) {
 	f.Add("multipart/mixed;boundary=b", "", []byte("--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b"))
 	f.Add("multipart/mixed;boundary=\"", "", []byte("--"))
 	f.Add("application/sdp", "", []byte("v=0\r\nm=audio 99999999999 RTP/AVP 0\r\n"))
+	f.Add("application/sdp", "", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio 4000 RTP/SAVP 0\r\na=label:1\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4\r\n"))
 	f.Fuzz(func(t *testing.T, ct, disp string, body []byte) {
 		b := splitBody(ct, disp, body, true)
 		var offers []offeredStream

@@ -132,3 +132,25 @@ func TestSplitBodyFindings(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCryptoLine(t *testing.T) {
+	key30 := "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz" // 30 bytes
+	for _, c := range []struct {
+		line, err string
+	}{
+		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + key30, ""},
+		{"7 AES_CM_128_HMAC_SHA1_32 inline:" + key30 + "|2^20|1:4", ""},
+		{"1 AES_CM_128_HMAC_SHA1_80", "want tag, suite and key params"},
+		{"x AES_CM_128_HMAC_SHA1_80 inline:" + key30, "bad tag"},
+		{"1 AES_256_CM_HMAC_SHA1_80 inline:" + key30, "unsupported suite"},
+		{"1 AES_CM_128_HMAC_SHA1_80 uri:http://k", "not inline"},
+		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + key30 + ";inline:" + key30, "MKI"},
+		{"1 AES_CM_128_HMAC_SHA1_80 inline:@@@", "not base64"},
+		{"1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ=", "key material is 5 bytes, want 30"},
+	} {
+		k, err := parseCryptoLine(c.line)
+		if c.err == "" && (err != nil || len(k.key) != 30) || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%q: key %v err %v, want %q", c.line, k, err, c.err)
+		}
+	}
+}
