@@ -68,7 +68,7 @@ func newPhonePanel(w *Window) *phonePanel {
 	})
 
 	info := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer))
-	controls := container.NewGridWithColumns(3, p.answer, p.reject, p.hangup, p.hold, p.mute)
+	controls := container.NewGridWithColumns(5, p.answer, p.reject, p.hangup, p.hold, p.mute)
 	dialRow := container.NewBorder(nil, nil, nil, container.NewHBox(back, p.callBtn), p.dial)
 	hint := widget.NewLabel("Ctrl+Shift+A answer · H hang up · P pause/resume · M mute")
 	hint.Importance = widget.LowImportance
@@ -129,7 +129,7 @@ func (p *phonePanel) render() {
 	enable(p.hold, c.InConversation())
 	enable(p.mute, c.InConversation())
 	if c.State == model.CallHeld {
-		p.hold.SetText("Resume call")
+		p.hold.SetText("Unhold")
 		p.hold.SetIcon(theme.MediaPlayIcon())
 	} else {
 		p.hold.SetText("Hold")

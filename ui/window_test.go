@@ -221,7 +221,7 @@ func TestCallControlsSendIntents(t *testing.T) {
 	}
 	test.Tap(p.hold)
 	r.w.SetCall(model.Call{ID: "c1", State: model.CallHeld})
-	if p.hold.Text != "Resume call" {
+	if p.hold.Text != "Unhold" {
 		t.Errorf("hold button on hold says %q", p.hold.Text)
 	}
 	test.Tap(p.hold)
