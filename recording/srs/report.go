@@ -132,3 +132,63 @@ func ReadReport(path string) (*Report, error) {
 	}
 	return &r, nil
 }
+
+// reportLocked builds session.json content. Caller holds mu.
+func (rs *recordingSession) reportLocked() *Report {
+	r := &Report{
+		RSID: rs.id, CallID: rs.callID, Transport: rs.transport, Source: rs.source,
+		Initiator: rs.initiator, EndReason: rs.endReason, Refused: rs.refused,
+		Metadata: append([]string{}, rs.metaFiles...), Pauses: append([]Pause{}, rs.pauses...),
+		CSSessionIDs: []string{}, SIPSessions: []string{}, Participants: []ParticipantInfo{},
+		Streams: []StreamReport{},
+	}
+	if start, ok := rs.answerTime(); ok {
+		t := start.UTC()
+		r.Start = &t
+	}
+	if rs.ended {
+		t := rs.end.UTC()
+		r.End = &t
+	}
+	for _, st := range rs.streams {
+		if st != nil {
+			r.Streams = append(r.Streams, st.report())
+		}
+	}
+	if m := rs.meta; m != nil {
+		labels := map[string]string{}
+		for _, s := range m.Streams {
+			labels[s.ID] = s.Label
+		}
+		for _, s := range m.Sessions {
+			r.CSSessionIDs = append(r.CSSessionIDs, s.ID)
+			r.SIPSessions = append(r.SIPSessions, s.SIPSessionIDs...)
+		}
+		for _, p := range m.Participants {
+			pi := ParticipantInfo{ID: p.ID}
+			for _, n := range p.NameID {
+				if pi.AOR == "" {
+					pi.AOR = n.AOR
+				}
+				for _, nm := range n.Names {
+					pi.Names = append(pi.Names, nm.Text)
+				}
+			}
+			for _, a := range m.ParticipantStreamAssocs {
+				if a.ParticipantID == p.ID {
+					for _, s := range a.Send {
+						pi.Send = append(pi.Send, labels[s])
+					}
+					for _, s := range a.Recv {
+						pi.Recv = append(pi.Recv, labels[s])
+					}
+				}
+			}
+			r.Participants = append(r.Participants, pi)
+		}
+	}
+	rs.fmu.Lock()
+	r.Findings = append([]Finding{}, rs.findings...)
+	rs.fmu.Unlock()
+	return r
+}
