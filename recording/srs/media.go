@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/zaf/g711"
@@ -312,31 +311,6 @@ func decode(name string, payload []byte) []int16 {
 		}
 	}
 	return out
-}
-
-func (m *mediaStream) handleRTCP(b []byte, from netip.AddrPort, _ time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.srtp != nil {
-		plain, err := m.srtp.DecryptRTCP(nil, b, nil)
-		if err != nil {
-			m.rs.addFinding(newFinding(FindSRTPAuth, fmt.Sprintf("label %s RTCP port from %s", m.label, from)), "RTCP")
-			return
-		}
-		b = plain
-	}
-	pkts, err := rtcp.Unmarshal(b)
-	if err != nil {
-		m.rs.addFinding(newFinding(FindRTPGarbage, fmt.Sprintf("label %s RTCP port from %s", m.label, from)), "RTCP")
-		return
-	}
-	for _, p := range pkts {
-		if sr, ok := p.(*rtcp.SenderReport); ok {
-			m.stats.SenderReports++
-			m.stats.LastSR = &SenderReportInfo{SSRC: sr.SSRC, NTPTime: sr.NTPTime, RTPTime: sr.RTPTime,
-				Packets: sr.PacketCount, Octets: sr.OctetCount}
-		}
-	}
 }
 
 // report returns the stream's counters as they stand.
