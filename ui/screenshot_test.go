@@ -54,7 +54,6 @@ func TestScreenshotsForDocs(t *testing.T) {
 	r.w.SetRegistration(model.Registration{State: model.RegRegistered, AOR: "sip:1001@pbx.example.com"})
 	r.w.SetCall(model.Call{ID: "c1", Direction: model.Incoming, Remote: model.Party{URI: "sip:+4420795@pbx.example.com", DisplayName: "ACME Ltd"}, State: model.CallIncoming})
 	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecStarting, SRS: s.Recording.SRS, Required: true})
-	save(r, "incoming")
 	r.w.SetCall(model.Call{ID: "c1", State: model.CallAnswered})
 	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecFailed, Required: true, Reason: "recorder unreachable: 503 Service Unavailable"})
 	r.now = r.now.Add(42 * time.Second)

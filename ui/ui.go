@@ -81,6 +81,9 @@ type Demo struct {
 	Target string
 	// RecordingsDir is where the in-process SRS writes.
 	RecordingsDir string
+	// CallMe makes the test peer call the agent, to try an incoming call
+	// (nil: no such button).
+	CallMe func(ctx context.Context) error
 }
 
 // Options configure a Window.

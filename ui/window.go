@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/recphone/recphone/ui/model"
@@ -55,6 +56,7 @@ type Window struct {
 	lastRecPath string
 	lastRecRow  *fyne.Container
 	lastRec     *widget.Label
+	callMe      *widget.Button // demo only
 }
 
 // New builds the window. ctx bounds the window's background work (the
@@ -141,7 +143,18 @@ func (w *Window) build() {
 	w.lastRecRow.Hide()
 	bottom := container.NewVBox(w.lastRecRow, w.errorBar)
 	if d := w.opts.Demo; d != nil {
-		bottom.Add(widget.NewButton("Open recordings folder", func() { w.openPath(d.RecordingsDir) }))
+		row := []fyne.CanvasObject{widget.NewButton("Open recordings folder", func() { w.openPath(d.RecordingsDir) })}
+		if d.CallMe != nil {
+			w.callMe = widget.NewButtonWithIcon("Test peer calls me", theme.LoginIcon(), func() {
+				if w.call.Active() {
+					w.ShowError(errors.New("hang up the current call first"))
+					return
+				}
+				w.do("test peer call", d.CallMe)
+			})
+			row = append(row, w.callMe)
+		}
+		bottom.Add(container.NewGridWithColumns(len(row), row...))
 	}
 
 	w.tabs = container.NewAppTabs(

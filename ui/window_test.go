@@ -540,6 +540,19 @@ func TestDemoWindowSaysDemo(t *testing.T) {
 	}
 }
 
+func TestDemoCallMe(t *testing.T) {
+	called := 0
+	r := newRig(t, func(o *Options) {
+		o.Demo = &Demo{Target: "sip:echo@127.0.0.1:5099", CallMe: func(context.Context) error { called++; return nil }}
+	})
+	test.Tap(r.w.callMe)
+	r.answeredCall()
+	test.Tap(r.w.callMe)
+	if called != 1 || !strings.Contains(r.w.ErrorText(), "hang up the current call first") {
+		t.Errorf("call-me ran %d times (want 1: not during a call); error %q", called, r.w.ErrorText())
+	}
+}
+
 func TestRegistrationText(t *testing.T) {
 	r := newRig(t, nil)
 	for _, tt := range []struct {

@@ -194,6 +194,10 @@ func (d *desktop) findColour(img image.Image, minY int, match func(r, g, b uint8
 	return image.Pt(sx/n, sy/n), true
 }
 
+// indicatorBand is the least height of the indicator band on screen; the
+// call buttons are below it.
+const indicatorBand = 60
+
 // TestDemoEndToEnd starts the real app in demo mode on the X display and
 // does what a first-time user does: call, see RECORDING, pause, see
 // PAUSED, resume, hang up, and find the recording with sound in it.
@@ -292,20 +296,43 @@ func TestDemoEndToEnd(t *testing.T) {
 	time.Sleep(2 * time.Second)
 
 	d.click(hangup)
-	d.waitIndicator("5-ended", model.IndicatorOff)
+	_, offBottom, _ = d.waitIndicator("5-ended", model.IndicatorOff)
 
-	// The SRS wrote one recording: both stream labels, with sound.
+	// An incoming call: the demo's bottom-right button has the peer call.
+	d.click(image.Pt(d.x+d.w*3/4, d.y+d.h-22))
+	var answer image.Point
 	deadline := time.Now().Add(10 * time.Second)
+	for {
+		img = d.screenshot("6-incoming")
+		if answer, ok = d.findColour(img, offBottom, isGreen); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no green Answer button after the peer called")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	d.click(answer)
+	top, _, img = d.waitIndicator("7-incoming-recording", model.IndicatorRecording)
+	if hangup, ok = d.findColour(img, top+indicatorBand, isDanger); !ok {
+		t.Fatal("no red Hang up button in the incoming call")
+	}
+	time.Sleep(1500 * time.Millisecond)
+	d.click(hangup)
+	d.waitIndicator("8-incoming-ended", model.IndicatorOff)
+
+	// The SRS wrote a recording per call: both stream labels, with sound.
+	deadline = time.Now().Add(10 * time.Second)
 	var wavs []string
 	for {
 		wavs, _ = filepath.Glob(filepath.Join(recDir, "*", "label-*.wav"))
-		if len(wavs) >= 2 || time.Now().After(deadline) {
+		if len(wavs) >= 4 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if len(wavs) != 2 {
-		t.Fatalf("recordings: %v, want label-1.wav and label-2.wav", wavs)
+	if len(wavs) != 4 {
+		t.Fatalf("recordings: %v, want label-1.wav and label-2.wav for each of two calls", wavs)
 	}
 	for _, p := range wavs {
 		samples, rate, err := wav.ReadFile(p)
@@ -315,8 +342,8 @@ func TestDemoEndToEnd(t *testing.T) {
 		secs := float64(len(samples)) / float64(rate)
 		rms := rmsOf(samples)
 		t.Logf("%s: %.1f s, RMS %.0f", filepath.Base(p), secs, rms)
-		if secs < 3 {
-			t.Errorf("%s holds %.1f s, want the call's length (over 3 s)", p, secs)
+		if secs < 1.5 {
+			t.Errorf("%s holds %.1f s, want the call's length (over 1.5 s)", p, secs)
 		}
 		if rms < 500 {
 			t.Errorf("%s is silent (RMS %.0f); the demo's tones should be in it", p, rms)
@@ -329,8 +356,10 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := hist.Entries(); len(e) != 1 || e[0].Recording != model.RecRecording || len(e[0].Pauses) != 1 {
-		t.Errorf("history = %+v, want one recorded call with one pause", e)
+	e := hist.Entries()
+	if len(e) != 2 || e[0].Direction != model.Incoming || e[0].Recording != model.RecRecording ||
+		e[1].Direction != model.Outgoing || e[1].Recording != model.RecRecording || len(e[1].Pauses) != 1 {
+		t.Errorf("history = %+v, want an incoming recorded call after an outgoing one with one pause", e)
 	}
 }
 

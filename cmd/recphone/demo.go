@@ -26,7 +26,7 @@ const (
 )
 
 // newDemo builds the loopback demo: a peer engine that answers every call
-// with a tone, a reference SRS writing to f.recordings, and the agent's
+// with a tone (and calls the agent on request), a reference SRS writing to f.recordings, and the agent's
 // engine recording every call there. Everything listens on 127.0.0.1 with
 // ports the system picks, so two demos can run side by side.
 func newDemo(ctx context.Context, f flags, log *slog.Logger) (*backend, error) {
@@ -118,7 +118,15 @@ func newDemo(ctx context.Context, f flags, log *slog.Logger) (*backend, error) {
 		Locked: map[string]bool{"srs": true, "mode": true},
 		Source: "demo",
 	}
-	b.options.Demo = &ui.Demo{Target: "sip:echo@" + peer.ListenAddr(), RecordingsDir: f.recordings}
+	b.options.Demo = &ui.Demo{
+		Target: "sip:echo@" + peer.ListenAddr(), RecordingsDir: f.recordings,
+		CallMe: func(ctx context.Context) error {
+			if _, err := peer.Dial(ctx, "sip:agent@"+engine.ListenAddr()); err != nil {
+				return fmt.Errorf("test peer: %w", err)
+			}
+			return nil
+		},
+	}
 	s := &b.options.Settings
 	s.Account.AOR = "sip:agent@127.0.0.1"
 	s.Account.DisplayName = "Demo agent (" + sound + ")"

@@ -50,7 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.config, "config", "", "configuration file (TOML); without it recphone runs the loopback demo")
 	fs.StringVar(&f.policy, "policy", policy.DefaultPath, "administrator's recording policy (TOML); used when it exists")
-	fs.StringVar(&f.history, "history", "", "call history file (default: the user config dir's recphone/history.json)")
+	fs.StringVar(&f.history, "history", "", "call history file (default: the user config dir's recphone/history.json, demo-history.json in the demo)")
 	fs.StringVar(&f.settings, "settings", "", "the agent's saved settings (default: the user config dir's recphone/settings.json)")
 	fs.StringVar(&f.recordings, "recordings", "", "demo: folder the in-process SRS writes to (default: the user cache dir's recphone/demo-recordings)")
 	fs.StringVar(&f.audio, "audio", "auto", "demo: the agent's sound: auto (sound card if there is one, else a tone) or tone")
@@ -69,7 +69,11 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 		cfgDir = os.TempDir()
 	}
 	if f.history == "" {
-		f.history = filepath.Join(cfgDir, "recphone", "history.json")
+		name := "history.json"
+		if f.config == "" {
+			name = "demo-history.json" // demo calls stay out of the agent's real history
+		}
+		f.history = filepath.Join(cfgDir, "recphone", name)
 	}
 	if f.settings == "" {
 		f.settings = filepath.Join(cfgDir, "recphone", "settings.json")
