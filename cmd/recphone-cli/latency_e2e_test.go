@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,15 +72,15 @@ func TestPortAudioLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	on := newOnsets()
-	answered := make(chan struct{}, 1)
+	var on atomic.Pointer[onsets] // the current call's
+	answered := make(chan *callengine.Call, 1)
 	phone.Observe(func(ev callengine.Event) {
 		if ce, ok := ev.(callengine.CallEvent); ok {
 			switch ce.State {
 			case callengine.StateCalling:
-				ce.Call.AddTap(on.tap)
+				ce.Call.AddTap(on.Load().tap)
 			case callengine.StateAnswered:
-				answered <- struct{}{}
+				answered <- ce.Call
 			}
 		}
 	})
@@ -88,87 +89,131 @@ func TestPortAudioLatency(t *testing.T) {
 	}
 	defer shutdown(phone)
 
-	spk := startRecorder(t, cliSpk+".monitor")
-	micMon := startRecorder(t, cliMic+".monitor")
-	mic := startFeeder(t, cliMic)
-	call, err := phone.Dial(ctx, "sip:bob@"+peer.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
+	rig := latencyRig{
+		spk:    startRecorder(t, cliSpk+".monitor"),
+		micMon: startRecorder(t, cliMic+".monitor"),
+		mic:    startFeeder(t, cliMic),
+		peer:   peerDev,
 	}
-	select {
-	case <-answered:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the peer did not answer")
+	// When the loaded machine stalls the sound server long enough for the
+	// backend to give up the configured devices, the numbers measure the
+	// stall, not the path: such a call is made again, twice at most.
+	var m *latencyResult
+	for attempt := 1; attempt <= 3; attempt++ {
+		mark := devEvents.String()
+		on.Store(newOnsets())
+		call, err := phone.Dial(ctx, "sip:bob@"+peer.ListenAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-answered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the peer did not answer")
+		}
+		m = rig.measure(t, call, on.Load())
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := call.Hangup(hctx); err != nil {
+			t.Logf("hangup: %v", err)
+		}
+		cancel()
+		<-call.Done()
+		events := strings.TrimPrefix(devEvents.String(), mark)
+		if !strings.Contains(events, `"kind":"lost"`) && !strings.Contains(events, `"kind":"fallback"`) {
+			break
+		}
+		t.Logf("attempt %d: the sound server stalled; device events:\n%s", attempt, events)
+		if attempt == 3 {
+			t.Skip("the sound server stalled during every attempt; latency not measurable on this machine now")
+		}
 	}
-	time.Sleep(1500 * time.Millisecond) // both streams running steadily
+	t.Logf("packet spacing (p50 / p95 / max): sent %v / %v / %v, received %v / %v / %v",
+		quantile(m.sentGaps, 0.5), quantile(m.sentGaps, 0.95), quantile(m.sentGaps, 1),
+		quantile(m.recvGaps, 0.5), quantile(m.recvGaps, 0.95), quantile(m.recvGaps, 1))
+	t.Logf("mic → first sent RTP packet: %v (median %v); of which feeder (pacat into the sink, as parec on its monitor sees it): %v",
+		ms(m.micRTP), median(m.micRTP), ms(m.feederDelay))
+	t.Logf("first received RTP packet → speaker (parec on its monitor): %v (median %v); jitter buffer delay after each round %v; stats %+v",
+		ms(m.rtpSpk), median(m.rtpSpk), ms(m.jbDelay), m.stats)
+	if len(m.missed) > 0 {
+		t.Logf("spoilt rounds: %q", m.missed)
+	}
+	if len(m.micRTP) < 3 || len(m.rtpSpk) < 3 {
+		t.Fatalf("only %d mic and %d speaker measurements", len(m.micRTP), len(m.rtpSpk))
+	}
+	// The target is 60 ms each way; the limits leave room for a loaded
+	// 2-core CI machine so that only a real regression fails.
+	if d := median(m.micRTP); d > 150*time.Millisecond {
+		t.Errorf("mic → RTP median %v, over 150 ms", d)
+	}
+	if d := median(m.rtpSpk); d > 150*time.Millisecond {
+		t.Errorf("RTP → speaker median %v, over 150 ms", d)
+	}
+}
 
-	// A round that a stall of the loaded machine spoils is noted and made
-	// again; the numbers are medians over the good ones.
+// latencyRig is what a latency measurement plays and listens with.
+type latencyRig struct {
+	spk, micMon *recorder
+	mic         *feeder
+	peer        *switchedTone
+}
+
+type latencyResult struct {
+	micRTP, feederDelay, rtpSpk, jbDelay []time.Duration
+	sentGaps, recvGaps                   []time.Duration
+	missed                               []string
+	stats                                media.Stats
+}
+
+// measure times tone onsets through an answered call in both directions.
+// A round that a stall spoils is noted and made again; the numbers are
+// medians over the good ones.
+func (r *latencyRig) measure(t *testing.T, call *callengine.Call, on *onsets) *latencyResult {
+	t.Helper()
+	time.Sleep(1500 * time.Millisecond) // both streams running steadily
 	const rounds = 5
-	var micRTP, feederDelay, rtpSpk, jbDelay []time.Duration
-	var missed []string
+	m := &latencyResult{}
 	burst := dsp.Sine(440, 8000, 8000*3/10, 8000)
-	for attempt := 0; (len(micRTP) < rounds || len(rtpSpk) < rounds) && attempt < rounds+4; attempt++ {
+	for attempt := 0; (len(m.micRTP) < rounds || len(m.rtpSpk) < rounds) && attempt < rounds+4; attempt++ {
 		t0 := time.Now()
-		if err := mic.play(burst); err != nil {
+		if err := r.mic.play(burst); err != nil {
 			t.Fatal(err)
 		}
 		if sent, ok := on.next(media.Sent, t0, time.Second); ok {
-			micRTP = append(micRTP, sent.Sub(t0))
+			m.micRTP = append(m.micRTP, sent.Sub(t0))
 		} else {
-			missed = append(missed, "no sent RTP packet carried the microphone's tone within 1 s")
+			m.missed = append(m.missed, "no sent RTP packet carried the microphone's tone within 1 s")
 		}
 		time.Sleep(500 * time.Millisecond)
-		if i, ok := firstLoud(micMon.samples(), micMon.indexAt(t0)); ok {
-			feederDelay = append(feederDelay, micMon.timeOf(i).Sub(t0))
+		if i, ok := firstLoud(r.micMon.samples(), r.micMon.indexAt(t0)); ok {
+			m.feederDelay = append(m.feederDelay, r.micMon.timeOf(i).Sub(t0))
 		}
 
 		t1 := time.Now()
-		peerDev.on.Store(true)
+		r.peer.on.Store(true)
 		recv, ok := on.next(media.Received, t1, time.Second)
 		time.Sleep(300 * time.Millisecond)
-		peerDev.on.Store(false)
+		r.peer.on.Store(false)
 		if !ok {
-			missed = append(missed, "no received RTP packet carried the peer's tone within 1 s")
+			m.missed = append(m.missed, "no received RTP packet carried the peer's tone within 1 s")
 			continue
 		}
 		var heard bool
 		for wait := time.Now().Add(time.Second); !heard && time.Now().Before(wait); {
 			time.Sleep(100 * time.Millisecond)
 			var i int
-			if i, heard = firstLoud(spk.samples(), spk.indexAt(recv.Add(-20*time.Millisecond))); heard {
-				rtpSpk = append(rtpSpk, spk.timeOf(i).Sub(recv))
-				jbDelay = append(jbDelay, call.Stats().JitterBufferDelay)
+			if i, heard = firstLoud(r.spk.samples(), r.spk.indexAt(recv.Add(-20*time.Millisecond))); heard {
+				m.rtpSpk = append(m.rtpSpk, r.spk.timeOf(i).Sub(recv))
+				m.jbDelay = append(m.jbDelay, call.Stats().JitterBufferDelay)
 			}
 		}
 		if !heard {
-			missed = append(missed, "the peer's tone did not reach the virtual speaker within 1 s")
+			m.missed = append(m.missed, "the peer's tone did not reach the virtual speaker within 1 s")
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	if len(missed) > 0 {
-		t.Logf("spoilt rounds: %q; device events:\n%s", missed, devEvents.String())
-	}
-	if len(micRTP) < 3 || len(rtpSpk) < 3 {
-		t.Fatalf("only %d mic and %d speaker measurements", len(micRTP), len(rtpSpk))
-	}
-	st := call.Stats()
-	sentGaps, recvGaps := on.gaps(media.Sent), on.gaps(media.Received)
-	t.Logf("packet spacing (p50 / p95 / max): sent %v / %v / %v, received %v / %v / %v",
-		quantile(sentGaps, 0.5), quantile(sentGaps, 0.95), quantile(sentGaps, 1),
-		quantile(recvGaps, 0.5), quantile(recvGaps, 0.95), quantile(recvGaps, 1))
-	t.Logf("mic → first sent RTP packet: %v (median %v); of which feeder (pacat into the sink, as parec on its monitor sees it): %v",
-		ms(micRTP), median(micRTP), ms(feederDelay))
-	t.Logf("first received RTP packet → speaker (parec on its monitor): %v (median %v); jitter buffer delay after each round %v; stats %+v",
-		ms(rtpSpk), median(rtpSpk), ms(jbDelay), st)
-	// The target is 60 ms each way; the limits leave room for a loaded
-	// 2-core CI machine so that only a real regression fails.
-	if m := median(micRTP); m > 150*time.Millisecond {
-		t.Errorf("mic → RTP median %v, over 150 ms", m)
-	}
-	if m := median(rtpSpk); m > 150*time.Millisecond {
-		t.Errorf("RTP → speaker median %v, over 150 ms", m)
-	}
+	m.stats = call.Stats()
+	m.sentGaps, m.recvGaps = on.gaps(media.Sent), on.gaps(media.Received)
+	return m
 }
 
 func shutdown(e *callengine.Engine) {
