@@ -182,6 +182,14 @@ func (w *Window) SetPolicy(p model.RecordingPolicy) {
 // time (the engine takes one); an ended call goes to the history.
 func (w *Window) SetCall(c model.Call) {
 	now := w.opts.Now()
+	if w.call.Active() && c.ID != w.call.ID {
+		// Another call while one is shown (the engine refuses those, but
+		// a window must not lose the agent's call): history only.
+		if e, done := w.calls.Call(c, now); done {
+			w.addHistory(e)
+		}
+		return
+	}
 	if c.State == model.CallAnswered && c.Answered.IsZero() {
 		if w.call.ID == c.ID && !w.call.Answered.IsZero() {
 			c.Answered = w.call.Answered

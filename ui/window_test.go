@@ -232,6 +232,16 @@ func TestCallControlsSendIntents(t *testing.T) {
 	}
 }
 
+func TestSecondCallDoesNotReplaceTheShownOne(t *testing.T) {
+	r := newRig(t, nil)
+	r.answeredCall()
+	r.w.SetCall(model.Call{ID: "c2", Direction: model.Incoming, Remote: model.Party{URI: "sip:eve@x"}, State: model.CallIncoming})
+	r.w.SetCall(model.Call{ID: "c2", State: model.CallEnded, Reason: "486 Busy Here"})
+	if r.w.call.ID != "c1" || r.w.phone.name.Text != "Bob" {
+		t.Errorf("shown call %q %q, want c1 Bob", r.w.call.ID, r.w.phone.name.Text)
+	}
+}
+
 func TestRejectIncoming(t *testing.T) {
 	r := newRig(t, nil)
 	r.w.SetCall(model.Call{ID: "c9", Direction: model.Incoming, Remote: model.Party{URI: "sip:eve@x"}, State: model.CallIncoming})
