@@ -83,6 +83,11 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 	request := cseqLabel(req)
 	ct, disp := contentHeaders(req)
 	body := splitBody(ct, disp, req.Body(), false)
+	// A target refresh that drops +sip.src tells the SRS the far end is no
+	// longer a recording client; only a present Contact is judged.
+	if c := req.Contact(); c != nil && !c.Params.Has("+sip.src") {
+		body.findings = append(body.findings, newFinding(FindContactSrc, "Contact: "+c.Value()))
+	}
 	var newFindings []Finding
 	for _, f := range body.findings {
 		if rs.addFinding(f, request) {

@@ -21,12 +21,13 @@ type rawSRC struct {
 	callID string
 	to     string // To header value with the SRS tag, once answered
 	cseq   int
+	tags   string // Contact header params; ";+sip.src" unless a test drops it
 }
 
 func newRawSRC(t *testing.T, conn net.Conn, scheme string) *rawSRC {
 	t.Cleanup(func() { conn.Close() })
 	return &rawSRC{t: t, conn: conn, rd: bufio.NewReader(conn), local: conn.LocalAddr().String(),
-		remote: conn.RemoteAddr().String(), scheme: scheme, callID: fmt.Sprintf("raw-%d@test", time.Now().UnixNano())}
+		remote: conn.RemoteAddr().String(), scheme: scheme, tags: ";+sip.src", callID: fmt.Sprintf("raw-%d@test", time.Now().UnixNano())}
 }
 
 // request sends one request in the dialog and, except for ACK, returns
@@ -44,7 +45,7 @@ func (c *rawSRC) request(method, ctype, body string, extra ...string) string {
 	fmt.Fprintf(&b, "%s sip:srs@%s;transport=%s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bK%d\r\n",
 		method, c.remote, c.scheme, strings.ToUpper(c.scheme), c.local, time.Now().UnixNano())
 	fmt.Fprintf(&b, "From: <sip:agent@%s>;tag=src1\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n", c.local, to, c.callID, c.cseq, method)
-	fmt.Fprintf(&b, "Contact: <sip:src@%s;transport=%s>;+sip.src\r\nRequire: siprec\r\nMax-Forwards: 70\r\n", c.local, c.scheme)
+	fmt.Fprintf(&b, "Contact: <sip:src@%s;transport=%s>%s\r\nRequire: siprec\r\nMax-Forwards: 70\r\n", c.local, c.scheme, c.tags)
 	for _, h := range extra {
 		b.WriteString(h + "\r\n")
 	}

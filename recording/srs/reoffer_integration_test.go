@@ -70,10 +70,17 @@ func TestReoffers(t *testing.T) {
 	if !strings.HasPrefix(res, "SIP/2.0 200") {
 		t.Errorf("partial UPDATE answered %q", firstLine(res))
 	}
+	c.tags = "" // a target refresh that forgets +sip.src
+	if res := c.request("UPDATE", "", ""); !strings.HasPrefix(res, "SIP/2.0 200") {
+		t.Errorf("UPDATE without body answered %q", firstLine(res))
+	}
 	if res := c.request("BYE", "", ""); !strings.HasPrefix(res, "SIP/2.0 200") {
 		t.Fatalf("BYE: %s", res)
 	}
 	r := ts.report(t, ts.waitEvent(t, 5*time.Second, EventEnded))
+	if f := hasFinding(r.Findings, FindContactSrc); f == nil || f.Request != "UPDATE CSeq 7" {
+		t.Errorf("no sip-contact-src finding for UPDATE CSeq 7: %+v", r.Findings)
+	}
 	if f := hasFinding(r.Findings, FindSDPStreamsRemoved); f == nil || f.Request != "INVITE CSeq 5" {
 		t.Errorf("no sdp-media-lines-removed for INVITE CSeq 5: %+v", r.Findings)
 	}
