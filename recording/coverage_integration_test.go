@@ -44,7 +44,7 @@ func tonePeer(t *testing.T, freq float64) *callengine.Engine {
 
 func TestRecordMixed(t *testing.T) {
 	peer := tonePeer(t, 1000)
-	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Mixed, AllowPause: true}, audio.NewTone(440, 8000))
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Mixed, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
 	ctx := context.Background()
 	call, err := r.engine.Dial(ctx, "sip:bob@"+peer.ListenAddr())
 	if err != nil {
@@ -58,8 +58,8 @@ func TestRecordMixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Findings) != 0 || len(rep.Streams) != 1 {
-		t.Fatalf("%d streams, findings %+v", len(rep.Streams), rep.Findings)
+	if len(rep.Findings) != 0 || len(rep.Streams) != 1 || rep.Streams[0].SRTP != "" {
+		t.Fatalf("%d streams (SRTP %q with srtp off), findings %+v", len(rep.Streams), rep.Streams[0].SRTP, rep.Findings)
 	}
 	mix := readWAV(t, filepath.Join(ended.Dir, "label-1.wav"))
 	start := firstSound(mix)

@@ -201,6 +201,11 @@ func TestRecordCallToBaresipWithPause(t *testing.T) {
 	if !rep.Complete || len(rep.Streams) != 2 {
 		t.Fatalf("report: complete %v, %d streams", rep.Complete, len(rep.Streams))
 	}
+	for _, st := range rep.Streams {
+		if st.SRTP != "AES_CM_128_HMAC_SHA1_80" {
+			t.Errorf("label %s reached the SRS as %q, want SRTP", st.Label, st.SRTP)
+		}
+	}
 	says := readWAV(t, filepath.Join(ended.Dir, "label-1.wav"))
 	hears := readWAV(t, filepath.Join(ended.Dir, "label-2.wav"))
 	for name, s := range map[string][]int16{"label-1": says, "label-2": hears} {

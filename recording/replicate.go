@@ -2,6 +2,8 @@ package recording
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/srtp/v3"
 	"github.com/zaf/g711"
 
 	"github.com/recphone/recphone/callengine/media"
@@ -63,6 +66,19 @@ type rsStream struct {
 
 	forwarded, dropped uint64
 	srSent             bool
+
+	// key is this stream's SRTP master key and salt, fresh for every RS and
+	// never the call's: RFC 7866 §12 forbids reusing CS keys on the RS.
+	key       [30]byte
+	protected bool
+}
+
+// srtpSuite is the SDES suite offered on RS streams.
+const srtpSuite = "AES_CM_128_HMAC_SHA1_80"
+
+// cryptoAttr is the a=crypto value offering this stream's key (RFC 4568).
+func (s *rsStream) cryptoAttr() string {
+	return "1 " + srtpSuite + " inline:" + base64.StdEncoding.EncodeToString(s.key[:])
 }
 
 func newRSStream(ctx context.Context, label string, ports media.PortRange, ip netip.Addr, log *slog.Logger) (*rsStream, error) {
@@ -76,17 +92,30 @@ func newRSStream(ctx context.Context, label string, ports media.PortRange, ip ne
 		rtcpConn.Close()
 		return nil, fmt.Errorf("recording: stream %s: %w", label, err)
 	}
-	return &rsStream{label: label, rtp: rtpConn, rtcp: rtcpConn, sender: sender, log: log,
-		pending: make([]pendingPacket, pendingCap)}, nil
+	st := &rsStream{label: label, rtp: rtpConn, rtcp: rtcpConn, sender: sender, log: log,
+		pending: make([]pendingPacket, pendingCap)}
+	if _, err := rand.Read(st.key[:]); err != nil {
+		st.close()
+		return nil, fmt.Errorf("recording: stream %s key: %w", label, err)
+	}
+	return st, nil
 }
 
 func (s *rsStream) port() int { return s.rtp.LocalAddr().(*net.UDPAddr).Port }
 
-// configure applies the SRS's answer: where to send, in which codec, and
-// whether it wants media now.
-func (s *rsStream) configure(a answerStream, paused bool) {
+// configure applies the SRS's answer: where to send, in which codec,
+// encrypted or not, and whether it wants media now.
+func (s *rsStream) configure(a answerStream, paused bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if a.srtp && !s.protected {
+		ctx, err := srtp.CreateContext(s.key[:16], s.key[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
+		if err != nil {
+			return fmt.Errorf("recording: stream %s SRTP: %w", s.label, err)
+		}
+		s.sender.SetProtector(ctx)
+		s.protected = true
+	}
 	if a.dst.IsValid() {
 		s.sender.SetDestination(a.dst, a.rtcp)
 		s.codec = a.codec
@@ -101,6 +130,7 @@ func (s *rsStream) configure(a answerStream, paused bool) {
 		s.answered = true
 		s.flushLocked()
 	}
+	return nil
 }
 
 // setPaused stops (or restarts) media at once, before any signalling.

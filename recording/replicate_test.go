@@ -69,7 +69,9 @@ func TestReplicationKeepsEarlyAudioAndPauseGaps(t *testing.T) {
 	for i := range 5 {
 		st.forward(csPacket(uint16(i), 1000+uint32(i)*160, t0.Add(time.Duration(i)*20*time.Millisecond), 0, 0x11))
 	}
-	st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMA, direction: "recvonly"}, false)
+	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMA, direction: "recvonly"}, false); err != nil {
+		t.Fatal(err)
+	}
 	st.forward(csPacket(5, 1000+5*160, t0.Add(100*time.Millisecond), 0, 0x11))
 	st.setPaused(true, false)
 	st.forward(csPacket(6, 1000+6*160, t0.Add(120*time.Millisecond), 0, 0x11)) // during the pause: not sent
@@ -116,7 +118,19 @@ func BenchmarkReplicationVsCallSend(b *testing.B) {
 	})
 	b.Run("replicate", func(b *testing.B) {
 		st := testStream(b)
-		st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMU, direction: "recvonly"}, false)
+		_ = st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMU, direction: "recvonly"}, false)
+		p := csPacket(0, 0, time.Now(), 0, 0x7f)
+		b.ReportAllocs()
+		for b.Loop() {
+			p.SequenceNumber++
+			p.Timestamp += 160
+			p.Time = p.Time.Add(20 * time.Millisecond)
+			st.forward(p)
+		}
+	})
+	b.Run("replicate-srtp", func(b *testing.B) {
+		st := testStream(b)
+		_ = st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMU, direction: "recvonly", srtp: true}, false)
 		p := csPacket(0, 0, time.Now(), 0, 0x7f)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -128,7 +142,7 @@ func BenchmarkReplicationVsCallSend(b *testing.B) {
 	})
 	b.Run("replicate-transcode", func(b *testing.B) {
 		st := testStream(b)
-		st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMA, direction: "recvonly"}, false)
+		_ = st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMA, direction: "recvonly"}, false)
 		p := csPacket(0, 0, time.Now(), 0, 0x7f)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -143,7 +157,9 @@ func BenchmarkReplicationVsCallSend(b *testing.B) {
 func TestReplicationDoesNotAllocate(t *testing.T) {
 	dst, _ := sink(t)
 	st := testStream(t)
-	st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMA, direction: "recvonly"}, false)
+	if err := st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMA, direction: "recvonly", srtp: true}, false); err != nil {
+		t.Fatal(err)
+	}
 	p := csPacket(0, 0, time.Now(), 0, 0x7f)
 	st.forward(p) // first packet sends an SR
 	allocs := testing.AllocsPerRun(200, func() {

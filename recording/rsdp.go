@@ -20,6 +20,7 @@ type offerStream struct {
 	port   int
 	codecs []media.Codec
 	dir    string // sendonly or inactive
+	crypto string // SDES a=crypto value for RTP/SAVP; empty for RTP/AVP
 }
 
 // buildRSOffer renders the RS SDP: one sendonly (or inactive) audio stream
@@ -37,7 +38,11 @@ func buildRSOffer(ip netip.Addr, sessID, version uint64, streams []offerStream) 
 		TimeDescriptions:      []psdp.TimeDescription{{}},
 	}
 	for _, s := range streams {
-		md := &psdp.MediaDescription{MediaName: psdp.MediaName{Media: "audio", Port: psdp.RangedPort{Value: s.port}, Protos: []string{"RTP", "AVP"}}}
+		proto := []string{"RTP", "AVP"}
+		if s.crypto != "" {
+			proto = []string{"RTP", "SAVP"}
+		}
+		md := &psdp.MediaDescription{MediaName: psdp.MediaName{Media: "audio", Port: psdp.RangedPort{Value: s.port}, Protos: proto}}
 		for _, c := range s.codecs {
 			md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(c.PayloadType())))
 			md.Attributes = append(md.Attributes, psdp.NewAttribute("rtpmap", fmt.Sprintf("%d %s/8000", c.PayloadType(), c)))
@@ -49,6 +54,9 @@ func buildRSOffer(ip netip.Addr, sessID, version uint64, streams []offerStream) 
 			psdp.NewAttribute("ptime", "20"),
 			psdp.NewAttribute("label", s.label),
 			psdp.NewPropertyAttribute(s.dir))
+		if s.crypto != "" {
+			md.Attributes = append(md.Attributes, psdp.NewAttribute("crypto", s.crypto))
+		}
 		desc.MediaDescriptions = append(desc.MediaDescriptions, md)
 	}
 	b, _ := desc.Marshal() // cannot fail for a description built here
@@ -62,6 +70,7 @@ type answerStream struct {
 	codec     media.Codec
 	eventPT   uint8 // 0: no telephone-event
 	direction string
+	srtp      bool // answered RTP/SAVP
 }
 
 // receiving reports whether the SRS wants media on this stream.
@@ -71,7 +80,7 @@ func (a answerStream) receiving() bool {
 
 // parseRSAnswer reads the SRS's SDP answer (or re-offer): one entry per m=
 // line, in the order of our offer (RFC 3264 §6).
-func parseRSAnswer(body []byte, want int) ([]answerStream, error) {
+func parseRSAnswer(body []byte, want int, srtp bool) ([]answerStream, error) {
 	var desc psdp.SessionDescription
 	if err := desc.UnmarshalString(string(body)); err != nil {
 		return nil, fmt.Errorf("recording: SRS SDP: %w", err)
@@ -83,6 +92,7 @@ func parseRSAnswer(body []byte, want int) ([]answerStream, error) {
 	for i, md := range desc.MediaDescriptions {
 		a := &out[i]
 		a.direction = "sendrecv"
+		a.srtp = strings.Join(md.MediaName.Protos, "/") == "RTP/SAVP"
 		for _, attr := range append(append([]psdp.Attribute{}, desc.Attributes...), md.Attributes...) {
 			switch attr.Key {
 			case "sendrecv", "sendonly", "recvonly", "inactive":
@@ -92,6 +102,11 @@ func parseRSAnswer(body []byte, want int) ([]answerStream, error) {
 		port := md.MediaName.Port.Value
 		if port == 0 {
 			continue // stream refused
+		}
+		if a.srtp != srtp {
+			// RFC 3264 §6: the answer keeps the offer's transport; plain
+			// RTP for an SRTP offer would be a silent downgrade.
+			return nil, fmt.Errorf("recording: SRS answered stream %d with %s", i+1, strings.Join(md.MediaName.Protos, "/"))
 		}
 		conn := md.ConnectionInformation
 		if conn == nil {

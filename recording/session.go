@@ -49,6 +49,7 @@ type session struct {
 	sdpSession    uint64
 	sdpVersion    uint64
 	answer        []answerStream
+	useSRTP       bool // offer RTP/SAVP on this attempt
 	pausedByAgent bool
 	pausedBySRS   bool
 	pausedAt      time.Time
@@ -192,7 +193,17 @@ func (s *session) start(ctx context.Context) {
 		s.srs = target
 		s.mu.Unlock()
 		s.setState(Starting, "")
+		s.mu.Lock()
+		s.useSRTP = s.r.pol.SRTP != policy.SRTPOff
+		s.mu.Unlock()
 		err := s.invite(ctx, target)
+		if errors.Is(err, errSRTPRefused) && s.r.pol.SRTP == policy.SRTPPreferred {
+			s.log.Warn("SRS refused SRTP; recording over plain RTP as policy allows", "srs", target)
+			s.mu.Lock()
+			s.useSRTP = false
+			s.mu.Unlock()
+			err = s.invite(ctx, target)
+		}
 		if err == nil {
 			s.setState(s.activeState(), s.pauseReason())
 			return
@@ -255,6 +266,9 @@ func (s *session) body() (body []byte, contentType, dir string, err error) {
 	}
 	for i, st := range s.streams {
 		offer[i] = offerStream{label: st.label, port: st.port(), codecs: codecs, dir: dir}
+		if s.useSRTP {
+			offer[i].crypto = st.cryptoAttr()
+		}
 	}
 	sdp := buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
 	s.sdpVersion++
@@ -318,6 +332,9 @@ func (s *session) invite(ctx context.Context, target string) error {
 	if err != nil {
 		var dr *sipgo.ErrDialogResponse
 		if errors.As(err, &dr) {
+			if dr.Res.StatusCode == 488 && s.srtpOffered() {
+				return fmt.Errorf("%w: %d %s", errSRTPRefused, dr.Res.StatusCode, dr.Res.Reason)
+			}
 			return fmt.Errorf("%d %s", dr.Res.StatusCode, dr.Res.Reason)
 		}
 		if ictx.Err() != nil && ctx.Err() == nil {
@@ -344,7 +361,16 @@ func (s *session) invite(ctx context.Context, target string) error {
 	return nil
 }
 
-var errInviteTimeout = errors.New("SRS did not answer")
+var (
+	errInviteTimeout = errors.New("SRS did not answer")
+	errSRTPRefused   = errors.New("SRS refused SRTP")
+)
+
+func (s *session) srtpOffered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.useSRTP
+}
 
 func hasSRSFeature(res *sip.Response) bool {
 	c := res.GetHeader("Contact")
@@ -365,7 +391,7 @@ func (s *session) applyAnswer(ct sip.Header, body []byte, offered string) ([]ans
 	if b.sdp == nil {
 		return nil, fmt.Errorf("%w: no SDP in the answer", errBody)
 	}
-	ans, err := parseRSAnswer(b.sdp, len(s.streams))
+	ans, err := parseRSAnswer(b.sdp, len(s.streams), s.srtpOffered())
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +418,9 @@ func (s *session) applyAnswer(ct sip.Header, body []byte, offered string) ([]ans
 	paused = paused || srsPause
 	s.mu.Unlock()
 	for i, st := range s.streams {
-		st.configure(ans[i], paused)
+		if err := st.configure(ans[i], paused); err != nil {
+			return nil, err
+		}
 	}
 	return ans, nil
 }
@@ -620,6 +648,9 @@ func (s *session) onSRSRequest(req *sip.Request, tx sip.ServerTransaction) {
 		offer := make([]offerStream, len(s.streams))
 		for i, st := range s.streams {
 			offer[i] = offerStream{label: st.label, port: st.port(), codecs: []media.Codec{st.codec}, dir: dir}
+			if s.useSRTP {
+				offer[i].crypto = st.cryptoAttr()
+			}
 		}
 		sdp := buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
 		s.sdpVersion++

@@ -40,6 +40,16 @@ const (
 	Mixed    Streams = "mixed"    // one stream with both directions summed
 )
 
+// SRTP says whether RS media is encrypted (SDES keys, fresh per RS).
+type SRTP string
+
+// SRTP settings.
+const (
+	SRTPRequired  SRTP = "required"  // RTP/SAVP only; an SRS that refuses it fails the recording
+	SRTPPreferred SRTP = "preferred" // RTP/SAVP, plain RTP only if the SRS refuses SRTP (488)
+	SRTPOff       SRTP = "off"
+)
+
 // Policy is the recording behaviour in force.
 type Policy struct {
 	SRS        []string      // SRS URIs, tried in order
@@ -47,6 +57,13 @@ type Policy struct {
 	Streams    Streams       // default separate
 	AllowPause bool          // may the agent pause recording
 	MaxPause   time.Duration // longest single pause; 0 is no limit
+	SRTP       SRTP          // default preferred
+	// SRSCA is a PEM file of the CAs that sign the SRS's TLS certificate
+	// (sips: URIs); empty uses the system's roots.
+	SRSCA string
+	// ClientCert and ClientKey are the agent's TLS certificate for mutual
+	// TLS toward the SRS.
+	ClientCert, ClientKey string
 }
 
 // Settings is a [recording] table as written in a file; nil fields are
@@ -57,10 +74,14 @@ type Settings struct {
 	Streams    *string  `toml:"streams"`
 	AllowPause *bool    `toml:"allow_pause"`
 	MaxPause   *string  `toml:"max_pause"`
+	SRTP       *string  `toml:"srtp"`
+	SRSCA      *string  `toml:"srs_ca"`
+	ClientCert *string  `toml:"client_cert"`
+	ClientKey  *string  `toml:"client_key"`
 }
 
 // Keys are the setting names, as in the files.
-var Keys = []string{"srs", "mode", "streams", "allow_pause", "max_pause"}
+var Keys = []string{"srs", "mode", "streams", "allow_pause", "max_pause", "srtp", "srs_ca", "client_cert", "client_key"}
 
 func (s *Settings) has(key string) bool {
 	switch key {
@@ -74,6 +95,14 @@ func (s *Settings) has(key string) bool {
 		return s.AllowPause != nil
 	case "max_pause":
 		return s.MaxPause != nil
+	case "srtp":
+		return s.SRTP != nil
+	case "srs_ca":
+		return s.SRSCA != nil
+	case "client_cert":
+		return s.ClientCert != nil
+	case "client_key":
+		return s.ClientKey != nil
 	}
 	return false
 }
@@ -172,6 +201,14 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 			merged.AllowPause = user.AllowPause
 		case "max_pause":
 			merged.MaxPause = user.MaxPause
+		case "srtp":
+			merged.SRTP = user.SRTP
+		case "srs_ca":
+			merged.SRSCA = user.SRSCA
+		case "client_cert":
+			merged.ClientCert = user.ClientCert
+		case "client_key":
+			merged.ClientKey = user.ClientKey
 		}
 	}
 	p, err := merged.policy()
@@ -184,7 +221,7 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 }
 
 func (s Settings) policy() (Policy, error) {
-	p := Policy{SRS: s.SRS, Streams: Separate, AllowPause: true, Mode: Never}
+	p := Policy{SRS: s.SRS, Streams: Separate, AllowPause: true, Mode: Never, SRTP: SRTPPreferred}
 	for i, u := range p.SRS {
 		l := strings.ToLower(u)
 		if !strings.HasPrefix(l, "sip:") && !strings.HasPrefix(l, "sips:") {
@@ -222,6 +259,34 @@ func (s Settings) policy() (Policy, error) {
 			return p, fmt.Errorf("%w: recording.max_pause: %q is not a duration like \"5m\"", ErrInvalid, *s.MaxPause)
 		}
 		p.MaxPause = d
+	}
+	if s.SRTP != nil {
+		switch v := SRTP(*s.SRTP); v {
+		case SRTPRequired, SRTPPreferred, SRTPOff:
+			p.SRTP = v
+		default:
+			return p, fmt.Errorf("%w: recording.srtp: %q is not required, preferred or off", ErrInvalid, *s.SRTP)
+		}
+	}
+	for key, v := range map[string]*string{"srs_ca": s.SRSCA, "client_cert": s.ClientCert, "client_key": s.ClientKey} {
+		if v == nil || *v == "" {
+			continue
+		}
+		if _, err := os.Stat(*v); err != nil {
+			return p, fmt.Errorf("%w: recording.%s: %w", ErrInvalid, key, err)
+		}
+	}
+	if s.SRSCA != nil {
+		p.SRSCA = *s.SRSCA
+	}
+	if s.ClientCert != nil {
+		p.ClientCert = *s.ClientCert
+	}
+	if s.ClientKey != nil {
+		p.ClientKey = *s.ClientKey
+	}
+	if (p.ClientCert == "") != (p.ClientKey == "") {
+		return p, fmt.Errorf("%w: recording.client_cert and recording.client_key go together", ErrInvalid)
 	}
 	return p, nil
 }

@@ -79,6 +79,13 @@ func testConforming(t *testing.T, transport string) {
 	if st2.Label != "2" || st2.Packets != int64(s2.sent) || st2.Lost != 0 || st2.Duplicates != 0 || st2.Reordered != 0 || st2.SenderReports != 1 {
 		t.Errorf("label 2 report %+v, want %d clean packets", st2, s2.sent)
 	}
+	// Both labels sent an SR at the same SRC time before their first
+	// packets: on the SRC's clock the files line up.
+	if st1.SRSkewMs == nil || *st1.SRSkewMs != 0 || st2.SRSkewMs == nil || *st2.SRSkewMs > 20 || *st2.SRSkewMs < -20 {
+		t.Errorf("sr_skew_ms: label 1 %v, label 2 %v, want 0 and within ±20", st1.SRSkewMs, st2.SRSkewMs)
+	} else {
+		t.Logf("label 2 sits %.2f ms from label 1 on the SRC's clock", *st2.SRSkewMs)
+	}
 	if len(r.Pauses) != 1 || r.Pauses[0].End == nil {
 		t.Fatalf("pauses %+v", r.Pauses)
 	}

@@ -43,6 +43,7 @@ type mediaStream struct {
 	answerKey string // the SRS a=crypto line, stable across re-offers
 	tl        *timeline
 	ssrcs     map[uint32]*ssrcState
+	earlySR   map[uint32]*SenderReportInfo // SRs of SSRCs not seen on RTP yet
 	order     []uint32
 	stats     StreamReport
 }
@@ -58,6 +59,7 @@ type ssrcState struct {
 	anchorPos       int64
 	anchorTS        int64
 	anchored        bool
+	sr              *SenderReportInfo // last RTCP SR for this SSRC
 	transit         float64
 	jitter          float64
 }
@@ -100,7 +102,7 @@ func newMediaStream(rs *recordingSession) (*mediaStream, error) {
 		rs: rs, rtp: rtpConn, rtcp: rtcpConn,
 		port:  rtpConn.LocalAddr().(*net.UDPAddr).Port,
 		log:   rs.log,
-		ssrcs: map[uint32]*ssrcState{},
+		ssrcs: map[uint32]*ssrcState{}, earlySR: map[uint32]*SenderReportInfo{},
 	}
 	m.stats.Port = m.port
 	return m, nil
@@ -229,6 +231,8 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	if s == nil {
 		s = &ssrcState{baseSeq: int64(p.SequenceNumber), maxSeq: int64(p.SequenceNumber) - 1,
 			maxTS: int64(p.Timestamp), seen: map[int64]struct{}{}}
+		s.sr = m.earlySR[p.SSRC]
+		delete(m.earlySR, p.SSRC)
 		m.ssrcs[p.SSRC] = s
 		m.order = append(m.order, p.SSRC)
 	}
@@ -311,6 +315,13 @@ func decode(name string, payload []byte) []int16 {
 		}
 	}
 	return out
+}
+
+// epoch is srEpoch under the stream's lock.
+func (m *mediaStream) epoch() (float64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.srEpoch()
 }
 
 // report returns the stream's counters as they stand.

@@ -67,7 +67,11 @@ type StreamReport struct {
 	LastPacket    *time.Time        `json:"last_packet,omitempty"`
 	SenderReports int               `json:"rtcp_sender_reports"`
 	LastSR        *SenderReportInfo `json:"last_sender_report,omitempty"`
-	Samples       int64             `json:"samples_written"`
+	// SRSkewMs is how far this label sits in the files from the first
+	// label with an RTCP SR, measured on the SRC's own clock: 0 means the
+	// labels are aligned as the SRC sent them. Absent without SRs.
+	SRSkewMs *float64 `json:"sr_skew_ms,omitempty"`
+	Samples  int64    `json:"samples_written"`
 }
 
 // SenderReportInfo is the last RTCP SR seen on a stream.
@@ -150,10 +154,20 @@ func (rs *recordingSession) reportLocked() *Report {
 		t := rs.end.UTC()
 		r.End = &t
 	}
+	var ref *float64
 	for _, st := range rs.streams {
-		if st != nil {
-			r.Streams = append(r.Streams, st.report())
+		if st == nil {
+			continue
 		}
+		sr := st.report()
+		if e, ok := st.epoch(); ok {
+			if ref == nil {
+				ref = &e
+			}
+			skew := (e - *ref) * 1000
+			sr.SRSkewMs = &skew
+		}
+		r.Streams = append(r.Streams, sr)
 	}
 	if m := rs.meta; m != nil {
 		labels := map[string]string{}

@@ -29,8 +29,31 @@ func (m *mediaStream) handleRTCP(b []byte, from netip.AddrPort, _ time.Time) {
 	for _, p := range pkts {
 		if sr, ok := p.(*rtcp.SenderReport); ok {
 			m.stats.SenderReports++
-			m.stats.LastSR = &SenderReportInfo{SSRC: sr.SSRC, NTPTime: sr.NTPTime, RTPTime: sr.RTPTime,
+			info := &SenderReportInfo{SSRC: sr.SSRC, NTPTime: sr.NTPTime, RTPTime: sr.RTPTime,
 				Packets: sr.PacketCount, Octets: sr.OctetCount}
+			m.stats.LastSR = info
+			if st := m.ssrcs[sr.SSRC]; st != nil {
+				st.sr = info
+			} else {
+				m.earlySR[sr.SSRC] = info // RTCP may come before the first RTP
+			}
 		}
 	}
+}
+
+// srEpoch says where, on the SRS timeline, the SRC's NTP clock reads
+// zero for this stream: file position minus SRC wall time of the stream's
+// anchor packet, in seconds. Two streams of one SRC whose epochs agree are
+// aligned in the files as they were at the SRC. Caller holds mu.
+func (m *mediaStream) srEpoch() (float64, bool) {
+	for i := len(m.order) - 1; i >= 0; i-- {
+		s := m.ssrcs[m.order[i]]
+		if s.sr == nil || !s.anchored {
+			continue
+		}
+		ntp := float64(s.sr.NTPTime>>32) + float64(s.sr.NTPTime&0xffffffff)/(1<<32)
+		wall := ntp + float64(int32(uint32(s.anchorTS)-s.sr.RTPTime))/sampleRate
+		return float64(s.anchorPos)/sampleRate - wall, true
+	}
+	return 0, false
 }
