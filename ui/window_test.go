@@ -568,14 +568,16 @@ func TestRegistrationText(t *testing.T) {
 	for _, tt := range []struct {
 		reg  model.Registration
 		want string
+		imp  widget.Importance
 	}{
-		{model.Registration{State: model.RegRegistered, AOR: "sip:1001@pbx"}, "Registered as sip:1001@pbx"},
-		{model.Registration{State: model.RegFailed, Code: 403, Reason: "Forbidden"}, "Registration failed: 403 Forbidden"},
-		{model.Registration{AOR: "sip:agent@127.0.0.1"}, "Ready: sip:agent@127.0.0.1 (no registrar)"},
+		{model.Registration{State: model.RegRegistering, AOR: "sip:1001@pbx"}, "Registering sip:1001@pbx", widget.MediumImportance},
+		{model.Registration{State: model.RegRegistered, AOR: "sip:1001@pbx"}, "Registered as sip:1001@pbx", widget.SuccessImportance},
+		{model.Registration{State: model.RegFailed, Code: 403, Reason: "Forbidden"}, "Registration failed: 403 Forbidden", widget.DangerImportance},
+		{model.Registration{AOR: "sip:agent@127.0.0.1"}, "Ready: sip:agent@127.0.0.1 (no registrar)", widget.MediumImportance},
 	} {
 		r.w.SetRegistration(tt.reg)
-		if !strings.Contains(r.w.regLabel.Text, tt.want) {
-			t.Errorf("registration line %q, want %q", r.w.regLabel.Text, tt.want)
+		if !strings.Contains(r.w.regLabel.Text, tt.want) || r.w.regLabel.Importance != tt.imp {
+			t.Errorf("registration line %q (importance %v), want %q (%v)", r.w.regLabel.Text, r.w.regLabel.Importance, tt.want, tt.imp)
 		}
 	}
 }

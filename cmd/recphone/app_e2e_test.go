@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,48 +199,60 @@ func (d *desktop) findColour(img image.Image, minY int, match func(r, g, b uint8
 // call buttons are below it.
 const indicatorBand = 60
 
-// TestDemoEndToEnd starts the real app in demo mode on the X display and
-// does what a first-time user does: call, see RECORDING, pause, see
-// PAUSED, resume, hang up, and find the recording with sound in it.
-func TestDemoEndToEnd(t *testing.T) {
-	needDisplay(t)
-	dir := t.TempDir()
+// launched is the real app running on the X display.
+type launched struct {
+	*desktop
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+}
+
+// lockedBuffer collects the app's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// launch builds the app, starts it with args and a home of its own in
+// dir, and finds its window. The app gets SIGINT when the test ends and
+// must quit within 15 s.
+func launch(t *testing.T, dir string, args ...string) *launched {
+	t.Helper()
 	bin := filepath.Join(dir, "recphone")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	recDir := filepath.Join(dir, "recordings")
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--audio", "tone",
-		"--history", filepath.Join(dir, "history.json"), "--recordings", recDir, "--policy", filepath.Join(dir, "no-policy.toml"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	home := filepath.Join(dir, "home")
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "LANG=en_US.UTF-8")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	a := &launched{cmd: cmd, logs: &lockedBuffer{}}
+	cmd.Stdout, cmd.Stderr = a.logs, a.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("app log:\n%s", logs.String())
+			t.Logf("app log:\n%s", a.logs.String())
 		}
-	}()
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("the app did not quit within 15 s of SIGINT")
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
+	})
+	t.Cleanup(func() { a.quit(t) })
 
 	d := &desktop{t: t, dir: dir, shots: os.Getenv("RECPHONE_SCREENSHOTS")}
+	a.desktop = d
 	win := strings.Fields(d.run("xdotool", "search", "--sync", "--onlyvisible", "--pid", strconv.Itoa(cmd.Process.Pid), "--name", "recphone"))
 	if len(win) == 0 {
 		t.Fatal("no recphone window")
@@ -262,6 +275,36 @@ func TestDemoEndToEnd(t *testing.T) {
 	if d.w < 200 || d.h < 300 {
 		t.Fatalf("window geometry %dx%d at %d,%d", d.w, d.h, d.x, d.y)
 	}
+	return a
+}
+
+// quit sends SIGINT, as a desktop session ending would, and waits.
+func (a *launched) quit(t *testing.T) {
+	if a.cmd.ProcessState != nil {
+		return
+	}
+	_ = a.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = a.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Error("the app did not quit within 15 s of SIGINT")
+		_ = a.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// TestDemoEndToEnd starts the real app in demo mode on the X display and
+// does what a first-time user does: call, see RECORDING, pause, see
+// PAUSED, resume, hang up, and find the recording with sound in it.
+func TestDemoEndToEnd(t *testing.T) {
+	needDisplay(t)
+	dir := t.TempDir()
+	recDir := filepath.Join(dir, "recordings")
+	a := launch(t, dir, "--audio", "tone",
+		"--history", filepath.Join(dir, "history.json"), "--recordings", recDir, "--policy", filepath.Join(dir, "no-policy.toml"))
+	d := a.desktop
 
 	// Idle: grey OFF band, and the green Call button with the peer filled in.
 	_, offBottom, img := d.waitIndicator("1-idle", model.IndicatorOff)

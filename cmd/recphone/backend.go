@@ -137,11 +137,20 @@ func (b *backend) start(ctx context.Context) error {
 			return err
 		}
 	}
+	registrar := b.options.Settings.Account.Registrar
+	if registrar != "" {
+		// Before Start: its REGISTER's answer arrives as an event, which
+		// must not be overwritten by this.
+		reg := model.Registration{State: model.RegRegistering, AOR: b.options.Settings.Account.AOR}
+		b.post(func() { b.win.SetRegistration(reg) })
+	}
 	if err := b.engine.Start(ctx); err != nil {
 		return fmt.Errorf("phone: %w", err)
 	}
-	addr := b.engine.AORString()
-	b.post(func() { b.win.SetRegistration(model.Registration{AOR: addr}) })
+	if registrar == "" {
+		addr := b.engine.AORString()
+		b.post(func() { b.win.SetRegistration(model.Registration{AOR: addr}) })
+	}
 	if b.proxy == nil {
 		return nil
 	}
