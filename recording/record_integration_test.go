@@ -2,9 +2,16 @@ package recording
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -389,4 +396,67 @@ func TestIncomingCallRecordedFromRinging(t *testing.T) {
 	if len(names) != 2 || names[1] != "sip:customer@127.0.0.1" {
 		t.Fatalf("participants %v", names)
 	}
+}
+
+// Toward an SRS on sips:, the recorder checks the SRS's certificate against
+// the provisioned CA: the right CA records, a wrong one refuses to.
+func TestRecordOverTLS(t *testing.T) {
+	certFile, keyFile, caFile := selfSignedSRS(t)
+	otherCA, _, _ := selfSignedSRS(t)
+	peer := tonePeer(t, 1000)
+	for _, tc := range []struct {
+		name, ca string
+		want     State
+	}{{"provisioned CA", caFile, Recording}, {"unknown CA", otherCA, Failed}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			server, err := srs.New(dir, srs.WithListen("127.0.0.1:0"), srs.WithTLS("127.0.0.1:0", certFile, keyFile), srs.WithLogger(testLogger(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = server.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+			r := newRigWith(t, policy.Policy{SRS: []string{"sips:srs@" + server.TLSAddr()}, SRSCA: tc.ca, Mode: policy.Always, Streams: policy.Separate}, audio.NewTone(440, 8000), 5*time.Second)
+			call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := r.waitRecording(10*time.Second, tc.want)
+			if tc.want == Failed && !strings.Contains(ev.Reason, "certificate") {
+				t.Errorf("refusal reason %q does not name the certificate", ev.Reason)
+			}
+			_ = call.Hangup(context.Background())
+		})
+	}
+}
+
+// selfSignedSRS writes a self-signed certificate for 127.0.0.1 (its own CA).
+func selfSignedSRS(t *testing.T) (certFile, keyFile, caFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "recphone test SRS"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "srs.pem"), filepath.Join(dir, "srs.key")
+	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return certFile, keyFile, certFile
 }

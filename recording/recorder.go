@@ -2,11 +2,14 @@ package recording
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -122,7 +125,13 @@ func (r *Recorder) Start(ctx context.Context) error {
 		udp.Close()
 		return fmt.Errorf("recording: listen: %w", err)
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("recphone"), sipgo.WithUserAgentHostname(host))
+	tlsConf, err := r.tlsConfig()
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return err
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("recphone"), sipgo.WithUserAgentHostname(host), sipgo.WithUserAgenTLSConfig(tlsConf))
 	if err != nil {
 		udp.Close()
 		tcp.Close()
@@ -147,7 +156,7 @@ func (r *Recorder) Start(ctx context.Context) error {
 		return fmt.Errorf("recording: %w", err)
 	}
 	r.ua, r.srv, r.udp, r.tcp, r.host, r.port = ua, srv, udp, tcp, host, port
-	r.clients = map[string]*sipgo.Client{"udp": udpClient, "tcp": tcpClient}
+	r.clients = map[string]*sipgo.Client{"udp": udpClient, "tcp": tcpClient, "tls": tcpClient}
 	srv.OnInvite(r.onInvite)
 	srv.OnUpdate(r.onInDialog)
 	srv.OnBye(r.onBye)
@@ -453,7 +462,9 @@ func (r *Recorder) srcURI() sip.Uri {
 
 func (r *Recorder) contact(transport string) sip.ContactHeader {
 	u := sip.Uri{Scheme: "sip", User: "recphone-src", Host: r.host, Port: r.port}
-	if transport == "tcp" {
+	// The recorder has no TLS server certificate of its own: an SRS reached
+	// over TLS sends its in-dialog requests to our TCP listener.
+	if transport == "tcp" || transport == "tls" {
 		u.UriParams = sip.NewParams()
 		u.UriParams.Add("transport", "tcp")
 	}
@@ -471,15 +482,45 @@ func (r *Recorder) rsHeaders() []sip.Header {
 	}
 }
 
-// transportFor is TCP unless the URI asks for UDP: RS requests carry SDP and
-// metadata and easily exceed what UDP may carry (RFC 3261 §18.1.1).
+// transportFor is TLS for sips: URIs and ;transport=tls, else TCP unless
+// the URI asks for UDP: RS requests carry SDP and metadata and easily
+// exceed what UDP may carry (RFC 3261 §18.1.1).
 func (r *Recorder) transportFor(u sip.Uri) string {
+	if u.Scheme == "sips" {
+		return "tls"
+	}
 	if u.UriParams != nil {
-		if t, ok := u.UriParams.Get("transport"); ok && t == "udp" {
-			return "udp"
+		if t, ok := u.UriParams.Get("transport"); ok && (t == "udp" || t == "tls") {
+			return t
 		}
 	}
 	return "tcp"
+}
+
+// tlsConfig is how the recorder authenticates the SRS (its certificate must
+// chain to the provisioned CA, or the system's roots, and name the SRS
+// host) and, for mutual TLS, itself.
+func (r *Recorder) tlsConfig() (*tls.Config, error) {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if r.pol.SRSCA != "" {
+		pem, err := os.ReadFile(r.pol.SRSCA)
+		if err != nil {
+			return nil, fmt.Errorf("recording: srs_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("recording: srs_ca: %s holds no PEM certificate", r.pol.SRSCA)
+		}
+		conf.RootCAs = pool
+	}
+	if r.pol.ClientCert != "" {
+		cert, err := tls.LoadX509KeyPair(r.pol.ClientCert, r.pol.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("recording: client_cert: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
 }
 
 func (r *Recorder) dialogUA(transport string) *sipgo.DialogUA {

@@ -1,11 +1,18 @@
 package srs
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 
 	"github.com/recphone/recphone/audio/wav"
 )
@@ -152,5 +159,37 @@ func TestParseCryptoLine(t *testing.T) {
 		if c.err == "" && (err != nil || len(k.key) != 30) || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("%q: key %v err %v, want %q", c.line, k, err, c.err)
 		}
+	}
+}
+
+// TestSRSkew: two labels whose packets arrive together although the SRC's
+// sender reports say the second was sent 100 ms later are reported as
+// 100 ms apart (the files are not shifted: they hold what arrived).
+func TestSRSkew(t *testing.T) {
+	srv := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rs := &recordingSession{srv: srv, log: srv.log, answered: true, start: time.Now()}
+	rs.dir = t.TempDir()
+	from := netip.MustParseAddrPort("127.0.0.1:4000")
+	ntp := uint64(0xE5A0_0000) << 32
+	var epochs []float64
+	for i, c := range []struct{ srRTP, firstTS uint32 }{{1000, 1000}, {5000, 5800}} {
+		m := &mediaStream{rs: rs, log: rs.log, ssrcs: map[uint32]*ssrcState{}, earlySR: map[uint32]*SenderReportInfo{}}
+		if err := m.openFile("x", fmt.Sprintf("l%d.wav", i), rs.dir); err != nil {
+			t.Fatal(err)
+		}
+		m.codec, m.direction = codec{name: "PCMU"}, dirRecvOnly
+		sr, _ := (&rtcp.SenderReport{SSRC: 9, NTPTime: ntp, RTPTime: c.srRTP}).Marshal()
+		m.handleRTCP(sr, from, rs.start)
+		p, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 9, Timestamp: c.firstTS}, Payload: make([]byte, 160)}).Marshal()
+		m.handleRTP(p, from, rs.start)
+		e, ok := m.epoch()
+		if !ok {
+			t.Fatalf("stream %d: no epoch", i)
+		}
+		epochs = append(epochs, e)
+		m.tl.close(0)
+	}
+	if skew := (epochs[1] - epochs[0]) * 1000; skew < -100.001 || skew > -99.999 {
+		t.Errorf("skew %.3f ms, want -100", skew)
 	}
 }
