@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,8 +59,14 @@ func TestServeStopsOnSignal(t *testing.T) {
 }
 
 // TestInviteCommand: `recphone-srs invite` records an SRS-initiated RS
-// from a sipp SRC, asks it for a snapshot and hangs up.
+// from a sipp SRC, asks it for a snapshot (after a delay, or on SIGUSR1)
+// and hangs up.
 func TestInviteCommand(t *testing.T) {
+	t.Run("request-after", func(t *testing.T) { testInviteCommand(t, false) })
+	t.Run("sigusr1", func(t *testing.T) { testInviteCommand(t, true) })
+}
+
+func testInviteCommand(t *testing.T, usr1 bool) {
 	siptest.RequireSIPp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -71,9 +78,15 @@ func TestInviteCommand(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	dir := t.TempDir()
 	var log bytes.Buffer
-	err = run(ctx, []string{"--listen", "127.0.0.1:0", "--dir", dir, "invite", "--offerless",
-		"--request-metadata-after", "300ms", "--duration", "1200ms",
-		"sip:agent@127.0.0.1:" + strconv.Itoa(src.LocalPort())}, &log, nil)
+	args := []string{"--listen", "127.0.0.1:0", "--dir", dir, "invite", "--offerless", "--duration", "1200ms"}
+	if !usr1 {
+		args = append(args, "--request-metadata-after", "300ms")
+	}
+	snapshot := make(chan os.Signal, 1)
+	if usr1 {
+		time.AfterFunc(400*time.Millisecond, func() { snapshot <- syscall.SIGUSR1 })
+	}
+	err = run(ctx, append(args, "sip:agent@127.0.0.1:"+strconv.Itoa(src.LocalPort())), &log, snapshot)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, log.String())
 	}
