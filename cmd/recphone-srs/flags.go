@@ -33,6 +33,13 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM key for TLS")
 	fs.StringVar(&c.mediaIP, "media-ip", "", "address to put in SDP when listening on a wildcard")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: recphone-srs [flags]                  record what SRCs send\n"+
+			"       recphone-srs [flags] invite [invite flags] sip:agent@host:port\n"+
+			"                                              start an RS toward an SRC\n"+
+			"SIGUSR1 asks every live RS for a full metadata snapshot. See docs/recphone-srs.md.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

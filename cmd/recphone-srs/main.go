@@ -10,6 +10,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,7 +24,11 @@ func main() {
 	defer stop()
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
-	if err := run(ctx, os.Args[1:], os.Stderr, usr1); err != nil {
+	err := run(ctx, os.Args[1:], os.Stderr, usr1)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "recphone-srs:", err)
 		os.Exit(1)
 	}
