@@ -103,6 +103,14 @@ func mergeTOML(base, extra string) string {
 
 func startCLI(t *testing.T, micHz float64, extra string) *cli {
 	t.Helper()
+	return startCLIWithPolicy(t, micHz, extra, "")
+}
+
+// startCLIWithPolicy starts the phone with an admin policy file holding
+// adminPolicy (empty: an empty file, so the machine's own policy never
+// leaks into a test).
+func startCLIWithPolicy(t *testing.T, micHz float64, extra, adminPolicy string) *cli {
+	t.Helper()
 	dir := t.TempDir()
 	port := siptest.FreePort(t)
 	cfg := cliConfig(t, dir, port, micHz, extra)
@@ -110,12 +118,16 @@ func startCLI(t *testing.T, micHz float64, extra string) *cli {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	policyPath := filepath.Join(dir, "policy.toml")
+	if err := os.WriteFile(policyPath, []byte(adminPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	c := &cli{t: t, stdin: inW, events: make(chan map[string]any, 256), exit: make(chan int, 1), dir: dir, port: port}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		code := run(ctx, []string{"--config", path}, inR, outW, &lockedWriter{c: c})
+		code := run(ctx, []string{"--config", path, "--policy", policyPath}, inR, outW, &lockedWriter{c: c})
 		outW.Close()
 		c.exit <- code
 	}()
@@ -237,3 +249,15 @@ func (c *cli) speakerNow() []int16 {
 }
 
 func rmsOf(s []int16) float64 { return dsp.RMS(s) }
+
+// expectSeen is expect for an event that may already have gone by: events
+// from different sources (the call, its recording) come in either order.
+func (c *cli) expectSeen(timeout time.Duration, kind string, want map[string]any) map[string]any {
+	c.t.Helper()
+	for _, ev := range c.all() {
+		if ev["event"] == kind && matches(ev, want) {
+			return ev
+		}
+	}
+	return c.expect(timeout, kind, want)
+}

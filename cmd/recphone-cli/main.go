@@ -19,6 +19,7 @@ import (
 
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
+	"github.com/recphone/recphone/recording/policy"
 )
 
 func main() {
@@ -30,6 +31,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
 	list := fs.Bool("list-devices", false, "print the audio devices as JSON lines and exit")
+	policyPath := fs.String("policy", "", "recording policy file (default "+policy.DefaultPath+" when it exists)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -61,6 +63,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
 		return 2
 	}
+	adminPath := *policyPath
+	if adminPath == "" {
+		adminPath = policy.DefaultPath
+	}
+	pol, err := file.RecordingPolicy(adminPath, *policyPath != "")
+	if err != nil {
+		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out := newEventWriter(stdout)
@@ -88,9 +99,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
 		return 1
 	}
-	out.write(map[string]any{"event": "ready", "listen": engine.ListenAddr(), "aor": engine.AORString()})
+	rec, err := startRecording(ctx, engine, pol, out, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
+		_ = engine.Shutdown(context.Background())
+		return 1
+	}
+	out.write(map[string]any{"event": "ready", "listen": engine.ListenAddr(), "aor": engine.AORString(),
+		"recording": pol.Mode, "srs": pol.SRS})
 
-	sh := &shell{engine: engine, audio: sound, out: out, log: log}
+	sh := &shell{engine: engine, audio: sound, recorder: rec, out: out, log: log}
 	lines := readLines(stdin)
 	for done := false; !done; {
 		select {
@@ -108,6 +126,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer cancel()
 	if err := engine.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", "err", err)
+	}
+	if rec != nil {
+		// After the calls: their recordings end with them, then the recorder.
+		if err := rec.Shutdown(sctx); err != nil {
+			log.Warn("recorder shutdown", "err", err)
+		}
 	}
 	return 0
 }

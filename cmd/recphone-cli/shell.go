@@ -11,6 +11,7 @@ import (
 
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/recording"
 )
 
 // maxLine caps a command line; longer input is refused, not buffered.
@@ -22,10 +23,11 @@ const tooLongLine = "\x00too long"
 
 // shell executes the CLI's commands against the engine.
 type shell struct {
-	engine *callengine.Engine
-	audio  *phoneAudio
-	out    *eventWriter
-	log    *slog.Logger
+	engine   *callengine.Engine
+	audio    *phoneAudio
+	recorder *recording.Recorder // nil when the policy records nothing
+	out      *eventWriter
+	log      *slog.Logger
 }
 
 var errUsage = errors.New("usage")
@@ -91,6 +93,8 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 			}()
 			return nil
 		})
+	case "pause", "resume", "record":
+		err = s.recordingCommand(ctx, cmd, args)
 	case "stats":
 		s.engine.ReportStats()
 	case "mute", "unmute":
@@ -109,7 +113,7 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		digits := args[len(args)-1]
 		err = s.withCall(args[:len(args)-1], 0, func(c *callengine.Call, _ []string) error { return c.SendDTMF(digits) })
 	default:
-		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, dtmf, mute, unmute, inject, stats, quit)", truncate(cmd, 40))
+		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, dtmf, mute, unmute, inject, pause, resume, record, stats, quit)", truncate(cmd, 40))
 	}
 	if err != nil {
 		s.out.errorf(cmd, err)

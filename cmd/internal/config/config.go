@@ -15,6 +15,7 @@ import (
 
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/callengine/sdp"
+	"github.com/recphone/recphone/recording/policy"
 )
 
 // ErrInvalid marks a configuration that cannot be used.
@@ -42,7 +43,10 @@ type File struct {
 		RegisterExpiry Duration `toml:"register_expiry"`
 	} `toml:"call"`
 	Audio Audio `toml:"audio"`
-	Log   struct {
+	// Recording is the agent's own recording settings; the admin policy
+	// file decides which of them count.
+	Recording policy.Settings `toml:"recording"`
+	Log       struct {
 		Level string `toml:"level"`
 		File  string `toml:"file"`
 	} `toml:"log"`
@@ -195,4 +199,19 @@ func (f *File) Engine() (callengine.Config, error) {
 		cfg.Codecs = append(cfg.Codecs, c)
 	}
 	return cfg, nil
+}
+
+// RecordingPolicy resolves the recording policy: the admin policy file at
+// adminPath (which must exist when required, e.g. named on the command
+// line) over this file's [recording] table.
+func (f *File) RecordingPolicy(adminPath string, required bool) (policy.Resolved, error) {
+	admin, err := policy.LoadAdmin(adminPath, required)
+	if err != nil {
+		return policy.Resolved{}, err
+	}
+	source := ""
+	if admin != nil {
+		source = adminPath
+	}
+	return policy.Resolve(admin, f.Recording, source)
 }
