@@ -78,7 +78,7 @@ func TestCLIRecordsCallWithPause(t *testing.T) {
 			t.Fatal(err)
 		}
 		ms := rep.Pauses[0].StartMs
-		before := s[max(0, int(ms)*8-8000):int(ms)*8-800] // the second before the pause
+		before := s[max(0, int(ms)*8-8000) : int(ms)*8-800] // the second before the pause
 		if f, share := dsp.DominantTone(before, 8000, 440, 1000); f != want || share < 0.7 {
 			t.Errorf("label %s: %v Hz (share %.2f) before the pause, want %v", label, f, share, want)
 		}
