@@ -2,6 +2,7 @@ package recording
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -197,4 +198,37 @@ func startRejectingSRS(t *testing.T, code string) string {
 	}
 	p := startSIPp(t, scenario, nil)
 	return fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", p)
+}
+
+// An SRS that ends the recording session (BYE) fails the recording, not the
+// call.
+func TestSRSHangupLeavesTheCall(t *testing.T) {
+	peer := tonePeer(t, 1000)
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true}, audio.NewTone(440, 8000))
+	ctx := context.Background()
+	call, err := r.engine.Dial(ctx, "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := r.waitSRS(5*time.Second, srs.EventStarted)
+	r.waitRecording(5*time.Second, Recording)
+	if err := r.srs.Hangup(ctx, started.RSID); err != nil {
+		t.Fatal(err)
+	}
+	ev := r.waitRecording(5*time.Second, Failed)
+	if !strings.Contains(ev.Reason, "SRS ended") {
+		t.Fatalf("reason %q", ev.Reason)
+	}
+	before := call.Stats().PacketsReceived
+	time.Sleep(500 * time.Millisecond)
+	if st := call.State(); st != callengine.StateAnswered || call.Stats().PacketsReceived < before+15 {
+		t.Fatalf("call %s, media %d -> %d packets after the SRS hung up", st, before, call.Stats().PacketsReceived)
+	}
+	if err := r.recorder.Pause(ctx, call.ID, ""); !errors.Is(err, ErrNoRecording) {
+		t.Fatalf("pausing a failed recording: %v, want ErrNoRecording", err)
+	}
+	if ev, _ := r.recorder.Status(call.ID); ev.State != Failed {
+		t.Fatalf("status after the refused pause: %s", ev.State)
+	}
+	_ = call.Hangup(ctx)
 }

@@ -500,6 +500,10 @@ func (s *session) srsReceiving(i int) bool {
 // pause stops RS media at once, then tells the SRS (a=inactive).
 func (s *session) pause(ctx context.Context, reason string) error {
 	s.mu.Lock()
+	if s.state == Failed {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: it failed (%s)", ErrNoRecording, s.reason)
+	}
 	if s.pausedByAgent {
 		s.mu.Unlock()
 		return nil
