@@ -342,11 +342,23 @@ func (m *mediaStream) report() StreamReport {
 	return r
 }
 
-func (m *mediaStream) flush() error {
+func (m *mediaStream) flush(now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.tl == nil {
 		return nil
+	}
+	// Through silence (a pause, a stream that never started) the file
+	// still follows the call, lagging far enough behind real time that no
+	// packet a live stream can still place is pushed out: a crash then
+	// leaves labels of nearly equal length.
+	if start, ok := m.rs.answerTime(); ok {
+		behind := int64(now.Sub(start))*sampleRate/int64(time.Second) - maxDrift - reorderWindow
+		if n := behind - m.tl.written; n > 0 {
+			if err := m.tl.advance(n); err != nil {
+				return err
+			}
+		}
 	}
 	return m.tl.flush()
 }

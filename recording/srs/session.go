@@ -143,7 +143,7 @@ func (rs *recordingSession) flush() {
 	}
 	for _, st := range rs.streams {
 		if st != nil {
-			if err := st.flush(); err != nil {
+			if err := st.flush(rs.srv.now()); err != nil {
 				rs.log.Error("flushing audio failed", "label", st.label, "err", err)
 			}
 		}

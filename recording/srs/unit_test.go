@@ -193,3 +193,27 @@ func TestSRSkew(t *testing.T) {
 		t.Errorf("skew %.3f ms, want -100", skew)
 	}
 }
+
+// TestFlushFollowsSilence: a stream that receives nothing still grows on
+// disk with the call, 2.5 s behind it, so a crash leaves labels of nearly
+// equal length.
+func TestFlushFollowsSilence(t *testing.T) {
+	srv := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	now := time.Now()
+	rs := &recordingSession{srv: srv, log: srv.log, answered: true, start: now.Add(-10 * time.Second), dir: t.TempDir()}
+	m := &mediaStream{rs: rs, log: rs.log, ssrcs: map[uint32]*ssrcState{}}
+	if err := m.openFile("1", "label-1.wav", rs.dir); err != nil {
+		t.Fatal(err)
+	}
+	defer m.tl.close(0)
+	if err := m.flush(now); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := wav.ReadFile(filepath.Join(rs.dir, "label-1.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (10*8000 - maxDrift - reorderWindow); len(got) != want {
+		t.Errorf("%d samples on disk after 10 s of silence, want %d", len(got), want)
+	}
+}
