@@ -232,3 +232,42 @@ func TestSRSHangupLeavesTheCall(t *testing.T) {
 	}
 	_ = call.Hangup(ctx)
 }
+
+// On demand, a call is not recorded until the agent asks; a pause limited
+// by policy ends by itself.
+func TestOnDemandAndPauseLimit(t *testing.T) {
+	peer := tonePeer(t, 1000)
+	r := newRig(t, policy.Policy{Mode: policy.OnDemand, Streams: policy.Separate, AllowPause: true, MaxPause: time.Second}, audio.NewTone(440, 8000))
+	ctx := context.Background()
+	call, err := r.engine.Dial(ctx, "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := r.waitRecording(5*time.Second, Off)
+	if off.Required || off.Reason != "recording on demand" {
+		t.Fatalf("off event %+v", off)
+	}
+	r.waitCall(5*time.Second, callengine.StateAnswered)
+	if err := r.recorder.Record(ctx, call.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.waitRecording(5*time.Second, Recording)
+	if err := r.recorder.Pause(ctx, call.ID, "card details"); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	r.waitRecording(time.Second, Paused)
+	r.waitRecording(5*time.Second, Recording)
+	if d := time.Since(paused); d < 900*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("a 1 s pause limit resumed after %v", d)
+	}
+	_ = call.Hangup(ctx)
+	ended := r.waitSRS(10*time.Second, srs.EventEnded)
+	rep, err := srs.ReadReport(filepath.Join(ended.Dir, "session.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 || len(rep.Pauses) != 1 {
+		t.Fatalf("findings %+v pauses %+v", rep.Findings, rep.Pauses)
+	}
+}
