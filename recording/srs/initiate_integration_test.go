@@ -88,3 +88,28 @@ func testSRSInitiated(t *testing.T, offerless bool) {
 		t.Errorf("sipp saw:\n%s", res.Logs)
 	}
 }
+
+// TestSRSInitiatedRefused: an SRC that refuses (403) leaves an RS ended
+// with the SRC's answer as the reason, and Invite says so.
+func TestSRSInitiatedRefused(t *testing.T) {
+	siptest.RequireSIPp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ts := startSRS(t)
+	src, err := siptest.SIPp{Scenario: filepath.Join("testdata", "src-uas-refuse.xml"),
+		Timeout: 10 * time.Second, Dir: t.TempDir()}.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	rsID, err := ts.Invite(ctx, "sip:agent@127.0.0.1:"+strconv.Itoa(src.LocalPort()), InviteOptions{})
+	if err == nil || !strings.Contains(err.Error(), "403 Forbidden") {
+		t.Fatalf("Invite: %v", err)
+	}
+	mustRun(t, ctx, src)
+	e := ts.waitEvent(t, 5*time.Second, EventEnded)
+	r := ts.report(t, e)
+	if e.RSID != rsID || r.EndReason != "src answered 403 Forbidden" || r.Start != nil || len(ts.Live()) != 0 {
+		t.Errorf("rs %s/%s: end %q start %v live %v", e.RSID, rsID, r.EndReason, r.Start, ts.Live())
+	}
+}
