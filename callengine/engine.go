@@ -19,6 +19,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/callengine/observe"
 )
 
 // Engine is one agent's SIP user agent.
@@ -37,7 +38,7 @@ type Engine struct {
 	udpConn net.PacketConn
 	tcpLis  net.Listener
 
-	observers atomic.Pointer[[]*Observer]
+	observers observe.List[Event]
 	router    audioRouter
 
 	mu     sync.Mutex
@@ -70,42 +71,9 @@ func New(cfg Config, device audio.Device, log *slog.Logger) (*Engine, error) {
 }
 
 // Observe adds an observer; the returned function removes it.
-func (e *Engine) Observe(o Observer) (remove func()) {
-	p := &o
-	for {
-		old := e.observers.Load()
-		var next []*Observer
-		if old != nil {
-			next = append(next, *old...)
-		}
-		next = append(next, p)
-		if e.observers.CompareAndSwap(old, &next) {
-			break
-		}
-	}
-	return func() {
-		for {
-			old := e.observers.Load()
-			var next []*Observer
-			for _, q := range *old {
-				if q != p {
-					next = append(next, q)
-				}
-			}
-			if e.observers.CompareAndSwap(old, &next) {
-				return
-			}
-		}
-	}
-}
+func (e *Engine) Observe(o Observer) (remove func()) { return e.observers.Add(o) }
 
-func (e *Engine) emit(ev Event) {
-	if obs := e.observers.Load(); obs != nil {
-		for _, o := range *obs {
-			(*o)(ev)
-		}
-	}
-}
+func (e *Engine) emit(ev Event) { e.observers.Emit(ev) }
 
 // Start opens the SIP listeners (UDP and TCP on the same port) and, when a
 // registrar is configured, starts registering. It returns once listening.

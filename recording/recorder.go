@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/callengine/observe"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -61,7 +61,7 @@ type Recorder struct {
 	host    string
 	port    int
 
-	observers atomic.Pointer[[]*Observer]
+	observers observe.List[Event]
 	unobserve func()
 
 	mu       sync.Mutex
@@ -182,34 +182,7 @@ func (r *Recorder) Start(ctx context.Context) error {
 func (r *Recorder) ListenAddr() string { return net.JoinHostPort(r.host, strconv.Itoa(r.port)) }
 
 // Observe adds an observer of recording events; the returned func removes it.
-func (r *Recorder) Observe(o Observer) (remove func()) {
-	p := &o
-	for {
-		old := r.observers.Load()
-		var next []*Observer
-		if old != nil {
-			next = append(next, *old...)
-		}
-		next = append(next, p)
-		if r.observers.CompareAndSwap(old, &next) {
-			break
-		}
-	}
-	return func() {
-		for {
-			old := r.observers.Load()
-			var next []*Observer
-			for _, q := range *old {
-				if q != p {
-					next = append(next, q)
-				}
-			}
-			if r.observers.CompareAndSwap(old, &next) {
-				return
-			}
-		}
-	}
-}
+func (r *Recorder) Observe(o Observer) (remove func()) { return r.observers.Add(o) }
 
 func (r *Recorder) publish(ev Event) {
 	r.mu.Lock()
@@ -219,11 +192,7 @@ func (r *Recorder) publish(ev Event) {
 		r.status[ev.CallID] = ev
 	}
 	r.mu.Unlock()
-	if obs := r.observers.Load(); obs != nil {
-		for _, o := range *obs {
-			(*o)(ev)
-		}
-	}
+	r.observers.Emit(ev)
 }
 
 // Status returns the recording state of a live call.
