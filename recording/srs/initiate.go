@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -67,10 +68,12 @@ func (s *Server) Invite(ctx context.Context, target string, opts InviteOptions) 
 		return "", fmt.Errorf("srs: invite %s: %w", target, err)
 	}
 	defer tx.Terminate()
+	ringing := false
 	for {
 		select {
 		case res := <-tx.Responses():
 			if res.IsProvisional() {
+				ringing = ringing || res.StatusCode > 100
 				continue
 			}
 			if !res.IsSuccess() {
@@ -90,10 +93,36 @@ func (s *Server) Invite(ctx context.Context, target string, opts InviteOptions) 
 			rs.finish(true, "invite failed")
 			return rs.id, fmt.Errorf("srs: invite %s: %w", target, tx.Err())
 		case <-ctx.Done():
+			if ringing { // RFC 3261 §9.1: CANCEL only after a provisional response
+				rs.cancelInvite(req)
+			}
 			s.forget(rs)
 			rs.finish(true, "invite abandoned")
 			return rs.id, fmt.Errorf("srs: invite %s: %w", target, ctx.Err())
 		}
+	}
+}
+
+// cancelInvite sends CANCEL for an INVITE the caller gave up on (its
+// context ended), so the SRC does not keep ringing.
+func (rs *recordingSession) cancelInvite(inv *sip.Request) {
+	req := sip.NewRequest(sip.CANCEL, inv.Recipient)
+	req.AppendHeader(sip.HeaderClone(inv.Via())) // same branch as the INVITE
+	req.AppendHeader(sip.HeaderClone(inv.From()))
+	req.AppendHeader(sip.HeaderClone(inv.To()))
+	req.AppendHeader(sip.HeaderClone(inv.CallID()))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	req.SetTransport(inv.Transport())
+	req.SetDestination(inv.Destination())
+	// The caller's context is over; CANCEL gets a few seconds of its own.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if res, err := rs.srv.client.Do(ctx, req); err != nil {
+		rs.log.Warn("CANCEL failed", "err", err)
+	} else {
+		rs.log.Info("INVITE cancelled", "status", res.StatusCode)
 	}
 }
 

@@ -2,6 +2,7 @@ package srs
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -111,5 +112,34 @@ func TestSRSInitiatedRefused(t *testing.T) {
 	r := ts.report(t, e)
 	if e.RSID != rsID || r.EndReason != "src answered 403 Forbidden" || r.Start != nil || len(ts.Live()) != 0 {
 		t.Errorf("rs %s/%s: end %q start %v live %v", e.RSID, rsID, r.EndReason, r.Start, ts.Live())
+	}
+}
+
+// TestSRSInitiatedCancel: an Invite whose context ends while the SRC rings
+// sends CANCEL; the SRC sees it and the RS ends as abandoned.
+func TestSRSInitiatedCancel(t *testing.T) {
+	siptest.RequireSIPp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ts := startSRS(t)
+	src, err := siptest.SIPp{Scenario: filepath.Join("testdata", "src-uas-ring.xml"),
+		Timeout: 10 * time.Second, Dir: t.TempDir()}.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	short, stop := context.WithTimeout(ctx, 700*time.Millisecond)
+	defer stop()
+	_, err = ts.Invite(short, "sip:agent@127.0.0.1:"+strconv.Itoa(src.LocalPort()), InviteOptions{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Invite: %v", err)
+	}
+	res := mustRun(t, ctx, src)
+	if !strings.Contains(res.Messages, "CANCEL sip:agent@") {
+		t.Errorf("sipp saw no CANCEL:\n%s", res.Summary())
+	}
+	r := ts.report(t, ts.waitEvent(t, 5*time.Second, EventEnded))
+	if r.EndReason != "invite abandoned" {
+		t.Errorf("end %q", r.EndReason)
 	}
 }
