@@ -6,7 +6,6 @@ package callengine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/callengine/observe"
+	"github.com/recphone/recphone/callengine/sipstack"
 )
 
 // Engine is one agent's SIP user agent.
@@ -30,13 +30,9 @@ type Engine struct {
 	registrar *sip.Uri
 	device    audio.Device
 
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	clients map[string]*sipgo.Client // by transport
-	host    string
-	port    int // real listening port, also when Listen asked for :0
-	udpConn net.PacketConn
-	tcpLis  net.Listener
+	stack *sipstack.Stack
+	host  string
+	port  int // real listening port, also when Listen asked for :0
 
 	observers observe.List[Event]
 	router    audioRouter
@@ -48,7 +44,6 @@ type Engine struct {
 
 	regCancel context.CancelFunc
 	regDone   chan struct{}
-	wg        sync.WaitGroup
 }
 
 // New checks cfg and prepares an engine that plays and captures sound on
@@ -78,56 +73,12 @@ func (e *Engine) emit(ev Event) { e.observers.Emit(ev) }
 // Start opens the SIP listeners (UDP and TCP on the same port) and, when a
 // registrar is configured, starts registering. It returns once listening.
 func (e *Engine) Start(ctx context.Context) error {
-	host, _, _ := net.SplitHostPort(e.cfg.Listen)
-	_, portStr, _ := net.SplitHostPort(e.cfg.Listen)
-	port, _ := strconv.Atoi(portStr)
-
-	var lc net.ListenConfig
-	udp, err := lc.ListenPacket(ctx, "udp", e.cfg.Listen)
+	st, err := sipstack.Listen(ctx, e.cfg.Listen, sipstack.Options{UserAgent: e.cfg.UserAgent, Logger: e.log.With("sip", "stack")})
 	if err != nil {
-		return fmt.Errorf("callengine: listen udp %s: %w", e.cfg.Listen, err)
-	}
-	if port == 0 {
-		port = udp.LocalAddr().(*net.UDPAddr).Port
-	}
-	tcpAddr := net.JoinHostPort(host, strconv.Itoa(port))
-	tcp, err := lc.Listen(ctx, "tcp", tcpAddr)
-	if err != nil {
-		udp.Close()
-		return fmt.Errorf("callengine: listen tcp %s: %w", tcpAddr, err)
-	}
-	e.host, e.port = host, port
-	e.udpConn, e.tcpLis = udp, tcp
-
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(e.cfg.UserAgent), sipgo.WithUserAgentHostname(host))
-	if err != nil {
-		udp.Close()
-		tcp.Close()
 		return fmt.Errorf("callengine: %w", err)
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(e.log.With("sip", "server")))
-	if err != nil {
-		ua.Close()
-		udp.Close()
-		tcp.Close()
-		return fmt.Errorf("callengine: %w", err)
-	}
-	// UDP requests must leave from the listening port (symmetric signalling,
-	// Via and Contact name it); TCP connects from an ephemeral port.
-	udpClient, err := sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(tcpAddr),
-		sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(e.log.With("sip", "client")))
-	if err != nil {
-		ua.Close()
-		return fmt.Errorf("callengine: %w", err)
-	}
-	tcpClient, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(e.log.With("sip", "client")))
-	if err != nil {
-		ua.Close()
-		return fmt.Errorf("callengine: %w", err)
-	}
-	e.ua, e.srv = ua, srv
-	e.clients = map[string]*sipgo.Client{"udp": udpClient, "tcp": tcpClient}
-
+	e.stack, e.host, e.port = st, st.Host, st.Port
+	srv := st.Server
 	srv.OnInvite(e.onInvite)
 	srv.OnAck(e.onAck)
 	srv.OnBye(e.onBye)
@@ -146,22 +97,11 @@ func (e *Engine) Start(ctx context.Context) error {
 	srv.OnUpdate(e.onInDialog)
 	srv.OnNotify(e.onInDialog)
 
-	e.wg.Add(2)
-	go func() { defer e.wg.Done(); _ = srv.ServeUDP(udp) }()
-	go func() { defer e.wg.Done(); _ = srv.ServeTCP(tcp) }()
-	// UDP requests reuse the listening socket once sipgo has pooled it; one
-	// sent before that would try to bind the port a second time.
-	for range 200 {
-		if c, err := ua.TransportLayer().GetConnection("udp", tcpAddr); err == nil && c != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
+	if err := st.Serve(ctx); err != nil {
+		st.Close()
+		return fmt.Errorf("callengine: %w", err)
 	}
-	e.log.Info("listening", "addr", tcpAddr, "transports", "udp,tcp")
+	e.log.Info("listening", "addr", st.Addr(), "transports", "udp,tcp")
 
 	if e.registrar != nil {
 		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -210,12 +150,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 	}
 	e.router.stop()
-	var err error
-	if e.srv != nil {
-		err = errors.Join(e.srv.Close(), e.ua.Close(), e.udpConn.Close(), e.tcpLis.Close())
-		e.wg.Wait()
+	if e.stack == nil {
+		return nil
 	}
-	return err
+	return e.stack.Close()
 }
 
 // Calls returns the calls that have not ended, oldest first.
@@ -314,7 +252,7 @@ func (e *Engine) contact(transport string) sip.ContactHeader {
 }
 
 func (e *Engine) dialogUA(transport string) *sipgo.DialogUA {
-	return &sipgo.DialogUA{Client: e.clients[transport], ContactHDR: e.contact(transport)}
+	return &sipgo.DialogUA{Client: e.stack.Client(transport), ContactHDR: e.contact(transport)}
 }
 
 const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"

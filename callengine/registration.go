@@ -72,7 +72,7 @@ func refreshAfter(d time.Duration) time.Duration {
 func (r *registration) register(ctx context.Context, expiry time.Duration) (time.Duration, error) {
 	e := r.e
 	transport := e.transportFor(*e.registrar)
-	client := e.clients[transport]
+	client := e.stack.Client(transport)
 	req := r.request(transport, expiry)
 	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()

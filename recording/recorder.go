@@ -20,6 +20,7 @@ import (
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/observe"
+	"github.com/recphone/recphone/callengine/sipstack"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -53,13 +54,9 @@ type Recorder struct {
 	mediaIP netip.Addr
 	listen  string
 
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	clients map[string]*sipgo.Client
-	udp     net.PacketConn
-	tcp     net.Listener
-	host    string
-	port    int
+	stack *sipstack.Stack
+	host  string
+	port  int
 
 	observers observe.List[Event]
 	unobserve func()
@@ -112,51 +109,16 @@ func (r *Recorder) Policy() policy.Resolved { return r.pol }
 // Start opens the recorder's SIP sockets and starts following the engine's
 // calls. Calls that start after it are recorded as the policy says.
 func (r *Recorder) Start(ctx context.Context) error {
-	var lc net.ListenConfig
-	udp, err := lc.ListenPacket(ctx, "udp", r.listen)
-	if err != nil {
-		return fmt.Errorf("recording: listen: %w", err)
-	}
-	host, _, _ := net.SplitHostPort(r.listen)
-	port := udp.LocalAddr().(*net.UDPAddr).Port
-	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	tcp, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		udp.Close()
-		return fmt.Errorf("recording: listen: %w", err)
-	}
 	tlsConf, err := r.tlsConfig()
 	if err != nil {
-		udp.Close()
-		tcp.Close()
 		return err
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("recphone"), sipgo.WithUserAgentHostname(host), sipgo.WithUserAgenTLSConfig(tlsConf))
+	st, err := sipstack.Listen(ctx, r.listen, sipstack.Options{UserAgent: "recphone", TLS: tlsConf, Logger: r.log})
 	if err != nil {
-		udp.Close()
-		tcp.Close()
 		return fmt.Errorf("recording: %w", err)
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(r.log))
-	if err != nil {
-		ua.Close()
-		udp.Close()
-		tcp.Close()
-		return fmt.Errorf("recording: %w", err)
-	}
-	udpClient, err := sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(addr), sipgo.WithClientHostname(host),
-		sipgo.WithClientPort(port), sipgo.WithClientLogger(r.log))
-	if err != nil {
-		ua.Close()
-		return fmt.Errorf("recording: %w", err)
-	}
-	tcpClient, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(r.log))
-	if err != nil {
-		ua.Close()
-		return fmt.Errorf("recording: %w", err)
-	}
-	r.ua, r.srv, r.udp, r.tcp, r.host, r.port = ua, srv, udp, tcp, host, port
-	r.clients = map[string]*sipgo.Client{"udp": udpClient, "tcp": tcpClient, "tls": tcpClient}
+	r.stack, r.host, r.port = st, st.Host, st.Port
+	srv := st.Server
 	srv.OnInvite(r.onInvite)
 	srv.OnUpdate(r.onInDialog)
 	srv.OnBye(r.onBye)
@@ -164,17 +126,12 @@ func (r *Recorder) Start(ctx context.Context) error {
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
-	r.wg.Add(2)
-	go func() { defer r.wg.Done(); _ = srv.ServeUDP(udp) }()
-	go func() { defer r.wg.Done(); _ = srv.ServeTCP(tcp) }()
-	for range 200 { // as in callengine: UDP sends need the pooled listener
-		if c, err := ua.TransportLayer().GetConnection("udp", addr); err == nil && c != nil {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := st.Serve(ctx); err != nil {
+		st.Close()
+		return fmt.Errorf("recording: %w", err)
 	}
 	r.unobserve = r.engine.Observe(r.onEngineEvent)
-	r.log.Info("recording client ready", "listen", addr, "mode", r.pol.Mode, "streams", r.pol.Streams, "srs", r.pol.SRS)
+	r.log.Info("recording client ready", "listen", st.Addr(), "mode", r.pol.Mode, "streams", r.pol.Streams, "srs", r.pol.SRS)
 	return nil
 }
 
@@ -415,10 +372,10 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 			s.cancel()
 		}
 	}
-	if r.srv == nil {
-		return nil
+	var err error
+	if r.stack != nil {
+		err = r.stack.Close()
 	}
-	err := errors.Join(r.srv.Close(), r.ua.Close(), r.udp.Close(), r.tcp.Close())
 	r.wg.Wait()
 	return err
 }
@@ -493,7 +450,7 @@ func (r *Recorder) tlsConfig() (*tls.Config, error) {
 }
 
 func (r *Recorder) dialogUA(transport string) *sipgo.DialogUA {
-	return &sipgo.DialogUA{Client: r.clients[transport], ContactHDR: r.contact(transport)}
+	return &sipgo.DialogUA{Client: r.stack.Client(transport), ContactHDR: r.contact(transport)}
 }
 
 // SIP requests from SRSs.
