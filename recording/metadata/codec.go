@@ -93,7 +93,8 @@ func Parse(doc []byte) (*Recording, error) {
 	if len(doc) > MaxDocumentSize {
 		return nil, fmt.Errorf("%w: %d bytes, cap %d", ErrTooLarge, len(doc), MaxDocumentSize)
 	}
-	if err := checkForm(doc); err != nil {
+	foreign, err := checkForm(doc)
+	if err != nil {
 		return nil, err
 	}
 	var r Recording
@@ -103,12 +104,16 @@ func Parse(doc []byte) (*Recording, error) {
 	if r.XMLName.Local != "recording" {
 		return nil, fmt.Errorf("%w: root element <%s>", ErrNotRecording, r.XMLName.Local)
 	}
+	r.foreign = foreign
 	return &r, nil
 }
 
 // checkForm walks every token once so that malformed input is reported as
-// such, before Unmarshal could silently stop at the end of the root.
-func checkForm(doc []byte) error {
+// such, before Unmarshal could silently stop at the end of the root. It
+// returns the RFC 7865 elements found in a foreign namespace.
+func checkForm(doc []byte) ([]string, error) {
+	var foreign []string
+	var rootSpace string // a wrong root namespace is reported once, not per child
 	d := xml.NewDecoder(bytes.NewReader(doc))
 	d.Strict = true
 	depth, roots := 0, 0
@@ -118,32 +123,50 @@ func checkForm(doc []byte) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrNotWellFormed, err)
+			return nil, fmt.Errorf("%w: %w", ErrNotWellFormed, err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if depth == 0 {
+				rootSpace = t.Name.Space
+			} else if t.Name.Space != rootSpace && t.Name.Space != "" && t.Name.Space != Namespace &&
+				modelElement(t.Name.Local) && len(foreign) < 16 {
+				foreign = append(foreign, "<"+t.Name.Local+"> in "+t.Name.Space)
+			}
+			if depth == 0 {
 				roots++
 				if roots > 1 {
-					return fmt.Errorf("%w: more than one root element", ErrNotWellFormed)
+					return nil, fmt.Errorf("%w: more than one root element", ErrNotWellFormed)
 				}
 			}
 			depth++
 			if depth > maxDepth {
-				return fmt.Errorf("%w: nesting deeper than %d", ErrNotWellFormed, maxDepth)
+				return nil, fmt.Errorf("%w: nesting deeper than %d", ErrNotWellFormed, maxDepth)
 			}
 		case xml.EndElement:
 			depth--
 		case xml.CharData:
 			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
-				return fmt.Errorf("%w: text outside the root element", ErrNotWellFormed)
+				return nil, fmt.Errorf("%w: text outside the root element", ErrNotWellFormed)
 			}
 		case xml.Directive:
-			return fmt.Errorf("%w: DOCTYPE or other directive not allowed", ErrNotWellFormed)
+			return nil, fmt.Errorf("%w: DOCTYPE or other directive not allowed", ErrNotWellFormed)
 		}
 	}
 	if roots == 0 {
-		return fmt.Errorf("%w: no root element", ErrNotWellFormed)
+		return nil, fmt.Errorf("%w: no root element", ErrNotWellFormed)
 	}
-	return nil
+	return foreign, nil
+}
+
+// modelElement reports whether name is an element of the RFC 7865 model
+// that this package reads.
+func modelElement(name string) bool {
+	switch name {
+	case "datamode", "group", "session", "participant", "stream", "sessionrecordingassoc",
+		"participantsessionassoc", "participantstreamassoc", "associate-time", "disassociate-time",
+		"sipSessionID", "group-ref", "start-time", "stop-time", "nameID", "name", "label", "send", "recv":
+		return true
+	}
+	return false
 }

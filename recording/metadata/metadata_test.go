@@ -101,6 +101,8 @@ func TestValidateFindings(t *testing.T) {
 			[]string{FindNamespace}, "urn:example:wrong"},
 		{"no namespace", `<recording><datamode>complete</datamode><session session_id="` + sid + `"/></recording>`,
 			[]string{FindNamespace}, ""},
+		{"child in another namespace", `<recording xmlns="` + Namespace + `" xmlns:x="urn:example:x"><datamode>complete</datamode><x:session session_id="` + sid + `"/></recording>`,
+			[]string{FindNamespace}, "<session> in urn:example:x"},
 		{"bad datamode", `<recording xmlns="` + Namespace + `"><datamode>full</datamode><session session_id="` + sid + `"/></recording>`,
 			[]string{FindDataMode}, "full"},
 		{"id not base64", `<recording xmlns="` + Namespace + `"><datamode>complete</datamode><session session_id="call-1"/></recording>`,

@@ -49,6 +49,11 @@ type Recording struct {
 	SessionRecordingAssocs   []*SessionRecordingAssoc   `xml:"sessionrecordingassoc"`
 	ParticipantSessionAssocs []*ParticipantSessionAssoc `xml:"participantsessionassoc"`
 	ParticipantStreamAssocs  []*ParticipantStreamAssoc  `xml:"participantstreamassoc"`
+
+	// foreign lists RFC 7865 element names Parse met in another namespace;
+	// encoding/xml matches them by local name alone, so Validate reports
+	// them instead.
+	foreign []string
 }
 
 // Group is a communication session group: CSs recorded together.

@@ -42,6 +42,9 @@ func Validate(r *Recording) []Finding {
 	if r.XMLName.Space != "" && r.XMLName.Space != Namespace || r.XMLName.Space == "" && r.XMLName.Local != "" {
 		v.add(FindNamespace, secSchema, "root element is not in namespace "+Namespace, r.XMLName.Space)
 	}
+	for _, f := range r.foreign {
+		v.add(FindNamespace, secSchema, "RFC 7865 element in a foreign namespace (read as if it were in "+Namespace+")", f)
+	}
 	switch r.DataMode {
 	case Complete, Partial:
 	case "":
