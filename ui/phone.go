@@ -144,6 +144,13 @@ func (p *phonePanel) render() {
 	}
 	p.mute.Refresh()
 	enable(p.callBtn, !c.Active())
+	if c.Active() {
+		// A disabled entry that keeps the focus swallows every key,
+		// shortcuts included: give the keyboard back to the window.
+		if cv := w.win.Canvas(); cv.Focused() == p.dial {
+			cv.Unfocus()
+		}
+	}
 	enable(p.dial, !c.Active())
 	for _, b := range p.keys {
 		enable(b, !c.Active() || c.InConversation())

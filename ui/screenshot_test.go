@@ -13,9 +13,8 @@ import (
 	"github.com/recphone/recphone/ui/model"
 )
 
-// TestScreenshotsForDocs draws the states the end-to-end test cannot reach
-// with the demo (a failed recording that policy requires, locked settings,
-// history) and, when RECPHONE_SCREENSHOTS names a folder, saves them there
+// TestScreenshotsForDocs draws the states the end-to-end tests do not
+// show (pausing forbidden, locked settings, history) and, when RECPHONE_SCREENSHOTS names a folder, saves them there
 // for the README.
 func TestScreenshotsForDocs(t *testing.T) {
 	dir := os.Getenv("RECPHONE_SCREENSHOTS")
@@ -58,8 +57,6 @@ func TestScreenshotsForDocs(t *testing.T) {
 	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecFailed, Required: true, Reason: "recorder unreachable: 503 Service Unavailable"})
 	r.now = r.now.Add(42 * time.Second)
 	r.w.Tick()
-	r.w.Tick() // the flash's bright phase
-	save(r, "not-recording")
 	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: s.Recording.SRS, Since: r.now})
 	save(r, "pause-forbidden")
 	r.now = r.now.Add(80 * time.Second)

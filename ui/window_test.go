@@ -406,7 +406,11 @@ func TestOnDemandRecordButton(t *testing.T) {
 
 func TestTypedDigitsDuringCallSendDTMF(t *testing.T) {
 	r := newRig(t, nil)
+	r.w.Window().Canvas().Focus(r.w.phone.dial) // the agent typed the number
 	r.answeredCall()
+	if r.w.Window().Canvas().Focused() != nil {
+		t.Error("the disabled dial field keeps the keyboard during the call")
+	}
 	if !r.w.phone.dial.Disabled() {
 		t.Error("dial field editable during a call")
 	}

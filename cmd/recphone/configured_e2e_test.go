@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/recphone/recphone/callengine/siptest"
+	"github.com/recphone/recphone/ui"
 	"github.com/recphone/recphone/ui/model"
 )
 
@@ -96,5 +97,90 @@ allow_pause = false
 	}
 	if strings.Contains(a.logs.String(), "secret") {
 		t.Error("the password appears in the log")
+	}
+}
+
+// TestNotRecordingAlarm calls a real callee (sipp) while the policy
+// requires recording and the SRS is unreachable: the band must turn NOT
+// RECORDING and flash. The number is typed into the dial field and the
+// call hung up with Ctrl+Shift+H, as an agent on the keyboard would.
+func TestNotRecordingAlarm(t *testing.T) {
+	needDisplay(t)
+	siptest.RequireSIPp(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	callee, err := siptest.SIPp{Scenario: filepath.Join("testdata", "uas_early_media.xml"), Timeout: 45 * time.Second}.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "recphone.toml")
+	if err := os.WriteFile(cfg, []byte(`[account]
+aor = "sip:agent@127.0.0.1"
+[network]
+listen = "127.0.0.1:0"
+[audio]
+backend = "null"
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pol := filepath.Join(dir, "policy.toml")
+	// Port 9 (discard) has no SRS: the RS INVITE over TCP is refused.
+	if err := os.WriteFile(pol, []byte(`lock = ["*"]
+[recording]
+srs = ["sip:srs@127.0.0.1:9;transport=tcp"]
+mode = "always"
+allow_pause = true
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := launch(t, dir, "--config", cfg, "--policy", pol,
+		"--history", filepath.Join(dir, "history.json"), "--settings", filepath.Join(dir, "settings.json"))
+	d := a.desktop
+
+	_, bottom, img := d.waitIndicator("alarm-idle", model.IndicatorOff)
+	isGreen := func(r, g, b uint8) bool { return g > 180 && r < 140 && b < 120 }
+	call, ok := d.findColour(img, bottom, isGreen)
+	if !ok {
+		t.Fatal("no green Call button")
+	}
+	// The dial field is left of the Call button on the same row.
+	d.click(image.Pt(d.x+60, call.Y))
+	d.run("xdotool", "type", "--delay", "20", fmt.Sprintf("sip:bob@127.0.0.1:%d", callee.LocalPort()))
+	d.run("xdotool", "key", "Return")
+
+	d.waitIndicator("alarm-not-recording", model.IndicatorNotRecording)
+	dark := ui.IndicatorColor(model.IndicatorNotRecording, true)
+	flashed := false
+	for range 8 { // 4 s: the band alternates every 0.5 s
+		img := d.screenshot("alarm-flash")
+		if _, _, ok := d.band(img, dark); ok {
+			flashed = true
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if !flashed {
+		t.Error("NOT RECORDING does not flash")
+	}
+
+	time.Sleep(1500 * time.Millisecond) // the callee answers 1 s after the INVITE; hang up, not cancel
+	d.run("xdotool", "key", "ctrl+shift+h")
+	d.waitIndicator("alarm-ended", model.IndicatorOff)
+	wctx, wcancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer wcancel()
+	res, err := callee.Wait(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 {
+		t.Errorf("callee scenario failed (no call, or no BYE after Ctrl+Shift+H):\n%s", res.Summary())
+	}
+	hist, err := model.OpenHistory(filepath.Join(dir, "history.json"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := hist.Entries(); len(e) != 1 || e[0].Recording != model.RecFailed {
+		t.Errorf("history %+v, want one call whose recording failed", e)
 	}
 }
