@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 )
 
 // Options configures Listen.
@@ -73,7 +74,10 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 		tcp.Close()
 		return nil, fmt.Errorf("sipstack: %w", err)
 	}
-	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(o.UserAgent), sipgo.WithUserAgentHostname(host)}
+	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(o.UserAgent), sipgo.WithUserAgentHostname(host),
+		// sipgo's own layers log through ours, not the process default.
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(o.Logger)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(o.Logger))}
 	if o.TLS != nil {
 		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(o.TLS))
 	}
