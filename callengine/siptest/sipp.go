@@ -66,14 +66,16 @@ type Result struct {
 
 // Process is a running sipp.
 type Process struct {
-	cmd     *exec.Cmd
-	stdout  bytes.Buffer
-	stderr  bytes.Buffer
-	dir     string
-	port    int
-	started time.Time
-	done    chan struct{}
-	waitErr error
+	cmd       *exec.Cmd
+	stdout    bytes.Buffer
+	stderr    bytes.Buffer
+	dir       string
+	port      int
+	ip        string
+	transport string
+	started   time.Time
+	done      chan struct{}
+	waitErr   error
 }
 
 // Path returns the sipp binary, or ErrNoSIPp.
@@ -199,7 +201,7 @@ func (s SIPp) start(ctx context.Context) (*Process, error) {
 	if s.Remote != "" {
 		args = append(args, s.Remote)
 	}
-	p := &Process{dir: dir, port: port, done: make(chan struct{})}
+	p := &Process{dir: dir, port: port, ip: ip, transport: transport, done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	p.cmd.WaitDelay = 2 * time.Second
@@ -216,6 +218,29 @@ func (s SIPp) start(ctx context.Context) (*Process, error) {
 
 // LocalPort is the SIP port sipp listens on.
 func (p *Process) LocalPort() int { return p.port }
+
+// WaitListening waits until sipp has bound its SIP port, so that a peer
+// may send to it (a UAS scenario). It fails if sipp exits first or ctx ends.
+func (p *Process) WaitListening(ctx context.Context) error {
+	addr := net.JoinHostPort(p.ip, strconv.Itoa(p.port))
+	for {
+		if p.transport == "t1" {
+			if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+				c.Close()
+				return nil
+			}
+		} else if udpBound(p.port) {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("siptest: sipp exited before listening on %s: %s", addr, tail(p.stderr.String(), 500))
+		case <-ctx.Done():
+			return fmt.Errorf("siptest: sipp not listening on %s: %w", addr, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
 
 // Wait waits for sipp to exit or ctx to end (then sipp is killed) and
 // returns what it left. A non-zero exit is not an error: callers assert
@@ -268,6 +293,26 @@ func (r *Result) Summary() string {
 		}
 	}
 	return b.String()
+}
+
+// udpBound reports whether some socket is bound to UDP port. It reads the
+// kernel's table instead of probing with a bind of its own, which could
+// steal the port from a sipp that is just starting.
+func udpBound(port int) bool {
+	want := fmt.Sprintf(":%04X ", port)
+	for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) > 1 && strings.HasSuffix(fields[1]+" ", want) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func readOr(path string) string {

@@ -3,6 +3,7 @@ package siptest
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -73,7 +74,9 @@ func TestSIPpPair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let it bind
+	if err := uas.WaitListening(ctx); err != nil {
+		t.Fatal(err)
+	}
 	uac, err := SIPp{
 		Scenario: writeScenario(t, "uac.xml", uacOptions),
 		Remote:   "127.0.0.1:" + strconv.Itoa(uas.LocalPort()),
@@ -122,5 +125,20 @@ func TestSIPpFailureAndCancel(t *testing.T) {
 	_, err = SIPp{Scenario: writeScenario(t, "uas.xml", uasOptions), Timeout: 30 * time.Second}.Run(short)
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
 		t.Fatalf("cancelled run: err %v after %s", err, time.Since(start))
+	}
+}
+
+func TestUDPBound(t *testing.T) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	if !udpBound(port) {
+		t.Errorf("port %d bound but not seen", port)
+	}
+	c.Close()
+	if udpBound(port) {
+		t.Errorf("port %d seen after close", port)
 	}
 }

@@ -43,7 +43,7 @@ func TestServeStopsOnSignal(t *testing.T) {
 	var log bytes.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--dir", t.TempDir()}, &log, nil) }()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // let it start; stopping earlier is fine too
 	cancel()
 	select {
 	case err := <-done:
@@ -75,7 +75,9 @@ func testInviteCommand(t *testing.T, usr1 bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	if err := src.WaitListening(ctx); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	var log bytes.Buffer
 	args := []string{"--listen", "127.0.0.1:0", "--dir", dir, "invite", "--offerless", "--duration", "1200ms"}

@@ -32,7 +32,9 @@ func testSRSInitiated(t *testing.T, offerless bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let sipp bind
+	if err := src.WaitListening(ctx); err != nil {
+		t.Fatal(err)
+	}
 	target := "sip:agent@127.0.0.1:" + strconv.Itoa(src.LocalPort())
 	rsID, err := ts.Invite(ctx, target, InviteOptions{Offerless: offerless})
 	if err != nil {
@@ -102,7 +104,9 @@ func TestSRSInitiatedRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	if err := src.WaitListening(ctx); err != nil {
+		t.Fatal(err)
+	}
 	rsID, err := ts.Invite(ctx, "sip:agent@127.0.0.1:"+strconv.Itoa(src.LocalPort()), InviteOptions{})
 	if err == nil || !strings.Contains(err.Error(), "403 Forbidden") {
 		t.Fatalf("Invite: %v", err)
@@ -127,7 +131,9 @@ func TestSRSInitiatedCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	if err := src.WaitListening(ctx); err != nil {
+		t.Fatal(err)
+	}
 	short, stop := context.WithTimeout(ctx, 700*time.Millisecond)
 	defer stop()
 	_, err = ts.Invite(short, "sip:agent@127.0.0.1:"+strconv.Itoa(src.LocalPort()), InviteOptions{})
