@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,7 +161,7 @@ func (b *backend) start(ctx context.Context) error {
 	}
 	rec.Observe(func(ev recording.Event) {
 		r := model.Recording{CallID: ev.CallID, State: model.RecState(ev.State), SRS: ev.SRS,
-			Reason: ev.Reason, PausedBy: ev.PausedBy, Required: ev.Required, Since: ev.Time}
+			Reason: readableReason(ev.Reason), PausedBy: ev.PausedBy, Required: ev.Required, Since: ev.Time}
 		b.post(func() { b.win.SetRecording(r) })
 	})
 	if err := rec.Start(ctx); err != nil {
@@ -169,6 +170,20 @@ func (b *backend) start(ctx context.Context) error {
 	b.recorder = rec
 	b.proxy.set(rec)
 	return nil
+}
+
+// readableReason shortens the recording client's transport errors to what
+// an agent can act on; the full text is in the log.
+func readableReason(r string) string {
+	switch {
+	case strings.Contains(r, "connection refused"):
+		return "recorder unreachable (connection refused)"
+	case strings.Contains(r, "no route to host"), strings.Contains(r, "network is unreachable"):
+		return "recorder unreachable (no route)"
+	case strings.Contains(r, "i/o timeout"), strings.Contains(r, "deadline exceeded"):
+		return "recorder did not answer"
+	}
+	return r
 }
 
 func (b *backend) shutdown(ctx context.Context) {

@@ -180,6 +180,9 @@ allow_pause = true
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(a.logs.String(), "connection refused") {
+		t.Error("the full recording failure is not in the log")
+	}
 	if e := hist.Entries(); len(e) != 1 || e[0].Recording != model.RecFailed {
 		t.Errorf("history %+v, want one call whose recording failed", e)
 	}

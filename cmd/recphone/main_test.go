@@ -125,3 +125,13 @@ func TestRecordingWanted(t *testing.T) {
 		}
 	}
 }
+
+func TestReadableReason(t *testing.T) {
+	raw := "sip:srs@127.0.0.1:9;transport=tcp: sending INVITE: client transcation failed to request connection: Transport<TCP> dial err=dial tcp <nil>->127.0.0.1:9: connect: connection refused"
+	if got := readableReason(raw); got != "recorder unreachable (connection refused)" {
+		t.Errorf("readableReason = %q", got)
+	}
+	if got := readableReason("503 Service Unavailable"); got != "503 Service Unavailable" {
+		t.Errorf("a SIP status was rewritten: %q", got)
+	}
+}
