@@ -85,9 +85,7 @@ func newSettingsPanel(w *Window) *settingsPanel {
 		for _, sel := range []*widget.Select{s.input, s.output, s.ring} {
 			sel.Disable()
 		}
-	} else {
-		s.loadDevices()
-	}
+	} // else the window calls loadDevices once it is built: errors need it
 
 	s.srs = entry(cur.Recording.SRS, "sip:srs@recorder.example.com;transport=tcp")
 	s.mode = widget.NewSelect([]string{"always", "on-demand", "never"}, nil)

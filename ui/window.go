@@ -81,6 +81,9 @@ func New(ctx context.Context, app fyne.App, log *slog.Logger, opts Options) *Win
 	}
 	w.win = app.NewWindow(title)
 	w.build()
+	if opts.Audio != nil {
+		w.settings.loadDevices()
+	}
 	w.installShortcuts()
 	w.tray = newTray(app, w)
 	w.render()

@@ -599,3 +599,45 @@ func TestTrayIconFollowsIndicator(t *testing.T) {
 		}
 	}
 }
+
+type fakeAudio struct {
+	tones []string
+	err   error
+}
+
+func (f *fakeAudio) Devices(context.Context) ([]string, []string, error) {
+	return []string{"USB headset", "Laptop mic"}, []string{"USB headset", "Speakers"}, f.err
+}
+
+func (f *fakeAudio) TestTone(_ context.Context, out string) error {
+	f.tones = append(f.tones, out)
+	return nil
+}
+
+func TestAudioSettings(t *testing.T) {
+	fa := &fakeAudio{}
+	r := newRig(t, func(o *Options) { o.Audio = fa })
+	sp := r.w.settings
+	if got := strings.Join(sp.input.Options, ","); got != "USB headset,Laptop mic" {
+		t.Errorf("microphones offered %q", got)
+	}
+	if got := strings.Join(sp.ring.Options, ","); got != "USB headset,Speakers" {
+		t.Errorf("ringers offered %q", got)
+	}
+	sp.output.SetSelected("Speakers")
+	test.Tap(sp.toneBtn)
+	if len(fa.tones) != 1 || fa.tones[0] != "Speakers" || sp.toneBtn.Disabled() {
+		t.Errorf("test tone on %q, button disabled after=%v", fa.tones, sp.toneBtn.Disabled())
+	}
+	r.w.SetLevels(0.25, 1.7)
+	if sp.micMeter.Value != 0.25 || sp.spkMeter.Value != 1 {
+		t.Errorf("meters %v %v, want 0.25 and 1 (clamped)", sp.micMeter.Value, sp.spkMeter.Value)
+	}
+}
+
+func TestAudioDeviceListErrorShown(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.Audio = &fakeAudio{err: errors.New("portaudio: no devices")} })
+	if !strings.Contains(r.w.ErrorText(), "listing sound devices: portaudio: no devices") {
+		t.Errorf("error shown %q", r.w.ErrorText())
+	}
+}
