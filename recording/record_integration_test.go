@@ -305,18 +305,11 @@ func startSIPp(t *testing.T, scenario string, keys map[string]string) int {
 		cancel()
 		_, _ = p.Wait(context.Background())
 	})
-	// sipp binds its port a moment after it starts.
-	addr := fmt.Sprintf("127.0.0.1:%d", p.LocalPort())
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sipp never listened on %s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// sipp binds its port a moment after it starts (longer on a busy machine).
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if err := p.WaitListening(wctx); err != nil {
+		t.Fatalf("sipp never listened: %v", err)
 	}
 	return p.LocalPort()
 }
