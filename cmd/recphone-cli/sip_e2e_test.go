@@ -228,3 +228,14 @@ func TestConfigErrorExitsNonZero(t *testing.T) {
 		t.Fatalf("EOF run: %v, output %s", err, out)
 	}
 }
+
+func TestIncomingCallRejected(t *testing.T) {
+	alice := startCLI(t, 0, "")
+	bob := startCLI(t, 0, "[account]\naor = \"sip:bob@127.0.0.1\"\n")
+	alice.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", bob.port))
+	alice.expect(5*time.Second, "call", map[string]any{"state": "ringing", "code": 180})
+	bob.expect(5*time.Second, "call", map[string]any{"state": "incoming"})
+	bob.send("reject 603")
+	bob.expect(5*time.Second, "call", map[string]any{"state": "ended", "code": 603, "reason": "Decline"})
+	alice.expect(5*time.Second, "call", map[string]any{"state": "ended", "code": 603, "reason": "Decline"})
+}
