@@ -299,12 +299,11 @@ func (r *Recorder) Pause(ctx context.Context, callID, reason string) error {
 	if reason == "" {
 		reason = "paused by the agent"
 	}
-	var gen int
-	err := r.wait(ctx, s, func(ctx context.Context) error {
-		err := s.pause(ctx, reason)
-		gen = s.pauseGeneration()
+	gen, err := s.pauseMedia(reason)
+	if err != nil {
 		return err
-	})
+	}
+	err = r.wait(ctx, s, s.signalPause)
 	if r.pol.MaxPause > 0 {
 		// Policy caps a pause: recording resumes by itself when it runs out,
 		// unless the agent resumed (and maybe paused again) meanwhile.

@@ -171,3 +171,22 @@ func TestReplicationDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%.1f allocations per replicated packet", allocs)
 	}
 }
+
+// A pause taken while the SRS has not answered yet drops what was kept and
+// everything said until the resume.
+func TestPauseBeforeAnswerDropsKeptAudio(t *testing.T) {
+	dst, read := sink(t)
+	rtcpDst, _ := sink(t)
+	st := testStream(t)
+	t0 := time.Now()
+	st.forward(csPacket(0, 0, t0, 0, 0x11))
+	st.setPaused(true, false)
+	st.forward(csPacket(1, 160, t0.Add(20*time.Millisecond), 0, 0x22))
+	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMU, direction: "recvonly"}, true); err != nil {
+		t.Fatal(err)
+	}
+	st.forward(csPacket(2, 320, t0.Add(40*time.Millisecond), 0, 0x33))
+	if got := read(); len(got) != 0 {
+		t.Fatalf("%d packets reached the SRS during a pause", len(got))
+	}
+}

@@ -497,32 +497,45 @@ func (s *session) srsReceiving(i int) bool {
 	return s.answer[i].receiving()
 }
 
-// pause stops RS media at once, then tells the SRS (a=inactive).
-func (s *session) pause(ctx context.Context, reason string) error {
+// pauseMedia stops RS media at once, on the caller's goroutine: a pause
+// must not wait behind signalling (an SRS still answering the INVITE), or
+// words said after the agent pressed pause could reach the recorder. It
+// returns the pause's generation.
+func (s *session) pauseMedia(reason string) (int, error) {
 	s.mu.Lock()
 	if s.state == Failed {
 		s.mu.Unlock()
-		return fmt.Errorf("%w: it failed (%s)", ErrNoRecording, s.reason)
+		return 0, fmt.Errorf("%w: it failed (%s)", ErrNoRecording, s.reason)
 	}
 	if s.pausedByAgent {
+		gen := s.pauseGen
 		s.mu.Unlock()
-		return nil
+		return gen, nil
 	}
 	s.pausedByAgent = true
 	s.pauseGen++
+	gen := s.pauseGen
 	s.pausedAt = time.Now()
 	s.reason = reason
-	active := s.dialog != nil
 	s.mu.Unlock()
 	for _, st := range s.streams {
 		st.setPaused(true, false)
 	}
 	s.setState(Paused, reason)
+	return gen, nil
+}
+
+// signalPause tells the SRS about the agent's pause (a=inactive with the
+// current metadata). Media is already stopped: if the SRS cannot be told,
+// it simply receives nothing.
+func (s *session) signalPause(ctx context.Context) error {
+	s.mu.Lock()
+	active := s.dialog != nil && s.pausedByAgent
+	s.mu.Unlock()
 	if !active {
 		return nil
 	}
 	if err := s.reinvite(ctx); err != nil {
-		// Media is already stopped; the SRS simply sees silence.
 		s.log.Warn("telling the SRS about the pause failed", "err", err)
 		return fmt.Errorf("recording paused locally, SRS not told: %w", err)
 	}
