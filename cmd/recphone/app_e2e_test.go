@@ -241,7 +241,11 @@ func (b *lockedBuffer) String() string {
 func launch(t *testing.T, dir string, args ...string) *launched {
 	t.Helper()
 	bin := filepath.Join(dir, "recphone")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", bin}
+	if raceEnabled {
+		build = append(build, "-race")
+	}
+	if out, err := exec.Command("go", append(build, ".")...).CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -256,6 +260,9 @@ func launch(t *testing.T, dir string, args ...string) *launched {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if strings.Contains(a.logs.String(), "WARNING: DATA RACE") {
+			t.Error("the app reported a data race")
+		}
 		if t.Failed() {
 			t.Logf("app log:\n%s", a.logs.String())
 		}
