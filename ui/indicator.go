@@ -87,8 +87,10 @@ func (in *indicator) render() {
 		if w.rec.PausedBy != "" {
 			detail += " by " + w.rec.PausedBy
 		}
-		if left, ok := model.PauseLeft(w.rec, w.policy, now); ok {
+		if left, ok := model.PauseLeft(w.rec, w.policy, now); ok && left > 0 {
 			detail += " · " + model.FormatDuration(left) + " left"
+		} else if ok {
+			detail += " · limit reached, resuming"
 		}
 		if w.rec.Reason != "paused by "+w.rec.PausedBy {
 			note = w.rec.Reason

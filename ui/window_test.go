@@ -295,6 +295,12 @@ func TestRecordingStates(t *testing.T) {
 		r.now = r.now.Add(12 * time.Second)
 		r.w.Tick()
 		r.wantIndicator(model.IndicatorPaused, false, "paused 0:12 by agent · 1:48 left")
+		if r.w.indicator.note.Text != "card details" {
+			t.Errorf("pause reason shown %q", r.w.indicator.note.Text)
+		}
+		r.now = r.now.Add(2 * time.Minute)
+		r.w.Tick()
+		r.wantIndicator(model.IndicatorPaused, false, "paused 2:12 by agent · limit reached, resuming")
 		if r.w.indicator.pause.Text != "Resume" || r.w.indicator.pause.Disabled() {
 			t.Errorf("resume button %q disabled=%v", r.w.indicator.pause.Text, r.w.indicator.pause.Disabled())
 		}
