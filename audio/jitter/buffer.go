@@ -7,11 +7,16 @@
 // reordering, duplicates and multi-frame packets all fall out of slotting
 // frames by timestamp. Its target delay follows the measured arrival jitter
 // (RFC 3550 interarrival jitter plus a peak detector for delay spikes that the
-// smoothed estimate reacts to too slowly): it grows at once when the network
-// gets worse and shrinks slowly, one frame at a time, when it calms down.
+// smoothed estimate reacts to too slowly) with one frame of headroom, so
+// audio from a calm network plays one to two frames after it arrives. It grows at
+// once when the network gets worse and shrinks one frame at a time when it
+// calms down. The target is capped (MaxTarget, 200 ms): a gap longer than
+// that, such as a stalled process or a network outage, is concealed rather
+// than learnt, so it does not leave the call with a long delay.
 package jitter
 
 import (
+	"math"
 	"time"
 )
 
@@ -20,10 +25,21 @@ import (
 const Capacity = 64
 
 // Adaptation pacing, in pops (20 ms frames): the buffer drops at most one
-// frame per shrinkWindow and stretches at most one per growInterval.
+// frame per shrinkWindow (fastShrinkWindow while it holds fastShrinkExcess
+// or more frames over its target, e.g. after a stall) and stretches at most
+// one per growInterval.
 const (
-	shrinkWindow = 25
-	growInterval = 10
+	shrinkWindow     = 25
+	fastShrinkWindow = 5
+	fastShrinkExcess = 3
+	growInterval     = 10
+)
+
+// Peak detector pacing: a delay spike is remembered for peakHold, then its
+// memory falls by one frame every peakDecayPackets packets.
+const (
+	peakHold         = 10 * time.Second
+	peakDecayPackets = 10
 )
 
 // MaxFrameBytes is the largest payload one frame may carry (20 ms of 16-bit
@@ -31,7 +47,7 @@ const (
 const MaxFrameBytes = 320
 
 // Config sets the frame geometry and delay bounds. The zero value is 20 ms
-// G.711 at 8 kHz with 40..400 ms of delay.
+// G.711 at 8 kHz aiming for 40..200 ms of delay, never holding over 400 ms.
 type Config struct {
 	// ClockRate is the RTP clock rate in Hz (8000).
 	ClockRate int
@@ -45,6 +61,11 @@ type Config struct {
 	// MaxDelay bounds the delay; older audio is dropped to stay under it
 	// (400 ms, at most Capacity-2 frames).
 	MaxDelay time.Duration
+	// MaxTarget caps the delay the buffer aims for, however bad the
+	// measured jitter (200 ms, at most MaxDelay). Audio later than that is
+	// concealed; the buffer may hold more for a while (up to MaxDelay) but
+	// shrinks back to the target.
+	MaxTarget time.Duration
 	// InitialDelay is the target before any jitter has been measured (60 ms).
 	InitialDelay time.Duration
 }
@@ -64,6 +85,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxDelay <= 0 {
 		c.MaxDelay = 400 * time.Millisecond
+	}
+	if c.MaxTarget <= 0 {
+		c.MaxTarget = 200 * time.Millisecond
 	}
 	if c.InitialDelay <= 0 {
 		c.InitialDelay = 60 * time.Millisecond
@@ -152,6 +176,7 @@ type Buffer struct {
 	frameDur  time.Duration
 	minFrames int
 	maxFrames int
+	maxTarget int // frames
 
 	slots [Capacity]slot
 	count int
@@ -165,6 +190,7 @@ type Buffer struct {
 	waitPops  int
 	pops      int64
 	lastAdapt int64 // pop of the last stretch
+	freshPop  int64 // pop count when newestFI last advanced
 	winPop    int64 // pop that started the current shrink window
 	minDepth  int   // smallest depth seen in the shrink window
 	farLate   int
@@ -202,7 +228,8 @@ func (b *Buffer) init(cfg Config) {
 	b.frameDur = time.Duration(cfg.FrameSamples) * time.Second / time.Duration(cfg.ClockRate)
 	b.minFrames = max(1, int((cfg.MinDelay+b.frameDur-1)/b.frameDur))
 	b.maxFrames = min(Capacity-2, max(b.minFrames, int(cfg.MaxDelay/b.frameDur)))
-	b.target = min(b.maxFrames, max(b.minFrames, int((cfg.InitialDelay+b.frameDur-1)/b.frameDur)))
+	b.maxTarget = min(b.maxFrames, max(b.minFrames, int(cfg.MaxTarget/b.frameDur)))
+	b.target = min(b.maxTarget, max(b.minFrames, int((cfg.InitialDelay+b.frameDur-1)/b.frameDur)))
 }
 
 // Reset forgets all buffered audio and statistics, keeping the config.
@@ -315,10 +342,12 @@ func (b *Buffer) Push(seq uint16, ts, ssrc uint32, payload []byte, arrival time.
 		b.count++
 		if f > b.newestFI {
 			b.newestFI = f
+			b.freshPop = b.pops
 		}
 	}
 
-	// Never hold more than MaxDelay: drop the oldest audio instead.
+	// Never hold more than MaxDelay: drop the oldest audio down to the
+	// target instead.
 	if over := b.newestFI + 1 - b.playFI - int64(b.maxFrames); over > 0 {
 		b.advanceTo(b.newestFI + 1 - int64(b.target))
 	}
@@ -418,23 +447,31 @@ func (b *Buffer) estimate(ts uint32, arrival time.Time) {
 		b.minCur = transit
 	}
 	base := min(b.minCur, b.minPrev)
-	excess := transit - base
-	if excess > b.peak {
+	fs := float64(b.cfg.FrameSamples)
+	// A spike beyond the target cap is an outage or a stall, not jitter
+	// worth waiting for: remember it only as high as the cap.
+	excess := min(transit-base, float64(b.maxTarget)*fs)
+	if excess >= b.peak {
+		// A spike as high as the remembered one renews it: spikes that
+		// recur more often than peakHold keep the target up.
 		b.peak = excess
 		b.peakAt = arrival
-	} else if arrival.Sub(b.peakAt) > 10*time.Second {
-		// Calm for a while: let the peak fall by about one frame per second.
-		b.peak -= float64(b.cfg.FrameSamples) / 50
+	} else if arrival.Sub(b.peakAt) > peakHold {
+		// Calm for a while: let the peak fall by one frame every
+		// peakDecayPackets packets.
+		b.peak -= fs / peakDecayPackets
 		if b.peak < excess {
 			b.peak = excess
 		}
 	}
 
+	// One frame of headroom over what the network needs: a calm network
+	// (need under a frame) gets a target of two frames, the one played
+	// next and the one behind it, so each frame plays 20-40 ms after it
+	// arrives.
 	need := max(b.peak, 3*b.jitter)
-	fs := float64(b.cfg.FrameSamples)
-	t := int(need/fs+0.999) + 2
-	t = min(b.maxFrames, max(b.minFrames, t))
-	b.target = t
+	t := int(math.Ceil(need/fs-1e-9)) + 1
+	b.target = min(b.maxTarget, max(b.minFrames, t))
 }
 
 // advanceTo moves playout to fi, discarding buffered frames before it.
@@ -493,21 +530,29 @@ func (b *Buffer) Pop(dst []byte) (int, Status) {
 
 	depth := int(b.newestFI + 1 - b.playFI)
 	b.minDepth = min(b.minDepth, depth)
-	if b.pops-b.winPop >= shrinkWindow {
-		if b.minDepth > b.target+1 && b.count > 1 {
-			// The buffer never went below target+1 for a whole window:
-			// the delay is larger than the network needs (it calmed down,
-			// or the sender's clock is faster than ours). Drop one frame,
-			// at most one per window so it stays inaudible.
+	win := int64(shrinkWindow)
+	if b.minDepth-b.target >= fastShrinkExcess {
+		win = fastShrinkWindow
+	}
+	if b.pops-b.winPop >= win {
+		if b.minDepth > b.target && b.count > 1 {
+			// The buffer never went down to its target for a whole
+			// window: the delay is larger than the network needs (it
+			// calmed down, a stall left a backlog, or the sender's clock
+			// is faster than ours). Drop one frame, at most one per
+			// window so it stays inaudible, or one per fast window while
+			// far over the target.
 			b.advanceTo(b.playFI + 1)
 			depth--
 		}
 		b.winPop, b.minDepth = b.pops, Capacity
 	}
-	if depth < b.target-1 && b.count > 0 && b.pops-b.lastAdapt >= growInterval {
+	if depth < b.target-1 && b.count > 0 && b.pops-b.freshPop <= 1 && b.pops-b.lastAdapt >= growInterval {
 		// Target went up (jitter rose) or the sender's clock is slower
 		// than ours: stretch by one frame now rather than waiting for an
-		// underrun.
+		// underrun. Not while new audio has stopped arriving: that is
+		// the delay spike the target was raised for, and the held
+		// packets will refill the buffer when they come.
 		b.lastAdapt = b.pops
 		b.stats.Concealed++
 		return 0, Buffering

@@ -250,7 +250,10 @@ func TestShrinksWhenCalm(t *testing.T) {
 	for _, r := range res[:200] {
 		peak = max(peak, r.delay)
 	}
-	if peak < 100*time.Millisecond {
+	// The spike delays packets by 90 ms over the baseline: after it the
+	// buffer holds that much behind the frame it plays (the delay is
+	// sampled just after each pop).
+	if peak < 80*time.Millisecond {
 		t.Fatalf("delay never grew: %v", peak)
 	}
 	end := res[len(res)-10].delay

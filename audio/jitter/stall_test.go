@@ -84,3 +84,92 @@ func TestStallsOnBothSides(t *testing.T) {
 		}
 	}
 }
+
+// A loopback call: 0.1-0.5 ms of jitter. The buffer plays each frame one to
+// two frames after it arrives, never underruns once playing, and says so
+// in its target.
+func TestCalmNetworkTarget(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	b := New(Config{})
+	pkts := stream(500, 1, 0, 0, func(int) time.Duration {
+		return 100*time.Microsecond + time.Duration(rng.IntN(400))*time.Microsecond
+	})
+	res := simulate(b, pkts, 10*time.Second+50*time.Millisecond)
+	ids := played(res)
+	assertIncreasing(t, ids)
+	st := b.Stats()
+	if len(ids) != 500 || st.Underruns != 1 || st.Dropped != 0 { // the one underrun is the end of the stream
+		t.Fatalf("played %d of 500, %+v", len(ids), st)
+	}
+	if st.Target > 40*time.Millisecond {
+		t.Fatalf("target %v on a calm network, want at most two frames", st.Target)
+	}
+	for _, r := range res[10:495] {
+		// sampled just after a pop: what is left is at most one frame
+		if r.delay > 20*time.Millisecond {
+			t.Fatalf("delay %v at %v on a calm network", r.delay, r.at)
+		}
+	}
+}
+
+// The whole process stalls for 1.2 s (network reads and the audio clock
+// alike), then catches up: the packets queued in the socket arrive at once
+// and the audio clock makes up 12 frames of its own. The buffer never aims
+// for more than 200 ms and comes back to a calm-network delay.
+func TestRecoversAfterStall(t *testing.T) {
+	b := New(Config{})
+	const stallAt, stallFor = 5 * time.Second, 1200 * time.Millisecond
+	pkts := stream(1500, 1, 0, 0, func(i int) time.Duration {
+		at := time.Duration(i)*20*time.Millisecond + time.Millisecond
+		if at >= stallAt && at < stallAt+stallFor {
+			return stallAt + stallFor - time.Duration(i)*20*time.Millisecond
+		}
+		return time.Millisecond
+	})
+	var pops []time.Duration
+	for at := 7 * time.Millisecond; at < 30*time.Second; at += 20 * time.Millisecond {
+		switch {
+		case at < stallAt || at >= stallAt+stallFor:
+			pops = append(pops, at)
+		case at+20*time.Millisecond >= stallAt+stallFor:
+			for range 12 {
+				pops = append(pops, stallAt+stallFor)
+			}
+		}
+	}
+	payload := make([]byte, 160)
+	dst := make([]byte, MaxFrameBytes)
+	pi := 0
+	var lastID uint32
+	var recovered time.Duration
+	for _, at := range pops {
+		for pi < len(pkts) && pkts[pi].arrival <= at {
+			p := pkts[pi]
+			binary.BigEndian.PutUint32(payload, p.id)
+			b.Push(p.seq, p.ts, p.ssrc, payload, t0.Add(p.arrival))
+			pi++
+		}
+		n, st := b.Pop(dst)
+		if st == Frame {
+			id := binary.BigEndian.Uint32(dst[:n])
+			if lastID != 0 && id <= lastID {
+				t.Fatalf("%d after %d", id, lastID)
+			}
+			lastID = id
+		}
+		s := b.Stats()
+		if s.Target > 200*time.Millisecond || s.Delay > b.MaxDelay() {
+			t.Fatalf("at %v target %v delay %v", at, s.Target, s.Delay)
+		}
+		if at > stallAt+stallFor && recovered == 0 && s.Target <= 40*time.Millisecond && s.Delay <= 20*time.Millisecond {
+			recovered = at - stallAt - stallFor
+		}
+		if recovered > 0 && at > stallAt+stallFor+recovered+time.Second && s.Delay > 40*time.Millisecond {
+			t.Fatalf("delay back up to %v at %v", s.Delay, at)
+		}
+	}
+	t.Logf("back to the calm-network delay %v after the stall; %+v", recovered, b.Stats())
+	if recovered == 0 || recovered > 15*time.Second {
+		t.Fatalf("not back to the calm-network delay (%v); %+v", recovered, b.Stats())
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,9 @@ const (
 	// EventOpened: a stream opened (at Run start or after a switch).
 	EventOpened EventKind = "device-opened"
 	// EventLost: the stream stopped delivering (device unplugged, sound
-	// server gone, or callbacks late by more than Options.StallTimeout).
+	// server gone, or no callback for Options.StallTimeout). A shorter
+	// hiccup, such as a sound server starved of CPU for a few hundred
+	// milliseconds, is bridged with silent frames on the same device.
 	EventLost EventKind = "device-lost"
 	// EventFallback: the configured device is missing or lost and the
 	// system default device now carries the sound.
@@ -76,7 +79,9 @@ type Options struct {
 	// Logger receives diagnostics; slog.Default() if nil.
 	Logger *slog.Logger
 	// StallTimeout is how long a running stream may go without a callback
-	// before it counts as lost (200 ms if zero).
+	// before it counts as lost (1 s if zero). It is long enough that a
+	// loaded machine's hiccup does not move the call to other devices; the
+	// call's clock is kept going with silence meanwhile.
 	StallTimeout time.Duration
 	// StartTimeout is how long a new stream may take to deliver its first
 	// callback (3 s if zero; a sound server waking up can take 2 s).
@@ -87,11 +92,15 @@ type Options struct {
 	// MaxPlayout caps the speaker queue; sound beyond it is dropped rather
 	// than letting delay build up (60 ms if zero).
 	MaxPlayout time.Duration
+	// MaxCapture caps the microphone sound waiting to be cut into frames:
+	// after a stall of the frame goroutine the oldest sound beyond it is
+	// dropped, so the microphone's delay does not build up (60 ms if zero).
+	MaxCapture time.Duration
 }
 
 func (o *Options) setDefaults() {
 	if o.StallTimeout <= 0 {
-		o.StallTimeout = 200 * time.Millisecond
+		o.StallTimeout = time.Second
 	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 3 * time.Second
@@ -101,6 +110,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxPlayout <= 0 {
 		o.MaxPlayout = 60 * time.Millisecond
+	}
+	if o.MaxCapture <= 0 {
+		o.MaxCapture = 60 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -241,7 +253,9 @@ type runner struct {
 	lastTry    time.Time
 	wg         sync.WaitGroup
 	dropped    uint64 // speaker samples dropped at the playout cap
+	micDropped uint64 // microphone samples dropped at the capture cap
 	configured bool   // a device name is configured
+	play       playQueue
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -272,8 +286,12 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			if r.dropped > 0 {
-				r.d.log.Info("speaker sound dropped at the playout cap", "samples", r.dropped, "max_playout", o.MaxPlayout)
+			if r.dropped > 0 || r.play.trimmed > 0 {
+				r.d.log.Info("speaker sound dropped to keep its delay low", "at_cap", r.dropped, "max_playout", o.MaxPlayout,
+					"standing_queue", r.play.trimmed)
+			}
+			if r.micDropped > 0 {
+				r.d.log.Info("microphone sound dropped at the capture cap", "samples", r.micDropped, "max_capture", o.MaxCapture)
 			}
 			r.retire(r.cur)
 			r.cur = nil
@@ -316,6 +334,7 @@ func (r *runner) use(s *duplex, named bool) {
 	}
 	r.down.reset()
 	r.up.rs.Reset()
+	r.play.reset(s)
 	// A probed stream queued sound while it waited to be chosen; drop it so
 	// it does not add delay.
 	s.capture.discard()
@@ -327,6 +346,12 @@ func (r *runner) use(s *duplex, named bool) {
 func (r *runner) pump(now time.Time) {
 	s := r.cur
 	maxQueue := samplesIn(s.rate, r.d.opts.MaxPlayout)
+	// Sound that queued up while this goroutine was late is old: keep only
+	// the newest MaxCapture of it, or the microphone would lag by the
+	// stall for the rest of the call.
+	if over := s.capture.Len() - samplesIn(s.rate, r.d.opts.MaxCapture); over > 0 {
+		r.micDropped += uint64(s.capture.skip(over))
+	}
 	for {
 		n := s.capture.read(r.down.in)
 		if n == 0 {
@@ -336,7 +361,7 @@ func (r *runner) pump(now time.Time) {
 		for r.down.frame(r.mic[:]) {
 			clear(r.spk[:])
 			r.fn(r.mic[:], r.spk[:])
-			out := r.up.convert(r.spk[:])
+			out := r.play.trim(s, r.up.convert(r.spk[:]))
 			room := max(0, maxQueue-s.playback.Len())
 			if len(out) > room {
 				r.dropped += uint64(len(out) - room)
@@ -346,6 +371,62 @@ func (r *runner) pump(now time.Time) {
 			r.lastFrame = now
 		}
 	}
+}
+
+// playWindow is the number of frames over which the speaker queue's
+// standing length is measured.
+const playWindow = 50
+
+// playQueue keeps the speaker queue short. Capture and playout share the
+// device clock, so a queue that grew once (the frame goroutine was late,
+// and the frames it then made all at once were queued behind each other)
+// would otherwise stay for the rest of the call: 20-40 ms more delay for
+// every hiccup, up to MaxPlayout. Over each window of playWindow frames
+// it notes the queue's smallest length before a write; if that never came
+// down to the slack and nothing underran, the excess is dropped from the
+// next frames. A window with underruns widens the slack instead (by a
+// device buffer each time, up to three), for devices whose callbacks come
+// in bursts. The first window, while the stream starts, only measures.
+type playQueue struct {
+	min       int    // smallest length before a write in this window
+	frames    int    // frames written in this window
+	underruns uint64 // the stream's underrun count when the window began
+	slack     int    // samples the queue may keep standing
+	pending   int    // samples still to drop
+	started   bool   // a whole window has passed since reset
+	trimmed   uint64 // samples dropped
+}
+
+func (q *playQueue) reset(s *duplex) {
+	q.min, q.frames, q.pending, q.started = math.MaxInt, 0, 0, false
+	q.underruns = s.stats.underruns.Load()
+	q.slack = samplesIn(s.rate, bufferTime/2)
+}
+
+// trim returns out less the samples to drop, given the queue it is about
+// to be written to.
+func (q *playQueue) trim(s *duplex, out []int16) []int16 {
+	q.min = min(q.min, s.playback.Len())
+	q.frames++
+	if q.frames >= playWindow {
+		u := s.stats.underruns.Load()
+		switch {
+		case !q.started:
+			q.started = true
+		case u != q.underruns:
+			q.slack = min(q.slack+samplesIn(s.rate, bufferTime), samplesIn(s.rate, 3*bufferTime))
+		case q.min > q.slack:
+			q.pending = q.min - q.slack
+		}
+		q.min, q.frames, q.underruns = math.MaxInt, 0, u
+	}
+	if q.pending == 0 {
+		return out
+	}
+	n := min(q.pending, len(out))
+	q.pending -= n
+	q.trimmed += uint64(n)
+	return out[n:]
 }
 
 // watch runs every frame time: it detects a stalled stream and keeps the

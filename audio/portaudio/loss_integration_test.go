@@ -60,8 +60,8 @@ func TestDeviceFallbackAndRestore(t *testing.T) {
 	fb, fbAt := ev.wait(t, EventFallback, 3*time.Second)
 	t.Logf("device lost reported %v after the sink stopped; default %q took over %v after that",
 		lostAt.Sub(killed).Round(time.Millisecond), fb.Output, fbAt.Sub(lostAt).Round(time.Millisecond))
-	if lostAt.Sub(killed) > time.Second {
-		t.Errorf("loss took %v to notice, want about the 200 ms stall timeout", lostAt.Sub(killed))
+	if lostAt.Sub(killed) > 2*time.Second {
+		t.Errorf("loss took %v to notice, want about the 1 s stall timeout", lostAt.Sub(killed))
 	}
 	waitFrames(t, &f, f.count()+25, 2*time.Second)
 	if g := f.maxGap(from); g > 150*time.Millisecond {

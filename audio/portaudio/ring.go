@@ -66,5 +66,14 @@ func (q *sampleRing) readStrided(dst []int16, stride int) int {
 // read dequeues into dst and returns how many samples it got.
 func (q *sampleRing) read(dst []int16) int { return q.readStrided(dst, 1) }
 
+// skip drops the oldest n queued samples (fewer if fewer are queued) and
+// returns how many it dropped. Only the consumer may call it.
+func (q *sampleRing) skip(n int) int {
+	w, r := q.w.Load(), q.r.Load()
+	n = max(0, min(n, int(w-r)))
+	q.r.Store(r + uint64(n))
+	return n
+}
+
 // discard drops everything queued. Only the consumer may call it.
 func (q *sampleRing) discard() { q.r.Store(q.w.Load()) }

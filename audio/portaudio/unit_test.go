@@ -1,8 +1,13 @@
 package portaudio
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
 	"sync"
 	"testing"
+	"time"
 
 	pa "github.com/gordonklaus/portaudio"
 
@@ -222,4 +227,159 @@ func TestLibraryReferenceCount(t *testing.T) {
 	if lib.refs != 0 {
 		t.Fatalf("refs %d after an extra release", lib.refs)
 	}
+}
+
+// fakeRunner is a runner on a stream that PortAudio never opened: the
+// callback is driven by hand.
+func fakeRunner(t *testing.T, rate int, fn audio.FrameFunc) (*runner, *duplex, *events) {
+	t.Helper()
+	ev := newEvents()
+	o := Options{OnEvent: ev.add, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	o.setDefaults()
+	d := &Device{opts: o, log: o.Logger, closed: make(chan struct{})}
+	s := &duplex{rate: rate, inCh: 1, outCh: 1, wake: make(chan struct{}, 1),
+		capture: newSampleRing(samplesIn(rate, ringTime)), playback: newSampleRing(samplesIn(rate, ringTime))}
+	r := &runner{d: d, fn: fn, opens: make(chan openResult)}
+	r.use(s, true)
+	return r, s, ev
+}
+
+// After the frame goroutine was held up for 200 ms while the device kept
+// capturing, only the newest MaxCapture (60 ms) of the backlog becomes
+// frames: the microphone's delay does not grow by the stall.
+func TestCaptureBacklogCapped(t *testing.T) {
+	const rate = 48000
+	var frames [][]int16
+	r, s, _ := fakeRunner(t, rate, func(mic, spk []int16) {
+		frames = append(frames, append([]int16(nil), mic...))
+	})
+	// 200 ms of sound: a 1 kHz tone for the first 140 ms (old), then a
+	// 500 Hz one (the newest 60 ms).
+	old := dsp.Sine(1000, rate, samplesIn(rate, 140*time.Millisecond), 8000)
+	fresh := dsp.Sine(500, rate, samplesIn(rate, 60*time.Millisecond), 8000)
+	in := append(old, fresh...)
+	out := make([]int16, 480)
+	for off := 0; off < len(in); off += 480 {
+		s.callback(in[off:off+480], out, pa.StreamCallbackTimeInfo{}, 0)
+	}
+	r.pump(time.Now())
+	if len(frames) < 2 || len(frames) > 3 {
+		t.Fatalf("%d frames from the backlog, want the newest 60 ms (2-3 frames)", len(frames))
+	}
+	if want := uint64(samplesIn(rate, 140*time.Millisecond)); r.micDropped != want {
+		t.Fatalf("%d samples dropped, want %d", r.micDropped, want)
+	}
+	if f, share := dsp.DominantTone(frames[1], audio.SampleRate, 500, 1000); f != 500 || share < 0.9 {
+		t.Fatalf("frame after the cap is %v Hz (share %.2f), want the newest sound", f, share)
+	}
+	// In steady state nothing is dropped.
+	before := r.micDropped
+	for range 50 {
+		s.callback(in[:480], out, pa.StreamCallbackTimeInfo{}, 0)
+		r.pump(time.Now())
+	}
+	if r.micDropped != before {
+		t.Fatalf("%d samples dropped in steady state", r.micDropped-before)
+	}
+}
+
+// A stream whose callbacks pause for 300 ms (a sound server starved of
+// CPU) is not given up: the call's clock goes on with silence and no
+// device event is sent, so the agent stays on the configured devices.
+func TestShortStallKeepsDevice(t *testing.T) {
+	var calls int
+	r, s, ev := fakeRunner(t, 48000, func(mic, spk []int16) { calls++ })
+	start := time.Now()
+	s.stats.callbacks.Store(1)
+	s.stats.last.Store(start.UnixNano())
+	r.lastFrame = start
+	ctx := context.Background()
+	for at := start; at.Sub(start) <= 300*time.Millisecond; at = at.Add(audio.FrameDuration) {
+		r.watch(ctx, at)
+	}
+	if r.cur != s || r.opening {
+		t.Fatal("a 300 ms stall gave up the stream")
+	}
+	select {
+	case e := <-ev.ch:
+		t.Fatalf("event %+v for a 300 ms stall", e)
+	default:
+	}
+	if calls < 10 {
+		t.Fatalf("%d silent frames during a 300 ms stall, want the clock kept", calls)
+	}
+	if r.d.opts.StallTimeout != time.Second {
+		t.Fatalf("default stall timeout %v", r.d.opts.StallTimeout)
+	}
+}
+
+func TestSampleRingSkip(t *testing.T) {
+	q := newSampleRing(8)
+	q.write([]int16{1, 2, 3, 4, 5})
+	if n := q.skip(3); n != 3 {
+		t.Fatalf("skipped %d", n)
+	}
+	dst := make([]int16, 8)
+	if n := q.read(dst); n != 2 || dst[0] != 4 || dst[1] != 5 {
+		t.Fatalf("after skip read %v", dst[:n])
+	}
+	if n := q.skip(3); n != 0 {
+		t.Fatalf("skipped %d from an empty ring", n)
+	}
+}
+
+// The frame goroutine is late once: the device plays silence meanwhile and
+// then gets the frames made late all at once, which would stand in the
+// speaker queue as extra delay for the rest of the call. The queue is
+// brought back to its slack within a few windows (the underruns of the
+// stall widen that slack by one device buffer), and a device that keeps
+// underrunning gets its slack widened rather than trimmed again.
+func TestStandingPlayoutQueueTrimmed(t *testing.T) {
+	const rate, buf = 48000, 480 // 10 ms callbacks
+	r, s, _ := fakeRunner(t, rate, func(mic, spk []int16) {
+		for i := range spk {
+			spk[i] = 1000
+		}
+	})
+	in := make([]int16, buf)
+	out := make([]int16, buf)
+	cb := func() { s.callback(in, out, pa.StreamCallbackTimeInfo{}, 0) }
+	// minQueue runs n callbacks, each followed by the frame goroutine,
+	// and returns the smallest speaker queue a callback left behind.
+	minQueue := func(n int) int {
+		m := math.MaxInt
+		for range n {
+			cb()
+			m = min(m, s.playback.Len())
+			r.pump(time.Now())
+		}
+		return m
+	}
+	minQueue(2 * 2 * playWindow) // start up
+	base := minQueue(2 * playWindow)
+	// 50 ms late: five callbacks without the frame goroutine.
+	for range 5 {
+		cb()
+	}
+	r.pump(time.Now())
+	stood := minQueue(2 * playWindow / 2)
+	if stood < base+samplesIn(rate, 20*time.Millisecond) {
+		t.Fatalf("queue %d right after the stall, want it standing over %d", stood, base)
+	}
+	minQueue(3 * 2 * playWindow)
+	after := minQueue(2 * playWindow)
+	if after > r.play.slack || r.play.slack > samplesIn(rate, 20*time.Millisecond) || r.play.trimmed == 0 {
+		t.Fatalf("standing queue %d samples after trimming (%d after the stall, slack %d, trimmed %d)",
+			after, stood, r.play.slack, r.play.trimmed)
+	}
+	// Underruns widen the slack: a bursty device is not trimmed into
+	// underrunning again and again.
+	slack := r.play.slack
+	s.stats.underruns.Add(1)
+	minQueue(2 * playWindow)
+	if r.play.slack <= slack {
+		t.Fatalf("slack %d after an underrun, was %d", r.play.slack, slack)
+	}
+	t.Logf("standing queue %d samples before the stall, %d after it, %d after trimming %d; slack %d → %d",
+		base, stood, after, r.play.trimmed, slack, r.play.slack)
 }
