@@ -239,3 +239,27 @@ func TestIncomingCallRejected(t *testing.T) {
 	bob.expect(5*time.Second, "call", map[string]any{"state": "ended", "code": 603, "reason": "Decline"})
 	alice.expect(5*time.Second, "call", map[string]any{"state": "ended", "code": 603, "reason": "Decline"})
 }
+
+// Two agents register with kamailio (digest auth) and call each other by
+// number through it: proxy authentication (407), record-routed dialog,
+// audio both ways, BYE routed back through the proxy.
+func TestCallThroughKamailio(t *testing.T) {
+	proxy := siptest.StartKamailio(t)
+	account := func(user string) string {
+		return fmt.Sprintf("[account]\naor = \"sip:%s@127.0.0.1\"\nregistrar = %q\npassword = %q\n", user, proxy.Addr, proxy.Password(user))
+	}
+	alice := startCLI(t, 440, account("alice"))
+	bob := startCLI(t, 1000, account("bob"))
+	alice.expect(10*time.Second, "registration", map[string]any{"state": "registered"})
+	bob.expect(10*time.Second, "registration", map[string]any{"state": "registered"})
+	alice.send("dial bob") // a bare number, completed with the registrar's host
+	in := bob.expect(10*time.Second, "call", map[string]any{"state": "incoming", "remote": "sip:alice@127.0.0.1"})
+	bob.send("answer " + fmt.Sprint(in["id"]))
+	alice.expect(10*time.Second, "call", map[string]any{"state": "answered", "code": 200})
+	time.Sleep(3 * time.Second)
+	alice.send("hangup")
+	alice.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "local hangup"})
+	bob.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "remote hangup"})
+	assertTone(t, "bob heard", bob.speaker(), 440, 2.5)
+	assertTone(t, "alice heard", alice.speaker(), 1000, 2.5)
+}
