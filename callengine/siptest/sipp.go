@@ -87,19 +87,12 @@ func Path() (string, error) {
 	return p, nil
 }
 
-// RequireSIPp returns the sipp path for a test. When RECPHONE_E2E=1 the
-// rig promises sipp, so its absence fails the test; otherwise it skips.
+// RequireSIPp returns the sipp path for a test; see Require.
 func RequireSIPp(t testing.TB) string {
 	t.Helper()
-	p, err := Path()
-	if err == nil {
-		return p
-	}
-	if os.Getenv("RECPHONE_E2E") == "1" {
-		t.Fatalf("RECPHONE_E2E=1 but %v", err)
-	}
-	t.Skipf("skipping: %v", err)
-	return ""
+	Require(t, "sipp")
+	p, _ := Path()
+	return p
 }
 
 // freePort returns a port free on ip for both UDP and TCP at the moment of

@@ -30,22 +30,11 @@ func Require(t testing.TB, tools ...string) {
 // at the time of the call.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", u.LocalAddr().String())
-		u.Close()
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port
+	port, err := freePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port")
-	return 0
+	return port
 }
 
 func tcpListening(addr string) bool {
