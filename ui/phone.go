@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"strings"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
@@ -22,6 +24,7 @@ type phonePanel struct {
 	dial                    *dialEntry
 	callBtn                 *widget.Button
 	sent                    *widget.Label
+	reason                  *widget.SelectEntry
 	keys                    map[string]*widget.Button
 }
 
@@ -67,13 +70,18 @@ func newPhonePanel(w *Window) *phonePanel {
 		}
 	})
 
-	info := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer))
+	info := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer, p.sent))
 	controls := container.NewGridWithColumns(5, p.answer, p.reject, p.hangup, p.hold, p.mute)
 	dialRow := container.NewBorder(nil, nil, nil, container.NewHBox(back, p.callBtn), p.dial)
 	hint := widget.NewLabel("Ctrl+Shift+A answer · H hang up · P pause/resume · M mute")
 	hint.Importance = widget.LowImportance
 	hint.Truncation = fyne.TextTruncateEllipsis
-	p.object = container.NewVScroll(container.NewVBox(info, controls, widget.NewSeparator(), dialRow, pad, p.sent, hint))
+	// Why the agent pauses goes into the recording's log with the pause:
+	// pausing is a compliance event.
+	p.reason = widget.NewSelectEntry([]string{"payment card details", "personal data", "customer asked"})
+	p.reason.SetPlaceHolder("optional")
+	reasonRow := container.NewBorder(nil, nil, widget.NewLabel("Pause reason"), nil, p.reason)
+	p.object = container.NewVScroll(container.NewVBox(info, controls, widget.NewSeparator(), dialRow, pad, reasonRow, hint))
 	return p
 }
 
@@ -84,6 +92,9 @@ func (p *phonePanel) key(k string) {
 		return
 	}
 	if p.w.call.InConversation() {
+		if p.sent.Text == "" {
+			p.sent.SetText("sent ")
+		}
 		p.sent.SetText(p.sent.Text + k)
 		p.w.SendDTMF(k)
 		return
@@ -92,6 +103,14 @@ func (p *phonePanel) key(k string) {
 }
 
 func (p *phonePanel) resetDigits() { p.sent.SetText("") }
+
+// pauseReason is what the agent gave as the reason for a pause.
+func (p *phonePanel) pauseReason() string {
+	if r := strings.TrimSpace(p.reason.Text); r != "" {
+		return r
+	}
+	return "paused by agent"
+}
 
 func (p *phonePanel) render() {
 	w := p.w

@@ -508,8 +508,9 @@ func (w *Window) TogglePause() {
 		w.do("resume recording", func(ctx context.Context) error { return w.opts.Recorder.Resume(ctx, id) })
 		return
 	}
+	reason := w.phone.pauseReason()
 	w.do("pause recording", func(ctx context.Context) error {
-		return w.opts.Recorder.Pause(ctx, id, "paused by agent")
+		return w.opts.Recorder.Pause(ctx, id, reason)
 	})
 }
 

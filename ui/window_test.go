@@ -227,7 +227,7 @@ func TestCallControlsSendIntents(t *testing.T) {
 	test.Tap(p.hold)
 	test.Tap(p.hangup)
 	r.wantCalls("dial sip:alice@example.com", "answer c1", "dtmf c1 5", "dtmf c1 #", "mute", "hold c1", "unhold c1", "hangup c1")
-	if p.sent.Text != "5#" {
+	if p.sent.Text != "sent 5#" {
 		t.Errorf("sent digits shown %q, want 5#", p.sent.Text)
 	}
 }
@@ -381,6 +381,7 @@ func TestPauseResumeButtonAndShortcuts(t *testing.T) {
 	r := newRig(t, nil)
 	r.answeredCall()
 	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs@x"})
+	r.w.phone.reason.SetText("payment card details")
 	test.Tap(r.w.indicator.pause)
 	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecPaused, PausedBy: "agent"})
 	sc := r.w.Window().Canvas().(fyne.Shortcutable)
@@ -390,7 +391,7 @@ func TestPauseResumeButtonAndShortcuts(t *testing.T) {
 	// The dial field has focus: shortcuts must still reach the window.
 	r.w.Window().Canvas().Focus(r.w.phone.dial)
 	r.w.phone.dial.TypedShortcut(Shortcut(KeyHangup))
-	r.wantCalls("mute", "hangup c1", "pause c1 paused by agent", "resume c1")
+	r.wantCalls("mute", "hangup c1", "pause c1 payment card details", "resume c1")
 }
 
 func TestOnDemandRecordButton(t *testing.T) {
