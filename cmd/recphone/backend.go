@@ -36,7 +36,7 @@ type backend struct {
 	before []func(ctx context.Context) error
 	after  []func(ctx context.Context)
 
-	win      *ui.Window
+	win      *ui.Window // set by bind; read only on the Fyne goroutine
 	recorder *recording.Recorder
 	proxy    *recorderProxy
 
@@ -235,13 +235,13 @@ func (b *backend) ring(ev callengine.CallEvent) {
 // levelsToWindow turns meter readings into the settings' level bars,
 // scaled from the meter floor (silence) to full scale.
 func (b *backend) levelsToWindow(l mix.Levels) {
-	w := b.win
-	if w == nil {
-		return
-	}
 	scale := func(db float64) float64 { return (db - level.Floor) / -level.Floor }
 	mic, spk := scale(l.Mic.Peak), scale(l.Speaker.Peak)
-	b.post(func() { w.SetLevels(mic, spk) })
+	b.post(func() { // b.win is read on the Fyne goroutine, which set it
+		if b.win != nil {
+			b.win.SetLevels(mic, spk)
+		}
+	})
 }
 
 // phone adapts the call engine to ui.Phone.

@@ -26,24 +26,33 @@ const (
 )
 
 // newDemo builds the loopback demo: a peer engine that answers every call
-// with a tone (and calls the agent on request), a reference SRS writing to f.recordings, and the agent's
-// engine recording every call there. Everything listens on 127.0.0.1 with
-// ports the system picks, so two demos can run side by side.
-func newDemo(ctx context.Context, f flags, log *slog.Logger) (*backend, error) {
+// with a tone (and calls the agent on request), a reference SRS writing to
+// f.recordings, and the agent's engine recording every call there.
+// Everything listens on 127.0.0.1 with ports the system picks, so two demos
+// can run side by side.
+func newDemo(ctx context.Context, f flags, log *slog.Logger) (_ *backend, err error) {
 	if err := os.MkdirAll(f.recordings, 0o755); err != nil {
 		return nil, fmt.Errorf("demo recordings folder: %w", err)
 	}
 	b := &backend{log: log, recListen: "127.0.0.1:0"}
+	defer func() {
+		if err != nil { // stop what already runs (the SRS, the peer)
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			for i := len(b.after) - 1; i >= 0; i-- {
+				b.after[i](sctx)
+			}
+		}
+	}()
 
-	// The reference SRS binds in New, so its address is known at once. Its
-	// events start after the window is bound (b.start runs after b.bind).
+	// The reference SRS binds in New, so its address is known at once.
 	server, err := srs.New(f.recordings,
 		srs.WithListen("127.0.0.1:0"),
 		srs.WithLogger(log.With("component", "demo-srs")),
 		srs.WithEvents(func(ev srs.Event) {
-			if ev.Kind == srs.EventEnded && ev.Dir != "" && b.win != nil {
-				w, dir := b.win, ev.Dir
-				b.post(func() { w.SetLastRecording(dir) })
+			if ev.Kind == srs.EventEnded && ev.Dir != "" {
+				dir := ev.Dir
+				b.post(func() { b.win.SetLastRecording(dir) }) // b.win is the Fyne goroutine's
 			}
 		}))
 	if err != nil {
