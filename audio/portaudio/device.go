@@ -374,8 +374,12 @@ func (r *runner) pump(now time.Time) {
 }
 
 // playWindow is the number of frames over which the speaker queue's
-// standing length is measured.
-const playWindow = 50
+// standing length is measured; playSettle is the number of windows
+// without an underrun after which its slack narrows.
+const (
+	playWindow = 50
+	playSettle = 10
+)
 
 // playQueue keeps the speaker queue short. Capture and playout share the
 // device clock, so a queue that grew once (the frame goroutine was late,
@@ -386,12 +390,14 @@ const playWindow = 50
 // down to the slack and nothing underran, the excess is dropped from the
 // next frames. A window with underruns widens the slack instead (by a
 // device buffer each time, up to three), for devices whose callbacks come
-// in bursts. The first window, while the stream starts, only measures.
+// in bursts; playSettle windows in a row without one narrow it again by
+// half a buffer. The first window, while the stream starts, only measures.
 type playQueue struct {
 	min       int    // smallest length before a write in this window
 	frames    int    // frames written in this window
 	underruns uint64 // the stream's underrun count when the window began
 	slack     int    // samples the queue may keep standing
+	calm      int    // windows in a row without an underrun
 	pending   int    // samples still to drop
 	started   bool   // a whole window has passed since reset
 	trimmed   uint64 // samples dropped
@@ -401,6 +407,7 @@ func (q *playQueue) reset(s *duplex) {
 	q.min, q.frames, q.pending, q.started = math.MaxInt, 0, 0, false
 	q.underruns = s.stats.underruns.Load()
 	q.slack = samplesIn(s.rate, bufferTime/2)
+	q.calm = 0
 }
 
 // trim returns out less the samples to drop, given the queue it is about
@@ -415,8 +422,15 @@ func (q *playQueue) trim(s *duplex, out []int16) []int16 {
 			q.started = true
 		case u != q.underruns:
 			q.slack = min(q.slack+samplesIn(s.rate, bufferTime), samplesIn(s.rate, 3*bufferTime))
-		case q.min > q.slack:
-			q.pending = q.min - q.slack
+			q.calm = 0
+		default:
+			if q.calm++; q.calm >= playSettle {
+				q.slack = max(q.slack-samplesIn(s.rate, bufferTime/2), samplesIn(s.rate, bufferTime/2))
+				q.calm = 0
+			}
+			if q.min > q.slack {
+				q.pending = q.min - q.slack
+			}
 		}
 		q.min, q.frames, q.underruns = math.MaxInt, 0, u
 	}

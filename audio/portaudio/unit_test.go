@@ -231,7 +231,7 @@ func TestLibraryReferenceCount(t *testing.T) {
 
 // fakeRunner is a runner on a stream that PortAudio never opened: the
 // callback is driven by hand.
-func fakeRunner(t *testing.T, rate int, fn audio.FrameFunc) (*runner, *duplex, *events) {
+func fakeRunner(t testing.TB, rate int, fn audio.FrameFunc) (*runner, *duplex, *events) {
 	t.Helper()
 	ev := newEvents()
 	o := Options{OnEvent: ev.add, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -380,6 +380,31 @@ func TestStandingPlayoutQueueTrimmed(t *testing.T) {
 	if r.play.slack <= slack {
 		t.Fatalf("slack %d after an underrun, was %d", r.play.slack, slack)
 	}
-	t.Logf("standing queue %d samples before the stall, %d after it, %d after trimming %d; slack %d → %d",
-		base, stood, after, r.play.trimmed, slack, r.play.slack)
+	wide := r.play.slack
+	// Calm again: the slack narrows back, and the queue with it.
+	minQueue(2 * playWindow * 4 * playSettle)
+	if r.play.slack != samplesIn(rate, bufferTime/2) {
+		t.Fatalf("slack %d after %d calm windows, want back to %d", r.play.slack, 4*playSettle, samplesIn(rate, bufferTime/2))
+	}
+	if got := minQueue(2 * playWindow); got > r.play.slack {
+		t.Fatalf("standing queue %d samples over the narrowed slack %d", got, r.play.slack)
+	}
+	t.Logf("standing queue %d samples before the stall, %d after it, %d after trimming %d; slack %d → %d → %d",
+		base, stood, after, r.play.trimmed, slack, wide, r.play.slack)
+}
+
+// BenchmarkPumpFrame is one 20 ms frame through the frame goroutine as Run
+// drives it: two 10 ms callbacks, then the pump with its capture cap and
+// speaker queue control.
+func BenchmarkPumpFrame(b *testing.B) {
+	r, s, _ := fakeRunner(b, 48000, func(mic, spk []int16) { copy(spk, mic) })
+	in := dsp.Sine(1000, 48000, 480, 8000)
+	out := make([]int16, 480)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.callback(in, out, pa.StreamCallbackTimeInfo{}, 0)
+		r.pump(time.Time{})
+		s.callback(in, out, pa.StreamCallbackTimeInfo{}, 0)
+		r.pump(time.Time{})
+	}
 }
