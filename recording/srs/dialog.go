@@ -129,6 +129,12 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 		rs.srv.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
+	if rs.offering && (offers != nil || req.IsInvite()) {
+		// Both sides offering at once (RFC 3261 §14.2, RFC 3311 §5.2).
+		rs.mu.Unlock()
+		rs.srv.respond(tx, req, 491, "Request Pending", nil)
+		return
+	}
 	if body.meta != nil {
 		rs.takeMetadata(body.meta, request)
 	}

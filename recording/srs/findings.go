@@ -50,6 +50,8 @@ const (
 	FindTooManyStreams    = "sdp-too-many-streams"
 	FindSDPCrypto         = "sdp-crypto-unusable"
 	FindSRTPAuth          = "srtp-auth-failed"
+	FindAnswerDirection   = "sdp-answer-direction"
+	FindAnswerLines       = "sdp-answer-media-lines"
 )
 
 // MaxStreams is how many media lines of one RS the SRS records; further
@@ -117,6 +119,10 @@ func ruleFor(id string) rule {
 		return rule{"RFC 3711 §3.3", "SRTP/SRTCP packet that does not authenticate with the offered key", 0}
 	case FindTooManyStreams:
 		return rule{"RFC 3264 §6", "more media lines than the SRS records; the rest are rejected with port 0", 0}
+	case FindAnswerDirection:
+		return rule{"RFC 3264 §6.1", "SRC answer to an SRS re-offer has a direction the offer does not allow (inactive must stay inactive; recvonly takes sendonly or inactive)", 0}
+	case FindAnswerLines:
+		return rule{"RFC 3264 §6", "SRC answer to an SRS re-offer has a different number of media lines than the offer", 0}
 	case FindSnapshotMissing:
 		return rule{"RFC 7866 §9", "SRS asked for a metadata snapshot and none came", 0}
 	}

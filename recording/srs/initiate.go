@@ -281,7 +281,7 @@ func (rs *recordingSession) applyAnswer(answers []offeredStream, request string)
 	}
 	rs.offers = answers
 	rs.answer = buildSDP(rs.sdpSess, rs.sdpVer, rs.srv.mediaIP, lines)
-	rs.trackPause(lines, request)
+	rs.trackPause(lines, request, "src")
 	return nil
 }
 

@@ -60,6 +60,9 @@ func (rs *recordingSession) applyOffer(offers []offeredStream, request string) (
 		}
 		used[st.stats.File] = true
 		dir := answerDirection(o.direction)
+		if rs.srsPaused {
+			dir = dirInactive // paused by the SRS until Resume
+		}
 		crypto, err := st.configure(o, dir)
 		if err != nil {
 			return nil, fmt.Errorf("rs %s: %w", rs.id, err)
@@ -69,13 +72,13 @@ func (rs *recordingSession) applyOffer(offers []offeredStream, request string) (
 	rs.offers = offers
 	rs.sdpVer++
 	rs.answer = buildSDP(rs.sdpSess, rs.sdpVer, rs.srv.mediaIP, lines)
-	rs.trackPause(lines, request)
+	rs.trackPause(lines, request, "src")
 	return rs.answer, nil
 }
 
 // trackPause opens a pause when every usable stream is inactive and closes
-// it when one is back to recvonly.
-func (rs *recordingSession) trackPause(lines []answerLine, request string) {
+// it when one is back to recvonly; by is the side whose request did it.
+func (rs *recordingSession) trackPause(lines []answerLine, request, by string) {
 	active, usable := 0, 0
 	for _, l := range lines {
 		if l.port != 0 {
@@ -94,14 +97,14 @@ func (rs *recordingSession) trackPause(lines []answerLine, request string) {
 	open := len(rs.pauses) > 0 && rs.pauses[len(rs.pauses)-1].End == nil
 	switch {
 	case usable > 0 && active == 0 && !open:
-		rs.pauses = append(rs.pauses, Pause{Start: now.UTC(), StartMs: ms, Request: request})
-		rs.log.Info("recording paused", "request", request)
+		rs.pauses = append(rs.pauses, Pause{Start: now.UTC(), StartMs: ms, Request: request, By: by})
+		rs.log.Info("recording paused", "request", request, "by", by)
 		rs.srv.emit(Event{Kind: EventPaused, RSID: rs.id, CallID: rs.callID, Dir: rs.dir})
 	case active > 0 && open:
 		p := &rs.pauses[len(rs.pauses)-1]
 		t := now.UTC()
 		p.End, p.EndMs, p.ResumeBy = &t, ms, request
-		rs.log.Info("recording resumed", "request", request)
+		rs.log.Info("recording resumed", "request", request, "by", by)
 		rs.srv.emit(Event{Kind: EventResumed, RSID: rs.id, CallID: rs.callID, Dir: rs.dir})
 	}
 }

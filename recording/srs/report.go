@@ -92,6 +92,9 @@ type Pause struct {
 	EndMs    int64      `json:"end_ms,omitempty"`
 	Request  string     `json:"request"`
 	ResumeBy string     `json:"resume_request,omitempty"`
+	// By is the side that paused: "src" (its re-offer was inactive) or
+	// "srs" (Server.Pause).
+	By string `json:"by"`
 }
 
 // writeReport replaces path atomically so a reader never sees half a file.

@@ -41,12 +41,18 @@ type recordingSession struct {
 	// metaRequested is set by an rs-metadata-request and cleared by the
 	// next complete snapshot.
 	metaRequested bool
-	ended         bool
-	endReason     string
-	end           time.Time
-	stopFlush     chan struct{}
-	mediaWG       sync.WaitGroup
-	flushWG       sync.WaitGroup
+	// srsPaused is set by Server.Pause and cleared by Server.Resume: the
+	// SRS then answers every re-offer of the SRC inactive.
+	srsPaused bool
+	// offering is set while a re-INVITE of the SRS is under way; an offer
+	// of the SRC meanwhile is a glare and gets 491.
+	offering  bool
+	ended     bool
+	endReason string
+	end       time.Time
+	stopFlush chan struct{}
+	mediaWG   sync.WaitGroup
+	flushWG   sync.WaitGroup
 
 	fmu      sync.Mutex
 	findings []Finding
