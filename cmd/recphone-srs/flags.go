@@ -19,6 +19,7 @@ type config struct {
 	streams                  int
 	transport                string
 	duration, requestAfter   time.Duration
+	pauseAfter, pauseFor     time.Duration
 }
 
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
@@ -60,8 +61,13 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	inv.StringVar(&c.transport, "transport", "udp", "udp, tcp or tls")
 	inv.DurationVar(&c.duration, "duration", 0, "hang up after this long (0: when the SRC ends or on signal)")
 	inv.DurationVar(&c.requestAfter, "request-metadata-after", 0, "send an rs-metadata-request this long after the answer")
+	inv.DurationVar(&c.pauseAfter, "pause-after", 0, "pause the RS (re-INVITE a=inactive) this long after the answer")
+	inv.DurationVar(&c.pauseFor, "pause-for", 0, "resume (re-INVITE a=recvonly) this long after the pause (0: stay paused)")
 	if err := inv.Parse(rest[1:]); err != nil {
 		return nil, err
+	}
+	if c.pauseFor > 0 && c.pauseAfter <= 0 {
+		return nil, errors.New("--pause-for needs --pause-after")
 	}
 	if inv.NArg() != 1 {
 		return nil, errors.New("invite needs exactly one target URI, e.g. sip:agent@192.0.2.10:5060")

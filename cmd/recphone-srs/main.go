@@ -3,7 +3,7 @@
 // RFC 7866 / RFC 7865. See docs/recphone-srs.md.
 //
 //	recphone-srs --listen 127.0.0.1:5070 --dir DIR [--strict]
-//	recphone-srs [flags] invite [--offerless] sip:agent@host:port
+//	recphone-srs [flags] invite [--offerless] [--pause-after D [--pause-for D]] sip:agent@host:port
 //
 // SIGUSR1 asks every live RS for a full metadata snapshot.
 package main

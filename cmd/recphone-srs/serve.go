@@ -55,12 +55,15 @@ func serve(ctx context.Context, c *config, stderr io.Writer, snapshot <-chan os.
 			return err
 		}
 	}
-	var hangup, request <-chan time.Time
+	var hangup, request, pause, resume <-chan time.Time
 	if rsID != "" && c.duration > 0 {
 		hangup = time.After(c.duration)
 	}
 	if rsID != "" && c.requestAfter > 0 {
 		request = time.After(c.requestAfter)
+	}
+	if rsID != "" && c.pauseAfter > 0 {
+		pause = time.After(c.pauseAfter)
 	}
 	for {
 		select {
@@ -75,6 +78,16 @@ func serve(ctx context.Context, c *config, stderr io.Writer, snapshot <-chan os.
 		case <-request:
 			if err := s.RequestMetadata(ctx, rsID); err != nil {
 				log.Warn("metadata request failed", "rs_id", rsID, "err", err)
+			}
+		case <-pause:
+			if err := s.Pause(ctx, rsID); err != nil {
+				log.Warn("pause failed", "rs_id", rsID, "err", err)
+			} else if c.pauseFor > 0 {
+				resume = time.After(c.pauseFor)
+			}
+		case <-resume:
+			if err := s.Resume(ctx, rsID); err != nil {
+				log.Warn("resume failed", "rs_id", rsID, "err", err)
 			}
 		case <-hangup:
 			if err := s.Hangup(ctx, rsID); err != nil {
