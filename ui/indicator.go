@@ -75,7 +75,7 @@ func (in *indicator) render() {
 	w := in.w
 	look := w.Indicator()
 	now := w.opts.Now()
-	bg := IndicatorColor(look, w.flash)
+	bg := color.Color(IndicatorColor(look, w.flash))
 	fg := color.Color(color.White)
 	detail, note := "", ""
 	switch look {
@@ -111,42 +111,39 @@ func (in *indicator) render() {
 			detail += " — " + w.rec.Reason
 		}
 	}
-	in.bg.FillColor = bg
-	in.bg.Refresh()
-	for _, t := range []*canvas.Text{in.title, in.detail, in.note} {
-		t.Color = fg
+	if in.bg.FillColor != bg {
+		in.bg.FillColor = bg
+		in.bg.Refresh()
 	}
-	in.title.Text = string(look)
-	in.detail.Text = ellipsis(detail, detailRunes)
-	in.note.Text = ellipsis(note, detailRunes)
-	in.title.Refresh()
-	in.detail.Refresh()
-	in.note.Refresh()
 
 	ok, why := w.canTogglePause()
 	if w.canStartRecording() {
-		in.pause.SetText("Record")
-		in.pause.SetIcon(theme.MediaRecordIcon())
+		setButton(&in.pause.Button, "Record", theme.MediaRecordIcon())
 	} else if w.rec.State == model.RecPaused {
-		in.pause.SetText("Resume")
-		in.pause.SetIcon(theme.MediaPlayIcon())
+		setButton(&in.pause.Button, "Resume", theme.MediaPlayIcon())
 	} else {
-		in.pause.SetText("Pause")
-		in.pause.SetIcon(theme.MediaPauseIcon())
+		setButton(&in.pause.Button, "Pause", theme.MediaPauseIcon())
 	}
 	in.pause.tip = why
-	if ok {
-		in.pause.Enable()
-	} else {
-		in.pause.Disable()
-	}
-	if !ok && w.call.Active() && (look == model.IndicatorRecording) {
-		in.note.Text = why // say it without hovering too
+	enable(in.pause, ok)
+	if !ok && w.call.Active() && look == model.IndicatorRecording {
+		note = why // say it without hovering too
 	}
 	if in.hover && !ok {
-		in.note.Text = why // the disabled button's tooltip
+		note = why // the disabled button's tooltip
 	}
-	in.note.Refresh()
+	setCanvasText(in.title, string(look), fg)
+	setCanvasText(in.detail, ellipsis(detail, detailRunes), fg)
+	setCanvasText(in.note, ellipsis(note, detailRunes), fg)
+}
+
+// setCanvasText redraws t only when its text or colour changes.
+func setCanvasText(t *canvas.Text, text string, c color.Color) {
+	if t.Text == text && t.Color == c {
+		return
+	}
+	t.Text, t.Color = text, c
+	t.Refresh()
 }
 
 func notRecordingReason(w *Window) string {

@@ -117,27 +117,27 @@ func (p *phonePanel) render() {
 	c := w.call
 	now := w.opts.Now()
 	if c.State == model.CallIdle {
-		p.name.SetText("No call")
-		p.uri.SetText("")
+		setText(p.name, "No call")
+		setText(p.uri, "")
 	} else {
 		name := c.Remote.DisplayName
 		if name == "" {
 			name = c.Remote.URI
 		}
-		p.name.SetText(name)
+		setText(p.name, name)
 		if name == c.Remote.URI {
-			p.uri.SetText("")
+			setText(p.uri, "")
 		} else {
-			p.uri.SetText(c.Remote.URI)
+			setText(p.uri, c.Remote.URI)
 		}
 	}
-	p.state.SetText(callStateText(c))
+	setText(p.state, callStateText(c))
 	switch {
 	case c.InConversation() && !c.Answered.IsZero():
-		p.timer.SetText(model.FormatDuration(now.Sub(c.Answered)))
+		setText(p.timer, model.FormatDuration(now.Sub(c.Answered)))
 	case c.State == model.CallEnded:
 	default:
-		p.timer.SetText("")
+		setText(p.timer, "")
 	}
 
 	// Answer and reject stay in place, disabled, outside a ringing call:
@@ -148,20 +148,18 @@ func (p *phonePanel) render() {
 	enable(p.hold, c.InConversation())
 	enable(p.mute, c.InConversation())
 	if c.State == model.CallHeld {
-		p.hold.SetText("Unhold")
-		p.hold.SetIcon(theme.MediaPlayIcon())
+		setButton(p.hold, "Unhold", theme.MediaPlayIcon())
 	} else {
-		p.hold.SetText("Hold")
-		p.hold.SetIcon(theme.MediaPauseIcon())
+		setButton(p.hold, "Hold", theme.MediaPauseIcon())
 	}
+	muteText, muteImp := "Mute", widget.MediumImportance
 	if c.Muted {
-		p.mute.SetText("Unmute")
-		p.mute.Importance = widget.WarningImportance
-	} else {
-		p.mute.SetText("Mute")
-		p.mute.Importance = widget.MediumImportance
+		muteText, muteImp = "Unmute", widget.WarningImportance
 	}
-	p.mute.Refresh()
+	if p.mute.Text != muteText || p.mute.Importance != muteImp {
+		p.mute.Text, p.mute.Importance = muteText, muteImp
+		p.mute.Refresh()
+	}
 	enable(p.callBtn, !c.Active())
 	if c.Active() {
 		// A disabled entry that keeps the focus swallows every key,
@@ -203,6 +201,22 @@ func callStateText(c model.Call) string {
 type disableable interface {
 	Enable()
 	Disable()
+}
+
+// setText changes a label only when its text changes: the window renders
+// twice a second, and every change costs a redraw.
+func setText(l *widget.Label, text string) {
+	if l.Text != text {
+		l.SetText(text)
+	}
+}
+
+// setButton changes a button's text and icon only when they change.
+func setButton(b *widget.Button, text string, icon fyne.Resource) {
+	if b.Text != text || b.Icon != icon {
+		b.Text, b.Icon = text, icon
+		b.Refresh()
+	}
 }
 
 func enable(d disableable, on bool) {

@@ -285,16 +285,17 @@ func (w *Window) spawn(fn func()) { w.opts.spawn(fn) }
 
 // render brings every view in line with the window's state.
 func (w *Window) render() {
-	w.regLabel.SetText(registrationText(w.reg))
+	imp := widget.MediumImportance
 	switch w.reg.State { // green when registered, red when it failed: readable at a glance
 	case model.RegRegistered:
-		w.regLabel.Importance = widget.SuccessImportance
+		imp = widget.SuccessImportance
 	case model.RegFailed, model.RegUnregistered:
-		w.regLabel.Importance = widget.DangerImportance
-	default:
-		w.regLabel.Importance = widget.MediumImportance
+		imp = widget.DangerImportance
 	}
-	w.regLabel.Refresh()
+	if text := registrationText(w.reg); w.regLabel.Text != text || w.regLabel.Importance != imp {
+		w.regLabel.Text, w.regLabel.Importance = text, imp
+		w.regLabel.Refresh()
+	}
 	w.indicator.render()
 	w.phone.render()
 	w.tray.render(w.Indicator())
