@@ -23,7 +23,8 @@ type phonePanel struct {
 	hold, mute              *widget.Button
 	dial                    *dialEntry
 	callBtn                 *widget.Button
-	sent                    *widget.Label
+	sent                    *widget.Label // DTMF digits sent and received in this call
+	typed, heard            string
 	reason                  *widget.SelectEntry
 	keys                    map[string]*widget.Button
 }
@@ -92,17 +93,35 @@ func (p *phonePanel) key(k string) {
 		return
 	}
 	if p.w.call.InConversation() {
-		if p.sent.Text == "" {
-			p.sent.SetText("sent ")
-		}
-		p.sent.SetText(p.sent.Text + k)
+		p.typed += k
+		p.showDigits()
 		p.w.SendDTMF(k)
 		return
 	}
 	p.dial.SetText(p.dial.Text + k)
 }
 
-func (p *phonePanel) resetDigits() { p.sent.SetText("") }
+func (p *phonePanel) resetDigits() {
+	p.typed, p.heard = "", ""
+	p.showDigits()
+}
+
+// received adds a digit the peer sent to the digits line.
+func (p *phonePanel) received(d string) {
+	p.heard += d
+	p.showDigits()
+}
+
+func (p *phonePanel) showDigits() {
+	var parts []string
+	if p.typed != "" {
+		parts = append(parts, "sent "+p.typed)
+	}
+	if p.heard != "" {
+		parts = append(parts, "received "+p.heard)
+	}
+	setText(p.sent, strings.Join(parts, " "))
+}
 
 // pauseReason is what the agent gave as the reason for a pause.
 func (p *phonePanel) pauseReason() string {

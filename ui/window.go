@@ -244,6 +244,15 @@ func (w *Window) SetRecording(r model.Recording) {
 	w.render()
 }
 
+// DTMFReceived shows a digit the peer sent (an IVR, a customer keying a
+// reference) beside the call state.
+func (w *Window) DTMFReceived(callID, digit string) {
+	if callID != w.call.ID || !w.call.Active() {
+		return
+	}
+	w.phone.received(digit)
+}
+
 // SetLastRecording shows where the newest recording was written, with a
 // button that opens it.
 func (w *Window) SetLastRecording(path string) {

@@ -230,6 +230,11 @@ func TestCallControlsSendIntents(t *testing.T) {
 	if p.sent.Text != "sent 5#" {
 		t.Errorf("sent digits shown %q, want 5#", p.sent.Text)
 	}
+	r.w.DTMFReceived("c1", "9")
+	r.w.DTMFReceived("other", "7")
+	if p.sent.Text != "sent 5# received 9" {
+		t.Errorf("digits line %q, want the received 9 too", p.sent.Text)
+	}
 }
 
 func TestSecondCallDoesNotReplaceTheShownOne(t *testing.T) {

@@ -109,6 +109,9 @@ func (b *backend) bind(w *ui.Window) {
 			c := model.Call{ID: ev.Call.ID, Direction: model.Direction(ev.Call.Direction),
 				Remote: model.Party(ev.Remote), State: model.CallState(ev.Call.State())}
 			b.post(func() { w.SetCall(c) })
+		case callengine.DTMFEvent:
+			id, digit := ev.Call.ID, ev.Digit
+			b.post(func() { w.DTMFReceived(id, digit) })
 		case callengine.ErrorEvent:
 			err := ev.Err
 			b.post(func() { w.ShowError(err) })
