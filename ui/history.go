@@ -7,6 +7,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/recphone/recphone/ui/model"
@@ -42,12 +43,56 @@ func newHistoryPanel(w *Window) *historyPanel {
 			rows[1].(*widget.Label).SetText(bottom)
 		},
 	)
-	empty := widget.NewLabel("Calls you make and take appear here.")
+	h.list.OnSelected = func(i widget.ListItemID) {
+		if i >= 0 && i < len(h.entries) {
+			h.showDetails(h.entries[i])
+		}
+		h.list.UnselectAll()
+	}
+	empty := widget.NewLabel("Calls you make and take appear here. Select one for its details.")
 	if w.opts.History == nil {
 		empty.SetText("Call history is not kept in this mode.")
 	}
 	h.object = container.NewBorder(empty, nil, nil, nil, h.list)
 	return h
+}
+
+// showDetails opens the call's record: the pauses with when, who, why and
+// how long, which a supervisor asks about.
+func (h *historyPanel) showDetails(e model.Entry) {
+	d := dialog.NewCustom("Call details", "Close", widget.NewLabel(HistoryDetails(e)), h.w.win)
+	d.Show()
+}
+
+// HistoryDetails is the long form of an entry.
+func HistoryDetails(e model.Entry) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s call with %s\n", e.Direction, e.Party.Label())
+	fmt.Fprintf(&b, "Started %s\n", e.Start.Local().Format("2006-01-02 15:04:05"))
+	if e.Answered {
+		fmt.Fprintf(&b, "Talk time %s\n", model.FormatDuration(e.Duration))
+	} else {
+		b.WriteString("Not answered\n")
+	}
+	if e.EndReason != "" {
+		fmt.Fprintf(&b, "Ended: %s\n", e.EndReason)
+	}
+	fmt.Fprintf(&b, "Recording: %s", recordingText(e.Recording))
+	if e.SRS != "" {
+		fmt.Fprintf(&b, " to %s", e.SRS)
+	}
+	b.WriteString("\n")
+	for i, p := range e.Pauses {
+		fmt.Fprintf(&b, "Pause %d: %s for %s", i+1, p.Start.Local().Format("15:04:05"), model.FormatDuration(p.Duration))
+		if p.By != "" {
+			fmt.Fprintf(&b, " by %s", p.By)
+		}
+		if p.Reason != "" {
+			fmt.Fprintf(&b, " (%s)", p.Reason)
+		}
+		b.WriteString("\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
 
 func (h *historyPanel) refresh() {

@@ -539,6 +539,18 @@ func TestHistoryKeptAndShown(t *testing.T) {
 	if r.w.history.list.Length() != 1 {
 		t.Errorf("history list shows %d rows", r.w.history.list.Length())
 	}
+	r.w.tabs.SelectIndex(1)
+	r.w.history.list.Select(0)
+	found := false
+	for _, o := range r.w.Window().Canvas().Overlays().List() {
+		m := test.RenderObjectToMarkup(o)
+		if strings.Contains(m, "Pause 1: ") && strings.Contains(m, "for 0:15 by agent") && strings.Contains(m, "Talk time 0:30") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("selecting the call shows no details with its pause")
+	}
 	// A new window reads the same file: history survives a restart.
 	r2 := newRig(t, func(o *Options) { o.History = h2 })
 	if r2.w.history.list.Length() != 1 {
