@@ -64,8 +64,11 @@ func TestDeviceFallbackAndRestore(t *testing.T) {
 		t.Errorf("loss took %v to notice, want about the 1 s stall timeout", lostAt.Sub(killed))
 	}
 	waitFrames(t, &f, f.count()+25, 2*time.Second)
-	if g := f.maxGap(from); g > 150*time.Millisecond {
-		t.Errorf("frames paused for %v during the device loss, want < 150 ms", g)
+	// The call's 20 ms clock must keep going: a gap of a few frames is a
+	// loaded machine's scheduling, a gap near the 1 s stall timeout would
+	// be the call freezing.
+	if g := f.maxGap(from); g > 300*time.Millisecond {
+		t.Errorf("frames paused for %v during the device loss, want < 300 ms", g)
 	}
 
 	// 4. The device comes back.
@@ -85,7 +88,7 @@ func TestDeviceFallbackAndRestore(t *testing.T) {
 	if n := f.count() - from; n < 60 {
 		t.Errorf("%d frames in 1.5 s after the sink was removed, want about 75", n)
 	}
-	if g := f.maxGap(from); g > 150*time.Millisecond {
+	if g := f.maxGap(from); g > 300*time.Millisecond {
 		t.Errorf("frames paused for %v after the sink was removed", g)
 	}
 	ev.mu.Lock()
