@@ -106,7 +106,7 @@ func ruleFor(id string) rule {
 	case FindRTPInactive:
 		return rule{"RFC 3264 §5.1", "RTP arrived on a stream that is inactive (paused)", 0}
 	case FindRTPBeforeAnswer:
-		return rule{"RFC 3264 §5", "RTP arrived before the SRS answered", 0}
+		return rule{"RFC 3264 §7", "RTP arrived before the SRS answered", 0}
 	case FindRTPSource:
 		return rule{"RFC 4566 §5.7", "RTP from an address other than the SDP c= address", 0}
 	case FindRTPGarbage:

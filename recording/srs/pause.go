@@ -8,13 +8,14 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// Pause pauses a live RS from the SRS side (RFC 7866 §8.1.2): an in-dialog
-// re-INVITE re-offers every recorded stream a=inactive, on the same ports
-// and, for SRTP streams, with the same SDES key as the SRS's last answer.
-// Once the SRC has answered (and the answer is ACKed) the pause is open in
-// session.json and EventPaused is emitted. Until Resume, the SRS answers
-// every re-offer of the SRC inactive, and RTP that still arrives is stored
-// and reported as rtp-while-inactive.
+// Pause pauses a live RS from the SRS side (RFC 7866: either side pauses
+// by re-offering the RS streams inactive): an in-dialog re-INVITE re-offers
+// every recorded stream a=inactive, on the same ports and, for SRTP
+// streams, with the same SDES key as the SRS's last answer. Once the SRC
+// has answered (and the answer is ACKed) the pause is open in session.json
+// and EventPaused is emitted. Until Resume, the SRS answers every re-offer
+// of the SRC inactive, and RTP that still arrives is stored and reported
+// as rtp-while-inactive.
 func (s *Server) Pause(ctx context.Context, rsID string) error {
 	return s.reofferDirection(ctx, rsID, dirInactive)
 }

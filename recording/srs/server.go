@@ -5,6 +5,10 @@
 // the SRC breaks RFC 7866 / RFC 7865. It is strict on purpose: its job is
 // to catch mistakes in recphone's own recording client.
 //
+// Besides answering SRCs, a Server can act on a live session itself: start
+// one toward an SRC (Invite), pause and resume it (Pause, Resume), ask for
+// a metadata snapshot (RequestMetadata) and end it (Hangup).
+//
 // The same Server runs as the recphone-srs command, inside tests, and
 // in-process in the desktop app's demo mode.
 package srs
