@@ -95,6 +95,11 @@ func (s *Server) reofferDirection(ctx context.Context, rsID, dir string) error {
 	for _, f := range b.findings {
 		rs.addFinding(f, "200 OK to "+request)
 	}
+	// As for the SRC's own target refreshes, only a present Contact is
+	// judged.
+	if c := res.Contact(); c != nil && !c.Params.Has("+sip.src") {
+		rs.addFinding(newFinding(FindContactSrc, "Contact: "+c.Value()), "200 OK to "+request)
+	}
 	if b.sdp == nil {
 		parseErr = errors.New("2xx to the re-INVITE carries no SDP answer")
 		rs.addFinding(newFinding(FindSDPMissing, "Content-Type: "+ct), "200 OK to "+request)

@@ -218,6 +218,7 @@ func TestSRSPauseSRTP(t *testing.T) {
 	ts.waitEvent(t, 2*time.Second, EventPaused)
 
 	done = async(func() error { return ts.Resume(ctx, started.RSID) })
+	c.tags = "" // this 200 OK forgets +sip.src
 	req = c.answerSRS(200, sdp(3, "sendonly"))
 	if !strings.Contains(req, crypto+"\r\n") || !strings.Contains(req, "a=recvonly") {
 		t.Fatalf("resume re-offer lacks %q:\n%s", crypto, req)
@@ -248,10 +249,15 @@ func TestSRSPauseSRTP(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	c.request("BYE", "", "")
 	r := ts.report(t, ts.waitEvent(t, 5*time.Second, EventEnded))
-	if ids := findingIDs(r.Findings); fmt.Sprint(ids) != "["+FindAnswerDirection+"]" {
-		t.Errorf("findings %v, want only %s", ids, FindAnswerDirection)
-	} else if f := r.Findings[0]; f.Offending != `label "1": offered a=inactive, answered a=sendonly` || f.Request != "200 OK to INVITE CSeq 2 from SRS" || f.Section != "RFC 3264 §6.1" {
-		t.Errorf("finding %+v", f)
+	if ids := findingIDs(r.Findings); fmt.Sprint(ids) != "["+FindAnswerDirection+" "+FindContactSrc+"]" {
+		t.Errorf("findings %v, want %s and %s", ids, FindAnswerDirection, FindContactSrc)
+	} else {
+		if f := r.Findings[0]; f.Offending != `label "1": offered a=inactive, answered a=sendonly` || f.Request != "200 OK to INVITE CSeq 2 from SRS" || f.Section != "RFC 3264 §6.1" {
+			t.Errorf("finding %+v", f)
+		}
+		if f := r.Findings[1]; !strings.HasPrefix(f.Offending, "Contact: <sip:src@") || f.Request != "200 OK to INVITE CSeq 3 from SRS" {
+			t.Errorf("finding %+v", f)
+		}
 	}
 	if len(r.Pauses) != 1 || r.Pauses[0].By != "srs" || len(r.Streams) != 1 || r.Streams[0].Packets != 20 || r.Streams[0].SRTP != "AES_CM_128_HMAC_SHA1_80" {
 		t.Fatalf("pauses %+v, streams %+v", r.Pauses, r.Streams)
