@@ -321,7 +321,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	recDir := filepath.Join(dir, "recordings")
 	a := launch(t, dir, "--audio", "tone",
-		"--history", filepath.Join(dir, "history.json"), "--recordings", recDir, "--policy", filepath.Join(dir, "no-policy.toml"))
+		"--history", filepath.Join(dir, "history.json"), "--recordings", recDir)
 	d := a.desktop
 
 	// Idle: grey OFF band, and the green Call button with the peer filled in.

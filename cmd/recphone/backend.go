@@ -191,13 +191,14 @@ func readableReason(r string) string {
 
 func (b *backend) shutdown(ctx context.Context) {
 	b.quit.Store(true)
+	if err := b.engine.Shutdown(ctx); err != nil {
+		b.log.Warn("phone shutdown", "err", err)
+	}
 	if b.recorder != nil {
+		// After the calls: their recordings end with them, then the client.
 		if err := b.recorder.Shutdown(ctx); err != nil {
 			b.log.Warn("recording client shutdown", "err", err)
 		}
-	}
-	if err := b.engine.Shutdown(ctx); err != nil {
-		b.log.Warn("phone shutdown", "err", err)
 	}
 	if b.device != nil {
 		b.device.Close()

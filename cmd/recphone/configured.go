@@ -14,6 +14,7 @@ import (
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/audio/portaudio"
+	"github.com/recphone/recphone/audio/wav"
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
 	"github.com/recphone/recphone/recording/policy"
@@ -38,15 +39,14 @@ func newConfigured(ctx context.Context, f flags, log *slog.Logger) (*backend, er
 	}
 	saved.applyAccount(&engineCfg)
 
-	admin, err := policy.LoadAdmin(f.policy, false)
-	if err != nil {
-		return nil, err
+	// The agent's preferences: the configuration file's [recording], with
+	// what the Settings tab saved on top; the admin policy overrules both.
+	file.Recording = saved.overlayRecording(file.Recording)
+	adminPath, required := f.policy, true
+	if adminPath == "" {
+		adminPath, required = policy.DefaultPath, false
 	}
-	source := ""
-	if admin != nil {
-		source = f.policy
-	}
-	resolved, err := policy.Resolve(admin, saved.Recording, source)
+	resolved, err := file.RecordingPolicy(adminPath, required)
 	if err != nil {
 		return nil, err
 	}
@@ -54,17 +54,26 @@ func newConfigured(ctx context.Context, f flags, log *slog.Logger) (*backend, er
 	b := &backend{log: log, policy: resolved}
 	var dev audio.Device
 	switch file.Audio.Backend {
-	case "portaudio":
-		pa, err := portaudio.Open(ctx, portaudio.Options{
-			Input: saved.Audio.Input, Output: saved.Audio.Output, Ring: saved.Audio.Ring,
-			Logger: log.With("component", "audio"),
-		})
+	case config.BackendPortAudio:
+		in, out, ring := file.Audio.InputDevice, file.Audio.OutputDevice, file.Audio.RingDevice
+		for dst, src := range map[*string]string{&in: saved.Audio.Input, &out: saved.Audio.Output, &ring: saved.Audio.Ring} {
+			if src != "" {
+				*dst = src
+			}
+		}
+		pa, err := portaudio.Open(ctx, portaudio.Options{Input: in, Output: out, Ring: ring, Logger: log.With("component", "audio")})
 		if err != nil {
 			return nil, fmt.Errorf("audio: %w", err)
 		}
-		dev, b.ringer = pa, pa
+		tone, rate, err := loadRingtone(file)
+		if err != nil {
+			pa.Close()
+			return nil, err
+		}
+		dev, b.ringer = pa, &rateRinger{dev: pa, tone: tone, rate: rate}
 		b.options.Audio = &soundCards{log: log}
-	case "null":
+		saved.Audio.Input, saved.Audio.Output, saved.Audio.Ring = in, out, ring
+	case config.BackendNull:
 		dev = audio.NewNull()
 	default:
 		fd, err := audio.OpenFile(file.Path(file.Audio.MicFile), file.Path(file.Audio.SpeakerFile))
@@ -115,6 +124,53 @@ func (s *savedSettings) applyAccount(c *callengine.Config) {
 			*dst = src
 		}
 	}
+}
+
+// overlayRecording puts the saved recording preferences over the
+// configuration file's.
+func (s *savedSettings) overlayRecording(base policy.Settings) policy.Settings {
+	r := s.Recording
+	if r.SRS != nil {
+		base.SRS = r.SRS
+	}
+	if r.Mode != nil {
+		base.Mode = r.Mode
+	}
+	if r.Streams != nil {
+		base.Streams = r.Streams
+	}
+	if r.AllowPause != nil {
+		base.AllowPause = r.AllowPause
+	}
+	if r.MaxPause != nil {
+		base.MaxPause = r.MaxPause
+	}
+	return base
+}
+
+// loadRingtone reads audio.ringtone (a WAV at its own rate), or makes the
+// default ring cadence at 8 kHz.
+func loadRingtone(f *config.File) ([]int16, int, error) {
+	if f.Audio.Ringtone == "" {
+		return ringtone(), audio.SampleRate, nil
+	}
+	tone, rate, err := wav.ReadFile(f.Path(f.Audio.Ringtone))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: audio.ringtone: %w", config.ErrInvalid, err)
+	}
+	return tone, rate, nil
+}
+
+// rateRinger rings a tone at its own sample rate on a PortAudio device.
+type rateRinger struct {
+	dev  *portaudio.Device
+	tone []int16
+	rate int
+}
+
+// Ring implements ringer; the tone given is ignored for the configured one.
+func (r *rateRinger) Ring(ctx context.Context, _ []int16) error {
+	return r.dev.RingRate(ctx, r.tone, r.rate)
 }
 
 // settingsFile keeps savedSettings as JSON, readable only by the agent

@@ -50,7 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs := flag.NewFlagSet("recphone", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.config, "config", "", "configuration file (TOML); without it recphone runs the loopback demo")
-	fs.StringVar(&f.policy, "policy", policy.DefaultPath, "administrator's recording policy (TOML); used when it exists")
+	fs.StringVar(&f.policy, "policy", "", "administrator's recording policy (TOML); default "+policy.DefaultPath+" when it exists, a named file must exist")
 	fs.StringVar(&f.history, "history", "", "call history file (default: the user config dir's recphone/history.json, demo-history.json in the demo)")
 	fs.StringVar(&f.settings, "settings", "", "the agent's saved settings (default: the user config dir's recphone/settings.json)")
 	fs.StringVar(&f.recordings, "recordings", "", "demo: folder the in-process SRS writes to (default: the user cache dir's recphone/demo-recordings)")

@@ -135,3 +135,14 @@ func TestReadableReason(t *testing.T) {
 		t.Errorf("a SIP status was rewritten: %q", got)
 	}
 }
+
+func TestSavedRecordingPreferencesOverTheConfigFile(t *testing.T) {
+	always, onDemand, fiveMin := "always", "on-demand", "5m"
+	base := policy.Settings{SRS: []string{"sip:srs@file"}, Mode: &always, MaxPause: &fiveMin}
+	var s savedSettings
+	s.Recording.Mode = &onDemand
+	got := s.overlayRecording(base)
+	if *got.Mode != "on-demand" || got.SRS[0] != "sip:srs@file" || *got.MaxPause != "5m" || got.AllowPause != nil {
+		t.Errorf("overlay = %+v", got)
+	}
+}
