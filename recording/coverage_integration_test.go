@@ -14,6 +14,7 @@ import (
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/dsp"
 	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/callengine/siptest"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/recording/srs"
 )
@@ -270,4 +271,20 @@ func TestOnDemandAndPauseLimit(t *testing.T) {
 	if len(rep.Findings) != 0 || len(rep.Pauses) != 1 {
 		t.Fatalf("findings %+v pauses %+v", rep.Findings, rep.Pauses)
 	}
+}
+
+// An SRS nobody listens for gives a reason an agent can read.
+func TestUnreachableSRSReason(t *testing.T) {
+	peer := tonePeer(t, 1000)
+	port := siptest.FreePort(t)
+	r := newRig(t, policy.Policy{SRS: []string{fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", port)}, Mode: policy.Always}, audio.NewTone(440, 8000))
+	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := r.waitRecording(5*time.Second, Failed)
+	if !strings.Contains(ev.Reason, "SRS unreachable (connection refused)") {
+		t.Fatalf("reason %q", ev.Reason)
+	}
+	_ = call.Hangup(context.Background())
 }

@@ -2,12 +2,16 @@ package recording
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -321,7 +325,7 @@ func (s *session) invite(ctx context.Context, target string) error {
 	defer timer.Stop()
 	dialog, err := s.r.dialogUA(transport).WriteInvite(ictx, req)
 	if err != nil {
-		return fmt.Errorf("sending INVITE: %w", err)
+		return unreachable(err)
 	}
 	err = dialog.WaitAnswer(ictx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
 		if res.IsProvisional() {
@@ -340,7 +344,7 @@ func (s *session) invite(ctx context.Context, target string) error {
 		if ictx.Err() != nil && ctx.Err() == nil {
 			return fmt.Errorf("no answer within %v", s.r.timeout)
 		}
-		return fmt.Errorf("no answer: %w", err)
+		return unreachable(err)
 	}
 	if err := dialog.Ack(ctx); err != nil {
 		s.log.Warn("ACK to SRS failed", "err", err)
@@ -359,6 +363,28 @@ func (s *session) invite(ctx context.Context, target string) error {
 		s.log.Warn("SRS answer lacks +sip.srs in Contact", "srs", target)
 	}
 	return nil
+}
+
+// unreachable turns a transport failure into a reason an agent and an
+// admin can read, keeping the detail after it.
+func unreachable(err error) error {
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr),
+		strings.Contains(err.Error(), "certificate"):
+		return fmt.Errorf("SRS certificate not trusted: %w", err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("SRS unreachable (connection refused): %w", err)
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return fmt.Errorf("SRS unreachable (no route): %w", err)
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Errorf("SRS host unknown: %w", err)
+	}
+	return fmt.Errorf("SRS unreachable: %w", err)
 }
 
 var (
@@ -398,7 +424,7 @@ func (s *session) applyAnswer(ct sip.Header, body []byte, offered string) ([]ans
 	s.mu.Lock()
 	paused := s.pausedByAgent
 	// All streams inactive from the SRS, when we did not offer inactive
-	// ourselves, is the SRS pausing (RFC 7866 §8.1.2).
+	// ourselves, is the SRS pausing the recording (RFC 7866).
 	srsPause := offered != "inactive"
 	for _, a := range ans {
 		if a.direction != "inactive" {
