@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -12,7 +11,6 @@ import (
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/audio/portaudio"
-	"github.com/recphone/recphone/audio/wav"
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
 )
@@ -51,7 +49,7 @@ func openAudio(ctx context.Context, f *config.File, out *eventWriter, log *slog.
 		}
 		dev = d
 	default:
-		tone, rate, err := loadRingtone(f)
+		tone, rate, err := f.Ringtone()
 		if err != nil {
 			return nil, err
 		}
@@ -75,53 +73,6 @@ func openAudio(ctx context.Context, f *config.File, out *eventWriter, log *slog.
 	}
 	a.dev = mix.Wrap(dev, opts)
 	return a, nil
-}
-
-// loadRingtone reads audio.ringtone, or makes the default ring cadence.
-func loadRingtone(f *config.File) ([]int16, int, error) {
-	if f.Audio.Ringtone == "" {
-		return ringCadence(), audio.SampleRate, nil
-	}
-	tone, rate, err := wav.ReadFile(f.Path(f.Audio.Ringtone))
-	if err == nil && len(tone) == 0 {
-		err = errors.New("no samples")
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: audio.ringtone: %w", config.ErrInvalid, err)
-	}
-	return tone, rate, nil
-}
-
-// Ring cadence: a 400+450 Hz double ring (0.4 s on, 0.2 s off, 0.4 s on,
-// 2 s off), the pattern people recognise as a phone ringing.
-const (
-	ringFreq1, ringFreq2 = 400.0, 450.0
-	ringAmplitude        = 6000.0 // per tone: about -11 dBFS together
-	ringFade             = 0.01   // seconds of fade at each burst's edges
-)
-
-// ringCadence returns one period of the default ringtone at 8 kHz.
-func ringCadence() []int16 {
-	const rate = audio.SampleRate
-	bursts := [][2]float64{{0, 0.4}, {0.6, 1.0}} // start, end in seconds
-	const period = 3.0
-	out := make([]int16, int(period*rate))
-	for _, b := range bursts {
-		from, to := int(b[0]*rate), int(b[1]*rate)
-		fade := int(ringFade * rate)
-		for i := from; i < to; i++ {
-			g := 1.0
-			if k := i - from; k < fade {
-				g = float64(k) / float64(fade)
-			} else if k := to - 1 - i; k < fade {
-				g = float64(k) / float64(fade)
-			}
-			tm := float64(i) / rate
-			s := math.Sin(2*math.Pi*ringFreq1*tm) + math.Sin(2*math.Pi*ringFreq2*tm)
-			out[i] = int16(g * ringAmplitude * s)
-		}
-	}
-	return out
 }
 
 // deviceEvent reports a PortAudio device change as a device event.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/dsp"
 	"github.com/recphone/recphone/callengine/siptest"
 	"github.com/recphone/recphone/cmd/internal/config"
@@ -20,7 +21,7 @@ import (
 // The default ringtone is a 3 s double ring: 400+450 Hz from 0 to 0.4 s
 // and from 0.6 to 1.0 s, silence otherwise.
 func TestRingCadence(t *testing.T) {
-	tone := ringCadence()
+	tone := audio.RingCadence()
 	if len(tone) != 3*8000 {
 		t.Fatalf("cadence is %d samples, want 3 s", len(tone))
 	}
@@ -53,7 +54,7 @@ func TestRingtoneErrorsNameTheKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := loadRingtone(f); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "audio.ringtone") {
+	if _, _, err := f.Ringtone(); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "audio.ringtone") {
 		t.Fatalf("error %v does not name audio.ringtone", err)
 	}
 	var stderr bytes.Buffer

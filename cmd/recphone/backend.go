@@ -12,6 +12,7 @@ import (
 
 	"fyne.io/fyne/v2"
 
+	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/level"
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/callengine"
@@ -230,7 +231,7 @@ func (b *backend) ring(ev callengine.CallEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	b.ringStop[id] = cancel
 	go func() {
-		if err := b.ringer.Ring(ctx, ringtone()); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		if err := b.ringer.Ring(ctx, audio.RingCadence()); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			b.log.Warn("ringtone", "err", err)
 		}
 	}()

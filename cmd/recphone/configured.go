@@ -14,7 +14,6 @@ import (
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/audio/portaudio"
-	"github.com/recphone/recphone/audio/wav"
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
 	"github.com/recphone/recphone/recording/policy"
@@ -65,7 +64,7 @@ func newConfigured(ctx context.Context, f flags, log *slog.Logger) (*backend, er
 		if err != nil {
 			return nil, fmt.Errorf("audio: %w", err)
 		}
-		tone, rate, err := loadRingtone(file)
+		tone, rate, err := file.Ringtone()
 		if err != nil {
 			pa.Close()
 			return nil, err
@@ -146,19 +145,6 @@ func (s *savedSettings) overlayRecording(base policy.Settings) policy.Settings {
 		base.MaxPause = r.MaxPause
 	}
 	return base
-}
-
-// loadRingtone reads audio.ringtone (a WAV at its own rate), or makes the
-// default ring cadence at 8 kHz.
-func loadRingtone(f *config.File) ([]int16, int, error) {
-	if f.Audio.Ringtone == "" {
-		return ringtone(), audio.SampleRate, nil
-	}
-	tone, rate, err := wav.ReadFile(f.Path(f.Audio.Ringtone))
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: audio.ringtone: %w", config.ErrInvalid, err)
-	}
-	return tone, rate, nil
 }
 
 // rateRinger rings a tone at its own sample rate on a PortAudio device.
@@ -267,23 +253,6 @@ func (s *soundCards) TestTone(ctx context.Context, output string) error {
 		return fmt.Errorf("test tone: %w", err)
 	}
 	return nil
-}
-
-// ringtone is one ring cycle at 8 kHz: two 0.4 s bursts of 400+450 Hz
-// with 0.2 s between them, then 2 s of quiet.
-func ringtone() []int16 {
-	const rate = audio.SampleRate
-	out := make([]int16, 0, 3*rate)
-	burst := func() {
-		for i := range rate * 2 / 5 {
-			t := float64(i) / rate
-			out = append(out, int16(4000*(math.Sin(2*math.Pi*400*t)+math.Sin(2*math.Pi*450*t))))
-		}
-	}
-	burst()
-	out = append(out, make([]int16, rate/5)...)
-	burst()
-	return append(out, make([]int16, 2*rate)...)
 }
 
 // sine is n samples of freq Hz at peak amplitude amp.

@@ -77,7 +77,7 @@ func TestSettingsFileMissingAndCorrupt(t *testing.T) {
 }
 
 func TestRingtoneCadence(t *testing.T) {
-	tone := ringtone()
+	tone := audio.RingCadence()
 	if len(tone) != 3*audio.SampleRate {
 		t.Fatalf("ring cycle %d samples, want 3 s", len(tone))
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/wav"
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/callengine/sdp"
 	"github.com/recphone/recphone/recording/policy"
@@ -214,4 +216,20 @@ func (f *File) RecordingPolicy(adminPath string, required bool) (policy.Resolved
 		source = adminPath
 	}
 	return policy.Resolve(admin, f.Recording, source)
+}
+
+// Ringtone returns audio.ringtone's samples and rate, or the default ring
+// cadence at 8 kHz when none is set.
+func (f *File) Ringtone() ([]int16, int, error) {
+	if f.Audio.Ringtone == "" {
+		return audio.RingCadence(), audio.SampleRate, nil
+	}
+	tone, rate, err := wav.ReadFile(f.Path(f.Audio.Ringtone))
+	if err == nil && len(tone) == 0 {
+		err = errors.New("no samples")
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: audio.ringtone: %w", ErrInvalid, err)
+	}
+	return tone, rate, nil
 }
