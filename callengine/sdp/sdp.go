@@ -19,10 +19,12 @@ var (
 	ErrMalformed  = errors.New("sdp: malformed")
 	ErrNoAudio    = errors.New("sdp: no audio stream")
 	ErrNoCodec    = errors.New("sdp: no common codec")
-	ErrNoAddress  = errors.New("sdp: no usable connection address")
-	errTooLarge   = errors.New("sdp: body too large")
-	maxBodyLength = 64 << 10
+	ErrNoAddress = errors.New("sdp: no usable connection address")
+	errTooLarge  = errors.New("sdp: body too large")
 )
+
+// maxBodyLength caps the SDP we parse; a call's SDP is a few hundred bytes.
+const maxBodyLength = 64 << 10
 
 // Direction is an SDP media direction attribute.
 type Direction string
