@@ -16,9 +16,9 @@ import (
 
 // Errors returned by Parse and Negotiate.
 var (
-	ErrMalformed  = errors.New("sdp: malformed")
-	ErrNoAudio    = errors.New("sdp: no audio stream")
-	ErrNoCodec    = errors.New("sdp: no common codec")
+	ErrMalformed = errors.New("sdp: malformed")
+	ErrNoAudio   = errors.New("sdp: no audio stream")
+	ErrNoCodec   = errors.New("sdp: no common codec")
 	ErrNoAddress = errors.New("sdp: no usable connection address")
 	errTooLarge  = errors.New("sdp: body too large")
 )
