@@ -291,7 +291,6 @@ type mixer struct {
 	queues [2]frameQueue
 	ts     uint32
 	ssrc   uint32
-	frame  [media.FrameSamples]int16
 	enc    [media.FrameSamples]byte
 }
 

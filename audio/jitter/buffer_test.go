@@ -87,16 +87,6 @@ func assertIncreasing(t *testing.T, ids []uint32) {
 	}
 }
 
-func countStatus(res []popResult, st Status) int {
-	n := 0
-	for _, r := range res {
-		if r.st == st {
-			n++
-		}
-	}
-	return n
-}
-
 func TestInOrderSteadyDelay(t *testing.T) {
 	b := New(Config{})
 	pkts := stream(500, 1, 100, 1000, func(int) time.Duration { return 30 * time.Millisecond })
@@ -418,12 +408,6 @@ func FuzzPushPop(f *testing.F) {
 			ops = ops[6:]
 		}
 	})
-}
-
-func dumpRes(t *testing.T, res []popResult, from, to int) {
-	for _, r := range res[max(0, from):min(len(res), to)] {
-		t.Logf("%v %v id=%d delay=%v", r.at, r.st, r.id, r.delay)
-	}
 }
 
 // A sender whose clock runs 0.5% fast or slow against the audio clock: the

@@ -60,14 +60,6 @@ func CodecByName(name string) (Codec, error) {
 
 func (c Codec) valid() bool { return c == PCMU || c == PCMA }
 
-// silence is the encoded value of a zero sample.
-func (c Codec) silence() byte {
-	if c == PCMA {
-		return 0xD5
-	}
-	return 0xFF
-}
-
 // g711Tables are decode tables built once per session so the hot path is a
 // plain lookup; encoding goes through zaf/g711 per sample, which is
 // allocation free.

@@ -18,18 +18,6 @@ import (
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(p))
-	return len(p), nil
-}
-
 func newSession(t testing.TB, cfg Config) *Session {
 	t.Helper()
 	cfg.LocalIP = loopback

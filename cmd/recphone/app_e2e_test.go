@@ -55,12 +55,11 @@ func docShot(name string) bool {
 
 // desktop drives the real app on the X display.
 type desktop struct {
-	t       *testing.T
-	dir     string
-	x, y    int // window origin on the root window
-	w, h    int
-	shots   string // where screenshots are copied for docs ("" none)
-	counter int
+	t     *testing.T
+	dir   string
+	x, y  int // window origin on the root window
+	w, h  int
+	shots string // where screenshots are copied for docs ("" none)
 }
 
 func (d *desktop) run(name string, args ...string) string {
