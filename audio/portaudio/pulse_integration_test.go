@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/audio/pulsetest"
 	"github.com/recphone/recphone/audio/wav"
 )
 
@@ -46,86 +46,21 @@ pcm.recphone_late { type pulse device ` + lateSink + ` }
 )
 
 func TestMain(m *testing.M) {
-	// alsa-lib reads ~/.asoundrc when PortAudio first initialises, so HOME
-	// must point at the test configuration before any test runs.
-	dir, err := os.MkdirTemp("", "recphone-alsa")
+	rig, err := pulsetest.Prepare(asoundrc, micSink, spkSink)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "portaudio tests:", err)
 		os.Exit(1)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ".asoundrc"), []byte(asoundrc), 0o644); err == nil {
-		os.Setenv("HOME", dir)
-	}
-	var teardown []func()
-	if os.Getenv("RECPHONE_PULSE") == "1" && exec.Command("pactl", "info").Run() == nil {
-		for _, name := range []string{micSink, spkSink} {
-			unload, err := addSink(name)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "portaudio tests:", err)
-				os.Exit(1)
-			}
-			teardown = append(teardown, unload)
-		}
-	}
 	code := m.Run()
-	for _, f := range teardown {
-		f()
-	}
-	os.RemoveAll(dir)
+	rig.Close()
 	os.Exit(code)
 }
 
-// addSink loads a null sink kept clocked by a silent stream (an idle null
-// sink starts slowly) and returns how to remove both.
-func addSink(name string) (unload func(), err error) {
-	out, err := exec.Command("pactl", "load-module", "module-null-sink", "sink_name="+name).CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("loading sink %s: %w: %s", name, err, out)
-	}
-	idx := strings.TrimSpace(string(out))
-	keep := exec.Command("pacat", "-p", "-d", name, "--latency-msec=20", "--rate=8000", "--channels=1", "--format=s16le", "/dev/zero")
-	if err := keep.Start(); err != nil {
-		exec.Command("pactl", "unload-module", idx).Run()
-		return nil, fmt.Errorf("keep-alive for %s: %w", name, err)
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			keep.Process.Kill()
-			keep.Wait()
-			exec.Command("pactl", "unload-module", idx).Run()
-		})
-	}, nil
-}
-
-// needPulse skips without the PulseAudio rig, but fails under
-// RECPHONE_E2E=1: there the rig is promised and its absence is a bug.
-func needPulse(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("PulseAudio tests take seconds")
-	}
-	reason := ""
-	if os.Getenv("RECPHONE_PULSE") != "1" {
-		reason = "RECPHONE_PULSE is not 1"
-	} else if out, err := pactl(t, "info"); err != nil {
-		reason = fmt.Sprintf("pactl info: %v: %s", err, out)
-	}
-	if reason == "" {
-		return
-	}
-	if os.Getenv("RECPHONE_E2E") == "1" {
-		t.Fatalf("RECPHONE_E2E=1 but PulseAudio is not running: %s", reason)
-	}
-	t.Skip(reason)
-}
+func needPulse(t *testing.T) { t.Helper(); pulsetest.Need(t) }
 
 func pactl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "pactl", args...).CombinedOutput()
-	return strings.TrimSpace(string(out)), err
+	return pulsetest.Pactl(args...)
 }
 
 func mustPactl(t *testing.T, args ...string) string {
@@ -140,7 +75,7 @@ func mustPactl(t *testing.T, args ...string) string {
 // loadSink adds a clocked null sink for one test.
 func loadSink(t *testing.T, name string) (unload func()) {
 	t.Helper()
-	unload, err := addSink(name)
+	unload, err := pulsetest.AddSink(name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/audio/pulsetest"
 )
 
 // The rig (.ci/test-env) runs one PulseAudio for every package under test,
@@ -50,94 +49,17 @@ meter_events = true
 )
 
 func TestMain(m *testing.M) {
-	// alsa-lib reads ~/.asoundrc when PortAudio first initialises, so HOME
-	// must point at the test configuration before any test runs.
-	dir, err := os.MkdirTemp("", "recphone-cli-alsa")
+	rig, err := pulsetest.Prepare(asoundrc, cliMic, cliSpk, cliRing)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "recphone-cli tests:", err)
 		os.Exit(1)
 	}
-	// Tests that run the go command (building the binary) must keep the
-	// real build and module caches, which default to places under HOME.
-	if os.Getenv("GOCACHE") == "" {
-		if cache, err := os.UserCacheDir(); err == nil {
-			os.Setenv("GOCACHE", filepath.Join(cache, "go-build"))
-		}
-	}
-	if os.Getenv("GOENV") == "" {
-		if conf, err := os.UserConfigDir(); err == nil {
-			os.Setenv("GOENV", filepath.Join(conf, "go", "env"))
-		}
-	}
-	if home := os.Getenv("HOME"); os.Getenv("GOPATH") == "" && home != "" {
-		os.Setenv("GOPATH", filepath.Join(home, "go"))
-	}
-	if err := os.WriteFile(filepath.Join(dir, ".asoundrc"), []byte(asoundrc), 0o644); err == nil {
-		os.Setenv("HOME", dir)
-	}
-	var teardown []func()
-	if os.Getenv("RECPHONE_PULSE") == "1" && exec.Command("pactl", "info").Run() == nil {
-		for _, name := range []string{cliMic, cliSpk, cliRing} {
-			unload, err := addSink(name)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "recphone-cli tests:", err)
-				os.Exit(1)
-			}
-			teardown = append(teardown, unload)
-		}
-	}
 	code := m.Run()
-	for _, f := range teardown {
-		f()
-	}
-	os.RemoveAll(dir)
+	rig.Close()
 	os.Exit(code)
 }
 
-// addSink loads a null sink kept clocked by a silent stream (an idle null
-// sink starts slowly) and returns how to remove both.
-func addSink(name string) (unload func(), err error) {
-	out, err := exec.Command("pactl", "load-module", "module-null-sink", "sink_name="+name).CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("loading sink %s: %w: %s", name, err, out)
-	}
-	idx := strings.TrimSpace(string(out))
-	keep := exec.Command("pacat", "-p", "-d", name, "--latency-msec=20", "--rate=8000", "--channels=1", "--format=s16le", "/dev/zero")
-	if err := keep.Start(); err != nil {
-		exec.Command("pactl", "unload-module", idx).Run()
-		return nil, fmt.Errorf("keep-alive for %s: %w", name, err)
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			keep.Process.Kill()
-			keep.Wait()
-			exec.Command("pactl", "unload-module", idx).Run()
-		})
-	}, nil
-}
-
-// needPulse skips without the PulseAudio rig, but fails under
-// RECPHONE_E2E=1: there the rig is promised and its absence is a bug.
-func needPulse(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("PulseAudio tests take seconds")
-	}
-	reason := ""
-	if os.Getenv("RECPHONE_PULSE") != "1" {
-		reason = "RECPHONE_PULSE is not 1"
-	} else if out, err := exec.Command("pactl", "info").CombinedOutput(); err != nil {
-		reason = fmt.Sprintf("pactl info: %v: %s", err, out)
-	}
-	if reason == "" {
-		return
-	}
-	if os.Getenv("RECPHONE_E2E") == "1" {
-		t.Fatalf("RECPHONE_E2E=1 but PulseAudio is not running: %s", reason)
-	}
-	t.Skip(reason)
-}
+func needPulse(t *testing.T) { t.Helper(); pulsetest.Need(t) }
 
 // pcmArgs is the sample format of every test stream: what the phone's
 // frames use, so nothing is converted on the test's side.
