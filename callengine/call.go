@@ -62,6 +62,7 @@ type Call struct {
 	stopCode    int  // why dialing was stopped locally
 	stopReason  string
 	endReason   string // why an established dialog is ending
+	answerInACK bool   // we offered in our 200 (offerless INVITE); the answer comes in the ACK
 	decision    chan answerDecision
 	ended       chan struct{}
 	endOnce     sync.Once

@@ -42,21 +42,21 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(res)
 		return
 	}
-	if len(req.Body()) == 0 {
-		// An offerless INVITE would need our offer in the 200 and the answer
-		// in the ACK; no agent-facing PBX we target sends one.
-		e.respond(req, tx, 488, "Offerless INVITE not supported")
-		return
-	}
-	offer, err := sdp.Parse(req.Body())
-	if err != nil {
-		log.Warn("refused INVITE with bad SDP", "err", err)
-		e.respond(req, tx, 400, "Malformed SDP")
-		return
-	}
-	if _, err := sdp.Negotiate(e.cfg.Codecs, offer.Media.Codecs); err != nil || offer.Media.Port == 0 {
-		e.respond(req, tx, 488, "Not Acceptable Here")
-		return
+	// An offerless INVITE (click-to-dial, third-party call control) gets
+	// our offer in the 200 and brings its answer in the ACK (RFC 3261
+	// §13.2.1); offer stays nil then.
+	var offer *sdp.Session
+	if len(req.Body()) > 0 {
+		var err error
+		if offer, err = sdp.Parse(req.Body()); err != nil {
+			log.Warn("refused INVITE with bad SDP", "err", err)
+			e.respond(req, tx, 400, "Malformed SDP")
+			return
+		}
+		if _, err := sdp.Negotiate(e.cfg.Codecs, offer.Media.Codecs); err != nil || offer.Media.Port == 0 {
+			e.respond(req, tx, 488, "Not Acceptable Here")
+			return
+		}
 	}
 
 	transport := "udp"
@@ -123,31 +123,52 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.end(d.code, d.reason)
 		return
 	}
-	dir, err := c.applyRemoteSDP(offer, true)
-	if err != nil {
-		_ = dialog.Respond(488, "Not Acceptable Here", nil)
-		c.end(488, err.Error())
-		return
+	var body []byte
+	if offer != nil {
+		dir, err := c.applyRemoteSDP(offer, true)
+		if err != nil {
+			_ = dialog.Respond(488, "Not Acceptable Here", nil)
+			c.end(488, err.Error())
+			return
+		}
+		body = c.buildLocalSDP(dir, []sdp.Codec{c.Codec()})
+	} else {
+		c.mu.Lock()
+		c.answerInACK = true
+		c.mu.Unlock()
+		body = c.buildLocalSDP(sdp.SendRecv, e.cfg.Codecs)
 	}
-	codec := c.Codec()
-	answer := c.buildLocalSDP(dir, []sdp.Codec{codec})
-	res := sip.NewSDPResponseFromRequest(dialog.InviteRequest, answer)
+	res := sip.NewSDPResponseFromRequest(dialog.InviteRequest, body)
 	for _, h := range c.commonHeaders() {
 		res.AppendHeader(h)
 	}
 	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
-	c.setState(c.holdState(), 200, "OK", false)
+	if offer != nil {
+		c.setState(c.holdState(), 200, "OK", false)
+	}
 	// WriteResponse retransmits the 200 until the ACK arrives.
 	if err := dialog.WriteResponse(res); err != nil {
 		c.log.Warn("no ACK for our 200", "err", err)
 		_ = c.Hangup(context.Background())
 		return
 	}
+	if offer == nil {
+		c.mu.Lock()
+		answered := c.remoteSDP != nil
+		c.mu.Unlock()
+		if !answered {
+			c.log.Warn("offerless call: the ACK carried no usable SDP answer")
+			c.setState(StateAnswered, 200, "OK", false)
+			_ = c.byeWithReason(context.Background(), fmt.Errorf("%w: no SDP answer in the ACK", ErrMediaNegotiated))
+			return
+		}
+		c.setState(c.holdState(), 200, "OK", false)
+	}
 	go c.watchDialog(dialog.Context())
 }
 
 func eventTypeFor(offer *sdp.Session) uint8 {
-	if offer.Media.EventType != 0 {
+	if offer != nil && offer.Media.EventType != 0 {
 		return offer.Media.EventType
 	}
 	return sdp.DefaultEventPayloadType

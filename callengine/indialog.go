@@ -18,7 +18,19 @@ func (e *Engine) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.mu.Lock()
 	server := c.server
+	awaiting := c.answerInACK
+	c.answerInACK = false
 	c.mu.Unlock()
+	if awaiting && len(req.Body()) > 0 {
+		// Our offer went in the 200; this ACK carries the answer.
+		answer, err := sdp.Parse(req.Body())
+		if err == nil {
+			_, err = c.applyRemoteSDP(answer, false)
+		}
+		if err != nil {
+			c.log.Warn("unusable SDP answer in ACK", "err", err)
+		}
+	}
 	if server != nil {
 		// Only the ACK of the INVITE itself confirms the dialog; sipgo
 		// refuses re-INVITE ACKs by CSeq, which is what we want.

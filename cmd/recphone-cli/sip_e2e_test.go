@@ -263,3 +263,20 @@ func TestCallThroughKamailio(t *testing.T) {
 	assertTone(t, "bob heard", bob.speaker(), 440, 2.5)
 	assertTone(t, "alice heard", alice.speaker(), 1000, 2.5)
 }
+
+// An INVITE without SDP (third-party call control) gets our offer in the
+// 200 and its answer from the ACK.
+func TestIncomingOfferlessCall(t *testing.T) {
+	phone := startCLI(t, 440, "")
+	caller := sipp(t, "uac_offerless.xml", fmt.Sprintf("127.0.0.1:%d", phone.port), map[string]string{"service": "alice"})
+	in := phone.expect(5*time.Second, "call", map[string]any{"state": "incoming"})
+	if !strings.HasPrefix(fmt.Sprint(in["remote"]), "sip:clicktodial@127.0.0.1") {
+		t.Fatalf("caller %v", in["remote"])
+	}
+	phone.send("answer")
+	phone.expect(5*time.Second, "call", map[string]any{"state": "answered", "codec": "PCMA"})
+	phone.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "remote hangup"})
+	if res := waitSIPp(t, caller); res.ExitCode != 0 {
+		t.Fatalf("caller scenario failed (our offer in the 200 wrong?):\n%s", res.Summary())
+	}
+}
