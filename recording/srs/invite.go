@@ -180,11 +180,13 @@ func (rs *recordingSession) onInitialInvite(req *sip.Request, tx sip.ServerTrans
 		}
 	}
 	rs.markAnswered()
-	rs.respond(tx, req, 200, "OK", answer, sip.NewHeader("Accept",
-		"application/sdp, application/rs-metadata+xml, application/rs-metadata-request"))
-	rs.log.Info("recording session answered", "ports", ports, "transport", rs.transport)
+	// The flusher runs before the 200 leaves: once it has, the SRC may end
+	// the session at any moment.
 	rs.startFlusher(s.flushEvery)
 	rs.flush()
+	rs.log.Info("recording session answered", "ports", ports, "transport", rs.transport)
+	rs.respond(tx, req, 200, "OK", answer, sip.NewHeader("Accept",
+		"application/sdp, application/rs-metadata+xml, application/rs-metadata-request"))
 	s.emit(Event{Kind: EventStarted, RSID: rs.id, CallID: rs.callID, Dir: rs.dir, Ports: ports})
 }
 

@@ -125,6 +125,14 @@ func (rs *recordingSession) ports() map[string]int {
 // startFlusher rewrites WAV headers and session.json every interval so a
 // crash loses at most one interval plus the reorder window.
 func (rs *recordingSession) startFlusher(every time.Duration) {
+	// Under rs.mu, so a session that ended meanwhile (an early BYE or
+	// CANCEL racing the answer) starts no flusher and finish's Wait never
+	// meets a late Add.
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.ended {
+		return
+	}
 	rs.flushWG.Add(1)
 	go func() {
 		defer rs.flushWG.Done()
