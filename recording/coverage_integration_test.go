@@ -201,9 +201,10 @@ func startRejectingSRS(t *testing.T, code string) string {
 	return fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", p)
 }
 
-// An SRS that ends the recording session (BYE) fails the recording, not the
-// call.
-func TestSRSHangupLeavesTheCall(t *testing.T) {
+// An SRS that ends the recording session (BYE) mid-call gets a new one, so
+// the call goes on being recorded; one that keeps hanging up is given up
+// on, and the call still goes on.
+func TestSRSHangupReconnectsThenGivesUp(t *testing.T) {
 	peer := tonePeer(t, 1000)
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true}, audio.NewTone(440, 8000))
 	ctx := context.Background()
@@ -211,19 +212,38 @@ func TestSRSHangupLeavesTheCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	started := r.waitSRS(5*time.Second, srs.EventStarted)
-	r.waitRecording(5*time.Second, Recording)
-	if err := r.srs.Hangup(ctx, started.RSID); err != nil {
-		t.Fatal(err)
+	var rsIDs []string
+	for i := 0; i <= maxReconnects; i++ {
+		started := r.waitSRS(5*time.Second, srs.EventStarted)
+		rsIDs = append(rsIDs, started.RSID)
+		r.waitRecording(5*time.Second, Recording)
+		time.Sleep(700 * time.Millisecond)
+		if err := r.srs.Hangup(ctx, started.RSID); err != nil {
+			t.Fatal(err)
+		}
+		if i < maxReconnects {
+			ev := r.waitRecording(5*time.Second, Starting)
+			if !strings.Contains(ev.Reason, "reconnecting") {
+				t.Fatalf("reconnect %d: reason %q", i+1, ev.Reason)
+			}
+		}
 	}
 	ev := r.waitRecording(5*time.Second, Failed)
 	if !strings.Contains(ev.Reason, "SRS ended") {
 		t.Fatalf("reason %q", ev.Reason)
 	}
+	// The second RS recorded the call on: both voices, no findings.
+	rep, err := srs.ReadReport(filepath.Join(r.srsDir, rsIDs[1], "session.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 0 || len(rep.Streams) != 2 || rep.Streams[0].Packets < 20 || rep.Streams[1].Packets < 20 {
+		t.Fatalf("second RS: findings %+v, streams %+v", rep.Findings, rep.Streams)
+	}
 	before := call.Stats().PacketsReceived
 	time.Sleep(500 * time.Millisecond)
 	if st := call.State(); st != callengine.StateAnswered || call.Stats().PacketsReceived < before+15 {
-		t.Fatalf("call %s, media %d -> %d packets after the SRS hung up", st, before, call.Stats().PacketsReceived)
+		t.Fatalf("call %s, media %d -> %d packets after the SRS gave up", st, before, call.Stats().PacketsReceived)
 	}
 	if err := r.recorder.Pause(ctx, call.ID, ""); !errors.Is(err, ErrNoRecording) {
 		t.Fatalf("pausing a failed recording: %v, want ErrNoRecording", err)

@@ -133,6 +133,22 @@ func (s *rsStream) configure(a answerStream, paused bool) error {
 	return nil
 }
 
+// restart readies the stream for a new RS after the SRS ended the last
+// one: packets are kept again until the new SRS answers, the timestamp
+// space continues (so the new recording's gap is the outage's length), and
+// a fresh SRTP key is drawn — keys are never reused across RSs.
+func (s *rsStream) restart() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := rand.Read(s.key[:]); err != nil {
+		return fmt.Errorf("recording: stream %s key: %w", s.label, err)
+	}
+	s.sender.SetProtector(nil)
+	s.answered, s.active, s.protected, s.srSent = false, false, false, false
+	s.npending, s.overflow = 0, 0
+	return nil
+}
+
 // setPaused stops (or restarts) media at once, before any signalling.
 func (s *rsStream) setPaused(paused bool, srsReceiving bool) {
 	s.mu.Lock()

@@ -58,6 +58,7 @@ type session struct {
 	pausedBySRS   bool
 	pausedAt      time.Time
 	pauseGen      int // counts agent pauses, so a pause limit ends only its own pause
+	reconnects    int // new RSs offered after the SRS ended one
 	reason        string
 	ended         bool
 }
@@ -713,18 +714,41 @@ func (s *session) onSRSRequest(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// onSRSBye is the SRS ending the recording: the call goes on unrecorded.
+// maxReconnects bounds how often one call's recording is re-established
+// after the SRS ended it, so an SRS that keeps hanging up is given up on.
+const maxReconnects = 3
+
+// onSRSBye is the SRS ending the recording while the call goes on. The
+// call still has to be recorded: a new RS is offered (to each provisioned
+// SRS in turn), keeping this one's metadata ids so the SRS can tie both to
+// the same call; what is said meanwhile is kept and sent once it answers.
 func (s *session) onSRSBye(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.Lock()
 	dialog := s.dialog
 	s.dialog = nil
+	s.reconnects++
+	again := s.reconnects <= maxReconnects && !s.ended
 	s.mu.Unlock()
 	if dialog != nil {
 		_ = dialog.ReadBye(req, tx)
 	} else {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	}
-	s.fail("the SRS ended the recording session")
+	const why = "the SRS ended the recording session"
+	if !again {
+		s.fail(why)
+		return
+	}
+	for _, st := range s.streams {
+		if err := st.restart(); err != nil {
+			s.fail(fmt.Sprintf("%s; reconnecting: %v", why, err))
+			return
+		}
+	}
+	s.setState(Starting, why+"; reconnecting")
+	if !s.do(func(ctx context.Context) { s.start(ctx) }) {
+		s.fail(why)
+	}
 }
 
 func contentType(req *sip.Request) string {
