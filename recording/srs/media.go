@@ -33,19 +33,20 @@ type mediaStream struct {
 	rtcp  *net.UDPConn
 	port  int
 
-	mu        sync.Mutex
-	codec     codec
-	direction string     // SRS answer direction: recvonly or inactive
-	expect    netip.Addr // SDP c= address of the SRC for this stream
-	resumed   bool       // re-anchor every SSRC on its next packet
-	srtp      *srtp.Context
-	srtpKey   string // the SRC key the context was made from
-	answerKey string // the SRS a=crypto line, stable across re-offers
-	tl        *timeline
-	ssrcs     map[uint32]*ssrcState
-	earlySR   map[uint32]*SenderReportInfo // SRs of SSRCs not seen on RTP yet
-	order     []uint32
-	stats     StreamReport
+	mu         sync.Mutex
+	codec      codec
+	direction  string     // SRS answer direction: recvonly or inactive
+	inactiveAt time.Time  // when direction last became inactive
+	expect     netip.Addr // SDP c= address of the SRC for this stream
+	resumed    bool       // re-anchor every SSRC on its next packet
+	srtp       *srtp.Context
+	srtpKey    string // the SRC key the context was made from
+	answerKey  string // the SRS a=crypto line, stable across re-offers
+	tl         *timeline
+	ssrcs      map[uint32]*ssrcState
+	earlySR    map[uint32]*SenderReportInfo // SRs of SSRCs not seen on RTP yet
+	order      []uint32
+	stats      StreamReport
 }
 
 // ssrcState follows one synchronisation source: extended sequence numbers
@@ -153,6 +154,12 @@ func (m *mediaStream) readLoop(c *net.UDPConn, handle func([]byte, netip.AddrPor
 
 // configure applies a (re-)negotiated offer line and the SRS's answer. It
 // returns the SRS a=crypto line when the stream is SRTP.
+// inFlightGrace is how long after a stream turned inactive RTP may still
+// arrive without a finding: packets the SRC sent before it signalled the
+// pause, still in flight or queued behind the SIP request. Anything later
+// is an SRC that kept sending.
+const inFlightGrace = 60 * time.Millisecond
+
 func (m *mediaStream) configure(o offeredStream, direction string) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -161,6 +168,9 @@ func (m *mediaStream) configure(o offeredStream, direction string) (string, erro
 	}
 	if m.direction == dirInactive && direction == dirRecvOnly {
 		m.resumed = true
+	}
+	if direction == dirInactive && m.direction != dirInactive {
+		m.inactiveAt = m.rs.srv.now()
 	}
 	m.codec, m.direction, m.expect = o.codec, direction, o.addr.Unmap()
 	m.stats.Codec, m.stats.PayloadType = o.codec.name, int(o.codec.pt)
@@ -223,7 +233,7 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	if m.tl == nil {
 		return // no label yet: the SRC has not answered
 	}
-	if m.direction == dirInactive {
+	if m.direction == dirInactive && now.Sub(m.inactiveAt) > inFlightGrace {
 		// Recorded all the same: the SRS stores what arrived.
 		m.rs.addFinding(newFinding(FindRTPInactive, fmt.Sprintf("label %s: ssrc %08x", m.label, p.SSRC)), "RTP")
 	}
