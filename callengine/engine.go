@@ -216,6 +216,9 @@ func (e *Engine) addCall(c *Call) error {
 	e.nextID++
 	c.seq = e.nextID
 	c.ID = strconv.Itoa(e.nextID)
+	// Set before the call is visible: other goroutines (Shutdown, requests
+	// in its dialog) may use it from here on.
+	c.log = e.log.With("call", c.ID, "call_id", c.CallID)
 	e.calls[c.CallID] = c
 	return nil
 }

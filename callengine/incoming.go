@@ -77,7 +77,6 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		e.respond(req, tx, code, reason)
 		return
 	}
-	c.log = e.log.With("call", c.ID, "call_id", c.CallID)
 
 	dialog, err := e.dialogUA(transport).ReadInvite(req, tx)
 	if err != nil {
@@ -86,17 +85,21 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		e.respond(req, tx, 400, "Bad Request")
 		return
 	}
+	c.mu.Lock()
 	c.server = dialog
+	c.mu.Unlock()
 	m, err := e.newMedia(c)
 	if err != nil {
 		e.removeCall(c)
 		_ = dialog.Respond(500, "No media port", nil)
 		return
 	}
+	c.mu.Lock()
 	c.media = m
 	c.localSDP.Username = e.aor.User
 	c.localSDP.Media = sdp.Media{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
 		EventType: eventTypeFor(offer), Ptime: 20}
+	c.mu.Unlock()
 
 	// Observers learn of the call before we ring, so a recording can be
 	// answered by the recorder before the agent picks up.

@@ -32,17 +32,18 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 	if err := e.addCall(c); err != nil {
 		return nil, err
 	}
-	c.log = e.log.With("call", c.ID, "call_id", c.CallID)
 
 	m, err := e.newMedia(c)
 	if err != nil {
 		e.removeCall(c)
 		return nil, err
 	}
+	c.mu.Lock()
 	c.media = m
 	c.localSDP.Username = e.aor.User
 	c.localSDP.Media = sdp.Media{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
 		EventType: sdp.DefaultEventPayloadType, Ptime: 20}
+	c.mu.Unlock()
 	offer := c.buildLocalSDP(sdp.SendRecv, e.cfg.Codecs)
 
 	req := sip.NewRequest(sip.INVITE, uri)
@@ -63,7 +64,9 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 	req.SetBody(offer)
 
 	dctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	c.mu.Lock()
 	c.cancelDial = func() { c.stopDialing(cancel, 487, "cancelled") }
+	c.mu.Unlock()
 	timer := time.AfterFunc(e.cfg.RingTimeout, func() { c.stopDialing(cancel, 408, "no answer (timeout)") })
 	// Observers see the call before anything leaves, so a recorder can set up
 	// its taps and recording session in time for the first packet.

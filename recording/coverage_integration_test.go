@@ -14,7 +14,6 @@ import (
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/dsp"
 	"github.com/recphone/recphone/callengine"
-	"github.com/recphone/recphone/callengine/siptest"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/recording/srs"
 )
@@ -296,8 +295,9 @@ func TestOnDemandAndPauseLimit(t *testing.T) {
 // An SRS nobody listens for gives a reason an agent can read.
 func TestUnreachableSRSReason(t *testing.T) {
 	peer := tonePeer(t, 1000)
-	port := siptest.FreePort(t)
-	r := newRig(t, policy.Policy{SRS: []string{fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", port)}, Mode: policy.Always}, audio.NewTone(440, 8000))
+	// Port 9 (discard): privileged, so never handed out as an ephemeral port
+	// to a listener of this test, and nothing serves it here.
+	r := newRig(t, policy.Policy{SRS: []string{"sip:srs@127.0.0.1:9;transport=tcp"}, Mode: policy.Always}, audio.NewTone(440, 8000))
 	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
 	if err != nil {
 		t.Fatal(err)

@@ -60,7 +60,8 @@ func TestRegistrationDigest(t *testing.T) {
 		}
 	})
 	t.Run("unreachable registrar", func(t *testing.T) {
-		phone := startCLI(t, 0, fmt.Sprintf("[account]\nregistrar = \"sip:127.0.0.1:%d;transport=tcp\"\npassword = \"x\"\n", siptest.FreePort(t)))
+		// Port 9 is privileged: never an ephemeral port some listener got.
+		phone := startCLI(t, 0, "[account]\nregistrar = \"sip:127.0.0.1:9;transport=tcp\"\npassword = \"x\"\n")
 		ev := phone.expect(10*time.Second, "registration", map[string]any{"state": "failed", "code": 0})
 		if !strings.Contains(fmt.Sprint(ev["reason"]), "unreachable") {
 			t.Fatalf("reason %q does not say unreachable", ev["reason"])
@@ -122,7 +123,7 @@ func TestOutgoingCallWithEarlyMedia(t *testing.T) {
 func TestOutgoingCallToNobodyTimesOut(t *testing.T) {
 	phone := startCLI(t, 0, "[call]\nring_timeout = \"3s\"\n")
 	start := time.Now()
-	phone.send(fmt.Sprintf("dial sip:nobody@127.0.0.1:%d", siptest.FreePort(t)))
+	phone.send("dial sip:nobody@127.0.0.1:9") // nothing answers on the discard port
 	phone.expect(6*time.Second, "call", map[string]any{"state": "ended", "code": 408, "reason": "no answer (timeout)"})
 	if d := time.Since(start); d < 2900*time.Millisecond {
 		t.Fatalf("gave up after %v, before the 3 s ring timeout", d)
