@@ -3,12 +3,12 @@ package callengine
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/recphone/recphone/callengine/sdp"
+	"github.com/recphone/recphone/callengine/sipstack"
 )
 
 func (e *Engine) onAck(req *sip.Request, tx sip.ServerTransaction) {
@@ -195,12 +195,10 @@ func (c *Call) reinvite(ctx context.Context, dir sdp.Direction) error {
 			return fmt.Errorf("callengine: re-INVITE: %w", err)
 		}
 		if res.StatusCode == 491 && attempt == 0 {
-			select {
-			case <-time.After(time.Duration(2100+rand.IntN(1900)) * time.Millisecond):
-				continue
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := sipstack.GlareWait(ctx); err != nil {
+				return err
 			}
+			continue
 		}
 		if !res.IsSuccess() {
 			return fmt.Errorf("%w: re-INVITE answered %d %s", ErrBadState, res.StatusCode, res.Reason)

@@ -116,42 +116,30 @@ func BenchmarkReplicationVsCallSend(b *testing.B) {
 			_, _ = st.sender.Send(0, false, payload, 160)
 		}
 	})
-	b.Run("replicate", func(b *testing.B) {
-		st := testStream(b)
-		_ = st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMU, direction: "recvonly"}, false)
-		p := csPacket(0, 0, time.Now(), 0, 0x7f)
-		b.ReportAllocs()
-		for b.Loop() {
-			p.SequenceNumber++
-			p.Timestamp += 160
-			p.Time = p.Time.Add(20 * time.Millisecond)
-			st.forward(p)
-		}
-	})
-	b.Run("replicate-srtp", func(b *testing.B) {
-		st := testStream(b)
-		_ = st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMU, direction: "recvonly", srtp: true}, false)
-		p := csPacket(0, 0, time.Now(), 0, 0x7f)
-		b.ReportAllocs()
-		for b.Loop() {
-			p.SequenceNumber++
-			p.Timestamp += 160
-			p.Time = p.Time.Add(20 * time.Millisecond)
-			st.forward(p)
-		}
-	})
-	b.Run("replicate-transcode", func(b *testing.B) {
-		st := testStream(b)
-		_ = st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMA, direction: "recvonly"}, false)
-		p := csPacket(0, 0, time.Now(), 0, 0x7f)
-		b.ReportAllocs()
-		for b.Loop() {
-			p.SequenceNumber++
-			p.Timestamp += 160
-			p.Time = p.Time.Add(20 * time.Millisecond)
-			st.forward(p)
-		}
-	})
+	for _, tc := range []struct {
+		name string
+		ans  answerStream
+	}{
+		{"replicate", answerStream{codec: media.PCMU}},
+		{"replicate-srtp", answerStream{codec: media.PCMU, srtp: true}},
+		{"replicate-transcode", answerStream{codec: media.PCMA}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			st := testStream(b)
+			tc.ans.dst, tc.ans.rtcp, tc.ans.direction = dst, dst, "recvonly"
+			if err := st.configure(tc.ans, false); err != nil {
+				b.Fatal(err)
+			}
+			p := csPacket(0, 0, time.Now(), 0, 0x7f)
+			b.ReportAllocs()
+			for b.Loop() {
+				p.SequenceNumber++
+				p.Timestamp += 160
+				p.Time = p.Time.Add(20 * time.Millisecond)
+				st.forward(p)
+			}
+		})
+	}
 }
 
 func TestReplicationDoesNotAllocate(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/callengine/sipstack"
 	"github.com/recphone/recphone/recording/metadata"
 	"github.com/recphone/recphone/recording/policy"
 )
@@ -482,12 +482,10 @@ func (s *session) reinvite(ctx context.Context) error {
 			return fmt.Errorf("re-INVITE: %w", err)
 		}
 		if res.StatusCode == 491 && attempt == 0 {
-			select {
-			case <-time.After(time.Duration(2100+rand.IntN(1900)) * time.Millisecond):
-				continue
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := sipstack.GlareWait(ctx); err != nil {
+				return err
 			}
+			continue
 		}
 		if !res.IsSuccess() {
 			return fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -134,4 +135,18 @@ func (s *Stack) Close() error {
 		s.wg.Wait()
 	})
 	return err
+}
+
+// GlareWait waits the random 2.1–4 s RFC 3261 §14.1 asks of a UAC whose
+// re-INVITE met a 491 before it retries; it returns ctx's error if ctx ends
+// first.
+func GlareWait(ctx context.Context) error {
+	t := time.NewTimer(time.Duration(2100+rand.IntN(1900)) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
