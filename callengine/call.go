@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/recphone/recphone/callengine/dialog"
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
 )
@@ -55,11 +55,10 @@ type Call struct {
 	localSDP    sdp.Session
 	remoteSDP   *sdp.Session
 	codec       sdp.Codec
-	client      *sipgo.DialogClientSession
-	server      *sipgo.DialogServerSession
+	dlg         *dialog.Dialog
+	out         *dialog.Outgoing // our INVITE while it is unanswered
 	cancelDial  func()
-	provisional bool // a provisional answer arrived, so CANCEL is possible
-	stopCode    int  // why dialing was stopped locally
+	stopCode    int // why dialing was stopped locally
 	stopReason  string
 	endReason   string // why an established dialog is ending
 	answerInACK bool   // we offered in our 200 (offerless INVITE); the answer comes in the ACK
@@ -287,7 +286,7 @@ func (c *Call) commonHeaders() []sip.Header {
 // BYE once answered.
 func (c *Call) Hangup(ctx context.Context) error {
 	c.mu.Lock()
-	state, client, server, cancel := c.state, c.client, c.server, c.cancelDial
+	state, d, cancel := c.state, c.dlg, c.cancelDial
 	c.mu.Unlock()
 	switch state {
 	case StateEnded:
@@ -306,17 +305,11 @@ func (c *Call) Hangup(ctx context.Context) error {
 		return c.Reject(603, "Decline")
 	}
 	c.setEndReason("local hangup")
-	bye := sip.NewRequest(sip.BYE, c.remoteTarget())
-	for _, h := range c.commonHeaders() {
-		bye.AppendHeader(h)
-	}
 	bctx, bcancel := context.WithTimeout(ctx, 8*time.Second)
 	defer bcancel()
 	var err error
-	if client != nil {
-		err = client.WriteBye(bctx, bye)
-	} else if server != nil {
-		err = server.WriteBye(bctx, bye)
+	if d != nil {
+		err = d.Bye(bctx, c.commonHeaders()...)
 	}
 	c.end(0, "local hangup")
 	if err != nil {
@@ -332,19 +325,6 @@ func (c *Call) setEndReason(r string) {
 	if c.endReason == "" {
 		c.endReason = r
 	}
-}
-
-// remoteTarget is the URI in-dialog requests go to: the peer's Contact.
-func (c *Call) remoteTarget() sip.Uri {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.client != nil {
-		if res := c.client.InviteResponse; res != nil && res.Contact() != nil {
-			return *res.Contact().Address.Clone()
-		}
-		return *c.client.InviteRequest.Recipient.Clone()
-	}
-	return *c.server.InviteRequest.Contact().Address.Clone()
 }
 
 // SendDTMF sends digits as RFC 4733 telephone events.

@@ -1,6 +1,7 @@
 package callengine
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -22,7 +23,18 @@ type Config struct {
 	DisplayName string
 
 	Listen    string // SIP listen address for UDP and TCP, host:port
-	Transport string // transport for requests without ;transport: "udp" (default) or "tcp"
+	Transport string // transport for requests without ;transport: "udp" (default), "tcp" or "tls"
+	// TLSListen is the SIP TLS listen address (host:port); empty: no TLS
+	// listener. ServerTLS holds its certificate, and the CAs client
+	// certificates are checked against.
+	TLSListen string
+	ServerTLS *tls.Config
+	// ClientTLS checks the servers this phone connects to over TLS (the
+	// CAs of registrar and SRS) and may carry a client certificate.
+	ClientTLS *tls.Config
+	// SessionExpires asks for RFC 4028 session timers on outgoing calls;
+	// 0: none (a peer that asks for them is always answered).
+	SessionExpires time.Duration
 	// RTPPortMin and RTPPortMax bound the local RTP ports (default 16384-32766).
 	RTPPortMin, RTPPortMax int
 
@@ -78,8 +90,23 @@ func (c *Config) normalize() (aor sip.Uri, registrar *sip.Uri, err error) {
 	case "":
 		c.Transport = "udp"
 	case "udp", "tcp":
+	case "tls":
+		if c.ClientTLS == nil {
+			c.ClientTLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
 	default:
-		return aor, nil, bad("transport", "%q is not udp or tcp", c.Transport)
+		return aor, nil, bad("transport", "%q is not udp, tcp or tls", c.Transport)
+	}
+	if c.TLSListen != "" {
+		if _, _, err := net.SplitHostPort(c.TLSListen); err != nil {
+			return aor, nil, bad("tls_listen", "%q is not an IP:port", c.TLSListen)
+		}
+		if c.ServerTLS == nil {
+			return aor, nil, bad("tls_listen", "needs a certificate and key")
+		}
+	}
+	if c.SessionExpires != 0 && c.SessionExpires < 90*time.Second {
+		return aor, nil, bad("session_expires", "%v is shorter than the 90 s RFC 4028 allows", c.SessionExpires)
 	}
 	if c.RTPPortMin == 0 && c.RTPPortMax == 0 {
 		c.RTPPortMin, c.RTPPortMax = 16384, 32766

@@ -14,12 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/callengine/dialog"
+	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/observe"
-	"github.com/recphone/recphone/callengine/sipstack"
 )
 
 // Engine is one agent's SIP user agent.
@@ -30,9 +30,9 @@ type Engine struct {
 	registrar *sip.Uri
 	device    audio.Device
 
-	stack *sipstack.Stack
-	host  string
-	port  int // real listening port, also when Listen asked for :0
+	ep   *dialog.Endpoint
+	host string
+	port int // real listening port, also when Listen asked for :0
 
 	observers observe.List[Event]
 	router    audioRouter
@@ -70,38 +70,29 @@ func (e *Engine) Observe(o Observer) (remove func()) { return e.observers.Add(o)
 
 func (e *Engine) emit(ev Event) { e.observers.Emit(ev) }
 
-// Start opens the SIP listeners (UDP and TCP on the same port) and, when a
-// registrar is configured, starts registering. It returns once listening.
+// Start opens the phone's SIP endpoint (UDP and TCP on one port, TLS when
+// configured) and, when a registrar is configured, starts registering. It
+// returns once listening. The recording client shares the endpoint
+// (Endpoint).
 func (e *Engine) Start(ctx context.Context) error {
-	st, err := sipstack.Listen(ctx, e.cfg.Listen, sipstack.Options{UserAgent: e.cfg.UserAgent, Logger: e.log.With("sip", "stack")})
+	ep, err := dialog.Listen(ctx, dialog.Options{
+		Listen: e.cfg.Listen, TLSListen: e.cfg.TLSListen, ServerTLS: e.cfg.ServerTLS, ClientTLS: e.cfg.ClientTLS,
+		UserAgent: e.cfg.UserAgent, Logger: e.log.With("sip", "endpoint"),
+	})
 	if err != nil {
 		return fmt.Errorf("callengine: %w", err)
 	}
-	e.stack, e.host, e.port = st, st.Host, st.Port
-	srv := st.Server
-	srv.OnInvite(e.onInvite)
-	srv.OnAck(e.onAck)
-	srv.OnBye(e.onBye)
-	srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
-		// The transaction layer matches CANCELs to their INVITE; one that
-		// gets here matches nothing (RFC 3261 §9.2).
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-	})
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
-		res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
-		_ = tx.Respond(res)
-	})
-	srv.OnInfo(e.onInDialog)
-	srv.OnUpdate(e.onInDialog)
-	srv.OnNotify(e.onInDialog)
-
-	if err := st.Serve(ctx); err != nil {
-		st.Close()
+	e.ep, e.host, e.port = ep, ep.Host(), ep.Port()
+	ep.HandleCalls(e.onNewInvite)
+	if err := ep.Serve(ctx); err != nil {
+		ep.Close()
 		return fmt.Errorf("callengine: %w", err)
 	}
-	e.log.Info("listening", "addr", st.Addr(), "transports", "udp,tcp")
+	transports := "udp,tcp"
+	if ep.TLSPort() != 0 {
+		transports += ",tls:" + strconv.Itoa(ep.TLSPort())
+	}
+	e.log.Info("listening", "addr", ep.Addr(), "transports", transports)
 
 	if e.registrar != nil {
 		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -113,6 +104,16 @@ func (e *Engine) Start(ctx context.Context) error {
 		}()
 	}
 	return nil
+}
+
+// Endpoint is the phone's SIP endpoint, for the recording client's
+// sessions (nil before Start).
+func (e *Engine) Endpoint() *dialog.Endpoint { return e.ep }
+
+// RTPPorts is the configured RTP port range; the recording client takes its
+// RS ports from it too, so one firewall rule covers both.
+func (e *Engine) RTPPorts() media.PortRange {
+	return media.PortRange{Min: uint16(e.cfg.RTPPortMin), Max: uint16(e.cfg.RTPPortMax)}
 }
 
 // ListenAddr is the address the engine listens on (with the real port).
@@ -150,10 +151,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 	}
 	e.router.stop()
-	if e.stack == nil {
+	if e.ep == nil {
 		return nil
 	}
-	return e.stack.Close()
+	return e.ep.Close()
 }
 
 // Calls returns the calls that have not ended, oldest first.
@@ -196,12 +197,6 @@ func (e *Engine) Call(id string) (*Call, error) {
 	return nil, fmt.Errorf("%w: %q", ErrNoSuchCall, id)
 }
 
-func (e *Engine) lookup(callID string) *Call {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.calls[callID]
-}
-
 // addCall registers a new call unless another one is in progress: an agent
 // handles one conversation at a time, so a second one is refused as busy.
 func (e *Engine) addCall(c *Call) error {
@@ -235,30 +230,19 @@ func (e *Engine) removeCall(c *Call) {
 // parameter, else the configured default.
 func (e *Engine) transportFor(u sip.Uri) string {
 	if u.UriParams != nil {
-		if t, ok := u.UriParams.Get("transport"); ok && (t == "tcp" || t == "udp") {
+		if t, ok := u.UriParams.Get("transport"); ok && (t == "tcp" || t == "udp" || t == "tls") {
 			return t
 		}
 	}
 	if u.Scheme == "sips" {
-		return "tcp"
+		return "tls"
 	}
 	return e.cfg.Transport
 }
 
 func (e *Engine) contact(transport string) sip.ContactHeader {
-	u := sip.Uri{Scheme: "sip", User: e.aor.User, Host: e.host, Port: e.port}
-	if transport == "tcp" {
-		u.UriParams = sip.NewParams()
-		u.UriParams.Add("transport", "tcp")
-	}
-	return sip.ContactHeader{Address: u}
+	return e.ep.Contact(e.aor.User, transport)
 }
-
-func (e *Engine) dialogUA(transport string) *sipgo.DialogUA {
-	return &sipgo.DialogUA{Client: e.stack.Client(transport), ContactHDR: e.contact(transport)}
-}
-
-const allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"
 
 // audioRouter runs the audio device while a call has media and hands each
 // 20 ms frame to that call's media session.

@@ -11,22 +11,12 @@ import (
 	"github.com/recphone/recphone/callengine/sdp"
 )
 
-// onInvite routes an INVITE: a re-INVITE to its call, a new one to the agent.
-func (e *Engine) onInvite(req *sip.Request, tx sip.ServerTransaction) {
-	if to := req.To(); to != nil && to.Params != nil && to.Params.Has("tag") {
-		e.onInDialog(req, tx)
-		return
-	}
-	e.onNewInvite(req, tx)
-}
-
 func (e *Engine) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string) {
-	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	if err := tx.Respond(res); err != nil {
-		e.log.Warn("responding failed", "code", code, "err", err)
-	}
+	e.ep.Reply(req, tx, code, reason)
 }
 
+// onNewInvite takes a new INVITE that is not a recording request: a call
+// for the agent.
 func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	callID := req.CallID()
 	from := req.From()
@@ -78,7 +68,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
-	dialog, err := e.dialogUA(transport).ReadInvite(req, tx)
+	in, err := e.ep.Accept(req, tx, e.contact(transport), c.handlers())
 	if err != nil {
 		e.removeCall(c)
 		log.Warn("bad INVITE", "err", err)
@@ -86,12 +76,12 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.mu.Lock()
-	c.server = dialog
+	c.dlg = in.Dialog()
 	c.mu.Unlock()
 	m, err := e.newMedia(c)
 	if err != nil {
 		e.removeCall(c)
-		_ = dialog.Respond(500, "No media port", nil)
+		_ = in.Respond(500, "No media port")
 		return
 	}
 	c.mu.Lock()
@@ -105,7 +95,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// answered by the recorder before the agent picks up.
 	c.e.emit(CallEvent{Call: c, State: StateIncoming, Reason: c.remote.DisplayName})
 	c.log.Info("incoming call", "from", c.remote.URI)
-	if err := dialog.Respond(180, "Ringing", nil, c.commonHeaders()...); err != nil {
+	if err := in.Respond(180, "Ringing", c.commonHeaders()...); err != nil {
 		c.end(487, "caller went away")
 		return
 	}
@@ -117,12 +107,13 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	case d = <-c.decision:
 	case <-timeout.C:
 		d = answerDecision{code: 480, reason: "Temporarily Unavailable"}
-	case <-dialog.Context().Done():
+	case <-in.Cancelled():
+		in.Dialog().Close()
 		c.end(487, "cancelled by caller")
 		return
 	}
 	if !d.answer {
-		_ = dialog.Respond(d.code, d.reason, nil, c.commonHeaders()...)
+		_ = in.Respond(d.code, d.reason, c.commonHeaders()...)
 		c.end(d.code, d.reason)
 		return
 	}
@@ -130,7 +121,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if offer != nil {
 		dir, err := c.applyRemoteSDP(offer, true)
 		if err != nil {
-			_ = dialog.Respond(488, "Not Acceptable Here", nil)
+			_ = in.Respond(488, "Not Acceptable Here")
 			c.end(488, err.Error())
 			return
 		}
@@ -141,18 +132,13 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.mu.Unlock()
 		body = c.buildLocalSDP(sdp.SendRecv, e.cfg.Codecs)
 	}
-	res := sip.NewSDPResponseFromRequest(dialog.InviteRequest, body)
-	for _, h := range c.commonHeaders() {
-		res.AppendHeader(h)
-	}
-	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	if offer != nil {
 		c.setState(c.holdState(), 200, "OK", false)
 	}
-	// WriteResponse retransmits the 200 until the ACK arrives.
-	if err := dialog.WriteResponse(res); err != nil {
+	// Answer retransmits the 200 until the ACK arrives.
+	if err := in.Answer(body, "application/sdp", c.commonHeaders()...); err != nil {
 		c.log.Warn("no ACK for our 200", "err", err)
-		_ = c.Hangup(context.Background())
+		c.end(0, "no ACK from the caller")
 		return
 	}
 	if offer == nil {
@@ -167,7 +153,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		c.setState(c.holdState(), 200, "OK", false)
 	}
-	go c.watchDialog(dialog.Context())
+	go c.watchDialog(in.Dialog())
 }
 
 func eventTypeFor(offer *sdp.Session) uint8 {

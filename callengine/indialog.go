@@ -3,135 +3,103 @@ package callengine
 import (
 	"context"
 	"fmt"
-	"time"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/recphone/recphone/callengine/dialog"
 	"github.com/recphone/recphone/callengine/sdp"
-	"github.com/recphone/recphone/callengine/sipstack"
 )
 
-func (e *Engine) onAck(req *sip.Request, tx sip.ServerTransaction) {
-	c := e.lookupRequest(req)
-	if c == nil {
-		return // ACK to a final error answer, or to a call already gone
+// handlers are the call's side of its dialog.
+func (c *Call) handlers() dialog.Handlers {
+	return dialog.Handlers{
+		Request: c.onRequest,
+		Ack:     c.onAck,
+		Bye: func(*sip.Request) {
+			c.setEndReason("remote hangup")
+			c.end(0, "remote hangup")
+		},
+		Refresh: func(ctx context.Context) error { return c.reinvite(ctx, c.localDirection()) },
+		Expired: func() {
+			c.setEndReason("session expired")
+			c.end(408, "session expired (no refresh, RFC 4028)")
+		},
 	}
+}
+
+// onAck takes the answer of an offerless call from the ACK of our 200.
+func (c *Call) onAck(req *sip.Request) {
 	c.mu.Lock()
-	server := c.server
 	awaiting := c.answerInACK
 	c.answerInACK = false
 	c.mu.Unlock()
-	if awaiting && len(req.Body()) > 0 {
-		// Our offer went in the 200; this ACK carries the answer.
-		answer, err := sdp.Parse(req.Body())
-		if err == nil {
-			_, err = c.applyRemoteSDP(answer, false)
-		}
-		if err != nil {
-			c.log.Warn("unusable SDP answer in ACK", "err", err)
-		}
-	}
-	if server != nil {
-		// Only the ACK of the INVITE itself confirms the dialog; sipgo
-		// refuses re-INVITE ACKs by CSeq, which is what we want.
-		_ = server.ReadAck(req, tx)
-	}
-}
-
-func (e *Engine) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	c := e.lookupRequest(req)
-	if c == nil {
-		e.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+	if !awaiting || len(req.Body()) == 0 {
 		return
 	}
-	c.mu.Lock()
-	client, server := c.client, c.server
-	c.mu.Unlock()
-	c.setEndReason("remote hangup")
-	var err error
-	switch {
-	case client != nil:
-		err = client.ReadBye(req, tx)
-	case server != nil:
-		err = server.ReadBye(req, tx)
+	answer, err := sdp.Parse(req.Body())
+	if err == nil {
+		_, err = c.applyRemoteSDP(answer, false)
 	}
 	if err != nil {
-		c.log.Warn("BYE refused", "err", err)
-		e.respond(req, tx, 481, "Call/Transaction Does Not Exist")
-		return
+		c.log.Warn("unusable SDP answer in ACK", "err", err)
 	}
-	c.end(0, "remote hangup")
 }
 
-// lookupRequest finds the call a request belongs to by Call-ID and tags.
-func (e *Engine) lookupRequest(req *sip.Request) *Call {
-	id := req.CallID()
-	if id == nil {
-		return nil
-	}
-	return e.lookup(id.Value())
-}
-
-// onInDialog answers requests inside an established call: re-INVITE and
+// onRequest answers requests of the peer inside the call: re-INVITE and
 // UPDATE (hold, resume, a new address or codec), INFO and NOTIFY.
-func (e *Engine) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
-	c := e.lookupRequest(req)
-	if c == nil {
-		e.respond(req, tx, 481, "Call/Transaction Does Not Exist")
-		return
-	}
+func (c *Call) onRequest(req *sip.Request) dialog.Reply {
 	switch req.Method {
 	case sip.INVITE, sip.UPDATE:
-		c.onOffer(req, tx)
-	case sip.INFO:
+		return c.onOffer(req)
+	case sip.INFO, sip.NOTIFY:
 		// DTMF travels as RFC 4733 events; INFO bodies are acknowledged only.
-		e.respond(req, tx, 200, "OK")
-	default:
-		e.respond(req, tx, 200, "OK")
+		return dialog.Reply{Code: 200}
 	}
+	return dialog.Reply{}
 }
 
 // onOffer answers a peer's re-INVITE or UPDATE.
-func (c *Call) onOffer(req *sip.Request, tx sip.ServerTransaction) {
+func (c *Call) onOffer(req *sip.Request) dialog.Reply {
 	state := c.State()
 	if state != StateAnswered && state != StateHeld {
-		if req.Method == sip.UPDATE && state == StateRinging {
-			c.e.respond(req, tx, 200, "OK") // session refresh during early dialog
-			return
+		if req.Method == sip.UPDATE && state == StateRinging && len(req.Body()) == 0 {
+			return dialog.Reply{Code: 200} // session refresh during early dialog
 		}
-		c.e.respond(req, tx, 491, "Request Pending")
-		return
+		return dialog.Reply{Code: 491, Reason: "Request Pending"}
 	}
 	c.takePeerIdentity(req)
+	if req.Method == sip.UPDATE && len(req.Body()) == 0 {
+		return dialog.Reply{Code: 200, Headers: c.commonHeaders()} // a session refresh
+	}
 	var answer []byte
 	if len(req.Body()) == 0 {
 		// Offerless re-INVITE / session refresh: repeat our current SDP.
 		answer = c.buildLocalSDP(c.localDirection(), []sdp.Codec{c.Codec()})
 	} else {
+		if ct := req.ContentType(); ct == nil || !strings.EqualFold(mediaType(ct.Value()), "application/sdp") {
+			return dialog.Reply{Code: 415, Reason: "Unsupported Media Type",
+				Headers: []sip.Header{sip.NewHeader("Accept", "application/sdp")}}
+		}
 		offer, err := sdp.Parse(req.Body())
 		if err != nil {
 			c.log.Warn("bad SDP in re-offer", "err", err)
-			c.e.respond(req, tx, 400, "Malformed SDP")
-			return
+			return dialog.Reply{Code: 400, Reason: "Malformed SDP"}
 		}
 		dir, err := c.applyRemoteSDP(offer, true)
 		if err != nil {
-			c.e.respond(req, tx, 488, "Not Acceptable Here")
-			return
+			return dialog.Reply{Code: 488, Reason: "Not Acceptable Here"}
 		}
 		answer = c.buildLocalSDP(dir, []sdp.Codec{c.Codec()})
 	}
-	res := sip.NewSDPResponseFromRequest(req, answer)
-	for _, h := range c.commonHeaders() {
-		res.AppendHeader(h)
-	}
-	contact := c.e.contact(c.transport)
-	res.AppendHeader(&contact)
-	if err := tx.Respond(res); err != nil {
-		c.log.Warn("answering re-offer failed", "err", err)
-		return
-	}
-	c.setState(c.holdState(), 0, "", false)
+	return dialog.Reply{Code: 200, Body: answer, Type: "application/sdp", Headers: c.commonHeaders(),
+		Sent: func() { c.setState(c.holdState(), 0, "", false) }}
+}
+
+// mediaType is a Content-Type without its parameters.
+func mediaType(ct string) string {
+	t, _, _ := strings.Cut(ct, ";")
+	return strings.TrimSpace(t)
 }
 
 func (c *Call) localDirection() sdp.Direction {
@@ -180,67 +148,44 @@ func (c *Call) setHold(ctx context.Context, hold bool) error {
 // reinvite sends our offer with direction dir and applies the answer. A
 // glare (491) is retried once after the random wait of RFC 3261 §14.1.
 func (c *Call) reinvite(ctx context.Context, dir sdp.Direction) error {
+	d := c.dialog()
+	if d == nil {
+		return fmt.Errorf("%w: call %s has no dialog", ErrBadState, c.ID)
+	}
 	offer := c.buildLocalSDP(dir, c.e.cfg.Codecs)
-	for attempt := 0; ; attempt++ {
-		req := sip.NewRequest(sip.INVITE, c.remoteTarget())
+	res, err := d.ReOffer(ctx, sip.INVITE, func(req *sip.Request) error {
 		for _, h := range c.commonHeaders() {
 			req.AppendHeader(h)
 		}
 		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		req.SetBody(offer)
-		rctx, cancel := context.WithTimeout(ctx, 32*time.Second)
-		res, err := c.doInDialog(rctx, req)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("callengine: re-INVITE: %w", err)
+		return nil
+	})
+	if err != nil {
+		if code := dialog.Code(err); code != 0 {
+			return fmt.Errorf("%w: re-INVITE answered %v", ErrBadState, err)
 		}
-		if res.StatusCode == 491 && attempt == 0 {
-			if err := sipstack.GlareWait(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		if !res.IsSuccess() {
-			return fmt.Errorf("%w: re-INVITE answered %d %s", ErrBadState, res.StatusCode, res.Reason)
-		}
-		ack := sip.NewRequest(sip.ACK, c.remoteTarget())
-		if err := c.writeInDialog(ack); err != nil {
-			c.log.Warn("ACK of re-INVITE failed", "err", err)
-		}
-		answer, err := sdp.Parse(res.Body())
-		if err != nil {
-			return fmt.Errorf("%w: re-INVITE answer: %w", ErrMediaNegotiated, err)
-		}
-		_, err = c.applyRemoteSDP(answer, false)
-		return err
+		return fmt.Errorf("callengine: re-INVITE: %w", err)
 	}
+	answer, err := sdp.Parse(res.Body())
+	if err != nil {
+		return fmt.Errorf("%w: re-INVITE answer: %w", ErrMediaNegotiated, err)
+	}
+	_, err = c.applyRemoteSDP(answer, false)
+	return err
 }
 
-func (c *Call) doInDialog(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+func (c *Call) dialog() *dialog.Dialog {
 	c.mu.Lock()
-	client, server := c.client, c.server
-	c.mu.Unlock()
-	if client != nil {
-		return client.Do(ctx, req)
-	}
-	return server.Do(ctx, req)
+	defer c.mu.Unlock()
+	return c.dlg
 }
 
-func (c *Call) writeInDialog(req *sip.Request) error {
-	c.mu.Lock()
-	client, server := c.client, c.server
-	c.mu.Unlock()
-	if client != nil {
-		return client.WriteRequest(req)
-	}
-	return server.WriteRequest(req)
-}
-
-// watchDialog ends the call when sipgo ends its dialog for a reason we did
-// not see as a request (e.g. no ACK for our 200).
-func (c *Call) watchDialog(done context.Context) {
+// watchDialog ends the call when its dialog ends for a reason we did not
+// see as a request (the session timer ran out, the peer never ACKed).
+func (c *Call) watchDialog(d *dialog.Dialog) {
 	select {
-	case <-done.Done():
+	case <-d.Done():
 		c.mu.Lock()
 		reason := c.endReason
 		c.mu.Unlock()

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/recphone/recphone/callengine/dialog"
 	"github.com/recphone/recphone/callengine/sdp"
 )
 
@@ -59,40 +58,31 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 	for _, h := range c.commonHeaders() {
 		req.AppendHeader(h)
 	}
-	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	req.AppendHeader(sip.NewHeader("Allow", dialog.AllowMethods))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(offer)
 
-	dctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	c.mu.Lock()
-	c.cancelDial = func() { c.stopDialing(cancel, 487, "cancelled") }
+	c.cancelDial = func() { c.stopDialing(487, "cancelled") }
 	c.mu.Unlock()
-	timer := time.AfterFunc(e.cfg.RingTimeout, func() { c.stopDialing(cancel, 408, "no answer (timeout)") })
 	// Observers see the call before anything leaves, so a recorder can set up
 	// its taps and recording session in time for the first packet.
 	c.setState(StateCalling, 0, "", false)
-	go func() {
-		defer timer.Stop()
-		defer cancel(nil)
-		c.dial(dctx, req)
-	}()
+	go c.dial(context.WithoutCancel(ctx), req)
 	return c, nil
 }
 
-// stopDialing abandons an outgoing call that has no final answer. Once the
-// callee sent a provisional answer sipgo sends CANCEL; before that there is
-// nothing to cancel (RFC 3261 §9.1), so the transaction is dropped at once.
-func (c *Call) stopDialing(cancel context.CancelCauseFunc, code int, reason string) {
+// stopDialing abandons an outgoing call that has no final answer (CANCEL
+// once the callee answered provisionally, RFC 3261 §9.1).
+func (c *Call) stopDialing(code int, reason string) {
 	c.mu.Lock()
 	if c.stopCode == 0 {
 		c.stopCode, c.stopReason = code, reason
 	}
-	provisional := c.provisional
+	og := c.out
 	c.mu.Unlock()
-	if provisional {
-		cancel(errDialStopped)
-	} else {
-		cancel(sipgo.WaitAnswerForceCancelErr)
+	if og != nil {
+		og.Stop(errDialStopped)
 	}
 }
 
@@ -100,51 +90,43 @@ var errDialStopped = errors.New("dialing stopped")
 
 func (c *Call) dial(ctx context.Context, req *sip.Request) {
 	e := c.e
-	dialog, err := e.dialogUA(c.transport).WriteInvite(ctx, req)
+	og, err := e.ep.Invite(ctx, req, c.handlers(), dialog.InviteOptions{
+		Timeout:  e.cfg.RingTimeout,
+		Username: e.cfg.Username, Password: e.cfg.Password,
+		OnProvisional:  c.onProvisional,
+		SessionExpires: e.cfg.SessionExpires,
+	})
 	if err != nil {
 		c.log.Warn("INVITE not sent", "err", err)
 		c.end(503, fmt.Sprintf("could not send INVITE: %v", err))
 		return
 	}
 	c.mu.Lock()
-	c.client = dialog
+	c.out = og
+	c.dlg = og.Dialog()
+	stopped := c.stopCode != 0
 	c.mu.Unlock()
-
-	err = dialog.WaitAnswer(ctx, sipgo.AnswerOptions{
-		Username: e.cfg.Username,
-		Password: e.cfg.Password,
-		OnResponse: func(res *sip.Response) error {
-			if res.IsProvisional() {
-				c.mu.Lock()
-				c.provisional = true
-				c.mu.Unlock()
-				if res.StatusCode > 100 {
-					c.onProvisional(res)
-				}
-			}
-			return nil
-		},
-	})
+	if stopped { // hung up while the INVITE was being sent
+		og.Stop(errDialStopped)
+	}
+	d, err := og.Wait()
 	if err != nil {
 		code, reason := dialFailure(err)
 		c.mu.Lock()
-		if c.stopCode != 0 {
+		if c.stopCode != 0 && errors.Is(err, errDialStopped) {
 			code, reason = c.stopCode, c.stopReason
 		}
 		c.mu.Unlock()
 		c.end(code, reason)
 		return
 	}
-	res := dialog.InviteResponse
+	res := d.InviteResponse()
 	c.takePeerIdentity(res)
 	c.mu.Lock()
 	if uuid := peerSessionUUID(res); uuid != "" {
 		c.sessionID.Remote = uuid
 	}
 	c.mu.Unlock()
-	if err := dialog.Ack(ctx); err != nil {
-		c.log.Warn("ACK failed", "err", err)
-	}
 	answer, perr := sdp.Parse(res.Body())
 	if perr == nil {
 		_, perr = c.applyRemoteSDP(answer, false)
@@ -156,7 +138,7 @@ func (c *Call) dial(ctx context.Context, req *sip.Request) {
 		return
 	}
 	c.setState(c.holdState(), res.StatusCode, res.Reason, false)
-	go c.watchDialog(dialog.Context())
+	go c.watchDialog(d)
 }
 
 // onProvisional handles a 18x: ringing, and early media when it has SDP.
@@ -175,18 +157,15 @@ func (c *Call) onProvisional(res *sip.Response) {
 	c.setState(StateRinging, res.StatusCode, res.Reason, early)
 }
 
-// dialFailure turns what WaitAnswer returned into a status and a reason an
-// agent can read.
+// dialFailure turns what an unanswered INVITE ended with into a status and
+// a reason an agent can read.
 func dialFailure(err error) (int, string) {
-	var dr *sipgo.ErrDialogResponse
-	if errors.As(err, &dr) {
-		return dr.Res.StatusCode, dr.Res.Reason
-	}
-	var drv sipgo.ErrDialogResponse
-	if errors.As(err, &drv) {
-		return drv.Res.StatusCode, drv.Res.Reason
-	}
+	var re *dialog.ResponseError
 	switch {
+	case errors.As(err, &re):
+		return re.Res.StatusCode, re.Res.Reason
+	case errors.Is(err, dialog.ErrNoAnswer):
+		return 408, "no answer (timeout)"
 	case errors.Is(err, sip.ErrTransactionTimeout):
 		return 408, "callee unreachable (no response)"
 	}

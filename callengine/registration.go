@@ -9,6 +9,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/callengine/dialog"
 )
 
 // registerTimeout bounds one REGISTER transaction: a registrar that does not
@@ -72,7 +74,7 @@ func refreshAfter(d time.Duration) time.Duration {
 func (r *registration) register(ctx context.Context, expiry time.Duration) (time.Duration, error) {
 	e := r.e
 	transport := e.transportFor(*e.registrar)
-	client := e.stack.Client(transport)
+	client := e.ep.Client(transport)
 	req := r.request(transport, expiry)
 	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()
@@ -138,7 +140,7 @@ func (r *registration) request(transport string, expiry time.Duration) *sip.Requ
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: r.cseq, MethodName: sip.REGISTER})
 	req.AppendHeader(&contact)
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expiry/time.Second))))
-	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	req.AppendHeader(sip.NewHeader("Allow", dialog.AllowMethods))
 	req.AppendHeader(sip.NewHeader("User-Agent", e.cfg.UserAgent))
 	req.SetBody(nil)
 	return req

@@ -71,7 +71,12 @@ func newRigWith(t *testing.T, p policy.Policy, mic audio.Device, answerTimeout t
 	if len(p.SRS) == 0 {
 		p.SRS = []string{fmt.Sprintf("sip:srs@%s;transport=tcp", server.Addr())}
 	}
-	eng, err := callengine.New(callengine.Config{AOR: "sip:alice@127.0.0.1", DisplayName: "Agent Alice", Listen: "127.0.0.1:0"}, mic, testLogger(t))
+	clientTLS, err := ClientTLS(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := callengine.New(callengine.Config{AOR: "sip:alice@127.0.0.1", DisplayName: "Agent Alice", Listen: "127.0.0.1:0",
+		ClientTLS: clientTLS}, mic, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +367,7 @@ func TestIncomingCallRecordedFromRinging(t *testing.T) {
 	}
 
 	// The SRS trying to open a recording session itself is refused.
-	if _, err := r.srs.Invite(ctx, "sip:alice@"+r.recorder.ListenAddr(), srs.InviteOptions{}); err == nil || !strings.Contains(err.Error(), "403") {
+	if _, err := r.srs.Invite(ctx, "sip:alice@"+r.engine.ListenAddr(), srs.InviteOptions{}); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("unsolicited recording INVITE: %v, want 403", err)
 	}
 

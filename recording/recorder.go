@@ -7,20 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/callengine/dialog"
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/observe"
-	"github.com/recphone/recphone/callengine/sipstack"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -33,11 +30,6 @@ var (
 
 // Options configures a Recorder.
 type Options struct {
-	// Listen is the SIP address the recorder uses toward the SRS (UDP and
-	// TCP); default the engine's IP with any free port.
-	Listen string
-	// Ports is the RTP port range of RS streams; zero: media.DefaultPortRange.
-	Ports media.PortRange
 	// AnswerTimeout bounds the wait for an SRS's answer (default 32 s, the
 	// SIP transaction timeout).
 	AnswerTimeout time.Duration
@@ -52,91 +44,56 @@ type Recorder struct {
 	ports   media.PortRange
 	timeout time.Duration
 	mediaIP netip.Addr
-	listen  string
-
-	stack *sipstack.Stack
-	host  string
-	port  int
+	ep      *dialog.Endpoint // the phone's, shared with its calls
 
 	observers observe.List[Event]
 	unobserve func()
 
-	mu       sync.Mutex
-	byCall   map[string]*session // engine call id
-	byRSCall map[string]*session // RS SIP Call-ID
-	status   map[string]Event
-	closed   bool
-	wg       sync.WaitGroup
+	mu     sync.Mutex
+	byCall map[string]*session // engine call id
+	status map[string]Event
+	closed bool
+	wg     sync.WaitGroup
 }
 
-// New prepares a recorder for engine's calls under the resolved policy.
+// New prepares a recorder for the calls of engine, which must have been
+// started: the recorder talks to the SRS from the phone's own SIP endpoint
+// and takes RS media ports from the phone's RTP port range.
 func New(engine *callengine.Engine, pol policy.Resolved, opts Options) (*Recorder, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Ports == (media.PortRange{}) {
-		opts.Ports = media.DefaultPortRange()
+	ep := engine.Endpoint()
+	if ep == nil {
+		return nil, errors.New("recording: the engine is not started")
 	}
-	if opts.Listen == "" {
-		host, _, err := net.SplitHostPort(engine.ListenAddr())
-		if err != nil {
-			return nil, fmt.Errorf("recording: engine not started: %w", err)
-		}
-		opts.Listen = net.JoinHostPort(host, "0")
-	}
-	host, _, err := net.SplitHostPort(opts.Listen)
+	ip, err := netip.ParseAddr(ep.Host())
 	if err != nil {
-		return nil, fmt.Errorf("recording: listen %q: %w", opts.Listen, err)
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return nil, fmt.Errorf("recording: listen %q: %w", opts.Listen, err)
+		return nil, fmt.Errorf("recording: phone address %q: %w", ep.Host(), err)
 	}
 	if opts.AnswerTimeout <= 0 {
 		opts.AnswerTimeout = inviteTimeout
 	}
 	return &Recorder{
-		engine: engine, pol: pol, log: log.With("component", "recording"), ports: opts.Ports, timeout: opts.AnswerTimeout,
-		mediaIP: ip, listen: opts.Listen,
-		byCall: map[string]*session{}, byRSCall: map[string]*session{}, status: map[string]Event{},
+		engine: engine, pol: pol, log: log.With("component", "recording"), ports: engine.RTPPorts(),
+		timeout: opts.AnswerTimeout, mediaIP: ip, ep: ep,
+		byCall: map[string]*session{}, status: map[string]Event{},
 	}, nil
 }
 
 // Policy is the recording policy in force.
 func (r *Recorder) Policy() policy.Resolved { return r.pol }
 
-// Start opens the recorder's SIP sockets and starts following the engine's
-// calls. Calls that start after it are recorded as the policy says.
+// Start follows the engine's calls (calls that start after it are recorded
+// as the policy says) and takes the recording requests of SRSs that reach
+// the phone's endpoint.
 func (r *Recorder) Start(ctx context.Context) error {
-	tlsConf, err := r.tlsConfig()
-	if err != nil {
-		return err
-	}
-	st, err := sipstack.Listen(ctx, r.listen, sipstack.Options{UserAgent: "recphone", TLS: tlsConf, Logger: r.log})
-	if err != nil {
-		return fmt.Errorf("recording: %w", err)
-	}
-	r.stack, r.host, r.port = st, st.Host, st.Port
-	srv := st.Server
-	srv.OnInvite(r.onInvite)
-	srv.OnUpdate(r.onInDialog)
-	srv.OnBye(r.onBye)
-	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-	})
-	if err := st.Serve(ctx); err != nil {
-		st.Close()
-		return fmt.Errorf("recording: %w", err)
-	}
+	r.ep.HandleRecordings(r.onRecordingInvite)
 	r.unobserve = r.engine.Observe(r.onEngineEvent)
-	r.log.Info("recording client ready", "listen", st.Addr(), "mode", r.pol.Mode, "streams", r.pol.Streams, "srs", r.pol.SRS)
+	r.log.Info("recording client ready", "listen", r.ep.Addr(), "mode", r.pol.Mode, "streams", r.pol.Streams, "srs", r.pol.SRS)
 	return nil
 }
-
-// ListenAddr is the address the recorder's SIP sockets are bound to.
-func (r *Recorder) ListenAddr() string { return net.JoinHostPort(r.host, strconv.Itoa(r.port)) }
 
 // Observe adds an observer of recording events; the returned func removes it.
 func (r *Recorder) Observe(o Observer) (remove func()) { return r.observers.Add(o) }
@@ -248,7 +205,6 @@ func (r *Recorder) begin(c *callengine.Call) error {
 	go func() {
 		defer r.wg.Done()
 		s.run()
-		r.untrack(s)
 	}()
 	return nil
 }
@@ -269,22 +225,6 @@ func (r *Recorder) session(callID string) *session {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.byCall[callID]
-}
-
-func (r *Recorder) track(s *session, rsCallID string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.byRSCall[rsCallID] = s
-}
-
-func (r *Recorder) untrack(s *session) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for id, x := range r.byRSCall {
-		if x == s {
-			delete(r.byRSCall, id)
-		}
-	}
 }
 
 // Pause stops recording a call for reason, where policy allows it.
@@ -371,31 +311,22 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 			s.cancel()
 		}
 	}
-	var err error
-	if r.stack != nil {
-		err = r.stack.Close()
-	}
+	r.ep.HandleRecordings(nil)
 	r.wg.Wait()
-	return err
+	return nil
 }
 
 // The recorder's own SIP identity and headers.
 
 func (r *Recorder) srcURI() sip.Uri {
-	return sip.Uri{Scheme: "sip", User: "recphone-src", Host: r.host}
+	return sip.Uri{Scheme: "sip", User: srcUser, Host: r.ep.Host()}
 }
 
+// srcUser is the user part the recorder's requests come from.
+const srcUser = "recphone-src"
+
 func (r *Recorder) contact(transport string) sip.ContactHeader {
-	u := sip.Uri{Scheme: "sip", User: "recphone-src", Host: r.host, Port: r.port}
-	// The recorder has no TLS server certificate of its own: an SRS reached
-	// over TLS sends its in-dialog requests to our TCP listener.
-	if transport == "tcp" || transport == "tls" {
-		u.UriParams = sip.NewParams()
-		u.UriParams.Add("transport", "tcp")
-	}
-	params := sip.NewParams()
-	params.Add("+sip.src", "")
-	return sip.ContactHeader{Address: u, Params: params}
+	return r.ep.Contact(srcUser, transport, "+sip.src")
 }
 
 func (r *Recorder) rsHeaders() []sip.Header {
@@ -403,7 +334,7 @@ func (r *Recorder) rsHeaders() []sip.Header {
 		sip.NewHeader("Require", "siprec"),
 		sip.NewHeader("Accept", acceptHeader),
 		sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, UPDATE, OPTIONS"),
-		sip.NewHeader("User-Agent", "recphone"),
+		sip.NewHeader("User-Agent", r.ep.UserAgent()),
 	}
 }
 
@@ -422,24 +353,21 @@ func (r *Recorder) transportFor(u sip.Uri) string {
 	return "tcp"
 }
 
-// tlsConfig is how the recorder authenticates the SRS (its certificate must
+// ClientTLS is how the phone authenticates the SRS (its certificate must
 // chain to the provisioned CA, or the system's roots, and name the SRS
-// host) and, for mutual TLS, itself.
-func (r *Recorder) tlsConfig() (*tls.Config, error) {
+// host) and, for mutual TLS, itself. The phone's endpoint uses it for
+// every TLS connection it opens (callengine.Config.ClientTLS).
+func ClientTLS(pol policy.Policy) (*tls.Config, error) {
 	conf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if r.pol.SRSCA != "" {
-		pem, err := os.ReadFile(r.pol.SRSCA)
+	if pol.SRSCA != "" {
+		pool, err := loadCA(pol.SRSCA)
 		if err != nil {
-			return nil, fmt.Errorf("recording: srs_ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("recording: srs_ca: %s holds no PEM certificate", r.pol.SRSCA)
+			return nil, err
 		}
 		conf.RootCAs = pool
 	}
-	if r.pol.ClientCert != "" {
-		cert, err := tls.LoadX509KeyPair(r.pol.ClientCert, r.pol.ClientKey)
+	if pol.ClientCert != "" {
+		cert, err := tls.LoadX509KeyPair(pol.ClientCert, pol.ClientKey)
 		if err != nil {
 			return nil, fmt.Errorf("recording: client_cert: %w", err)
 		}
@@ -448,55 +376,14 @@ func (r *Recorder) tlsConfig() (*tls.Config, error) {
 	return conf, nil
 }
 
-func (r *Recorder) dialogUA(transport string) *sipgo.DialogUA {
-	return &sipgo.DialogUA{Client: r.stack.Client(transport), ContactHDR: r.contact(transport)}
-}
-
-// SIP requests from SRSs.
-
-func (r *Recorder) sessionOf(req *sip.Request) *session {
-	id := req.CallID()
-	if id == nil {
-		return nil
+func loadCA(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("recording: srs_ca: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byRSCall[id.Value()]
-}
-
-func (r *Recorder) onInvite(req *sip.Request, tx sip.ServerTransaction) {
-	if to := req.To(); to != nil && to.Params != nil && to.Params.Has("tag") {
-		r.onInDialog(req, tx)
-		return
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("recording: srs_ca: %s holds no PEM certificate", path)
 	}
-	// Only the provisioned SRS may start a recording, and it does so by
-	// answering our offers: an unsolicited INVITE asking to record the
-	// agent is refused, or the phone would be a wiretap.
-	r.log.Warn("refused unsolicited recording request", "source", req.Source(), "from", fromOf(req))
-	_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
-}
-
-func fromOf(req *sip.Request) string {
-	if f := req.From(); f != nil {
-		return f.Address.String()
-	}
-	return ""
-}
-
-func (r *Recorder) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
-	s := r.sessionOf(req)
-	if s == nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-		return
-	}
-	s.onSRSRequest(req, tx)
-}
-
-func (r *Recorder) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	s := r.sessionOf(req)
-	if s == nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-		return
-	}
-	s.onSRSBye(req, tx)
+	return pool, nil
 }

@@ -13,12 +13,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/callengine/dialog"
 	"github.com/recphone/recphone/callengine/media"
-	"github.com/recphone/recphone/callengine/sipstack"
 	"github.com/recphone/recphone/recording/metadata"
 	"github.com/recphone/recphone/recording/policy"
 )
@@ -49,7 +48,7 @@ type session struct {
 	state         State
 	srs           string
 	rsCallID      string
-	dialog        *sipgo.DialogClientSession
+	dlg           *dialog.Dialog
 	sdpSession    uint64
 	sdpVersion    uint64
 	answer        []answerStream
@@ -225,7 +224,7 @@ func (s *session) start(ctx context.Context) {
 // fail ends the recording attempt without touching the call.
 func (s *session) fail(reason string) {
 	s.mu.Lock()
-	s.dialog = nil
+	s.dlg = nil
 	s.mu.Unlock()
 	for _, st := range s.streams {
 		st.setPaused(true, false)
@@ -311,59 +310,55 @@ func (s *session) invite(ctx context.Context, target string) error {
 	s.mu.Lock()
 	s.rsCallID = string(callID)
 	s.mu.Unlock()
-	s.r.track(s, string(callID))
 
-	ictx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	provisional := false
-	timer := time.AfterFunc(s.r.timeout, func() {
-		if provisional {
-			cancel(errInviteTimeout)
-		} else {
-			cancel(sipgo.WaitAnswerForceCancelErr)
-		}
-	})
-	defer timer.Stop()
-	dialog, err := s.r.dialogUA(transport).WriteInvite(ictx, req)
+	og, err := s.r.ep.Invite(ctx, req, s.handlers(), dialog.InviteOptions{Timeout: s.r.timeout})
 	if err != nil {
 		return unreachable(err)
 	}
-	err = dialog.WaitAnswer(ictx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
-		if res.IsProvisional() {
-			provisional = true
-		}
-		return nil
-	}})
+	// The call ending while the SRS has not answered abandons the INVITE.
+	stop := context.AfterFunc(ctx, func() { og.Stop(ctx.Err()) })
+	dlg, err := og.Wait()
+	stop()
 	if err != nil {
-		var dr *sipgo.ErrDialogResponse
-		if errors.As(err, &dr) {
-			if dr.Res.StatusCode == 488 && s.srtpOffered() {
-				return fmt.Errorf("%w: %d %s", errSRTPRefused, dr.Res.StatusCode, dr.Res.Reason)
+		var re *dialog.ResponseError
+		switch {
+		case errors.As(err, &re):
+			if re.Res.StatusCode == sip.StatusNotAcceptableHere && s.srtpOffered() {
+				return fmt.Errorf("%w: %v", errSRTPRefused, re)
 			}
-			return fmt.Errorf("%d %s", dr.Res.StatusCode, dr.Res.Reason)
-		}
-		if ictx.Err() != nil && ctx.Err() == nil {
+			return re
+		case errors.Is(err, dialog.ErrNoAnswer):
 			return fmt.Errorf("no answer within %v", s.r.timeout)
+		case ctx.Err() != nil:
+			return ctx.Err()
 		}
 		return unreachable(err)
 	}
-	if err := dialog.Ack(ctx); err != nil {
-		s.log.Warn("ACK to SRS failed", "err", err)
-	}
-	res := dialog.InviteResponse
-	ans, err := s.applyAnswer(res.ContentType(), res.Body(), offered)
+	res := dlg.InviteResponse()
+	ans, err := s.applyAnswer(contentTypeOf(res), res.Body(), offered)
 	if err != nil {
-		_ = dialog.Bye(ctx)
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 8*time.Second)
+		_ = dlg.Bye(bctx, reasonHeader(err))
+		cancel()
 		return err
 	}
 	s.mu.Lock()
-	s.dialog = dialog
+	s.dlg = dlg
 	s.answer = ans
 	s.mu.Unlock()
 	if !hasSRSFeature(res) {
 		s.log.Warn("SRS answer lacks +sip.srs in Contact", "srs", target)
 	}
 	return nil
+}
+
+// reasonHeader says in a BYE why the recorder ends the RS (RFC 3326).
+func reasonHeader(err error) sip.Header {
+	text := strings.NewReplacer(`"`, "'", "\r", " ", "\n", " ").Replace(err.Error())
+	if len(text) > 200 {
+		text = text[:200]
+	}
+	return sip.NewHeader("Reason", `SIP;cause=488;text="`+text+`"`)
 }
 
 // unreachable turns a transport failure into a reason an agent and an
@@ -389,8 +384,7 @@ func unreachable(err error) error {
 }
 
 var (
-	errInviteTimeout = errors.New("SRS did not answer")
-	errSRTPRefused   = errors.New("SRS refused SRTP")
+	errSRTPRefused = errors.New("SRS refused SRTP")
 )
 
 func (s *session) srtpOffered() bool {
@@ -404,13 +398,17 @@ func hasSRSFeature(res *sip.Response) bool {
 	return c != nil && strings.Contains(c.Value(), "+sip.srs")
 }
 
+// contentTypeOf is a message's Content-Type, "" when it has none.
+func contentTypeOf(m interface{ ContentType() *sip.ContentTypeHeader }) string {
+	if h := m.ContentType(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
 // applyAnswer configures the streams from an SDP answer of the SRS to our
 // offer in direction offered, or from an offer of the SRS (offered "").
-func (s *session) applyAnswer(ct sip.Header, body []byte, offered string) ([]answerStream, error) {
-	ctype := ""
-	if ct != nil {
-		ctype = ct.Value()
-	}
+func (s *session) applyAnswer(ctype string, body []byte, offered string) ([]answerStream, error) {
 	b, err := parseSRSBody(ctype, body)
 	if err != nil {
 		return nil, err
@@ -454,65 +452,45 @@ func (s *session) applyAnswer(ct sip.Header, body []byte, offered string) ([]ans
 
 // reinvite sends SDP and current metadata in a re-INVITE (an SRS may refuse
 // SDP-only re-INVITEs, so both always travel together). A glare is retried
-// once after the random wait of RFC 3261 §14.1.
+// once after the random wait of RFC 3261 §14.1, with a fresh body.
 func (s *session) reinvite(ctx context.Context) error {
 	s.mu.Lock()
-	dialog := s.dialog
+	dlg := s.dlg
 	s.mu.Unlock()
-	if dialog == nil {
+	if dlg == nil {
 		return errNoRS
 	}
-	for attempt := 0; ; attempt++ {
-		body, ct, offered, err := s.body()
+	var offered string
+	res, err := dlg.ReOffer(ctx, sip.INVITE, func(req *sip.Request) error {
+		body, ct, dir, err := s.body()
 		if err != nil {
 			return err
 		}
-		req := sip.NewRequest(sip.INVITE, remoteTarget(dialog))
+		offered = dir
 		for _, h := range s.r.rsHeaders() {
 			req.AppendHeader(h)
 		}
-		contact := s.r.contact(req.Transport())
-		req.AppendHeader(&contact)
 		req.AppendHeader(sip.NewHeader("Content-Type", ct))
 		req.SetBody(body)
-		rctx, cancel := context.WithTimeout(ctx, inviteTimeout)
-		res, err := dialog.Do(rctx, req)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("re-INVITE: %w", err)
-		}
-		if res.StatusCode == 491 && attempt == 0 {
-			if err := sipstack.GlareWait(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		if !res.IsSuccess() {
-			return fmt.Errorf("re-INVITE answered %d %s", res.StatusCode, res.Reason)
-		}
-		ack := sip.NewRequest(sip.ACK, remoteTarget(dialog))
-		if err := dialog.WriteRequest(ack); err != nil {
-			s.log.Warn("ACK of RS re-INVITE failed", "err", err)
-		}
-		ans, err := s.applyAnswer(res.ContentType(), res.Body(), offered)
-		if err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.answer = ans
-		s.mu.Unlock()
 		return nil
+	})
+	if err != nil {
+		if dialog.Code(err) != 0 {
+			return fmt.Errorf("re-INVITE answered %w", err)
+		}
+		return fmt.Errorf("re-INVITE: %w", err)
 	}
+	ans, err := s.applyAnswer(contentTypeOf(res), res.Body(), offered)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.answer = ans
+	s.mu.Unlock()
+	return nil
 }
 
 var errNoRS = errors.New("recording: no recording session with the SRS")
-
-func remoteTarget(d *sipgo.DialogClientSession) sip.Uri {
-	if res := d.InviteResponse; res != nil && res.Contact() != nil {
-		return *res.Contact().Address.Clone()
-	}
-	return *d.InviteRequest.Recipient.Clone()
-}
 
 // srsReceiving reports whether the SRS's last answer wants media on i.
 func (s *session) srsReceiving(i int) bool {
@@ -555,7 +533,7 @@ func (s *session) pauseMedia(reason string) (int, error) {
 // it simply receives nothing.
 func (s *session) signalPause(ctx context.Context) error {
 	s.mu.Lock()
-	active := s.dialog != nil && s.pausedByAgent
+	active := s.dlg != nil && s.pausedByAgent
 	s.mu.Unlock()
 	if !active {
 		return nil
@@ -584,7 +562,7 @@ func (s *session) resume(ctx context.Context) error {
 		return nil
 	}
 	s.pausedByAgent = false
-	active := s.dialog != nil
+	active := s.dlg != nil
 	s.mu.Unlock()
 	if !active {
 		s.setState(s.stateWithoutRS(), s.reason)
@@ -628,13 +606,13 @@ func (s *session) stop(ctx context.Context, at time.Time) {
 		st.setPaused(true, false)
 	}
 	s.mu.Lock()
-	dialog := s.dialog
+	dlg := s.dlg
 	state := s.state
 	s.mu.Unlock()
-	if dialog != nil {
+	if dlg != nil {
 		s.sendSnapshot(ctx, "call ended")
 		bctx, cancel := context.WithTimeout(ctx, 8*time.Second)
-		if err := dialog.Bye(bctx); err != nil {
+		if err := dlg.Bye(bctx); err != nil {
 			s.log.Warn("BYE to SRS failed", "err", err)
 		}
 		cancel()
@@ -648,7 +626,7 @@ func (s *session) stop(ctx context.Context, at time.Time) {
 	}
 	s.mu.Lock()
 	s.ended = true
-	s.dialog = nil
+	s.dlg = nil
 	s.mu.Unlock()
 	s.closeStreams()
 	s.cancel()
@@ -660,56 +638,66 @@ func (s *session) closeStreams() {
 	}
 }
 
+// handlers are the RS's side of its dialog with the SRS.
+func (s *session) handlers() dialog.Handlers {
+	return dialog.Handlers{Request: s.onSRSRequest, Bye: s.onSRSBye}
+}
+
 // onSRSRequest answers a re-INVITE or UPDATE from the SRS: its pause or
 // resume (a=inactive / a=recvonly) and its metadata requests.
-func (s *session) onSRSRequest(req *sip.Request, tx sip.ServerTransaction) {
-	b, err := parseSRSBody(contentType(req), req.Body())
+func (s *session) onSRSRequest(req *sip.Request) dialog.Reply {
+	if req.Method != sip.INVITE && req.Method != sip.UPDATE {
+		return dialog.Reply{}
+	}
+	b, err := parseSRSBody(contentTypeOf(req), req.Body())
 	if err != nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 415, "Unsupported Media Type", nil))
-		return
+		s.log.Warn("unusable request from SRS", "method", req.Method, "err", err)
+		return dialog.Reply{Code: sip.StatusUnsupportedMediaType, Reason: "Unsupported Media Type",
+			Headers: []sip.Header{sip.NewHeader("Accept", acceptHeader)}}
 	}
 	if b.sdp != nil {
-		if _, err := s.applyAnswer(sip.NewHeader("Content-Type", ctSDP), b.sdp, ""); err != nil {
+		if _, err := s.applyAnswer(ctSDP, b.sdp, ""); err != nil {
 			s.log.Warn("unusable re-offer from SRS", "err", err)
-			_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
-			return
+			return dialog.Reply{Code: sip.StatusNotAcceptableHere, Reason: "Not Acceptable Here"}
 		}
 	}
-	var res *sip.Response
-	if b.sdp == nil && req.Method == sip.UPDATE {
-		// An UPDATE without an offer (a bare metadata request) gets a bare 200.
-		res = sip.NewResponseFromRequest(req, 200, "OK", nil)
-	} else {
+	reply := dialog.Reply{Code: sip.StatusOK, Headers: []sip.Header{sip.NewHeader("User-Agent", s.r.ep.UserAgent())}}
+	if b.sdp != nil || req.Method == sip.INVITE {
 		// Our answer (or, to an offerless re-INVITE, our offer): sendonly
-		// where the SRS receives and we are not paused.
-		s.mu.Lock()
-		dir := "sendonly"
-		if s.pausedByAgent || s.pausedBySRS {
-			dir = "inactive"
+		// where the SRS receives and we are not paused. An UPDATE without
+		// an offer (a bare metadata request) gets a bare 200.
+		reply.Body, reply.Type = s.answerSDP(), ctSDP
+	}
+	metadataRequest := b.metadataRequest
+	reply.Sent = func() {
+		s.setState(s.activeState(), s.pauseReason())
+		if metadataRequest {
+			// RFC 7866 §9.3: answer the request, then send a full snapshot.
+			s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "SRS asked for metadata") })
 		}
-		offer := make([]offerStream, len(s.streams))
-		for i, st := range s.streams {
-			offer[i] = offerStream{label: st.label, port: st.port(), codecs: []media.Codec{st.codec}, dir: dir}
-			if s.useSRTP {
-				offer[i].crypto = st.cryptoAttr()
-			}
+	}
+	return reply
+}
+
+// answerSDP is our SDP for the streams as they are: the codec in use,
+// sendonly unless paused.
+func (s *session) answerSDP() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dir := "sendonly"
+	if s.pausedByAgent || s.pausedBySRS {
+		dir = "inactive"
+	}
+	offer := make([]offerStream, len(s.streams))
+	for i, st := range s.streams {
+		offer[i] = offerStream{label: st.label, port: st.port(), codecs: []media.Codec{st.codec}, dir: dir}
+		if s.useSRTP {
+			offer[i].crypto = st.cryptoAttr()
 		}
-		sdp := buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
-		s.sdpVersion++
-		s.mu.Unlock()
-		res = sip.NewSDPResponseFromRequest(req, sdp)
 	}
-	contact := s.r.contact(req.Transport())
-	res.AppendHeader(&contact)
-	if err := tx.Respond(res); err != nil {
-		s.log.Warn("answering SRS request failed", "err", err)
-		return
-	}
-	s.setState(s.activeState(), s.pauseReason())
-	if b.metadataRequest {
-		// RFC 7866 §9.3: answer the request, then send a full snapshot.
-		s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "SRS asked for metadata") })
-	}
+	sdp := buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
+	s.sdpVersion++
+	return sdp
 }
 
 // maxReconnects bounds how often one call's recording is re-established
@@ -720,18 +708,12 @@ const maxReconnects = 3
 // call still has to be recorded: a new RS is offered (to each provisioned
 // SRS in turn), keeping this one's metadata ids so the SRS can tie both to
 // the same call; what is said meanwhile is kept and sent once it answers.
-func (s *session) onSRSBye(req *sip.Request, tx sip.ServerTransaction) {
+func (s *session) onSRSBye(*sip.Request) {
 	s.mu.Lock()
-	dialog := s.dialog
-	s.dialog = nil
+	s.dlg = nil
 	s.reconnects++
 	again := s.reconnects <= maxReconnects && !s.ended
 	s.mu.Unlock()
-	if dialog != nil {
-		_ = dialog.ReadBye(req, tx)
-	} else {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-	}
 	const why = "the SRS ended the recording session"
 	if !again {
 		s.fail(why)
@@ -747,11 +729,4 @@ func (s *session) onSRSBye(req *sip.Request, tx sip.ServerTransaction) {
 	if !s.do(func(ctx context.Context) { s.start(ctx) }) {
 		s.fail(why)
 	}
-}
-
-func contentType(req *sip.Request) string {
-	if h := req.ContentType(); h != nil {
-		return h.Value()
-	}
-	return ""
 }

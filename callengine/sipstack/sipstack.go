@@ -1,7 +1,8 @@
 // Package sipstack binds a SIP endpoint on sipgo the way recphone needs it:
-// UDP and TCP on one port, UDP requests leaving from the listening socket
-// (symmetric signalling, the port Via and Contact name), TCP and TLS from
-// ephemeral ports. The call engine and the recording client each run one.
+// UDP and TCP on one port, TLS on its own when configured, UDP requests
+// leaving from the listening socket (symmetric signalling, the port Via and
+// Contact name), TCP and TLS from ephemeral ports. The phone runs one, for
+// its calls and its recording sessions alike (package callengine/dialog).
 package sipstack
 
 import (
@@ -24,6 +25,10 @@ import (
 type Options struct {
 	UserAgent string      // User-Agent header value
 	TLS       *tls.Config // client TLS configuration; nil: none
+	// TLSListen is the host:port of a TLS listener; empty: none. ServerTLS
+	// holds its certificate.
+	TLSListen string
+	ServerTLS *tls.Config
 	Logger    *slog.Logger
 }
 
@@ -33,10 +38,13 @@ type Stack struct {
 	Server *sipgo.Server
 	Host   string
 	Port   int // the real port, also when asked for port 0
+	// TLSPort is the TLS listener's real port; 0 without one.
+	TLSPort int
 
 	clients map[string]*sipgo.Client
 	udp     net.PacketConn
 	tcp     net.Listener
+	tls     net.Listener // nil without a TLS listener
 	wg      sync.WaitGroup
 	once    sync.Once
 }
@@ -73,7 +81,21 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 		}
 		udp.Close()
 		tcp.Close()
+		if s.tls != nil {
+			s.tls.Close()
+		}
 		return nil, fmt.Errorf("sipstack: %w", err)
+	}
+	if o.TLSListen != "" {
+		if o.ServerTLS == nil || len(o.ServerTLS.Certificates) == 0 && o.ServerTLS.GetCertificate == nil {
+			return fail(fmt.Errorf("listen tls %s: no server certificate", o.TLSListen))
+		}
+		l, err := lc.Listen(ctx, "tcp", o.TLSListen)
+		if err != nil {
+			return fail(fmt.Errorf("listen tls %s: %w", o.TLSListen, err))
+		}
+		s.tls = tls.NewListener(l, o.ServerTLS)
+		s.TLSPort = l.Addr().(*net.TCPAddr).Port
 	}
 	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(o.UserAgent), sipgo.WithUserAgentHostname(host),
 		// sipgo's own layers log through ours, not the process default.
@@ -114,6 +136,10 @@ func (s *Stack) Serve(ctx context.Context) error {
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); _ = s.Server.ServeUDP(s.udp) }()
 	go func() { defer s.wg.Done(); _ = s.Server.ServeTCP(s.tcp) }()
+	if s.tls != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); _ = s.Server.ServeTLS(s.tls) }()
+	}
 	for range 400 {
 		if c, err := s.UA.TransportLayer().GetConnection("udp", s.Addr()); err == nil && c != nil {
 			return nil
@@ -132,10 +158,26 @@ func (s *Stack) Close() error {
 	var err error
 	s.once.Do(func() {
 		err = errors.Join(s.Server.Close(), s.UA.Close(), s.udp.Close(), s.tcp.Close())
+		if s.tls != nil {
+			err = errors.Join(err, s.tls.Close())
+		}
 		s.wg.Wait()
 	})
 	return err
 }
+
+// UDPLimit is the size above which a request should not go over UDP
+// (RFC 3261 §18.1.1: within 200 bytes of a 1500-byte path MTU). The
+// dialog layer moves such requests to TCP when the target allows it.
+const UDPLimit = 1300
+
+// init lifts sipgo's refusal to send UDP messages over 1300 bytes. The
+// choice of transport is the dialog layer's (it moves large requests to
+// TCP where it may); a message that must go over UDP — an answer, or a
+// request to a UDP-only target — is sent and fragmented by IP rather than
+// not sent at all. sipgo keeps the limit in a package variable, so it is
+// set here, before any goroutine can read it, and never changed again.
+func init() { sip.UDPMTUSize = 65535 + 200 }
 
 // GlareWait waits the random 2.1–4 s RFC 3261 §14.1 asks of a UAC whose
 // re-INVITE met a 491 before it retries; it returns ctx's error if ctx ends

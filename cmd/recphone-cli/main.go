@@ -19,6 +19,7 @@ import (
 
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
+	"github.com/recphone/recphone/recording"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -69,6 +70,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	pol, err := file.RecordingPolicy(adminPath, *policyPath != "")
 	if err != nil {
+		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
+		return 2
+	}
+	// The phone's endpoint checks the SRS's certificate (and shows ours).
+	if engineCfg.ClientTLS, err = recording.ClientTLS(pol.Policy); err != nil {
 		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
 		return 2
 	}

@@ -31,8 +31,6 @@ type backend struct {
 	ringer  ringer // nil when the device cannot ring
 	policy  policy.Resolved
 	options ui.Options
-	// recListen is the recording client's SIP address ("" lets it pick).
-	recListen string
 	// extra start and stop steps: the demo's peer and SRS.
 	before []func(ctx context.Context) error
 	after  []func(ctx context.Context)
@@ -159,7 +157,7 @@ func (b *backend) start(ctx context.Context) error {
 	if b.proxy == nil {
 		return nil
 	}
-	rec, err := recording.New(b.engine, b.policy, recording.Options{Listen: b.recListen, Logger: b.log})
+	rec, err := recording.New(b.engine, b.policy, recording.Options{Logger: b.log})
 	if err != nil {
 		return fmt.Errorf("recording client: %w", err)
 	}

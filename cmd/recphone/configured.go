@@ -16,6 +16,7 @@ import (
 	"github.com/recphone/recphone/audio/portaudio"
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
+	"github.com/recphone/recphone/recording"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/ui"
 )
@@ -50,6 +51,10 @@ func newConfigured(ctx context.Context, f flags, log *slog.Logger) (*backend, er
 		return nil, err
 	}
 
+	// The phone's endpoint checks the SRS's certificate (and shows ours).
+	if engineCfg.ClientTLS, err = recording.ClientTLS(resolved.Policy); err != nil {
+		return nil, err
+	}
 	b := &backend{log: log, policy: resolved}
 	var dev audio.Device
 	switch file.Audio.Backend {

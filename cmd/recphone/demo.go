@@ -34,7 +34,7 @@ func newDemo(ctx context.Context, f flags, log *slog.Logger) (_ *backend, err er
 	if err := os.MkdirAll(f.recordings, 0o755); err != nil {
 		return nil, fmt.Errorf("demo recordings folder: %w", err)
 	}
-	b := &backend{log: log, recListen: "127.0.0.1:0"}
+	b := &backend{log: log}
 	defer func() {
 		if err != nil { // stop what already runs (the SRS, the peer)
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -50,6 +50,16 @@ const (
 	SRTPOff       SRTP = "off"
 )
 
+// Initiation says whether an SRS may start a recording itself (RFC 7245
+// §3.2) by sending the phone an INVITE with Require: siprec.
+type Initiation string
+
+// SRS-initiated recording settings.
+const (
+	InitiatedNever       Initiation = "never"       // every such INVITE gets 403
+	InitiatedProvisioned Initiation = "provisioned" // only from an SRS of the srs list
+)
+
 // Policy is the recording behaviour in force.
 type Policy struct {
 	SRS        []string      // SRS URIs, tried in order
@@ -64,6 +74,13 @@ type Policy struct {
 	// ClientCert and ClientKey are the agent's TLS certificate for mutual
 	// TLS toward the SRS.
 	ClientCert, ClientKey string
+	// SRSInitiated says who may start a recording from the SRS side;
+	// default provisioned: a request from an address the srs list
+	// resolves to (over TLS, with a certificate naming that SRS host).
+	SRSInitiated Initiation
+	// SecondRecorder lets an SRS-initiated RS record a call that already
+	// has an SRC-initiated one; default false (486: no double recording).
+	SecondRecorder bool
 }
 
 // Settings is a [recording] table as written in a file; nil fields are
@@ -78,10 +95,14 @@ type Settings struct {
 	SRSCA      *string  `toml:"srs_ca"`
 	ClientCert *string  `toml:"client_cert"`
 	ClientKey  *string  `toml:"client_key"`
+	// SRSInitiated is "never" or "provisioned".
+	SRSInitiated   *string `toml:"srs_initiated"`
+	SecondRecorder *bool   `toml:"allow_second_recorder"`
 }
 
 // Keys are the setting names, as in the files.
-var Keys = []string{"srs", "mode", "streams", "allow_pause", "max_pause", "srtp", "srs_ca", "client_cert", "client_key"}
+var Keys = []string{"srs", "mode", "streams", "allow_pause", "max_pause", "srtp", "srs_ca", "client_cert", "client_key",
+	"srs_initiated", "allow_second_recorder"}
 
 func (s *Settings) has(key string) bool {
 	switch key {
@@ -103,6 +124,10 @@ func (s *Settings) has(key string) bool {
 		return s.ClientCert != nil
 	case "client_key":
 		return s.ClientKey != nil
+	case "srs_initiated":
+		return s.SRSInitiated != nil
+	case "allow_second_recorder":
+		return s.SecondRecorder != nil
 	}
 	return false
 }
@@ -209,6 +234,10 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 			merged.ClientCert = user.ClientCert
 		case "client_key":
 			merged.ClientKey = user.ClientKey
+		case "srs_initiated":
+			merged.SRSInitiated = user.SRSInitiated
+		case "allow_second_recorder":
+			merged.SecondRecorder = user.SecondRecorder
 		}
 	}
 	p, err := merged.policy()
@@ -221,7 +250,8 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 }
 
 func (s Settings) policy() (Policy, error) {
-	p := Policy{SRS: s.SRS, Streams: Separate, AllowPause: true, Mode: Never, SRTP: SRTPPreferred}
+	p := Policy{SRS: s.SRS, Streams: Separate, AllowPause: true, Mode: Never, SRTP: SRTPPreferred,
+		SRSInitiated: InitiatedProvisioned}
 	for i, u := range p.SRS {
 		l := strings.ToLower(u)
 		if !strings.HasPrefix(l, "sip:") && !strings.HasPrefix(l, "sips:") {
@@ -284,6 +314,17 @@ func (s Settings) policy() (Policy, error) {
 	}
 	if s.ClientKey != nil {
 		p.ClientKey = *s.ClientKey
+	}
+	if s.SRSInitiated != nil {
+		switch v := Initiation(*s.SRSInitiated); v {
+		case InitiatedNever, InitiatedProvisioned:
+			p.SRSInitiated = v
+		default:
+			return p, fmt.Errorf("%w: recording.srs_initiated: %q is not never or provisioned", ErrInvalid, *s.SRSInitiated)
+		}
+	}
+	if s.SecondRecorder != nil {
+		p.SecondRecorder = *s.SecondRecorder
 	}
 	if (p.ClientCert == "") != (p.ClientKey == "") {
 		return p, fmt.Errorf("%w: recording.client_cert and recording.client_key go together", ErrInvalid)
