@@ -19,6 +19,9 @@ const (
 	Paused    State = "paused"    // paused by the agent or the SRS; no RS media
 	Failed    State = "failed"    // the SRS refused, failed or vanished; the call goes on
 	Stopped   State = "stopped"   // the call ended and the RS was closed
+	// Refused is no call's state: a recording request from an SRS that is
+	// not provisioned was turned down (CallID is empty, Reason says who).
+	Refused State = "refused"
 )
 
 // Event reports a change in a call's recording.

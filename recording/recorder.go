@@ -49,11 +49,11 @@ type Recorder struct {
 	observers observe.List[Event]
 	unobserve func()
 
-	mu     sync.Mutex
-	byCall map[string]*session // engine call id
-	status map[string]Event
-	closed bool
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	sessions map[*session]struct{} // every live RS, whoever started it
+	status   map[string]Event      // by engine call id
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 // New prepares a recorder for the calls of engine, which must have been
@@ -78,7 +78,7 @@ func New(engine *callengine.Engine, pol policy.Resolved, opts Options) (*Recorde
 	return &Recorder{
 		engine: engine, pol: pol, log: log.With("component", "recording"), ports: engine.RTPPorts(),
 		timeout: opts.AnswerTimeout, mediaIP: ip, ep: ep,
-		byCall: map[string]*session{}, status: map[string]Event{},
+		sessions: map[*session]struct{}{}, status: map[string]Event{},
 	}, nil
 }
 
@@ -125,9 +125,9 @@ func (r *Recorder) onEngineEvent(ev callengine.Event) {
 	case callengine.CallEvent:
 		r.onCallEvent(ev)
 	case callengine.RemoteIdentityEvent:
-		if s := r.session(ev.Call.ID); s != nil {
+		for _, s := range r.sessionsOf(ev.Call.ID) {
 			s.do(func(ctx context.Context) {
-				if s.meta.update(ev.Call) {
+				if _, meta := s.current(); meta != nil && meta.update(ev.Call) {
 					s.sendSnapshot(ctx, "remote identity changed")
 				}
 			})
@@ -139,6 +139,11 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 	c := ev.Call
 	switch ev.State {
 	case callengine.StateCalling, callengine.StateIncoming:
+		// An SRS that holds a recording session ready records the call.
+		if s := r.standby(); s != nil {
+			r.carry(s, c)
+			return
+		}
 		if r.pol.Mode != policy.Always {
 			r.publish(Event{CallID: c.ID, State: Off, Reason: offReason(r.pol.Mode), Time: time.Now()})
 			return
@@ -148,10 +153,12 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 			r.publish(Event{CallID: c.ID, State: Failed, Reason: err.Error(), Required: true, Time: time.Now()})
 		}
 	case callengine.StateAnswered, callengine.StateHeld:
-		if s := r.session(c.ID); s != nil {
-			held := ev.State == callengine.StateHeld
+		held := ev.State == callengine.StateHeld
+		for _, s := range r.sessionsOf(c.ID) {
 			s.do(func(ctx context.Context) {
-				s.meta.update(c)
+				if _, meta := s.current(); meta != nil {
+					meta.update(c)
+				}
 				why := "call answered"
 				if held {
 					why = "call held"
@@ -160,17 +167,22 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 			})
 		}
 	case callengine.StateEnded:
-		r.mu.Lock()
-		s := r.byCall[c.ID]
-		delete(r.byCall, c.ID)
-		r.mu.Unlock()
-		if s == nil {
+		sessions := r.sessionsOf(c.ID)
+		if len(sessions) == 0 {
 			r.publish(Event{CallID: c.ID, State: Stopped, Reason: "call ended", Time: time.Now()})
 			return
 		}
 		end := time.Now()
-		if !s.do(func(ctx context.Context) { s.stop(ctx, end) }) {
-			s.cancel()
+		for _, s := range sessions {
+			if s.origin == bySRS {
+				// The SRS's session outlives the call and waits for the next.
+				s.do(func(ctx context.Context) { s.release(ctx, c.ID, end) })
+				continue
+			}
+			r.forget(s)
+			if !s.do(func(ctx context.Context) { s.stop(ctx, end) }) {
+				s.cancel()
+			}
 		}
 	}
 }
@@ -182,31 +194,64 @@ func offReason(m policy.Mode) string {
 	return "recording disabled by policy"
 }
 
-// begin creates and starts the RS of a call.
+// begin creates and starts the SRC-initiated RS of a call.
 func (r *Recorder) begin(c *callengine.Call) error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
+	if r.isClosed() {
 		return errors.New("recording: recorder is shut down")
 	}
-	if _, ok := r.byCall[c.ID]; ok {
-		r.mu.Unlock()
-		return nil
+	for _, s := range r.sessionsOf(c.ID) {
+		if s.origin == bySRC {
+			return nil
+		}
 	}
-	r.mu.Unlock()
-	s, err := r.newSession(c)
+	s, err := r.newSession(c, r.streamCount(), bySRC)
 	if err != nil {
 		return err
 	}
+	r.launch(s)
+	return nil
+}
+
+// launch tracks s and runs its signalling goroutine.
+func (r *Recorder) launch(s *session) {
 	r.mu.Lock()
-	r.byCall[c.ID] = s
+	r.sessions[s] = struct{}{}
 	r.mu.Unlock()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		s.run()
+		r.forget(s)
 	}()
-	return nil
+}
+
+func (r *Recorder) forget(s *session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.sessions, s)
+}
+
+func (r *Recorder) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// sessionsOf lists the RSs recording a call.
+func (r *Recorder) sessionsOf(callID string) []*session {
+	r.mu.Lock()
+	all := make([]*session, 0, len(r.sessions))
+	for s := range r.sessions {
+		all = append(all, s)
+	}
+	r.mu.Unlock()
+	var out []*session
+	for _, s := range all {
+		if c, _ := s.current(); c != nil && c.ID == callID {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Record starts recording a call on demand.
@@ -221,50 +266,59 @@ func (r *Recorder) Record(ctx context.Context, callID string) error {
 	return r.begin(c)
 }
 
-func (r *Recorder) session(callID string) *session {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byCall[callID]
-}
-
-// Pause stops recording a call for reason, where policy allows it.
+// Pause stops recording a call for reason, where policy allows it: every
+// RS of the call stops at once, then each SRS is told.
 func (r *Recorder) Pause(ctx context.Context, callID, reason string) error {
 	if !r.pol.AllowPause {
 		return ErrPauseNotAllowed
 	}
-	s := r.session(callID)
-	if s == nil {
+	sessions := r.sessionsOf(callID)
+	if len(sessions) == 0 {
 		return ErrNoRecording
 	}
 	if reason == "" {
 		reason = "paused by the agent"
 	}
-	gen, err := s.pauseMedia(reason)
-	if err != nil {
-		return err
-	}
-	err = r.wait(ctx, s, s.signalPause)
-	if r.pol.MaxPause > 0 {
-		// Policy caps a pause: recording resumes by itself when it runs out,
-		// unless the agent resumed (and maybe paused again) meanwhile.
-		time.AfterFunc(r.pol.MaxPause, func() {
-			s.do(func(ctx context.Context) {
-				if s.pauseGeneration() == gen && s.resume(ctx) == nil {
-					s.log.Info("pause reached its limit; recording resumed", "max_pause", r.pol.MaxPause)
-				}
+	var errs []error
+	for _, s := range sessions {
+		gen, err := s.pauseMedia(reason)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if r.pol.MaxPause > 0 {
+			// Policy caps a pause: recording resumes by itself when it runs
+			// out, unless the agent resumed (and maybe paused again).
+			time.AfterFunc(r.pol.MaxPause, func() {
+				s.do(func(ctx context.Context) {
+					if s.pauseGeneration() == gen && s.resume(ctx) == nil {
+						s.log.Info("pause reached its limit; recording resumed", "max_pause", r.pol.MaxPause)
+					}
+				})
 			})
-		})
+		}
 	}
-	return err
+	for _, s := range sessions {
+		if err := r.wait(ctx, s, s.signalPause); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// Resume restarts recording a paused call.
+// Resume restarts recording a paused call on every RS of it.
 func (r *Recorder) Resume(ctx context.Context, callID string) error {
-	s := r.session(callID)
-	if s == nil {
+	sessions := r.sessionsOf(callID)
+	if len(sessions) == 0 {
 		return ErrNoRecording
 	}
-	return r.wait(ctx, s, s.resume)
+	var errs []error
+	for _, s := range sessions {
+		if err := r.wait(ctx, s, s.resume); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // wait runs op on the session's goroutine and waits for its result.
@@ -290,8 +344,8 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
-	sessions := make([]*session, 0, len(r.byCall))
-	for _, s := range r.byCall {
+	sessions := make([]*session, 0, len(r.sessions))
+	for s := range r.sessions {
 		sessions = append(sessions, s)
 	}
 	r.mu.Unlock()

@@ -104,8 +104,10 @@ func newRSStream(ctx context.Context, label string, ports media.PortRange, ip ne
 func (s *rsStream) port() int { return s.rtp.LocalAddr().(*net.UDPAddr).Port }
 
 // configure applies the SRS's answer: where to send, in which codec,
-// encrypted or not, and whether it wants media now.
-func (s *rsStream) configure(a answerStream, paused bool) error {
+// encrypted or not, and whether it wants media now. With start false the
+// stream keeps holding packets until start (we answered an SRS offer and
+// wait for the ACK before media flows).
+func (s *rsStream) configure(a answerStream, paused, start bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if a.srtp && !s.protected {
@@ -126,11 +128,21 @@ func (s *rsStream) configure(a answerStream, paused bool) error {
 	if !s.active && wasActive {
 		s.mapped = false // resume continues from the wall clock
 	}
-	if !s.answered {
+	if start && !s.answered {
 		s.answered = true
 		s.flushLocked()
 	}
 	return nil
+}
+
+// start lets held packets and new ones go out once the RS is confirmed.
+func (s *rsStream) start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.answered {
+		s.answered = true
+		s.flushLocked()
+	}
 }
 
 // restart readies the stream for a new RS after the SRS ended the last
@@ -147,6 +159,15 @@ func (s *rsStream) restart() error {
 	s.answered, s.active, s.protected, s.srSent = false, false, false, false
 	s.npending, s.overflow = 0, 0
 	return nil
+}
+
+// hold keeps packets again until the SRS answers a new offer: an
+// SRS-initiated RS taking up a new call.
+func (s *rsStream) hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answered, s.active = false, false
+	s.npending, s.overflow = 0, 0
 }
 
 // setPaused stops (or restarts) media at once, before any signalling.

@@ -69,7 +69,7 @@ func TestReplicationKeepsEarlyAudioAndPauseGaps(t *testing.T) {
 	for i := range 5 {
 		st.forward(csPacket(uint16(i), 1000+uint32(i)*160, t0.Add(time.Duration(i)*20*time.Millisecond), 0, 0x11))
 	}
-	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMA, direction: "recvonly"}, false); err != nil {
+	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMA, direction: "recvonly"}, false, true); err != nil {
 		t.Fatal(err)
 	}
 	st.forward(csPacket(5, 1000+5*160, t0.Add(100*time.Millisecond), 0, 0x11))
@@ -127,7 +127,7 @@ func BenchmarkReplicationVsCallSend(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			st := testStream(b)
 			tc.ans.dst, tc.ans.rtcp, tc.ans.direction = dst, dst, "recvonly"
-			if err := st.configure(tc.ans, false); err != nil {
+			if err := st.configure(tc.ans, false, true); err != nil {
 				b.Fatal(err)
 			}
 			p := csPacket(0, 0, time.Now(), 0, 0x7f)
@@ -145,7 +145,7 @@ func BenchmarkReplicationVsCallSend(b *testing.B) {
 func TestReplicationDoesNotAllocate(t *testing.T) {
 	dst, _ := sink(t)
 	st := testStream(t)
-	if err := st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMA, direction: "recvonly", srtp: true}, false); err != nil {
+	if err := st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMA, direction: "recvonly", srtp: true}, false, true); err != nil {
 		t.Fatal(err)
 	}
 	p := csPacket(0, 0, time.Now(), 0, 0x7f)
@@ -170,7 +170,7 @@ func TestPauseBeforeAnswerDropsKeptAudio(t *testing.T) {
 	st.forward(csPacket(0, 0, t0, 0, 0x11))
 	st.setPaused(true, false)
 	st.forward(csPacket(1, 160, t0.Add(20*time.Millisecond), 0, 0x22))
-	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMU, direction: "recvonly"}, true); err != nil {
+	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMU, direction: "recvonly"}, true, true); err != nil {
 		t.Fatal(err)
 	}
 	st.forward(csPacket(2, 320, t0.Add(40*time.Millisecond), 0, 0x33))

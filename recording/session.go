@@ -33,49 +33,58 @@ const reportInterval = 5 * time.Second
 // one operation at a time; media runs on the call's goroutines.
 type session struct {
 	r       *Recorder
-	call    *callengine.Call
+	origin  origin
 	log     *slog.Logger
-	meta    *callMetadata
 	streams []*rsStream
 	mixer   *mixer
-	untap   func()
 	ops     chan func(context.Context)
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
 
-	mu            sync.Mutex
-	state         State
-	srs           string
-	rsCallID      string
-	dlg           *dialog.Dialog
-	sdpSession    uint64
-	sdpVersion    uint64
-	answer        []answerStream
-	useSRTP       bool // offer RTP/SAVP on this attempt
-	pausedByAgent bool
-	pausedBySRS   bool
-	pausedAt      time.Time
-	pauseGen      int // counts agent pauses, so a pause limit ends only its own pause
-	reconnects    int // new RSs offered after the SRS ended one
-	reason        string
-	ended         bool
+	mu sync.Mutex
+	// call is the call recorded now; nil while an SRS-initiated RS waits
+	// for the next call. meta describes it to the SRS and outlives it by
+	// the last snapshot.
+	call            *callengine.Call
+	meta            *callMetadata
+	past            []*callMetadata // calls an SRS-initiated RS carried before
+	untap           func()
+	state           State
+	srs             string
+	rsCallID        string
+	dlg             *dialog.Dialog
+	sdpSession      uint64
+	sdpVersion      uint64
+	answer          []answerStream
+	useSRTP         bool // offer RTP/SAVP on this attempt
+	pausedByAgent   bool
+	pausedBySRS     bool
+	pausedAt        time.Time
+	pauseGen        int    // counts agent pauses, so a pause limit ends only its own pause
+	reconnects      int    // new RSs offered after the SRS ended one
+	offeredInAnswer string // direction of our offer in a 200, answered by the ACK
+	holdMedia       bool   // we answered an SRS offer: media waits for its ACK
+	reason          string
+	ended           bool
 }
 
-func (r *Recorder) newSession(call *callengine.Call) (*session, error) {
-	n := 2
-	if r.pol.Streams == policy.Mixed {
-		n = 1
-	}
-	meta, err := newCallMetadata(call, n, n == 1, time.Now())
-	if err != nil {
-		return nil, err
-	}
+// origin says who started an RS.
+type origin string
+
+const (
+	bySRC origin = "src" // we offered it to a provisioned SRS
+	bySRS origin = "srs" // a provisioned SRS asked for it (RFC 7245 §3.2)
+)
+
+// newSession prepares the RS of call (nil: an SRS-initiated RS with no
+// call yet) with n streams.
+func (r *Recorder) newSession(call *callengine.Call, n int, by origin) (*session, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{
-		r: r, call: call, meta: meta, ops: make(chan func(context.Context), 16),
-		ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		log:        r.log.With("call", call.ID, "call_id", call.CallID),
+		r: r, origin: by, ops: make(chan func(context.Context), 16),
+		ctx: ctx, cancel: cancel, done: make(chan struct{}), untap: func() {},
+		log:        r.log.With("rs_origin", string(by)),
 		sdpSession: uint64(time.Now().UnixNano() / 1e6), sdpVersion: 1,
 	}
 	for i := range n {
@@ -87,22 +96,80 @@ func (r *Recorder) newSession(call *callengine.Call) (*session, error) {
 		}
 		s.streams = append(s.streams, st)
 	}
-	// The tap goes in before the call's first packet: what is said before
-	// the SRS answers is kept and sent once it does.
 	if n == 1 {
 		s.mixer = newMixer(s.streams[0])
-		s.untap = call.AddTap(s.mixer.add)
+	}
+	if call != nil {
+		if err := s.attach(call); err != nil {
+			s.closeStreams()
+			cancel()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// streamCount is how many streams the policy records a call in.
+func (r *Recorder) streamCount() int {
+	if r.pol.Streams == policy.Mixed {
+		return 1
+	}
+	return 2
+}
+
+// attach makes call the one this RS records: new metadata ids, and the
+// tap, which goes in before the call's first packet (what is said before
+// the SRS answers is kept and sent once it does).
+func (s *session) attach(call *callengine.Call) error {
+	meta, err := newCallMetadata(call, len(s.streams), s.mixer != nil, time.Now())
+	if err != nil {
+		return err
+	}
+	var tap media.Tap
+	if s.mixer != nil {
+		tap = s.mixer.add
 	} else {
 		says, hears := s.streams[0], s.streams[1]
-		s.untap = call.AddTap(func(p media.Packet) {
+		tap = func(p media.Packet) {
 			if p.Direction == media.Sent {
 				says.forward(p)
 			} else {
 				hears.forward(p)
 			}
-		})
+		}
 	}
-	return s, nil
+	s.mu.Lock()
+	s.call, s.meta = call, meta
+	s.log = s.r.log.With("rs_origin", string(s.origin), "call", call.ID, "call_id", call.CallID)
+	s.mu.Unlock()
+	untap := call.AddTap(tap)
+	s.mu.Lock()
+	s.untap = untap
+	s.mu.Unlock()
+	return nil
+}
+
+// current is the call recorded now and its metadata.
+func (s *session) current() (*callengine.Call, *callMetadata) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.call, s.meta
+}
+
+// detachMedia stops replicating the call that ended at at; its metadata
+// stays for the last snapshot.
+func (s *session) detachMedia(at time.Time) {
+	s.mu.Lock()
+	meta, untap := s.meta, s.untap
+	s.call, s.untap = nil, func() {}
+	s.mu.Unlock()
+	if meta != nil {
+		meta.ended(at)
+	}
+	untap()
+	for _, st := range s.streams {
+		st.setPaused(true, false)
+	}
 }
 
 // run performs the session's signalling until the call ends.
@@ -113,7 +180,9 @@ func (s *session) run() {
 		go s.mixer.run(s.ctx)
 	}
 	go s.reportLoop()
-	s.start(s.ctx)
+	if s.origin == bySRC {
+		s.start(s.ctx)
+	}
 	for {
 		select {
 		case op, ok := <-s.ops:
@@ -168,7 +237,9 @@ func (s *session) setState(st State, reason string) {
 	ev := s.eventLocked()
 	s.mu.Unlock()
 	s.log.Info("recording", "state", st, "srs", ev.SRS, "reason", reason, "rs_call_id", s.rsCallIDValue())
-	s.r.publish(ev)
+	if ev.CallID != "" { // a standby RS records no call: nothing to show
+		s.r.publish(ev)
+	}
 }
 
 func (s *session) rsCallIDValue() string {
@@ -178,7 +249,10 @@ func (s *session) rsCallIDValue() string {
 }
 
 func (s *session) eventLocked() Event {
-	ev := Event{CallID: s.call.ID, State: s.state, SRS: s.srs, Reason: s.reason, Required: s.r.pol.Mode == policy.Always, Time: time.Now()}
+	ev := Event{State: s.state, SRS: s.srs, Reason: s.reason, Required: s.r.pol.Mode == policy.Always, Time: time.Now()}
+	if s.call != nil {
+		ev.CallID = s.call.ID
+	}
 	if s.state == Paused {
 		ev.PausedBy = "agent"
 		if s.pausedBySRS && !s.pausedByAgent {
@@ -253,19 +327,24 @@ func (s *session) pauseReason() string {
 // body builds SDP + current metadata for the next request to the SRS, and
 // says which direction it offers.
 func (s *session) body() (body []byte, contentType, dir string, err error) {
-	s.meta.update(s.call)
-	doc, err := metadata.Marshal(s.meta.snapshot())
-	if err != nil {
-		return nil, "", "", err
-	}
+	sdp, dir := s.offerSDP()
+	body, contentType, err = s.withMetadata(sdp)
+	return body, contentType, dir, err
+}
+
+// offerSDP is our offer of the streams: sendonly, or inactive while paused
+// or while there is no call; the call's codec first.
+func (s *session) offerSDP() (sdp []byte, dir string) {
+	call, _ := s.current()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	dir = "sendonly"
-	if s.pausedByAgent || s.pausedBySRS {
+	if s.pausedByAgent || s.pausedBySRS || s.call == nil {
 		dir = "inactive"
 	}
 	offer := make([]offerStream, len(s.streams))
 	codecs := []media.Codec{media.PCMU, media.PCMA}
-	if c := s.call.Codec(); c.Name == "PCMA" {
+	if call != nil && call.Codec().Name == "PCMA" {
 		codecs = []media.Codec{media.PCMA, media.PCMU}
 	}
 	for i, st := range s.streams {
@@ -274,11 +353,32 @@ func (s *session) body() (body []byte, contentType, dir string, err error) {
 			offer[i].crypto = st.cryptoAttr()
 		}
 	}
-	sdp := buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
+	sdp = buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
 	s.sdpVersion++
+	return sdp, dir
+}
+
+// withMetadata puts a complete snapshot of the call's metadata beside sdp
+// (RFC 7866 §9.1); with no call it is an empty <recording>.
+func (s *session) withMetadata(sdp []byte) (body []byte, contentType string, err error) {
+	call, meta := s.current()
+	snap := metadata.NewSnapshot()
+	if meta != nil {
+		if call != nil {
+			meta.update(call)
+		}
+		snap = meta.snapshot()
+	}
+	s.mu.Lock()
+	for _, m := range s.past {
+		m.addEnded(snap)
+	}
 	s.mu.Unlock()
-	body, contentType, err = multipartBody(sdp, doc)
-	return body, contentType, dir, err
+	doc, err := metadata.Marshal(snap)
+	if err != nil {
+		return nil, "", err
+	}
+	return multipartBody(sdp, doc)
 }
 
 func (s *session) invite(ctx context.Context, target string) error {
@@ -442,8 +542,11 @@ func (s *session) applyAnswer(ctype string, body []byte, offered string) ([]answ
 	}
 	paused = paused || srsPause
 	s.mu.Unlock()
+	s.mu.Lock()
+	start := !s.holdMedia
+	s.mu.Unlock()
 	for i, st := range s.streams {
-		if err := st.configure(ans[i], paused); err != nil {
+		if err := st.configure(ans[i], paused, start); err != nil {
 			return nil, err
 		}
 	}
@@ -600,11 +703,7 @@ func (s *session) sendSnapshot(ctx context.Context, why string) {
 
 // stop ends the RS with the call: a last snapshot with stop times, then BYE.
 func (s *session) stop(ctx context.Context, at time.Time) {
-	s.meta.ended(at)
-	s.untap()
-	for _, st := range s.streams {
-		st.setPaused(true, false)
-	}
+	s.detachMedia(at)
 	s.mu.Lock()
 	dlg := s.dlg
 	state := s.state
@@ -685,7 +784,7 @@ func (s *session) answerSDP() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dir := "sendonly"
-	if s.pausedByAgent || s.pausedBySRS {
+	if s.pausedByAgent || s.pausedBySRS || s.call == nil {
 		dir = "inactive"
 	}
 	offer := make([]offerStream, len(s.streams))
@@ -709,6 +808,10 @@ const maxReconnects = 3
 // SRS in turn), keeping this one's metadata ids so the SRS can tie both to
 // the same call; what is said meanwhile is kept and sent once it answers.
 func (s *session) onSRSBye(*sip.Request) {
+	if s.origin == bySRS {
+		s.onSRSByeInitiated()
+		return
+	}
 	s.mu.Lock()
 	s.dlg = nil
 	s.reconnects++

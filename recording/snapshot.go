@@ -123,3 +123,15 @@ func (m *callMetadata) snapshot() *metadata.Recording {
 	}
 	return r
 }
+
+// addEnded puts an ended call into r, the snapshot of an RS that went on
+// to record other calls: its session, participants and their times stay
+// part of the recording's state; its streams now carry another call.
+func (m *callMetadata) addEnded(r *metadata.Recording) {
+	e := m.snapshot()
+	r.Groups = append(r.Groups, e.Groups...)
+	r.Sessions = append(r.Sessions, e.Sessions...)
+	r.SessionRecordingAssocs = append(r.SessionRecordingAssocs, e.SessionRecordingAssocs...)
+	r.Participants = append(r.Participants, e.Participants...)
+	r.ParticipantSessionAssocs = append(r.ParticipantSessionAssocs, e.ParticipantSessionAssocs...)
+}

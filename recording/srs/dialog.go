@@ -70,7 +70,7 @@ func (rs *recordingSession) newRequest(method sip.RequestMethod) *sip.Request {
 
 // send runs an in-dialog request to its final response.
 func (rs *recordingSession) send(ctx context.Context, req *sip.Request) (*sip.Response, error) {
-	res, err := rs.srv.client.Do(ctx, req)
+	res, err := rs.srv.clientFor(req).Do(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("rs %s: %s: %w", rs.id, req.Method, err)
 	}

@@ -61,7 +61,7 @@ func (s *Server) Invite(ctx context.Context, target string, opts InviteOptions) 
 		rs.finish(true, "invite failed")
 		return "", err
 	}
-	tx, err := s.client.TransactionRequest(ctx, req)
+	tx, err := s.clientFor(req).TransactionRequest(ctx, req)
 	if err != nil {
 		s.forget(rs)
 		rs.finish(true, "invite failed")
@@ -119,7 +119,7 @@ func (rs *recordingSession) cancelInvite(inv *sip.Request) {
 	// The caller's context is over; CANCEL gets a few seconds of its own.
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	if res, err := rs.srv.client.Do(ctx, req); err != nil {
+	if res, err := rs.srv.clientFor(req).Do(ctx, req); err != nil {
 		rs.log.Warn("CANCEL failed", "err", err)
 	} else {
 		rs.log.Info("INVITE cancelled", "status", res.StatusCode)
@@ -243,7 +243,7 @@ func (rs *recordingSession) takeInviteAnswer(ctx context.Context, inv *sip.Reque
 		return fmt.Errorf("rs %s: %w", rs.id, err)
 	}
 	rs.markAnswered()
-	if err := rs.srv.client.WriteRequest(ack); err != nil {
+	if err := rs.srv.clientFor(ack).WriteRequest(ack); err != nil {
 		return fmt.Errorf("rs %s: ACK: %w", rs.id, err)
 	}
 	rs.log.Info("srs-initiated recording session answered", "ports", ports, "offerless", offerless)

@@ -1,6 +1,7 @@
 package srs
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 )
@@ -20,6 +21,10 @@ func WithStrict(strict bool) Option { return func(s *Server) { s.strict = strict
 func WithTLS(addr, certFile, keyFile string) Option {
 	return func(s *Server) { s.tlsListen, s.tlsCert, s.tlsKey = addr, certFile, keyFile }
 }
+
+// WithClientTLS sets how the SRS checks an SRC it connects to over TLS
+// (SRS-initiated recording) and the client certificate it shows.
+func WithClientTLS(c *tls.Config) Option { return func(s *Server) { s.clientTLS = c } }
 
 // WithLogger sets the logger; every RS logs with rs_id and call_id.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }

@@ -126,7 +126,7 @@ func (s *Server) reofferDirection(ctx context.Context, rsID, dir string) error {
 	}
 	ports := rs.ports()
 	rs.mu.Unlock()
-	if err := rs.srv.client.WriteRequest(ack); err != nil {
+	if err := rs.srv.clientFor(ack).WriteRequest(ack); err != nil {
 		return fmt.Errorf("rs %s: ACK: %w", rs.id, err)
 	}
 	if parseErr != nil {
@@ -138,7 +138,7 @@ func (s *Server) reofferDirection(ctx context.Context, rsID, dir string) error {
 
 // reinvite runs the SRS re-INVITE to its final response.
 func (rs *recordingSession) reinvite(ctx context.Context, req *sip.Request) (*sip.Response, error) {
-	tx, err := rs.srv.client.TransactionRequest(ctx, req)
+	tx, err := rs.srv.clientFor(req).TransactionRequest(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("rs %s: re-INVITE: %w", rs.id, err)
 	}

@@ -45,11 +45,15 @@ type Server struct {
 
 	ua     *sipgo.UserAgent
 	sip    *sipgo.Server
-	client *sipgo.Client
-	udp    net.PacketConn
-	tcp    net.Listener
-	tlsL   net.Listener
-	addr   netip.AddrPort
+	client *sipgo.Client // UDP, from the listening socket
+	stream *sipgo.Client // TCP and TLS, from ephemeral ports
+	// clientTLS is how the SRS checks an SRC it connects to over TLS (and
+	// the certificate it shows, for mutual TLS).
+	clientTLS *tls.Config
+	udp       net.PacketConn
+	tcp       net.Listener
+	tlsL      net.Listener
+	addr      netip.AddrPort
 
 	mu       sync.Mutex
 	sessions map[string]*recordingSession // by Call-ID, live only
@@ -95,10 +99,14 @@ func New(dir string, opts ...Option) (*Server, error) {
 	parser := sip.NewParser()
 	parser.MaxMessageLength = MaxBodySize + 8<<10
 	sipLog := s.log.With("component", "sip")
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("recphone-srs"), sipgo.WithUserAgentParser(parser),
+	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent("recphone-srs"), sipgo.WithUserAgentParser(parser),
 		sipgo.WithUserAgentHostname(s.mediaIP),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)))
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog))}
+	if s.clientTLS != nil {
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(s.clientTLS))
+	}
+	ua, err := sipgo.NewUA(uaOpts...)
 	if err != nil {
 		s.closeSockets()
 		return nil, fmt.Errorf("srs: %w", err)
@@ -110,6 +118,10 @@ func New(dir string, opts ...Option) (*Server, error) {
 	}
 	if s.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(s.mediaIP), sipgo.WithClientLogger(sipLog),
 		sipgo.WithClientConnectionAddr(s.addr.String())); err != nil {
+		s.closeSockets()
+		return nil, fmt.Errorf("srs: %w", err)
+	}
+	if s.stream, err = sipgo.NewClient(ua, sipgo.WithClientHostname(s.mediaIP), sipgo.WithClientLogger(sipLog)); err != nil {
 		s.closeSockets()
 		return nil, fmt.Errorf("srs: %w", err)
 	}
@@ -165,6 +177,16 @@ func (s *Server) bind() error {
 
 // Addr is the SIP address actually bound (UDP and TCP).
 func (s *Server) Addr() string { return s.addr.String() }
+
+// clientFor is the client a request leaves through: UDP from the listening
+// socket (symmetric signalling), TCP and TLS from an ephemeral port (a
+// stream bound to the listening port could not be dialled twice).
+func (s *Server) clientFor(req *sip.Request) *sipgo.Client {
+	if sip.IsReliable(req.Transport()) {
+		return s.stream
+	}
+	return s.client
+}
 
 // TLSAddr is the SIP over TLS address, or "" without TLS.
 func (s *Server) TLSAddr() string {
