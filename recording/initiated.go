@@ -227,6 +227,9 @@ func (r *Recorder) carry(s *session, c *callengine.Call) {
 // times, then the streams go quiet.
 func (s *session) release(ctx context.Context, callID string, at time.Time) {
 	s.detachMedia(at)
+	s.mu.Lock()
+	s.call = nil // the last snapshot offers the streams inactive
+	s.mu.Unlock()
 	s.sendSnapshot(ctx, "call ended")
 	s.mu.Lock()
 	if s.meta != nil {
@@ -247,7 +250,7 @@ func (s *session) onSRSByeInitiated() {
 	call, _ := s.current()
 	s.detachMedia(time.Now())
 	s.mu.Lock()
-	s.dlg = nil
+	s.call, s.dlg = nil, nil
 	state, srs := s.state, s.srs
 	s.mu.Unlock()
 	s.finish()

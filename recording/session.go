@@ -156,12 +156,13 @@ func (s *session) current() (*callengine.Call, *callMetadata) {
 	return s.call, s.meta
 }
 
-// detachMedia stops replicating the call that ended at at; its metadata
-// stays for the last snapshot.
+// detachMedia stops replicating the call that ended at at. The call stays
+// the session's (its last snapshot and events name it) until the caller
+// lets it go.
 func (s *session) detachMedia(at time.Time) {
 	s.mu.Lock()
 	meta, untap := s.meta, s.untap
-	s.call, s.untap = nil, func() {}
+	s.untap = func() {}
 	s.mu.Unlock()
 	if meta != nil {
 		meta.ended(at)

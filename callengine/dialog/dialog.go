@@ -251,8 +251,21 @@ func (d *Dialog) ReOffer(ctx context.Context, method sip.RequestMethod, build fu
 			return nil, err
 		}
 		if res.StatusCode == sip.StatusRequestPending && attempt == 0 {
-			if err := GlareWait(ctx); err != nil {
+			// No transaction of ours is pending while we wait: the peer's
+			// own re-offer, if that is what crossed ours, gets through.
+			d.mu.Lock()
+			d.offering = false
+			d.mu.Unlock()
+			err := GlareWait(ctx, d.client != nil)
+			d.mu.Lock()
+			busy := d.offering
+			d.offering = true
+			d.mu.Unlock()
+			if err != nil {
 				return nil, err
+			}
+			if busy {
+				return nil, ErrOfferPending
 			}
 			continue
 		}
@@ -275,11 +288,16 @@ func (d *Dialog) ReOffer(ctx context.Context, method sip.RequestMethod, build fu
 // ErrOfferPending is a re-offer asked for while another is unanswered.
 var ErrOfferPending = errors.New("dialog: a re-offer is already pending")
 
-// GlareWait waits the random 2.1–4 s RFC 3261 §14.1 asks of a UAC whose
-// re-INVITE met a 491 before it retries; it returns ctx's error if ctx ends
-// first.
-func GlareWait(ctx context.Context) error {
-	t := time.NewTimer(time.Duration(2100+rand.IntN(1900)) * time.Millisecond)
+// GlareWait waits the random time RFC 3261 §14.1 asks of a UAC whose
+// re-INVITE met a 491 before it retries: 2.1–4 s for the side that owns
+// the Call-ID (it sent the dialog's INVITE), 0–2 s for the other, so the
+// two retries do not cross again. It returns ctx's error if ctx ends first.
+func GlareWait(ctx context.Context, ownsCallID bool) error {
+	wait := time.Duration(rand.IntN(2000)) * time.Millisecond
+	if ownsCallID {
+		wait = time.Duration(2100+rand.IntN(1900)) * time.Millisecond
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C:

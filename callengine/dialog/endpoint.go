@@ -141,6 +141,10 @@ func (e *Endpoint) TLSPort() int { return e.stack.TLSPort }
 // Addr is the bound host:port.
 func (e *Endpoint) Addr() string { return e.stack.Addr() }
 
+// Accepted is how many connections peers opened to our "tcp" or "tls"
+// listener (a peer reusing our connection opens none).
+func (e *Endpoint) Accepted(transport string) int64 { return e.stack.Accepted(transport) }
+
 // Client is the sipgo client for requests outside any dialog (REGISTER)
 // over transport ("udp", "tcp" or "tls").
 func (e *Endpoint) Client(transport string) *sipgo.Client { return e.stack.Client(transport) }

@@ -183,10 +183,10 @@ func (og *Outgoing) Wait() (*Dialog, error) {
 		og.mu.Unlock()
 		var dr *sipgo.ErrDialogResponse
 		switch {
+		case stopped != nil: // whatever the callee said to our CANCEL
+			return nil, stopped
 		case errors.As(err, &dr):
 			return nil, &ResponseError{Res: dr.Res}
-		case stopped != nil:
-			return nil, stopped
 		}
 		return nil, fmt.Errorf("dialog: INVITE: %w", err)
 	}

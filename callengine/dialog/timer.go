@@ -51,7 +51,7 @@ func parseSE(m interface{ GetHeader(string) sip.Header }) (time.Duration, string
 	who := ""
 	for _, p := range strings.Split(params, ";") {
 		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if strings.EqualFold(k, "refresher") {
+		if strings.EqualFold(strings.TrimSpace(k), "refresher") {
 			who = strings.ToLower(strings.TrimSpace(val))
 		}
 	}

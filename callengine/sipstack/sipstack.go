@@ -11,10 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -43,8 +43,8 @@ type Stack struct {
 
 	clients map[string]*sipgo.Client
 	udp     net.PacketConn
-	tcp     net.Listener
-	tls     net.Listener // nil without a TLS listener
+	tcp     *countingListener
+	tls     *countingListener // nil without a TLS listener
 	wg      sync.WaitGroup
 	once    sync.Once
 }
@@ -74,7 +74,7 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 		udp.Close()
 		return nil, fmt.Errorf("sipstack: listen tcp %s: %w", bound, err)
 	}
-	s := &Stack{Host: host, Port: port, udp: udp, tcp: tcp}
+	s := &Stack{Host: host, Port: port, udp: udp, tcp: &countingListener{Listener: tcp}}
 	fail := func(err error) (*Stack, error) {
 		if s.UA != nil {
 			s.UA.Close()
@@ -94,7 +94,7 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 		if err != nil {
 			return fail(fmt.Errorf("listen tls %s: %w", o.TLSListen, err))
 		}
-		s.tls = tls.NewListener(l, o.ServerTLS)
+		s.tls = &countingListener{Listener: tls.NewListener(l, o.ServerTLS)}
 		s.TLSPort = l.Addr().(*net.TCPAddr).Port
 	}
 	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(o.UserAgent), sipgo.WithUserAgentHostname(host),
@@ -121,6 +121,34 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 	}
 	s.clients = map[string]*sipgo.Client{"udp": udpClient, "tcp": streamClient, "tls": streamClient}
 	return s, nil
+}
+
+// countingListener counts the connections peers opened toward us.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// Accepted is how many connections peers opened to our "tcp" or "tls"
+// listener: a peer that should reuse our connection opens none.
+func (s *Stack) Accepted(transport string) int64 {
+	switch transport {
+	case "tcp":
+		return s.tcp.accepted.Load()
+	case "tls":
+		if s.tls != nil {
+			return s.tls.accepted.Load()
+		}
+	}
+	return 0
 }
 
 // Addr is the bound host:port.
@@ -178,17 +206,3 @@ const UDPLimit = 1300
 // not sent at all. sipgo keeps the limit in a package variable, so it is
 // set here, before any goroutine can read it, and never changed again.
 func init() { sip.UDPMTUSize = 65535 + 200 }
-
-// GlareWait waits the random 2.1–4 s RFC 3261 §14.1 asks of a UAC whose
-// re-INVITE met a 491 before it retries; it returns ctx's error if ctx ends
-// first.
-func GlareWait(ctx context.Context) error {
-	t := time.NewTimer(time.Duration(2100+rand.IntN(1900)) * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/callengine/dialog"
 )
 
 // Pause pauses a live RS from the SRS side (RFC 7866: either side pauses
@@ -30,12 +32,29 @@ func (s *Server) Resume(ctx context.Context, rsID string) error {
 
 // ErrRequestPending is returned by Pause and Resume when the SRC refused
 // the re-INVITE with 491 because an offer of its own was under way (RFC
-// 3261 §14.1); the caller may try again after a short wait.
+// 3261 §14.1) twice: once, and again after the RFC's wait.
 var ErrRequestPending = errors.New("srs: re-INVITE glared with a request of the SRC (491)")
 
 // reofferDirection sends the SRS re-offer with every usable stream in
 // direction dir and applies the SRC's answer.
 func (s *Server) reofferDirection(ctx context.Context, rsID, dir string) error {
+	err := s.reofferOnce(ctx, rsID, dir)
+	if !errors.Is(err, ErrRequestPending) {
+		return err
+	}
+	// RFC 3261 §14.1: try once more after the wait the glare rules give
+	// the side that does (SRS-initiated) or does not own the Call-ID.
+	rs := s.live(rsID)
+	if rs == nil {
+		return err
+	}
+	if werr := dialog.GlareWait(ctx, rs.initiator == "srs"); werr != nil {
+		return errors.Join(err, werr)
+	}
+	return s.reofferOnce(ctx, rsID, dir)
+}
+
+func (s *Server) reofferOnce(ctx context.Context, rsID, dir string) error {
 	rs := s.live(rsID)
 	if rs == nil {
 		return fmt.Errorf("%w: %s", ErrUnknownRS, rsID)

@@ -1,0 +1,357 @@
+package dialog
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+func testLog(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(io.Writer(testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+
+// newEndpoint is a served endpoint on a free loopback port.
+func newEndpoint(t *testing.T, minSE time.Duration) *Endpoint {
+	t.Helper()
+	e, err := Listen(context.Background(), Options{Listen: "127.0.0.1:0", UserAgent: "dialog-test", Logger: testLog(t), MinSE: minSE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Serve(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+// newInvite is an INVITE from a to b's address with body.
+func newInvite(a *Endpoint, target string, body []byte) *sip.Request {
+	var uri sip.Uri
+	_ = sip.ParseUri(target, &uri)
+	req := sip.NewRequest(sip.INVITE, uri)
+	if t, ok := uri.UriParams.Get("transport"); ok {
+		req.SetTransport(strings.ToUpper(t))
+	}
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "a", Host: a.Host()}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(12))
+	cid := sip.CallIDHeader(sip.GenerateTagN(20))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "b", Host: uri.Host, Port: uri.Port}})
+	req.AppendHeader(&cid)
+	contact := a.Contact("a", strings.ToLower(req.Transport()))
+	req.AppendHeader(&contact)
+	if body != nil {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(body)
+	}
+	return req
+}
+
+// answering makes b accept every INVITE: 180, then 200 with answer, and
+// hands out the dialog and the request it got.
+type answering struct {
+	dialogs chan *Dialog
+	invites chan *sip.Request
+	acks    chan *sip.Request
+	h       Handlers
+}
+
+func answer(t *testing.T, b *Endpoint, h Handlers) *answering {
+	a := &answering{dialogs: make(chan *Dialog, 4), invites: make(chan *sip.Request, 4), acks: make(chan *sip.Request, 4), h: h}
+	h.Ack = func(req *sip.Request) { a.acks <- req }
+	b.HandleCalls(func(req *sip.Request, tx sip.ServerTransaction) {
+		a.invites <- req
+		in, err := b.Accept(req, tx, b.Contact("b", strings.ToLower(req.Transport())), h)
+		if err != nil {
+			t.Log(err) // the test fails on the missing dialog
+			return
+		}
+		_ = in.Respond(180, "Ringing")
+		if err := in.Answer([]byte("v=0 answer\r\n"), "application/sdp"); err != nil {
+			t.Log(err)
+			return
+		}
+		a.dialogs <- in.Dialog()
+	})
+	return a
+}
+
+func wait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %s", what)
+	}
+	var zero T
+	return zero
+}
+
+// INVITE with 180 and 200, a re-offer with its ACK, and a BYE from the
+// callee, each seen by the side it is for.
+func TestInviteReofferBye(t *testing.T) {
+	a, b := newEndpoint(t, 0), newEndpoint(t, 0)
+	reoffers := make(chan *sip.Request, 4)
+	srv := answer(t, b, Handlers{Request: func(req *sip.Request) Reply {
+		reoffers <- req
+		return Reply{Code: 200, Body: []byte("v=0 second answer\r\n"), Type: "application/sdp"}
+	}})
+	byes := make(chan *sip.Request, 1)
+	og, err := a.Invite(context.Background(), newInvite(a, "sip:b@"+b.Addr(), []byte("v=0 offer\r\n")),
+		Handlers{Bye: func(req *sip.Request) { byes <- req }}, InviteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := og.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(d.InviteResponse().Body()) != "v=0 answer\r\n" {
+		t.Fatalf("answer %q", d.InviteResponse().Body())
+	}
+	if tgt := d.RemoteTarget(); tgt.Port != b.Port() || tgt.User != "b" {
+		t.Fatalf("remote target %s", tgt.String())
+	}
+	wait(t, srv.acks, "ACK at the callee")
+	bd := wait(t, srv.dialogs, "callee dialog")
+
+	res, err := d.ReOffer(context.Background(), sip.INVITE, func(req *sip.Request) error {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody([]byte("v=0 second offer\r\n"))
+		return nil
+	})
+	if err != nil || string(res.Body()) != "v=0 second answer\r\n" {
+		t.Fatalf("re-offer: %v %q", err, res.Body())
+	}
+	if got := wait(t, reoffers, "re-INVITE at the callee"); string(got.Body()) != "v=0 second offer\r\n" || got.CSeq().SeqNo != d.InviteRequest().CSeq().SeqNo+1 {
+		t.Fatalf("re-INVITE CSeq %d body %q", got.CSeq().SeqNo, got.Body())
+	}
+	// The ACK of the re-INVITE stops the callee's 2xx retransmissions.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		bd.mu.Lock()
+		pending := len(bd.acks)
+		bd.mu.Unlock()
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the callee never saw the ACK of its 2xx to the re-INVITE")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if err := bd.Bye(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, byes, "BYE at the caller")
+	select {
+	case <-d.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("caller's dialog not done after BYE")
+	}
+	if a.lookup(d.callID, d.localTag, d.RemoteTag()) != nil || b.lookup(bd.callID, bd.localTag, bd.RemoteTag()) != nil {
+		t.Fatal("ended dialogs are still registered")
+	}
+}
+
+// Stopping an INVITE sends CANCEL once the callee rang, and Wait returns
+// the cause given; a silent callee is given up at the timeout.
+func TestStopAndTimeout(t *testing.T) {
+	a, b := newEndpoint(t, 0), newEndpoint(t, 0)
+	cancelled := make(chan struct{}, 1)
+	b.HandleCalls(func(req *sip.Request, tx sip.ServerTransaction) {
+		in, err := b.Accept(req, tx, b.Contact("b", "udp"), Handlers{})
+		if err != nil {
+			return
+		}
+		if strings.Contains(req.Recipient.User, "ring") {
+			_ = in.Respond(180, "Ringing")
+		}
+		select {
+		case <-in.Cancelled():
+			cancelled <- struct{}{}
+		case <-time.After(20 * time.Second):
+		}
+	})
+	cause := errors.New("agent hung up")
+	var og *Outgoing
+	og, err := a.Invite(context.Background(), newInvite(a, "sip:ring@"+b.Addr(), nil), Handlers{},
+		InviteOptions{OnProvisional: func(*sip.Response) { go og.Stop(cause) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := og.Wait(); !errors.Is(err, cause) {
+		t.Fatalf("stopped INVITE: %v, want %v", err, cause)
+	}
+	wait(t, cancelled, "CANCEL at the callee")
+
+	og, err = a.Invite(context.Background(), newInvite(a, "sip:silent@"+b.Addr(), nil), Handlers{},
+		InviteOptions{Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := og.Wait(); !errors.Is(err, ErrNoAnswer) {
+		t.Fatalf("unanswered INVITE: %v", err)
+	}
+	if time.Since(start) > 8*time.Second {
+		t.Fatalf("gave up after %v", time.Since(start))
+	}
+}
+
+// Both sides re-offering at once: each gets 491, waits the RFC 3261 §14.1
+// interval, and retries; both re-offers succeed in the end.
+func TestGlare(t *testing.T) {
+	a, b := newEndpoint(t, 0), newEndpoint(t, 0)
+	var pending atomic.Int32
+	okReply := func(req *sip.Request) Reply {
+		return Reply{Code: 200, Body: []byte("v=0 ok\r\n"), Type: "application/sdp"}
+	}
+	srv := answer(t, b, Handlers{Request: okReply})
+	og, err := a.Invite(context.Background(), newInvite(a, "sip:b@"+b.Addr(), []byte("v=0\r\n")), Handlers{Request: okReply}, InviteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, err := og.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bd := wait(t, srv.dialogs, "callee dialog")
+	// Hold both re-offers until both are pending, so they cross.
+	both := make(chan struct{})
+	build := func(req *sip.Request) error {
+		if pending.Add(1) == 2 {
+			close(both)
+		}
+		<-both
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody([]byte("v=0 re\r\n"))
+		return nil
+	}
+	errs := make(chan error, 2)
+	for _, d := range []*Dialog{ad, bd} {
+		go func() { _, err := d.ReOffer(context.Background(), sip.INVITE, build); errs <- err }()
+	}
+	for range 2 {
+		if err := wait(t, errs, "re-offer result"); err != nil {
+			t.Fatalf("re-offer after glare: %v", err)
+		}
+	}
+	if n := pending.Load(); n < 3 {
+		t.Fatalf("%d re-offers built; crossing ones must be retried after 491", n)
+	}
+}
+
+// A request over 1300 bytes leaves UDP for TCP unless its target demands
+// UDP, in which case it goes over UDP anyway (RFC 3261 §18.1.1).
+func TestLargeRequestTransport(t *testing.T) {
+	a, b := newEndpoint(t, 0), newEndpoint(t, 0)
+	srv := answer(t, b, Handlers{})
+	body := []byte("v=0\r\n" + strings.Repeat("a=x-filler:0123456789abcdef\r\n", 120))
+	for _, tc := range []struct{ target, want string }{
+		{"sip:b@" + b.Addr(), "TCP"},
+		{"sip:b@" + b.Addr() + ";transport=udp", "UDP"},
+	} {
+		og, err := a.Invite(context.Background(), newInvite(a, tc.target, body), Handlers{}, InviteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := og.Wait()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.target, err)
+		}
+		got := wait(t, srv.invites, "large INVITE")
+		if got.Transport() != tc.want || len(got.Body()) != len(body) {
+			t.Fatalf("%s: arrived over %s with %d bytes, want %s", tc.target, got.Transport(), len(got.Body()), tc.want)
+		}
+		if d.Transport() != strings.ToLower(tc.want) {
+			t.Fatalf("dialog transport %s", d.Transport())
+		}
+		wait(t, srv.dialogs, "callee dialog")
+		_ = d.Bye(context.Background())
+	}
+}
+
+// RFC 4028: the refresher refreshes at half the interval; when a refresh
+// fails it ends the dialog, and the side waiting for refreshes ends the
+// dialog when none comes.
+func TestSessionTimer(t *testing.T) {
+	const se = 2 * time.Second
+	a, b := newEndpoint(t, se), newEndpoint(t, se)
+	var refreshes atomic.Int32
+	refuse := atomic.Bool{}
+	byes := make(chan *sip.Request, 2)
+	srv := answer(t, b, Handlers{
+		Request: func(req *sip.Request) Reply {
+			if req.Method == sip.UPDATE {
+				refreshes.Add(1)
+				if refuse.Load() {
+					return Reply{Code: 481}
+				}
+				return Reply{Code: 200}
+			}
+			return Reply{}
+		},
+		Bye: func(req *sip.Request) { byes <- req },
+	})
+	expired := make(chan struct{}, 1)
+	og, err := a.Invite(context.Background(), newInvite(a, "sip:b@"+b.Addr(), []byte("v=0\r\n")),
+		Handlers{Expired: func() { expired <- struct{}{} }}, InviteOptions{SessionExpires: se})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := og.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := d.InviteResponse().GetHeader("Session-Expires"); h == nil || h.Value() != "2;refresher=uac" {
+		t.Fatalf("2xx Session-Expires %v", h)
+	}
+	wait(t, srv.dialogs, "callee dialog")
+	deadline := time.Now().Add(10 * time.Second)
+	for refreshes.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d refreshes in 10 s of a 2 s session", refreshes.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	refuse.Store(true)
+	wait(t, expired, "expiry after a refused refresh")
+	wait(t, byes, "BYE after a refused refresh")
+
+	// The callee side: the caller goes silent, the callee ends the dialog.
+	a2 := newEndpoint(t, se)
+	c := newEndpoint(t, se)
+	cexpired := make(chan struct{}, 1)
+	c.HandleCalls(func(req *sip.Request, tx sip.ServerTransaction) {
+		in, err := c.Accept(req, tx, c.Contact("c", "udp"), Handlers{Expired: func() { cexpired <- struct{}{} }})
+		if err == nil {
+			_ = in.Answer([]byte("v=0\r\n"), "application/sdp")
+		}
+	})
+	og, err = a2.Invite(context.Background(), newInvite(a2, "sip:c@"+c.Addr(), []byte("v=0\r\n")), Handlers{}, InviteOptions{SessionExpires: se})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := og.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	_ = a2.Close() // the caller vanishes and never refreshes
+	wait(t, cexpired, "callee-side expiry")
+}
