@@ -208,4 +208,3 @@ func TestSRSInitiatedOverTLS(t *testing.T) {
 		})
 	}
 }
-
