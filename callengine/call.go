@@ -121,7 +121,9 @@ func (e *Engine) newCall(dir Direction, callID, transport string) *Call {
 // without c.mu held.
 func (c *Call) setState(s CallState, code int, reason string, early bool) {
 	c.mu.Lock()
-	if c.state == StateEnded || (c.state == s && s != StateRinging) {
+	// A provisional answer read after the final one must not undo it.
+	late := s == StateRinging && (c.state == StateAnswered || c.state == StateHeld)
+	if c.state == StateEnded || (c.state == s && s != StateRinging) || late {
 		c.mu.Unlock()
 		return
 	}

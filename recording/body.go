@@ -69,9 +69,24 @@ func parseSRSBody(contentType string, body []byte) (srsBody, error) {
 	if len(body) > maxBody {
 		return out, fmt.Errorf("%w: %d bytes", errBody, len(body))
 	}
+	if strings.TrimSpace(contentType) == "" {
+		// RFC 3261 §20.15 makes Content-Type mandatory with a body; some
+		// recorders leave it out. An SDP or a multipart is still told by
+		// its first line, so the recording need not fail for it.
+		contentType = sniffType(body)
+		if contentType == "" {
+			return out, fmt.Errorf("%w: a body without Content-Type", errBody)
+		}
+	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return out, fmt.Errorf("%w: content type %q", errBody, contentType)
+	}
+	if mt == "multipart/mixed" && params["boundary"] == "" {
+		// The boundary is the first line of the body, after its "--".
+		if b := firstBoundary(body); b != "" {
+			params["boundary"] = b
+		}
 	}
 	switch mt {
 	case ctSDP:
@@ -79,6 +94,9 @@ func parseSRSBody(contentType string, body []byte) (srsBody, error) {
 	case ctMetadataRequest:
 		out.metadataRequest = true
 	case "multipart/mixed":
+		if params["boundary"] == "" {
+			return out, fmt.Errorf("%w: multipart without a boundary", errBody)
+		}
 		r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
 		for {
 			part, err := r.NextPart()
@@ -95,6 +113,11 @@ func parseSRSBody(contentType string, body []byte) (srsBody, error) {
 			pt, _, _ := mime.ParseMediaType(part.Header.Get("Content-Type"))
 			switch strings.ToLower(pt) {
 			case ctSDP:
+				// The CRLF before a boundary belongs to the boundary (RFC
+				// 2046 §5.1.1): a part's last SDP line may end without one.
+				if !bytes.HasSuffix(data, []byte("\n")) {
+					data = append(data, '\r', '\n')
+				}
 				out.sdp = data
 			case ctMetadataRequest:
 				out.metadataRequest = true
@@ -104,4 +127,26 @@ func parseSRSBody(contentType string, body []byte) (srsBody, error) {
 		return out, fmt.Errorf("%w: content type %q", errBody, mt)
 	}
 	return out, nil
+}
+
+// sniffType names the type of a body that came without one: SDP starts
+// with its version line, a multipart with its boundary.
+func sniffType(body []byte) string {
+	switch {
+	case bytes.HasPrefix(body, []byte("v=0")):
+		return ctSDP
+	case firstBoundary(body) != "":
+		return "multipart/mixed"
+	}
+	return ""
+}
+
+// firstBoundary is the boundary a multipart body opens with ("--b\r\n").
+func firstBoundary(body []byte) string {
+	line, _, _ := bytes.Cut(body, []byte("\n"))
+	line = bytes.TrimRight(line, "\r")
+	if len(line) < 3 || len(line) > 72 || !bytes.HasPrefix(line, []byte("--")) || bytes.ContainsAny(line, " \t") {
+		return ""
+	}
+	return string(line[2:])
 }

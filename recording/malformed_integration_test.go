@@ -1,0 +1,89 @@
+package recording
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/recording/policy"
+)
+
+// rsAnswerSDP is a plain RTP answer to the recorder's two streams.
+const rsAnswerSDP = "v=0\r\no=srs 1 1 IN IP4 [local_ip]\r\ns=-\r\nc=IN IP4 [local_ip]\r\nt=0 0\r\n" +
+	"m=audio [media_port] RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:1\r\na=recvonly\r\n" +
+	"m=audio [media_port+2] RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:2\r\na=recvonly\r\n"
+
+// A recorder that answers with bodies that break RFC 3261 §20.15 (SDP
+// without Content-Type, a Content-Type without a body, multipart without a
+// boundary) never takes the call down: the recording goes on where the
+// body can still be read, or fails with a reason, and the call's media
+// keeps flowing either way.
+func TestMalformedSRSAnswers(t *testing.T) {
+	// sipp turns the scenario's line ends into CRLF itself.
+	multipart := "--rs\nContent-Type: application/sdp\n\n" + strings.ReplaceAll(rsAnswerSDP, "\r\n", "\n") + "--rs--\n"
+	good := [2]string{"Content-Type: application/sdp", rsAnswerSDP}
+	for _, tc := range []struct {
+		name          string
+		first, second [2]string // headers and body of the 200s
+		want          State
+		reason        string
+	}{
+		{"INVITE answer without Content-Type", [2]string{"", rsAnswerSDP}, good, Recording, ""},
+		{"INVITE answer with a type and no body", [2]string{"Content-Type: application/sdp", ""}, good, Failed, "no SDP"},
+		{"INVITE answer multipart without boundary", [2]string{"Content-Type: multipart/mixed", multipart}, good, Recording, ""},
+		{"INVITE answer of an unknown type", [2]string{"Content-Type: text/plain", "hello"}, good, Failed, "content type"},
+		{"re-INVITE answer without Content-Type", good, [2]string{"", rsAnswerSDP}, Recording, ""},
+		{"re-INVITE answer with a type and no body", good, [2]string{"Content-Type: application/sdp", ""}, Recording, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl, err := os.ReadFile(filepath.Join("testdata", "srs_malformed.xml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			scenario := strings.NewReplacer("FIRST_HEADERS\n", headerLine(tc.first[0]), "FIRST_BODY\n", tc.first[1],
+				"SECOND_HEADERS\n", headerLine(tc.second[0]), "SECOND_BODY\n", tc.second[1]).Replace(string(tmpl))
+			path := filepath.Join(t.TempDir(), "srs_malformed.xml")
+			if err := os.WriteFile(path, []byte(scenario), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			port := startSIPp(t, path, nil)
+			r := newRig(t, policy.Policy{SRS: []string{fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", port)},
+				Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+			peer := tonePeer(t, 1000)
+			call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.waitCall(10*time.Second, callengine.StateAnswered)
+			ev := r.waitRecording(10*time.Second, tc.want)
+			if !strings.Contains(ev.Reason, tc.reason) {
+				t.Errorf("%s with reason %q, want it to say %q", ev.State, ev.Reason, tc.reason)
+			}
+			// Whatever the recorder did, the call goes on with media.
+			before := call.Stats().PacketsReceived
+			deadline := time.Now().Add(10 * time.Second)
+			for call.Stats().PacketsReceived < before+25 {
+				if time.Now().After(deadline) || call.State() == callengine.StateEnded {
+					t.Fatalf("call %s, %d -> %d packets", call.State(), before, call.Stats().PacketsReceived)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := call.Hangup(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func headerLine(h string) string {
+	if h == "" {
+		return ""
+	}
+	return h + "\n"
+}
