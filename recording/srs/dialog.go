@@ -102,7 +102,8 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 		if err != nil {
 			f := newFinding(FindSDPMalformed, err.Error())
 			rs.addFinding(f, request)
-			rs.srv.respond(tx, req, 400, "Bad Request ("+FindSDPMalformed+")", nil)
+			st, reason := unusable(f)
+			rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, &f)...)
 			return
 		}
 		for _, f := range fs {
@@ -118,9 +119,20 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 			return
 		}
 	}
-	if rs.srv.strict && len(newFindings) > 0 {
-		st, reason := statusFor(newFindings[0])
-		rs.srv.respond(tx, req, st, reason, nil)
+	if f := firstViolation(newFindings); rs.srv.strict && f != nil {
+		st, reason := statusFor(*f)
+		rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, f)...)
+		return
+	}
+	if len(req.Body()) > 0 && body.sdp == nil && body.meta == nil && !body.metaReq {
+		// A body the SRS could not read at all: say so rather than answer
+		// 200 to a request it did not understand.
+		f := firstViolation(body.findings)
+		if f == nil {
+			f = &Finding{ID: FindBodyUnknownType}
+		}
+		st, reason := unusable(*f)
+		rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, f)...)
 		return
 	}
 	rs.mu.Lock()
@@ -136,7 +148,15 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 		return
 	}
 	if body.meta != nil {
-		rs.takeMetadata(body.meta, request)
+		if f := rs.takeMetadata(body.meta, request); f != nil && body.sdp == nil {
+			// Metadata was all this request carried, and it cannot be
+			// read: the recording goes on, but the SRC must know its
+			// update did not arrive.
+			rs.mu.Unlock()
+			st, reason := unusable(*f)
+			rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, f)...)
+			return
+		}
 	}
 	var answer []byte
 	if offers != nil {
