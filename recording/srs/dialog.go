@@ -124,13 +124,10 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 		rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, f)...)
 		return
 	}
-	if len(req.Body()) > 0 && body.sdp == nil && body.meta == nil && !body.metaReq {
+	if f := firstViolation(body.findings); f != nil && body.sdp == nil && body.meta == nil && !body.metaReq {
 		// A body the SRS could not read at all: say so rather than answer
-		// 200 to a request it did not understand.
-		f := firstViolation(body.findings)
-		if f == nil {
-			f = &Finding{ID: FindBodyUnknownType}
-		}
+		// 200 to a request it did not understand. (Only optional parts it
+		// may ignore are no such body.)
 		st, reason := unusable(*f)
 		rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, f)...)
 		return
