@@ -83,6 +83,11 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 	request := cseqLabel(req)
 	ct, disp := contentHeaders(req)
 	body := splitBody(ct, disp, req.Body(), false)
+	var unreadable *Finding // why a body with nothing usable could not be read
+	if f := firstViolation(body.findings); f != nil && body.sdp == nil && body.meta == nil && !body.metaReq {
+		c := *f
+		unreadable = &c
+	}
 	// A target refresh that drops +sip.src tells the SRS the far end is no
 	// longer a recording client; only a present Contact is judged.
 	if c := req.Contact(); c != nil && !c.Params.Has("+sip.src") {
@@ -124,12 +129,12 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 		rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, f)...)
 		return
 	}
-	if f := firstViolation(body.findings); f != nil && body.sdp == nil && body.meta == nil && !body.metaReq {
+	if unreadable != nil {
 		// A body the SRS could not read at all: say so rather than answer
 		// 200 to a request it did not understand. (Only optional parts it
 		// may ignore are no such body.)
-		st, reason := unusable(*f)
-		rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, f)...)
+		st, reason := unusable(*unreadable)
+		rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, unreadable)...)
 		return
 	}
 	rs.mu.Lock()
