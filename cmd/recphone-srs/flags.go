@@ -28,7 +28,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:5070", "SIP address for UDP and TCP (port 0 picks one)")
 	fs.StringVar(&c.dir, "dir", "recordings", "directory for recordings, one sub-directory per RS")
-	fs.BoolVar(&c.strict, "strict", false, "refuse non-conforming INVITEs with a 4xx naming the finding")
+	fs.BoolVar(&c.strict, "strict", false, "refuse non-conforming INVITEs with a 4xx naming the finding (notes never refuse)")
 	fs.StringVar(&c.tlsAddr, "tls", "", "SIP over TLS address (needs --tls-cert and --tls-key)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate for TLS")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM key for TLS")

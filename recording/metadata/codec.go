@@ -22,6 +22,7 @@ const xmlHeader = `<?xml version="1.0" encoding="UTF-8"?>` + "\r\n"
 
 // Marshal encodes r as an RFC 7865 document with CRLF line ends, which is
 // what the multipart bodies of SIP need and what real SRSs insist on.
+// Times are written in UTC with the zone Z, the form every SRS reads.
 //
 // Text and attribute values are escaped by encoding/xml, never concatenated.
 // Characters XML 1.0 cannot carry at all (C0 controls other than TAB, LF and
@@ -32,9 +33,11 @@ func Marshal(r *Recording) ([]byte, error) {
 	if r == nil {
 		return nil, fmt.Errorf("metadata: marshal nil recording")
 	}
-	out := *r
+	out := clone(r)
+	out.DataMode = r.DataMode
 	out.XMLName = xml.Name{Space: Namespace, Local: "recording"}
-	body, err := xml.MarshalIndent(&out, "", "  ")
+	out.inUTC()
+	body, err := xml.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("metadata: marshal: %w", err)
 	}
@@ -88,7 +91,9 @@ func xmlChar(r rune) bool {
 // element, no DOCTYPE, no text outside the root, nothing after it — and
 // returns ErrNotWellFormed or ErrNotRecording (wrapped, with the parser's
 // words). It does not judge content: that is Validate's job, so a caller
-// can still record a document that is well-formed but wrong.
+// can still record a document that is well-formed but wrong. What Parse
+// had to interpret — a time it could not read or that has no zone, the
+// attribute names of the pre-RFC drafts — is reported by Validate too.
 func Parse(doc []byte) (*Recording, error) {
 	if len(doc) > MaxDocumentSize {
 		return nil, fmt.Errorf("%w: %d bytes, cap %d", ErrTooLarge, len(doc), MaxDocumentSize)
@@ -97,26 +102,32 @@ func Parse(doc []byte) (*Recording, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r Recording
-	if err := xml.Unmarshal(doc, &r); err != nil {
+	var w wireRecording
+	if err := xml.Unmarshal(doc, &w); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotRecording, err)
 	}
-	if r.XMLName.Local != "recording" {
-		return nil, fmt.Errorf("%w: root element <%s>", ErrNotRecording, r.XMLName.Local)
+	if w.XMLName.Local != "recording" {
+		return nil, fmt.Errorf("%w: root element <%s>", ErrNotRecording, w.XMLName.Local)
 	}
-	r.foreign = foreign
-	return &r, nil
+	r, parsed := build(&w)
+	r.foreign, r.parsed = foreign, parsed
+	return r, nil
 }
 
 // checkForm walks every token once so that malformed input is reported as
 // such, before Unmarshal could silently stop at the end of the root. It
-// returns the RFC 7865 elements found in a foreign namespace.
+// returns the RFC 7865 elements found in a foreign namespace where
+// Unmarshal reads them (it matches by local name alone); elements inside
+// extension data are skipped by Unmarshal and are not judged.
 func checkForm(doc []byte) ([]string, error) {
 	var foreign []string
 	var rootSpace string // a wrong root namespace is reported once, not per child
+	// read holds, per open element, the model element Unmarshal reads it
+	// as, or "" for one it skips.
+	var read []string
 	d := xml.NewDecoder(bytes.NewReader(doc))
 	d.Strict = true
-	depth, roots := 0, 0
+	roots := 0
 	for {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
@@ -127,26 +138,27 @@ func checkForm(doc []byte) ([]string, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if depth == 0 {
-				rootSpace = t.Name.Space
-			} else if t.Name.Space != rootSpace && t.Name.Space != "" && t.Name.Space != Namespace &&
-				modelElement(t.Name.Local) && len(foreign) < 16 {
-				foreign = append(foreign, "<"+t.Name.Local+"> in "+t.Name.Space)
-			}
-			if depth == 0 {
+			as := ""
+			if len(read) == 0 {
+				rootSpace, as = t.Name.Space, t.Name.Local
 				roots++
 				if roots > 1 {
 					return nil, fmt.Errorf("%w: more than one root element", ErrNotWellFormed)
 				}
+			} else if parent := read[len(read)-1]; parent != "" && readChild(parent, t.Name.Local) {
+				as = t.Name.Local
+				if t.Name.Space != rootSpace && t.Name.Space != "" && t.Name.Space != Namespace && len(foreign) < 16 {
+					foreign = append(foreign, "<"+t.Name.Local+"> in "+t.Name.Space)
+				}
 			}
-			depth++
-			if depth > maxDepth {
+			read = append(read, as)
+			if len(read) > maxDepth {
 				return nil, fmt.Errorf("%w: nesting deeper than %d", ErrNotWellFormed, maxDepth)
 			}
 		case xml.EndElement:
-			depth--
+			read = read[:len(read)-1]
 		case xml.CharData:
-			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
+			if len(read) == 0 && len(bytes.TrimSpace(t)) > 0 {
 				return nil, fmt.Errorf("%w: text outside the root element", ErrNotWellFormed)
 			}
 		case xml.Directive:
@@ -157,16 +169,4 @@ func checkForm(doc []byte) ([]string, error) {
 		return nil, fmt.Errorf("%w: no root element", ErrNotWellFormed)
 	}
 	return foreign, nil
-}
-
-// modelElement reports whether name is an element of the RFC 7865 model
-// that this package reads.
-func modelElement(name string) bool {
-	switch name {
-	case "datamode", "group", "session", "participant", "stream", "sessionrecordingassoc",
-		"participantsessionassoc", "participantstreamassoc", "associate-time", "disassociate-time",
-		"sipSessionID", "group-ref", "start-time", "stop-time", "nameID", "name", "label", "send", "recv":
-		return true
-	}
-	return false
 }

@@ -54,6 +54,36 @@ type Recording struct {
 	// encoding/xml matches them by local name alone, so Validate reports
 	// them instead.
 	foreign []string
+	// parsed holds what Parse had to interpret (times, draft forms);
+	// Validate reports it.
+	parsed []Finding
+}
+
+// inUTC moves every time of r to UTC. r must own its time values (a
+// clone does): the pointers are replaced, not written through.
+func (r *Recording) inUTC() {
+	utc := func(t **time.Time) {
+		if *t != nil {
+			u := (*t).UTC()
+			*t = &u
+		}
+	}
+	for _, g := range r.Groups {
+		utc(&g.AssociateTime)
+		utc(&g.DisassociateTime)
+	}
+	for _, s := range r.Sessions {
+		utc(&s.StartTime)
+		utc(&s.StopTime)
+	}
+	for _, a := range r.SessionRecordingAssocs {
+		utc(&a.AssociateTime)
+		utc(&a.DisassociateTime)
+	}
+	for _, a := range r.ParticipantSessionAssocs {
+		utc(&a.AssociateTime)
+		utc(&a.DisassociateTime)
+	}
 }
 
 // Group is a communication session group: CSs recorded together.

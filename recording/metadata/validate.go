@@ -5,14 +5,26 @@ import (
 	"fmt"
 )
 
-// Finding is one way a document breaks RFC 7865. ID is stable (admins grep
-// for it), Section points at the rule, Offending quotes what was received.
+// Finding is one way a document breaks RFC 7865, or (Severity Note) a
+// valid form worth knowing about. ID is stable (admins grep for it),
+// Section points at the rule, Offending quotes what was received.
 type Finding struct {
-	ID        string `json:"id"`
-	Section   string `json:"section"`
-	Text      string `json:"text"`
-	Offending string `json:"offending,omitempty"`
+	ID        string   `json:"id"`
+	Section   string   `json:"section"`
+	Text      string   `json:"text"`
+	Offending string   `json:"offending,omitempty"`
+	Severity  Severity `json:"severity"`
 }
+
+// Severity says whether a finding breaks a rule.
+type Severity string
+
+// The severities: a violation breaks a MUST or the schema, and a strict
+// recorder refuses it; a note is valid, or harmless, and only reported.
+const (
+	Violation Severity = "violation"
+	Note      Severity = "note"
+)
 
 // Finding ids produced by Validate.
 const (
@@ -24,6 +36,10 @@ const (
 	FindNoLabel    = "metadata-stream-no-label"
 	FindNoAOR      = "metadata-participant-no-aor"
 	FindNoSessions = "metadata-no-session"
+	FindUnnamed    = "metadata-participant-unnamed"
+	FindTimeFormat = "metadata-time-format"
+	FindTimeNoZone = "metadata-time-no-zone"
+	FindDraftForm  = "metadata-draft-form"
 )
 
 const (
@@ -31,6 +47,8 @@ const (
 	secDataMode = "RFC 7865, dataMode (complete/partial)"
 	secUniqueID = "RFC 7865, unique ID format (base64 of a 16-byte UUID)"
 	secModel    = "RFC 7865, metadata model (object references)"
+	secDateTime = "RFC 7865, XML schema (xs:dateTime, XML Schema Part 2 3.3.7)"
+	secNameID   = "RFC 7865, XML schema (participant nameID, aor)"
 )
 
 // Validate checks r against RFC 7865 and returns every finding, in document
@@ -45,6 +63,7 @@ func Validate(r *Recording) []Finding {
 	for _, f := range r.foreign {
 		v.add(FindNamespace, secSchema, "RFC 7865 element in a foreign namespace (read as if it were in "+Namespace+")", f)
 	}
+	v.out = append(v.out, r.parsed...)
 	switch r.DataMode {
 	case Complete, Partial:
 	case "":
@@ -71,12 +90,16 @@ func Validate(r *Recording) []Finding {
 	}
 	for _, p := range r.Participants {
 		def("participant", p.ID)
-		hasAOR := false
+		// nameID is optional (an SRC may not know who a party is), but a
+		// nameID must carry its aor.
 		for _, n := range p.NameID {
-			hasAOR = hasAOR || n.AOR != ""
+			if n.AOR == "" {
+				v.add(FindNoAOR, secNameID, "participant nameID without its required aor", p.ID)
+				break
+			}
 		}
-		if !hasAOR && r.DataMode != Partial {
-			v.add(FindNoAOR, secModel, "participant has no nameID aor", p.ID)
+		if len(p.NameID) == 0 && r.DataMode != Partial {
+			v.note(FindUnnamed, secNameID, "participant without nameID: the recording cannot say who it is", p.ID)
 		}
 	}
 	for _, s := range r.Streams {
@@ -129,7 +152,11 @@ func Validate(r *Recording) []Finding {
 type validator struct{ out []Finding }
 
 func (v *validator) add(id, section, text, offending string) {
-	v.out = append(v.out, Finding{ID: id, Section: section, Text: text, Offending: offending})
+	v.out = append(v.out, Finding{ID: id, Section: section, Text: text, Offending: offending, Severity: Violation})
+}
+
+func (v *validator) note(id, section, text, offending string) {
+	v.out = append(v.out, Finding{ID: id, Section: section, Text: text, Offending: offending, Severity: Note})
 }
 
 // id checks the form of one id and reports whether it is usable.

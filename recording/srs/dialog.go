@@ -83,6 +83,11 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 	request := cseqLabel(req)
 	ct, disp := contentHeaders(req)
 	body := splitBody(ct, disp, req.Body(), false)
+	var unreadable *Finding // why a body with nothing usable could not be read
+	if f := firstViolation(body.findings); f != nil && body.sdp == nil && body.meta == nil && !body.metaReq {
+		c := *f
+		unreadable = &c
+	}
 	// A target refresh that drops +sip.src tells the SRS the far end is no
 	// longer a recording client; only a present Contact is judged.
 	if c := req.Contact(); c != nil && !c.Params.Has("+sip.src") {
@@ -102,7 +107,8 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 		if err != nil {
 			f := newFinding(FindSDPMalformed, err.Error())
 			rs.addFinding(f, request)
-			rs.srv.respond(tx, req, 400, "Bad Request ("+FindSDPMalformed+")", nil)
+			st, reason := unusable(f)
+			rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, &f)...)
 			return
 		}
 		for _, f := range fs {
@@ -118,9 +124,17 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 			return
 		}
 	}
-	if rs.srv.strict && len(newFindings) > 0 {
-		st, reason := statusFor(newFindings[0])
-		rs.srv.respond(tx, req, st, reason, nil)
+	if f := firstViolation(newFindings); rs.srv.strict && f != nil {
+		st, reason := statusFor(*f)
+		rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, f)...)
+		return
+	}
+	if unreadable != nil {
+		// A body the SRS could not read at all: say so rather than answer
+		// 200 to a request it did not understand. (Only optional parts it
+		// may ignore are no such body.)
+		st, reason := unusable(*unreadable)
+		rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, unreadable)...)
 		return
 	}
 	rs.mu.Lock()
@@ -136,7 +150,15 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 		return
 	}
 	if body.meta != nil {
-		rs.takeMetadata(body.meta, request)
+		if f := rs.takeMetadata(body.meta, request); f != nil && body.sdp == nil {
+			// Metadata was all this request carried, and it cannot be
+			// read: the recording goes on, but the SRC must know its
+			// update did not arrive.
+			rs.mu.Unlock()
+			st, reason := unusable(*f)
+			rs.srv.respond(tx, req, st, reason, nil, refusalHeaders(st, f)...)
+			return
+		}
 	}
 	var answer []byte
 	if offers != nil {

@@ -29,6 +29,13 @@ func FuzzRSBody(f *testing.F) {
 	f.Add("application/sdp", "", []byte("v=0\r\nm=audio 99999999999 RTP/AVP 0\r\n"))
 	f.Add("application/sdp", "", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
 		"m=audio 4000 RTP/SAVP 0\r\na=label:1\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4\r\n"))
+	// The packaging of deployed SRCs (see TestSplitBodyRealShapes).
+	f.Add("", "", []byte(mp))
+	f.Add("multipart/mixed", "", []byte(mp))
+	f.Add("multipart/mixed;boundary=b", "", []byte(strings.TrimSuffix(mp, "--b--\r\n")))
+	f.Add("multipart/mixed;boundary=b", "", []byte(strings.ReplaceAll(strings.ReplaceAll(mp, "\r\n", "\n"), "rs-metadata+xml", "rs-metadata")))
+	f.Add("multipart/mixed; boundary=\"b\"", "", []byte(strings.Replace(mp, "--b--", "--b\r\nContent-Disposition: signal;handling=optional\r\nContent-Type: application/gtd\r\n\r\nIAM,\r\n--b--", 1)))
+	f.Add("application/rs-metadata+xml; charset=UTF-8", "recording-session;handling", meta)
 	f.Fuzz(func(t *testing.T, ct, disp string, body []byte) {
 		b := splitBody(ct, disp, body, true)
 		var offers []offeredStream
@@ -53,9 +60,17 @@ func FuzzRSBody(f *testing.F) {
 			}
 		}
 		for _, f := range b.findings {
-			if f.Section == "" || f.ID == "" {
+			if f.Section == "" || f.ID == "" || f.Severity != Violation && f.Severity != Note {
 				t.Fatalf("uncatalogued finding %+v", f)
 			}
+			if st, reason := unusable(f); st < 400 || st > 499 || !strings.HasSuffix(reason, ")") {
+				t.Fatalf("finding %s answers %d %q", f.ID, st, reason)
+			}
+		}
+		// A body with nothing to use is explained: by a violation, or by
+		// notes that its parts were optional and ignored.
+		if len(body) > 0 && b.sdp == nil && b.meta == nil && !b.metaReq && len(b.findings) == 0 {
+			t.Fatal("unusable body without a finding")
 		}
 	})
 }

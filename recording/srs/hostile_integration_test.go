@@ -141,10 +141,12 @@ func TestHostileSIP(t *testing.T) {
 	if !strings.HasPrefix(res, "SIP/2.0 415 Refused body-unknown-type") && !strings.HasPrefix(res, "SIP/2.0 421") {
 		t.Errorf("text/plain INVITE answered %q", firstLine(res))
 	}
-	// A lenient SRS still cannot record an INVITE without usable SDP.
+	// A lenient SRS still cannot record an INVITE without usable SDP: the
+	// reason phrase says why in words, and a 415 lists what it accepts.
 	lenient := startSRS(t)
 	res = tcpRequest(t, lenient.Addr(), "INVITE", "text/plain", "hello")
-	if !strings.HasPrefix(res, "SIP/2.0 488 Not Acceptable Here (no usable SDP offer)") || !strings.Contains(res, "body-unknown-type") {
+	if !strings.HasPrefix(res, "SIP/2.0 415 Unsupported Media Type (body type not accepted)\r\n") || !strings.Contains(res, "body-unknown-type") ||
+		!strings.Contains(headerValue(res, "Accept"), "application/rs-metadata+xml") {
 		t.Errorf("lenient SRS answered an SDP-less INVITE with %q", res)
 	}
 	// Still alive and well.

@@ -135,9 +135,9 @@ func (rs *recordingSession) onInitialInvite(req *sip.Request, tx sip.ServerTrans
 	rs.mu.Unlock()
 
 	rs.fmu.Lock()
-	var first *Finding
-	if len(rs.findings) > 0 {
-		f := rs.findings[0]
+	first := firstViolation(rs.findings)
+	if first != nil {
+		f := *first
 		first = &f
 	}
 	rs.fmu.Unlock()
@@ -147,8 +147,14 @@ func (rs *recordingSession) onInitialInvite(req *sip.Request, tx sip.ServerTrans
 		rs.refuse(req, tx, status, reason, first)
 		return
 	case len(offers) == 0:
-		// Even a lenient SRS cannot record without media lines.
-		rs.refuse(req, tx, 488, "Not Acceptable Here (no usable SDP offer)", rs.firstSDPFinding())
+		// Even a lenient SRS cannot record without media lines; the
+		// reason phrase says why in words.
+		f := rs.firstSDPFinding()
+		status, reason := 488, "Not Acceptable Here (no usable SDP offer)"
+		if f != nil {
+			status, reason = unusable(*f)
+		}
+		rs.refuse(req, tx, status, reason, f)
 		return
 	}
 
@@ -204,7 +210,7 @@ func (rs *recordingSession) firstSDPFinding() *Finding {
 	defer rs.fmu.Unlock()
 	for _, f := range rs.findings {
 		switch f.ID {
-		case FindSDPMissing, FindSDPMalformed, FindBodyNotMultipart, FindBodyUnknownType, FindBodyTooLarge, FindMultipartBroken:
+		case FindBodyTooLarge, FindBodyUnknownType, FindMultipartBroken, FindBodyNoType, FindSDPMalformed, FindSDPMissing:
 			return &f
 		}
 	}
@@ -215,11 +221,7 @@ func (rs *recordingSession) firstSDPFinding() *Finding {
 // the RS. The reason phrase names the finding; a Warning header (RFC 3261
 // §20.43) carries its text for SRCs that log only headers.
 func (rs *recordingSession) refuse(req *sip.Request, tx sip.ServerTransaction, status int, reason string, f *Finding) {
-	var hdrs []sip.Header
-	if f != nil {
-		hdrs = append(hdrs, sip.NewHeader("Warning",
-			fmt.Sprintf("399 recphone-srs %q", f.ID+": "+f.Text+" ("+f.Section+")")))
-	}
+	hdrs := refusalHeaders(status, f)
 	rs.respond(tx, req, status, reason, nil, hdrs...)
 	rs.mu.Lock()
 	rs.refused = &Refusal{Status: status, Reason: reason}
@@ -228,4 +230,23 @@ func (rs *recordingSession) refuse(req *sip.Request, tx sip.ServerTransaction, s
 	rs.srv.emit(Event{Kind: EventRefused, RSID: rs.id, CallID: rs.callID, Dir: rs.dir, Status: status})
 	rs.srv.forget(rs)
 	rs.finish(true, "refused")
+}
+
+// acceptHeader lists the bodies the SRS reads; RFC 3261 §21.4.13 wants it
+// on a 415.
+const acceptHeader = "application/sdp, application/rs-metadata+xml, application/rs-metadata-request, multipart/mixed"
+
+// refusalHeaders are the headers of a 4xx that explains itself: a Warning
+// (RFC 3261 §20.43) with the finding's text for SRCs that log only
+// headers, and Accept on a 415.
+func refusalHeaders(status int, f *Finding) []sip.Header {
+	var hdrs []sip.Header
+	if f != nil {
+		hdrs = append(hdrs, sip.NewHeader("Warning",
+			fmt.Sprintf("399 recphone-srs %q", f.ID+": "+f.Text+" ("+f.Section+")")))
+	}
+	if status == 415 {
+		hdrs = append(hdrs, sip.NewHeader("Accept", acceptHeader))
+	}
+	return hdrs
 }

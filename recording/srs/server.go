@@ -2,8 +2,10 @@
 // it accepts recording sessions from an SRC, stores exactly what arrived
 // (one WAV per stream label on a true call timeline, every metadata
 // document, a session.json with counts and findings) and reports every way
-// the SRC breaks RFC 7866 / RFC 7865. It is strict on purpose: its job is
-// to catch mistakes in recphone's own recording client.
+// the SRC breaks RFC 7866 / RFC 7865. By default it is lenient: it reads
+// what deployed SRCs send, records it and lists the findings; WithStrict
+// refuses every violation, which is how it catches mistakes in recphone's
+// own recording client.
 //
 // Besides answering SRCs, a Server can act on a live session itself: start
 // one toward an SRC (Invite), pause and resume it (Pause, Resume), ask for

@@ -10,8 +10,9 @@ import (
 )
 
 // takeMetadata stores a metadata document, checks it and folds it into
-// the current state. Caller holds mu.
-func (rs *recordingSession) takeMetadata(doc []byte, request string) {
+// the current state. It returns the finding that made the document
+// unreadable, or nil when it was read. Caller holds mu.
+func (rs *recordingSession) takeMetadata(doc []byte, request string) *Finding {
 	name := fmt.Sprintf("metadata-%d.xml", len(rs.metaFiles)+1)
 	if err := os.WriteFile(filepath.Join(rs.dir, name), doc, 0o644); err != nil {
 		rs.log.Error("storing metadata failed", "err", err)
@@ -21,18 +22,20 @@ func (rs *recordingSession) takeMetadata(doc []byte, request string) {
 	r, err := metadata.Parse(doc)
 	switch {
 	case errors.Is(err, metadata.ErrNotWellFormed), errors.Is(err, metadata.ErrTooLarge):
-		rs.addFinding(newFinding(FindXMLNotWellFormed, err.Error()), request)
-		return
+		f := newFinding(FindXMLNotWellFormed, err.Error())
+		rs.addFinding(f, request)
+		return &f
 	case err != nil:
-		rs.addFinding(newFinding(FindNotRecordingDoc, err.Error()), request)
-		return
+		f := newFinding(FindNotRecordingDoc, err.Error())
+		rs.addFinding(f, request)
+		return &f
 	}
 	for _, f := range fromMetadata(metadata.Validate(r)) {
 		rs.addFinding(f, request)
 	}
 	if r.DataMode == metadata.Partial && rs.meta == nil {
 		rs.addFinding(Finding{ID: metadata.FindDataMode, Section: "RFC 7865, dataMode (complete/partial)",
-			Text: "partial update before any complete snapshot", Offending: "partial", Count: 1}, request)
+			Text: "partial update before any complete snapshot", Offending: "partial", Severity: Violation, Count: 1}, request)
 	}
 	if r.DataMode == metadata.Complete {
 		rs.metaRequested = false
@@ -46,6 +49,7 @@ func (rs *recordingSession) takeMetadata(doc []byte, request string) {
 		}
 	}
 	rs.meta = merged
+	return nil
 }
 
 // crossCheckLabels compares SDP labels with metadata stream labels

@@ -128,7 +128,7 @@ func TestSplitBodyFindings(t *testing.T) {
 	}{
 		{"text/plain", "", "x", []string{FindBodyUnknownType}},
 		{"application/sdp", "", "v=0", []string{FindBodyNotMultipart}},
-		{"multipart/mixed", "", "--b", []string{FindMultipartBroken}},
+		{"multipart/mixed", "", "no delimiter here", []string{FindMultipartBroken}},
 		{"multipart/mixed;boundary=b", "", "--b\r\nContent-Type: application/rs-metadata+xml\r\nContent-Disposition: render\r\n\r\n<x/>\r\n--b--", []string{FindDisposition}},
 		{"multipart/mixed;boundary=b", "", "--b\r\nContent-Type: image/png\r\n\r\nx\r\n--b--", []string{FindBodyUnknownType}},
 		{"multipart/mixed;boundary=b", "", strings.Repeat("x", MaxBodySize+1), []string{FindBodyTooLarge}},
