@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -24,6 +25,13 @@ const resolveTimeout = 2 * time.Second
 // starts a recording itself (RFC 7245 §3.2, RFC 7866 §6.2). Only a
 // provisioned SRS may; anyone else gets 403, and the phone never rings.
 func (r *Recorder) onRecordingInvite(req *sip.Request, tx sip.ServerTransaction) {
+	defer func() {
+		if v := recover(); v != nil { // last resort: see session.guard
+			r.log.Error("recording client panicked on a recording request", "panic", fmt.Sprint(v),
+				"stack", string(debug.Stack()))
+			r.ep.Reply(req, tx, sip.StatusInternalServerError, "Server Internal Error")
+		}
+	}()
 	log := r.log.With("source", req.Source(), "from", fromOf(req), "rs_call_id", req.CallID().Value())
 	srs, why := r.provisionedSRS(req)
 	if why != "" {
@@ -101,9 +109,7 @@ func (r *Recorder) onRecordingInvite(req *sip.Request, tx sip.ServerTransaction)
 func (s *session) takeRequest(req *sip.Request, tx sip.ServerTransaction, offer []byte) error {
 	r := s.r
 	transport := strings.ToLower(req.Transport())
-	in, err := r.ep.Accept(req, tx, r.contact(transport), dialog.Handlers{
-		Request: s.onSRSRequest, Bye: s.onSRSBye, Ack: s.onSRSAck,
-	})
+	in, err := r.ep.Accept(req, tx, r.contact(transport), s.handlers())
 	if err != nil {
 		r.ep.Reply(req, tx, sip.StatusBadRequest, "Bad Request")
 		return err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -177,6 +178,7 @@ func (s *session) detachMedia(at time.Time) {
 func (s *session) run() {
 	defer close(s.done)
 	defer s.cancel()
+	defer s.guard("signalling")
 	if s.mixer != nil {
 		go s.mixer.run(s.ctx)
 	}
@@ -738,9 +740,37 @@ func (s *session) closeStreams() {
 	}
 }
 
-// handlers are the RS's side of its dialog with the SRS.
+// handlers are the RS's side of its dialog with the SRS. They run on the
+// SIP stack's goroutines, each behind the last-resort guard.
 func (s *session) handlers() dialog.Handlers {
-	return dialog.Handlers{Request: s.onSRSRequest, Bye: s.onSRSBye}
+	return dialog.Handlers{
+		Request: func(req *sip.Request) (r dialog.Reply) {
+			defer s.guard("an SRS request")
+			r = dialog.Reply{Code: sip.StatusInternalServerError} // if it panics
+			return s.onSRSRequest(req)
+		},
+		Bye: func(req *sip.Request) {
+			defer s.guard("the SRS's BYE")
+			s.onSRSBye(req)
+		},
+		Ack: func(req *sip.Request) {
+			defer s.guard("the SRS's ACK")
+			s.onSRSAck(req)
+		},
+	}
+}
+
+// guard is the last resort against a bug the SRS's input reaches: a panic
+// fails the recording, with its stack in the log, and never the call or
+// the process. It must be deferred directly.
+func (s *session) guard(where string) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	s.log.Error("recording client panicked; the recording fails, the call goes on",
+		"where", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	s.fail(fmt.Sprintf("internal error while handling %s", where))
 }
 
 // onSRSRequest answers a re-INVITE or UPDATE from the SRS: its pause or

@@ -61,18 +61,9 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	var lc net.ListenConfig
-	udp, err := lc.ListenPacket(ctx, "udp", addr)
+	udp, tcp, port, err := bindPair(ctx, &lc, host, port)
 	if err != nil {
-		return nil, fmt.Errorf("sipstack: listen udp %s: %w", addr, err)
-	}
-	if port == 0 {
-		port = udp.LocalAddr().(*net.UDPAddr).Port
-	}
-	bound := net.JoinHostPort(host, strconv.Itoa(port))
-	tcp, err := lc.Listen(ctx, "tcp", bound)
-	if err != nil {
-		udp.Close()
-		return nil, fmt.Errorf("sipstack: listen tcp %s: %w", bound, err)
+		return nil, err
 	}
 	s := &Stack{Host: host, Port: port, udp: udp, tcp: &countingListener{Listener: tcp}}
 	fail := func(err error) (*Stack, error) {
@@ -110,7 +101,7 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 	if s.Server, err = sipgo.NewServer(s.UA, sipgo.WithServerLogger(o.Logger)); err != nil {
 		return fail(err)
 	}
-	udpClient, err := sipgo.NewClient(s.UA, sipgo.WithClientConnectionAddr(bound),
+	udpClient, err := sipgo.NewClient(s.UA, sipgo.WithClientConnectionAddr(net.JoinHostPort(host, strconv.Itoa(port))),
 		sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(o.Logger))
 	if err != nil {
 		return fail(err)
@@ -121,6 +112,28 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 	}
 	s.clients = map[string]*sipgo.Client{"udp": udpClient, "tcp": streamClient, "tls": streamClient}
 	return s, nil
+}
+
+// bindPair binds UDP and TCP on the same port. Port 0 takes the port the
+// UDP bind picked; if its TCP twin is taken, it tries another.
+func bindPair(ctx context.Context, lc *net.ListenConfig, host string, port int) (net.PacketConn, net.Listener, int, error) {
+	for try := 0; ; try++ {
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		udp, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("sipstack: listen udp %s: %w", addr, err)
+		}
+		bound := udp.LocalAddr().(*net.UDPAddr).Port
+		tcpAddr := net.JoinHostPort(host, strconv.Itoa(bound))
+		tcp, err := lc.Listen(ctx, "tcp", tcpAddr)
+		if err == nil {
+			return udp, tcp, bound, nil
+		}
+		udp.Close()
+		if port != 0 || try == 16 {
+			return nil, nil, 0, fmt.Errorf("sipstack: listen tcp %s: %w", tcpAddr, err)
+		}
+	}
 }
 
 // countingListener counts the connections peers opened toward us.

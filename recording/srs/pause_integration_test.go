@@ -293,17 +293,29 @@ func TestSRSPauseGlare(t *testing.T) {
 	if res := c.request("INVITE", "application/sdp", offerSDP(2, "inactive", "1")); !strings.HasPrefix(res, "SIP/2.0 491") {
 		t.Errorf("SRC re-INVITE during the SRS's answered %q, want 491", firstLine(res))
 	}
-	// Now answer the pending one with 491 ourselves.
-	var b strings.Builder
-	b.WriteString("SIP/2.0 491 Request Pending\r\n")
-	for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
-		fmt.Fprintf(&b, "%s: %s\r\n", h, headerValue(srsReq, h))
+	// Now answer the pending one with 491 ourselves: the SRS tries once
+	// more after the RFC 3261 §14.1 wait (0-2 s: the SRC owns the
+	// Call-ID), and gives up on a second 491.
+	glare := func(req string) {
+		var b strings.Builder
+		b.WriteString("SIP/2.0 491 Request Pending\r\n")
+		for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
+			fmt.Fprintf(&b, "%s: %s\r\n", h, headerValue(req, h))
+		}
+		b.WriteString("Content-Length: 0\r\n\r\n")
+		if _, err := c.conn.Write([]byte(b.String())); err != nil {
+			t.Fatal(err)
+		}
 	}
-	b.WriteString("Content-Length: 0\r\n\r\n")
-	if _, err := c.conn.Write([]byte(b.String())); err != nil {
-		t.Fatal(err)
-	}
+	glare(srsReq)
 	c.readACK("2") // the transaction layer's ACK for a non-2xx
+	c.conn.SetDeadline(time.Now().Add(5 * time.Second))
+	retry := readResponse(t, c.rd)
+	if !strings.HasPrefix(retry, "INVITE ") || !strings.Contains(retry, "a=inactive") {
+		t.Fatalf("want the SRS's retried re-INVITE, got:\n%s", retry)
+	}
+	glare(retry)
+	c.readACK("3")
 	if err := <-done; !errors.Is(err, ErrRequestPending) {
 		t.Errorf("Pause answered 491: %v, want ErrRequestPending", err)
 	}
