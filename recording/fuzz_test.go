@@ -86,4 +86,3 @@ func FuzzSRSMessages(f *testing.F) {
 		}
 	})
 }
-
