@@ -186,3 +186,35 @@ func TestRequireUnknownExtension(t *testing.T) {
 	default:
 	}
 }
+
+// A recorder reached at sip:srs@host:port;transport=udp gets the RS INVITE
+// (SDP and metadata, well over 1300 bytes) over UDP, and records; the RS
+// media ports come from the phone's RTP port range, as the call's do.
+func TestRecordOverUDPInPortRange(t *testing.T) {
+	const lo, hi = 41000, 41099
+	r := newRigOpts(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate}, audio.NewTone(440, 8000),
+		rigOptions{engine: func(c *callengine.Config) { c.RTPPortMin, c.RTPPortMax = lo, hi }})
+	r.recorder.pol.SRS = []string{"sip:srs@" + r.srs.Addr() + ";transport=udp"}
+	peer := tonePeer(t, 1000)
+	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitRecording(10*time.Second, Recording)
+	started := r.waitSRS(10*time.Second, srs.EventStarted)
+	dominant(t, "label 1 over UDP", waitSamples(t, started.Dir, "1", 8000, 15*time.Second), 440)
+	_ = call.Hangup(context.Background())
+	ended := r.waitSRS(10*time.Second, srs.EventEnded)
+	rep, err := srs.ReadReport(filepath.Join(ended.Dir, "session.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Transport != "UDP" || len(rep.Streams) != 2 {
+		t.Fatalf("transport %q, %d streams", rep.Transport, len(rep.Streams))
+	}
+	for _, st := range rep.Streams {
+		if st.SRCPort < lo || st.SRCPort > hi {
+			t.Errorf("label %s offered from port %d, outside %d-%d", st.Label, st.SRCPort, lo, hi)
+		}
+	}
+}

@@ -174,6 +174,7 @@ func (m *mediaStream) configure(o offeredStream, direction string) (string, erro
 	}
 	m.codec, m.direction, m.expect = o.codec, direction, o.addr.Unmap()
 	m.stats.Codec, m.stats.PayloadType = o.codec.name, int(o.codec.pt)
+	m.stats.SRCPort = o.port
 	m.stats.Direction = direction
 	return m.answerKey, nil
 }

@@ -52,6 +52,7 @@ type StreamReport struct {
 	Label         string            `json:"label"`
 	File          string            `json:"file"`
 	Port          int               `json:"port"`
+	SRCPort       int               `json:"src_port"` // the SRC's port in its SDP for this stream
 	Direction     string            `json:"direction"`
 	Codec         string            `json:"codec"`
 	SRTP          string            `json:"srtp,omitempty"` // SDES crypto suite, when the stream is SRTP
