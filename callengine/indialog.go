@@ -23,7 +23,7 @@ func (e *Engine) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Unlock()
 	if awaiting && len(req.Body()) > 0 {
 		// Our offer went in the 200; this ACK carries the answer.
-		answer, err := sdp.Parse(req.Body())
+		answer, err := sdp.ParseAudio(req.Body())
 		if err == nil {
 			_, err = c.applyRemoteSDP(answer, false)
 		}
@@ -108,7 +108,7 @@ func (c *Call) onOffer(req *sip.Request, tx sip.ServerTransaction) {
 		// Offerless re-INVITE / session refresh: repeat our current SDP.
 		answer = c.buildLocalSDP(c.localDirection(), []sdp.Codec{c.Codec()})
 	} else {
-		offer, err := sdp.Parse(req.Body())
+		offer, err := sdp.ParseAudio(req.Body())
 		if err != nil {
 			c.log.Warn("bad SDP in re-offer", "err", err)
 			c.e.respond(req, tx, 400, "Malformed SDP")
@@ -137,7 +137,7 @@ func (c *Call) onOffer(req *sip.Request, tx sip.ServerTransaction) {
 func (c *Call) localDirection() sdp.Direction {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.localSDP.Media.Direction
+	return c.localSDP.Audio().Direction
 }
 
 // Hold puts the peer on hold (re-INVITE with a=sendonly, RFC 3264 §8.4).
@@ -161,7 +161,7 @@ func (c *Call) setHold(ctx context.Context, hold bool) error {
 	c.localHold = hold
 	peer := sdp.SendRecv
 	if c.remoteSDP != nil && c.remoteHold {
-		peer = c.remoteSDP.Media.Direction
+		peer = c.remoteSDP.Audio().Direction
 	}
 	dir := c.wantedDirection(peer)
 	c.mu.Unlock()
@@ -207,7 +207,7 @@ func (c *Call) reinvite(ctx context.Context, dir sdp.Direction) error {
 		if err := c.writeInDialog(ack); err != nil {
 			c.log.Warn("ACK of re-INVITE failed", "err", err)
 		}
-		answer, err := sdp.Parse(res.Body())
+		answer, err := sdp.ParseAudio(res.Body())
 		if err != nil {
 			return fmt.Errorf("%w: re-INVITE answer: %w", ErrMediaNegotiated, err)
 		}
