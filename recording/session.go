@@ -18,6 +18,7 @@ import (
 
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/callengine/sdp"
 	"github.com/recphone/recphone/callengine/sipstack"
 	"github.com/recphone/recphone/recording/metadata"
 	"github.com/recphone/recphone/recording/policy"
@@ -253,16 +254,16 @@ func (s *session) pauseReason() string {
 
 // body builds SDP + current metadata for the next request to the SRS, and
 // says which direction it offers.
-func (s *session) body() (body []byte, contentType, dir string, err error) {
+func (s *session) body() (body []byte, contentType string, dir sdp.Direction, err error) {
 	s.meta.update(s.call)
 	doc, err := metadata.Marshal(s.meta.snapshot())
 	if err != nil {
 		return nil, "", "", err
 	}
 	s.mu.Lock()
-	dir = "sendonly"
+	dir = sdp.SendOnly
 	if s.pausedByAgent || s.pausedBySRS {
-		dir = "inactive"
+		dir = sdp.Inactive
 	}
 	offer := make([]offerStream, len(s.streams))
 	codecs := []media.Codec{media.PCMU, media.PCMA}
@@ -406,7 +407,7 @@ func hasSRSFeature(res *sip.Response) bool {
 
 // applyAnswer configures the streams from an SDP answer of the SRS to our
 // offer in direction offered, or from an offer of the SRS (offered "").
-func (s *session) applyAnswer(ct sip.Header, body []byte, offered string) ([]answerStream, error) {
+func (s *session) applyAnswer(ct sip.Header, body []byte, offered sdp.Direction) ([]answerStream, error) {
 	ctype := ""
 	if ct != nil {
 		ctype = ct.Value()
@@ -426,13 +427,13 @@ func (s *session) applyAnswer(ct sip.Header, body []byte, offered string) ([]ans
 	paused := s.pausedByAgent
 	// All streams inactive from the SRS, when we did not offer inactive
 	// ourselves, is the SRS pausing the recording (RFC 7866).
-	srsPause := offered != "inactive"
+	srsPause := offered != sdp.Inactive
 	for _, a := range ans {
-		if a.direction != "inactive" {
+		if a.direction != sdp.Inactive {
 			srsPause = false
 		}
 	}
-	if offered == "inactive" {
+	if offered == sdp.Inactive {
 		srsPause = s.pausedBySRS
 	}
 	if srsPause != s.pausedBySRS {
@@ -683,9 +684,9 @@ func (s *session) onSRSRequest(req *sip.Request, tx sip.ServerTransaction) {
 		// Our answer (or, to an offerless re-INVITE, our offer): sendonly
 		// where the SRS receives and we are not paused.
 		s.mu.Lock()
-		dir := "sendonly"
+		dir := sdp.SendOnly
 		if s.pausedByAgent || s.pausedBySRS {
-			dir = "inactive"
+			dir = sdp.Inactive
 		}
 		offer := make([]offerStream, len(s.streams))
 		for i, st := range s.streams {
