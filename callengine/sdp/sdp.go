@@ -158,7 +158,11 @@ func (m *Media) description(sessionAddr netip.Addr) *psdp.MediaDescription {
 		md.ConnectionInformation = connection(m.Addr)
 	}
 	add := func(key, value string) { md.Attributes = append(md.Attributes, psdp.NewAttribute(key, value)) }
-	for _, c := range m.Codecs {
+	codecs := m.Codecs
+	if len(codecs) == 0 && m.EventType == 0 && !slices.ContainsFunc(m.Formats, func(f string) bool { return token(f, "") != "" }) {
+		codecs = []Codec{PCMU} // the grammar wants a format
+	}
+	for _, c := range codecs {
 		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(c.PayloadType)))
 		add("rtpmap", fmt.Sprintf("%d %s/%d", c.PayloadType, token(c.Name, "-"), c.ClockRate))
 	}
@@ -173,9 +177,6 @@ func (m *Media) description(sessionAddr netip.Addr) *psdp.MediaDescription {
 				md.MediaName.Formats = append(md.MediaName.Formats, f)
 			}
 		}
-	}
-	if len(md.MediaName.Formats) == 0 {
-		md.MediaName.Formats = []string{"0"} // the grammar wants one
 	}
 	if m.Ptime > 0 {
 		add("ptime", strconv.Itoa(m.Ptime))
@@ -213,11 +214,11 @@ func Parse(body []byte) (*Session, error) {
 		Name: string(desc.SessionName), Addr: address(desc.ConnectionInformation),
 	}
 	sessionDir := SendRecv
-	for _, a := range desc.Attributes {
+	for _, a := range normalized(desc.Attributes) {
 		if d, ok := ParseDirection(a.Key); ok {
 			sessionDir = d
 		} else {
-			s.Attributes = append(s.Attributes, Attribute{a.Key, a.Value})
+			s.Attributes = append(s.Attributes, a)
 		}
 	}
 	for _, md := range desc.MediaDescriptions {
@@ -250,7 +251,12 @@ func ParseAudio(body []byte) (*Session, error) {
 func parseMedia(md *psdp.MediaDescription, sessionAddr netip.Addr, dir Direction) (Media, error) {
 	m := Media{
 		Type: md.MediaName.Media, Port: md.MediaName.Port.Value, Addr: sessionAddr,
-		Proto: strings.Join(md.MediaName.Protos, "/"), Formats: md.MediaName.Formats, Direction: dir,
+		Proto: strings.Join(md.MediaName.Protos, "/"), Direction: dir,
+	}
+	for _, f := range md.MediaName.Formats {
+		if f = token(f, ""); f != "" {
+			m.Formats = append(m.Formats, f)
+		}
 	}
 	if m.Port < 0 || m.Port > 65535 {
 		return Media{}, fmt.Errorf("%w: port %d", ErrMalformed, m.Port)
@@ -262,7 +268,7 @@ func parseMedia(md *psdp.MediaDescription, sessionAddr netip.Addr, dir Direction
 		m.RTCPPort = m.Port + 1
 	}
 	rtpmap := map[uint8]string{}
-	for _, a := range md.Attributes {
+	for _, a := range normalized(md.Attributes) {
 		if d, ok := ParseDirection(a.Key); ok {
 			m.Direction = d
 			continue
@@ -300,7 +306,7 @@ func parseMedia(md *psdp.MediaDescription, sessionAddr netip.Addr, dir Direction
 		}
 		m.Attributes = append(m.Attributes, Attribute{a.Key, a.Value})
 	}
-	for _, f := range md.MediaName.Formats {
+	for _, f := range m.Formats {
 		n, err := strconv.ParseUint(f, 10, 7)
 		if err != nil {
 			continue
@@ -331,25 +337,22 @@ func parseMedia(md *psdp.MediaDescription, sessionAddr netip.Addr, dir Direction
 }
 
 // codecOf is payload type pt by its rtpmap, or by RFC 3551 for the static
-// G.711 types, which may come without one.
+// G.711 types, which may come without one (or with one that does not
+// parse).
 func codecOf(pt uint8, rtpmap map[uint8]string) (Codec, bool) {
-	enc, ok := rtpmap[pt]
-	if !ok {
-		switch pt {
-		case PCMU.PayloadType:
-			return PCMU, true
-		case PCMA.PayloadType:
-			return PCMA, true
-		}
-		return Codec{}, false
-	}
-	name, rest, _ := strings.Cut(enc, "/")
+	name, rest, _ := strings.Cut(rtpmap[pt], "/")
 	rate, _, _ := strings.Cut(rest, "/")
 	r, err := strconv.Atoi(rate)
-	if name = token(name, ""); name == "" || err != nil || r <= 0 {
-		return Codec{}, false
+	if name = token(name, ""); name != "" && err == nil && r > 0 {
+		return Codec{PayloadType: pt, Name: strings.ToUpper(name), ClockRate: r}, true
 	}
-	return Codec{PayloadType: pt, Name: strings.ToUpper(name), ClockRate: r}, true
+	switch pt {
+	case PCMU.PayloadType:
+		return PCMU, true
+	case PCMA.PayloadType:
+		return PCMA, true
+	}
+	return Codec{}, false
 }
 
 func address(c *psdp.ConnectionInformation) netip.Addr {
@@ -373,6 +376,17 @@ func ipVersion(a netip.Addr) string {
 		return "IP6"
 	}
 	return "IP4"
+}
+
+// normalized are the attributes as Marshal would write them again.
+func normalized(in []psdp.Attribute) []Attribute {
+	out := make([]Attribute, 0, len(in))
+	for _, a := range in {
+		if k := token(a.Key, ""); k != "" {
+			out = append(out, Attribute{k, clean(a.Value)})
+		}
+	}
+	return out
 }
 
 func attributes(in []Attribute) []psdp.Attribute {

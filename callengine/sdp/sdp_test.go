@@ -8,6 +8,8 @@ import (
 	"testing"
 )
 
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
 const key30 = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz" // 30 bytes
 
 func TestMarshalOfferHasWhatPeersNeed(t *testing.T) {
