@@ -37,9 +37,6 @@ func (c Codec) Same(o Codec) bool {
 	return strings.EqualFold(c.Name, o.Name) && c.ClockRate == o.ClockRate
 }
 
-// IsG711 reports whether c is PCMU or PCMA.
-func (c Codec) IsG711() bool { return c.Same(PCMU) || c.Same(PCMA) }
-
 // Negotiate picks the first codec of remote's list that we support (the
 // offerer's preference wins, RFC 3264 §6.1), keeping the offerer's payload
 // type numbers.

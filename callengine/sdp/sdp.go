@@ -30,9 +30,9 @@ var (
 	ErrCrypto    = errors.New("sdp: unusable a=crypto")
 )
 
-// MaxBodyLength caps the SDP Parse reads; a call's SDP is a few hundred
+// maxBodyLength caps the SDP Parse reads; a call's SDP is a few hundred
 // bytes, a recording session's a few kilobytes.
-const MaxBodyLength = 64 << 10
+const maxBodyLength = 64 << 10
 
 // Protocols of the m= line.
 const (
@@ -81,16 +81,6 @@ type Media struct {
 
 // Attribute is an a= line: Key or Key:Value.
 type Attribute struct{ Key, Value string }
-
-// Attribute returns the value of the first extra attribute named key.
-func (m *Media) Attribute(key string) (string, bool) {
-	for _, a := range m.Attributes {
-		if a.Key == key {
-			return a.Value, true
-		}
-	}
-	return "", false
-}
 
 // Audio is the first audio stream, or nil: a call has exactly one.
 func (s *Session) Audio() *Media {
@@ -202,7 +192,7 @@ func (m *Media) description(sessionAddr netip.Addr) *psdp.MediaDescription {
 // what a stream lacks (an address, a known codec) is for the caller to
 // judge.
 func Parse(body []byte) (*Session, error) {
-	if len(body) > MaxBodyLength {
+	if len(body) > maxBodyLength {
 		return nil, ErrTooLarge
 	}
 	var desc psdp.SessionDescription
