@@ -182,3 +182,21 @@ func TestPauseBeforeAnswerDropsKeptAudio(t *testing.T) {
 		t.Fatalf("%d packets reached the SRS during a pause", len(got))
 	}
 }
+
+// An SRTP answer is taken only with the SRS's own key: one that echoes
+// ours, or has none, configures nothing.
+func TestConfigureRefusesAnEchoedKey(t *testing.T) {
+	dst, _ := sink(t)
+	st := testStream(t)
+	for name, keys := range map[string][]sdp.Crypto{"echoed": {*st.cryptoAttr()}, "none": nil} {
+		if err := st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMU, direction: sdp.RecvOnly, srtp: true, crypto: keys}, false); err == nil {
+			t.Errorf("%s key accepted", name)
+		}
+	}
+	if st.protected || st.answered {
+		t.Fatal("a refused answer configured the stream")
+	}
+	if err := st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMU, direction: sdp.RecvOnly, srtp: true, crypto: srsKey}, false); err != nil || !st.protected {
+		t.Fatalf("own key: %v", err)
+	}
+}
