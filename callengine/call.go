@@ -197,7 +197,7 @@ func (c *Call) wantedDirection(peer sdp.Direction) sdp.Direction {
 // picks the codec, points media at the peer and sets the direction. It
 // returns the direction we take. Caller holds no lock.
 func (c *Call) applyRemoteSDP(remote *sdp.Session, isOffer bool) (sdp.Direction, error) {
-	rm := remote.Media
+	rm := remote.Audio()
 	codec, err := sdp.Negotiate(c.e.cfg.Codecs, rm.Codecs)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrMediaNegotiated, err)
@@ -212,35 +212,21 @@ func (c *Call) applyRemoteSDP(remote *sdp.Session, isOffer bool) (sdp.Direction,
 	dir := c.wantedDirection(rm.Direction)
 	if !isOffer {
 		// In an answer the peer has already chosen; we follow its reverse.
-		dir = intersect(c.localSDP.Media.Direction, rm.Direction.Reverse())
+		dir = sdp.Intersect(c.localSDP.Audio().Direction, rm.Direction.Reverse())
 	}
 	m := c.media
 	c.mu.Unlock()
 	if m == nil {
 		return "", fmt.Errorf("%w: call has ended", ErrBadState)
 	}
-	if err := setMediaRemote(m, rm, codec); err != nil {
+	if err := setMediaRemote(m, *rm, codec); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrMediaNegotiated, err)
 	}
-	if err := m.SetDirection(mediaDirection(dir)); err != nil {
+	if err := m.SetDirection(dir); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrMediaNegotiated, err)
 	}
 	c.e.router.attach(m)
 	return dir, nil
-}
-
-func intersect(a, b sdp.Direction) sdp.Direction {
-	send := a.Sends() && b.Sends()
-	recv := a.Receives() && b.Receives()
-	switch {
-	case send && recv:
-		return sdp.SendRecv
-	case send:
-		return sdp.SendOnly
-	case recv:
-		return sdp.RecvOnly
-	}
-	return sdp.Inactive
 }
 
 // buildLocalSDP renders our SDP for the next offer or answer, bumping the
@@ -248,13 +234,13 @@ func intersect(a, b sdp.Direction) sdp.Direction {
 func (c *Call) buildLocalSDP(dir sdp.Direction, codecs []sdp.Codec) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := c.localSDP
-	next.Media.Direction = dir
-	next.Media.Codecs = codecs
+	next := c.localSDP.Clone()
+	next.Audio().Direction = dir
+	next.Audio().Codecs = codecs
 	if next.Version == 0 {
 		next.SessionID = uint64(time.Now().UnixNano() / 1e6)
 		next.Version = 1
-	} else if !sameMedia(next.Media, c.localSDP.Media) {
+	} else if !sameMedia(*next.Audio(), *c.localSDP.Audio()) {
 		next.Version++
 	}
 	c.localSDP = next

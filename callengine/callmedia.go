@@ -34,7 +34,7 @@ func (e *Engine) newMedia(c *Call) (*media.Session, error) {
 
 // setMediaRemote points the call's media at the peer's SDP.
 func setMediaRemote(m *media.Session, rm sdp.Media, codec sdp.Codec) error {
-	mc, err := media.CodecByName(codec.Name)
+	mc, err := media.CodecFor(codec)
 	if err != nil {
 		return err
 	}
@@ -44,18 +44,6 @@ func setMediaRemote(m *media.Session, rm sdp.Media, codec sdp.Codec) error {
 		Codec:           mc,
 		DTMFPayloadType: rm.EventType,
 	})
-}
-
-func mediaDirection(d sdp.Direction) media.Direction {
-	switch d {
-	case sdp.SendOnly:
-		return media.SendOnly
-	case sdp.RecvOnly:
-		return media.RecvOnly
-	case sdp.Inactive:
-		return media.Inactive
-	}
-	return media.SendRecv
 }
 
 // AddTap subscribes fn to every RTP packet the call sends and receives,

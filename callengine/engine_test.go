@@ -99,7 +99,7 @@ func TestHoldDirections(t *testing.T) {
 			t.Errorf("local hold %v, peer %s: %s, want %s", tc.localHold, tc.peer, got, tc.want)
 		}
 	}
-	if got := intersect(sdp.SendOnly, sdp.RecvOnly.Reverse()); got != sdp.SendOnly {
+	if got := sdp.Intersect(sdp.SendOnly, sdp.RecvOnly.Reverse()); got != sdp.SendOnly {
 		t.Errorf("answer to our sendonly: %s", got)
 	}
 }

@@ -38,12 +38,12 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var offer *sdp.Session
 	if len(req.Body()) > 0 {
 		var err error
-		if offer, err = sdp.Parse(req.Body()); err != nil {
+		if offer, err = sdp.ParseAudio(req.Body()); err != nil {
 			log.Warn("refused INVITE with bad SDP", "err", err)
 			e.respond(req, tx, 400, "Malformed SDP")
 			return
 		}
-		if _, err := sdp.Negotiate(e.cfg.Codecs, offer.Media.Codecs); err != nil || offer.Media.Port == 0 {
+		if _, err := sdp.Negotiate(e.cfg.Codecs, offer.Audio().Codecs); err != nil || offer.Audio().Port == 0 {
 			e.respond(req, tx, 488, "Not Acceptable Here")
 			return
 		}
@@ -87,8 +87,8 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Lock()
 	c.media = m
 	c.localSDP.Username = e.aor.User
-	c.localSDP.Media = sdp.Media{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
-		EventType: eventTypeFor(offer), Ptime: 20}
+	c.localSDP.Media = []sdp.Media{{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
+		EventType: eventTypeFor(offer), Ptime: 20}}
 	c.mu.Unlock()
 
 	// Observers learn of the call before we ring, so a recording can be
@@ -157,8 +157,8 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func eventTypeFor(offer *sdp.Session) uint8 {
-	if offer != nil && offer.Media.EventType != 0 {
-		return offer.Media.EventType
+	if offer != nil && offer.Audio().EventType != 0 {
+		return offer.Audio().EventType
 	}
 	return sdp.DefaultEventPayloadType
 }

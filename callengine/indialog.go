@@ -37,7 +37,7 @@ func (c *Call) onAck(req *sip.Request) {
 	if !awaiting || len(req.Body()) == 0 {
 		return
 	}
-	answer, err := sdp.Parse(req.Body())
+	answer, err := sdp.ParseAudio(req.Body())
 	if err == nil {
 		_, err = c.applyRemoteSDP(answer, false)
 	}
@@ -81,7 +81,7 @@ func (c *Call) onOffer(req *sip.Request) dialog.Reply {
 			return dialog.Reply{Code: 415, Reason: "Unsupported Media Type",
 				Headers: []sip.Header{sip.NewHeader("Accept", "application/sdp")}}
 		}
-		offer, err := sdp.Parse(req.Body())
+		offer, err := sdp.ParseAudio(req.Body())
 		if err != nil {
 			c.log.Warn("bad SDP in re-offer", "err", err)
 			return dialog.Reply{Code: 400, Reason: "Malformed SDP"}
@@ -105,7 +105,7 @@ func mediaType(ct string) string {
 func (c *Call) localDirection() sdp.Direction {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.localSDP.Media.Direction
+	return c.localSDP.Audio().Direction
 }
 
 // Hold puts the peer on hold (re-INVITE with a=sendonly, RFC 3264 §8.4).
@@ -129,7 +129,7 @@ func (c *Call) setHold(ctx context.Context, hold bool) error {
 	c.localHold = hold
 	peer := sdp.SendRecv
 	if c.remoteSDP != nil && c.remoteHold {
-		peer = c.remoteSDP.Media.Direction
+		peer = c.remoteSDP.Audio().Direction
 	}
 	dir := c.wantedDirection(peer)
 	c.mu.Unlock()
@@ -167,7 +167,7 @@ func (c *Call) reinvite(ctx context.Context, dir sdp.Direction) error {
 		}
 		return fmt.Errorf("callengine: re-INVITE: %w", err)
 	}
-	answer, err := sdp.Parse(res.Body())
+	answer, err := sdp.ParseAudio(res.Body())
 	if err != nil {
 		return fmt.Errorf("%w: re-INVITE answer: %w", ErrMediaNegotiated, err)
 	}

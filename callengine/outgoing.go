@@ -40,8 +40,8 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 	c.mu.Lock()
 	c.media = m
 	c.localSDP.Username = e.aor.User
-	c.localSDP.Media = sdp.Media{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
-		EventType: sdp.DefaultEventPayloadType, Ptime: 20}
+	c.localSDP.Media = []sdp.Media{{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
+		EventType: sdp.DefaultEventPayloadType, Ptime: 20}}
 	c.mu.Unlock()
 	offer := c.buildLocalSDP(sdp.SendRecv, e.cfg.Codecs)
 
@@ -127,7 +127,7 @@ func (c *Call) dial(ctx context.Context, req *sip.Request) {
 		c.sessionID.Remote = uuid
 	}
 	c.mu.Unlock()
-	answer, perr := sdp.Parse(res.Body())
+	answer, perr := sdp.ParseAudio(res.Body())
 	if perr == nil {
 		_, perr = c.applyRemoteSDP(answer, false)
 	}
@@ -145,7 +145,7 @@ func (c *Call) dial(ctx context.Context, req *sip.Request) {
 func (c *Call) onProvisional(res *sip.Response) {
 	early := false
 	if len(res.Body()) > 0 {
-		if s, err := sdp.Parse(res.Body()); err == nil {
+		if s, err := sdp.ParseAudio(res.Body()); err == nil {
 			if _, err := c.applyRemoteSDP(s, false); err == nil {
 				early = true
 			} else {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/callengine/sdp"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -69,7 +70,7 @@ func FuzzSRSMessages(f *testing.F) {
 		}
 		switch m := msg.(type) {
 		case *sip.Response:
-			for _, offered := range []string{"sendonly", "inactive"} {
+			for _, offered := range []sdp.Direction{sdp.SendOnly, sdp.Inactive} {
 				_, _ = s.applyAnswer(contentTypeOf(m), m.Body(), offered)
 			}
 		case *sip.Request:

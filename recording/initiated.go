@@ -14,6 +14,7 @@ import (
 
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/callengine/dialog"
+	"github.com/recphone/recphone/callengine/sdp"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -114,7 +115,7 @@ func (s *session) takeRequest(req *sip.Request, tx sip.ServerTransaction, offer 
 		r.ep.Reply(req, tx, sip.StatusBadRequest, "Bad Request")
 		return err
 	}
-	var sdp []byte
+	var answer []byte
 	if offer != nil {
 		// RFC 3264 §5.1 lets us send once the answer is out, but the SRS
 		// cannot place media before it has read our answer: wait for the ACK.
@@ -130,15 +131,15 @@ func (s *session) takeRequest(req *sip.Request, tx sip.ServerTransaction, offer 
 			_ = in.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here")
 			return err
 		}
-		sdp = s.answerSDP()
+		answer = s.answerSDP()
 	} else {
-		var dir string
-		sdp, dir = s.offerSDP()
+		var dir sdp.Direction
+		answer, dir = s.offerSDP()
 		s.mu.Lock()
 		s.offeredInAnswer = dir
 		s.mu.Unlock()
 	}
-	body, ct, err := s.withMetadata(sdp)
+	body, ct, err := s.withMetadata(answer)
 	if err != nil {
 		_ = in.Respond(sip.StatusInternalServerError, "Server Internal Error")
 		return err
@@ -375,16 +376,14 @@ func transportParam(u sip.Uri) string {
 
 // offeredStreams checks an SRS offer: one or two audio streams (what the
 // agent says and hears, or both mixed), and whether it is SRTP.
-func offeredStreams(sdp []byte) (n int, srtp bool, err error) {
-	for _, line := range strings.Split(string(sdp), "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "m=") {
-			continue
-		}
+func offeredStreams(body []byte) (n int, srtp bool, err error) {
+	offer, err := sdp.Parse(body)
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: %w", errBody, err)
+	}
+	for _, m := range offer.Media {
 		n++
-		if strings.Contains(line, "RTP/SAVP") {
-			srtp = true
-		}
+		srtp = srtp || m.Proto == sdp.ProtoSRTP
 	}
 	if n < 1 || n > 2 {
 		return 0, false, fmt.Errorf("%w: the SRS offered %d streams; 1 (mixed) or 2 (separate) are recorded", errBody, n)

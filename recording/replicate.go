@@ -3,7 +3,6 @@ package recording
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"github.com/zaf/g711"
 
 	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // pendingCap bounds what a stream keeps while the SRS has not answered yet:
@@ -76,9 +76,10 @@ type rsStream struct {
 // srtpSuite is the SDES suite offered on RS streams.
 const srtpSuite = "AES_CM_128_HMAC_SHA1_80"
 
-// cryptoAttr is the a=crypto value offering this stream's key (RFC 4568).
-func (s *rsStream) cryptoAttr() string {
-	return "1 " + srtpSuite + " inline:" + base64.StdEncoding.EncodeToString(s.key[:])
+// cryptoAttr is the a=crypto line offering this stream's key (RFC 4568).
+func (s *rsStream) cryptoAttr() *sdp.Crypto {
+	c := sdp.NewInlineCrypto(1, srtpSuite, s.key[:])
+	return &c
 }
 
 func newRSStream(ctx context.Context, label string, ports media.PortRange, ip netip.Addr, log *slog.Logger) (*rsStream, error) {
@@ -110,6 +111,11 @@ func (s *rsStream) port() int { return s.rtp.LocalAddr().(*net.UDPAddr).Port }
 func (s *rsStream) configure(a answerStream, paused, start bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if a.srtp && a.dst.IsValid() {
+		if err := checkAnswerKey(*s.cryptoAttr(), a.crypto); err != nil {
+			return fmt.Errorf("recording: stream %s: %w", s.label, err)
+		}
+	}
 	if a.srtp && !s.protected {
 		ctx, err := srtp.CreateContext(s.key[:16], s.key[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // sink is a UDP socket that drains whatever is sent to it.
@@ -69,7 +70,7 @@ func TestReplicationKeepsEarlyAudioAndPauseGaps(t *testing.T) {
 	for i := range 5 {
 		st.forward(csPacket(uint16(i), 1000+uint32(i)*160, t0.Add(time.Duration(i)*20*time.Millisecond), 0, 0x11))
 	}
-	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMA, direction: "recvonly"}, false, true); err != nil {
+	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMA, direction: sdp.RecvOnly}, false, true); err != nil {
 		t.Fatal(err)
 	}
 	st.forward(csPacket(5, 1000+5*160, t0.Add(100*time.Millisecond), 0, 0x11))
@@ -121,12 +122,12 @@ func BenchmarkReplicationVsCallSend(b *testing.B) {
 		ans  answerStream
 	}{
 		{"replicate", answerStream{codec: media.PCMU}},
-		{"replicate-srtp", answerStream{codec: media.PCMU, srtp: true}},
+		{"replicate-srtp", answerStream{codec: media.PCMU, srtp: true, crypto: srsKey}},
 		{"replicate-transcode", answerStream{codec: media.PCMA}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			st := testStream(b)
-			tc.ans.dst, tc.ans.rtcp, tc.ans.direction = dst, dst, "recvonly"
+			tc.ans.dst, tc.ans.rtcp, tc.ans.direction = dst, dst, sdp.RecvOnly
 			if err := st.configure(tc.ans, false, true); err != nil {
 				b.Fatal(err)
 			}
@@ -142,10 +143,13 @@ func BenchmarkReplicationVsCallSend(b *testing.B) {
 	}
 }
 
+// srsKey is an SRS's SDES answer with a key of its own.
+var srsKey = []sdp.Crypto{sdp.NewInlineCrypto(1, srtpSuite, []byte("an SRS key of thirty bytes...."))}
+
 func TestReplicationDoesNotAllocate(t *testing.T) {
 	dst, _ := sink(t)
 	st := testStream(t)
-	if err := st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMA, direction: "recvonly", srtp: true}, false, true); err != nil {
+	if err := st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMA, direction: sdp.RecvOnly, srtp: true, crypto: srsKey}, false, true); err != nil {
 		t.Fatal(err)
 	}
 	p := csPacket(0, 0, time.Now(), 0, 0x7f)
@@ -170,11 +174,29 @@ func TestPauseBeforeAnswerDropsKeptAudio(t *testing.T) {
 	st.forward(csPacket(0, 0, t0, 0, 0x11))
 	st.setPaused(true, false)
 	st.forward(csPacket(1, 160, t0.Add(20*time.Millisecond), 0, 0x22))
-	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMU, direction: "recvonly"}, true, true); err != nil {
+	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMU, direction: sdp.RecvOnly}, true, true); err != nil {
 		t.Fatal(err)
 	}
 	st.forward(csPacket(2, 320, t0.Add(40*time.Millisecond), 0, 0x33))
 	if got := read(); len(got) != 0 {
 		t.Fatalf("%d packets reached the SRS during a pause", len(got))
+	}
+}
+
+// An SRTP answer is taken only with the SRS's own key: one that echoes
+// ours, or has none, configures nothing.
+func TestConfigureRefusesAnEchoedKey(t *testing.T) {
+	dst, _ := sink(t)
+	st := testStream(t)
+	for name, keys := range map[string][]sdp.Crypto{"echoed": {*st.cryptoAttr()}, "none": nil} {
+		if err := st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMU, direction: sdp.RecvOnly, srtp: true, crypto: keys}, false, true); err == nil {
+			t.Errorf("%s key accepted", name)
+		}
+	}
+	if st.protected || st.answered {
+		t.Fatal("a refused answer configured the stream")
+	}
+	if err := st.configure(answerStream{dst: dst, rtcp: dst, codec: media.PCMU, direction: sdp.RecvOnly, srtp: true, crypto: srsKey}, false, true); err != nil || !st.protected {
+		t.Fatalf("own key: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/callengine/dialog"
 	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/callengine/sdp"
 	"github.com/recphone/recphone/recording/metadata"
 	"github.com/recphone/recphone/recording/policy"
 )
@@ -62,10 +63,10 @@ type session struct {
 	pausedByAgent   bool
 	pausedBySRS     bool
 	pausedAt        time.Time
-	pauseGen        int    // counts agent pauses, so a pause limit ends only its own pause
-	reconnects      int    // new RSs offered after the SRS ended one
-	offeredInAnswer string // direction of our offer in a 200, answered by the ACK
-	holdMedia       bool   // we answered an SRS offer: media waits for its ACK
+	pauseGen        int           // counts agent pauses, so a pause limit ends only its own pause
+	reconnects      int           // new RSs offered after the SRS ended one
+	offeredInAnswer sdp.Direction // direction of our offer in a 200, answered by the ACK
+	holdMedia       bool          // we answered an SRS offer: media waits for its ACK
 	reason          string
 	ended           bool
 }
@@ -329,41 +330,53 @@ func (s *session) pauseReason() string {
 
 // body builds SDP + current metadata for the next request to the SRS, and
 // says which direction it offers.
-func (s *session) body() (body []byte, contentType, dir string, err error) {
-	sdp, dir := s.offerSDP()
-	body, contentType, err = s.withMetadata(sdp)
+func (s *session) body() (body []byte, contentType string, dir sdp.Direction, err error) {
+	offer, dir := s.offerSDP()
+	body, contentType, err = s.withMetadata(offer)
 	return body, contentType, dir, err
 }
 
 // offerSDP is our offer of the streams: sendonly, or inactive while paused
 // or while there is no call; the call's codec first.
-func (s *session) offerSDP() (sdp []byte, dir string) {
-	call, _ := s.current()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	dir = "sendonly"
-	if s.pausedByAgent || s.pausedBySRS || s.call == nil {
-		dir = "inactive"
-	}
-	offer := make([]offerStream, len(s.streams))
+func (s *session) offerSDP() ([]byte, sdp.Direction) {
 	codecs := []media.Codec{media.PCMU, media.PCMA}
-	if call != nil && call.Codec().Name == "PCMA" {
+	if call, _ := s.current(); call != nil && call.Codec().Name == "PCMA" {
 		codecs = []media.Codec{media.PCMA, media.PCMU}
 	}
+	return s.streamsSDP(func(*rsStream) []media.Codec { return codecs })
+}
+
+// answerSDP is our answer for the streams as they are: each in the codec
+// the SRS chose.
+func (s *session) answerSDP() []byte {
+	body, _ := s.streamsSDP(func(st *rsStream) []media.Codec { return []media.Codec{st.codec} })
+	return body
+}
+
+// streamsSDP renders the RS streams with the codecs given for each, in the
+// direction the session is in, with a new SDP version.
+func (s *session) streamsSDP(codecs func(*rsStream) []media.Codec) ([]byte, sdp.Direction) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dir := sdp.SendOnly
+	if s.pausedByAgent || s.pausedBySRS || s.call == nil {
+		dir = sdp.Inactive
+	}
+	offer := make([]offerStream, len(s.streams))
 	for i, st := range s.streams {
-		offer[i] = offerStream{label: st.label, port: st.port(), codecs: codecs, dir: dir}
+		offer[i] = offerStream{label: st.label, port: st.port(), codecs: codecs(st), dir: dir}
 		if s.useSRTP {
 			offer[i].crypto = st.cryptoAttr()
 		}
 	}
-	sdp = buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
+	body := buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
 	s.sdpVersion++
-	return sdp, dir
+	return body, dir
 }
 
 // withMetadata puts a complete snapshot of the call's metadata beside sdp
 // (RFC 7866 §9.1); with no call it is an empty <recording>.
-func (s *session) withMetadata(sdp []byte) (body []byte, contentType string, err error) {
+func (s *session) withMetadata(sdpBody []byte) (body []byte, contentType string, err error) {
 	call, meta := s.current()
 	snap := metadata.NewSnapshot()
 	if meta != nil {
@@ -381,7 +394,7 @@ func (s *session) withMetadata(sdp []byte) (body []byte, contentType string, err
 	if err != nil {
 		return nil, "", err
 	}
-	return multipartBody(sdp, doc)
+	return multipartBody(sdpBody, doc)
 }
 
 func (s *session) invite(ctx context.Context, target string) error {
@@ -511,7 +524,7 @@ func contentTypeOf(m interface{ ContentType() *sip.ContentTypeHeader }) string {
 
 // applyAnswer configures the streams from an SDP answer of the SRS to our
 // offer in direction offered, or from an offer of the SRS (offered "").
-func (s *session) applyAnswer(ctype string, body []byte, offered string) ([]answerStream, error) {
+func (s *session) applyAnswer(ctype string, body []byte, offered sdp.Direction) ([]answerStream, error) {
 	b, err := parseSRSBody(ctype, body)
 	if err != nil {
 		return nil, err
@@ -527,13 +540,13 @@ func (s *session) applyAnswer(ctype string, body []byte, offered string) ([]answ
 	paused := s.pausedByAgent
 	// All streams inactive from the SRS, when we did not offer inactive
 	// ourselves, is the SRS pausing the recording (RFC 7866).
-	srsPause := offered != "inactive"
+	srsPause := offered != sdp.Inactive
 	for _, a := range ans {
-		if a.direction != "inactive" {
+		if a.direction != sdp.Inactive {
 			srsPause = false
 		}
 	}
-	if offered == "inactive" {
+	if offered == sdp.Inactive {
 		srsPause = s.pausedBySRS
 	}
 	if srsPause != s.pausedBySRS {
@@ -566,7 +579,7 @@ func (s *session) reinvite(ctx context.Context) error {
 	if dlg == nil {
 		return errNoRS
 	}
-	var offered string
+	var offered sdp.Direction
 	res, err := dlg.ReOffer(ctx, sip.INVITE, func(req *sip.Request) error {
 		body, ct, dir, err := s.body()
 		if err != nil {
@@ -807,27 +820,6 @@ func (s *session) onSRSRequest(req *sip.Request) dialog.Reply {
 		}
 	}
 	return reply
-}
-
-// answerSDP is our SDP for the streams as they are: the codec in use,
-// sendonly unless paused.
-func (s *session) answerSDP() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	dir := "sendonly"
-	if s.pausedByAgent || s.pausedBySRS || s.call == nil {
-		dir = "inactive"
-	}
-	offer := make([]offerStream, len(s.streams))
-	for i, st := range s.streams {
-		offer[i] = offerStream{label: st.label, port: st.port(), codecs: []media.Codec{st.codec}, dir: dir}
-		if s.useSRTP {
-			offer[i].crypto = st.cryptoAttr()
-		}
-	}
-	sdp := buildRSOffer(s.r.mediaIP, s.sdpSession, s.sdpVersion, offer)
-	s.sdpVersion++
-	return sdp
 }
 
 // maxReconnects bounds how often one call's recording is re-established

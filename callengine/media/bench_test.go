@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // drain discards whatever arrives at the raw peer so its socket buffer never
@@ -22,7 +24,7 @@ func (p *rawPeer) drain() {
 func sendSession(tb testing.TB) *Session {
 	peer := newRawPeer(tb)
 	peer.drain()
-	return newSession(tb, Config{Direction: SendOnly, Remote: Remote{RTP: peer.addr(), Codec: PCMU, DTMFPayloadType: 101}})
+	return newSession(tb, Config{Direction: sdp.SendOnly, Remote: Remote{RTP: peer.addr(), Codec: PCMU, DTMFPayloadType: 101}})
 }
 
 func TestSendPathAllocations(t *testing.T) {
@@ -67,7 +69,7 @@ type receiver struct {
 
 func newReceiver(tb testing.TB) *receiver {
 	from := netip.MustParseAddrPort("127.0.0.1:40998")
-	s := newSession(tb, Config{Direction: RecvOnly, Remote: Remote{RTP: from, Codec: PCMU, DTMFPayloadType: 101}})
+	s := newSession(tb, Config{Direction: sdp.RecvOnly, Remote: Remote{RTP: from, Codec: PCMU, DTMFPayloadType: 101}})
 	r := &receiver{s: s, from: from, pkt: make([]byte, 172), t0: time.Now(), mic: make([]int16, 160), spk: make([]int16, 160)}
 	frame := make([]int16, 160)
 	newTone(1000).next(frame)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/zaf/g711"
+
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // Codec is an audio codec the session can send and play. Only the two
@@ -40,22 +42,26 @@ func (c Codec) String() string {
 }
 
 // PayloadType returns the static RTP payload type.
-func (c Codec) PayloadType() uint8 {
-	if c == PCMA {
-		return 8
-	}
-	return 0
-}
+func (c Codec) PayloadType() uint8 { return c.SDP().PayloadType }
 
-// CodecByName returns the codec for an SDP encoding name (case as in rtpmap).
-func CodecByName(name string) (Codec, error) {
-	switch name {
-	case "PCMU", "pcmu":
+// CodecFor is the encoder for a negotiated SDP codec: the one place where
+// SDP's codec notion becomes the session's.
+func CodecFor(c sdp.Codec) (Codec, error) {
+	switch {
+	case c.Same(sdp.PCMU):
 		return PCMU, nil
-	case "PCMA", "pcma":
+	case c.Same(sdp.PCMA):
 		return PCMA, nil
 	}
-	return 0, fmt.Errorf("%w: %s", ErrUnsupportedCodec, name)
+	return 0, fmt.Errorf("%w: %s/%d", ErrUnsupportedCodec, c.Name, c.ClockRate)
+}
+
+// SDP is the codec as SDP offers it, with its static payload type.
+func (c Codec) SDP() sdp.Codec {
+	if c == PCMA {
+		return sdp.PCMA
+	}
+	return sdp.PCMU
 }
 
 func (c Codec) valid() bool { return c == PCMU || c == PCMA }

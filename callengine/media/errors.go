@@ -36,6 +36,7 @@ var (
 	ErrBadPadding = errors.New("media: invalid RTP padding")
 	// ErrPayloadTooLarge is returned when a payload does not fit one packet.
 	ErrPayloadTooLarge = errors.New("media: payload too large")
-	// ErrInvalidDirection is returned by ParseDirection.
+	// ErrInvalidDirection is returned for a direction that is none of
+	// the four of RFC 3264.
 	ErrInvalidDirection = errors.New("media: invalid direction")
 )

@@ -8,6 +8,7 @@ import (
 
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // A call's media from the SIP layer's point of view.
@@ -50,7 +51,7 @@ func Example() {
 	defer cancel()
 
 	// 5. Signalling changes: hold, DTMF.
-	_ = sess.SetDirection(media.SendOnly)
-	_ = sess.SetDirection(media.SendRecv)
+	_ = sess.SetDirection(sdp.SendOnly)
+	_ = sess.SetDirection(sdp.SendRecv)
 	_ = sess.SendDTMF("123#")
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 func rtpSeed(pt uint8, seq uint16, payload ...byte) []byte {
@@ -31,7 +33,7 @@ func FuzzHandleRTP(f *testing.F) {
 	f.Add([]byte{0x80})
 	from := netip.MustParseAddrPort("127.0.0.1:40996")
 	events := 0
-	s := newSession(f, Config{Direction: RecvOnly, Remote: Remote{RTP: from, Codec: PCMU, DTMFPayloadType: 101},
+	s := newSession(f, Config{Direction: sdp.RecvOnly, Remote: Remote{RTP: from, Codec: PCMU, DTMFPayloadType: 101},
 		OnDTMF: func(DTMFEvent) { events++ }})
 	mic, spk := make([]int16, 160), make([]int16, 160)
 	now := time.Now()
@@ -65,7 +67,7 @@ func FuzzHandleRTCP(f *testing.F) {
 	f.Add(bye)
 	f.Add([]byte{0x81, 200, 0, 1})
 	from := netip.MustParseAddrPort("127.0.0.1:40994")
-	s := newSession(f, Config{Direction: RecvOnly, Remote: Remote{RTP: from, Codec: PCMU}})
+	s := newSession(f, Config{Direction: sdp.RecvOnly, Remote: Remote{RTP: from, Codec: PCMU}})
 	rtcpFrom := netip.MustParseAddrPort("127.0.0.1:40995")
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		// Reports about our own SSRC exercise the RTT path.

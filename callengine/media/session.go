@@ -23,6 +23,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/recphone/recphone/audio/jitter"
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // Remote is what offer/answer decided about the peer's side of the stream.
@@ -78,8 +79,8 @@ type Config struct {
 	Ports PortRange
 	// Remote is the peer's side as far as known; it can be set later.
 	Remote Remote
-	// Direction is the initial direction (default SendRecv).
-	Direction Direction
+	// Direction is the initial direction (default sendrecv).
+	Direction sdp.Direction
 	// Latch accepts the first source that sends RTP instead of insisting on
 	// the SDP address, and then sends to it (symmetric RTP behind NAT).
 	// Re-armed by SetRemote. Packets from anywhere else are ignored.
@@ -107,7 +108,7 @@ type Config struct {
 // and the packet paths read: replaced as a whole, read with one atomic load.
 type params struct {
 	remote Remote
-	dir    Direction
+	dir    sdp.Direction
 }
 
 // Stats are a session's counters at one instant.
@@ -242,8 +243,11 @@ func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 	if err := cfg.Remote.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Direction > Inactive {
-		return nil, fmt.Errorf("%w: %d", ErrInvalidDirection, cfg.Direction)
+	if cfg.Direction == "" {
+		cfg.Direction = sdp.SendRecv
+	}
+	if !cfg.Direction.Valid() {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidDirection, cfg.Direction)
 	}
 	if cfg.Ports == (PortRange{}) {
 		cfg.Ports = DefaultPortRange()
@@ -322,7 +326,7 @@ func (s *Session) SSRC() uint32 { return s.sender.SSRC() }
 func (s *Session) Remote() Remote { return s.params.Load().remote }
 
 // Direction returns the current direction.
-func (s *Session) Direction() Direction { return s.params.Load().dir }
+func (s *Session) Direction() sdp.Direction { return s.params.Load().dir }
 
 // SetRemote applies a new negotiation result (answer, re-INVITE): address,
 // codec, telephone-event payload type. A new address re-arms latching.
@@ -349,11 +353,11 @@ func (s *Session) SetRemote(r Remote) error {
 	return nil
 }
 
-// SetDirection switches the direction, e.g. to SendOnly or Inactive to put
-// the peer on hold, and back to SendRecv to resume.
-func (s *Session) SetDirection(d Direction) error {
-	if d > Inactive {
-		return fmt.Errorf("%w: %d", ErrInvalidDirection, d)
+// SetDirection switches the direction, e.g. to sendonly or inactive to put
+// the peer on hold, and back to sendrecv to resume.
+func (s *Session) SetDirection(d sdp.Direction) error {
+	if !d.Valid() {
+		return fmt.Errorf("%w: %q", ErrInvalidDirection, d)
 	}
 	s.ctlMu.Lock()
 	defer s.ctlMu.Unlock()

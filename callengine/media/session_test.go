@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtcp"
 
 	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -246,7 +247,7 @@ func TestDTMFErrors(t *testing.T) {
 	if err := a.SendDTMF("12x"); !errors.Is(err, ErrInvalidDigit) {
 		t.Fatalf("got %v", err)
 	}
-	a.SetDirection(RecvOnly)
+	a.SetDirection(sdp.RecvOnly)
 	if err := a.SendDTMF("1"); !errors.Is(err, ErrNotSending) {
 		t.Fatalf("got %v", err)
 	}
@@ -269,8 +270,8 @@ func TestHold(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 
 	// A holds B: A sendonly, B recvonly.
-	a.SetDirection(SendOnly)
-	b.SetDirection(RecvOnly)
+	a.SetDirection(sdp.SendOnly)
+	b.SetDirection(sdp.RecvOnly)
 	sa, sb := a.Stats(), b.Stats()
 	spkA, spkB := clockPair(a, b, gA, gB, 25, nil)
 	time.Sleep(30 * time.Millisecond)
@@ -289,8 +290,8 @@ func TestHold(t *testing.T) {
 	}
 
 	// Both inactive: silence on the wire.
-	a.SetDirection(Inactive)
-	b.SetDirection(Inactive)
+	a.SetDirection(sdp.Inactive)
+	b.SetDirection(sdp.Inactive)
 	sa, sb = a.Stats(), b.Stats()
 	clockPair(a, b, gA, gB, 10, nil)
 	sa2, sb2 = a.Stats(), b.Stats()
@@ -302,8 +303,8 @@ func TestHold(t *testing.T) {
 	mu.Lock()
 	resumed = true
 	mu.Unlock()
-	a.SetDirection(SendRecv)
-	b.SetDirection(SendRecv)
+	a.SetDirection(sdp.SendRecv)
+	b.SetDirection(sdp.SendRecv)
 	spkA, spkB = clockPair(a, b, gA, gB, 40, nil)
 	if f, _ := dsp.DominantTone(spkA[len(spkA)-1600:], 8000, 440, 1000); f != 1000 {
 		t.Errorf("after resume A hears %v", f)
@@ -456,7 +457,7 @@ func putRTP(b []byte, pt uint8, seq uint16, ts, ssrc uint32) {
 
 func TestRTCPBetweenSessions(t *testing.T) {
 	a, b := newPair(t, PCMU, Config{RTCPInterval: 200 * time.Millisecond}, Config{RTCPInterval: 200 * time.Millisecond})
-	b.SetDirection(RecvOnly)
+	b.SetDirection(sdp.RecvOnly)
 	clockPair(a, b, newTone(440), nil, 75, nil)
 	time.Sleep(100 * time.Millisecond)
 	sa, sb := a.Stats(), b.Stats()
@@ -618,7 +619,7 @@ func TestEarlyMedia(t *testing.T) {
 	a := newSession(t, Config{})
 	b := newSession(t, Config{Remote: Remote{RTP: a.LocalRTP(), Codec: PCMU}})
 	a.SetRemote(Remote{RTP: b.LocalRTP(), Codec: PCMU})
-	a.SetDirection(RecvOnly)
+	a.SetDirection(sdp.RecvOnly)
 	spkA, _ := clockPair(a, b, nil, newTone(1000), 40, nil)
 	if f, _ := dsp.DominantTone(spkA[len(spkA)-2000:], 8000, 440, 1000); f != 1000 {
 		t.Fatalf("early media not heard: %v", f)
@@ -663,19 +664,19 @@ func TestPortRange(t *testing.T) {
 }
 
 func TestDirectionAndCodecNames(t *testing.T) {
-	for _, d := range []Direction{SendRecv, SendOnly, RecvOnly, Inactive} {
-		got, err := ParseDirection(d.String())
-		if err != nil || got != d {
-			t.Fatalf("%v: %v %v", d, got, err)
+	s := newSession(t, Config{})
+	for _, d := range []sdp.Direction{sdp.SendRecv, sdp.SendOnly, sdp.RecvOnly, sdp.Inactive} {
+		if err := s.SetDirection(d); err != nil || s.Direction() != d {
+			t.Fatalf("%v: %v %v", d, s.Direction(), err)
 		}
 	}
-	if _, err := ParseDirection("sideways"); !errors.Is(err, ErrInvalidDirection) {
+	if err := s.SetDirection("sideways"); !errors.Is(err, ErrInvalidDirection) {
 		t.Fatal(err)
 	}
-	if c, err := CodecByName("PCMA"); err != nil || c != PCMA || c.PayloadType() != 8 {
+	if c, err := CodecFor(sdp.Codec{PayloadType: 8, Name: "pcma", ClockRate: 8000}); err != nil || c != PCMA || c.PayloadType() != 8 || c.SDP() != sdp.PCMA {
 		t.Fatal(c, err)
 	}
-	if _, err := CodecByName("opus"); !errors.Is(err, ErrUnsupportedCodec) {
+	if _, err := CodecFor(sdp.Codec{PayloadType: 96, Name: "OPUS", ClockRate: 48000}); !errors.Is(err, ErrUnsupportedCodec) {
 		t.Fatal(err)
 	}
 	if err := (Remote{Codec: PCMU, DTMFPayloadType: 8}).validate(); !errors.Is(err, ErrInvalidPayloadType) {

@@ -1,300 +1,414 @@
-// Package sdp builds and reads the SDP of a G.711 audio call (RFC 4566,
-// RFC 3264 offer/answer). It sits on pion/sdp for the grammar and keeps only
-// what a softphone needs: one audio stream, its codecs, RFC 4733 events,
-// ptime and the media direction used for hold.
+// Package sdp builds and reads the SDP of recphone's G.711 sessions (RFC
+// 4566, RFC 3264 offer/answer): the call's audio stream and the SIPREC
+// recording session's labelled streams (RFC 7866, RFC 4574), with SDES keys
+// (RFC 4568). It sits on pion/sdp for the grammar and resolves what SDP
+// leaves implicit (session-level direction and connection, default RTCP
+// port) once, at parse time.
+//
+// The package is a leaf: it imports nothing of recphone's, so the call
+// engine, its media and the recorder can all build on it.
 package sdp
 
 import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
 	psdp "github.com/pion/sdp/v3"
 )
 
-// Errors returned by Parse and Negotiate.
+// Errors returned by Parse, ParseAudio, ParseCrypto and Negotiate.
 var (
 	ErrMalformed = errors.New("sdp: malformed")
+	ErrTooLarge  = errors.New("sdp: body too large")
 	ErrNoAudio   = errors.New("sdp: no audio stream")
 	ErrNoCodec   = errors.New("sdp: no common codec")
 	ErrNoAddress = errors.New("sdp: no usable connection address")
-	errTooLarge  = errors.New("sdp: body too large")
+	ErrCrypto    = errors.New("sdp: unusable a=crypto")
 )
 
-// maxBodyLength caps the SDP we parse; a call's SDP is a few hundred bytes.
+// maxBodyLength caps the SDP Parse reads; a call's SDP is a few hundred
+// bytes, a recording session's a few kilobytes.
 const maxBodyLength = 64 << 10
 
-// Direction is an SDP media direction attribute.
-type Direction string
-
-// The four media directions of RFC 3264.
+// Protocols of the m= line.
 const (
-	SendRecv Direction = "sendrecv"
-	SendOnly Direction = "sendonly"
-	RecvOnly Direction = "recvonly"
-	Inactive Direction = "inactive"
+	ProtoRTP  = "RTP/AVP"
+	ProtoSRTP = "RTP/SAVP"
 )
 
-// Reverse is the direction an answerer takes for an offer in direction d.
-func (d Direction) Reverse() Direction {
-	switch d {
-	case SendOnly:
-		return RecvOnly
-	case RecvOnly:
-		return SendOnly
-	}
-	return d
+// Session is a whole SDP body: its origin and its media streams, in m= line
+// order (offer and answer match streams by position, RFC 3264 §6).
+type Session struct {
+	Username  string // o= username; "-" when empty
+	SessionID uint64
+	Version   uint64
+	Name      string // s=; "-" when empty
+	// Addr is the session-level connection address. Marshal falls back on
+	// the first stream's address when it is not set; Parse has already
+	// copied it into every stream without one of its own.
+	Addr netip.Addr
+	// Attributes are session-level a= lines other than a direction (which
+	// Parse resolves into each stream).
+	Attributes []Attribute
+	Media      []Media
 }
 
-// Sends reports whether a party in direction d sends media.
-func (d Direction) Sends() bool { return d == SendRecv || d == SendOnly }
-
-// Receives reports whether a party in direction d receives media.
-func (d Direction) Receives() bool { return d == SendRecv || d == RecvOnly }
-
-// Codec is an RTP audio payload format.
-type Codec struct {
-	PayloadType uint8
-	Name        string // encoding name as in a=rtpmap, e.g. "PCMU"
-	ClockRate   int
-}
-
-// The static G.711 payload types (RFC 3551).
-var (
-	PCMU = Codec{PayloadType: 0, Name: "PCMU", ClockRate: 8000}
-	PCMA = Codec{PayloadType: 8, Name: "PCMA", ClockRate: 8000}
-)
-
-// DefaultEventPayloadType is the dynamic payload type offered for
-// telephone-event.
-const DefaultEventPayloadType = 101
-
-// CodecByName returns the G.711 codec called name (case-insensitive).
-func CodecByName(name string) (Codec, bool) {
-	switch strings.ToUpper(name) {
-	case "PCMU":
-		return PCMU, true
-	case "PCMA":
-		return PCMA, true
-	}
-	return Codec{}, false
-}
-
-// Media describes one audio stream, ours or the peer's.
+// Media is one m= line with what recphone reads of it.
 type Media struct {
-	Addr      netip.Addr
-	Port      int // 0 means the stream is rejected
-	RTCPPort  int // from a=rtcp, else Port+1
-	Codecs    []Codec
-	EventType uint8 // telephone-event payload type; 0 means none
+	Type     string     // "audio" (the default), "video", ...
+	Addr     netip.Addr // c=, media level over session level; invalid when neither parses
+	Port     int        // 0: the stream is rejected (RFC 3264 §6)
+	RTCPPort int        // a=rtcp, else Port+1 (RFC 3605); 0 for a rejected stream
+	Proto    string     // ProtoRTP (the default), ProtoSRTP, ...
+	// Formats are the m= line's formats as written. Marshal writes them
+	// only for a stream without Codecs or EventType (a rejection or a stream
+	// recphone does not understand).
+	Formats   []string
+	Codecs    []Codec // payload formats with a known encoding, payload types as offered
+	EventType uint8   // telephone-event payload type (RFC 4733); 0: none
 	Ptime     int
-	Direction Direction
-	// Attributes are extra media-level attributes, e.g. a=record.
+	Direction Direction // after Parse always set, inherited from the session level or sendrecv
+	Label     string    // a=label (RFC 4574)
+	Crypto    []Crypto  // a=crypto lines that parse (RFC 4568), in order
+	// Attributes are the other a= lines (a=record, a=rtcp-mux, fmtp of
+	// codecs, a=crypto lines that do not parse, ...), kept in order.
 	Attributes []Attribute
 }
 
 // Attribute is an a= line: Key or Key:Value.
 type Attribute struct{ Key, Value string }
 
-// Attribute returns the value of the first attribute named key.
-func (m *Media) Attribute(key string) (string, bool) {
-	for _, a := range m.Attributes {
-		if a.Key == key {
-			return a.Value, true
+// Audio is the first audio stream, or nil: a call has exactly one.
+func (s *Session) Audio() *Media {
+	for i := range s.Media {
+		if s.Media[i].Type == "audio" || s.Media[i].Type == "" {
+			return &s.Media[i]
 		}
 	}
-	return "", false
+	return nil
 }
 
-// Session is a whole SDP body carrying one audio stream.
-type Session struct {
-	Username  string
-	SessionID uint64
-	Version   uint64
-	Media     Media
+// Clone is a deep copy, so a session can be edited into the next version
+// of itself and compared with the last.
+func (s Session) Clone() Session {
+	s.Attributes = slices.Clone(s.Attributes)
+	s.Media = slices.Clone(s.Media)
+	for i := range s.Media {
+		m := &s.Media[i]
+		m.Formats = slices.Clone(m.Formats)
+		m.Codecs = slices.Clone(m.Codecs)
+		m.Crypto = slices.Clone(m.Crypto)
+		for j := range m.Crypto {
+			m.Crypto[j].SessionParams = slices.Clone(m.Crypto[j].SessionParams)
+		}
+		m.Attributes = slices.Clone(m.Attributes)
+	}
+	return s
 }
 
-// Marshal renders the session with CRLF line ends.
+// Marshal renders the session with CRLF line ends. CR and LF inside names
+// and values are dropped, so no field can inject a line.
 func (s *Session) Marshal() []byte {
-	m := &s.Media
-	ipver := "IP4"
-	if m.Addr.Is6() {
-		ipver = "IP6"
+	addr := s.Addr
+	for i := 0; !addr.IsValid() && i < len(s.Media); i++ {
+		addr = s.Media[i].Addr
 	}
-	user := s.Username
-	if user == "" || strings.ContainsAny(user, " \r\n") {
-		user = "-"
+	if !addr.IsValid() {
+		addr = netip.IPv4Unspecified()
 	}
-	formats := make([]string, 0, len(m.Codecs)+1)
-	md := &psdp.MediaDescription{
-		MediaName: psdp.MediaName{Media: "audio", Port: psdp.RangedPort{Value: m.Port}, Protos: []string{"RTP", "AVP"}},
-	}
-	for _, c := range m.Codecs {
-		formats = append(formats, strconv.Itoa(int(c.PayloadType)))
-		md.Attributes = append(md.Attributes, psdp.NewAttribute("rtpmap", fmt.Sprintf("%d %s/%d", c.PayloadType, c.Name, c.ClockRate)))
-	}
-	if m.EventType != 0 {
-		formats = append(formats, strconv.Itoa(int(m.EventType)))
-		md.Attributes = append(md.Attributes,
-			psdp.NewAttribute("rtpmap", fmt.Sprintf("%d telephone-event/8000", m.EventType)),
-			psdp.NewAttribute("fmtp", fmt.Sprintf("%d 0-16", m.EventType)))
-	}
-	md.MediaName.Formats = formats
-	if m.Ptime > 0 {
-		md.Attributes = append(md.Attributes, psdp.NewAttribute("ptime", strconv.Itoa(m.Ptime)))
-	}
-	for _, a := range m.Attributes {
-		md.Attributes = append(md.Attributes, psdp.NewAttribute(a.Key, a.Value))
-	}
-	dir := m.Direction
-	if dir == "" {
-		dir = SendRecv
-	}
-	md.Attributes = append(md.Attributes, psdp.NewPropertyAttribute(string(dir)))
+	addr = addr.Unmap()
 	desc := &psdp.SessionDescription{
 		Origin: psdp.Origin{
-			Username: user, SessionID: s.SessionID, SessionVersion: s.Version,
-			NetworkType: "IN", AddressType: ipver, UnicastAddress: m.Addr.String(),
+			Username: orDash(strings.ReplaceAll(clean(s.Username), " ", "")), SessionID: s.SessionID, SessionVersion: s.Version,
+			NetworkType: "IN", AddressType: ipVersion(addr), UnicastAddress: addr.String(),
 		},
-		SessionName: "recphone",
-		ConnectionInformation: &psdp.ConnectionInformation{
-			NetworkType: "IN", AddressType: ipver, Address: &psdp.Address{Address: m.Addr.String()},
-		},
-		TimeDescriptions:  []psdp.TimeDescription{{}},
-		MediaDescriptions: []*psdp.MediaDescription{md},
+		SessionName:           psdp.SessionName(orDash(clean(s.Name))),
+		ConnectionInformation: connection(addr),
+		TimeDescriptions:      []psdp.TimeDescription{{}},
+		Attributes:            attributes(s.Attributes),
+	}
+	for i := range s.Media {
+		desc.MediaDescriptions = append(desc.MediaDescriptions, s.Media[i].description(addr))
 	}
 	b, _ := desc.Marshal() // cannot fail for a description built here
 	return b
 }
 
-// Parse reads the first audio stream of an SDP body.
+func (m *Media) description(sessionAddr netip.Addr) *psdp.MediaDescription {
+	md := &psdp.MediaDescription{MediaName: psdp.MediaName{
+		Media:  token(m.Type, "audio"),
+		Port:   psdp.RangedPort{Value: m.Port},
+		Protos: strings.Split(token(m.Proto, ProtoRTP), "/"),
+	}}
+	if m.Addr.IsValid() && m.Addr.Unmap() != sessionAddr {
+		md.ConnectionInformation = connection(m.Addr)
+	}
+	add := func(key, value string) { md.Attributes = append(md.Attributes, psdp.NewAttribute(key, value)) }
+	codecs := m.Codecs
+	if len(codecs) == 0 && m.EventType == 0 && !slices.ContainsFunc(m.Formats, func(f string) bool { return token(f, "") != "" }) {
+		codecs = []Codec{PCMU} // the grammar wants a format
+	}
+	for _, c := range codecs {
+		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(c.PayloadType)))
+		add("rtpmap", fmt.Sprintf("%d %s/%d", c.PayloadType, token(c.Name, "-"), c.ClockRate))
+	}
+	if m.EventType != 0 {
+		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(m.EventType)))
+		add("rtpmap", fmt.Sprintf("%d telephone-event/8000", m.EventType))
+		add("fmtp", fmt.Sprintf("%d 0-16", m.EventType))
+	}
+	if len(md.MediaName.Formats) == 0 {
+		for _, f := range m.Formats {
+			if f = token(f, ""); f != "" {
+				md.MediaName.Formats = append(md.MediaName.Formats, f)
+			}
+		}
+	}
+	if m.Ptime > 0 {
+		add("ptime", strconv.Itoa(m.Ptime))
+	}
+	if m.RTCPPort > 0 && m.Port > 0 && m.RTCPPort != m.Port+1 {
+		add("rtcp", strconv.Itoa(m.RTCPPort))
+	}
+	if l := clean(m.Label); l != "" {
+		add("label", l)
+	}
+	for _, c := range m.Crypto {
+		add("crypto", clean(c.String()))
+	}
+	md.Attributes = append(md.Attributes, attributes(m.Attributes)...)
+	if m.Direction.Valid() {
+		add(string(m.Direction), "")
+	}
+	return md
+}
+
+// Parse reads an SDP body: every m= line, whatever its media. It fails
+// only on a body that is too large or not SDP, or on a port out of range;
+// what a stream lacks (an address, a known codec) is for the caller to
+// judge.
 func Parse(body []byte) (*Session, error) {
 	if len(body) > maxBodyLength {
-		return nil, errTooLarge
+		return nil, ErrTooLarge
 	}
 	var desc psdp.SessionDescription
 	if err := desc.UnmarshalString(string(body)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	s := &Session{Username: desc.Origin.Username, SessionID: desc.Origin.SessionID, Version: desc.Origin.SessionVersion}
-	sessionDir := directionOf(desc.Attributes)
-	for _, md := range desc.MediaDescriptions {
-		if md.MediaName.Media != "audio" {
-			continue
+	s := &Session{
+		Username: desc.Origin.Username, SessionID: desc.Origin.SessionID, Version: desc.Origin.SessionVersion,
+		Name: string(desc.SessionName), Addr: address(desc.ConnectionInformation),
+	}
+	sessionDir := SendRecv
+	for _, a := range normalized(desc.Attributes) {
+		if d, ok := ParseDirection(a.Key); ok {
+			sessionDir = d
+		} else {
+			s.Attributes = append(s.Attributes, a)
 		}
-		m, err := parseMedia(&desc, md)
+	}
+	for _, md := range desc.MediaDescriptions {
+		m, err := parseMedia(md, s.Addr, sessionDir)
 		if err != nil {
 			return nil, err
 		}
-		if m.Direction == "" {
-			m.Direction = sessionDir
-		}
-		if m.Direction == "" {
-			m.Direction = SendRecv
-		}
-		s.Media = *m
-		return s, nil
+		s.Media = append(s.Media, m)
 	}
-	return nil, ErrNoAudio
+	return s, nil
 }
 
-func parseMedia(desc *psdp.SessionDescription, md *psdp.MediaDescription) (*Media, error) {
-	m := &Media{Port: md.MediaName.Port.Value}
-	if m.Port < 0 || m.Port > 65535 {
-		return nil, fmt.Errorf("%w: port %d", ErrMalformed, m.Port)
+// ParseAudio is Parse for a call: the body must carry an audio stream with
+// a usable address, so Audio is not nil.
+func ParseAudio(body []byte) (*Session, error) {
+	s, err := Parse(body)
+	if err != nil {
+		return nil, err
 	}
-	conn := md.ConnectionInformation
-	if conn == nil {
-		conn = desc.ConnectionInformation
+	a := s.Audio()
+	if a == nil {
+		return nil, ErrNoAudio
 	}
-	if conn == nil || conn.Address == nil {
+	if !a.Addr.IsValid() {
 		return nil, ErrNoAddress
 	}
-	addr, err := netip.ParseAddr(conn.Address.Address)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %q", ErrNoAddress, conn.Address.Address)
+	return s, nil
+}
+
+func parseMedia(md *psdp.MediaDescription, sessionAddr netip.Addr, dir Direction) (Media, error) {
+	m := Media{
+		Type: md.MediaName.Media, Port: md.MediaName.Port.Value, Addr: sessionAddr,
+		Proto: strings.Join(md.MediaName.Protos, "/"), Direction: dir,
 	}
-	m.Addr = addr
-	m.RTCPPort = m.Port + 1
+	for _, f := range md.MediaName.Formats {
+		if f = token(f, ""); f != "" {
+			m.Formats = append(m.Formats, f)
+		}
+	}
+	if m.Port < 0 || m.Port > 65535 {
+		return Media{}, fmt.Errorf("%w: port %d", ErrMalformed, m.Port)
+	}
+	if a := address(md.ConnectionInformation); a.IsValid() {
+		m.Addr = a
+	}
+	if m.Port != 0 {
+		m.RTCPPort = m.Port + 1
+	}
 	rtpmap := map[uint8]string{}
-	for _, a := range md.Attributes {
+	for _, a := range normalized(md.Attributes) {
+		if d, ok := ParseDirection(a.Key); ok {
+			m.Direction = d
+			continue
+		}
 		switch a.Key {
 		case "rtpmap":
 			pt, enc, ok := strings.Cut(a.Value, " ")
-			n, err := strconv.ParseUint(pt, 10, 8)
-			if ok && err == nil {
-				rtpmap[uint8(n)] = enc
+			if n, err := strconv.ParseUint(pt, 10, 7); ok && err == nil {
+				rtpmap[uint8(n)] = strings.TrimSpace(enc)
+				continue
 			}
 		case "ptime":
 			if n, err := strconv.Atoi(a.Value); err == nil && n > 0 && n <= 1000 {
 				m.Ptime = n
+				continue
 			}
 		case "rtcp":
 			port, _, _ := strings.Cut(a.Value, " ")
 			if n, err := strconv.Atoi(port); err == nil && n > 0 && n <= 65535 {
-				m.RTCPPort = n
+				if m.Port != 0 {
+					m.RTCPPort = n
+				}
+				continue
 			}
-		case "sendrecv", "sendonly", "recvonly", "inactive":
-			m.Direction = Direction(a.Key)
-		default:
-			m.Attributes = append(m.Attributes, Attribute{a.Key, a.Value})
+		case "label":
+			if m.Label == "" {
+				m.Label = a.Value
+				continue
+			}
+		case "crypto":
+			if c, err := ParseCrypto(a.Value); err == nil {
+				m.Crypto = append(m.Crypto, c)
+				continue
+			}
 		}
+		m.Attributes = append(m.Attributes, Attribute{a.Key, a.Value})
 	}
-	for _, f := range md.MediaName.Formats {
-		n, err := strconv.ParseUint(f, 10, 8)
-		if err != nil || n > 127 {
+	for _, f := range m.Formats {
+		n, err := strconv.ParseUint(f, 10, 7)
+		if err != nil {
 			continue
 		}
-		pt := uint8(n)
-		name, rate := "", 8000
-		if enc, ok := rtpmap[pt]; ok {
-			var r string
-			name, r, _ = strings.Cut(enc, "/")
-			if r, _, _ = strings.Cut(r, "/"); r != "" {
-				rate, _ = strconv.Atoi(r)
-			}
-		} else {
-			switch pt { // static types may come without rtpmap
-			case 0:
-				name = "PCMU"
-			case 8:
-				name = "PCMA"
-			}
-		}
+		c, ok := codecOf(uint8(n), rtpmap)
 		switch {
-		case strings.EqualFold(name, "telephone-event") && rate == 8000:
-			if m.EventType == 0 {
-				m.EventType = pt
+		case !ok:
+		case strings.EqualFold(c.Name, "telephone-event") && c.ClockRate == 8000:
+			if m.EventType == 0 && n != 0 {
+				m.EventType = c.PayloadType
 			}
-		case name != "":
-			m.Codecs = append(m.Codecs, Codec{PayloadType: pt, Name: strings.ToUpper(name), ClockRate: rate})
+		default:
+			m.Codecs = append(m.Codecs, c)
+		}
+	}
+	// Marshal writes the events' fmtp itself; the codecs' stay as written.
+	if m.EventType != 0 {
+		pt := strconv.Itoa(int(m.EventType))
+		m.Attributes = slices.DeleteFunc(m.Attributes, func(a Attribute) bool {
+			p, _, _ := strings.Cut(a.Value, " ")
+			return a.Key == "fmtp" && p == pt
+		})
+		if len(m.Attributes) == 0 {
+			m.Attributes = nil
 		}
 	}
 	return m, nil
 }
 
-func directionOf(attrs []psdp.Attribute) Direction {
-	for _, a := range attrs {
-		switch a.Key {
-		case "sendrecv", "sendonly", "recvonly", "inactive":
-			return Direction(a.Key)
-		}
+// codecOf is payload type pt by its rtpmap, or by RFC 3551 for the static
+// G.711 types, which may come without one (or with one that does not
+// parse).
+func codecOf(pt uint8, rtpmap map[uint8]string) (Codec, bool) {
+	name, rest, _ := strings.Cut(rtpmap[pt], "/")
+	rate, _, _ := strings.Cut(rest, "/")
+	r, err := strconv.Atoi(rate)
+	if name = token(name, ""); name != "" && err == nil && r > 0 {
+		return Codec{PayloadType: pt, Name: strings.ToUpper(name), ClockRate: r}, true
 	}
-	return ""
+	switch pt {
+	case PCMU.PayloadType:
+		return PCMU, true
+	case PCMA.PayloadType:
+		return PCMA, true
+	}
+	return Codec{}, false
 }
 
-// Negotiate picks the first codec of remote's list that we support (the
-// offerer's preference wins, RFC 3264 §6.1), keeping the offerer's payload
-// type numbers.
-func Negotiate(supported []Codec, remote []Codec) (Codec, error) {
-	for _, r := range remote {
-		for _, s := range supported {
-			if strings.EqualFold(r.Name, s.Name) && r.ClockRate == s.ClockRate {
-				return r, nil
-			}
+func address(c *psdp.ConnectionInformation) netip.Addr {
+	if c == nil || c.Address == nil {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(c.Address.Address)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}
+	}
+	return a
+}
+
+func connection(a netip.Addr) *psdp.ConnectionInformation {
+	a = a.Unmap()
+	return &psdp.ConnectionInformation{NetworkType: "IN", AddressType: ipVersion(a), Address: &psdp.Address{Address: a.String()}}
+}
+
+func ipVersion(a netip.Addr) string {
+	if a.Unmap().Is6() {
+		return "IP6"
+	}
+	return "IP4"
+}
+
+// normalized are the attributes as Marshal would write them again.
+func normalized(in []psdp.Attribute) []Attribute {
+	out := make([]Attribute, 0, len(in))
+	for _, a := range in {
+		if k := token(a.Key, ""); k != "" {
+			out = append(out, Attribute{k, clean(a.Value)})
 		}
 	}
-	return Codec{}, ErrNoCodec
+	return out
+}
+
+func attributes(in []Attribute) []psdp.Attribute {
+	out := make([]psdp.Attribute, 0, len(in))
+	for _, a := range in {
+		if k := token(a.Key, ""); k != "" {
+			out = append(out, psdp.NewAttribute(k, clean(a.Value)))
+		}
+	}
+	return out
+}
+
+// clean drops CR and LF, which would end the line.
+func clean(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.NewReplacer("\r", "", "\n", "").Replace(s)
+}
+
+// token is s without white space or line ends, or def when that is empty.
+func token(s, def string) string {
+	s = strings.Join(strings.Fields(clean(s)), "")
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

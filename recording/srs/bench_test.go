@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // BenchmarkHandleRTP measures the per-packet cost of the media hot path:
@@ -20,7 +22,7 @@ func BenchmarkHandleRTP(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.tl.close(0)
-	m.codec, m.direction = codec{pt: 0, name: "PCMU"}, dirRecvOnly
+	m.codecs, m.direction = []sdp.Codec{sdp.PCMU}, dirRecvOnly
 	from := netip.MustParseAddrPort("127.0.0.1:4000")
 	pkts := make([][]byte, 1024)
 	for i := range pkts {

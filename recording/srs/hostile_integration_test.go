@@ -37,8 +37,8 @@ func TestMisbehavingMedia(t *testing.T) {
 	if _, err := s1.conn.WriteToUDP([]byte("GET / HTTP/1.0\r\n\r\n"), s1.dst); err != nil {
 		t.Fatal(err)
 	}
-	pcma, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SSRC: 0x11111111, SequenceNumber: 1}, Payload: make([]byte, 160)}).Marshal()
-	s2.conn.WriteToUDP(pcma, s2.dst)
+	g729, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 18, SSRC: 0x11111111, SequenceNumber: 1}, Payload: make([]byte, 20)}).Marshal()
+	s2.conn.WriteToUDP(g729, s2.dst)
 
 	pl := play(s1, s2) // never stops for the pause
 	ts.waitEvent(t, 5*time.Second, EventPaused)
@@ -58,7 +58,7 @@ func TestMisbehavingMedia(t *testing.T) {
 		{FindRTPBeforeAnswer, "label 1 from 127.0.0.1:", 3},
 		{FindRTPSource, "from 127.0.0.2:", 2},
 		{FindRTPGarbage, "label 1 RTP port", 1},
-		{FindRTPPayload, "label 2: payload type 8, answered 0", 1},
+		{FindRTPPayload, "label 2: payload type 18, answered 0 8", 1},
 		{FindRTPInactive, "label 1: ssrc 11111111", 0},
 		{FindRTPInactive, "label 2: ssrc 22222222", 0},
 	} {

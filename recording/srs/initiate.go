@@ -163,17 +163,6 @@ func (rs *recordingSession) buildInvite(uri sip.Uri, transport string, opts Invi
 	return req, nil
 }
 
-// buildOffer is the SRS offer: recvonly G.711 streams without labels (the
-// SRC labels them in its answer).
-func buildOffer(sessID, version uint64, ip string, ports []int) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, "v=0\r\no=recphone-srs %d %d IN IP4 %s\r\ns=recphone-srs\r\nc=IN IP4 %s\r\nt=0 0\r\n", sessID, version, ip, ip)
-	for _, p := range ports {
-		fmt.Fprintf(&b, "m=audio %d RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=recvonly\r\n", p)
-	}
-	return []byte(b.String())
-}
-
 // takeInviteAnswer checks the SRC's 200 OK (its Contact must carry
 // +sip.src; its body SDP and metadata), applies it, and sends the ACK —
 // with the SRS answer when the INVITE was offerless.
@@ -263,7 +252,7 @@ func (rs *recordingSession) applyAnswer(answers []offeredStream, request string)
 	for i, a := range answers {
 		st := rs.streams[i]
 		lines[i].offer = a
-		if a.port == 0 || a.codec.name == "" {
+		if a.port == 0 || len(a.codecs) == 0 {
 			if _, err := st.configure(offeredStream{}, dirInactive); err != nil {
 				return err
 			}

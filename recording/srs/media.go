@@ -8,12 +8,16 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/zaf/g711"
+
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // maxDrift is how far a packet's timestamp-derived position may stray from
@@ -34,14 +38,14 @@ type mediaStream struct {
 	port  int
 
 	mu         sync.Mutex
-	codec      codec
-	direction  string     // SRS answer direction: recvonly or inactive
-	inactiveAt time.Time  // when direction last became inactive
-	expect     netip.Addr // SDP c= address of the SRC for this stream
-	resumed    bool       // re-anchor every SSRC on its next packet
+	codecs     []sdp.Codec   // the G.711 formats answered, the SRC's preferred first
+	direction  sdp.Direction // SRS answer direction: recvonly or inactive
+	inactiveAt time.Time     // when direction last became inactive
+	expect     netip.Addr    // SDP c= address of the SRC for this stream
+	resumed    bool          // re-anchor every SSRC on its next packet
 	srtp       *srtp.Context
-	srtpKey    string // the SRC key the context was made from
-	answerKey  string // the SRS a=crypto line, stable across re-offers
+	srtpKey    string      // the SRC key the context was made from
+	answerKey  *sdp.Crypto // the SRS a=crypto line, stable across re-offers
 	tl         *timeline
 	ssrcs      map[uint32]*ssrcState
 	earlySR    map[uint32]*SenderReportInfo // SRs of SSRCs not seen on RTP yet
@@ -160,11 +164,11 @@ func (m *mediaStream) readLoop(c *net.UDPConn, handle func([]byte, netip.AddrPor
 // is an SRC that kept sending.
 const inFlightGrace = 60 * time.Millisecond
 
-func (m *mediaStream) configure(o offeredStream, direction string) (string, error) {
+func (m *mediaStream) configure(o offeredStream, direction sdp.Direction) (*sdp.Crypto, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.keyLocked(o.crypto); err != nil {
-		return "", err
+		return nil, err
 	}
 	if m.direction == dirInactive && direction == dirRecvOnly {
 		m.resumed = true
@@ -172,10 +176,13 @@ func (m *mediaStream) configure(o offeredStream, direction string) (string, erro
 	if direction == dirInactive && m.direction != dirInactive {
 		m.inactiveAt = m.rs.srv.now()
 	}
-	m.codec, m.direction, m.expect = o.codec, direction, o.addr.Unmap()
-	m.stats.Codec, m.stats.PayloadType = o.codec.name, int(o.codec.pt)
+	m.codecs, m.direction, m.expect = o.codecs, direction, o.addr.Unmap()
+	m.stats.Codec, m.stats.PayloadType = "", 0
+	if len(o.codecs) > 0 {
+		m.stats.Codec, m.stats.PayloadType = o.codecs[0].Name, int(o.codecs[0].PayloadType)
+	}
 	m.stats.SRCPort = o.port
-	m.stats.Direction = direction
+	m.stats.Direction = string(direction)
 	return m.answerKey, nil
 }
 
@@ -183,7 +190,7 @@ func (m *mediaStream) configure(o offeredStream, direction string) (string, erro
 // state) is kept while the SRC keeps offering the same key.
 func (m *mediaStream) keyLocked(k *sdesKey) error {
 	if k == nil {
-		m.srtp, m.srtpKey, m.answerKey = nil, "", ""
+		m.srtp, m.srtpKey, m.answerKey = nil, "", nil
 		return nil
 	}
 	id := fmt.Sprintf("%d %s %x", k.tag, k.suite, k.key)
@@ -227,8 +234,9 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 		m.rs.addFinding(newFinding(FindRTPBeforeAnswer, fmt.Sprintf("label %s from %s", m.label, from)), "RTP")
 		return
 	}
-	if p.PayloadType != m.codec.pt || m.codec.name == "" {
-		m.rs.addFinding(newFinding(FindRTPPayload, fmt.Sprintf("label %s: payload type %d, answered %d", m.label, p.PayloadType, m.codec.pt)), "RTP")
+	alaw, ok := m.lawOf(p.PayloadType)
+	if !ok {
+		m.rs.addFinding(newFinding(FindRTPPayload, fmt.Sprintf("label %s: payload type %d, answered %s", m.label, p.PayloadType, m.answeredTypes())), "RTP")
 		return
 	}
 	if m.tl == nil {
@@ -307,7 +315,7 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	t := now.UTC()
 	m.stats.LastPacket = &t
 
-	late, err := m.tl.place(pos, decode(m.codec.name, p.Payload))
+	late, err := m.tl.place(pos, decode(alaw, p.Payload))
 	if late > 0 {
 		m.stats.LateSamples += int64(late)
 	}
@@ -316,10 +324,33 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	}
 }
 
-func decode(name string, payload []byte) []int16 {
+// lawOf tells by its payload type which G.711 law a packet carries: the
+// SRC may send either law it offered, and switch at any packet.
+func (m *mediaStream) lawOf(pt uint8) (alaw, ok bool) {
+	for _, c := range m.codecs {
+		if c.PayloadType == pt {
+			return c.Same(sdp.PCMA), true
+		}
+	}
+	return false, false
+}
+
+// answeredTypes lists the payload types the stream takes, for findings.
+func (m *mediaStream) answeredTypes() string {
+	if len(m.codecs) == 0 {
+		return "none"
+	}
+	pts := make([]string, len(m.codecs))
+	for i, c := range m.codecs {
+		pts[i] = strconv.Itoa(int(c.PayloadType))
+	}
+	return strings.Join(pts, " ")
+}
+
+func decode(alaw bool, payload []byte) []int16 {
 	out := make([]int16, len(payload))
 	for i, b := range payload {
-		if name == "PCMA" {
+		if alaw {
 			out[i] = g711.DecodeAlawFrame(b)
 		} else {
 			out[i] = g711.DecodeUlawFrame(b)

@@ -23,7 +23,7 @@ func (rs *recordingSession) applyOffer(offers []offeredStream, request string) (
 	}
 	for i, o := range offers {
 		lines[i].offer = o
-		usable := o.port != 0 && o.media == "audio" && o.codec.name != ""
+		usable := o.port != 0 && o.media == "audio" && len(o.codecs) > 0
 		if usable && i >= MaxStreams {
 			// Each stream costs two sockets and a file: an offer with
 			// hundreds of m= lines must not exhaust the host.

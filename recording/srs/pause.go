@@ -8,6 +8,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/recphone/recphone/callengine/dialog"
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // Pause pauses a live RS from the SRS side (RFC 7866: either side pauses
@@ -37,7 +38,7 @@ var ErrRequestPending = errors.New("srs: re-INVITE glared with a request of the 
 
 // reofferDirection sends the SRS re-offer with every usable stream in
 // direction dir and applies the SRC's answer.
-func (s *Server) reofferDirection(ctx context.Context, rsID, dir string) error {
+func (s *Server) reofferDirection(ctx context.Context, rsID string, dir sdp.Direction) error {
 	err := s.reofferOnce(ctx, rsID, dir)
 	if !errors.Is(err, ErrRequestPending) {
 		return err
@@ -54,7 +55,7 @@ func (s *Server) reofferDirection(ctx context.Context, rsID, dir string) error {
 	return s.reofferOnce(ctx, rsID, dir)
 }
 
-func (s *Server) reofferOnce(ctx context.Context, rsID, dir string) error {
+func (s *Server) reofferOnce(ctx context.Context, rsID string, dir sdp.Direction) error {
 	rs := s.live(rsID)
 	if rs == nil {
 		return fmt.Errorf("%w: %s", ErrUnknownRS, rsID)
@@ -180,7 +181,7 @@ func (rs *recordingSession) reinvite(ctx context.Context, req *sip.Request) (*si
 // reofferLines is the SRS re-offer: the current session with every
 // recorded stream in direction dir. Lines the SRS rejected stay rejected.
 // Caller holds mu.
-func (rs *recordingSession) reofferLines(dir string) []answerLine {
+func (rs *recordingSession) reofferLines(dir sdp.Direction) []answerLine {
 	lines := make([]answerLine, len(rs.offers))
 	usable := 0
 	for i, o := range rs.offers {
@@ -190,13 +191,13 @@ func (rs *recordingSession) reofferLines(dir string) []answerLine {
 		}
 		st := rs.streams[i]
 		st.mu.Lock()
-		recorded := st.tl != nil && st.codec.name != ""
-		codec, key := st.codec, st.answerKey
+		recorded := st.tl != nil && len(st.codecs) > 0
+		codecs, key := st.codecs, st.answerKey
 		st.mu.Unlock()
 		if !recorded {
 			continue
 		}
-		lines[i].offer.codec = codec
+		lines[i].offer.codecs = codecs
 		lines[i].port, lines[i].direction, lines[i].crypto = st.port, dir, key
 		usable++
 	}
@@ -210,7 +211,7 @@ func (rs *recordingSession) reofferLines(dir string) []answerLine {
 // records only where the SRS offered recvonly and the SRC answered
 // sendonly; an answer that does not fit the offer (RFC 3264 §6.1) is a
 // finding and leaves the stream inactive. Caller holds mu.
-func (rs *recordingSession) applyReanswer(offered []answerLine, answers []offeredStream, dir, request string) error {
+func (rs *recordingSession) applyReanswer(offered []answerLine, answers []offeredStream, dir sdp.Direction, request string) error {
 	if len(answers) != len(offered) {
 		rs.addFinding(newFinding(FindAnswerLines,
 			fmt.Sprintf("%d media lines, offer had %d", len(answers), len(offered))), "200 OK to "+request)
@@ -224,7 +225,7 @@ func (rs *recordingSession) applyReanswer(offered []answerLine, answers []offere
 			continue
 		}
 		st := rs.streams[i]
-		if a.port == 0 || a.codec.name == "" {
+		if a.port == 0 || len(a.codecs) == 0 {
 			// The SRC rejected or cannot send the stream any more.
 			if _, err := st.configure(offeredStream{}, dirInactive); err != nil {
 				return err
@@ -255,8 +256,8 @@ func (rs *recordingSession) applyReanswer(offered []answerLine, answers []offere
 // keepAnswerKey restores the SDES key the SRS offered: an SRC that answers
 // with a new key of its own gets a new decryption context, but the SRS's
 // key stays what its offer said.
-func (m *mediaStream) keepAnswerKey(line string) {
-	if line == "" {
+func (m *mediaStream) keepAnswerKey(line *sdp.Crypto) {
+	if line == nil {
 		return
 	}
 	m.mu.Lock()

@@ -162,7 +162,7 @@ func TestSRSPause(t *testing.T) {
 		t.Errorf("pause lasted %d ms, want about 1 s", d)
 	}
 	for _, st := range r.Streams {
-		if st.Direction != dirRecvOnly {
+		if st.Direction != string(dirRecvOnly) {
 			t.Errorf("label %s ends %s, want recvonly", st.Label, st.Direction)
 		}
 	}
@@ -321,7 +321,7 @@ func TestSRSPauseGlare(t *testing.T) {
 	}
 	c.request("BYE", "", "")
 	r := ts.report(t, ts.waitEvent(t, 5*time.Second, EventEnded))
-	if len(r.Pauses) != 0 || len(r.Findings) != 0 || r.Streams[0].Direction != dirRecvOnly {
+	if len(r.Pauses) != 0 || len(r.Findings) != 0 || r.Streams[0].Direction != string(dirRecvOnly) {
 		t.Errorf("after the glare: pauses %+v, findings %+v, streams %+v", r.Pauses, r.Findings, r.Streams)
 	}
 }

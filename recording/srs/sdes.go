@@ -2,13 +2,11 @@ package srs
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"fmt"
-	"strconv"
-	"strings"
 
-	"github.com/pion/sdp/v3"
 	"github.com/pion/srtp/v3"
+
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // sdesKey is one usable a=crypto line of an offer (RFC 4568): the SRC's
@@ -33,17 +31,24 @@ func sdesProfile(suite string) (srtp.ProtectionProfile, bool) {
 
 // parseCrypto returns the first a=crypto line the SRS can use, or the
 // text of the last one it could not.
-func parseCrypto(md *sdp.MediaDescription) (*sdesKey, string) {
+func parseCrypto(m *sdp.Media) (*sdesKey, string) {
 	var bad string
-	for _, a := range md.Attributes {
-		if a.Key != "crypto" {
-			continue
+	try := func(v string) *sdesKey {
+		k, err := parseCryptoLine(v)
+		if err != nil {
+			bad = "a=crypto:" + v + " (" + err.Error() + ")"
 		}
-		k, err := parseCryptoLine(a.Value)
-		if err == nil {
+		return k
+	}
+	for _, c := range m.Crypto {
+		if k := try(c.String()); k != nil {
 			return k, ""
 		}
-		bad = "a=crypto:" + a.Value + " (" + err.Error() + ")"
+	}
+	for _, a := range m.Attributes { // the lines that are not even a=crypto syntax
+		if a.Key == "crypto" {
+			try(a.Value)
+		}
 	}
 	if bad == "" {
 		bad = "no a=crypto line"
@@ -52,36 +57,24 @@ func parseCrypto(md *sdp.MediaDescription) (*sdesKey, string) {
 }
 
 func parseCryptoLine(v string) (*sdesKey, error) {
-	f := strings.Fields(v)
-	if len(f) < 3 {
-		return nil, fmt.Errorf("want tag, suite and key params")
-	}
-	tag, err := strconv.Atoi(f[0])
-	if err != nil || tag < 0 || tag > 999999999 {
-		return nil, fmt.Errorf("bad tag %q", f[0])
-	}
-	profile, ok := sdesProfile(f[1])
-	if !ok {
-		return nil, fmt.Errorf("unsupported suite %s", f[1])
-	}
-	inline, ok := strings.CutPrefix(f[2], "inline:")
-	if !ok {
-		return nil, fmt.Errorf("key method is not inline")
-	}
-	if strings.Contains(inline, ";") {
-		return nil, fmt.Errorf("several keys (MKI) are not supported")
-	}
-	b64, _, _ := strings.Cut(inline, "|") // lifetime and MKI are ignored
-	key, err := base64.StdEncoding.DecodeString(b64)
+	c, err := sdp.ParseCrypto(v)
 	if err != nil {
-		return nil, fmt.Errorf("key is not base64: %w", err)
+		return nil, err
+	}
+	profile, ok := sdesProfile(c.Suite)
+	if !ok {
+		return nil, fmt.Errorf("unsupported suite %s", c.Suite)
+	}
+	key, err := c.InlineKey()
+	if err != nil {
+		return nil, err
 	}
 	kl, _ := profile.KeyLen()
 	sl, _ := profile.SaltLen()
 	if len(key) != kl+sl {
 		return nil, fmt.Errorf("key material is %d bytes, want %d", len(key), kl+sl)
 	}
-	return &sdesKey{tag: tag, suite: f[1], profile: profile, key: key}, nil
+	return &sdesKey{tag: c.Tag, suite: c.Suite, profile: profile, key: key}, nil
 }
 
 // context builds the SRTP context that decrypts what the SRC sends.
@@ -97,12 +90,13 @@ func (k *sdesKey) context() (*srtp.Context, error) {
 // answerCrypto is the SRS's a=crypto line for the answer: same tag and
 // suite, a fresh key of its own (RFC 4568: each direction has its key; the
 // SRS never sends media, but the answer must carry one).
-func answerCrypto(k *sdesKey) (string, error) {
+func answerCrypto(k *sdesKey) (*sdp.Crypto, error) {
 	kl, _ := k.profile.KeyLen()
 	sl, _ := k.profile.SaltLen()
 	b := make([]byte, kl+sl)
 	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("srtp key: %w", err)
+		return nil, fmt.Errorf("srtp key: %w", err)
 	}
-	return fmt.Sprintf("a=crypto:%d %s inline:%s", k.tag, k.suite, base64.StdEncoding.EncodeToString(b)), nil
+	c := sdp.NewInlineCrypto(k.tag, k.suite, b)
+	return &c, nil
 }

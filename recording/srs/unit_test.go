@@ -13,8 +13,10 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/zaf/g711"
 
 	"github.com/recphone/recphone/audio/wav"
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 var t0 = time.Date(2026, 11, 25, 17, 0, 0, 0, time.UTC)
@@ -79,7 +81,7 @@ func TestParseOfferAndAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := []string{streams[0].codec.name, streams[1].codec.name, streams[2].codec.name}; !reflect.DeepEqual(got, []string{"PCMA", "PCMU", ""}) {
+	if got := [][]sdp.Codec{streams[0].codecs, streams[1].codecs, streams[2].codecs}; !reflect.DeepEqual(got, [][]sdp.Codec{{sdp.PCMA, sdp.PCMU}, {sdp.PCMU}, nil}) {
 		t.Errorf("codecs %v", got)
 	}
 	if streams[1].addr.String() != "192.0.2.9" || streams[0].addr.String() != "192.0.2.1" {
@@ -95,7 +97,7 @@ func TestParseOfferAndAnswer(t *testing.T) {
 	}
 	ans := string(buildSDP(7, 2, "127.0.0.1", lines))
 	for _, want := range []string{"o=recphone-srs 7 2 IN IP4 127.0.0.1\r\n",
-		"m=audio 5000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=label:mic\r\na=recvonly\r\n",
+		"m=audio 5000 RTP/AVP 8 0\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=label:mic\r\na=recvonly\r\n",
 		"m=audio 5002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=label:spk\r\na=inactive\r\n",
 		"m=video 0 RTP/AVP 96\r\n"} {
 		if !strings.Contains(ans, want) {
@@ -177,7 +179,7 @@ func TestSRSkew(t *testing.T) {
 		if err := m.openFile("x", fmt.Sprintf("l%d.wav", i), rs.dir); err != nil {
 			t.Fatal(err)
 		}
-		m.codec, m.direction = codec{name: "PCMU"}, dirRecvOnly
+		m.codecs, m.direction = []sdp.Codec{sdp.PCMU}, dirRecvOnly
 		sr, _ := (&rtcp.SenderReport{SSRC: 9, NTPTime: ntp, RTPTime: c.srRTP}).Marshal()
 		m.handleRTCP(sr, from, rs.start)
 		p, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 9, Timestamp: c.firstTS}, Payload: make([]byte, 160)}).Marshal()
@@ -215,5 +217,60 @@ func TestFlushFollowsSilence(t *testing.T) {
 	}
 	if want := (10*8000 - maxDrift - reorderWindow); len(got) != want {
 		t.Errorf("%d samples on disk after 10 s of silence, want %d", len(got), want)
+	}
+}
+
+// TestBothLawsDecodedByPayloadType: an SRC that offers PCMU and PCMA gets
+// both answered, and may switch law at any packet: each packet is decoded
+// by its own payload type.
+func TestBothLawsDecodedByPayloadType(t *testing.T) {
+	offer := "v=0\r\no=src 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=label:1\r\na=sendonly\r\n"
+	streams, _, err := parseOffer([]byte(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans := string(buildSDP(1, 1, "127.0.0.1", []answerLine{{offer: streams[0], port: 5000, direction: answerDirection(streams[0].direction)}}))
+	if !strings.Contains(ans, "m=audio 5000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n") {
+		t.Fatalf("answer does not take both laws in the SRC's order:\n%s", ans)
+	}
+
+	srv := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rs := &recordingSession{srv: srv, log: srv.log, answered: true, start: time.Now(), dir: t.TempDir()}
+	m := &mediaStream{rs: rs, log: rs.log, ssrcs: map[uint32]*ssrcState{}, earlySR: map[uint32]*SenderReportInfo{}}
+	if err := m.openFile("1", "label-1.wav", rs.dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.configure(streams[0], dirRecvOnly); err != nil {
+		t.Fatal(err)
+	}
+	const level = 1000
+	from := netip.MustParseAddrPort("127.0.0.1:4000")
+	for i, pt := range []uint8{0, 8, 8, 0} {
+		payload := make([]byte, 160)
+		for j := range payload {
+			if pt == 8 {
+				payload[j] = g711.EncodeAlawFrame(level)
+			} else {
+				payload[j] = g711.EncodeUlawFrame(level)
+			}
+		}
+		p, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SSRC: 9, SequenceNumber: uint16(i), Timestamp: uint32(160 * i)}, Payload: payload}).Marshal()
+		m.handleRTP(p, from, rs.start.Add(time.Duration(i)*20*time.Millisecond))
+	}
+	if err := m.finish(640); err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.findings) != 0 {
+		t.Errorf("findings for answered payload types: %+v", rs.findings)
+	}
+	got := readWAV(t, filepath.Join(rs.dir, "label-1.wav"))
+	if len(got) != 640 {
+		t.Fatalf("%d samples, want 640", len(got))
+	}
+	for i, s := range got {
+		if s < level-40 || s > level+40 {
+			t.Fatalf("sample %d (packet %d) = %d, want about %d: decoded with the wrong law", i, i/160, s, level)
+		}
 	}
 }
