@@ -38,6 +38,9 @@ type backend struct {
 	// quit is set once the window's loop has ended; later events (calls
 	// ended by the shutdown) are not drawn.
 	quit atomic.Bool
+	// do runs a function on the Fyne goroutine: fyne.Do if nil (tests
+	// run them on their own goroutine).
+	do func(func())
 }
 
 // events are the phone's callbacks into the window; New takes them
@@ -50,6 +53,10 @@ func (b *backend) events(o *phone.Options) {
 // the loop ends, fyne.Do would run fn on the caller's goroutine.
 func (b *backend) post(fn func()) {
 	if b.quit.Load() {
+		return
+	}
+	if b.do != nil {
+		b.do(fn)
 		return
 	}
 	fyne.Do(fn)
