@@ -47,7 +47,11 @@ func configuredRig(t *testing.T, config string, f flags) *uiRig {
 	}
 	r := &uiRig{t: t, b: b, posted: make(chan func(), 256), stderr: &stderr}
 	b.do = func(fn func()) { r.posted <- fn }
-	r.win = ui.New(t.Context(), test.NewTempApp(t), b.log, b.options)
+	opts := b.options
+	// The window would list the sound devices on a goroutine of its own,
+	// which the test driver runs unsynchronised with the test's.
+	opts.Audio = nil
+	r.win = ui.New(t.Context(), test.NewTempApp(t), b.log, opts)
 	b.bind(r.win)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
