@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,12 @@ func TestFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"extra"}, io.Discard); err == nil {
 		t.Error("stray argument accepted")
+	}
+	if _, err := parseFlags([]string{"--log-level", "loud"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--log-level") {
+		t.Errorf("bad --log-level: %v", err)
+	}
+	if f.logLevel != "" {
+		t.Errorf("--log-level defaults to %q, want the configuration's level", f.logLevel)
 	}
 }
 
