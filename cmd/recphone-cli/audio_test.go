@@ -146,3 +146,22 @@ func TestMuteSilencesTheLine(t *testing.T) {
 		t.Errorf("%d levels events in a 7 s call, want about 10 a second", levels)
 	}
 }
+
+// [log] sends the log to its file at its level; stderr stays quiet.
+func TestLogGoesToLogFile(t *testing.T) {
+	phone := startCLI(t, 0, "[log]\nlevel = \"debug\"\nfile = \"cli.log\"\n")
+	phone.send("stats")
+	phone.stdin.Close()
+	code := <-phone.exit
+	phone.exit <- code // for the cleanup
+	raw, err := os.ReadFile(filepath.Join(phone.dir, "cli.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "msg=listening") || !strings.Contains(string(raw), "level=DEBUG") {
+		t.Errorf("log file without the engine's lines or without debug lines:\n%s", raw)
+	}
+	if s := phone.stderrText(); s != "" {
+		t.Errorf("stderr with log.file set:\n%s", s)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
 	"github.com/recphone/recphone/cmd/internal/config"
+	"github.com/recphone/recphone/cmd/internal/phone"
 )
 
 // How long sound takes through the real path, both ways, with the phone
@@ -59,22 +62,18 @@ func TestPortAudioLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	devEvents := &syncBuffer{}
-	sound, err := openAudio(ctx, f, newEventWriter(devEvents), log)
-	if err != nil {
+	// The policy file is empty, so the machine's own policy stays out.
+	noPolicy := filepath.Join(t.TempDir(), "policy.toml")
+	if err := os.WriteFile(noPolicy, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defer sound.close()
-	cfg, err := f.Engine()
-	if err != nil {
-		t.Fatal(err)
-	}
-	phone, err := callengine.New(cfg, sound.dev, log)
+	p, err := phone.New(ctx, phone.Options{File: f, PolicyPath: noPolicy, Logger: log, OnDevice: newEventWriter(devEvents).deviceEvent})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var on atomic.Pointer[onsets] // the current call's
 	answered := make(chan *callengine.Call, 1)
-	phone.Observe(func(ev callengine.Event) {
+	p.Engine.Observe(func(ev callengine.Event) {
 		if ce, ok := ev.(callengine.CallEvent); ok {
 			switch ce.State {
 			case callengine.StateCalling:
@@ -84,10 +83,14 @@ func TestPortAudioLatency(t *testing.T) {
 			}
 		}
 	})
-	if err := phone.Start(ctx); err != nil {
+	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer shutdown(phone)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Shutdown(sctx)
+	}()
 
 	rig := latencyRig{
 		spk:    startRecorder(t, cliSpk+".monitor"),
@@ -102,7 +105,7 @@ func TestPortAudioLatency(t *testing.T) {
 	for attempt := 1; attempt <= 3; attempt++ {
 		mark := devEvents.String()
 		on.Store(newOnsets())
-		call, err := phone.Dial(ctx, "sip:bob@"+peer.ListenAddr())
+		call, err := p.Engine.Dial(ctx, "sip:bob@"+peer.ListenAddr())
 		if err != nil {
 			t.Fatal(err)
 		}

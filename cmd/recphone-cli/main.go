@@ -10,16 +10,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/cmd/internal/config"
-	"github.com/recphone/recphone/recording"
+	"github.com/recphone/recphone/cmd/internal/phone"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -52,69 +51,43 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
 		return 2
 	}
-	log, closeLog, err := newLogger(file, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
-		return 2
-	}
-	defer closeLog()
-
-	engineCfg, err := file.Engine()
-	if err != nil {
-		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
-		return 2
-	}
-	adminPath := *policyPath
-	if adminPath == "" {
-		adminPath = policy.DefaultPath
-	}
-	pol, err := file.RecordingPolicy(adminPath, *policyPath != "")
-	if err != nil {
-		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
-		return 2
-	}
-	// The phone's endpoint checks the SRS's certificate (and shows ours).
-	if engineCfg.ClientTLS, err = recording.ClientTLS(pol.Policy); err != nil {
-		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
-		return 2
-	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out := newEventWriter(stdout)
-	sound, err := openAudio(ctx, file, out, log)
+	sound := &sound{out: out}
+	opts := phone.Options{
+		File: file, PolicyPath: *policyPath, Stderr: stderr,
+		OnDevice: out.deviceEvent, OnRing: out.ringEvent, OnRecording: out.recordingEvent,
+	}
+	if file.Audio.MeterEvents {
+		sound.levels = make(chan mix.Levels, 4)
+		opts.OnLevels = sound.meter
+	}
+	p, err := phone.New(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
 		return 2
 	}
-	defer func() {
-		if err := sound.close(); err != nil {
-			log.Warn("closing audio", "err", err)
-		}
-	}()
-	engine, err := callengine.New(engineCfg, sound.dev, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
-		return 2
+	sound.dev = p.Device
+	shutdown := func() { // failures are logged
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = p.Shutdown(sctx)
 	}
-	engine.Observe(out.engineEvent)
-	engine.Observe(func(ev callengine.Event) { sound.callEvent(ctx, ev) })
+	p.Engine.Observe(out.engineEvent)
+	reportPolicy(p, out)
 	lctx, stopLevels := context.WithCancel(ctx)
 	defer stopLevels()
 	go sound.writeLevels(lctx)
-	if err := engine.Start(ctx); err != nil {
+	if err := p.Start(ctx); err != nil {
 		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
+		shutdown()
 		return 1
 	}
-	rec, err := startRecording(ctx, engine, pol, out, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
-		_ = engine.Shutdown(context.Background())
-		return 1
-	}
-	out.write(map[string]any{"event": "ready", "listen": engine.ListenAddr(), "aor": engine.AORString(),
-		"recording": pol.Mode, "srs": pol.SRS})
+	out.write(map[string]any{"event": "ready", "listen": p.Engine.ListenAddr(), "aor": p.Engine.AORString(),
+		"recording": p.Policy.Mode, "srs": p.Policy.SRS})
 
-	sh := &shell{engine: engine, audio: sound, recorder: rec, out: out, log: log}
+	sh := &shell{engine: p.Engine, audio: sound, phone: p, out: out, log: p.Log}
 	lines := readLines(stdin)
 	for done := false; !done; {
 		select {
@@ -128,36 +101,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			done = sh.execute(ctx, line)
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := engine.Shutdown(sctx); err != nil {
-		log.Warn("shutdown", "err", err)
-	}
-	if rec != nil {
-		// After the calls: their recordings end with them, then the recorder.
-		if err := rec.Shutdown(sctx); err != nil {
-			log.Warn("recorder shutdown", "err", err)
-		}
-	}
+	stopLevels()
+	shutdown()
 	return 0
-}
-
-func newLogger(f *config.File, stderr io.Writer) (*slog.Logger, func(), error) {
-	var level slog.Level
-	if f.Log.Level != "" {
-		if err := level.UnmarshalText([]byte(f.Log.Level)); err != nil {
-			return nil, nil, fmt.Errorf("%w: log.level: %q is not debug, info, warn or error", config.ErrInvalid, f.Log.Level)
-		}
-	}
-	w, closeFn := stderr, func() {}
-	if f.Log.File != "" {
-		lf, err := os.OpenFile(f.Path(f.Log.File), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: log.file: %w", config.ErrInvalid, err)
-		}
-		w, closeFn = lf, func() { lf.Close() }
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closeFn, nil
 }
 
 // readLines delivers stdin lines on a channel, closed at EOF or a read

@@ -3,50 +3,49 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/cmd/internal/phone"
 	"github.com/recphone/recphone/recording"
-	"github.com/recphone/recphone/recording/policy"
 )
 
-// startRecording starts the recording client when the policy records at all,
-// and reports policy warnings (locked keys the agent tried to set).
-func startRecording(ctx context.Context, engine *callengine.Engine, pol policy.Resolved, out *eventWriter, log *slog.Logger) (*recording.Recorder, error) {
-	for _, w := range pol.Warnings {
+// reportPolicy writes the policy's warnings (locked keys the agent tried
+// to set) and, when the policy records nothing, says so for every call
+// (there is no recording client to say it).
+func reportPolicy(p *phone.Phone, out *eventWriter) {
+	for _, w := range p.Policy.Warnings {
 		out.write(map[string]any{"event": "warning", "message": w})
-		log.Warn("recording policy", "warning", w)
+		p.Log.Warn("recording policy", "warning", w)
 	}
-	if pol.Mode == policy.Never {
-		engine.Observe(func(ev callengine.Event) {
-			if ce, ok := ev.(callengine.CallEvent); ok && (ce.State == callengine.StateCalling || ce.State == callengine.StateIncoming) {
-				out.write(map[string]any{"event": "recording", "id": ce.Call.ID, "state": recording.Off, "reason": "recording disabled by policy", "required": false})
-			}
-		})
-		return nil, nil
+	if p.Records() {
+		return
 	}
-	rec, err := recording.New(engine, pol, recording.Options{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	rec.Observe(func(ev recording.Event) {
-		m := map[string]any{"event": "recording", "id": ev.CallID, "state": ev.State, "srs": ev.SRS, "reason": ev.Reason, "required": ev.Required}
-		if ev.PausedBy != "" {
-			m["paused_by"] = ev.PausedBy
+	p.Engine.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && (ce.State == callengine.StateCalling || ce.State == callengine.StateIncoming) {
+			out.write(map[string]any{"event": "recording", "id": ce.Call.ID, "state": recording.Off, "reason": "recording disabled by policy", "required": false})
 		}
-		out.write(m)
 	})
-	if err := rec.Start(ctx); err != nil {
-		return nil, err
+}
+
+// recordingEvent writes a recording client event.
+func (w *eventWriter) recordingEvent(ev recording.Event) {
+	if ev.State == recording.Refused {
+		// A recording request the phone turned down: no call's state.
+		w.write(map[string]any{"event": "warning", "message": ev.Reason})
+		return
 	}
-	return rec, nil
+	m := map[string]any{"event": "recording", "id": ev.CallID, "state": ev.State, "srs": ev.SRS, "reason": ev.Reason, "required": ev.Required}
+	if ev.PausedBy != "" {
+		m["paused_by"] = ev.PausedBy
+	}
+	w.write(m)
 }
 
 // recordingCommand runs pause, resume and record.
 func (s *shell) recordingCommand(ctx context.Context, cmd string, args []string) error {
-	if s.recorder == nil {
+	if !s.phone.Records() {
 		return fmt.Errorf("%w: recording is disabled by policy", recording.ErrNoRecording)
 	}
 	return s.withCall(args, 64, func(c *callengine.Call, rest []string) error {
@@ -56,11 +55,11 @@ func (s *shell) recordingCommand(ctx context.Context, cmd string, args []string)
 			var err error
 			switch cmd {
 			case "pause":
-				err = s.recorder.Pause(rctx, c.ID, strings.Join(rest, " "))
+				err = s.phone.Pause(rctx, c.ID, strings.Join(rest, " "))
 			case "resume":
-				err = s.recorder.Resume(rctx, c.ID)
+				err = s.phone.Resume(rctx, c.ID)
 			case "record":
-				err = s.recorder.Record(rctx, c.ID)
+				err = s.phone.Record(rctx, c.ID)
 			}
 			if err != nil {
 				s.out.errorf(cmd, err)

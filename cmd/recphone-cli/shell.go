@@ -11,7 +11,7 @@ import (
 
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/callengine"
-	"github.com/recphone/recphone/recording"
+	"github.com/recphone/recphone/cmd/internal/phone"
 )
 
 // maxLine caps a command line; longer input is refused, not buffered.
@@ -23,11 +23,11 @@ const tooLongLine = "\x00too long"
 
 // shell executes the CLI's commands against the engine.
 type shell struct {
-	engine   *callengine.Engine
-	audio    *phoneAudio
-	recorder *recording.Recorder // nil when the policy records nothing
-	out      *eventWriter
-	log      *slog.Logger
+	engine *callengine.Engine
+	audio  *sound
+	phone  *phone.Phone
+	out    *eventWriter
+	log    *slog.Logger
 }
 
 var errUsage = errors.New("usage")

@@ -6,44 +6,47 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"fyne.io/fyne/v2"
 
-	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/level"
 	"github.com/recphone/recphone/audio/mix"
+	"github.com/recphone/recphone/audio/portaudio"
 	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/cmd/internal/phone"
 	"github.com/recphone/recphone/recording"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/ui"
 	"github.com/recphone/recphone/ui/model"
 )
 
-// backend is everything behind the window: the agent's engine and sound
-// device, the recording client, and in demo mode the peer and the SRS.
+// backend is everything behind the window: the agent's phone (engine,
+// sound device, recording client) and in demo mode the peer and the SRS.
 type backend struct {
 	log     *slog.Logger
-	engine  *callengine.Engine
-	device  *mix.Device
-	ringer  ringer // nil when the device cannot ring
-	policy  policy.Resolved
+	phone   *phone.Phone
 	options ui.Options
-	// extra start and stop steps: the demo's peer and SRS.
-	before []func(ctx context.Context) error
-	after  []func(ctx context.Context)
+	// after are the demo's extra stop steps (its peer and SRS), run after
+	// the phone has shut down.
+	after []func(ctx context.Context)
 
-	win      *ui.Window // set by bind; read only on the Fyne goroutine
-	recorder *recording.Recorder
-	proxy    *recorderProxy
-
-	mu       sync.Mutex
-	ringStop map[string]context.CancelFunc
+	win *ui.Window // set by bind; read only on the Fyne goroutine
+	// deviceMsg is the sound device message the window shows ("" none);
+	// Fyne goroutine only.
+	deviceMsg string
 	// quit is set once the window's loop has ended; later events (calls
 	// ended by the shutdown) are not drawn.
 	quit atomic.Bool
+	// do runs a function on the Fyne goroutine: fyne.Do if nil (tests
+	// run them on their own goroutine).
+	do func(func())
+}
+
+// events are the phone's callbacks into the window; New takes them
+// before the window exists, so each one checks for it.
+func (b *backend) events(o *phone.Options) {
+	o.OnDevice, o.OnLevels, o.OnRecording = b.deviceEvent, b.levelsToWindow, b.recordingEvent
 }
 
 // post runs fn on the Fyne goroutine unless the window has gone: after
@@ -52,57 +55,53 @@ func (b *backend) post(fn func()) {
 	if b.quit.Load() {
 		return
 	}
+	if b.do != nil {
+		b.do(fn)
+		return
+	}
 	fyne.Do(fn)
-}
-
-// ringer is a device that can play a ringtone (audio/portaudio).
-type ringer interface {
-	Ring(ctx context.Context, tone []int16) error
-}
-
-// recordingWanted says whether the policy can record anything at all: a
-// recording client without an SRS would only report failures.
-func recordingWanted(p policy.Resolved) bool {
-	return len(p.SRS) > 0 && p.Mode != policy.Never
 }
 
 // finishOptions fills the window options every mode shares.
 func (b *backend) finishOptions() {
-	b.options.Phone = &phone{engine: b.engine, device: b.device}
+	p, pol := b.phone, b.phone.Policy
+	b.options.Phone = &callControl{engine: p.Engine, device: p.Device}
 	b.options.Policy = model.RecordingPolicy{
-		AllowPause: b.policy.AllowPause,
-		MaxPause:   b.policy.MaxPause,
-		Required:   recordingWanted(b.policy) && b.policy.Mode == policy.Always,
-		OnDemand:   recordingWanted(b.policy) && b.policy.Mode == policy.OnDemand,
+		AllowPause: pol.AllowPause,
+		MaxPause:   pol.MaxPause,
+		Required:   p.Records() && pol.Mode == policy.Always,
+		OnDemand:   p.Records() && pol.Mode == policy.OnDemand,
 	}
-	if recordingWanted(b.policy) {
-		b.proxy = &recorderProxy{}
-		b.options.Recorder = b.proxy
+	if p.Records() {
+		b.options.Recorder = p
+	}
+	if p.SoundCard != nil {
+		b.options.Audio = &soundCards{log: b.log}
 	}
 	s := &b.options.Settings
-	if len(b.policy.SRS) > 0 {
-		s.Recording.SRS = b.policy.SRS[0]
+	if len(pol.SRS) > 0 {
+		s.Recording.SRS = pol.SRS[0]
 	}
-	s.Recording.Mode = string(b.policy.Mode)
-	s.Recording.Streams = string(b.policy.Streams)
-	s.Recording.AllowPause = b.policy.AllowPause
-	s.Recording.MaxPause = b.policy.MaxPause
-	s.Locked = b.policy.Locked
-	s.Warnings = b.policy.Warnings
+	s.Recording.Mode = string(pol.Mode)
+	s.Recording.Streams = string(pol.Streams)
+	s.Recording.AllowPause = pol.AllowPause
+	s.Recording.MaxPause = pol.MaxPause
+	s.Locked = pol.Locked
+	s.Warnings = pol.Warnings
 }
 
 // bind connects the engine's events to the window. Engine observers run on
 // engine goroutines and must not block: everything goes through fyne.Do.
 func (b *backend) bind(w *ui.Window) {
 	b.win = w
-	b.engine.Observe(func(ev callengine.Event) {
+	engine := b.phone.Engine
+	engine.Observe(func(ev callengine.Event) {
 		switch ev := ev.(type) {
 		case callengine.RegistrationEvent:
-			r := model.Registration{State: model.RegState(ev.State), AOR: b.engine.AORString(), Code: ev.Code, Reason: ev.Reason}
+			r := model.Registration{State: model.RegState(ev.State), AOR: engine.AORString(), Code: ev.Code, Reason: ev.Reason}
 			b.post(func() { w.SetRegistration(r) })
 		case callengine.CallEvent:
 			c := callModel(ev)
-			b.ring(ev)
 			b.post(func() { w.SetCall(c) })
 		case callengine.RemoteIdentityEvent:
 			c := model.Call{ID: ev.Call.ID, Direction: model.Direction(ev.Call.Direction),
@@ -132,14 +131,8 @@ func callModel(ev callengine.CallEvent) model.Call {
 	return c
 }
 
-// start brings the engine (and the demo's peer and SRS) up, then the
-// recording client, which needs the engine's address.
+// start brings the phone up: the engine, then the recording client.
 func (b *backend) start(ctx context.Context) error {
-	for _, fn := range b.before {
-		if err := fn(ctx); err != nil {
-			return err
-		}
-	}
 	registrar := b.options.Settings.Account.Registrar
 	if registrar != "" {
 		// Before Start: its REGISTER's answer arrives as an event, which
@@ -147,31 +140,83 @@ func (b *backend) start(ctx context.Context) error {
 		reg := model.Registration{State: model.RegRegistering, AOR: b.options.Settings.Account.AOR}
 		b.post(func() { b.win.SetRegistration(reg) })
 	}
-	if err := b.engine.Start(ctx); err != nil {
-		return fmt.Errorf("phone: %w", err)
+	if err := b.phone.Start(ctx); err != nil {
+		return err
 	}
 	if registrar == "" {
-		addr := b.engine.AORString()
+		addr := b.phone.Engine.AORString()
 		b.post(func() { b.win.SetRegistration(model.Registration{AOR: addr}) })
 	}
-	if b.proxy == nil {
-		return nil
-	}
-	rec, err := recording.New(b.engine, b.policy, recording.Options{Logger: b.log})
-	if err != nil {
-		return fmt.Errorf("recording client: %w", err)
-	}
-	rec.Observe(func(ev recording.Event) {
-		r := model.Recording{CallID: ev.CallID, State: model.RecState(ev.State), SRS: ev.SRS,
-			Reason: readableReason(ev.Reason), PausedBy: ev.PausedBy, Required: ev.Required, Since: ev.Time}
-		b.post(func() { b.win.SetRecording(r) })
-	})
-	if err := rec.Start(ctx); err != nil {
-		return fmt.Errorf("recording client: %w", err)
-	}
-	b.recorder = rec
-	b.proxy.set(rec)
 	return nil
+}
+
+// recordingEvent shows a recording client event in the window.
+func (b *backend) recordingEvent(ev recording.Event) {
+	if ev.State == recording.Refused {
+		// No call's state: a recording request the phone turned down.
+		err := errors.New(ev.Reason)
+		b.post(func() {
+			if b.win != nil {
+				b.win.ShowError(err)
+			}
+		})
+		return
+	}
+	r := model.Recording{CallID: ev.CallID, State: model.RecState(ev.State), SRS: ev.SRS,
+		Reason: readableReason(ev.Reason), PausedBy: ev.PausedBy, Required: ev.Required, Since: ev.Time}
+	b.post(func() {
+		if b.win != nil {
+			b.win.SetRecording(r)
+		}
+	})
+}
+
+// deviceEvent shows the agent a sound device that was lost or replaced by
+// the system default, and takes that message down once the configured
+// device is back.
+func (b *backend) deviceEvent(e portaudio.Event) {
+	msg := deviceNotice(e)
+	restored := e.Kind == portaudio.EventRestored
+	if msg == "" && !restored {
+		return
+	}
+	b.post(func() {
+		if b.win == nil {
+			return
+		}
+		if restored {
+			if b.deviceMsg != "" && b.win.ErrorText() == b.deviceMsg {
+				b.win.ClearError()
+			}
+			b.deviceMsg = ""
+			return
+		}
+		b.deviceMsg = msg
+		b.win.ShowError(errors.New(msg))
+	})
+}
+
+// deviceNotice is what the window says about a device event: "" for
+// those that need no word to the agent (a stream opened as configured).
+func deviceNotice(e portaudio.Event) string {
+	what, names := "Sound device", strings.Trim(e.Input+" / "+e.Output, " /")
+	if e.Stream == "ring" {
+		what, names = "Ring device", e.Output
+	}
+	if names != "" {
+		names = " " + names
+	}
+	reason := ""
+	if e.Err != nil {
+		reason = " (" + e.Err.Error() + ")"
+	}
+	switch e.Kind {
+	case portaudio.EventLost:
+		return what + " lost:" + names + reason
+	case portaudio.EventFallback:
+		return what + " unavailable" + reason + "; the system default carries the sound:" + names
+	}
+	return ""
 }
 
 // readableReason shortens the recording client's transport errors to what
@@ -188,51 +233,14 @@ func readableReason(r string) string {
 	return r
 }
 
+// shutdown stops the phone (calls, then recordings, then sound), then
+// the demo's peer and SRS.
 func (b *backend) shutdown(ctx context.Context) {
 	b.quit.Store(true)
-	if err := b.engine.Shutdown(ctx); err != nil {
-		b.log.Warn("phone shutdown", "err", err)
-	}
-	if b.recorder != nil {
-		// After the calls: their recordings end with them, then the client.
-		if err := b.recorder.Shutdown(ctx); err != nil {
-			b.log.Warn("recording client shutdown", "err", err)
-		}
-	}
-	if b.device != nil {
-		b.device.Close()
-	}
+	_ = b.phone.Shutdown(ctx) // failures are logged
 	for i := len(b.after) - 1; i >= 0; i-- {
 		b.after[i](ctx)
 	}
-}
-
-// ring plays the ringtone while a call rings in and stops it on the
-// call's next state.
-func (b *backend) ring(ev callengine.CallEvent) {
-	if b.ringer == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ringStop == nil {
-		b.ringStop = map[string]context.CancelFunc{}
-	}
-	id := ev.Call.ID
-	if stop, ok := b.ringStop[id]; ok && ev.State != callengine.StateIncoming {
-		stop()
-		delete(b.ringStop, id)
-	}
-	if ev.State != callengine.StateIncoming || b.ringStop[id] != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	b.ringStop[id] = cancel
-	go func() {
-		if err := b.ringer.Ring(ctx, audio.RingCadence()); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			b.log.Warn("ringtone", "err", err)
-		}
-	}()
 }
 
 // levelsToWindow turns meter readings into the settings' level bars,
@@ -247,13 +255,13 @@ func (b *backend) levelsToWindow(l mix.Levels) {
 	})
 }
 
-// phone adapts the call engine to ui.Phone.
-type phone struct {
+// callControl adapts the call engine to ui.Phone.
+type callControl struct {
 	engine *callengine.Engine
 	device *mix.Device
 }
 
-func (p *phone) call(id string) (*callengine.Call, error) {
+func (p *callControl) call(id string) (*callengine.Call, error) {
 	c, err := p.engine.Call(id)
 	if err != nil {
 		return nil, fmt.Errorf("call %s: %w", id, err)
@@ -261,12 +269,12 @@ func (p *phone) call(id string) (*callengine.Call, error) {
 	return c, nil
 }
 
-func (p *phone) Dial(ctx context.Context, target string) error {
+func (p *callControl) Dial(ctx context.Context, target string) error {
 	_, err := p.engine.Dial(ctx, target)
 	return err
 }
 
-func (p *phone) Answer(_ context.Context, id string) error {
+func (p *callControl) Answer(_ context.Context, id string) error {
 	c, err := p.call(id)
 	if err != nil {
 		return err
@@ -274,7 +282,7 @@ func (p *phone) Answer(_ context.Context, id string) error {
 	return c.Answer()
 }
 
-func (p *phone) Reject(_ context.Context, id string) error {
+func (p *callControl) Reject(_ context.Context, id string) error {
 	c, err := p.call(id)
 	if err != nil {
 		return err
@@ -282,7 +290,7 @@ func (p *phone) Reject(_ context.Context, id string) error {
 	return c.Reject(486, "Busy Here")
 }
 
-func (p *phone) Hangup(ctx context.Context, id string) error {
+func (p *callControl) Hangup(ctx context.Context, id string) error {
 	c, err := p.call(id)
 	if err != nil {
 		return err
@@ -290,7 +298,7 @@ func (p *phone) Hangup(ctx context.Context, id string) error {
 	return c.Hangup(ctx)
 }
 
-func (p *phone) Hold(ctx context.Context, id string, hold bool) error {
+func (p *callControl) Hold(ctx context.Context, id string, hold bool) error {
 	c, err := p.call(id)
 	if err != nil {
 		return err
@@ -301,7 +309,7 @@ func (p *phone) Hold(ctx context.Context, id string, hold bool) error {
 	return c.Unhold(ctx)
 }
 
-func (p *phone) SendDTMF(_ context.Context, id, digits string) error {
+func (p *callControl) SendDTMF(_ context.Context, id, digits string) error {
 	c, err := p.call(id)
 	if err != nil {
 		return err
@@ -309,52 +317,4 @@ func (p *phone) SendDTMF(_ context.Context, id, digits string) error {
 	return c.SendDTMF(digits)
 }
 
-func (p *phone) SetMuted(m bool) { p.device.SetMuted(m) }
-
-// recorderProxy lets the window hold a Recorder before the recording
-// client has started (it needs the engine's address first).
-type recorderProxy struct {
-	mu  sync.Mutex
-	rec *recording.Recorder
-}
-
-var errRecorderNotStarted = errors.New("the recording client has not started")
-
-func (p *recorderProxy) set(r *recording.Recorder) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.rec = r
-}
-
-func (p *recorderProxy) get() (*recording.Recorder, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.rec == nil {
-		return nil, errRecorderNotStarted
-	}
-	return p.rec, nil
-}
-
-func (p *recorderProxy) Record(ctx context.Context, callID string) error {
-	r, err := p.get()
-	if err != nil {
-		return err
-	}
-	return r.Record(ctx, callID)
-}
-
-func (p *recorderProxy) Pause(ctx context.Context, callID, reason string) error {
-	r, err := p.get()
-	if err != nil {
-		return err
-	}
-	return r.Pause(ctx, callID, reason)
-}
-
-func (p *recorderProxy) Resume(ctx context.Context, callID string) error {
-	r, err := p.get()
-	if err != nil {
-		return err
-	}
-	return r.Resume(ctx, callID)
-}
+func (p *callControl) SetMuted(m bool) { p.device.SetMuted(m) }

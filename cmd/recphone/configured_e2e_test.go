@@ -33,7 +33,8 @@ func countColour(img image.Image, r image.Rectangle, match func(r, g, b uint8) b
 // TestConfiguredPhoneRegisters starts the real phone from a configuration
 // file against a digest-checking registrar (sipp) and an administrator's
 // policy: the status line turns green once registered, and quitting
-// un-registers (the scenario only passes when it does).
+// un-registers (the scenario only passes when it does). The log goes to
+// the file [log] names, not to stderr.
 func TestConfiguredPhoneRegisters(t *testing.T) {
 	needDisplay(t)
 	siptest.RequireSIPp(t)
@@ -54,6 +55,9 @@ registrar = "127.0.0.1:%d"
 listen = "127.0.0.1:0"
 [audio]
 backend = "null"
+[log]
+level = "debug"
+file = "recphone.log"
 `, reg.LocalPort()), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +99,17 @@ allow_pause = false
 	if res.ExitCode != 0 {
 		t.Errorf("registrar scenario failed (digest or un-REGISTER on quit wrong):\n%s", res.Summary())
 	}
-	if strings.Contains(a.logs.String(), "secret") {
+	logFile, err := os.ReadFile(filepath.Join(dir, "recphone.log"))
+	if err != nil {
+		t.Fatalf("no log file: %v", err)
+	}
+	if !strings.Contains(string(logFile), "level=DEBUG") || !strings.Contains(string(logFile), "msg=registered") {
+		t.Errorf("the log file has no debug lines or no registration:\n%s", logFile)
+	}
+	if strings.Contains(a.logs.String(), "msg=registered") {
+		t.Errorf("the log went to stderr, not to log.file:\n%s", a.logs.String())
+	}
+	if strings.Contains(a.logs.String()+string(logFile), "secret") {
 		t.Error("the password appears in the log")
 	}
 }

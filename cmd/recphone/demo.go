@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
+	"io"
 	"os"
 	"time"
 
 	"github.com/recphone/recphone/audio"
-	"github.com/recphone/recphone/audio/mix"
-	"github.com/recphone/recphone/audio/portaudio"
 	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/cmd/internal/config"
+	"github.com/recphone/recphone/cmd/internal/phone"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/recording/srs"
 	"github.com/recphone/recphone/ui"
@@ -30,9 +30,19 @@ const (
 // f.recordings, and the agent's engine recording every call there.
 // Everything listens on 127.0.0.1 with ports the system picks, so two demos
 // can run side by side.
-func newDemo(ctx context.Context, f flags, log *slog.Logger) (_ *backend, err error) {
+func newDemo(ctx context.Context, f flags, stderr io.Writer) (_ *backend, err error) {
 	if err := os.MkdirAll(f.recordings, 0o755); err != nil {
 		return nil, fmt.Errorf("demo recordings folder: %w", err)
+	}
+	// The agent's configuration, as a file would give it: default sound
+	// card, loopback SIP, and the log on stderr.
+	agent := &config.File{}
+	agent.Account.AOR, agent.Account.DisplayName = "sip:agent@127.0.0.1", "Demo agent"
+	agent.Network.Listen, agent.Network.RTPPortMin, agent.Network.RTPPortMax = "127.0.0.1:0", 41000, 41999
+	agent.Audio.Backend, agent.Log.Level = config.BackendPortAudio, f.logLevel
+	log, _, err := phone.NewLogger(agent, stderr) // stderr: nothing to close
+	if err != nil {
+		return nil, err
 	}
 	b := &backend{log: log}
 	defer func() {
@@ -100,21 +110,7 @@ func newDemo(ctx context.Context, f flags, log *slog.Logger) (_ *backend, err er
 		}
 	})
 
-	dev, sound := demoDevice(ctx, f.audio, log)
-	b.device = mix.Wrap(dev, mix.Options{OnLevels: b.levelsToWindow})
-	if r, ok := dev.(ringer); ok {
-		b.ringer = r
-	}
-	engine, err := callengine.New(callengine.Config{
-		AOR: "sip:agent@127.0.0.1", DisplayName: "Demo agent", Listen: "127.0.0.1:0",
-		RTPPortMin: 41000, RTPPortMax: 41999,
-	}, b.device, log.With("component", "phone"))
-	if err != nil {
-		return nil, fmt.Errorf("phone: %w", err)
-	}
-	b.engine = engine
-
-	b.policy = policy.Resolved{
+	pol := policy.Resolved{
 		Policy: policy.Policy{
 			SRS:        []string{"sip:srs@" + server.Addr() + ";transport=tcp"},
 			Mode:       policy.Always,
@@ -127,6 +123,22 @@ func newDemo(ctx context.Context, f flags, log *slog.Logger) (_ *backend, err er
 		Locked: map[string]bool{"srs": true, "mode": true},
 		Source: "demo",
 	}
+	opts := phone.Options{File: agent, Policy: &pol, Logger: log}
+	b.events(&opts)
+	sound, tone := "sound card", fmt.Sprintf("%d Hz tone as microphone", demoAgentHz)
+	if f.audio == "tone" {
+		opts.Sound, sound = audio.NewTone(demoAgentHz, 3000), tone
+	}
+	b.phone, err = phone.New(ctx, opts)
+	if errors.Is(err, phone.ErrAudio) && f.audio == "auto" {
+		log.Info("no sound card, the demo microphone is a tone", "err", err)
+		opts.Sound, sound = audio.NewTone(demoAgentHz, 3000), tone
+		b.phone, err = phone.New(ctx, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	engine := b.phone.Engine
 	b.options.Demo = &ui.Demo{
 		Target: "sip:echo@" + peer.ListenAddr(), RecordingsDir: f.recordings,
 		CallMe: func(ctx context.Context) error {
@@ -137,24 +149,8 @@ func newDemo(ctx context.Context, f flags, log *slog.Logger) (_ *backend, err er
 		},
 	}
 	s := &b.options.Settings
-	s.Account.AOR = "sip:agent@127.0.0.1"
-	s.Account.DisplayName = "Demo agent (" + sound + ")"
-	if sound == "sound card" {
-		b.options.Audio = &soundCards{log: log}
-	}
+	s.Account.AOR = agent.Account.AOR
+	s.Account.DisplayName = agent.Account.DisplayName + " (" + sound + ")"
 	b.finishOptions()
 	return b, nil
-}
-
-// demoDevice opens the sound card when asked and present; otherwise the
-// agent's microphone is a tone and the speaker is discarded.
-func demoDevice(ctx context.Context, mode string, log *slog.Logger) (audio.Device, string) {
-	if mode == "auto" {
-		d, err := portaudio.Open(ctx, portaudio.Options{Logger: log.With("component", "audio")})
-		if err == nil {
-			return d, "sound card"
-		}
-		log.Info("no sound card, the demo microphone is a tone", "err", err)
-	}
-	return audio.NewTone(demoAgentHz, 3000), fmt.Sprintf("%d Hz tone as microphone", demoAgentHz)
 }

@@ -55,12 +55,18 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.settings, "settings", "", "the agent's saved settings (default: the user config dir's recphone/settings.json)")
 	fs.StringVar(&f.recordings, "recordings", "", "demo: folder the in-process SRS writes to (default: the user cache dir's recphone/demo-recordings)")
 	fs.StringVar(&f.audio, "audio", "auto", "demo: the agent's sound: auto (sound card if there is one, else a tone) or tone")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug | info | warn | error")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug | info | warn | error (default: the configuration's [log] level, else info)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if f.logLevel != "" {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+			return f, fmt.Errorf("--log-level: %w", err)
+		}
 	}
 	if f.audio != "auto" && f.audio != "tone" {
 		return f, fmt.Errorf("--audio %q: want auto or tone", f.audio)
@@ -99,26 +105,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "recphone: no desktop session (DISPLAY is not set); recphone-cli is the phone without a window")
 		return 1
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		fmt.Fprintf(stderr, "recphone: --log-level: %v\n", err)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	var b *backend
 	if f.config == "" {
-		b, err = newDemo(ctx, f, log)
+		b, err = newDemo(ctx, f, stderr)
 	} else {
-		b, err = newConfigured(ctx, f, log)
+		b, err = newConfigured(ctx, f, stderr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "recphone: %v\n", err)
 		return 1
 	}
+	log := b.log
 
 	history, histErr := model.OpenHistory(f.history, 0)
 	a := app.NewWithID(appID)

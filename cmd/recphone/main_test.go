@@ -4,11 +4,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/recphone/recphone/audio"
-	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/ui"
 )
@@ -55,11 +55,6 @@ func TestSettingsFileRoundTripKeepsLockedKeysOut(t *testing.T) {
 		t.Errorf("resolved %+v", r)
 	}
 
-	cfg := callengine.Config{AOR: "sip:old@pbx", DisplayName: "Kept"}
-	got.applyAccount(&cfg)
-	if cfg.AOR != "sip:1001@pbx" || cfg.Password != "secret" || cfg.DisplayName != "Kept" {
-		t.Errorf("account applied: %+v", cfg)
-	}
 }
 
 func TestSettingsFileMissingAndCorrupt(t *testing.T) {
@@ -108,21 +103,11 @@ func TestFlags(t *testing.T) {
 	if _, err := parseFlags([]string{"extra"}, io.Discard); err == nil {
 		t.Error("stray argument accepted")
 	}
-}
-
-func TestRecordingWanted(t *testing.T) {
-	for _, tt := range []struct {
-		p    policy.Policy
-		want bool
-	}{
-		{policy.Policy{SRS: []string{"sip:srs@x"}, Mode: policy.Always}, true},
-		{policy.Policy{SRS: []string{"sip:srs@x"}, Mode: policy.OnDemand}, true},
-		{policy.Policy{SRS: []string{"sip:srs@x"}, Mode: policy.Never}, false},
-		{policy.Policy{Mode: policy.Always}, false},
-	} {
-		if got := recordingWanted(policy.Resolved{Policy: tt.p}); got != tt.want {
-			t.Errorf("recordingWanted(%+v) = %v", tt.p, got)
-		}
+	if _, err := parseFlags([]string{"--log-level", "loud"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--log-level") {
+		t.Errorf("bad --log-level: %v", err)
+	}
+	if f.logLevel != "" {
+		t.Errorf("--log-level defaults to %q, want the configuration's level", f.logLevel)
 	}
 }
 
@@ -133,16 +118,5 @@ func TestReadableReason(t *testing.T) {
 	}
 	if got := readableReason("503 Service Unavailable"); got != "503 Service Unavailable" {
 		t.Errorf("a SIP status was rewritten: %q", got)
-	}
-}
-
-func TestSavedRecordingPreferencesOverTheConfigFile(t *testing.T) {
-	always, onDemand, fiveMin := "always", "on-demand", "5m"
-	base := policy.Settings{SRS: []string{"sip:srs@file"}, Mode: &always, MaxPause: &fiveMin}
-	var s savedSettings
-	s.Recording.Mode = &onDemand
-	got := s.overlayRecording(base)
-	if *got.Mode != "on-demand" || got.SRS[0] != "sip:srs@file" || *got.MaxPause != "5m" || got.AllowPause != nil {
-		t.Errorf("overlay = %+v", got)
 	}
 }

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -37,6 +38,14 @@ type File struct {
 		Transport  string `toml:"transport"`
 		RTPPortMin int    `toml:"rtp_port_min"`
 		RTPPortMax int    `toml:"rtp_port_max"`
+		// TLSListen, TLSCert and TLSKey add a SIP over TLS listener (for an
+		// SRS that starts recordings over TLS, or peers that call over TLS).
+		TLSListen string `toml:"tls_listen"`
+		TLSCert   string `toml:"tls_cert"`
+		TLSKey    string `toml:"tls_key"`
+		// SessionExpires asks for RFC 4028 session timers on outgoing
+		// calls ("30m"); empty: none.
+		SessionExpires Duration `toml:"session_expires"`
 	} `toml:"network"`
 	Call struct {
 		Codecs         []string `toml:"codecs"`
@@ -192,6 +201,18 @@ func (f *File) Engine() (callengine.Config, error) {
 		AnswerTimeout:  f.Call.AnswerTimeout.Duration,
 		RegisterExpiry: f.Call.RegisterExpiry.Duration,
 		UserAgent:      "recphone",
+		TLSListen:      f.Network.TLSListen,
+		SessionExpires: f.Network.SessionExpires.Duration,
+	}
+	if (f.Network.TLSListen != "") != (f.Network.TLSCert != "" && f.Network.TLSKey != "") {
+		return cfg, fmt.Errorf("%w: network.tls_listen, tls_cert and tls_key go together", ErrInvalid)
+	}
+	if f.Network.TLSListen != "" {
+		cert, err := tls.LoadX509KeyPair(f.Path(f.Network.TLSCert), f.Path(f.Network.TLSKey))
+		if err != nil {
+			return cfg, fmt.Errorf("%w: network.tls_cert: %w", ErrInvalid, err)
+		}
+		cfg.ServerTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	for _, name := range f.Call.Codecs {
 		c, ok := sdp.CodecByName(name)

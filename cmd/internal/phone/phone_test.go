@@ -1,0 +1,376 @@
+package phone
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/cmd/internal/config"
+	"github.com/recphone/recphone/recording"
+	"github.com/recphone/recphone/recording/policy"
+	"github.com/recphone/recphone/recording/srs"
+)
+
+// writeConfig writes text as dir/recphone.toml and loads it.
+func writeConfig(t *testing.T, dir, text string) *config.File {
+	t.Helper()
+	path := filepath.Join(dir, "recphone.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// noPolicy is an empty administrator's policy, so the machine's own never
+// leaks into a test.
+func noPolicy(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "policy.toml")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func shutdown(t *testing.T, p *Phone) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// The overlay (the window's saved settings) goes over the file: set
+// account fields and devices replace the file's, recording preferences go
+// through the policy; the loaded file itself is left as it was.
+func TestOverlayOverTheFile(t *testing.T) {
+	dir := t.TempDir()
+	f := writeConfig(t, dir, `[account]
+aor = "sip:file@127.0.0.1"
+display_name = "From the file"
+[network]
+listen = "127.0.0.1:0"
+[audio]
+backend = "null"
+input_device = "file mic"
+output_device = "file speaker"
+[recording]
+srs = ["sip:srs@127.0.0.1:9;transport=tcp"]
+mode = "always"
+max_pause = "5m"
+`)
+	var o Overlay
+	o.Account.AOR, o.Account.Password = "sip:saved@127.0.0.1", "secret"
+	o.Audio.Input = "USB headset"
+	onDemand := "on-demand"
+	o.Recording.Mode = &onDemand
+	p, err := New(t.Context(), Options{File: f, Overlay: &o, PolicyPath: noPolicy(t), Stderr: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, p)
+	a := p.File.Account
+	if a.AOR != "sip:saved@127.0.0.1" || a.Password != "secret" || a.DisplayName != "From the file" {
+		t.Errorf("account in force %+v", a)
+	}
+	if p.File.Audio.InputDevice != "USB headset" || p.File.Audio.OutputDevice != "file speaker" {
+		t.Errorf("devices in force %q / %q", p.File.Audio.InputDevice, p.File.Audio.OutputDevice)
+	}
+	if p.Policy.Mode != policy.OnDemand || p.Policy.MaxPause != 5*time.Minute || p.Policy.SRS[0] != "sip:srs@127.0.0.1:9;transport=tcp" {
+		t.Errorf("policy %+v", p.Policy)
+	}
+	if !p.Records() {
+		t.Error("an on-demand policy with an SRS records nothing")
+	}
+	if got := p.Engine.AORString(); !strings.Contains(got, "saved@") {
+		t.Errorf("engine AOR %q, want the saved one", got)
+	}
+	if f.Account.AOR != "sip:file@127.0.0.1" || f.Audio.InputDevice != "file mic" || *f.Recording.Mode != "always" {
+		t.Errorf("the loaded file was changed: %+v", f)
+	}
+}
+
+// Every configuration error names the key at fault and wraps the error
+// a front end tells configuration errors by.
+func TestErrorsNameTheKey(t *testing.T) {
+	// cfg is a working file with network keys added and more tables after.
+	cfg := func(network, rest string) string {
+		return "[account]\naor = \"sip:a@127.0.0.1\"\n[network]\nlisten = \"127.0.0.1:0\"\n" + network +
+			"[audio]\nbackend = \"null\"\n" + rest
+	}
+	for _, tt := range []struct {
+		name, toml, policy string
+		want               error
+		key                string
+	}{
+		{"level", cfg("", "[log]\nlevel = \"loud\"\n"), "", config.ErrInvalid, "log.level"},
+		{"log file", cfg("", "[log]\nfile = \"no/such/dir/x.log\"\n"), "", config.ErrInvalid, "log.file"},
+		{"codec", cfg("", "[call]\ncodecs = [\"opus\"]\n"), "", config.ErrInvalid, "call.codecs"},
+		{"aor", "[network]\nlisten = \"127.0.0.1:0\"\n[audio]\nbackend = \"null\"\n", "", config.ErrInvalid, "account.aor"},
+		{"listen", "[account]\naor = \"sip:a@127.0.0.1\"\n[network]\nlisten = \"nowhere\"\n[audio]\nbackend = \"null\"\n", "", config.ErrInvalid, "network.listen"},
+		{"transport", cfg("transport = \"sctp\"\n", ""), "", config.ErrInvalid, "network.transport"},
+		{"rtp ports", cfg("rtp_port_min = 20000\nrtp_port_max = 20000\n", ""), "", config.ErrInvalid, "network.rtp_port_min/rtp_port_max"},
+		{"expiry", cfg("", "[call]\nregister_expiry = \"5s\"\n"), "", config.ErrInvalid, "call.register_expiry"},
+		{"ringtone", "[account]\naor = \"sip:a@127.0.0.1\"\n[audio]\nringtone = \"missing.wav\"\n", "", config.ErrInvalid, "audio.ringtone"},
+		{"mode", cfg("", "[recording]\nmode = \"sometimes\"\nsrs = [\"sip:srs@x\"]\n"), "", policy.ErrInvalid, "recording.mode"},
+		{"admin policy", cfg("", ""), "missing", policy.ErrInvalid, "missing.toml"},
+		{"mic file", "[account]\naor = \"sip:a@127.0.0.1\"\n[audio]\nbackend = \"file\"\nmic_file = \"none.wav\"\n", "", ErrAudio, "none.wav"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := writeConfig(t, dir, tt.toml)
+			pol := noPolicy(t)
+			if tt.policy != "" {
+				pol = filepath.Join(dir, tt.policy+".toml")
+			}
+			var stderr bytes.Buffer
+			p, err := New(t.Context(), Options{File: f, PolicyPath: pol, Stderr: &stderr})
+			if err == nil {
+				shutdown(t, p)
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.key) {
+				t.Errorf("error %q: want %v naming %s", err, tt.want, tt.key)
+			}
+		})
+	}
+}
+
+// [log] decides the log: its level, and its file (0600, appended to)
+// rather than stderr.
+func TestLogFile(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "logs", "phone.log")
+	if err := os.Mkdir(filepath.Dir(logPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logPath, []byte("earlier line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := writeConfig(t, dir, `[account]
+aor = "sip:a@127.0.0.1"
+[network]
+listen = "127.0.0.1:0"
+[audio]
+backend = "null"
+[log]
+level = "warn"
+file = "logs/phone.log"
+`)
+	var stderr bytes.Buffer
+	p, err := New(t.Context(), Options{File: f, PolicyPath: noPolicy(t), Stderr: &stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p.Log.Info("below the level")
+	p.Log.Warn("at the level", "marker", "w1")
+	shutdown(t, p)
+	raw, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(raw)
+	if !strings.HasPrefix(got, "earlier line\n") || !strings.Contains(got, "marker=w1") || strings.Contains(got, "below the level") {
+		t.Errorf("log file:\n%s", got)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("log also went to stderr:\n%s", stderr.String())
+	}
+}
+
+// usedPorts counts the UDP ports in [lo, hi] on 127.0.0.1 that are bound.
+func usedPorts(lo, hi int) int {
+	n := 0
+	for port := lo; port <= hi; port++ {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			n++
+			continue
+		}
+		c.Close()
+	}
+	return n
+}
+
+// The whole phone against a loopback peer and the reference SRS: the
+// recording client starts after the engine, takes its RTP ports from
+// [network], and on Shutdown the call ends before the recording, which
+// the SRS sees closed with its files final.
+func TestRecordedCallAndShutdownOrder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	ended := make(chan srs.Event, 4)
+	server, err := srs.New(filepath.Join(dir, "recordings"), srs.WithListen("127.0.0.1:0"),
+		srs.WithEvents(func(ev srs.Event) {
+			if ev.Kind == srs.EventEnded {
+				ended <- ev
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srsDone := make(chan error, 1)
+	go func() { srsDone <- server.Run(ctx) }()
+	defer func() { cancel(); <-srsDone; server.Close() }()
+
+	peer, err := callengine.New(callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0"}, audio.NewTone(440, 6000), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
+			go ce.Call.Answer()
+		}
+	})
+	if err := peer.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Shutdown(context.Background())
+
+	// A range of its own, far from the defaults, so the count below is
+	// the phone's sockets.
+	const lo, hi = 47300, 47399
+	f := writeConfig(t, dir, fmt.Sprintf(`[account]
+aor = "sip:alice@127.0.0.1"
+[network]
+listen = "127.0.0.1:0"
+rtp_port_min = %d
+rtp_port_max = %d
+[audio]
+backend = "null"
+[recording]
+srs = ["sip:srs@%s;transport=tcp"]
+mode = "always"
+streams = "separate"
+`, lo, hi, server.Addr()))
+	// trace is what the phone's observers saw, in order.
+	var mu sync.Mutex
+	var trace []string
+	note := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		trace = append(trace, s)
+	}
+	recorded := make(chan recording.Event, 16)
+	p, err := New(ctx, Options{File: f, PolicyPath: noPolicy(t), Stderr: &bytes.Buffer{},
+		OnRecording: func(ev recording.Event) {
+			note("recording " + string(ev.State))
+			select {
+			case recorded <- ev:
+			default:
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Recorder() != nil {
+		t.Fatal("a recorder before Start")
+	}
+	if err := p.Record(ctx, "none"); !errors.Is(err, errNotStarted) {
+		t.Errorf("Record before Start: %v", err)
+	}
+	p.Engine.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateEnded {
+			note("call ended")
+		}
+	})
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.Recorder() == nil {
+		t.Fatal("no recorder after Start under mode always")
+	}
+	if _, err := p.Engine.Dial(ctx, "sip:bob@"+peer.ListenAddr()); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range recorded {
+		if ev.State == recording.Recording {
+			break
+		}
+		if ev.State == recording.Failed {
+			t.Fatalf("recording failed: %s", ev.Reason)
+		}
+	}
+	// The call's RTP and RTCP, and the two recording streams', all from
+	// [network]'s range.
+	if n := usedPorts(lo, hi); n < 6 {
+		t.Errorf("%d ports of %d-%d in use during a recorded call, want 6 (call and two recording streams, RTP and RTCP each)", n, lo, hi)
+	}
+	shutdown(t, p)
+	select {
+	case ev := <-ended:
+		if ev.Dir == "" {
+			t.Error("the SRS kept no files")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the SRS never saw the recording end")
+	}
+	mu.Lock()
+	got := strings.Join(trace, ", ")
+	mu.Unlock()
+	// The call ends first; its recording stops because it did.
+	callAt, stopAt := strings.Index(got, "call ended"), strings.Index(got, "recording stopped")
+	if callAt < 0 || stopAt < callAt {
+		t.Errorf("on Shutdown the phone saw %q: want the call ended, then its recording stopped", got)
+	}
+	if n := usedPorts(lo, hi); n != 0 {
+		t.Errorf("%d ports still in use after Shutdown", n)
+	}
+}
+
+// Under mode never there is no recording client, and recording commands
+// say so.
+func TestNeverRecordsHasNoRecorder(t *testing.T) {
+	dir := t.TempDir()
+	f := writeConfig(t, dir, "[account]\naor = \"sip:a@127.0.0.1\"\n[network]\nlisten = \"127.0.0.1:0\"\n[audio]\nbackend = \"null\"\n[recording]\nmode = \"never\"\n")
+	p, err := New(t.Context(), Options{File: f, PolicyPath: noPolicy(t), Stderr: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, p)
+	if p.Records() || p.Recorder() != nil {
+		t.Error("a recorder under mode never")
+	}
+	if err := p.Pause(t.Context(), "c1", ""); !errors.Is(err, recording.ErrNoRecording) {
+		t.Errorf("Pause: %v, want ErrNoRecording", err)
+	}
+}
+
+// Sound replaces the backend, and Policy the policy files (the demo).
+func TestSoundAndPolicyGiven(t *testing.T) {
+	f := &config.File{}
+	f.Account.AOR, f.Network.Listen, f.Audio.Backend = "sip:a@127.0.0.1", "127.0.0.1:0", config.BackendPortAudio
+	tone := audio.NewTone(660, 3000)
+	pol := policy.Resolved{Policy: policy.Policy{Mode: policy.Never}, Source: "test"}
+	var stderr bytes.Buffer
+	p, err := New(t.Context(), Options{File: f, Sound: tone, Policy: &pol, PolicyPath: "/no/such/policy.toml", Stderr: &stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shutdown(t, p)
+	if p.SoundCard != nil || p.Policy.Source != "test" {
+		t.Errorf("sound card %v, policy %+v", p.SoundCard, p.Policy)
+	}
+}
