@@ -13,6 +13,7 @@ type config struct {
 	listen, dir              string
 	strict, verbose          bool
 	tlsAddr, tlsCert, tlsKey string
+	tlsCA                    string // invite over TLS: the CA the SRC's certificate must chain to
 	mediaIP                  string
 	invite                   string // target URI; empty: wait for SRCs
 	offerless                bool
@@ -59,6 +60,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	inv.BoolVar(&c.offerless, "offerless", false, "send no SDP: the SRC offers in its 200 OK")
 	inv.IntVar(&c.streams, "streams", 2, "recvonly streams to offer")
 	inv.StringVar(&c.transport, "transport", "udp", "udp, tcp or tls")
+	inv.StringVar(&c.tlsCA, "tls-ca", "", "tls: PEM CA the SRC's certificate must chain to (default: the system's roots); --tls-cert/--tls-key are shown as the SRS's client certificate")
 	inv.DurationVar(&c.duration, "duration", 0, "hang up after this long (0: when the SRC ends or on signal)")
 	inv.DurationVar(&c.requestAfter, "request-metadata-after", 0, "send an rs-metadata-request this long after the answer")
 	inv.DurationVar(&c.pauseAfter, "pause-after", 0, "pause the RS (re-INVITE a=inactive) this long after the answer")
@@ -73,5 +75,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("invite needs exactly one target URI, e.g. sip:agent@192.0.2.10:5060")
 	}
 	c.invite = inv.Arg(0)
+	if c.transport == "tls" && c.tlsCert == "" {
+		return nil, errors.New("invite --transport tls needs --tls, --tls-cert and --tls-key: the SRC asks for the SRS's certificate")
+	}
 	return c, nil
 }

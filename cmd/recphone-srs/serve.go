@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,6 +38,13 @@ func serve(ctx context.Context, c *config, stderr io.Writer, snapshot <-chan os.
 	}
 	if c.tlsAddr != "" {
 		opts = append(opts, srs.WithTLS(c.tlsAddr, c.tlsCert, c.tlsKey))
+	}
+	if c.invite != "" && c.transport == "tls" {
+		conf, err := inviteTLS(c)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, srs.WithClientTLS(conf))
 	}
 	s, err := srs.New(c.dir, opts...)
 	if err != nil {
@@ -100,4 +109,26 @@ func serve(ctx context.Context, c *config, stderr io.Writer, snapshot <-chan os.
 			}
 		}
 	}
+}
+
+// inviteTLS is how the SRS connects to an SRC over TLS: the SRC's
+// certificate checked against --tls-ca (or the system's roots), the SRS's
+// own shown for the SRC to check (it accepts only a provisioned SRS).
+func inviteTLS(c *config) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert: %w", err)
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if c.tlsCA != "" {
+		pem, err := os.ReadFile(c.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		conf.RootCAs = x509.NewCertPool()
+		if !conf.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca: %s holds no PEM certificate", c.tlsCA)
+		}
+	}
+	return conf, nil
 }
