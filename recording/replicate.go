@@ -393,38 +393,53 @@ func (m *mixer) add(p media.Packet) {
 	m.mu.Unlock()
 }
 
-// run mixes every 20 ms until ctx ends.
+// run mixes every 20 ms until ctx ends. A ticker drops the ticks a busy
+// machine makes it miss, so each tick mixes every frame that has fallen
+// due since the last one: no frame is dropped for the mixer being late.
 func (m *mixer) run(ctx context.Context) {
-	t := time.NewTicker(20 * time.Millisecond)
+	const frame = 20 * time.Millisecond
+	t := time.NewTicker(frame)
 	defer t.Stop()
-	var sum [media.FrameSamples]int32
+	var next time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			clear(sum[:])
-			m.mu.Lock()
-			empty := m.queues[0].n == 0 && m.queues[1].n == 0
-			m.queues[0].popInto(sum[:])
-			m.queues[1].popInto(sum[:])
-			m.mu.Unlock()
-			m.ts += media.FrameSamples
-			if empty {
-				continue // nothing flows (before media, on hold): the gap is time
+			if next.IsZero() || now.Sub(next) > 10*frame {
+				next = now // first tick, or stalled past what the queues hold
 			}
-			m.out.mu.Lock()
-			codec := m.out.codec
-			m.out.mu.Unlock()
-			for i, v := range sum {
-				v = max(min(v, 32767), -32768)
-				if codec == media.PCMA {
-					m.enc[i] = g711.EncodeAlawFrame(int16(v))
-				} else {
-					m.enc[i] = g711.EncodeUlawFrame(int16(v))
-				}
+			for !next.After(now) {
+				m.mixOne(next)
+				next = next.Add(frame)
 			}
-			m.out.forward(media.Packet{PayloadType: codec.PayloadType(), Timestamp: m.ts, SSRC: m.ssrc, Time: now, Payload: m.enc[:]})
 		}
 	}
+}
+
+// mixOne sums one frame of each direction (silence where none is queued)
+// and sends it for the frame time at.
+func (m *mixer) mixOne(at time.Time) {
+	var sum [media.FrameSamples]int32
+	m.mu.Lock()
+	empty := m.queues[0].n == 0 && m.queues[1].n == 0
+	m.queues[0].popInto(sum[:])
+	m.queues[1].popInto(sum[:])
+	m.mu.Unlock()
+	m.ts += media.FrameSamples
+	if empty {
+		return // nothing flows (before media, on hold): the gap is time
+	}
+	m.out.mu.Lock()
+	codec := m.out.codec
+	m.out.mu.Unlock()
+	for i, v := range sum {
+		v = max(min(v, 32767), -32768)
+		if codec == media.PCMA {
+			m.enc[i] = g711.EncodeAlawFrame(int16(v))
+		} else {
+			m.enc[i] = g711.EncodeUlawFrame(int16(v))
+		}
+	}
+	m.out.forward(media.Packet{PayloadType: codec.PayloadType(), Timestamp: m.ts, SSRC: m.ssrc, Time: at, Payload: m.enc[:]})
 }
