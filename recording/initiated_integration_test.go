@@ -218,3 +218,46 @@ func TestRecordOverUDPInPortRange(t *testing.T) {
 		}
 	}
 }
+
+// An SRS may start its recording session paused (a=inactive) and resume it
+// later: the call is shown paused by the recorder, nothing reaches the SRS,
+// and audio flows once it resumes.
+func TestSRSInitiatedStartsPaused(t *testing.T) {
+	r := newRig(t, policy.Policy{Mode: policy.OnDemand, Streams: policy.Separate, SRSInitiated: policy.InitiatedProvisioned},
+		audio.NewTone(440, 8000))
+	peer := tonePeer(t, 1000)
+	ctx := context.Background()
+	call, err := r.engine.Dial(ctx, "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rsID, err := r.srs.Invite(ctx, "sip:alice@"+r.engine.ListenAddr(), srs.InviteOptions{Paused: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := r.waitRecording(10*time.Second, Paused); ev.PausedBy != "srs" || ev.CallID != call.ID {
+		t.Fatalf("paused event %+v", ev)
+	}
+	started := r.waitSRS(10*time.Second, srs.EventStarted)
+	if err := r.srs.Resume(ctx, rsID); err != nil {
+		t.Fatal(err)
+	}
+	r.waitRecording(10*time.Second, Recording)
+	dominant(t, "label 1 after the resume", waitSamples(t, started.Dir, "1", 8000, 15*time.Second), 440)
+	_ = call.Hangup(ctx)
+	r.waitRecording(10*time.Second, Stopped)
+	if err := r.srs.Hangup(ctx, rsID); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := srs.ReadReport(filepath.Join(r.waitSRS(10*time.Second, srs.EventEnded).Dir, "session.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Pauses) == 0 || rep.Pauses[0].By != "srs" || rep.Pauses[0].StartMs > 100 {
+		t.Fatalf("pauses %+v, want one from the start, by the SRS", rep.Pauses)
+	}
+	for _, f := range rep.Findings {
+		t.Errorf("finding %s: %s", f.ID, f.Offending)
+	}
+}

@@ -22,6 +22,9 @@ type InviteOptions struct {
 	Streams int
 	// Transport is "udp" (default), "tcp" or "tls".
 	Transport string
+	// Paused offers the streams a=inactive: the RS starts paused by the
+	// SRS, and Resume starts the recording. Ignored when Offerless.
+	Paused bool
 }
 
 // Invite starts a recording session from the SRS side (RFC 7866 §6.2):
@@ -157,7 +160,11 @@ func (rs *recordingSession) buildInvite(uri sip.Uri, transport string, opts Invi
 		ports[i] = st.port
 	}
 	rs.sdpVer++
-	body := buildOffer(rs.sdpSess, rs.sdpVer, rs.srv.mediaIP, ports)
+	dir := dirRecvOnly
+	if opts.Paused {
+		dir, rs.srsPaused = dirInactive, true
+	}
+	body := buildOffer(rs.sdpSess, rs.sdpVer, rs.srv.mediaIP, ports, dir)
 	req.SetBody(body)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	return req, nil
@@ -263,14 +270,22 @@ func (rs *recordingSession) applyAnswer(answers []offeredStream, request string)
 		if err := st.openFile(a.label, name, rs.dir); err != nil {
 			return err
 		}
-		if _, err := st.configure(a, answerDirection(a.direction)); err != nil {
+		dir := answerDirection(a.direction)
+		if rs.srsPaused {
+			dir = dirInactive // our own offer was inactive
+		}
+		if _, err := st.configure(a, dir); err != nil {
 			return err
 		}
-		lines[i].port, lines[i].direction = st.port, answerDirection(a.direction)
+		lines[i].port, lines[i].direction = st.port, dir
 	}
 	rs.offers = answers
 	rs.answer = buildSDP(rs.sdpSess, rs.sdpVer, rs.srv.mediaIP, lines)
-	rs.trackPause(lines, request, "src")
+	by := "src"
+	if rs.srsPaused {
+		by = "srs"
+	}
+	rs.trackPause(lines, request, by)
 	return nil
 }
 

@@ -123,12 +123,12 @@ func buildSDP(sessID, version uint64, ip string, lines []answerLine) []byte {
 	return s.Marshal()
 }
 
-// buildOffer is the SRS offer: recvonly G.711 streams without labels (the
-// SRC labels them in its answer).
-func buildOffer(sessID, version uint64, ip string, ports []int) []byte {
+// buildOffer is the SRS offer: G.711 streams without labels (the SRC
+// labels them in its answer), recvonly, or inactive to start paused.
+func buildOffer(sessID, version uint64, ip string, ports []int, dir sdp.Direction) []byte {
 	s := srsSession(sessID, version, ip)
 	for _, p := range ports {
-		s.Media = append(s.Media, sdp.Media{Type: "audio", Port: p, Proto: sdp.ProtoRTP, Codecs: recordedCodecs, Direction: dirRecvOnly})
+		s.Media = append(s.Media, sdp.Media{Type: "audio", Port: p, Proto: sdp.ProtoRTP, Codecs: recordedCodecs, Direction: dir})
 	}
 	return s.Marshal()
 }
