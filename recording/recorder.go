@@ -100,9 +100,11 @@ func (r *Recorder) Observe(o Observer) (remove func()) { return r.observers.Add(
 
 func (r *Recorder) publish(ev Event) {
 	r.mu.Lock()
-	if ev.State == Stopped {
+	switch {
+	case ev.CallID == "": // no call's state (a refused request)
+	case ev.State == Stopped:
 		delete(r.status, ev.CallID)
-	} else {
+	default:
 		r.status[ev.CallID] = ev
 	}
 	r.mu.Unlock()

@@ -372,6 +372,3 @@ func SourceIP(req *sip.Request) net.IP {
 	}
 	return net.ParseIP(host)
 }
-
-// hostPort renders host:port.
-func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
