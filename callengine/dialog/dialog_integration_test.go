@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/pion/transport/v5/test"
 )
 
 func testLog(t *testing.T) *slog.Logger {
@@ -108,7 +109,10 @@ func wait[T any](t *testing.T, ch <-chan T, what string) T {
 // INVITE with 180 and 200, a re-offer with its ACK, and a BYE from the
 // callee, each seen by the side it is for.
 func TestInviteReofferBye(t *testing.T) {
+	defer test.CheckRoutines(t)() // after the endpoints close, nothing of theirs or the dialogs' runs
 	a, b := newEndpoint(t, 0), newEndpoint(t, 0)
+	defer a.Close()
+	defer b.Close()
 	reoffers := make(chan *sip.Request, 4)
 	srv := answer(t, b, Handlers{Request: func(req *sip.Request) Reply {
 		reoffers <- req
