@@ -87,3 +87,56 @@ func headerLine(h string) string {
 	}
 	return h + "\n"
 }
+
+// SRSs without working SRTP, as deployed ones are: one answers RTP/AVP to
+// our RTP/SAVP offer, one echoes our own key back. Under srtp =
+// "preferred" that SRS's RS is ended and the call recorded over plain RTP
+// in a new one; under "required" the recording fails and says why.
+func TestSRSWithoutWorkingSRTP(t *testing.T) {
+	const plain = "v=0\nc=IN IP4 [local_ip]\nt=0 0\n" // header lines are added below
+	// The echoing SRS answers in the offer's profile: SAVP with our key
+	// back, then plain RTP to the plain offer that follows.
+	echo := "m=audio [media_port] [$proto] 0\na=rtpmap:0 PCMU/8000\n[$key]\na=recvonly\n" +
+		"m=audio [media_port+2] [$proto] 0\na=rtpmap:0 PCMU/8000\n[$key]\na=recvonly\n"
+	plainStreams := "m=audio [media_port] RTP/AVP 0\na=rtpmap:0 PCMU/8000\na=recvonly\n" +
+		"m=audio [media_port+2] RTP/AVP 0\na=rtpmap:0 PCMU/8000\na=recvonly\n"
+	for _, tc := range []struct {
+		name    string
+		streams string
+		srtp    policy.SRTP
+		want    State
+	}{
+		{"plain answer, preferred", plainStreams, policy.SRTPPreferred, Recording},
+		{"plain answer, required", plainStreams, policy.SRTPRequired, Failed},
+		{"echoed key, preferred", echo, policy.SRTPPreferred, Recording},
+		{"echoed key, required", echo, policy.SRTPRequired, Failed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl, err := os.ReadFile(filepath.Join("testdata", "srs_srtp.xml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer := "v=0\no=srs 1 1 IN IP4 [local_ip]\ns=-\n" + strings.TrimPrefix(plain, "v=0\n") + tc.streams
+			path := filepath.Join(t.TempDir(), "srs_srtp.xml")
+			if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(tmpl), "ANSWER_SDP\n", answer)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			port := startSIPpCalls(t, path, nil, 2)
+			r := newRig(t, policy.Policy{SRS: []string{fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", port)},
+				Mode: policy.Always, Streams: policy.Separate, SRTP: tc.srtp}, audio.NewTone(440, 8000))
+			peer := tonePeer(t, 1000)
+			call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := r.waitRecording(10*time.Second, tc.want)
+			if tc.want == Failed && !strings.Contains(ev.Reason, "without working SRTP") {
+				t.Errorf("failure reason %q does not say the SRS cannot do SRTP", ev.Reason)
+			}
+			if call.State() == callengine.StateEnded {
+				t.Fatal("the call ended")
+			}
+			_ = call.Hangup(context.Background())
+		})
+	}
+}

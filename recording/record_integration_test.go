@@ -313,12 +313,18 @@ func firstSound(s []int16) int {
 // it returns the port sipp listens on.
 func startSIPp(t *testing.T, scenario string, keys map[string]string) int {
 	t.Helper()
+	return startSIPpCalls(t, scenario, keys, 1)
+}
+
+// startSIPpCalls is startSIPp for a scenario that takes calls calls.
+func startSIPpCalls(t *testing.T, scenario string, keys map[string]string, calls int) int {
+	t.Helper()
 	siptest.RequireSIPp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	if !filepath.IsAbs(scenario) {
 		scenario = filepath.Join("testdata", scenario)
 	}
-	p, err := siptest.SIPp{Scenario: scenario, Transport: "t1", Keys: keys, Timeout: 50 * time.Second}.Start(ctx)
+	p, err := siptest.SIPp{Scenario: scenario, Transport: "t1", Keys: keys, Calls: calls, Timeout: 50 * time.Second}.Start(ctx)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package recording
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -73,7 +74,11 @@ func parseRSAnswer(body []byte, want int, srtp bool) ([]answerStream, error) {
 		if a.srtp != srtp {
 			// RFC 3264 §6: the answer keeps the offer's transport; plain
 			// RTP for an SRTP offer would be a silent downgrade.
-			return nil, fmt.Errorf("recording: SRS answered stream %d with %s", i+1, m.Proto)
+			err := fmt.Errorf("recording: SRS answered stream %d with %s", i+1, m.Proto)
+			if srtp {
+				err = fmt.Errorf("%w: it answered stream %d with %s to RTP/SAVP", errNoWorkingSRTP, i+1, m.Proto)
+			}
+			return nil, err
 		}
 		if !m.Addr.IsValid() {
 			return nil, fmt.Errorf("recording: SRS SDP stream %d has no usable address", i+1)
@@ -97,18 +102,24 @@ func parseRSAnswer(body []byte, want int, srtp bool) ([]answerStream, error) {
 // it ever to send.
 func checkAnswerKey(ours sdp.Crypto, answered []sdp.Crypto) error {
 	if len(answered) != 1 {
-		return fmt.Errorf("recording: SRS answered SRTP with %d a=crypto lines, want 1", len(answered))
+		return fmt.Errorf("%w: it answered SRTP with %d a=crypto lines, want 1", errNoWorkingSRTP, len(answered))
 	}
 	a := answered[0]
 	if a.Tag != ours.Tag || a.Suite != ours.Suite {
-		return fmt.Errorf("recording: SRS answered a=crypto tag %d %s to our tag %d %s", a.Tag, a.Suite, ours.Tag, ours.Suite)
+		return fmt.Errorf("%w: it answered a=crypto tag %d %s to our tag %d %s", errNoWorkingSRTP, a.Tag, a.Suite, ours.Tag, ours.Suite)
 	}
 	theirs, err := a.InlineKey()
 	if err != nil {
-		return fmt.Errorf("recording: SRS a=crypto: %w", err)
+		return fmt.Errorf("%w: its a=crypto: %w", errNoWorkingSRTP, err)
 	}
 	if mine, _ := ours.InlineKey(); bytes.Equal(theirs, mine) {
-		return fmt.Errorf("recording: SRS answered with our own SRTP key")
+		return fmt.Errorf("%w: it answered with our own key (RFC 4568: the answerer sends its own)", errNoWorkingSRTP)
 	}
 	return nil
 }
+
+// errNoWorkingSRTP marks an SRS whose answer shows it cannot do SRTP: plain
+// RTP to an SRTP offer, or an unusable or echoed key. Under srtp =
+// "preferred" the recording goes on over plain RTP; under "required" it
+// fails with this reason.
+var errNoWorkingSRTP = errors.New("SRS without working SRTP")

@@ -279,11 +279,21 @@ func (s *session) start(ctx context.Context) {
 		s.useSRTP = s.r.pol.SRTP != policy.SRTPOff
 		s.mu.Unlock()
 		err := s.invite(ctx, target)
-		if errors.Is(err, errSRTPRefused) && s.r.pol.SRTP == policy.SRTPPreferred {
-			s.log.Warn("SRS refused SRTP; recording over plain RTP as policy allows", "srs", target)
+		if (errors.Is(err, errSRTPRefused) || errors.Is(err, errNoWorkingSRTP)) && s.r.pol.SRTP == policy.SRTPPreferred {
+			// The SRS's fault, not the recording's: record plain, in a new
+			// RS (the one it answered has been ended with BYE).
+			s.log.Warn("the SRS cannot do SRTP; recording over plain RTP as policy allows", "srs", target, "why", err)
 			s.mu.Lock()
 			s.useSRTP = false
 			s.mu.Unlock()
+			var rerr error
+			for _, st := range s.streams {
+				rerr = errors.Join(rerr, st.restart())
+			}
+			if rerr != nil {
+				reasons = append(reasons, fmt.Sprintf("%s: %v", target, rerr))
+				continue
+			}
 			err = s.invite(ctx, target)
 		}
 		if err == nil {
