@@ -17,8 +17,12 @@ const (
 	Starting  State = "starting"  // RS INVITE sent, no answer yet
 	Recording State = "recording" // the SRS accepted; media is replicated
 	Paused    State = "paused"    // paused by the agent or the SRS; no RS media
-	Failed    State = "failed"    // the SRS refused, failed or vanished; the call goes on
-	Stopped   State = "stopped"   // the call ended and the RS was closed
+	// Interrupted is a recording no SRS is confirmed to receive: the SRS
+	// stopped answering, hung up or refused a re-INVITE, and a new RS is
+	// being offered. Time is the last moment an SRS was known alive.
+	Interrupted State = "interrupted"
+	Failed      State = "failed"  // the SRS refused, failed or vanished; the call goes on
+	Stopped     State = "stopped" // the call ended and the RS was closed
 	// Refused is no call's state: a recording request from an SRS that is
 	// not provisioned was turned down (CallID is empty, Reason says who).
 	Refused State = "refused"

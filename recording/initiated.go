@@ -151,6 +151,7 @@ func (s *session) takeRequest(req *sip.Request, tx sip.ServerTransaction, offer 
 	if err := in.Answer(body, ct, hdrs...); err != nil {
 		return err
 	}
+	s.alive(time.Now())
 	for _, st := range s.streams {
 		st.start()
 	}
@@ -222,6 +223,9 @@ func (r *Recorder) carry(s *session, c *callengine.Call) {
 	s.do(func(ctx context.Context) {
 		if err := s.reinvite(ctx); err != nil {
 			s.log.Warn("SRS refused to record the call on its session", "err", err)
+			if s.r.pol.Mode == policy.Always {
+				return // the RS is lost; the call is recorded from our side
+			}
 			s.fail(fmt.Sprintf("the SRS refused the call: %v", err))
 			return
 		}

@@ -105,7 +105,10 @@ func newRigOpts(t *testing.T, p policy.Policy, mic audio.Device, o rigOptions) *
 			r.calls <- ce
 		}
 	})
-	rec, err := New(eng, policy.Resolved{Policy: p}, Options{Logger: testLogger(t), AnswerTimeout: answerTimeout})
+	if answerTimeout > 0 {
+		p.SetupTimeout = answerTimeout
+	}
+	rec, err := New(eng, policy.Resolved{Policy: p}, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,10 +30,7 @@ var (
 
 // Options configures a Recorder.
 type Options struct {
-	// AnswerTimeout bounds the wait for an SRS's answer (default 32 s, the
-	// SIP transaction timeout).
-	AnswerTimeout time.Duration
-	Logger        *slog.Logger
+	Logger *slog.Logger
 }
 
 // Recorder is the SIPREC Session Recording Client of one agent's phone.
@@ -72,12 +69,15 @@ func New(engine *callengine.Engine, pol policy.Resolved, opts Options) (*Recorde
 	if err != nil {
 		return nil, fmt.Errorf("recording: phone address %q: %w", ep.Host(), err)
 	}
-	if opts.AnswerTimeout <= 0 {
-		opts.AnswerTimeout = inviteTimeout
+	if pol.SetupTimeout <= 0 {
+		pol.SetupTimeout = policy.DefaultSetupTimeout
+	}
+	if pol.FailoverOn == nil {
+		pol.FailoverOn = policy.DefaultFailover
 	}
 	return &Recorder{
 		engine: engine, pol: pol, log: log.With("component", "recording"), ports: engine.RTPPorts(),
-		timeout: opts.AnswerTimeout, mediaIP: ip, ep: ep,
+		timeout: pol.SetupTimeout, mediaIP: ip, ep: ep,
 		sessions: map[*session]struct{}{}, status: map[string]Event{},
 	}, nil
 }

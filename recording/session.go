@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,9 +24,6 @@ import (
 	"github.com/recphone/recphone/recording/metadata"
 	"github.com/recphone/recphone/recording/policy"
 )
-
-// inviteTimeout bounds the wait for the SRS's answer (RFC 3261 Timer B).
-const inviteTimeout = 32 * time.Second
 
 // reportInterval is how often each stream sends an RTCP sender report.
 const reportInterval = 5 * time.Second
@@ -69,6 +67,9 @@ type session struct {
 	holdMedia       bool          // we answered an SRS offer: media waits for its ACK
 	reason          string
 	ended           bool
+	stopping        bool      // the call ended: no new RS is offered
+	lastAlive       time.Time // when the SRS last showed it holds the RS
+	interruptedAt   time.Time // since when the recording is interrupted
 }
 
 // origin says who started an RS.
@@ -184,8 +185,11 @@ func (s *session) run() {
 		go s.mixer.run(s.ctx)
 	}
 	go s.reportLoop()
+	if s.r.pol.PingInterval > 0 {
+		go s.pingLoop(s.r.pol.PingInterval)
+	}
 	if s.origin == bySRC {
-		s.start(s.ctx)
+		s.start(s.ctx, s.r.pol.SRS)
 	}
 	for {
 		select {
@@ -257,45 +261,32 @@ func (s *session) eventLocked() Event {
 	if s.call != nil {
 		ev.CallID = s.call.ID
 	}
-	if s.state == Paused {
+	switch s.state {
+	case Paused:
 		ev.PausedBy = "agent"
 		if s.pausedBySRS && !s.pausedByAgent {
 			ev.PausedBy = "srs"
 		}
 		ev.Time = s.pausedAt
+	case Interrupted:
+		ev.Time = s.interruptedAt
 	}
 	return ev
 }
 
 // start offers the RS to each provisioned SRS in turn until one accepts.
-func (s *session) start(ctx context.Context) {
+// An SRS that does not answer within the setup timeout, is unreachable or
+// answers as the policy's failover_on says moves on to the next; other
+// refusals (403, 404...) end the attempt. A 3xx is followed to the
+// Contacts it names, a few times at most.
+func (s *session) start(ctx context.Context, srsList []string) {
 	var reasons []string
-	for _, target := range s.r.pol.SRS {
-		s.mu.Lock()
-		s.srs = target
-		s.mu.Unlock()
-		s.setState(Starting, "")
-		s.mu.Lock()
-		s.useSRTP = s.r.pol.SRTP != policy.SRTPOff
-		s.mu.Unlock()
-		err := s.invite(ctx, target)
-		if (errors.Is(err, errSRTPRefused) || errors.Is(err, errNoWorkingSRTP)) && s.r.pol.SRTP == policy.SRTPPreferred {
-			// The SRS's fault, not the recording's: record plain, in a new
-			// RS (the one it answered has been ended with BYE).
-			s.log.Warn("the SRS cannot do SRTP; recording over plain RTP as policy allows", "srs", target, "why", err)
-			s.mu.Lock()
-			s.useSRTP = false
-			s.mu.Unlock()
-			var rerr error
-			for _, st := range s.streams {
-				rerr = errors.Join(rerr, st.restart())
-			}
-			if rerr != nil {
-				reasons = append(reasons, fmt.Sprintf("%s: %v", target, rerr))
-				continue
-			}
-			err = s.invite(ctx, target)
-		}
+	targets := append([]string(nil), srsList...)
+	redirects := 0
+	for len(targets) > 0 {
+		target := targets[0]
+		targets = targets[1:]
+		err := s.offer(ctx, target)
 		if err == nil {
 			s.setState(s.activeState(), s.pauseReason())
 			return
@@ -305,8 +296,75 @@ func (s *session) start(ctx context.Context) {
 		}
 		s.log.Warn("SRS refused the recording", "srs", target, "err", err)
 		reasons = append(reasons, fmt.Sprintf("%s: %v", target, err))
+		var re *dialog.ResponseError
+		if errors.As(err, &re) && re.Res.StatusCode >= 300 && re.Res.StatusCode < 400 && redirects < maxRedirects {
+			redirects++
+			targets = append(redirectTargets(re.Res), targets...)
+			continue
+		}
+		if !s.r.pol.FailoverOn.Moves(outcome(err)) {
+			break // a final refusal: the next SRS would not change it
+		}
 	}
 	s.fail(strings.Join(reasons, "; "))
+}
+
+// maxRedirects bounds how many 3xx one recording follows.
+const maxRedirects = 3
+
+// offer makes one SRS the recorder, falling back to plain RTP where the
+// policy allows and the SRS cannot do SRTP.
+func (s *session) offer(ctx context.Context, target string) error {
+	s.mu.Lock()
+	s.srs = target
+	s.mu.Unlock()
+	s.setState(Starting, "")
+	s.mu.Lock()
+	s.useSRTP = s.r.pol.SRTP != policy.SRTPOff
+	s.mu.Unlock()
+	err := s.invite(ctx, target)
+	if (errors.Is(err, errSRTPRefused) || errors.Is(err, errNoWorkingSRTP)) && s.r.pol.SRTP == policy.SRTPPreferred {
+		// The SRS's fault, not the recording's: record plain, in a new
+		// RS (the one it answered has been ended with BYE).
+		s.log.Warn("the SRS cannot do SRTP; recording over plain RTP as policy allows", "srs", target, "why", err)
+		s.mu.Lock()
+		s.useSRTP = false
+		s.mu.Unlock()
+		var rerr error
+		for _, st := range s.streams {
+			rerr = errors.Join(rerr, st.restart())
+		}
+		if rerr != nil {
+			return rerr
+		}
+		err = s.invite(ctx, target)
+	}
+	return err
+}
+
+// outcome names an RS INVITE's failure as failover_on does.
+func outcome(err error) string {
+	var re *dialog.ResponseError
+	switch {
+	case errors.As(err, &re):
+		return strconv.Itoa(re.Res.StatusCode)
+	case errors.Is(err, errSetupTimeout):
+		return "timeout"
+	}
+	return "unreachable"
+}
+
+// redirectTargets are the Contacts of a 3xx, in the order given.
+func redirectTargets(res *sip.Response) []string {
+	var out []string
+	for _, h := range res.GetHeaders("Contact") {
+		var uri sip.Uri
+		params := sip.NewParams()
+		if _, err := sip.ParseAddressValue(h.Value(), &uri, &params); err == nil && uri.Host != "" {
+			out = append(out, uri.String())
+		}
+	}
+	return out
 }
 
 // fail ends the recording attempt without touching the call.
@@ -454,7 +512,7 @@ func (s *session) invite(ctx context.Context, target string) error {
 			}
 			return re
 		case errors.Is(err, dialog.ErrNoAnswer):
-			return fmt.Errorf("no answer within %v", s.r.timeout)
+			return fmt.Errorf("%w within %v", errSetupTimeout, s.r.timeout)
 		case ctx.Err() != nil:
 			return ctx.Err()
 		}
@@ -472,6 +530,7 @@ func (s *session) invite(ctx context.Context, target string) error {
 	s.dlg = dlg
 	s.answer = ans
 	s.mu.Unlock()
+	s.alive(time.Now())
 	if !hasSRSFeature(res) {
 		s.log.Warn("SRS answer lacks +sip.srs in Contact", "srs", target)
 	}
@@ -510,7 +569,8 @@ func unreachable(err error) error {
 }
 
 var (
-	errSRTPRefused = errors.New("SRS refused SRTP")
+	errSRTPRefused  = errors.New("SRS refused SRTP")
+	errSetupTimeout = errors.New("no answer")
 )
 
 func (s *session) srtpOffered() bool {
@@ -603,12 +663,21 @@ func (s *session) reinvite(ctx context.Context) error {
 		req.SetBody(body)
 		return nil
 	})
-	if err != nil {
-		if dialog.Code(err) != 0 {
-			return fmt.Errorf("re-INVITE answered %w", err)
-		}
-		return fmt.Errorf("re-INVITE: %w", err)
+	if errors.Is(err, dialog.ErrOfferPending) {
+		return err // an offer of ours is under way; nothing was lost
 	}
+	if err != nil {
+		// A re-INVITE the SRS refuses or never answers ends the RS with
+		// BYE and goes to the next SRS: no dialog is left open.
+		if dialog.Code(err) != 0 {
+			err = fmt.Errorf("re-INVITE answered %w", err)
+		} else {
+			err = fmt.Errorf("re-INVITE: %w", err)
+		}
+		s.lost(dlg, err.Error())
+		return err
+	}
+	s.alive(time.Now())
 	ans, err := s.applyAnswer(contentTypeOf(res), res.Body(), offered)
 	if err != nil {
 		return err
@@ -729,6 +798,9 @@ func (s *session) sendSnapshot(ctx context.Context, why string) {
 
 // stop ends the RS with the call: a last snapshot with stop times, then BYE.
 func (s *session) stop(ctx context.Context, at time.Time) {
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
 	s.detachMedia(at)
 	s.mu.Lock()
 	dlg := s.dlg
@@ -846,23 +918,7 @@ func (s *session) onSRSBye(*sip.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.dlg = nil
-	s.reconnects++
-	again := s.reconnects <= maxReconnects && !s.ended
+	dlg := s.dlg
 	s.mu.Unlock()
-	const why = "the SRS ended the recording session"
-	if !again {
-		s.fail(why)
-		return
-	}
-	for _, st := range s.streams {
-		if err := st.restart(); err != nil {
-			s.fail(fmt.Sprintf("%s; reconnecting: %v", why, err))
-			return
-		}
-	}
-	s.setState(Starting, why+"; reconnecting")
-	if !s.do(func(ctx context.Context) { s.start(ctx) }) {
-		s.fail(why)
-	}
+	s.lost(dlg, "the SRS ended the recording session")
 }

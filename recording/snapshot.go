@@ -70,6 +70,15 @@ func (m *callMetadata) ended(at time.Time) {
 	}
 }
 
+// reassociate starts a new association of the call with a new RS (after
+// a failover): same ids, so the SRS ties it to the same communication
+// session, with the time it began.
+func (m *callMetadata) reassociate(at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.associated = at
+}
+
 func label(i int) string { return string(rune('1' + i)) }
 
 // snapshot builds a complete metadata document of the call as it is now.

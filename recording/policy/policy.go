@@ -81,6 +81,55 @@ type Policy struct {
 	// SecondRecorder lets an SRS-initiated RS record a call that already
 	// has an SRC-initiated one; default false (486: no double recording).
 	SecondRecorder bool
+	// SetupTimeout bounds the wait for one SRS's answer before the next
+	// is tried; default 3 s (not the 32 s of a SIP transaction).
+	SetupTimeout time.Duration
+	// FailoverOn says which outcomes of an RS INVITE move on to the next
+	// SRS; the others fail the recording at once.
+	FailoverOn Failover
+	// PingInterval is how often each RS is asked with an in-dialog OPTIONS
+	// whether the SRS still holds it; default 2 s; 0 turns pings off.
+	PingInterval time.Duration
+}
+
+// DefaultSetupTimeout is how long one SRS has to answer an RS INVITE.
+const DefaultSetupTimeout = 3 * time.Second
+
+// DefaultPingInterval is how often an RS is checked alive (as SBC recorders
+// ping their SRSs).
+const DefaultPingInterval = 2 * time.Second
+
+// Failover is the set of RS INVITE outcomes that move on to the next SRS:
+// "timeout", "unreachable", a status ("408") or a class ("5xx").
+type Failover []string
+
+// DefaultFailover moves on when an SRS is silent, unreachable, or answers
+// 408, 480 or 5xx; 403, 404 and the like are final, as OpenSIPS'
+// skip_failover_codes has them.
+var DefaultFailover = Failover{"timeout", "unreachable", "408", "480", "5xx"}
+
+// Moves reports whether outcome ("timeout", "unreachable", or a status
+// code as text) moves on to the next SRS.
+func (f Failover) Moves(outcome string) bool {
+	for _, o := range f {
+		if o == outcome || len(o) == 3 && o[1:] == "xx" && len(outcome) == 3 && outcome[0] == o[0] {
+			return true
+		}
+	}
+	return false
+}
+
+func parseFailover(list []string) (Failover, error) {
+	for _, o := range list {
+		ok := o == "timeout" || o == "unreachable"
+		if len(o) == 3 && o[0] >= '3' && o[0] <= '6' {
+			ok = ok || o[1:] == "xx" || (o[1] >= '0' && o[1] <= '9' && o[2] >= '0' && o[2] <= '9')
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: recording.failover_on: %q is not timeout, unreachable, a status (\"480\") or a class (\"5xx\")", ErrInvalid, o)
+		}
+	}
+	return Failover(list), nil
 }
 
 // Settings is a [recording] table as written in a file; nil fields are
@@ -96,13 +145,16 @@ type Settings struct {
 	ClientCert *string  `toml:"client_cert"`
 	ClientKey  *string  `toml:"client_key"`
 	// SRSInitiated is "never" or "provisioned".
-	SRSInitiated   *string `toml:"srs_initiated"`
-	SecondRecorder *bool   `toml:"allow_second_recorder"`
+	SRSInitiated   *string  `toml:"srs_initiated"`
+	SecondRecorder *bool    `toml:"allow_second_recorder"`
+	SetupTimeout   *string  `toml:"setup_timeout"`
+	FailoverOn     []string `toml:"failover_on"`
+	PingInterval   *string  `toml:"ping_interval"`
 }
 
 // Keys are the setting names, as in the files.
 var Keys = []string{"srs", "mode", "streams", "allow_pause", "max_pause", "srtp", "srs_ca", "client_cert", "client_key",
-	"srs_initiated", "allow_second_recorder"}
+	"srs_initiated", "allow_second_recorder", "setup_timeout", "failover_on", "ping_interval"}
 
 func (s *Settings) has(key string) bool {
 	switch key {
@@ -128,6 +180,12 @@ func (s *Settings) has(key string) bool {
 		return s.SRSInitiated != nil
 	case "allow_second_recorder":
 		return s.SecondRecorder != nil
+	case "setup_timeout":
+		return s.SetupTimeout != nil
+	case "failover_on":
+		return s.FailoverOn != nil
+	case "ping_interval":
+		return s.PingInterval != nil
 	}
 	return false
 }
@@ -238,6 +296,12 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 			merged.SRSInitiated = user.SRSInitiated
 		case "allow_second_recorder":
 			merged.SecondRecorder = user.SecondRecorder
+		case "setup_timeout":
+			merged.SetupTimeout = user.SetupTimeout
+		case "failover_on":
+			merged.FailoverOn = user.FailoverOn
+		case "ping_interval":
+			merged.PingInterval = user.PingInterval
 		}
 	}
 	p, err := merged.policy()
@@ -251,7 +315,8 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 
 func (s Settings) policy() (Policy, error) {
 	p := Policy{SRS: s.SRS, Streams: Separate, AllowPause: true, Mode: Never, SRTP: SRTPPreferred,
-		SRSInitiated: InitiatedProvisioned}
+		SRSInitiated: InitiatedProvisioned, SetupTimeout: DefaultSetupTimeout, FailoverOn: DefaultFailover,
+		PingInterval: DefaultPingInterval}
 	for i, u := range p.SRS {
 		l := strings.ToLower(u)
 		if !strings.HasPrefix(l, "sip:") && !strings.HasPrefix(l, "sips:") {
@@ -325,6 +390,27 @@ func (s Settings) policy() (Policy, error) {
 	}
 	if s.SecondRecorder != nil {
 		p.SecondRecorder = *s.SecondRecorder
+	}
+	if s.SetupTimeout != nil {
+		d, err := time.ParseDuration(*s.SetupTimeout)
+		if err != nil || d < 200*time.Millisecond || d > 64*500*time.Millisecond {
+			return p, fmt.Errorf("%w: recording.setup_timeout: %q is not a duration from 200ms to 32s", ErrInvalid, *s.SetupTimeout)
+		}
+		p.SetupTimeout = d
+	}
+	if s.PingInterval != nil {
+		d, err := time.ParseDuration(*s.PingInterval)
+		if err != nil || d < 0 || d > 0 && d < 200*time.Millisecond {
+			return p, fmt.Errorf("%w: recording.ping_interval: %q is not 0s or a duration of at least 200ms", ErrInvalid, *s.PingInterval)
+		}
+		p.PingInterval = d
+	}
+	if s.FailoverOn != nil {
+		f, err := parseFailover(s.FailoverOn)
+		if err != nil {
+			return p, err
+		}
+		p.FailoverOn = f
 	}
 	if (p.ClientCert == "") != (p.ClientKey == "") {
 		return p, fmt.Errorf("%w: recording.client_cert and recording.client_key go together", ErrInvalid)

@@ -1,0 +1,184 @@
+package recording
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/recording/policy"
+	"github.com/recphone/recphone/recording/srs"
+)
+
+// The SRS list is a failover list: a silent SRS is given up after the
+// setup timeout (not the 32 s of a SIP transaction), a 5xx or an
+// unreachable SRS moves on, a 3xx is followed, and a final refusal (403)
+// ends the attempt.
+func TestSetupFailover(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	redirect := func(t *testing.T, to string) string {
+		tmpl, err := os.ReadFile(filepath.Join("testdata", "srs_redirect.xml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "srs_redirect.xml")
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(tmpl), "TARGET", to)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", startSIPp(t, path, nil))
+	}
+	const setup = time.Second
+	for _, tc := range []struct {
+		name  string
+		first func(t *testing.T, good string) string
+		want  State
+	}{
+		{"silent", func(*testing.T, string) string { return "sip:srs@" + silent.Addr().String() + ";transport=tcp" }, Recording},
+		{"unreachable", func(*testing.T, string) string { return "sip:srs@" + closedAddr + ";transport=tcp" }, Recording},
+		{"503", func(t *testing.T, _ string) string { return startRejectingSRS(t, "503") }, Recording},
+		{"302 to the good one", func(t *testing.T, good string) string { return redirect(t, good) }, Recording},
+		{"403 is final", func(t *testing.T, _ string) string { return startRejectingSRS(t, "403") }, Failed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRigWith(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, SetupTimeout: setup}, audio.NewTone(440, 8000), 0)
+			good := r.recorder.pol.SRS[0] // the rig's own SRS
+			r.recorder.pol.SRS = []string{tc.first(t, good), good}
+			if tc.name == "302 to the good one" {
+				r.recorder.pol.SRS = r.recorder.pol.SRS[:1] // only the redirect leads there
+			}
+			peer := tonePeer(t, 1000)
+			start := time.Now()
+			call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := r.waitRecording(10*time.Second, tc.want)
+			took := time.Since(start)
+			t.Logf("%s: %s after %v (%s)", tc.name, ev.State, took.Round(time.Millisecond), ev.Reason)
+			if tc.want == Recording && ev.SRS != good {
+				t.Errorf("recording at %q, want the second SRS %q", ev.SRS, good)
+			}
+			if tc.want == Failed && !strings.Contains(ev.Reason, "403") {
+				t.Errorf("failure %q does not name the 403", ev.Reason)
+			}
+			if call.State() == callengine.StateEnded {
+				t.Fatal("the call ended")
+			}
+			_ = call.Hangup(context.Background())
+		})
+	}
+}
+
+// startSRS runs another reference SRS for a test; stop ends it at once,
+// without BYE, as a crashed SRS ends.
+func startSRS(t *testing.T, events chan srs.Event) (server *srs.Server, dir string, stop func()) {
+	t.Helper()
+	dir = t.TempDir()
+	server, err := srs.New(dir, srs.WithListen("127.0.0.1:0"), srs.WithLogger(testLogger(t)),
+		srs.WithEvents(func(e srs.Event) { events <- e }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = server.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return server, dir, stop
+}
+
+// An SRS that dies mid-call (no BYE: a crash) is noticed from its silence
+// to the keep-alive OPTIONS and its closed connection: the recording says
+// interrupted at once, a new RS goes to the next SRS with the same
+// metadata ids, and the call is recorded there.
+func TestSRSDeathFailsOver(t *testing.T) {
+	evA, evB := make(chan srs.Event, 256), make(chan srs.Event, 256)
+	a, _, killA := startSRS(t, evA)
+	b, dirB, _ := startSRS(t, evB)
+	const ping = 2 * time.Second
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff, PingInterval: ping,
+		SRS: []string{"sip:srs@" + a.Addr() + ";transport=tcp", "sip:srs@" + b.Addr() + ";transport=tcp"}},
+		audio.NewTone(440, 8000))
+	peer := tonePeer(t, 1000)
+	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitRecording(10*time.Second, Recording)
+	var startedA srs.Event
+	for startedA.Kind != srs.EventStarted {
+		startedA = wait(t, evA, "the first SRS to start")
+	}
+	time.Sleep(time.Second) // a second of recording at the first SRS
+	killed := time.Now()
+	killA()
+	ev := r.waitRecording(10*time.Second, Interrupted)
+	detected := time.Since(killed)
+	t.Logf("interrupted %v after the SRS died (%s); last known alive %v before it died",
+		detected.Round(time.Millisecond), ev.Reason, killed.Sub(ev.Time).Round(time.Millisecond))
+	if ev.Time.After(killed) {
+		t.Errorf("interrupted since %v, after the SRS died at %v", ev.Time, killed)
+	}
+	if back := r.waitRecording(10*time.Second, Recording); back.SRS != r.recorder.pol.SRS[1] {
+		t.Fatalf("recording again at %q, want the second SRS", back.SRS)
+	}
+	t.Logf("recording again %v after the SRS died", time.Since(killed).Round(time.Millisecond))
+	var startedB srs.Event
+	for startedB.Kind != srs.EventStarted {
+		startedB = wait(t, evB, "the second SRS to start")
+	}
+	says := waitSamples(t, startedB.Dir, "1", 8000, 15*time.Second)
+	dominant(t, "label 1 at the second SRS", says, 440)
+	_ = call.Hangup(context.Background())
+	var ended srs.Event
+	for ended.Kind != srs.EventEnded {
+		ended = wait(t, evB, "the second SRS to end")
+	}
+	repA, errA := srs.ReadReport(filepath.Join(startedA.Dir, "session.json"))
+	repB, errB := srs.ReadReport(filepath.Join(dirB, ended.RSID, "session.json"))
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	if len(repA.CSSessionIDs) != 1 || len(repB.CSSessionIDs) != 1 || repA.CSSessionIDs[0] != repB.CSSessionIDs[0] {
+		t.Errorf("session ids %v and %v: the two recordings are not tied to one call", repA.CSSessionIDs, repB.CSSessionIDs)
+	}
+}
+
+func wait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no %s", what)
+	}
+	var zero T
+	return zero
+}

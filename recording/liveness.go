@@ -1,0 +1,128 @@
+package recording
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/callengine/dialog"
+)
+
+// The recorder knows whether it records: every RS is pinged with an
+// in-dialog OPTIONS (any answer but 481 or 408 proves the SRS holds it), a
+// re-INVITE that fails or times out counts as a lost SRS, and so does the
+// SRS's BYE. A lost RS is shown as interrupted at once — never RECORDING
+// while nothing records — and a new one is offered down the SRS list,
+// the lost SRS last; what is said meanwhile is kept and sent once it
+// answers.
+
+// pingTimeout bounds one keep-alive OPTIONS; the interval is the policy's.
+const pingTimeout = time.Second
+
+// pingLoop keeps asking the SRS whether it still holds the RS.
+func (s *session) pingLoop(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		dlg, state := s.dlg, s.state
+		s.mu.Unlock()
+		if dlg == nil || (state != Recording && state != Paused) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, min(pingTimeout, interval))
+		res, err := dlg.Options(ctx)
+		cancel()
+		if s.ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil && res.StatusCode != sip.StatusCallTransactionDoesNotExists && res.StatusCode != sip.StatusRequestTimeout:
+			s.alive(time.Now())
+		case err == nil:
+			s.lost(dlg, fmt.Sprintf("the SRS no longer holds the recording session (%d %s to a keep-alive OPTIONS)", res.StatusCode, res.Reason))
+		default:
+			s.lost(dlg, fmt.Sprintf("the SRS did not answer a keep-alive OPTIONS within %v", min(pingTimeout, interval)))
+		}
+	}
+}
+
+// alive notes that the SRS was last known to hold the RS at t.
+func (s *session) alive(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.After(s.lastAlive) {
+		s.lastAlive = t
+	}
+}
+
+// lost is the RS of dlg no longer confirmed alive. The state says so at
+// once, with since when (the last moment the SRS was known alive); the
+// streams keep what is said from now on; the dead dialog is ended and a
+// new RS offered on the session's goroutine. A stale report (the RS was
+// replaced meanwhile) is ignored.
+func (s *session) lost(dlg *dialog.Dialog, why string) {
+	s.mu.Lock()
+	if s.dlg != dlg || dlg == nil || s.ended || s.stopping {
+		s.mu.Unlock()
+		return
+	}
+	s.dlg = nil
+	s.reconnects++
+	again := s.reconnects <= maxReconnects
+	dead, since := s.srs, s.lastAlive
+	s.interruptedAt = since
+	s.mu.Unlock()
+	s.log.Warn("recording interrupted", "srs", dead, "why", why, "since", since)
+	if s.origin == bySRS {
+		// An RS the SRS started is its own to re-establish.
+		dlg.Close()
+		s.onSRSByeInitiated()
+		return
+	}
+	for _, st := range s.streams {
+		if err := st.restart(); err != nil {
+			s.fail(fmt.Sprintf("%s; reconnecting: %v", why, err))
+			return
+		}
+	}
+	if !again {
+		dlg.Close()
+		s.fail(fmt.Sprintf("%s; given up after %d new recording sessions", why, maxReconnects))
+		return
+	}
+	s.setState(Interrupted, why)
+	if !s.do(func(ctx context.Context) {
+		// Tell the dead SRS, briefly: if it is only hung it frees the RS.
+		bctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		_ = dlg.Bye(bctx, reasonHeader(errors.New(why)))
+		cancel()
+		if _, meta := s.current(); meta != nil {
+			meta.reassociate(time.Now()) // same ids, a new association
+		}
+		s.start(ctx, failoverOrder(s.r.pol.SRS, dead))
+	}) {
+		dlg.Close()
+		s.fail(why)
+	}
+}
+
+// failoverOrder is the SRS list starting after dead, with dead last: the
+// next SRS first, the lost one again only when no other answers.
+func failoverOrder(list []string, dead string) []string {
+	for i, srs := range list {
+		if srs == dead {
+			out := append(append([]string{}, list[i+1:]...), list[:i]...)
+			return append(out, dead)
+		}
+	}
+	return append([]string{}, list...)
+}
