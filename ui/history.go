@@ -58,7 +58,8 @@ func newHistoryPanel(w *Window) *historyPanel {
 }
 
 // showDetails opens the call's record: the pauses with when, who, why and
-// how long, which a supervisor asks about.
+// how long, and the interruptions with when, why and how long, which a
+// supervisor asks about.
 func (h *historyPanel) showDetails(e model.Entry) {
 	d := dialog.NewCustom("Call details", "Close", widget.NewLabel(HistoryDetails(e)), h.w.win)
 	d.Show()
@@ -83,12 +84,19 @@ func HistoryDetails(e model.Entry) string {
 	}
 	b.WriteString("\n")
 	for i, p := range e.Pauses {
-		fmt.Fprintf(&b, "Pause %d: %s for %s", i+1, p.Start.Local().Format("15:04:05"), model.FormatDuration(p.Duration))
+		b.WriteString(timedLine("Pause", i, p.Start, p.Duration))
 		if p.By != "" {
 			fmt.Fprintf(&b, " by %s", p.By)
 		}
 		if p.Reason != "" {
 			fmt.Fprintf(&b, " (%s)", p.Reason)
+		}
+		b.WriteString("\n")
+	}
+	for i, in := range e.Interruptions {
+		b.WriteString(timedLine("Interruption", i, in.Start, in.Duration))
+		if in.Reason != "" {
+			fmt.Fprintf(&b, " (%s)", in.Reason)
 		}
 		b.WriteString("\n")
 	}
@@ -117,17 +125,32 @@ func HistoryLines(e model.Entry) (string, string) {
 		parts = append(parts, "not answered")
 	}
 	parts = append(parts, recordingText(e.Recording))
-	if n := len(e.Pauses); n > 0 {
-		var total time.Duration
-		for _, p := range e.Pauses {
-			total += p.Duration
-		}
-		parts = append(parts, fmt.Sprintf("%d pause(s), %s", n, model.FormatDuration(total)))
+	if len(e.Pauses) > 0 {
+		parts = append(parts, timedCount("pause", e.Pauses, func(p model.Pause) time.Duration { return p.Duration }))
+	}
+	if len(e.Interruptions) > 0 {
+		parts = append(parts, timedCount("interruption", e.Interruptions, func(in model.Interruption) time.Duration { return in.Duration }))
 	}
 	if e.EndReason != "" {
 		parts = append(parts, e.EndReason)
 	}
 	return top, strings.Join(parts, " · ")
+}
+
+// timedLine starts the details' line for the i-th pause or interruption:
+// when it began and how long it lasted.
+func timedLine(what string, i int, start time.Time, d time.Duration) string {
+	return fmt.Sprintf("%s %d: %s for %s", what, i+1, start.Local().Format("15:04:05"), model.FormatDuration(d))
+}
+
+// timedCount sums a call's pauses or interruptions for its history line:
+// "2 pause(s), 0:40".
+func timedCount[T any](what string, items []T, length func(T) time.Duration) string {
+	var total time.Duration
+	for _, it := range items {
+		total += length(it)
+	}
+	return fmt.Sprintf("%d %s(s), %s", len(items), what, model.FormatDuration(total))
 }
 
 func recordingText(s model.RecState) string {

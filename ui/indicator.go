@@ -2,6 +2,7 @@ package ui
 
 import (
 	"image/color"
+	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -14,18 +15,18 @@ import (
 	"github.com/recphone/recphone/ui/model"
 )
 
-// IndicatorColor is the band's colour for a look; flash selects the dark
-// phase of NOT RECORDING's flashing. The colours are fixed, not themed: an
-// agent (and the end-to-end test) must read the same red in a light or a
-// dark theme.
-func IndicatorColor(look model.Indicator, flash bool) color.NRGBA {
+// IndicatorColor is the band's colour for a look; dark selects the dark
+// shade of NOT RECORDING, one phase of its flashing and its steady colour.
+// The colours are fixed, not themed: an agent (and the end-to-end test)
+// must read the same red in a light or a dark theme.
+func IndicatorColor(look model.Indicator, dark bool) color.NRGBA {
 	switch look {
 	case model.IndicatorRecording:
 		return color.NRGBA{R: 0xC6, G: 0x28, B: 0x28, A: 0xFF}
 	case model.IndicatorPaused:
 		return color.NRGBA{R: 0xFF, G: 0xB3, B: 0x00, A: 0xFF}
 	case model.IndicatorNotRecording:
-		if flash {
+		if dark {
 			return color.NRGBA{R: 0x4A, G: 0x00, B: 0x00, A: 0xFF}
 		}
 		return color.NRGBA{R: 0xC6, G: 0x28, B: 0x28, A: 0xFF}
@@ -43,10 +44,14 @@ type indicator struct {
 	object fyne.CanvasObject
 	bg     *canvas.Rectangle
 	title  *canvas.Text
-	detail *canvas.Text
-	note   *canvas.Text
-	pause  *tipButton
-	hover  bool // the pointer is on the pause button
+	count  *canvas.Text // "(2 recorders)" beside the title, smaller so it fits
+	// headline holds title and count; it is laid out again when they change
+	// because a canvas.Text refresh does not move its neighbours.
+	headline *fyne.Container
+	detail   *canvas.Text
+	note     *canvas.Text
+	pause    *tipButton
+	hover    bool // the pointer is on the pause button
 }
 
 func newIndicator(w *Window) *indicator {
@@ -56,6 +61,9 @@ func newIndicator(w *Window) *indicator {
 	in.title = canvas.NewText("OFF", color.White)
 	in.title.TextSize = 30
 	in.title.TextStyle = fyne.TextStyle{Bold: true}
+	in.count = canvas.NewText("", color.White)
+	in.count.TextSize = 18
+	in.count.TextStyle = fyne.TextStyle{Bold: true}
 	in.detail = canvas.NewText("", color.White)
 	in.detail.TextSize = 14
 	in.note = canvas.NewText("", color.White)
@@ -65,7 +73,8 @@ func newIndicator(w *Window) *indicator {
 		in.hover = on
 		in.render()
 	}
-	text := container.NewVBox(in.title, in.detail, in.note)
+	in.headline = container.NewHBox(in.title, container.NewVBox(layout.NewSpacer(), in.count))
+	text := container.NewVBox(in.headline, in.detail, in.note)
 	btn := container.NewVBox(layout.NewSpacer(), in.pause, layout.NewSpacer())
 	in.object = container.NewStack(in.bg, container.NewPadded(container.NewBorder(nil, nil, nil, btn, text)))
 	return in
@@ -73,44 +82,16 @@ func newIndicator(w *Window) *indicator {
 
 func (in *indicator) render() {
 	w := in.w
-	look := w.Indicator()
-	now := w.opts.Now()
-	bg := color.Color(IndicatorColor(look, w.flash))
+	band := model.BandFor(w.rec, w.policy, w.call, w.opts.Recorder != nil, w.opts.Now())
+	in.setFlashing(band.Flash)
+	// A steady NOT RECORDING stays dark so that it never wears RECORDING's red.
+	dark := band.Look == model.IndicatorNotRecording && (!band.Flash || w.flash)
+	bg := color.Color(IndicatorColor(band.Look, dark))
 	fg := color.Color(color.White)
-	detail, note := "", ""
-	switch look {
-	case model.IndicatorRecording:
-		detail = "to " + orDash(w.rec.SRS)
-	case model.IndicatorPaused:
+	if band.Look == model.IndicatorPaused {
 		fg = color.Black
-		detail = "paused " + model.FormatDuration(now.Sub(w.rec.Since))
-		if w.rec.PausedBy != "" {
-			detail += " by " + w.rec.PausedBy
-		}
-		if left, ok := model.PauseLeft(w.rec, w.policy, now); ok && left > 0 {
-			detail += " · " + model.FormatDuration(left) + " left"
-		} else if ok {
-			detail += " · limit reached, resuming"
-		}
-		if w.rec.Reason != "paused by "+w.rec.PausedBy {
-			note = w.rec.Reason
-		}
-	case model.IndicatorNotRecording:
-		detail = notRecordingReason(w)
-		note = "This call must be recorded."
-	default:
-		switch {
-		case !w.call.Active():
-			detail = "no call"
-		case w.opts.Recorder == nil:
-			detail = "no recording client in this build"
-		default:
-			detail = "this call is not recorded"
-		}
-		if w.rec.Reason != "" && w.call.Active() {
-			detail += " — " + w.rec.Reason
-		}
 	}
+	detail, note := band.Detail, band.Note
 	if in.bg.FillColor != bg {
 		in.bg.FillColor = bg
 		in.bg.Refresh()
@@ -126,39 +107,52 @@ func (in *indicator) render() {
 	}
 	in.pause.tip = why
 	enable(in.pause, ok)
-	if !ok && w.call.Active() && look == model.IndicatorRecording {
+	if !ok && w.call.Active() && band.Look == model.IndicatorRecording && note == "" {
 		note = why // say it without hovering too
 	}
 	if in.hover && !ok {
 		note = why // the disabled button's tooltip
 	}
-	setCanvasText(in.title, string(look), fg)
-	setCanvasText(in.detail, ellipsis(detail, detailRunes), fg)
-	setCanvasText(in.note, ellipsis(note, detailRunes), fg)
+	detail, note = foldLines(detail, note, detailRunes)
+	titled := setCanvasText(in.title, string(band.Look), fg)
+	if counted := setCanvasText(in.count, band.Count, fg); titled || counted {
+		in.headline.Refresh()
+	}
+	setCanvasText(in.detail, detail, fg)
+	setCanvasText(in.note, note, fg)
 }
 
-// setCanvasText redraws t only when its text or colour changes.
-func setCanvasText(t *canvas.Text, text string, c color.Color) {
+// setFlashing starts or stops the flash phase. Flashing starts on the
+// phase whose colour differs from the band's current one, so the change
+// from RECORDING shows at once rather than half a second later.
+func (in *indicator) setFlashing(on bool) {
+	w := in.w
+	switch {
+	case on && !w.flashing:
+		w.flash = in.bg.FillColor == color.Color(IndicatorColor(model.IndicatorNotRecording, false))
+	case !on:
+		w.flash = false
+	}
+	w.flashing = on
+}
+
+// Title is the band's headline as the agent reads it.
+func (in *indicator) Title() string {
+	if in.count.Text == "" {
+		return in.title.Text
+	}
+	return in.title.Text + " " + in.count.Text
+}
+
+// setCanvasText redraws t only when its text or colour changes, and says
+// whether it did.
+func setCanvasText(t *canvas.Text, text string, c color.Color) bool {
 	if t.Text == text && t.Color == c {
-		return
+		return false
 	}
 	t.Text, t.Color = text, c
 	t.Refresh()
-}
-
-func notRecordingReason(w *Window) string {
-	r := w.rec
-	switch {
-	case w.opts.Recorder == nil:
-		return "no recording client in this build"
-	case r.State == model.RecStarting:
-		return "connecting to the recorder " + orDash(r.SRS) + "…"
-	case r.Reason != "":
-		return r.Reason
-	case r.State == "":
-		return "waiting for the recorder"
-	}
-	return string(r.State)
+	return true
 }
 
 // detailRunes bounds the indicator's text lines: canvas text does not
@@ -173,11 +167,22 @@ func ellipsis(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "—"
+// foldLines fits the band's two text lines into n runes each: a detail too
+// long for its line continues on the note line when that is free (a long
+// reason then reads whole), and whatever still does not fit is cut.
+func foldLines(detail, note string, n int) (string, string) {
+	r := []rune(detail)
+	if len(r) > n && note == "" {
+		cut := n
+		for i := n; i > n/2; i-- {
+			if r[i] == ' ' {
+				cut = i
+				break
+			}
+		}
+		detail, note = string(r[:cut]), strings.TrimLeft(string(r[cut:]), " ")
 	}
-	return s
+	return ellipsis(detail, n), ellipsis(note, n)
 }
 
 // tipButton is a button that explains itself while the pointer is over

@@ -14,7 +14,8 @@ import (
 )
 
 // TestScreenshotsForDocs draws the states the end-to-end tests do not
-// show (pausing forbidden, locked settings, history) and, when RECPHONE_SCREENSHOTS names a folder, saves them there
+// show (pausing forbidden, an interrupted recording, one of two recorders,
+// locked settings, history) and, when RECPHONE_SCREENSHOTS names a folder, saves them there
 // for the README.
 func TestScreenshotsForDocs(t *testing.T) {
 	dir := os.Getenv("RECPHONE_SCREENSHOTS")
@@ -59,6 +60,13 @@ func TestScreenshotsForDocs(t *testing.T) {
 	r.w.Tick()
 	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: s.Recording.SRS, Since: r.now})
 	save(r, "pause-forbidden")
+	r.now = r.now.Add(20 * time.Second)
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecInterrupted, Required: true, Since: r.now.Add(-3 * time.Second),
+		Reason: "SRS did not answer OPTIONS for 2 s; failing over to sip:srs-b@rec.example.com"})
+	save(r, "interrupted")
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: s.Recording.SRS, Since: r.now, Recorders: 1, RecordersWanted: 2,
+		Reason: "sip:srs-b@rec.example.com: 503 Service Unavailable"})
+	save(r, "recording-1-of-2")
 	r.now = r.now.Add(80 * time.Second)
 	r.w.SetCall(model.Call{ID: "c1", State: model.CallEnded, Reason: "remote hangup"})
 	r.w.tabs.SelectIndex(1)

@@ -41,7 +41,12 @@ type Window struct {
 	rec    model.Recording
 	policy model.RecordingPolicy
 	calls  *model.CallLog
-	flash  bool
+	// flashing says the band is flashing; flash is its dark phase.
+	flashing, flash bool
+	// ticking says whether the window has anything that moves (timers, a
+	// flashing band); Run's ticker follows it through tickWanted.
+	ticking    bool
+	tickWanted chan bool
 
 	indicator *indicator
 	phone     *phonePanel
@@ -74,7 +79,8 @@ func New(ctx context.Context, app fyne.App, log *slog.Logger, opts Options) *Win
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &Window{app: app, opts: opts, log: log, ctx: ctx, policy: opts.Policy, calls: model.NewCallLog()}
+	w := &Window{app: app, opts: opts, log: log, ctx: ctx, policy: opts.Policy, calls: model.NewCallLog(),
+		tickWanted: make(chan bool, 1)}
 	title := Title
 	if opts.Demo != nil {
 		title += " — DEMO"
@@ -93,24 +99,64 @@ func New(ctx context.Context, app fyne.App, log *slog.Logger, opts Options) *Win
 // Window returns the Fyne window (to show it, or for tests).
 func (w *Window) Window() fyne.Window { return w.win }
 
-// Run starts the clock that drives call timers, pause timers and the
-// NOT RECORDING flash, until ctx ends. It posts to the Fyne goroutine.
+// Run drives call timers, pause timers and the NOT RECORDING flash with a
+// half-second tick until ctx ends, posting to the Fyne goroutine. The tick
+// runs only while a call is shown: an idle window does not wake up.
 func (w *Window) Run(ctx context.Context) {
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
+	runTicks(ctx, w.tickWanted, tickEvery, func() { fyne.Do(w.Tick) })
+}
+
+// tickEvery is the window's clock step; the band flashes at this pace.
+const tickEvery = 500 * time.Millisecond
+
+// runTicks calls tick every period while the last value from wanted is
+// true, and stops the ticker while it is false, until ctx ends.
+func runTicks(ctx context.Context, wanted <-chan bool, period time.Duration, tick func()) {
+	var t *time.Ticker
+	var c <-chan time.Time
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			fyne.Do(w.Tick)
+		case on := <-wanted:
+			switch {
+			case on && t == nil:
+				t = time.NewTicker(period)
+				c = t.C
+			case !on && t != nil:
+				t.Stop()
+				t, c = nil, nil
+			}
+		case <-c:
+			tick()
 		}
 	}
 }
 
+// setTicking tells Run whether to tick. Only the Fyne goroutine sends, so
+// emptying the one-slot channel first leaves room for the newest wish.
+func (w *Window) setTicking(on bool) {
+	if on == w.ticking {
+		return
+	}
+	w.ticking = on
+	select {
+	case <-w.tickWanted:
+	default:
+	}
+	w.tickWanted <- on
+}
+
 // Tick advances timers and the flash by one half-second step.
 func (w *Window) Tick() {
-	w.flash = !w.flash
+	if w.flashing {
+		w.flash = !w.flash
+	}
 	w.render()
 }
 
@@ -308,6 +354,7 @@ func (w *Window) render() {
 	w.indicator.render()
 	w.phone.render()
 	w.tray.render(w.Indicator())
+	w.setTicking(w.call.Active() || w.flashing)
 }
 
 func registrationText(r model.Registration) string {

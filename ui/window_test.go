@@ -518,6 +518,11 @@ func TestHistoryKeptAndShown(t *testing.T) {
 	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecPaused, PausedBy: "agent", Since: r.now})
 	r.now = r.now.Add(15 * time.Second)
 	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, Since: r.now})
+	r.now = r.now.Add(2 * time.Second)
+	lostAt := r.now
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecInterrupted, Reason: "connection lost", Since: r.now})
+	r.now = r.now.Add(4 * time.Second)
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs-b@x", Since: r.now})
 	r.now = r.now.Add(5 * time.Second)
 	r.w.SetCall(model.Call{ID: "c1", State: model.CallEnded, Reason: "local hangup"})
 
@@ -533,7 +538,7 @@ func TestHistoryKeptAndShown(t *testing.T) {
 	if !strings.Contains(top, "OUT") || !strings.Contains(top, "Bob <sip:bob@example.com>") {
 		t.Errorf("history top line %q", top)
 	}
-	if bottom != "0:30 · recorded · 1 pause(s), 0:15 · local hangup" {
+	if bottom != "0:36 · recorded · 1 pause(s), 0:15 · 1 interruption(s), 0:04 · local hangup" {
 		t.Errorf("history bottom line %q", bottom)
 	}
 	if r.w.history.list.Length() != 1 {
@@ -544,12 +549,13 @@ func TestHistoryKeptAndShown(t *testing.T) {
 	found := false
 	for _, o := range r.w.Window().Canvas().Overlays().List() {
 		m := test.RenderObjectToMarkup(o)
-		if strings.Contains(m, "Pause 1: ") && strings.Contains(m, "for 0:15 by agent") && strings.Contains(m, "Talk time 0:30") {
+		if strings.Contains(m, "Pause 1: ") && strings.Contains(m, "for 0:15 by agent") && strings.Contains(m, "Talk time 0:36") &&
+			strings.Contains(m, "Interruption 1: "+lostAt.Local().Format("15:04:05")+" for 0:04 (connection lost)") {
 			found = true
 		}
 	}
 	if !found {
-		t.Error("selecting the call shows no details with its pause")
+		t.Error("selecting the call shows no details with its pause and interruption")
 	}
 	// A new window reads the same file: history survives a restart.
 	r2 := newRig(t, func(o *Options) { o.History = h2 })

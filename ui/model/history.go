@@ -19,6 +19,15 @@ type Pause struct {
 	Reason   string        `json:"reason,omitempty"`
 }
 
+// Interruption is a stretch of a call during which its recording was not
+// confirmed alive (the recorder died or stopped answering). It is kept for
+// the same reason as a pause: that part of the call may not be recorded.
+type Interruption struct {
+	Start    time.Time     `json:"start"`
+	Duration time.Duration `json:"duration_ns"`
+	Reason   string        `json:"reason,omitempty"`
+}
+
 // Entry is one finished call in the history.
 type Entry struct {
 	CallID    string        `json:"call_id"`
@@ -33,6 +42,8 @@ type Entry struct {
 	Recording RecState `json:"recording"`
 	SRS       string   `json:"srs,omitempty"`
 	Pauses    []Pause  `json:"pauses,omitempty"`
+	// Interruptions lists when the recording was lost, oldest first.
+	Interruptions []Interruption `json:"interruptions,omitempty"`
 }
 
 // historyFile is the file's shape; a version lets a later format read old
@@ -126,11 +137,13 @@ type CallLog struct {
 	open map[string]*Entry
 	// pausedAt is the start of the running pause per call.
 	pausedAt map[string]Pause
+	// lostAt is the start of the running interruption per call.
+	lostAt map[string]Interruption
 }
 
 // NewCallLog returns an empty CallLog.
 func NewCallLog() *CallLog {
-	return &CallLog{open: map[string]*Entry{}, pausedAt: map[string]Pause{}}
+	return &CallLog{open: map[string]*Entry{}, pausedAt: map[string]Pause{}, lostAt: map[string]Interruption{}}
 }
 
 // Call records a call's state change at now. When the call ends it returns
@@ -166,8 +179,13 @@ func (l *CallLog) Call(c Call, now time.Time) (Entry, bool) {
 		p.Duration = now.Sub(p.Start)
 		e.Pauses = append(e.Pauses, p)
 	}
+	if i, ok := l.lostAt[c.ID]; ok {
+		i.Duration = now.Sub(i.Start)
+		e.Interruptions = append(e.Interruptions, i)
+	}
 	delete(l.open, c.ID)
 	delete(l.pausedAt, c.ID)
+	delete(l.lostAt, c.ID)
 	return *e, true
 }
 
@@ -185,7 +203,20 @@ func (l *CallLog) Recording(r Recording) {
 		e.Pauses = append(e.Pauses, p)
 		delete(l.pausedAt, r.CallID)
 	}
-	switch r.State {
+	// An interruption ends only when a recorder is confirmed again
+	// (recording or paused): a failover that fails, or a stop, leaves the
+	// rest of the call unrecorded, so it runs on to the call's end.
+	st := r.state()
+	if i, ok := l.lostAt[r.CallID]; ok && (st == RecRecording || st == RecPaused) {
+		i.Duration = r.Since.Sub(i.Start)
+		e.Interruptions = append(e.Interruptions, i)
+		delete(l.lostAt, r.CallID)
+	}
+	switch st {
+	case RecInterrupted:
+		if _, ok := l.lostAt[r.CallID]; !ok {
+			l.lostAt[r.CallID] = Interruption{Start: r.Since, Reason: r.Reason}
+		}
 	case RecRecording:
 		e.Recording = RecRecording
 	case RecPaused:

@@ -104,6 +104,10 @@ const (
 	RecPaused    RecState = "paused"
 	RecFailed    RecState = "failed"
 	RecStopped   RecState = "stopped"
+	// RecInterrupted: the RS was recording but is no longer confirmed
+	// alive (the SRS died, the connection dropped, OPTIONS went
+	// unanswered); Since is when it stopped being confirmed.
+	RecInterrupted RecState = "interrupted"
 )
 
 // Recording is one call's recording as the indicator shows it.
@@ -118,6 +122,26 @@ type Recording struct {
 	Required bool
 	// Since is when State was entered; a pause's running time counts from it.
 	Since time.Time
+	// Recorders is how many SRSs are confirmed recording the call, and
+	// RecordersWanted how many the policy records it to. Zero for both
+	// means the client did not say: one recorder.
+	Recorders       int
+	RecordersWanted int
+}
+
+// state is r.State as the band treats it: a recording with recorders
+// wanted but none alive records nothing, so it counts as interrupted.
+func (r Recording) state() RecState {
+	if r.State == RecRecording && r.RecordersWanted > 0 && r.Recorders <= 0 {
+		return RecInterrupted
+	}
+	return r.State
+}
+
+// required says whether the call must be recorded: the client said so,
+// or it has said nothing yet and the policy records every call.
+func (r Recording) required(p RecordingPolicy) bool {
+	return r.Required || (r.State == "" && p.Required)
 }
 
 // RecordingPolicy is the part of the admin policy the window enforces in
@@ -146,22 +170,148 @@ const (
 
 // IndicatorFor decides the indicator's look. A call that must be recorded
 // but is not (starting, failed, stopped, off, or no news yet) is NOT
-// RECORDING, so the agent is never shown grey while the policy is broken.
+// RECORDING, so the agent is never shown grey while the policy is broken;
+// an interrupted recording is NOT RECORDING whatever the policy, because
+// the agent was told RECORDING a moment ago.
 func IndicatorFor(r Recording, p RecordingPolicy, call Call) Indicator {
 	if !call.Active() {
 		return IndicatorOff // nothing is recorded without a call, whatever came last
 	}
-	switch r.State {
+	switch r.state() {
 	case RecRecording:
 		return IndicatorRecording
 	case RecPaused:
 		return IndicatorPaused
+	case RecInterrupted:
+		return IndicatorNotRecording
 	}
-	required := r.Required || (r.State == "" && p.Required)
-	if required {
+	if r.required(p) {
 		return IndicatorNotRecording
 	}
 	return IndicatorOff
+}
+
+// Band is everything the recording band shows. It is decided here, without
+// Fyne, so that every combination of state, policy and recorders is tested
+// as a table.
+type Band struct {
+	Look Indicator
+	// Count qualifies RECORDING when more than one recorder is involved:
+	// "(2 recorders)", "(1 of 2 recorders)"; "" otherwise.
+	Count  string
+	Detail string
+	Note   string
+	// Flash says the band alternates its colour: NOT RECORDING while the
+	// policy requires the call to be recorded. A steady NOT RECORDING is
+	// an interrupted recording the policy does not require.
+	Flash bool
+}
+
+// Title is the band's headline: the look and the recorder count.
+func (b Band) Title() string {
+	if b.Count == "" {
+		return string(b.Look)
+	}
+	return string(b.Look) + " " + b.Count
+}
+
+// RequiredNote is the band's note while a required recording is missing.
+const RequiredNote = "This call must be recorded."
+
+// BandFor decides the band for a call's recording at now. client is false
+// in a build without a recording client.
+func BandFor(r Recording, p RecordingPolicy, call Call, client bool, now time.Time) Band {
+	b := Band{Look: IndicatorFor(r, p, call)}
+	switch b.Look {
+	case IndicatorRecording:
+		b.Detail = "to " + orDash(r.SRS)
+		b.Count = recorderCount(r)
+		if r.Recorders < r.RecordersWanted && r.Reason != "" {
+			b.Note = r.Reason // why a recorder is missing
+		}
+	case IndicatorPaused:
+		b.Detail = "paused " + FormatDuration(now.Sub(r.Since))
+		if r.PausedBy != "" {
+			b.Detail += " by " + r.PausedBy
+		}
+		if left, ok := PauseLeft(r, p, now); ok && left > 0 {
+			b.Detail += " · " + FormatDuration(left) + " left"
+		} else if ok {
+			b.Detail += " · limit reached, resuming"
+		}
+		if r.Reason != "paused by "+r.PausedBy {
+			b.Note = r.Reason
+		}
+	case IndicatorNotRecording:
+		b.Detail = notRecordingDetail(r, client, now)
+		b.Flash = r.required(p)
+		if b.Flash {
+			b.Note = RequiredNote
+		}
+	default:
+		switch {
+		case !call.Active():
+			b.Detail = "no call"
+		case !client:
+			b.Detail = "no recording client in this build"
+		default:
+			b.Detail = "this call is not recorded"
+		}
+		if r.Reason != "" && call.Active() {
+			b.Detail += " — " + r.Reason
+		}
+	}
+	return b
+}
+
+// recorderCount is RECORDING's qualifier: nothing for the usual single
+// recorder, the number when several record, and "n of m" when some of
+// those wanted are missing.
+func recorderCount(r Recording) string {
+	switch {
+	case r.Recorders < r.RecordersWanted:
+		return fmt.Sprintf("(%d of %d recorders)", r.Recorders, r.RecordersWanted)
+	case r.Recorders > 1:
+		return fmt.Sprintf("(%d recorders)", r.Recorders)
+	}
+	return ""
+}
+
+func notRecordingDetail(r Recording, client bool, now time.Time) string {
+	switch {
+	case !client:
+		return "no recording client in this build"
+	case r.state() == RecInterrupted:
+		d := "since " + r.Since.Local().Format("15:04:05") + " (" + formatAgo(now.Sub(r.Since)) + ")"
+		if r.Reason != "" {
+			d += ": " + r.Reason
+		}
+		return d
+	case r.State == RecStarting:
+		return "connecting to the recorder " + orDash(r.SRS) + "…"
+	case r.Reason != "":
+		return r.Reason
+	case r.State == "":
+		return "waiting for the recorder"
+	}
+	return string(r.State)
+}
+
+// formatAgo is how long ago something happened: seconds in the first
+// minute, when the agent watches them count, then m:ss.
+func formatAgo(d time.Duration) string {
+	d = max(d, 0)
+	if d < time.Minute {
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	}
+	return FormatDuration(d)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }
 
 // PauseLeft is how much of a limited pause remains at now; ok is false when
