@@ -86,7 +86,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.mu.Lock()
 	c.media = m
-	c.localSDP.Username = e.aor.User
+	c.localSDP.Username, c.localSDP.Name = e.aor.User, "recphone"
 	c.localSDP.Media = []sdp.Media{{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
 		EventType: eventTypeFor(offer), Ptime: 20}}
 	c.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -39,7 +40,7 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 	}
 	c.mu.Lock()
 	c.media = m
-	c.localSDP.Username = e.aor.User
+	c.localSDP.Username, c.localSDP.Name = e.aor.User, "recphone"
 	c.localSDP.Media = []sdp.Media{{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
 		EventType: sdp.DefaultEventPayloadType, Ptime: 20}}
 	c.mu.Unlock()
@@ -118,6 +119,21 @@ func (c *Call) dial(ctx context.Context, req *sip.Request) {
 		}
 		c.mu.Unlock()
 		c.end(code, reason)
+		return
+	}
+	c.mu.Lock()
+	stopped = c.stopCode != 0
+	c.mu.Unlock()
+	if stopped {
+		// The agent hung up as the answer crossed the CANCEL: the call
+		// was answered, so it ends with BYE (RFC 3261 §9.1).
+		c.setEndReason("local hangup")
+		bctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+		if err := d.Bye(bctx); err != nil {
+			c.log.Warn("BYE after a crossed CANCEL not confirmed", "err", err)
+		}
+		cancel()
+		c.end(0, "local hangup")
 		return
 	}
 	res := d.InviteResponse()

@@ -37,6 +37,9 @@ type Event struct {
 	PausedBy string    // "agent" or "srs" while paused
 	Required bool      // the policy requires this call to be recorded
 	Time     time.Time // when the state was entered
+	// Recorders is how many RSs record the call (recording or paused);
+	// RecordersWanted how many the policy asks for (parallel).
+	Recorders, RecordersWanted int
 }
 
 // Observer receives recording events synchronously; it must not block.

@@ -251,7 +251,7 @@ func (s *session) release(ctx context.Context, callID string, at time.Time) {
 	s.state, s.reason = Starting, ""
 	s.mu.Unlock()
 	if state != Failed {
-		s.r.publish(Event{CallID: callID, State: Stopped, SRS: srs, Reason: "call ended", Time: time.Now()})
+		s.r.report(s, Event{CallID: callID, State: Stopped, SRS: srs, Reason: "call ended", Time: time.Now()})
 	}
 }
 
@@ -270,7 +270,7 @@ func (s *session) onSRSByeInitiated() {
 		return
 	}
 	if state != Failed {
-		s.r.publish(Event{CallID: call.ID, State: Stopped, SRS: srs, Reason: "the SRS ended the recording session", Time: time.Now()})
+		s.r.report(s, Event{CallID: call.ID, State: Stopped, SRS: srs, Reason: "the SRS ended the recording session", Time: time.Now()})
 	}
 	if s.r.pol.Mode == policy.Always {
 		if err := s.r.begin(call); err != nil {

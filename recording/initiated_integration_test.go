@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/dsp"
 	"github.com/recphone/recphone/audio/wav"
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/recording/policy"
@@ -28,6 +29,29 @@ func waitSamples(t *testing.T, dir, label string, n int, timeout time.Duration) 
 			t.Fatalf("label %s: %d samples stored, want %d (%v)", label, len(s), n, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// mostly checks that s carries the tone want: of its 100 ms pieces that
+// sound, at least seven in ten are dominated by it. A busy machine makes
+// the test's tone devices skip frames, and the clicks spoil a whole-file
+// measure, not the pieces between them.
+func mostly(t *testing.T, what string, s []int16, want float64) {
+	t.Helper()
+	const piece = 800
+	sounding, ok := 0, 0
+	for i := 0; i+piece <= len(s); i += piece {
+		p := s[i : i+piece]
+		if dsp.RMS(p) < 500 {
+			continue
+		}
+		sounding++
+		if f, share := dsp.DominantTone(p, 8000, 440, 1000); f == want && share > 0.6 {
+			ok++
+		}
+	}
+	if sounding < 3 || ok*10 < sounding*7 {
+		t.Fatalf("%s: %d of %d sounding 100 ms pieces carry %v Hz", what, ok, sounding, want)
 	}
 }
 
@@ -60,8 +84,8 @@ func TestSRSInitiatedRecordsCallAndTheNext(t *testing.T) {
 			started := r.waitSRS(10*time.Second, srs.EventStarted)
 			says := waitSamples(t, started.Dir, "1", 8000, 15*time.Second)
 			hears := waitSamples(t, started.Dir, "2", 8000, 15*time.Second)
-			dominant(t, "label 1 (agent says)", says, 440)
-			dominant(t, "label 2 (agent hears)", hears, 1000)
+			mostly(t, "label 1 (agent says)", says, 440)
+			mostly(t, "label 2 (agent hears)", hears, 1000)
 
 			if err := call.Hangup(ctx); err != nil {
 				t.Fatal(err)
@@ -202,7 +226,7 @@ func TestRecordOverUDPInPortRange(t *testing.T) {
 	}
 	r.waitRecording(10*time.Second, Recording)
 	started := r.waitSRS(10*time.Second, srs.EventStarted)
-	dominant(t, "label 1 over UDP", waitSamples(t, started.Dir, "1", 8000, 15*time.Second), 440)
+	mostly(t, "label 1 over UDP", waitSamples(t, started.Dir, "1", 8000, 15*time.Second), 440)
 	_ = call.Hangup(context.Background())
 	ended := r.waitSRS(10*time.Second, srs.EventEnded)
 	rep, err := srs.ReadReport(filepath.Join(ended.Dir, "session.json"))
@@ -244,7 +268,7 @@ func TestSRSInitiatedStartsPaused(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitRecording(10*time.Second, Recording)
-	dominant(t, "label 1 after the resume", waitSamples(t, started.Dir, "1", 8000, 15*time.Second), 440)
+	mostly(t, "label 1 after the resume", waitSamples(t, started.Dir, "1", 8000, 15*time.Second), 440)
 	_ = call.Hangup(ctx)
 	r.waitRecording(10*time.Second, Stopped)
 	if err := r.srs.Hangup(ctx, rsID); err != nil {

@@ -49,8 +49,12 @@ type Recorder struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{} // every live RS, whoever started it
 	status   map[string]Event      // by engine call id
-	closed   bool
-	wg       sync.WaitGroup
+	// perCall holds each RS's last event per call, lastPublished the call
+	// state the front ends were told (callstate.go).
+	perCall       map[string]map[*session]Event
+	lastPublished map[string]Event
+	closed        bool
+	wg            sync.WaitGroup
 }
 
 // New prepares a recorder for the calls of engine, which must have been
@@ -75,10 +79,14 @@ func New(engine *callengine.Engine, pol policy.Resolved, opts Options) (*Recorde
 	if pol.FailoverOn == nil {
 		pol.FailoverOn = policy.DefaultFailover
 	}
+	if pol.Parallel < 1 {
+		pol.Parallel = 1
+	}
 	return &Recorder{
 		engine: engine, pol: pol, log: log.With("component", "recording"), ports: engine.RTPPorts(),
 		timeout: pol.SetupTimeout, mediaIP: ip, ep: ep,
 		sessions: map[*session]struct{}{}, status: map[string]Event{},
+		perCall: map[string]map[*session]Event{}, lastPublished: map[string]Event{},
 	}, nil
 }
 
@@ -196,7 +204,9 @@ func offReason(m policy.Mode) string {
 	return "recording disabled by policy"
 }
 
-// begin creates and starts the SRC-initiated RS of a call.
+// begin creates and starts the SRC-initiated RSs of a call: as many as
+// the policy's parallel asks, each starting at its own entry of the SRS
+// list (and moving on, when it fails, to entries no sibling uses).
 func (r *Recorder) begin(c *callengine.Call) error {
 	if r.isClosed() {
 		return errors.New("recording: recorder is shut down")
@@ -206,11 +216,14 @@ func (r *Recorder) begin(c *callengine.Call) error {
 			return nil
 		}
 	}
-	s, err := r.newSession(c, r.streamCount(), bySRC)
-	if err != nil {
-		return err
+	for k := range r.wanted() {
+		s, err := r.newSession(c, r.streamCount(), bySRC)
+		if err != nil {
+			return err
+		}
+		s.first = k
+		r.launch(s)
 	}
-	r.launch(s)
 	return nil
 }
 

@@ -68,6 +68,7 @@ type session struct {
 	reason          string
 	ended           bool
 	stopping        bool      // the call ended: no new RS is offered
+	first           int       // parallel recording: the SRS list entry this RS tries first
 	lastAlive       time.Time // when the SRS last showed it holds the RS
 	interruptedAt   time.Time // since when the recording is interrupted
 }
@@ -189,7 +190,11 @@ func (s *session) run() {
 		go s.pingLoop(s.r.pol.PingInterval)
 	}
 	if s.origin == bySRC {
-		s.start(s.ctx, s.r.pol.SRS)
+		list := s.r.pol.SRS
+		if s.first > 0 && s.first < len(list) { // parallel: each RS its own entry first
+			list = append(append([]string{}, list[s.first:]...), list[:s.first]...)
+		}
+		s.start(s.ctx, list)
 	}
 	for {
 		select {
@@ -246,7 +251,7 @@ func (s *session) setState(st State, reason string) {
 	s.mu.Unlock()
 	s.log.Info("recording", "state", st, "srs", ev.SRS, "reason", reason, "rs_call_id", s.rsCallIDValue())
 	if ev.CallID != "" { // a standby RS records no call: nothing to show
-		s.r.publish(ev)
+		s.r.report(s, ev)
 	}
 }
 
@@ -286,6 +291,9 @@ func (s *session) start(ctx context.Context, srsList []string) {
 	for len(targets) > 0 {
 		target := targets[0]
 		targets = targets[1:]
+		if s.siblingUses(target) && len(targets) > 0 {
+			continue // another RS of the call records there
+		}
 		err := s.offer(ctx, target)
 		if err == nil {
 			s.setState(s.activeState(), s.pauseReason())
@@ -307,6 +315,27 @@ func (s *session) start(ctx context.Context, srsList []string) {
 		}
 	}
 	s.fail(strings.Join(reasons, "; "))
+}
+
+// siblingUses says whether another live RS of the same call records at
+// (or is being set up with) srs.
+func (s *session) siblingUses(srs string) bool {
+	call, _ := s.current()
+	if call == nil {
+		return false
+	}
+	for _, o := range s.r.sessionsOf(call.ID) {
+		if o == s {
+			continue
+		}
+		o.mu.Lock()
+		uses := o.srs == srs && o.state != Failed && o.state != Stopped && !o.ended
+		o.mu.Unlock()
+		if uses {
+			return true
+		}
+	}
+	return false
 }
 
 // maxRedirects bounds how many 3xx one recording follows.

@@ -40,6 +40,12 @@ func (w *eventWriter) recordingEvent(ev recording.Event) {
 	if ev.PausedBy != "" {
 		m["paused_by"] = ev.PausedBy
 	}
+	if ev.RecordersWanted > 1 { // parallel recording: how many record the call
+		m["recorders"], m["recorders_wanted"] = ev.Recorders, ev.RecordersWanted
+	}
+	if ev.State == recording.Interrupted {
+		m["since"] = ev.Time.UTC().Format(time.RFC3339Nano)
+	}
 	w.write(m)
 }
 

@@ -163,7 +163,8 @@ func (b *backend) recordingEvent(ev recording.Event) {
 		return
 	}
 	r := model.Recording{CallID: ev.CallID, State: model.RecState(ev.State), SRS: ev.SRS,
-		Reason: readableReason(ev.Reason), PausedBy: ev.PausedBy, Required: ev.Required, Since: ev.Time}
+		Reason: readableReason(ev.Reason), PausedBy: ev.PausedBy, Required: ev.Required, Since: ev.Time,
+		Recorders: ev.Recorders, RecordersWanted: ev.RecordersWanted}
 	b.post(func() {
 		if b.win != nil {
 			b.win.SetRecording(r)

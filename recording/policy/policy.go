@@ -87,6 +87,9 @@ type Policy struct {
 	// FailoverOn says which outcomes of an RS INVITE move on to the next
 	// SRS; the others fail the recording at once.
 	FailoverOn Failover
+	// Parallel is how many SRSs of the list record each call at once;
+	// default 1.
+	Parallel int
 	// PingInterval is how often each RS is asked with an in-dialog OPTIONS
 	// whether the SRS still holds it; default 2 s; 0 turns pings off.
 	PingInterval time.Duration
@@ -150,11 +153,12 @@ type Settings struct {
 	SetupTimeout   *string  `toml:"setup_timeout"`
 	FailoverOn     []string `toml:"failover_on"`
 	PingInterval   *string  `toml:"ping_interval"`
+	Parallel       *int     `toml:"parallel"`
 }
 
 // Keys are the setting names, as in the files.
 var Keys = []string{"srs", "mode", "streams", "allow_pause", "max_pause", "srtp", "srs_ca", "client_cert", "client_key",
-	"srs_initiated", "allow_second_recorder", "setup_timeout", "failover_on", "ping_interval"}
+	"srs_initiated", "allow_second_recorder", "setup_timeout", "failover_on", "ping_interval", "parallel"}
 
 func (s *Settings) has(key string) bool {
 	switch key {
@@ -186,6 +190,8 @@ func (s *Settings) has(key string) bool {
 		return s.FailoverOn != nil
 	case "ping_interval":
 		return s.PingInterval != nil
+	case "parallel":
+		return s.Parallel != nil
 	}
 	return false
 }
@@ -302,6 +308,8 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 			merged.FailoverOn = user.FailoverOn
 		case "ping_interval":
 			merged.PingInterval = user.PingInterval
+		case "parallel":
+			merged.Parallel = user.Parallel
 		}
 	}
 	p, err := merged.policy()
@@ -316,7 +324,7 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 func (s Settings) policy() (Policy, error) {
 	p := Policy{SRS: s.SRS, Streams: Separate, AllowPause: true, Mode: Never, SRTP: SRTPPreferred,
 		SRSInitiated: InitiatedProvisioned, SetupTimeout: DefaultSetupTimeout, FailoverOn: DefaultFailover,
-		PingInterval: DefaultPingInterval}
+		PingInterval: DefaultPingInterval, Parallel: 1}
 	for i, u := range p.SRS {
 		l := strings.ToLower(u)
 		if !strings.HasPrefix(l, "sip:") && !strings.HasPrefix(l, "sips:") {
@@ -404,6 +412,12 @@ func (s Settings) policy() (Policy, error) {
 			return p, fmt.Errorf("%w: recording.ping_interval: %q is not 0s or a duration of at least 200ms", ErrInvalid, *s.PingInterval)
 		}
 		p.PingInterval = d
+	}
+	if s.Parallel != nil {
+		if *s.Parallel < 1 || *s.Parallel > 8 {
+			return p, fmt.Errorf("%w: recording.parallel: %d is not 1 to 8", ErrInvalid, *s.Parallel)
+		}
+		p.Parallel = *s.Parallel
 	}
 	if s.FailoverOn != nil {
 		f, err := parseFailover(s.FailoverOn)
