@@ -44,8 +44,9 @@ fuzz:
 	  done; \
 	done
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Under the test rig, so the sound-path benchmarks have their devices.
+bench: deps
+	.ci/test-env $(GO) test -run '^$$' -bench . -benchmem ./...
 
 # An installable Linux archive (binary, .desktop file, icon) made by
 # `fyne package` from FyneApp.toml. The fyne tool is installed into
