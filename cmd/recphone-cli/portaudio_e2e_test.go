@@ -70,31 +70,6 @@ func portAudioCall(t *testing.T) *paCall {
 	return c
 }
 
-// soundSent tells whether a levels event is a window in which the phone
-// heard the microphone and sent it.
-func soundSent(ev map[string]any) bool {
-	mic, _ := ev["mic_dbfs"].(float64)
-	sent, _ := ev["sent_dbfs"].(float64)
-	return ev["muted"] == false && mic > -20 && sent > -20
-}
-
-// waitLevels waits for n levels events (100 ms windows of the phone's
-// frames) that satisfy ok. Readings the phone drops when its output lags
-// make the wait longer, never shorter.
-func (c *cli) waitLevels(n int, what string, ok func(map[string]any) bool) {
-	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for got := 0; got < n; {
-		left := time.Until(deadline)
-		if left <= 0 {
-			c.t.Fatalf("only %d of %d meter windows %s within 30 s", got, n, what)
-		}
-		if ok(c.expect(left, "levels", nil)) {
-			got++
-		}
-	}
-}
-
 // deviceTrouble describes a lost or replaced call stream, if there was one.
 func (c *paCall) deviceTrouble() string {
 	for _, ev := range c.phone.all() {
