@@ -14,6 +14,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -52,20 +53,11 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	var lc net.ListenConfig
-	udp, err := lc.ListenPacket(ctx, "udp", addr)
+	udp, tcp, port, err := listenPair(ctx, host, port)
 	if err != nil {
-		return nil, fmt.Errorf("sipstack: listen udp %s: %w", addr, err)
-	}
-	if port == 0 {
-		port = udp.LocalAddr().(*net.UDPAddr).Port
+		return nil, err
 	}
 	bound := net.JoinHostPort(host, strconv.Itoa(port))
-	tcp, err := lc.Listen(ctx, "tcp", bound)
-	if err != nil {
-		udp.Close()
-		return nil, fmt.Errorf("sipstack: listen tcp %s: %w", bound, err)
-	}
 	s := &Stack{Host: host, Port: port, udp: udp, tcp: tcp}
 	fail := func(err error) (*Stack, error) {
 		if s.UA != nil {
@@ -99,6 +91,33 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 	}
 	s.clients = map[string]*sipgo.Client{"udp": udpClient, "tcp": streamClient, "tls": streamClient}
 	return s, nil
+}
+
+// pairAttempts bounds how often listenPair draws another port.
+const pairAttempts = 10
+
+// listenPair binds UDP and TCP on one port. For port 0 the port is the one
+// the system picks for UDP; another socket of the machine may hold it for
+// TCP already (an outgoing connection's local port), and then another port
+// is drawn.
+func listenPair(ctx context.Context, host string, port int) (net.PacketConn, net.Listener, int, error) {
+	var lc net.ListenConfig
+	for attempt := 1; ; attempt++ {
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		udp, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("sipstack: listen udp %s: %w", addr, err)
+		}
+		bound := net.JoinHostPort(host, strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
+		tcp, err := lc.Listen(ctx, "tcp", bound)
+		if err == nil {
+			return udp, tcp, udp.LocalAddr().(*net.UDPAddr).Port, nil
+		}
+		udp.Close()
+		if port != 0 || !errors.Is(err, syscall.EADDRINUSE) || attempt == pairAttempts {
+			return nil, nil, 0, fmt.Errorf("sipstack: listen tcp %s: %w", bound, err)
+		}
+	}
 }
 
 // Addr is the bound host:port.
