@@ -23,10 +23,14 @@ deps-run:
 
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
+# gofmt over every Go file in the tree that git does not ignore, so a new,
+# not yet added file is checked too.
 vet:
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')) && test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum not tidy: run 'go mod tidy'"; exit 1; }
+	.ci/check-layers
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 test: deps vet
 	.ci/test-env $(GO) test -race -timeout 20m -count=1 ./...
@@ -40,8 +44,9 @@ fuzz:
 	  done; \
 	done
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Under the test rig, so the sound-path benchmarks have their devices.
+bench: deps
+	.ci/test-env $(GO) test -run '^$$' -bench . -benchmem ./...
 
 # An installable Linux archive (binary, .desktop file, icon) made by
 # `fyne package` from FyneApp.toml. The fyne tool is installed into

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -59,7 +60,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needPulse(t *testing.T) { t.Helper(); pulsetest.Need(t) }
+func needPulse(t testing.TB) { t.Helper(); pulsetest.Need(t) }
 
 // pcmArgs is the sample format of every test stream: what the phone's
 // frames use, so nothing is converted on the test's side.
@@ -73,6 +74,7 @@ type recorder struct {
 	chunks []chunk
 	cmd    *exec.Cmd
 	done   chan struct{}
+	wake   chan struct{} // poked after each chunk
 }
 
 type chunk struct {
@@ -80,7 +82,7 @@ type chunk struct {
 	at  time.Time // when it was read
 }
 
-func startRecorder(t *testing.T, source string) *recorder {
+func startRecorder(t testing.TB, source string) *recorder {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "parec", append([]string{"-d", source, "--raw"}, pcmArgs...)...)
@@ -91,7 +93,7 @@ func startRecorder(t *testing.T, source string) *recorder {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("parec: %v", err)
 	}
-	r := &recorder{cmd: cmd, done: make(chan struct{})}
+	r := &recorder{cmd: cmd, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	go func() {
 		defer close(r.done)
 		br := bufio.NewReaderSize(out, 320)
@@ -107,6 +109,10 @@ func startRecorder(t *testing.T, source string) *recorder {
 				}
 				r.chunks = append(r.chunks, chunk{end: len(r.pcm), at: now})
 				r.mu.Unlock()
+				select {
+				case r.wake <- struct{}{}:
+				default:
+				}
 			}
 			if err != nil {
 				return
@@ -142,18 +148,68 @@ func (r *recorder) samples() []int16 {
 	return append([]int16(nil), r.pcm...)
 }
 
-// timeOf estimates when sample i was played: the arrival of its chunk,
-// less the samples that followed it in the chunk. It is late by parec's
-// own latency, so latencies derived from it are upper bounds.
-func (r *recorder) timeOf(i int) time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// timeOfLocked estimates when sample i was played: the arrival of its
+// chunk, less the samples that followed it in the chunk. It is late by
+// parec's own latency, so latencies derived from it are upper bounds.
+// Caller holds r.mu.
+func (r *recorder) timeOfLocked(i int) time.Time {
 	for _, c := range r.chunks {
 		if i < c.end {
 			return c.at.Add(-time.Duration(c.end-1-i) * time.Second / 8000)
 		}
 	}
 	return time.Time{}
+}
+
+// waitFor waits until cond, called under mu, holds, or until limit.
+func (r *recorder) waitFor(limit time.Duration, cond func() bool) bool {
+	deadline := time.After(limit)
+	for {
+		r.mu.Lock()
+		ok := cond()
+		r.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-r.wake:
+		case <-r.done:
+			return false
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// waitLoud waits for the first loud sample (|s| over 2000) recorded after
+// since and returns its index and when it was played.
+func (r *recorder) waitLoud(since time.Time, limit time.Duration) (int, time.Time, bool) {
+	from := r.indexAt(since)
+	var at time.Time
+	ok := r.waitFor(limit, func() bool {
+		for ; from < len(r.pcm); from++ {
+			if v := r.pcm[from]; v > 2000 || v < -2000 {
+				at = r.timeOfLocked(from)
+				return true
+			}
+		}
+		return false
+	})
+	return from, at, ok
+}
+
+// waitQuiet waits until the last 100 ms recorded are quiet.
+func (r *recorder) waitQuiet(limit time.Duration) bool {
+	return r.waitFor(limit, func() bool {
+		return len(r.pcm) >= 800 && blockIsQuiet(r.pcm[len(r.pcm)-800:])
+	})
+}
+
+// span returns up to n samples from index i on.
+func (r *recorder) span(i, n int) []int16 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.pcm[min(i, len(r.pcm)):min(i+n, len(r.pcm))])
 }
 
 // indexAt returns how many samples had arrived by t.
@@ -176,7 +232,7 @@ type feeder struct {
 	cmd *exec.Cmd
 }
 
-func startFeeder(t *testing.T, sink string) *feeder {
+func startFeeder(t testing.TB, sink string) *feeder {
 	t.Helper()
 	cmd := exec.Command("pacat", append([]string{"-p", "-d", sink, "--raw"}, pcmArgs...)...)
 	w, err := cmd.StdinPipe()
