@@ -40,7 +40,8 @@ type Engine struct {
 	mu     sync.Mutex
 	calls  map[string]*Call // by SIP Call-ID
 	nextID int
-	closed bool
+	closed bool // no new calls (EndCalls)
+	shut   bool // Shutdown ran
 
 	regCancel context.CancelFunc
 	regDone   chan struct{}
@@ -126,23 +127,13 @@ func (e *Engine) AORString() string { return e.aor.String() }
 // waits for the peers' answers until ctx ends.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
-	if e.closed {
+	if e.shut {
 		e.mu.Unlock()
 		return nil
 	}
-	e.closed = true
-	calls := make([]*Call, 0, len(e.calls))
-	for _, c := range e.calls {
-		calls = append(calls, c)
-	}
+	e.shut = true
 	e.mu.Unlock()
-
-	var wg sync.WaitGroup
-	for _, c := range calls {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = c.Hangup(ctx) }()
-	}
-	wg.Wait()
+	e.EndCalls(ctx)
 	if e.regCancel != nil {
 		e.regCancel()
 		select {
@@ -155,6 +146,25 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	return e.ep.Close()
+}
+
+// EndCalls hangs up every call and takes no new ones, waiting for the
+// peers' answers until ctx ends. The endpoint stays open: the recording
+// client ends its sessions on it before Shutdown closes it.
+func (e *Engine) EndCalls(ctx context.Context) {
+	e.mu.Lock()
+	e.closed = true
+	calls := make([]*Call, 0, len(e.calls))
+	for _, c := range e.calls {
+		calls = append(calls, c)
+	}
+	e.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Hangup(ctx) }()
+	}
+	wg.Wait()
 }
 
 // Calls returns the calls that have not ended, oldest first.

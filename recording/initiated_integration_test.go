@@ -38,19 +38,11 @@ func waitSamples(t *testing.T, dir, label string, n int, timeout time.Duration) 
 // measure, not the pieces between them.
 func mostly(t *testing.T, what string, s []int16, want float64) {
 	t.Helper()
-	const piece = 800
-	sounding, ok := 0, 0
-	for i := 0; i+piece <= len(s); i += piece {
-		p := s[i : i+piece]
-		if dsp.RMS(p) < 500 {
-			continue
-		}
-		sounding++
-		if f, share := dsp.DominantTone(p, 8000, 440, 1000); f == want && share > 0.6 {
-			ok++
-		}
+	other := 1000.0
+	if want == 1000 {
+		other = 440
 	}
-	if sounding < 3 || ok*10 < sounding*7 {
+	if sounding, ok := dsp.TonePieces(s, 8000, 800, 500, want, other); sounding < 3 || ok*10 < sounding*7 {
 		t.Fatalf("%s: %d of %d sounding 100 ms pieces carry %v Hz", what, ok, sounding, want)
 	}
 }

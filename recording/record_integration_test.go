@@ -121,8 +121,9 @@ func newRigOpts(t *testing.T, p policy.Policy, mic audio.Device, o rigOptions) *
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = eng.Shutdown(sctx)
+		eng.EndCalls(sctx)
 		_ = rec.Shutdown(sctx)
+		_ = eng.Shutdown(sctx)
 		stop()
 		<-srsDone
 	})

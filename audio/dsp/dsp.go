@@ -61,3 +61,22 @@ func DominantTone(samples []int16, rate int, candidates ...float64) (freq, share
 	// A sine of amplitude A has RMS² = A²/2 and Goertzel power A²/4.
 	return freq, 2 * best / (rms * rms)
 }
+
+// TonePieces cuts samples into pieces of n samples and counts those that
+// sound (RMS of at least minRMS) and, of them, those where want is the
+// stronger of want and other with at least half the piece's power. A tone
+// judged piece by piece survives the odd skipped or concealed frame that
+// spoils a measure over the whole signal.
+func TonePieces(samples []int16, rate, n int, minRMS, want, other float64) (sounding, toned int) {
+	for i := 0; i+n <= len(samples); i += n {
+		p := samples[i : i+n]
+		if RMS(p) < minRMS {
+			continue
+		}
+		sounding++
+		if f, share := DominantTone(p, rate, want, other); f == want && share >= 0.5 {
+			toned++
+		}
+	}
+	return sounding, toned
+}

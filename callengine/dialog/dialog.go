@@ -535,10 +535,12 @@ func (d *Dialog) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	if !d.markEnded() {
 		return
 	}
-	d.finish()
+	// The owner hears of the BYE before Done closes, so whoever watches
+	// Done already knows why the dialog ended.
 	if d.h.Bye != nil {
 		d.h.Bye(req)
 	}
+	d.finish()
 }
 
 // addVia adds our Via; over TCP and TLS it asks the peer to reuse the

@@ -87,8 +87,10 @@ func TestImpairedNetwork(t *testing.T) {
 	_, spkB, overrun := clockPairTimed(a, b, newTone(440), nil, 150, nil)
 	skipIfOverloaded(t, overrun, 150)
 	tail := spkB[len(spkB)-8000:]
-	if f, share := dsp.DominantTone(tail, 8000, 440, 1000); f != 440 || share < 0.5 {
-		t.Fatalf("B hears %v (share %.2f) over a bad link", f, share)
+	// In 20 ms pieces: lost and concealed frames are the point of this
+	// link; most frames must still carry the tone.
+	if n, ok := dsp.TonePieces(tail, 8000, 160, 500, 440, 1000); n < 20 || ok*10 < n*7 {
+		t.Fatalf("B hears 440 Hz in %d of %d sounding frames over a bad link", ok, n)
 	}
 	st := b.Stats()
 	t.Logf("B over 5%% loss, 5%% duplicates, 0-60 ms jitter: %+v", st)

@@ -120,14 +120,13 @@ func TestToneBothWays(t *testing.T) {
 			a, b := newPair(t, codec, Config{}, Config{})
 			spkA, spkB := clockPair(a, b, newTone(440), newTone(1000), 75, nil)
 			tail := func(s []int16) []int16 { return s[len(s)-4000:] }
-			// The share leaves room for concealed frames when the test
-			// clock is starved by a loaded machine; the tone must still be
-			// the one sent.
-			if f, share := dsp.DominantTone(tail(spkB), 8000, 440, 1000); f != 440 || share < 0.5 {
-				t.Errorf("B heard %v Hz (share %.2f), want 440", f, share)
+			// Judged in 20 ms pieces: a test clock starved by a loaded
+			// machine costs concealed frames, not the tone sent.
+			if n, ok := dsp.TonePieces(tail(spkB), 8000, 160, 500, 440, 1000); n < 10 || ok*10 < n*7 {
+				t.Errorf("B heard 440 Hz in %d of %d sounding frames", ok, n)
 			}
-			if f, share := dsp.DominantTone(tail(spkA), 8000, 440, 1000); f != 1000 || share < 0.5 {
-				t.Errorf("A heard %v Hz (share %.2f), want 1000", f, share)
+			if n, ok := dsp.TonePieces(tail(spkA), 8000, 160, 500, 1000, 440); n < 10 || ok*10 < n*7 {
+				t.Errorf("A heard 1000 Hz in %d of %d sounding frames", ok, n)
 			}
 			if rms := dsp.RMS(tail(spkB)); rms < 5000 {
 				t.Errorf("B level %.0f, sent amplitude 8000 (rms 5657)", rms)

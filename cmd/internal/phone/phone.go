@@ -400,15 +400,18 @@ func (p *Phone) Resume(ctx context.Context, callID string) error {
 // log file. Every failure is logged; they are returned joined.
 func (p *Phone) Shutdown(ctx context.Context) error {
 	var errs []error
-	if err := p.Engine.Shutdown(ctx); err != nil {
-		p.Log.Warn("phone shutdown", "err", err)
-		errs = append(errs, fmt.Errorf("phone: %w", err))
-	}
+	// The calls end first, their recordings with them; the recording
+	// client ends its sessions over the endpoint, which closes last.
+	p.Engine.EndCalls(ctx)
 	if rec := p.Recorder(); rec != nil {
 		if err := rec.Shutdown(ctx); err != nil {
 			p.Log.Warn("recording client shutdown", "err", err)
 			errs = append(errs, fmt.Errorf("recording client: %w", err))
 		}
+	}
+	if err := p.Engine.Shutdown(ctx); err != nil {
+		p.Log.Warn("phone shutdown", "err", err)
+		errs = append(errs, fmt.Errorf("phone: %w", err))
 	}
 	p.mu.Lock()
 	p.stopRingLocked()
