@@ -273,7 +273,10 @@ func (r *Resolver) newLookup(ctx context.Context, uri sip.Uri) (*lookup, error) 
 	if l.scheme == "sips" {
 		l.preferred = TLS
 	}
-	if _, err := netip.ParseAddr(l.host); err == nil {
+	if ip, err := netip.ParseAddr(l.host); err == nil {
+		if !usable(ip.Unmap()) {
+			return nil, bad("address " + l.host + " is not a unicast address")
+		}
 		return l, nil // no DNS
 	}
 	if !isName(l.host) {
@@ -531,8 +534,7 @@ func (l *lookup) addresses(ctx context.Context, t Target) {
 			case *dns.AAAA:
 				ip, _ = netip.AddrFromSlice(a.AAAA.To16())
 			}
-			ip = ip.Unmap()
-			if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			if ip = ip.Unmap(); !usable(ip) {
 				l.log.Warn("address skipped", "host", t.Host, "address", ip)
 				continue
 			}
@@ -582,6 +584,11 @@ func (l *lookup) add(t Target) {
 	}
 	l.log.Debug("SRS candidate", "target", t.String())
 	l.targets = append(l.targets, t)
+}
+
+// usable is whether a server can be at ip.
+func usable(ip netip.Addr) bool {
+	return ip.IsValid() && !ip.IsUnspecified() && !ip.IsMulticast() && ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -319,6 +319,8 @@ func TestResolveErrors(t *testing.T) {
 		{name: "unsupported transport", uri: "sip:srs.example.test;transport=sctp", want: ErrURI},
 		{name: "sips over udp", uri: "sips:srs.example.test;transport=udp", want: ErrURI},
 		{name: "bad host", uri: "sip:srs..example.test", want: ErrURI},
+		{name: "unspecified address", uri: "sip:0.0.0.0", want: ErrURI, failName: "0.0.0.0"},
+		{name: "multicast address", uri: "sip:[ff02::1]", want: ErrURI, failName: "ff02::1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
