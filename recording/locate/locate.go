@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -179,16 +180,18 @@ const (
 // all; a DNS timeout after some targets were found ends the search and
 // returns those.
 func (r *Resolver) Resolve(ctx context.Context, uri sip.Uri) ([]Target, error) {
-	l, err := r.newLookup(ctx, uri)
+	l, err := r.newLookup(uri)
 	if err != nil {
 		return nil, err
 	}
 	l.run(ctx)
-	if len(l.targets) > 0 && ctx.Err() == nil {
-		return l.targets, nil
-	}
-	if l.hard != nil {
+	switch {
+	case l.hard != nil && (len(l.targets) == 0 || ctx.Err() != nil):
 		return nil, l.hard
+	case ctx.Err() != nil:
+		return nil, &LookupError{Name: l.host, Type: "URI", Err: ctxErr(ctx)}
+	case len(l.targets) > 0:
+		return l.targets, nil
 	}
 	if len(l.errs) == 0 {
 		return nil, &LookupError{Name: l.host, Type: "URI", Err: ErrNoAddress}
@@ -216,7 +219,7 @@ type lookup struct {
 	skipAAAA  bool    // the server does not answer AAAA queries
 }
 
-func (r *Resolver) newLookup(ctx context.Context, uri sip.Uri) (*lookup, error) {
+func (r *Resolver) newLookup(uri sip.Uri) (*lookup, error) {
 	l := &lookup{r: r, log: r.Logger, timeout: r.Timeout, now: time.Now(), port: uri.Port}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -268,7 +271,7 @@ func (r *Resolver) newLookup(ctx context.Context, uri sip.Uri) (*lookup, error) 
 	case UDP, TCP, TLS:
 		l.preferred = p
 	default:
-		return nil, fmt.Errorf("locate: preferred transport %q is not udp, tcp or tls: %w", r.Transport, ErrURI)
+		return nil, fmt.Errorf("locate: preferred transport %q is not udp, tcp or tls", r.Transport)
 	}
 	if l.scheme == "sips" {
 		l.preferred = TLS
@@ -309,16 +312,9 @@ func (r *Resolver) servers() ([]string, error) {
 	}
 	out := make([]string, len(conf.Servers))
 	for i, s := range conf.Servers {
-		out[i] = joinHostPort(s, port)
+		out[i] = net.JoinHostPort(strings.Trim(s, "[]"), port)
 	}
 	return out, nil
-}
-
-func joinHostPort(host, port string) string {
-	if strings.Contains(host, ":") {
-		return "[" + strings.Trim(host, "[]") + "]:" + port
-	}
-	return host + ":" + port
 }
 
 // transportPort is the transport for a URI whose transport DNS does not
@@ -406,8 +402,19 @@ func srvName(transport, host string) string {
 	}
 }
 
-// naptrService maps NAPTR services to transports (RFC 3263 §4.1).
-var naptrService = map[string]string{"SIP+D2U": UDP, "SIP+D2T": TCP, "SIPS+D2T": TLS}
+// naptrTransport is the transport of a NAPTR service (RFC 3263 §4.1),
+// for the services we support.
+func naptrTransport(service string) (string, bool) {
+	switch strings.ToUpper(service) {
+	case "SIP+D2U":
+		return UDP, true
+	case "SIP+D2T":
+		return TCP, true
+	case "SIPS+D2T":
+		return TLS, true
+	}
+	return "", false
+}
 
 // naptr follows TARGET's NAPTR records and says whether there were any
 // usable ones (then SRV and A/AAAA of TARGET are not asked).
@@ -420,7 +427,7 @@ func (l *lookup) naptr(ctx context.Context) bool {
 	var usable []*dns.NAPTR
 	for _, rr := range rrs {
 		n := rr.(*dns.NAPTR)
-		t, ok := naptrService[strings.ToUpper(n.Service)]
+		t, ok := naptrTransport(n.Service)
 		switch {
 		case !ok:
 			l.log.Debug("NAPTR service not supported", "service", n.Service)
@@ -445,7 +452,8 @@ func (l *lookup) naptr(ctx context.Context) bool {
 		usable = usable[:maxNAPTR]
 	}
 	for _, n := range usable {
-		l.srv(ctx, trimDot(n.Replacement), naptrService[strings.ToUpper(n.Service)], SourceNAPTR, expires)
+		t, _ := naptrTransport(n.Service)
+		l.srv(ctx, trimDot(n.Replacement), t, SourceNAPTR, expires)
 		if !l.more() {
 			break
 		}

@@ -142,14 +142,10 @@ func (l *lookup) exchangeNet(ctx context.Context, m *dns.Msg, server, network st
 // cancellation stays itself, its deadline and ours are ErrTimeout, any
 // other failure (refused, unreadable answer) is ErrServer.
 func classify(ctx, qctx context.Context, err error) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
 	switch {
-	case errors.Is(ctx.Err(), context.Canceled):
-		return ctx.Err()
-	case ctx.Err() != nil:
-		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
-	case pastDeadline(ctx):
-		// The socket's deadline (ctx's) fired before ctx noticed.
-		return fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
 	case qctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
@@ -160,9 +156,14 @@ func classify(ctx, qctx context.Context, err error) error {
 	return fmt.Errorf("%w: %w", ErrServer, err)
 }
 
-func pastDeadline(ctx context.Context) bool {
-	d, ok := ctx.Deadline()
-	return ok && !time.Now().Before(d)
+// ctxErr is why ctx is over, if it is: its cancellation as it is, its
+// deadline as ErrTimeout too — also when the socket's deadline (ctx's)
+// fired before ctx noticed.
+func ctxErr(ctx context.Context) error {
+	if d, ok := ctx.Deadline(); errors.Is(ctx.Err(), context.DeadlineExceeded) || ok && !time.Now().Before(d) {
+		return fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+	}
+	return ctx.Err()
 }
 
 // check refuses what is not an answer to q and maps the rcode.
