@@ -637,3 +637,22 @@ func TestTargetURI(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkResolveNAPTR is a full NAPTR → SRV → A/AAAA resolution of two
+// targets against the loopback server (7 queries).
+func BenchmarkResolveNAPTR(b *testing.B) {
+	z := newZone(b,
+		`example.test. NAPTR 10 10 "s" "SIP+D2T" "" _sip._tcp.example.test.`,
+		`_sip._tcp.example.test. SRV 10 10 5060 a.example.test.`,
+		`_sip._tcp.example.test. SRV 20 10 5060 b.example.test.`,
+		`a.example.test. A 127.0.0.1`,
+		`b.example.test. A 127.0.0.2`,
+	)
+	r := &Resolver{Server: serve(b, z)}
+	uri := parseURI(b, "sip:srs@example.test")
+	for b.Loop() {
+		if got, err := r.Resolve(b.Context(), uri); err != nil || len(got) != 2 {
+			b.Fatal(got, err)
+		}
+	}
+}
