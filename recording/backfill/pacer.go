@@ -122,8 +122,8 @@ func Run(ctx context.Context, r *Ring, sp Span, end uint64, send SendFunc, o Opt
 	return run(ctx, r, sp, end, send, o)
 }
 
-func run(ctx context.Context, r *Ring, sp Span, end uint64, send SendFunc, o Options) (Range, error) {
-	rg := Range{Missing: sp.Missing}
+func run(ctx context.Context, r *Ring, sp Span, end uint64, send SendFunc, o Options) (rg Range, err error) {
+	rg.Missing = sp.Missing
 	c := r.Frames(sp.Start, end)
 	defer func() { rg.Lost = int(c.Lost()) }()
 	p := newPacer(r.FrameDuration(), o, o.Clock.Now())
@@ -131,19 +131,23 @@ func run(ctx context.Context, r *Ring, sp Span, end uint64, send SendFunc, o Opt
 		if err := ctx.Err(); err != nil {
 			return rg, fmt.Errorf("backfill: stopped after %d frames: %w", rg.Frames, err)
 		}
-		f, err := c.Next()
-		if errors.Is(err, ErrDone) {
+		f, next := c.Next()
+		if errors.Is(next, ErrDone) {
 			return rg, nil
 		}
-		if d := p.wait(o.Clock.Now()); d > 0 {
+		now := o.Clock.Now()
+		if d := p.wait(now); d > 0 {
 			if err := o.Clock.Sleep(ctx, d); err != nil {
 				return rg, fmt.Errorf("backfill: stopped after %d frames: %w", rg.Frames, err)
 			}
+			now = o.Clock.Now()
 		}
 		if err := send(f); err != nil {
 			return rg, fmt.Errorf("backfill: send of frame %d (timestamp %d): %w", f.Pos, f.Timestamp, err)
 		}
-		p.sent(o.Clock.Now())
+		// Booked when it started, so that a slow send does not use up
+		// the burst that lets the back-fill catch up after it.
+		p.sent(now)
 		if rg.Frames == 0 {
 			rg.From = f.Time
 		}
