@@ -74,3 +74,20 @@ func BenchmarkBackfill30s(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1500), "ns/frame")
 }
+
+// BenchmarkReadChunk is one chunk copy: the longest a reader holds the
+// ring's lock, so the longest Add can wait for it.
+func BenchmarkReadChunk(b *testing.B) {
+	r := newRing(b, 1500)
+	for i := range 1500 {
+		r.Add(plain(i))
+	}
+	frames := make([]Frame, chunkFrames)
+	buf := make([]byte, chunkFrames*DefaultMaxPayload)
+	b.ReportAllocs()
+	for b.Loop() {
+		if n, _, _ := r.read(100, 1500, frames, buf); n != chunkFrames {
+			b.Fatal(n)
+		}
+	}
+}

@@ -20,6 +20,12 @@
 // frames at or after that position, while the back-fill sends exactly the
 // ones before it. No frame goes out twice and none is skipped.
 //
+// Back-filled and live frames reach the new SRS interleaved, the back-filled
+// ones with older timestamps. The recorder maps both through one CS→RS
+// timestamp mapping fixed when the RS comes up (from each frame's wall time
+// on a new CS source), rather than rebasing on every backward jump, so
+// every frame lands at its original place in the recording.
+//
 // A Range says which part of the new recording was back-filled and what the
 // ring could no longer supply, for the recorder to put into the metadata or
 // a header the SRS reads.

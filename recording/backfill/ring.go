@@ -179,7 +179,9 @@ type Span struct {
 	// next frame's position when none is kept yet (frames added later
 	// belong to the span).
 	Start uint64
-	// From is that frame's wall time; zero when there is none yet.
+	// From is that frame's wall time; zero when there is none yet. It is
+	// known as soon as the failure is, so the new RS's offer can already
+	// say where its back-filled part starts; Run's Range has the rest.
 	From time.Time
 	// Missing is the audio between Asked and From that was overwritten
 	// before the back-fill asked for it: the ring was too short.
