@@ -58,7 +58,8 @@ type Call struct {
 	dlg         *dialog.Dialog
 	out         *dialog.Outgoing // our INVITE while it is unanswered
 	cancelDial  func()
-	stopCode    int // why dialing was stopped locally
+	cancelAdmit func() // ends the wait for admission (Engine.SetAdmission)
+	stopCode    int    // why dialing was stopped locally
 	stopReason  string
 	endReason   string // why an established dialog is ending
 	answerInACK bool   // we offered in our 200 (offerless INVITE); the answer comes in the ACK

@@ -36,6 +36,7 @@ type Engine struct {
 
 	observers observe.List[Event]
 	router    audioRouter
+	admission atomic.Pointer[Admission]
 
 	mu     sync.Mutex
 	calls  map[string]*Call // by SIP Call-ID
@@ -146,6 +147,29 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	return e.ep.Close()
+}
+
+// Admission decides whether a new call may go on: for an outgoing call
+// before its INVITE leaves, for an incoming one before it rings. It may
+// block until it knows (a recording that must be up first), and must
+// return when ctx ends. An error refuses the call with its text.
+type Admission func(ctx context.Context, c *Call) error
+
+// SetAdmission sets the check every new call passes (nil: none).
+func (e *Engine) SetAdmission(a Admission) {
+	if a == nil {
+		e.admission.Store(nil)
+		return
+	}
+	e.admission.Store(&a)
+}
+
+func (e *Engine) admit(ctx context.Context, c *Call) error {
+	a := e.admission.Load()
+	if a == nil {
+		return nil
+	}
+	return (*a)(ctx, c)
 }
 
 // EndCalls hangs up every call and takes no new ones, waiting for the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -94,6 +95,18 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// Observers learn of the call before we ring, so a recording can be
 	// answered by the recorder before the agent picks up.
 	c.e.emit(CallEvent{Call: c, State: StateIncoming, Reason: c.remote.DisplayName})
+	actx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(in.Dialog().Context(), cancel) // the caller gave up
+	err = e.admit(actx, c)
+	stop()
+	cancel()
+	if err != nil {
+		c.log.Warn("incoming call refused", "err", err)
+		_ = in.Respond(503, "Service Unavailable", append(c.commonHeaders(),
+			sip.NewHeader("Reason", `SIP;cause=503;text="`+sipText(err.Error())+`"`))...)
+		c.end(503, err.Error())
+		return
+	}
 	c.log.Info("incoming call", "from", c.remote.URI)
 	if err := in.Respond(180, "Ringing", c.commonHeaders()...); err != nil {
 		c.end(487, "caller went away")
@@ -225,4 +238,14 @@ func (c *Call) takePeerIdentityLocked(m headerGetter) {
 		return
 	}
 	c.remote = partyOf(name, &addr)
+}
+
+// sipText makes text fit a quoted-string of a header: no quotes, no line
+// breaks, short.
+func sipText(text string) string {
+	text = strings.NewReplacer(`"`, "'", "\\", "/", "\r", " ", "\n", " ").Replace(text)
+	if len(text) > 160 {
+		text = text[:160]
+	}
+	return text
 }

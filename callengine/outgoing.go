@@ -63,13 +63,29 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(offer)
 
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.mu.Lock()
 	c.cancelDial = func() { c.stopDialing(487, "cancelled") }
+	c.cancelAdmit = cancel
 	c.mu.Unlock()
 	// Observers see the call before anything leaves, so a recorder can set up
 	// its taps and recording session in time for the first packet.
 	c.setState(StateCalling, 0, "", false)
-	go c.dial(context.WithoutCancel(ctx), req)
+	go func() {
+		defer cancel()
+		if err := e.admit(dctx, c); err != nil {
+			c.mu.Lock()
+			code, reason := c.stopCode, c.stopReason
+			c.mu.Unlock()
+			if code == 0 {
+				code, reason = 503, err.Error()
+			}
+			c.log.Warn("call not placed", "err", err)
+			c.end(code, reason)
+			return
+		}
+		c.dial(dctx, req)
+	}()
 	return c, nil
 }
 
@@ -80,10 +96,12 @@ func (c *Call) stopDialing(code int, reason string) {
 	if c.stopCode == 0 {
 		c.stopCode, c.stopReason = code, reason
 	}
-	og := c.out
+	og, admitting := c.out, c.cancelAdmit
 	c.mu.Unlock()
 	if og != nil {
 		og.Stop(errDialStopped)
+	} else if admitting != nil {
+		admitting() // still waiting for admission: nothing has left yet
 	}
 }
 

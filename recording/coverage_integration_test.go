@@ -227,7 +227,7 @@ func TestSRSHangupReconnectsThenGivesUp(t *testing.T) {
 		started := r.waitSRS(5*time.Second, srs.EventStarted)
 		rsIDs = append(rsIDs, started.RSID)
 		r.waitRecording(5*time.Second, Recording)
-		time.Sleep(700 * time.Millisecond)
+		waitSamples(t, started.Dir, "1", 8000, 15*time.Second) // a second recorded, however busy the machine
 		if err := r.srs.Hangup(ctx, started.RSID); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/callengine/siptest"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/recording/srs"
 )
@@ -231,4 +232,39 @@ func TestParallelRecording(t *testing.T) {
 	if ev := r.waitRecording(10*time.Second, Stopped); ev.CallID != call.ID {
 		t.Fatalf("stopped %+v", ev)
 	}
+}
+
+// An SRS named by DNS: SRV with two targets of different priority; the
+// lower one records, and when it dies the other takes over (RFC 3263).
+func TestSRVFailover(t *testing.T) {
+	evA, evB := make(chan srs.Event, 256), make(chan srs.Event, 256)
+	a, _, killA := startSRS(t, evA)
+	b, _, _ := startSRS(t, evB)
+	port := func(s *srs.Server) string { _, p, _ := net.SplitHostPort(s.Addr()); return p }
+	dnsAddr := siptest.StartDNS(t,
+		"_sip._tcp.srs.test. 60 IN SRV 20 0 "+port(b)+" b.srs.test.",
+		"_sip._tcp.srs.test. 60 IN SRV 10 0 "+port(a)+" a.srs.test.",
+		"a.srs.test. 60 IN A 127.0.0.1",
+		"b.srs.test. 60 IN A 127.0.0.1")
+	r := newRigOpts(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff,
+		PingInterval: time.Second, SRS: []string{"sip:srs@srs.test"}}, audio.NewTone(440, 8000), rigOptions{dns: dnsAddr})
+	peer := tonePeer(t, 1000)
+	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitRecording(10*time.Second, Recording)
+	for ev := wait(t, evA, "the priority-10 SRS to start"); ev.Kind != srs.EventStarted; ev = wait(t, evA, "the priority-10 SRS to start") {
+	}
+	select {
+	case ev := <-evB:
+		t.Fatalf("the priority-20 SRS was used first: %+v", ev)
+	default:
+	}
+	killA()
+	r.waitRecording(10*time.Second, Interrupted)
+	r.waitRecording(10*time.Second, Recording)
+	for ev := wait(t, evB, "the priority-20 SRS to start"); ev.Kind != srs.EventStarted; ev = wait(t, evB, "the priority-20 SRS to start") {
+	}
+	_ = call.Hangup(context.Background())
 }

@@ -65,6 +65,7 @@ type rigOptions struct {
 	answerTimeout time.Duration
 	engine        func(*callengine.Config) // adjusts the phone's configuration
 	srs           []srs.Option             // more options for the SRS
+	dns           string                   // DNS server the recorder resolves SRSs with
 }
 
 func newRigOpts(t *testing.T, p policy.Policy, mic audio.Device, o rigOptions) *rig {
@@ -109,7 +110,7 @@ func newRigOpts(t *testing.T, p policy.Policy, mic audio.Device, o rigOptions) *
 	if answerTimeout > 0 {
 		p.SetupTimeout = answerTimeout
 	}
-	rec, err := New(eng, policy.Resolved{Policy: p}, Options{Logger: testLogger(t)})
+	rec, err := New(eng, policy.Resolved{Policy: p}, Options{Logger: testLogger(t), DNSServer: o.dns})
 	if err != nil {
 		t.Fatal(err)
 	}

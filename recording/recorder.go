@@ -18,6 +18,7 @@ import (
 	"github.com/recphone/recphone/callengine/dialog"
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/observe"
+	"github.com/recphone/recphone/recording/locate"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -30,7 +31,10 @@ var (
 
 // Options configures a Recorder.
 type Options struct {
-	Logger *slog.Logger
+	// DNSServer is the DNS server (host:port) SRS URIs are resolved with;
+	// empty: the system's (/etc/resolv.conf).
+	DNSServer string
+	Logger    *slog.Logger
 }
 
 // Recorder is the SIPREC Session Recording Client of one agent's phone.
@@ -42,6 +46,8 @@ type Recorder struct {
 	timeout time.Duration
 	mediaIP netip.Addr
 	ep      *dialog.Endpoint // the phone's, shared with its calls
+	// resolver finds the SRSs' addresses (RFC 3263).
+	resolver *locate.Resolver
 
 	observers observe.List[Event]
 	unobserve func()
@@ -53,6 +59,7 @@ type Recorder struct {
 	// state the front ends were told (callstate.go).
 	perCall       map[string]map[*session]Event
 	lastPublished map[string]Event
+	changed       chan struct{} // closed and replaced on every published event
 	closed        bool
 	wg            sync.WaitGroup
 }
@@ -85,8 +92,9 @@ func New(engine *callengine.Engine, pol policy.Resolved, opts Options) (*Recorde
 	return &Recorder{
 		engine: engine, pol: pol, log: log.With("component", "recording"), ports: engine.RTPPorts(),
 		timeout: pol.SetupTimeout, mediaIP: ip, ep: ep,
+		resolver: &locate.Resolver{Server: opts.DNSServer, Transport: locate.TCP, Logger: log.With("component", "locate")},
 		sessions: map[*session]struct{}{}, status: map[string]Event{},
-		perCall: map[string]map[*session]Event{}, lastPublished: map[string]Event{},
+		perCall: map[string]map[*session]Event{}, lastPublished: map[string]Event{}, changed: make(chan struct{}),
 	}, nil
 }
 
@@ -99,6 +107,9 @@ func (r *Recorder) Policy() policy.Resolved { return r.pol }
 func (r *Recorder) Start(ctx context.Context) error {
 	r.ep.HandleRecordings(r.onRecordingInvite)
 	r.unobserve = r.engine.Observe(r.onEngineEvent)
+	if r.pol.Require {
+		r.engine.SetAdmission(r.admit)
+	}
 	r.log.Info("recording client ready", "listen", r.ep.Addr(), "mode", r.pol.Mode, "streams", r.pol.Streams, "srs", r.pol.SRS)
 	return nil
 }
@@ -115,8 +126,38 @@ func (r *Recorder) publish(ev Event) {
 	default:
 		r.status[ev.CallID] = ev
 	}
+	close(r.changed)
+	r.changed = make(chan struct{})
 	r.mu.Unlock()
 	r.observers.Emit(ev)
+}
+
+// admit is the engine's admission under require: a call goes on once an
+// SRS records it, and not at all if none does (an incoming one rings
+// anyway under require_incoming = "alarm").
+func (r *Recorder) admit(ctx context.Context, c *callengine.Call) error {
+	if c.Direction == callengine.Incoming && r.pol.RequireIncoming == policy.AlarmIncoming {
+		return nil
+	}
+	for {
+		r.mu.Lock()
+		ev, known := r.status[c.ID]
+		changed := r.changed
+		r.mu.Unlock()
+		if known {
+			switch ev.State {
+			case Recording, Paused:
+				return nil
+			case Failed, Off:
+				return fmt.Errorf("recording is required and no SRS records the call (%s)", ev.Reason)
+			}
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("recording is required: %w", ctx.Err())
+		}
+	}
 }
 
 // Status returns the recording state of a live call.
@@ -367,6 +408,9 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 	if r.unobserve != nil {
 		r.unobserve()
 	}
+	if r.pol.Require {
+		r.engine.SetAdmission(nil)
+	}
 	for _, s := range sessions {
 		end := time.Now()
 		if !s.do(func(ctx context.Context) { s.stop(ctx, end) }) {
@@ -407,19 +451,14 @@ func (r *Recorder) rsHeaders() []sip.Header {
 	}
 }
 
-// transportFor is TLS for sips: URIs and ;transport=tls, else TCP unless
-// the URI asks for UDP: RS requests carry SDP and metadata and easily
-// exceed what UDP may carry (RFC 3261 §18.1.1).
-func (r *Recorder) transportFor(u sip.Uri) string {
-	if u.Scheme == "sips" {
-		return "tls"
-	}
-	if u.UriParams != nil {
-		if t, ok := u.UriParams.Get("transport"); ok && (t == "udp" || t == "tls") {
-			return t
-		}
-	}
-	return "tcp"
+// locate resolves an SRS URI into the addresses to try (RFC 3263). RS
+// requests carry SDP and metadata and easily exceed what UDP may carry
+// (RFC 3261 §18.1.1), so TCP is preferred where neither the URI nor DNS
+// decide.
+func (r *Recorder) locate(ctx context.Context, uri sip.Uri) ([]locate.Target, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	return r.resolver.Resolve(ctx, uri)
 }
 
 // ClientTLS is how the phone authenticates the SRS (its certificate must

@@ -21,6 +21,7 @@ import (
 	"github.com/recphone/recphone/callengine/dialog"
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
+	"github.com/recphone/recphone/recording/locate"
 	"github.com/recphone/recphone/recording/metadata"
 	"github.com/recphone/recphone/recording/policy"
 )
@@ -294,7 +295,7 @@ func (s *session) start(ctx context.Context, srsList []string) {
 		if s.siblingUses(target) && len(targets) > 0 {
 			continue // another RS of the call records there
 		}
-		err := s.offer(ctx, target)
+		err := s.offerResolved(ctx, target)
 		if err == nil {
 			s.setState(s.activeState(), s.pauseReason())
 			return
@@ -341,9 +342,31 @@ func (s *session) siblingUses(srs string) bool {
 // maxRedirects bounds how many 3xx one recording follows.
 const maxRedirects = 3
 
+// offerResolved offers the RS to one provisioned SRS: its URI resolved by
+// RFC 3263 (NAPTR, SRV, A/AAAA; an IP address as it is), each address a
+// candidate in turn while the last one's outcome moves on.
+func (s *session) offerResolved(ctx context.Context, srs string) error {
+	uri, err := callengine.ParseTarget(srs, "")
+	if err != nil {
+		return err
+	}
+	addrs, err := s.r.locate(ctx, uri)
+	if err != nil {
+		return unreachable(fmt.Errorf("resolving %s: %w", uri.Host, err))
+	}
+	for i, addr := range addrs {
+		err = s.offer(ctx, srs, uri, addr)
+		if err == nil || ctx.Err() != nil || i == len(addrs)-1 || !s.r.pol.FailoverOn.Moves(outcome(err)) {
+			return err
+		}
+		s.log.Info("SRS address failed; trying its next", "srs", srs, "addr", addr.String(), "err", err)
+	}
+	return err
+}
+
 // offer makes one SRS the recorder, falling back to plain RTP where the
 // policy allows and the SRS cannot do SRTP.
-func (s *session) offer(ctx context.Context, target string) error {
+func (s *session) offer(ctx context.Context, target string, uri sip.Uri, addr locate.Target) error {
 	s.mu.Lock()
 	s.srs = target
 	s.mu.Unlock()
@@ -351,7 +374,7 @@ func (s *session) offer(ctx context.Context, target string) error {
 	s.mu.Lock()
 	s.useSRTP = s.r.pol.SRTP != policy.SRTPOff
 	s.mu.Unlock()
-	err := s.invite(ctx, target)
+	err := s.invite(ctx, target, uri, addr)
 	if (errors.Is(err, errSRTPRefused) || errors.Is(err, errNoWorkingSRTP)) && s.r.pol.SRTP == policy.SRTPPreferred {
 		// The SRS's fault, not the recording's: record plain, in a new
 		// RS (the one it answered has been ended with BYE).
@@ -366,7 +389,7 @@ func (s *session) offer(ctx context.Context, target string) error {
 		if rerr != nil {
 			return rerr
 		}
-		err = s.invite(ctx, target)
+		err = s.invite(ctx, target, uri, addr)
 	}
 	return err
 }
@@ -494,18 +517,22 @@ func (s *session) withMetadata(sdpBody []byte) (body []byte, contentType string,
 	return multipartBody(sdpBody, doc)
 }
 
-func (s *session) invite(ctx context.Context, target string) error {
-	uri, err := callengine.ParseTarget(target, "")
-	if err != nil {
-		return err
-	}
-	transport := s.r.transportFor(uri)
+func (s *session) invite(ctx context.Context, target string, uri sip.Uri, addr locate.Target) error {
+	transport := addr.Transport
 	body, ct, offered, err := s.body()
 	if err != nil {
 		return err
 	}
+	// The request names the SRS; the address DNS gave goes into the
+	// destination. Over TLS the destination keeps the SRS's host name, so
+	// its certificate is checked against the name, not an address.
 	req := sip.NewRequest(sip.INVITE, uri)
-	req.SetTransport(transport)
+	req.SetTransport(strings.ToUpper(transport))
+	if transport == locate.TLS && addr.Host != "" && net.ParseIP(addr.Host) == nil {
+		req.SetDestination(net.JoinHostPort(addr.Host, strconv.Itoa(addr.Port)))
+	} else {
+		req.SetDestination(addr.Addr().String())
+	}
 	callID := sip.CallIDHeader(sip.GenerateTagN(32))
 	from := &sip.FromHeader{DisplayName: "recphone SRC", Address: s.r.srcURI(), Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))

@@ -55,7 +55,7 @@ func TestTLSRequestsReuseOurConnection(t *testing.T) {
 	if err := server.Hangup(context.Background(), started.RSID); err != nil {
 		t.Fatal(err)
 	}
-	if ev := r.waitRecording(10*time.Second, Starting); !strings.Contains(ev.Reason, "SRS ended") {
+	if ev := r.waitRecording(10*time.Second, Interrupted); !strings.Contains(ev.Reason, "SRS ended") {
 		t.Fatalf("after the SRS's BYE: %q", ev.Reason)
 	}
 	ep := r.engine.Endpoint()

@@ -91,6 +91,15 @@ func (d *Dialog) Transport() string { return d.transport }
 // Done is closed when the dialog has ended (BYE either way, or Close).
 func (d *Dialog) Done() <-chan struct{} { return d.done }
 
+// Context ends when the dialog has, or, for an INVITE we are answering,
+// when the caller cancelled it.
+func (d *Dialog) Context() context.Context {
+	if d.server != nil {
+		return d.server.Context()
+	}
+	return d.ctx
+}
+
 // RemoteTag is the peer's tag ("" while no answer carried one).
 func (d *Dialog) RemoteTag() string {
 	d.mu.Lock()

@@ -90,10 +90,21 @@ type Policy struct {
 	// Parallel is how many SRSs of the list record each call at once;
 	// default 1.
 	Parallel int
+	// Require makes recording a condition of the call: an outgoing call
+	// no SRS records is not placed; an incoming one is refused (503) or,
+	// with RequireIncoming "alarm", rings with the alarm showing.
+	Require         bool
+	RequireIncoming string // "reject" (default) or "alarm"
 	// PingInterval is how often each RS is asked with an in-dialog OPTIONS
 	// whether the SRS still holds it; default 2 s; 0 turns pings off.
 	PingInterval time.Duration
 }
+
+// What an incoming call gets under Require when no SRS records it.
+const (
+	RejectIncoming = "reject" // 503 with a Reason; it never rings
+	AlarmIncoming  = "alarm"  // it rings, and the window shows NOT RECORDING
+)
 
 // DefaultSetupTimeout is how long one SRS has to answer an RS INVITE.
 const DefaultSetupTimeout = 3 * time.Second
@@ -154,11 +165,15 @@ type Settings struct {
 	FailoverOn     []string `toml:"failover_on"`
 	PingInterval   *string  `toml:"ping_interval"`
 	Parallel       *int     `toml:"parallel"`
+	Require        *bool    `toml:"require"`
+	// RequireIncoming is "reject" or "alarm".
+	RequireIncoming *string `toml:"require_incoming"`
 }
 
 // Keys are the setting names, as in the files.
 var Keys = []string{"srs", "mode", "streams", "allow_pause", "max_pause", "srtp", "srs_ca", "client_cert", "client_key",
-	"srs_initiated", "allow_second_recorder", "setup_timeout", "failover_on", "ping_interval", "parallel"}
+	"srs_initiated", "allow_second_recorder", "setup_timeout", "failover_on", "ping_interval", "parallel",
+	"require", "require_incoming"}
 
 func (s *Settings) has(key string) bool {
 	switch key {
@@ -192,6 +207,10 @@ func (s *Settings) has(key string) bool {
 		return s.PingInterval != nil
 	case "parallel":
 		return s.Parallel != nil
+	case "require":
+		return s.Require != nil
+	case "require_incoming":
+		return s.RequireIncoming != nil
 	}
 	return false
 }
@@ -310,6 +329,10 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 			merged.PingInterval = user.PingInterval
 		case "parallel":
 			merged.Parallel = user.Parallel
+		case "require":
+			merged.Require = user.Require
+		case "require_incoming":
+			merged.RequireIncoming = user.RequireIncoming
 		}
 	}
 	p, err := merged.policy()
@@ -324,7 +347,7 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 func (s Settings) policy() (Policy, error) {
 	p := Policy{SRS: s.SRS, Streams: Separate, AllowPause: true, Mode: Never, SRTP: SRTPPreferred,
 		SRSInitiated: InitiatedProvisioned, SetupTimeout: DefaultSetupTimeout, FailoverOn: DefaultFailover,
-		PingInterval: DefaultPingInterval, Parallel: 1}
+		PingInterval: DefaultPingInterval, Parallel: 1, RequireIncoming: RejectIncoming}
 	for i, u := range p.SRS {
 		l := strings.ToLower(u)
 		if !strings.HasPrefix(l, "sip:") && !strings.HasPrefix(l, "sips:") {
@@ -412,6 +435,20 @@ func (s Settings) policy() (Policy, error) {
 			return p, fmt.Errorf("%w: recording.ping_interval: %q is not 0s or a duration of at least 200ms", ErrInvalid, *s.PingInterval)
 		}
 		p.PingInterval = d
+	}
+	if s.Require != nil {
+		p.Require = *s.Require
+	}
+	if s.RequireIncoming != nil {
+		switch v := *s.RequireIncoming; v {
+		case RejectIncoming, AlarmIncoming:
+			p.RequireIncoming = v
+		default:
+			return p, fmt.Errorf("%w: recording.require_incoming: %q is not reject or alarm", ErrInvalid, v)
+		}
+	}
+	if p.Require && p.Mode != Always {
+		return p, fmt.Errorf("%w: recording.require needs mode = \"always\" (it is %s)", ErrInvalid, p.Mode)
 	}
 	if s.Parallel != nil {
 		if *s.Parallel < 1 || *s.Parallel > 8 {
