@@ -256,6 +256,10 @@ func TestSRVFailover(t *testing.T) {
 	r.waitRecording(10*time.Second, Recording)
 	for ev := wait(t, evA, "the priority-10 SRS to start"); ev.Kind != srs.EventStarted; ev = wait(t, evA, "the priority-10 SRS to start") {
 	}
+	// The answered call's snapshot reached it: nothing of ours is in flight
+	// toward it when it dies.
+	for ev := wait(t, evA, "the snapshot of the answered call"); ev.Kind != srs.EventUpdated; ev = wait(t, evA, "the snapshot of the answered call") {
+	}
 	select {
 	case ev := <-evB:
 		t.Fatalf("the priority-20 SRS was used first: %+v", ev)
@@ -266,5 +270,39 @@ func TestSRVFailover(t *testing.T) {
 	r.waitRecording(10*time.Second, Recording)
 	for ev := wait(t, evB, "the priority-20 SRS to start"); ev.Kind != srs.EventStarted; ev = wait(t, evB, "the priority-20 SRS to start") {
 	}
+	_ = call.Hangup(context.Background())
+}
+
+// With no keep-alive pings at all, an SRS whose process dies is noticed
+// from the ICMP port-unreachable its host sends for the next RS packet
+// (the RS media sockets are connected), within a few packets.
+func TestSRSDeathNoticedByICMP(t *testing.T) {
+	evA, evB := make(chan srs.Event, 256), make(chan srs.Event, 256)
+	a, _, killA := startSRS(t, evA)
+	b, _, _ := startSRS(t, evB)
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff, PingInterval: 0,
+		SRS: []string{"sip:srs@" + a.Addr() + ";transport=tcp", "sip:srs@" + b.Addr() + ";transport=tcp"}},
+		audio.NewTone(440, 8000))
+	peer := tonePeer(t, 1000)
+	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitRecording(10*time.Second, Recording)
+	for ev := wait(t, evA, "the first SRS to start"); ev.Kind != srs.EventStarted; ev = wait(t, evA, "the first SRS to start") {
+	}
+	for ev := wait(t, evA, "the snapshot of the answered call"); ev.Kind != srs.EventUpdated; ev = wait(t, evA, "the snapshot of the answered call") {
+	}
+	killed := time.Now()
+	killA()
+	ev := r.waitRecording(10*time.Second, Interrupted)
+	t.Logf("interrupted %v after the SRS died: %s", time.Since(killed).Round(time.Millisecond), ev.Reason)
+	if !strings.Contains(ev.Reason, "ICMP") {
+		t.Errorf("interrupted for %q, want the ICMP report", ev.Reason)
+	}
+	if d := time.Since(killed); d > 2*time.Second {
+		t.Errorf("noticed %v after the SRS died", d)
+	}
+	r.waitRecording(10*time.Second, Recording)
 	_ = call.Hangup(context.Background())
 }

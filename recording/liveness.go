@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -22,15 +23,30 @@ import (
 // pingTimeout bounds one keep-alive OPTIONS; the interval is the policy's.
 const pingTimeout = time.Second
 
-// pingLoop keeps asking the SRS whether it still holds the RS.
-func (s *session) pingLoop(interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// livenessLoop keeps asking the SRS whether it still holds the RS, and
+// hears the streams' ICMP reports.
+func (s *session) livenessLoop(interval time.Duration) {
+	var tick <-chan time.Time // no pings with interval 0
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	unreachable := s.unreachable()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-t.C:
+		case dst := <-unreachable:
+			if !s.sendsTo(dst) {
+				continue // an SRS given up already
+			}
+			s.mu.Lock()
+			dlg := s.dlg
+			s.mu.Unlock()
+			s.lost(dlg, fmt.Sprintf("the SRS's media port %s is closed (ICMP port unreachable)", dst))
+			continue
+		case <-tick:
 		}
 		s.mu.Lock()
 		dlg, state := s.dlg, s.state
@@ -53,6 +69,37 @@ func (s *session) pingLoop(interval time.Duration) {
 			s.lost(dlg, fmt.Sprintf("the SRS did not answer a keep-alive OPTIONS within %v", min(pingTimeout, interval)))
 		}
 	}
+}
+
+// unreachable merges the streams' ICMP reports into one channel.
+func (s *session) unreachable() <-chan netip.AddrPort {
+	out := make(chan netip.AddrPort, len(s.streams))
+	for _, st := range s.streams {
+		go func() {
+			for {
+				select {
+				case <-s.ctx.Done():
+					return
+				case dst := <-st.unreachable:
+					select {
+					case out <- dst:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	return out
+}
+
+// sendsTo says whether a stream sends to dst now.
+func (s *session) sendsTo(dst netip.AddrPort) bool {
+	for _, st := range s.streams {
+		if cur, _ := st.sender.Destination(); cur == dst {
+			return true
+		}
+	}
+	return false
 }
 
 // alive notes that the SRS was last known to hold the RS at t.

@@ -3,11 +3,13 @@ package recording
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pion/srtp/v3"
@@ -66,6 +68,9 @@ type rsStream struct {
 
 	forwarded, dropped uint64
 	srSent             bool
+	// unreachable gets the destination the SRS's host refused a packet
+	// for.
+	unreachable chan netip.AddrPort
 
 	// key is this stream's SRTP master key and salt, fresh for every RS and
 	// never the call's: RFC 7866 §12 forbids reusing CS keys on the RS.
@@ -94,7 +99,7 @@ func newRSStream(ctx context.Context, label string, ports media.PortRange, ip ne
 		return nil, fmt.Errorf("recording: stream %s: %w", label, err)
 	}
 	st := &rsStream{label: label, rtp: rtpConn, rtcp: rtcpConn, sender: sender, log: log,
-		pending: make([]pendingPacket, pendingCap)}
+		pending: make([]pendingPacket, pendingCap), unreachable: make(chan netip.AddrPort, 1)}
 	if _, err := rand.Read(st.key[:]); err != nil {
 		st.close()
 		return nil, fmt.Errorf("recording: stream %s key: %w", label, err)
@@ -126,6 +131,11 @@ func (s *rsStream) configure(a answerStream, paused, start bool) error {
 	}
 	if a.dst.IsValid() {
 		s.sender.SetDestination(a.dst, a.rtcp)
+		// A connected socket hears of ICMP errors: an SRS whose media
+		// port closes is known dead at the next packet.
+		if err := connectUDP(s.rtp, a.dst); err != nil {
+			s.log.Debug("RS media socket not connected; ICMP errors go unheard", "label", s.label, "err", err)
+		}
 		s.codec = a.codec
 		s.eventPT = a.eventPT
 	}
@@ -271,6 +281,16 @@ func (s *rsStream) sendLocked(pt uint8, marker bool, payload []byte, ts, ssrc ui
 	if err != nil {
 		s.dropped++
 		s.log.Debug("replication send failed", "label", s.label, "err", err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			// The SRS's host said its media port is closed (ICMP port
+			// unreachable, reported on our connected socket): the SRS is
+			// gone. Tell the session, never block the media goroutine.
+			dst, _ := s.sender.Destination()
+			select {
+			case s.unreachable <- dst:
+			default:
+			}
+		}
 		return
 	}
 	s.forwarded++
@@ -442,4 +462,31 @@ func (m *mixer) mixOne(at time.Time) {
 		}
 	}
 	m.out.forward(media.Packet{PayloadType: codec.PayloadType(), Timestamp: m.ts, SSRC: m.ssrc, Time: at, Payload: m.enc[:]})
+}
+
+// connectUDP sets the peer of a UDP socket that stays bound where it is:
+// the kernel then reports ICMP errors from that peer on the socket. The
+// socket keeps sending with explicit destinations, which Linux allows on
+// a connected UDP socket.
+func connectUDP(c *net.UDPConn, dst netip.AddrPort) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var sa syscall.Sockaddr
+	if ip := dst.Addr().Unmap(); ip.Is4() {
+		sa = &syscall.SockaddrInet4{Port: int(dst.Port()), Addr: ip.As4()}
+	} else {
+		sa = &syscall.SockaddrInet6{Port: int(dst.Port()), Addr: ip.As16()}
+	}
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		// Reading SO_ERROR clears an error the old peer left pending, so
+		// the new peer is not blamed for it at the next send.
+		_, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
+		cerr = syscall.Connect(int(fd), sa)
+	}); err != nil {
+		return err
+	}
+	return cerr
 }

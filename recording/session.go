@@ -187,9 +187,7 @@ func (s *session) run() {
 		go s.mixer.run(s.ctx)
 	}
 	go s.reportLoop()
-	if s.r.pol.PingInterval > 0 {
-		go s.pingLoop(s.r.pol.PingInterval)
-	}
+	go s.livenessLoop(s.r.pol.PingInterval)
 	if s.origin == bySRC {
 		list := s.r.pol.SRS
 		if s.first > 0 && s.first < len(list) { // parallel: each RS its own entry first
