@@ -162,10 +162,22 @@ func TestSRSDeathFailsOver(t *testing.T) {
 	for ended.Kind != srs.EventEnded {
 		ended = wait(t, evB, "the second SRS to end")
 	}
+	hungUp := time.Now()
 	repA, errA := srs.ReadReport(filepath.Join(startedA.Dir, "session.json"))
 	repB, errB := srs.ReadReport(filepath.Join(dirB, ended.RSID, "session.json"))
 	if errA != nil || errB != nil {
 		t.Fatal(errA, errB)
+	}
+	// No hole: the second SRS holds the call from the last moment the
+	// first was known alive (the back-fill) to the hang-up.
+	for _, st := range repB.Streams {
+		got := time.Duration(st.Samples) * time.Second / 8000
+		want := hungUp.Sub(ev.Time)
+		t.Logf("label %s at the second SRS: %v of audio for %v from the last alive moment to the hang-up (%d packets, %d late samples)",
+			st.Label, got.Round(10*time.Millisecond), want.Round(10*time.Millisecond), st.Packets, st.LateSamples)
+		if got < want-300*time.Millisecond {
+			t.Errorf("label %s: %v recorded at the second SRS, want the %v since the first was last known alive", st.Label, got, want)
+		}
 	}
 	if len(repA.CSSessionIDs) != 1 || len(repB.CSSessionIDs) != 1 || repA.CSSessionIDs[0] != repB.CSSessionIDs[0] {
 		t.Errorf("session ids %v and %v: the two recordings are not tied to one call", repA.CSSessionIDs, repB.CSSessionIDs)

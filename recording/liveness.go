@@ -135,7 +135,13 @@ func (s *session) lost(dlg *dialog.Dialog, why string) {
 		s.onSRSByeInitiated()
 		return
 	}
+	s.mu.Lock()
+	if s.refillFrom.IsZero() || since.Before(s.refillFrom) {
+		s.refillFrom = since // the earliest a lost SRS may not have kept
+	}
+	s.mu.Unlock()
 	for _, st := range s.streams {
+		st.holdForFailover()
 		if err := st.restart(); err != nil {
 			s.fail(fmt.Sprintf("%s; reconnecting: %v", why, err))
 			return
@@ -172,4 +178,24 @@ func failoverOrder(list []string, dead string) []string {
 		}
 	}
 	return append([]string{}, list...)
+}
+
+// refill, once a new RS is up after a lost one, replays on every stream
+// what the lost SRS may not have kept, ahead of live media.
+func (s *session) refill(ctx context.Context) {
+	s.mu.Lock()
+	since := s.refillFrom
+	s.refillFrom = time.Time{}
+	s.mu.Unlock()
+	if since.IsZero() {
+		return
+	}
+	for _, st := range s.streams {
+		span, err := st.refill(ctx, since)
+		if err != nil {
+			s.log.Warn("no back-fill after the failover", "err", err)
+			continue
+		}
+		s.log.Info("back-filling after the failover", "label", st.label, "from", span.From, "missing", span.Missing)
+	}
 }

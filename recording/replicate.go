@@ -17,6 +17,7 @@ import (
 
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
+	"github.com/recphone/recphone/recording/backfill"
 )
 
 // pendingCap bounds what a stream keeps while the SRS has not answered yet:
@@ -72,6 +73,14 @@ type rsStream struct {
 	// for.
 	unreachable chan netip.AddrPort
 
+	// history keeps the last seconds of the stream for a failover: what a
+	// lost SRS cannot be sure to have got is sent again to the next one.
+	// gate closes when the SRS is lost (new packets wait in history) and
+	// opens when the next one answers (Cut). backfill is the replay then.
+	history  *backfill.Ring
+	gate     backfill.Gate
+	backfill *backfill.Job
+
 	// key is this stream's SRTP master key and salt, fresh for every RS and
 	// never the call's: RFC 7866 §12 forbids reusing CS keys on the RS.
 	key       [30]byte
@@ -98,8 +107,14 @@ func newRSStream(ctx context.Context, label string, ports media.PortRange, ip ne
 		rtcpConn.Close()
 		return nil, fmt.Errorf("recording: stream %s: %w", label, err)
 	}
+	history, err := backfill.NewRing(backfill.Config{})
+	if err != nil {
+		rtpConn.Close()
+		rtcpConn.Close()
+		return nil, fmt.Errorf("recording: stream %s: %w", label, err)
+	}
 	st := &rsStream{label: label, rtp: rtpConn, rtcp: rtcpConn, sender: sender, log: log,
-		pending: make([]pendingPacket, pendingCap), unreachable: make(chan netip.AddrPort, 1)}
+		pending: make([]pendingPacket, pendingCap), unreachable: make(chan netip.AddrPort, 1), history: history}
 	if _, err := rand.Read(st.key[:]); err != nil {
 		st.close()
 		return nil, fmt.Errorf("recording: stream %s key: %w", label, err)
@@ -177,6 +192,48 @@ func (s *rsStream) restart() error {
 	return nil
 }
 
+// hold keeps the stream's packets from now on for the next SRS (the gate
+// closes; refill sends them, and those from since, once it answers).
+func (s *rsStream) holdForFailover() { s.gate.Close() }
+
+// refill, once the next SRS answered, opens the gate to live packets and
+// replays what the stream carried from since (the last moment the lost
+// SRS was known alive) up to there, ahead of the live ones and faster than
+// real time. Live packets never wait for it. It returns what the replay
+// will cover (From), and how much the history no longer held (Missing).
+func (s *rsStream) refill(ctx context.Context, since time.Time) (backfill.Span, error) {
+	end := s.history.Cut(&s.gate)
+	span := s.history.Since(since)
+	job, err := backfill.Start(ctx, s.history, span, end, func(f backfill.Frame) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.active {
+			p := f.Packet()
+			s.sendLocked(p.PayloadType, p.Marker, p.Payload, p.Timestamp, p.SSRC, p.Time)
+		}
+		return nil
+	}, backfill.Options{})
+	if err != nil {
+		return span, fmt.Errorf("recording: stream %s back-fill: %w", s.label, err)
+	}
+	s.mu.Lock()
+	old := s.backfill
+	s.backfill = job
+	s.mu.Unlock()
+	if old != nil {
+		_, _ = old.Stop()
+	}
+	go func() {
+		rg, err := job.Wait()
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("back-fill ended early", "label", s.label, "err", err, "range", rg.String())
+			return
+		}
+		s.log.Info("back-filled the gap of a lost SRS", "label", s.label, "range", rg.String())
+	}()
+	return span, nil
+}
+
 // hold keeps packets again until the SRS answers a new offer: an
 // SRS-initiated RS taking up a new call.
 func (s *rsStream) hold() {
@@ -202,6 +259,9 @@ func (s *rsStream) setPaused(paused bool, srsReceiving bool) {
 // forward replicates one CS packet. It runs on the call's media goroutines
 // and never blocks on the network beyond a UDP send.
 func (s *rsStream) forward(p media.Packet) {
+	if !s.gate.Live(s.history.Add(p)) {
+		return // the SRS was lost: kept for the next one (refill)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.answered {
@@ -325,7 +385,11 @@ func (s *rsStream) counts() (forwarded, dropped uint64) {
 func (s *rsStream) close() {
 	s.mu.Lock()
 	s.active = false
+	job := s.backfill
 	s.mu.Unlock()
+	if job != nil {
+		_, _ = job.Stop()
+	}
 	s.rtp.Close()
 	s.rtcp.Close()
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/recphone/recphone/callengine/dialog"
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
+	"github.com/recphone/recphone/recording/backfill"
 	"github.com/recphone/recphone/recording/locate"
 	"github.com/recphone/recphone/recording/metadata"
 	"github.com/recphone/recphone/recording/policy"
@@ -71,6 +72,7 @@ type session struct {
 	stopping        bool      // the call ended: no new RS is offered
 	first           int       // parallel recording: the SRS list entry this RS tries first
 	lastAlive       time.Time // when the SRS last showed it holds the RS
+	refillFrom      time.Time // after a lost RS: replay from here to the next
 	interruptedAt   time.Time // since when the recording is interrupted
 }
 
@@ -295,6 +297,7 @@ func (s *session) start(ctx context.Context, srsList []string) {
 		}
 		err := s.offerResolved(ctx, target)
 		if err == nil {
+			s.refill(s.ctx)
 			s.setState(s.activeState(), s.pauseReason())
 			return
 		}
@@ -336,6 +339,10 @@ func (s *session) siblingUses(srs string) bool {
 	}
 	return false
 }
+
+// backfillHeader names, on an RS INVITE that follows a lost RS, where the
+// media sent again begins (recording/backfill's Range).
+const backfillHeader = "Recording-Backfill"
 
 // maxRedirects bounds how many 3xx one recording follows.
 const maxRedirects = 3
@@ -547,7 +554,13 @@ func (s *session) invite(ctx context.Context, target string, uri sip.Uri, addr l
 
 	s.mu.Lock()
 	s.rsCallID = string(callID)
+	refillFrom := s.refillFrom
 	s.mu.Unlock()
+	if !refillFrom.IsZero() {
+		// This RS follows a lost one: the SRS can tell the part sent
+		// again from live media by its start.
+		req.AppendHeader(sip.NewHeader(backfillHeader, backfill.Range{From: refillFrom.UTC()}.HeaderValue()))
+	}
 
 	og, err := s.r.ep.Invite(ctx, req, s.handlers(), dialog.InviteOptions{Timeout: s.r.timeout})
 	if err != nil {
