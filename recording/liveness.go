@@ -191,11 +191,7 @@ func (s *session) refill(ctx context.Context) {
 		return
 	}
 	for _, st := range s.streams {
-		span, err := st.refill(ctx, since)
-		if err != nil {
-			s.log.Warn("no back-fill after the failover", "err", err)
-			continue
-		}
+		span := st.refill(ctx, since)
 		s.log.Info("back-filling after the failover", "label", st.label, "from", span.From, "missing", span.Missing)
 	}
 }

@@ -340,6 +340,9 @@ func (s *session) siblingUses(srs string) bool {
 	return false
 }
 
+// rsSessionExpires is the session interval an RS asks for.
+const rsSessionExpires = 30 * time.Minute
+
 // backfillHeader names, on an RS INVITE that follows a lost RS, where the
 // media sent again begins (recording/backfill's Range).
 const backfillHeader = "Recording-Backfill"
@@ -559,10 +562,12 @@ func (s *session) invite(ctx context.Context, target string, uri sip.Uri, addr l
 	if !refillFrom.IsZero() {
 		// This RS follows a lost one: the SRS can tell the part sent
 		// again from live media by its start.
-		req.AppendHeader(sip.NewHeader(backfillHeader, backfill.Range{From: refillFrom.UTC()}.HeaderValue()))
+		req.AppendHeader(sip.NewHeader(backfillHeader, backfill.StartValue(refillFrom)))
 	}
 
-	og, err := s.r.ep.Invite(ctx, req, s.handlers(), dialog.InviteOptions{Timeout: s.r.timeout})
+	// Session timers (RFC 4028), where the SRS supports them, are one more
+	// proof of life: a session it stops refreshing, or we cannot, is lost.
+	og, err := s.r.ep.Invite(ctx, req, s.handlers(), dialog.InviteOptions{Timeout: s.r.timeout, SessionExpires: rsSessionExpires})
 	if err != nil {
 		return unreachable(err)
 	}
@@ -906,6 +911,13 @@ func (s *session) closeStreams() {
 // SIP stack's goroutines, each behind the last-resort guard.
 func (s *session) handlers() dialog.Handlers {
 	return dialog.Handlers{
+		Expired: func() {
+			defer s.guard("the session timer")
+			s.mu.Lock()
+			dlg := s.dlg
+			s.mu.Unlock()
+			s.lost(dlg, "the recording session expired (RFC 4028 session timer)")
+		},
 		Request: func(req *sip.Request) (r dialog.Reply) {
 			defer s.guard("an SRS request")
 			r = dialog.Reply{Code: sip.StatusInternalServerError} // if it panics

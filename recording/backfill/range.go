@@ -181,3 +181,29 @@ func parseTime(name, v string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// StartValue is what an RS INVITE can say before its back-fill has run:
+// only where it begins, as from="…". ParseStart reads it back.
+func StartValue(from time.Time) string {
+	return fmt.Sprintf("from=%q", from.UTC().Format(timeLayout))
+}
+
+// ParseStart reads the from= of a StartValue (or of a HeaderValue), for
+// the SRS: where media sent again begins.
+func ParseStart(s string) (time.Time, error) {
+	if len(s) > maxHeaderValue {
+		return time.Time{}, fmt.Errorf("%w: %d bytes, more than %d", ErrBadRange, len(s), maxHeaderValue)
+	}
+	for s != "" {
+		var param string
+		var err error
+		if param, s, err = nextParam(s); err != nil {
+			return time.Time{}, err
+		}
+		name, value, _ := strings.Cut(param, "=")
+		if strings.EqualFold(strings.TrimSpace(name), "from") {
+			return parseTime("from", strings.TrimSpace(value))
+		}
+	}
+	return time.Time{}, fmt.Errorf("%w: no from parameter", ErrBadRange)
+}

@@ -99,3 +99,19 @@ func TestParseRange(t *testing.T) {
 		})
 	}
 }
+
+func TestStartValue(t *testing.T) {
+	from := time.Date(2026, 3, 1, 10, 0, 0, 120e6, time.UTC)
+	got, err := ParseStart(StartValue(from))
+	if err != nil || !got.Equal(from) {
+		t.Fatalf("round trip: %v %v", got, err)
+	}
+	if got, err := ParseStart(Range{Frames: 2, From: from, To: from.Add(time.Second)}.HeaderValue()); err != nil || !got.Equal(from) {
+		t.Fatalf("from a full range: %v %v", got, err)
+	}
+	for _, bad := range []string{"", "frames=3", `from="yesterday"`, `from="2026-03-01T10:00:00Z`} {
+		if _, err := ParseStart(bad); err == nil {
+			t.Errorf("%q read", bad)
+		}
+	}
+}

@@ -229,6 +229,10 @@ func (g *Gate) Live(pos uint64) bool { return pos >= g.from.Load() }
 // Close stops the live path (no RS to send to) until the next Cut.
 func (g *Gate) Close() { g.from.Store(math.MaxUint64) }
 
+// Open lets every frame through again without a hand-over (a back-fill
+// that could not finish: live media must not stay held).
+func (g *Gate) Open() { g.from.Store(0) }
+
 // Cut opens g at the position of the next frame added and returns it: every
 // frame from that position on is live, every frame before it is the
 // back-fill's. The position is read and g moved under the ring's lock, so

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/recording/backfill"
 )
 
 // onInvite handles a new SRC-initiated RS, or routes a re-INVITE.
@@ -101,6 +103,17 @@ func (rs *recordingSession) onInitialInvite(req *sip.Request, tx sip.ServerTrans
 	rs.transport, rs.source = req.Transport(), req.Source()
 	rs.dlg = serverDialog(req)
 	rs.mu.Unlock()
+	if h := req.GetHeader("Recording-Backfill"); h != nil {
+		// The RS follows one the SRC lost: media from this moment on is
+		// sent again ahead of live media, faster than real time.
+		if from, err := backfill.ParseStart(h.Value()); err == nil {
+			rs.fmu.Lock()
+			rs.backfillFrom = from
+			rs.fmu.Unlock()
+		} else {
+			rs.log.Warn("unreadable Recording-Backfill header", "value", h.Value(), "err", err)
+		}
+	}
 
 	rs.checkSRCHeaders(req, request)
 	ct, disp := contentHeaders(req)

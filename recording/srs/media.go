@@ -289,7 +289,7 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 		s.anchorPos, s.anchorTS, s.anchored = arrival, ts, true
 	}
 	pos := s.anchorPos + ts - s.anchorTS
-	if d := pos - arrival; d > maxDrift || d < -maxDrift {
+	if d := pos - arrival; d > m.rs.driftAllowance() || d < -maxDrift {
 		s.anchorPos, s.anchorTS = arrival, ts
 		pos, fresh = arrival, true
 	}

@@ -58,6 +58,9 @@ type recordingSession struct {
 	findings []Finding
 	start    time.Time
 	answered bool
+	// backfillFrom is where the SRC's Recording-Backfill says media sent
+	// again begins; zero for an RS that follows none.
+	backfillFrom time.Time
 }
 
 func newRecordingSession(srv *Server, callID, initiator string) (*recordingSession, error) {
@@ -95,6 +98,19 @@ func (rs *recordingSession) addFinding(f Finding, request string) bool {
 	rs.log.Warn("conformance finding", "finding", f.ID, "section", f.Section, "offending", f.Offending, "request", request)
 	rs.srv.emit(Event{Kind: EventFinding, RSID: rs.id, CallID: rs.callID, Dir: rs.dir, Finding: &f})
 	return true
+}
+
+// driftAllowance is how far ahead of arrival a packet's position may be:
+// maxDrift, plus, for an RS that back-fills a lost one, the length of
+// the back-filled part (it arrives faster than real time, ahead of live).
+func (rs *recordingSession) driftAllowance() int64 {
+	rs.fmu.Lock()
+	defer rs.fmu.Unlock()
+	allow := int64(maxDrift)
+	if !rs.backfillFrom.IsZero() && rs.answered && rs.start.After(rs.backfillFrom) {
+		allow += int64(rs.start.Sub(rs.backfillFrom)) * sampleRate / int64(time.Second)
+	}
+	return allow
 }
 
 func (rs *recordingSession) answerTime() (time.Time, bool) {
