@@ -403,8 +403,12 @@ func TestForeignSourceIgnored(t *testing.T) {
 	})
 	_ = spkA
 	time.Sleep(30 * time.Millisecond)
-	if f, share := dsp.DominantTone(spkB[len(spkB)-4000:], 8000, 440, 1000); f != 440 || share < 0.9 {
-		t.Fatalf("B hears %v (%.2f) with an intruder", f, share)
+	// Frame by frame: none carries the intruder's tone, most the peer's
+	// (a starved test clock costs a concealed frame now and then).
+	tail := spkB[len(spkB)-4000:]
+	n, peer := dsp.TonePieces(tail, 8000, 160, 500, 440, 1000)
+	if _, intruded := dsp.TonePieces(tail, 8000, 160, 500, 1000, 440); intruded > 0 || peer*10 < n*7 {
+		t.Fatalf("B heard the intruder's tone in %d frames and the peer's in %d of %d", intruded, peer, n)
 	}
 	st := b.Stats()
 	if st.ForeignPackets < 90 {

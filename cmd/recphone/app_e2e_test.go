@@ -376,7 +376,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	// the INVITE), so the answer is judged by the green button going: a
 	// busy machine may lose a click, which is then made again.
 	d.click(answer)
-	for deadline, again := time.Now().Add(15*time.Second), time.Now().Add(2*time.Second); ; {
+	for deadline, again := time.Now().Add(30*time.Second), time.Now().Add(2*time.Second); ; {
 		img = d.screenshot("6-answering")
 		if _, ringing := d.findColour(img, offBottom, isGreen); !ringing {
 			break
