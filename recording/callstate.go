@@ -1,9 +1,12 @@
 package recording
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/recphone/recphone/recording/policy"
 )
 
 // A call may be recorded by several RSs at once (parallel recording, an
@@ -34,6 +37,57 @@ func (r *Recorder) report(s *session, ev Event) {
 		return
 	}
 	r.publish(agg)
+	if r.pol.Require && r.pol.RequireLost == policy.HoldLost {
+		r.holdWhileUnrecorded(agg)
+	}
+}
+
+// holdWhileUnrecorded holds a call whose recording is lost mid-call, under
+// require_lost = "hold", and resumes it once an SRS records again. The
+// re-INVITEs run off the caller's goroutine, one at a time, each doing
+// what the latest state asks.
+func (r *Recorder) holdWhileUnrecorded(ev Event) {
+	if ev.State == Stopped || ev.State == Starting {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.holdMu.Lock()
+		defer r.holdMu.Unlock()
+		c, err := r.engine.Call(ev.CallID)
+		if err != nil {
+			return // ended meanwhile
+		}
+		r.mu.Lock()
+		cur := r.lastPublished[ev.CallID]
+		r.mu.Unlock()
+		lost := cur.State == Interrupted || cur.State == Failed
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		held := r.heldByUs[ev.CallID]
+		switch {
+		case lost && !held:
+			if err := c.Hold(ctx); err != nil {
+				r.log.Warn("could not hold the unrecorded call", "call", c.ID, "err", err)
+				return
+			}
+			r.heldByUs[ev.CallID] = true
+			r.log.Warn("call held: recording is required and no SRS records it", "call", c.ID)
+		case !lost && held && (cur.State == Recording || cur.State == Paused):
+			if err := c.Unhold(ctx); err != nil {
+				r.log.Warn("could not resume the call once recorded again", "call", c.ID, "err", err)
+				return
+			}
+			delete(r.heldByUs, ev.CallID)
+			r.log.Info("call resumed: recorded again", "call", c.ID)
+		}
+	}()
 }
 
 // wanted is how many recorders the policy wants per call.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/callengine/siptest"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -139,4 +140,39 @@ func TestSRSWithoutWorkingSRTP(t *testing.T) {
 			_ = call.Hangup(context.Background())
 		})
 	}
+}
+
+// An SRS that refuses a re-INVITE (here the snapshot of the answered call)
+// gets a BYE for that RS — no dialog is left open at the SRS — and the
+// recording is interrupted, not shown as recording.
+func TestRefusedReinviteEndsTheRS(t *testing.T) {
+	siptest.RequireSIPp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	p, err := siptest.SIPp{Scenario: filepath.Join("testdata", "srs_refuse_reinvite.xml"), Transport: "t1", Timeout: 30 * time.Second}.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitListening(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, policy.Policy{SRS: []string{fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", p.LocalPort())},
+		Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff, SetupTimeout: time.Second}, audio.NewTone(440, 8000))
+	peer := tonePeer(t, 1000)
+	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitRecording(10*time.Second, Recording)
+	if ev := r.waitRecording(10*time.Second, Interrupted); !strings.Contains(ev.Reason, "488") {
+		t.Errorf("interrupted for %q, want the refused re-INVITE", ev.Reason)
+	}
+	res, err := p.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 {
+		t.Fatalf("the SRS never got its BYE: sipp exit %d\n%s", res.ExitCode, res.Errors)
+	}
+	_ = call.Hangup(context.Background())
 }

@@ -60,8 +60,13 @@ type Recorder struct {
 	perCall       map[string]map[*session]Event
 	lastPublished map[string]Event
 	changed       chan struct{} // closed and replaced on every published event
-	closed        bool
-	wg            sync.WaitGroup
+
+	// holdMu orders the holds and resumes of require_lost = "hold";
+	// heldByUs lists the calls it holds (under holdMu).
+	holdMu   sync.Mutex
+	heldByUs map[string]bool
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 // New prepares a recorder for the calls of engine, which must have been
@@ -95,6 +100,7 @@ func New(engine *callengine.Engine, pol policy.Resolved, opts Options) (*Recorde
 		resolver: &locate.Resolver{Server: opts.DNSServer, Transport: locate.TCP, Logger: log.With("component", "locate")},
 		sessions: map[*session]struct{}{}, status: map[string]Event{},
 		perCall: map[string]map[*session]Event{}, lastPublished: map[string]Event{}, changed: make(chan struct{}),
+		heldByUs: map[string]bool{},
 	}, nil
 }
 

@@ -105,3 +105,28 @@ func TestRecordingRequired(t *testing.T) {
 		}
 	})
 }
+
+// require_lost = "hold": when no SRS records a required call any more,
+// the remote party is held (nothing unrecorded is said) rather than the
+// call going on unrecorded.
+func TestRequiredCallHeldWhenRecordingIsLost(t *testing.T) {
+	ev := make(chan srs.Event, 256)
+	a, _, killA := startSRS(t, ev)
+	r := newRig(t, policy.Policy{Mode: policy.Always, Require: true, RequireLost: policy.HoldLost, SRTP: policy.SRTPOff,
+		SetupTimeout: time.Second, SRS: []string{"sip:srs@" + a.Addr() + ";transport=tcp"}}, audio.NewTone(440, 8000))
+	peer := tonePeer(t, 1000)
+	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	r.waitRecording(10*time.Second, Recording)
+	for e := wait(t, ev, "the snapshot of the answered call"); e.Kind != srs.EventUpdated; e = wait(t, ev, "the snapshot of the answered call") {
+	}
+	killA()
+	r.waitCall(15*time.Second, callengine.StateHeld)
+	if st := call.State(); st != callengine.StateHeld {
+		t.Fatalf("call %s after its only SRS died under require_lost = hold", st)
+	}
+	_ = call.Hangup(context.Background())
+}

@@ -95,6 +95,10 @@ type Policy struct {
 	// with RequireIncoming "alarm", rings with the alarm showing.
 	Require         bool
 	RequireIncoming string // "reject" (default) or "alarm"
+	// RequireLost is what a call does under Require when no SRS records
+	// it any more: "continue" (default; the window alarms) or "hold" (the
+	// remote party is held until a recording is back).
+	RequireLost string
 	// PingInterval is how often each RS is asked with an in-dialog OPTIONS
 	// whether the SRS still holds it; default 2 s; 0 turns pings off.
 	PingInterval time.Duration
@@ -104,6 +108,12 @@ type Policy struct {
 const (
 	RejectIncoming = "reject" // 503 with a Reason; it never rings
 	AlarmIncoming  = "alarm"  // it rings, and the window shows NOT RECORDING
+)
+
+// What a call does under Require when its recording is lost mid-call.
+const (
+	ContinueLost = "continue" // the call goes on; the window alarms
+	HoldLost     = "hold"     // the remote party is held until recording is back
 )
 
 // DefaultSetupTimeout is how long one SRS has to answer an RS INVITE.
@@ -168,12 +178,14 @@ type Settings struct {
 	Require        *bool    `toml:"require"`
 	// RequireIncoming is "reject" or "alarm".
 	RequireIncoming *string `toml:"require_incoming"`
+	// RequireLost is "continue" or "hold".
+	RequireLost *string `toml:"require_lost"`
 }
 
 // Keys are the setting names, as in the files.
 var Keys = []string{"srs", "mode", "streams", "allow_pause", "max_pause", "srtp", "srs_ca", "client_cert", "client_key",
 	"srs_initiated", "allow_second_recorder", "setup_timeout", "failover_on", "ping_interval", "parallel",
-	"require", "require_incoming"}
+	"require", "require_incoming", "require_lost"}
 
 func (s *Settings) has(key string) bool {
 	switch key {
@@ -211,6 +223,8 @@ func (s *Settings) has(key string) bool {
 		return s.Require != nil
 	case "require_incoming":
 		return s.RequireIncoming != nil
+	case "require_lost":
+		return s.RequireLost != nil
 	}
 	return false
 }
@@ -333,6 +347,8 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 			merged.Require = user.Require
 		case "require_incoming":
 			merged.RequireIncoming = user.RequireIncoming
+		case "require_lost":
+			merged.RequireLost = user.RequireLost
 		}
 	}
 	p, err := merged.policy()
@@ -347,7 +363,8 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 func (s Settings) policy() (Policy, error) {
 	p := Policy{SRS: s.SRS, Streams: Separate, AllowPause: true, Mode: Never, SRTP: SRTPPreferred,
 		SRSInitiated: InitiatedProvisioned, SetupTimeout: DefaultSetupTimeout, FailoverOn: DefaultFailover,
-		PingInterval: DefaultPingInterval, Parallel: 1, RequireIncoming: RejectIncoming}
+		PingInterval: DefaultPingInterval, Parallel: 1, RequireIncoming: RejectIncoming,
+		RequireLost: ContinueLost}
 	for i, u := range p.SRS {
 		l := strings.ToLower(u)
 		if !strings.HasPrefix(l, "sip:") && !strings.HasPrefix(l, "sips:") {
@@ -445,6 +462,14 @@ func (s Settings) policy() (Policy, error) {
 			p.RequireIncoming = v
 		default:
 			return p, fmt.Errorf("%w: recording.require_incoming: %q is not reject or alarm", ErrInvalid, v)
+		}
+	}
+	if s.RequireLost != nil {
+		switch v := *s.RequireLost; v {
+		case ContinueLost, HoldLost:
+			p.RequireLost = v
+		default:
+			return p, fmt.Errorf("%w: recording.require_lost: %q is not continue or hold", ErrInvalid, v)
 		}
 	}
 	if p.Require && p.Mode != Always {
