@@ -398,8 +398,13 @@ func (w *Window) do(what string, fn func(ctx context.Context) error) {
 	})
 }
 
+// notify tells the desktop of an incoming call. The notification goes
+// out off the window's goroutine: it is a D-Bus call, which a missing or
+// hung notification service answers late (up to D-Bus's 25 s timeout), and
+// the window must take the agent's Answer click meanwhile.
 func (w *Window) notify(title, text string) {
-	w.app.SendNotification(fyne.NewNotification(title, text))
+	n := fyne.NewNotification(title, text)
+	w.spawn(func() { w.app.SendNotification(n) })
 	w.win.RequestFocus()
 }
 
