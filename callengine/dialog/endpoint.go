@@ -261,8 +261,11 @@ func (e *Endpoint) route(req *sip.Request, tx sip.ServerTransaction) {
 		calls, recordings := e.calls, e.recordings
 		e.mu.Unlock()
 		switch {
+		case hasTag(OptionTags(req, "Require"), TagSIPREC) && recordings != nil:
+			recordings(req, tx)
 		case hasTag(OptionTags(req, "Require"), TagSIPREC):
-			recordings(req, tx) // set, or the Require check above refused it
+			// The recorder went away since the Require check.
+			e.reply(req, tx, sip.StatusBadExtension, "Bad Extension", sip.NewHeader("Unsupported", TagSIPREC))
 		case calls != nil:
 			calls(req, tx)
 		default:
