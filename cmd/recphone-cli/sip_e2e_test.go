@@ -41,7 +41,7 @@ func TestRegistrationDigest(t *testing.T) {
 	t.Run("right password", func(t *testing.T) {
 		reg := sipp(t, "register_auth.xml", "", nil)
 		phone := startCLI(t, 0, fmt.Sprintf("[account]\nregistrar = \"127.0.0.1:%d\"\nusername = \"alice\"\npassword = \"secret\"\n", reg.LocalPort()))
-		phone.expect(10*time.Second, "registration", map[string]any{"state": "registered", "code": 200, "expires": 300})
+		phone.expectSeen(10*time.Second, "registration", map[string]any{"state": "registered", "code": 200, "expires": 300})
 		phone.send("quit")
 		phone.expect(10*time.Second, "registration", map[string]any{"state": "unregistered", "code": 200})
 		if res := waitSIPp(t, reg); res.ExitCode != 0 {
@@ -54,7 +54,7 @@ func TestRegistrationDigest(t *testing.T) {
 	t.Run("wrong password", func(t *testing.T) {
 		reg := sipp(t, "register_auth.xml", "", nil)
 		phone := startCLI(t, 0, fmt.Sprintf("[account]\nregistrar = \"127.0.0.1:%d\"\nusername = \"alice\"\npassword = \"guess\"\n", reg.LocalPort()))
-		ev := phone.expect(10*time.Second, "registration", map[string]any{"state": "failed", "code": 403})
+		ev := phone.expectSeen(10*time.Second, "registration", map[string]any{"state": "failed", "code": 403})
 		if !strings.Contains(fmt.Sprint(ev["reason"]), "wrong username or password") {
 			t.Fatalf("reason %q does not say why", ev["reason"])
 		}
@@ -62,7 +62,7 @@ func TestRegistrationDigest(t *testing.T) {
 	t.Run("unreachable registrar", func(t *testing.T) {
 		// Port 9 is privileged: never an ephemeral port some listener got.
 		phone := startCLI(t, 0, "[account]\nregistrar = \"sip:127.0.0.1:9;transport=tcp\"\npassword = \"x\"\n")
-		ev := phone.expect(10*time.Second, "registration", map[string]any{"state": "failed", "code": 0})
+		ev := phone.expectSeen(10*time.Second, "registration", map[string]any{"state": "failed", "code": 0})
 		if !strings.Contains(fmt.Sprint(ev["reason"]), "unreachable") {
 			t.Fatalf("reason %q does not say unreachable", ev["reason"])
 		}
@@ -251,8 +251,8 @@ func TestCallThroughKamailio(t *testing.T) {
 	}
 	alice := startCLI(t, 440, account("alice"))
 	bob := startCLI(t, 1000, account("bob"))
-	alice.expect(10*time.Second, "registration", map[string]any{"state": "registered"})
-	bob.expect(10*time.Second, "registration", map[string]any{"state": "registered"})
+	alice.expectSeen(10*time.Second, "registration", map[string]any{"state": "registered"})
+	bob.expectSeen(10*time.Second, "registration", map[string]any{"state": "registered"})
 	alice.send("dial bob") // a bare number, completed with the registrar's host
 	in := bob.expect(10*time.Second, "call", map[string]any{"state": "incoming", "remote": "sip:alice@127.0.0.1"})
 	bob.send("answer " + fmt.Sprint(in["id"]))

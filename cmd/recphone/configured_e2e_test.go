@@ -166,7 +166,9 @@ allow_pause = true
 	d.waitIndicator("alarm-not-recording", model.IndicatorNotRecording)
 	dark := ui.IndicatorColor(model.IndicatorNotRecording, true)
 	flashed := false
-	for range 8 { // 4 s: the band alternates every 0.5 s
+	// The band alternates every 0.5 s; on a busy machine a screenshot takes
+	// long enough that several are needed to meet a dark phase.
+	for range 24 {
 		img := d.screenshot("alarm-flash")
 		if _, _, ok := d.band(img, dark); ok {
 			flashed = true
