@@ -71,7 +71,24 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	// The port is free when chosen, but baresip also binds TLS on the next
+	// one, and on a busy machine any of them may be taken by the time
+	// baresip binds: it then exits at once, and another port is drawn.
+	for attempt := 1; ; attempt++ {
+		b, started := startBaresipOn(t, dir, fmt.Sprintf("127.0.0.1:%d", FreePort(t)), tone, dumps, o)
+		if started {
+			return b
+		}
+		if !strings.Contains(b.Log(), "Address already in use") || attempt == 5 {
+			t.Fatalf("baresip did not start:\n%s", b.Log())
+		}
+	}
+}
+
+// startBaresipOn runs baresip listening on addr and waits until it is
+// ready (true) or has exited (false).
+func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOptions) (*Baresip, bool) {
+	t.Helper()
 	config := strings.Join([]string{
 		"sip_listen " + addr,
 		"net_interface 127.0.0.1",
@@ -101,41 +118,48 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan struct{})
+	ready, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		sc := bufio.NewScanner(stdout)
-		once := sync.Once{}
+		isReady := false
 		for sc.Scan() {
 			line := sc.Text()
 			b.mu.Lock()
 			b.log = append(b.log, line)
 			b.mu.Unlock()
-			if strings.Contains(line, "baresip is ready") {
-				once.Do(func() { close(ready) })
+			if !isReady && strings.Contains(line, "baresip is ready") {
+				isReady = true
+				close(ready)
 			}
 		}
-		once.Do(func() { close(ready) })
 	}()
-	t.Cleanup(func() {
+	waited := make(chan struct{})
+	go func() { <-exited; _ = b.cmd.Wait(); close(waited) }()
+	stop := func() {
 		_ = b.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = b.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-waited:
 		case <-time.After(5 * time.Second):
 			_ = b.cmd.Process.Kill()
-			<-done
+			<-waited
 		}
+	}
+	select {
+	case <-ready:
+	case <-waited:
+		return b, false
+	case <-time.After(10 * time.Second):
+		stop()
+		t.Fatalf("baresip did not start:\n%s", b.Log())
+	}
+	t.Cleanup(func() {
+		stop()
 		if t.Failed() {
 			t.Logf("baresip output:\n%s", b.Log())
 		}
 	})
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("baresip did not start:\n%s", b.Log())
-	}
-	return b
+	return b, true
 }
 
 // URI is the SIP URI that reaches this baresip.

@@ -358,20 +358,7 @@ func newOnsets() *onsets {
 
 // waitFor waits until cond, called under mu, holds, or until limit.
 func (o *onsets) waitFor(limit time.Duration, cond func() bool) bool {
-	deadline := time.After(limit)
-	for {
-		o.mu.Lock()
-		ok := cond()
-		o.mu.Unlock()
-		if ok {
-			return true
-		}
-		select {
-		case <-o.wake:
-		case <-deadline:
-			return false
-		}
-	}
+	return waitWoken(&o.mu, o.wake, nil, limit, cond)
 }
 
 // waitPackets waits for n packets each way.

@@ -148,10 +148,9 @@ func (r *recorder) samples() []int16 {
 	return append([]int16(nil), r.pcm...)
 }
 
-// timeOfLocked estimates when sample i was played: the arrival of its
-// chunk, less the samples that followed it in the chunk. It is late by
-// parec's own latency, so latencies derived from it are upper bounds.
-// Caller holds r.mu.
+// timeOfLocked estimates when sample i was played: the arrival of its chunk,
+// less the samples that followed it in the chunk. It is late by parec's
+// own latency, so latencies derived from it are upper bounds. Caller holds mu.
 func (r *recorder) timeOfLocked(i int) time.Time {
 	for _, c := range r.chunks {
 		if i < c.end {
@@ -163,17 +162,23 @@ func (r *recorder) timeOfLocked(i int) time.Time {
 
 // waitFor waits until cond, called under mu, holds, or until limit.
 func (r *recorder) waitFor(limit time.Duration, cond func() bool) bool {
+	return waitWoken(&r.mu, r.wake, r.done, limit, cond)
+}
+
+// waitWoken waits until cond, called with mu held, holds: it checks again
+// whenever wake fires, and gives up after limit or once stop is closed.
+func waitWoken(mu *sync.Mutex, wake, stop <-chan struct{}, limit time.Duration, cond func() bool) bool {
 	deadline := time.After(limit)
 	for {
-		r.mu.Lock()
+		mu.Lock()
 		ok := cond()
-		r.mu.Unlock()
+		mu.Unlock()
 		if ok {
 			return true
 		}
 		select {
-		case <-r.wake:
-		case <-r.done:
+		case <-wake:
+		case <-stop:
 			return false
 		case <-deadline:
 			return false
