@@ -271,3 +271,27 @@ func TestDirection(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParse measures the SDP work per offer/answer: parse, then
+// marshal, for a call's SDP and for a two-stream SRTP recording offer.
+func BenchmarkParse(b *testing.B) {
+	call := Session{Username: "1001", SessionID: 42, Version: 1, Media: []Media{{
+		Addr: mustAddr("127.0.0.1"), Port: 20000, Codecs: []Codec{PCMU, PCMA}, EventType: 101, Ptime: 20, Direction: SendRecv}}}
+	for _, c := range []struct {
+		name string
+		s    Session
+	}{{"call", call}, {"rs-offer", rsOffer}} {
+		body := c.s.Marshal()
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := Parse(body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = s.Marshal()
+			}
+		})
+	}
+}
