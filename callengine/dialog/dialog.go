@@ -57,6 +57,11 @@ type Dialog struct {
 
 	client *sipgo.DialogClientSession
 	server *sipgo.DialogServerSession
+	// contact is our Contact in a server dialog's answers.
+	contact sip.ContactHeader
+	// answering is held while sipgo writes a server dialog's answer (it
+	// sets InviteResponse, which its BYE reads): a BYE waits for it.
+	answering sync.Mutex
 
 	mu        sync.Mutex
 	remoteTag string
@@ -121,6 +126,8 @@ func (d *Dialog) InviteResponse() *sip.Response {
 	if d.client != nil {
 		return d.client.InviteResponse
 	}
+	d.answering.Lock() // sipgo writes it while it answers
+	defer d.answering.Unlock()
 	return d.server.InviteResponse
 }
 
@@ -202,16 +209,13 @@ func (d *Dialog) prepare(req *sip.Request) {
 // localContact is the Contact we gave in this dialog, repeated in target
 // refresh requests (it must stay the same or be refreshed explicitly).
 func (d *Dialog) localContact() *sip.ContactHeader {
-	var c *sip.ContactHeader
 	if d.client != nil {
-		c = d.client.InviteRequest.Contact()
-	} else if res := d.server.InviteResponse; res != nil {
-		c = res.Contact()
-	}
-	if c == nil {
+		if c := d.client.InviteRequest.Contact(); c != nil {
+			return c.Clone()
+		}
 		return nil
 	}
-	return c.Clone()
+	return d.contact.Clone() // the one our answers carry (Accept)
 }
 
 // ResponseError is a final non-2xx answer to one of our requests.
@@ -338,7 +342,9 @@ func (d *Dialog) Bye(ctx context.Context, hdrs ...sip.Header) error {
 	if d.client != nil {
 		err = d.client.WriteBye(ctx, req)
 	} else {
+		d.answering.Lock() // sipgo would wait for the ACK of our 2xx anyway
 		err = d.server.WriteBye(ctx, req)
+		d.answering.Unlock()
 	}
 	if err != nil {
 		return fmt.Errorf("dialog: BYE: %w", err)

@@ -240,7 +240,7 @@ func (e *Endpoint) Accept(req *sip.Request, tx sip.ServerTransaction, contact si
 	tag, _ := dss.InviteRequest.To().Params.Get("tag")
 	fromTag, _ := req.From().Params.Get("tag")
 	d := newDialog(e, req.CallID().Value(), tag, transport, h)
-	d.server = dss
+	d.server, d.contact = dss, contact
 	d.remoteTag = fromTag
 	d.peerAllow = allowOf(req)
 	d.setTargetFrom(req)
@@ -264,7 +264,9 @@ func (in *Incoming) Cancelled() <-chan struct{} { return in.d.server.Context().D
 // Respond sends a provisional answer, or a final failure (which ends the
 // dialog).
 func (in *Incoming) Respond(code int, reason string, hdrs ...sip.Header) error {
+	in.d.answering.Lock()
 	err := in.d.server.Respond(code, reason, nil, hdrs...)
+	in.d.answering.Unlock()
 	if code >= 300 {
 		in.d.Close()
 	}
@@ -293,7 +295,10 @@ func (in *Incoming) Answer(body []byte, contentType string, hdrs ...sip.Header) 
 		res.AppendHeader(d.ep.SupportedHeader())
 	}
 	d.answerTimer(d.server.InviteRequest, res)
-	if err := d.server.WriteResponse(res); err != nil {
+	d.answering.Lock()
+	err := d.server.WriteResponse(res)
+	d.answering.Unlock()
+	if err != nil {
 		if d.server.LoadState() >= sip.DialogStateConfirmed || d.server.LoadState() == sip.DialogStateEnded {
 			return fmt.Errorf("dialog: answer: %w", err)
 		}
