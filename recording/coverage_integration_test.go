@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,20 +139,7 @@ func TestRecordingCoverage50Calls(t *testing.T) {
 // the recording failed with the reason.
 func TestSRSFailuresDoNotTouchTheCall(t *testing.T) {
 	peer := tonePeer(t, 1000)
-	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	silent := silentSRS(t)
 	cases := []struct {
 		name, srs, reason string
 		scenario          string

@@ -23,20 +23,7 @@ import (
 // unreachable SRS moves on, a 3xx is followed, and a final refusal (403)
 // ends the attempt.
 func TestSetupFailover(t *testing.T) {
-	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	silent := silentSRS(t)
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -133,10 +120,7 @@ func TestSRSDeathFailsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitRecording(10*time.Second, Recording)
-	var startedA srs.Event
-	for startedA.Kind != srs.EventStarted {
-		startedA = wait(t, evA, "the first SRS to start")
-	}
+	startedA := waitKind(t, evA, srs.EventStarted, "the first SRS to start")
 	time.Sleep(time.Second) // a second of recording at the first SRS
 	killed := time.Now()
 	killA()
@@ -151,17 +135,11 @@ func TestSRSDeathFailsOver(t *testing.T) {
 		t.Fatalf("recording again at %q, want the second SRS", back.SRS)
 	}
 	t.Logf("recording again %v after the SRS died", time.Since(killed).Round(time.Millisecond))
-	var startedB srs.Event
-	for startedB.Kind != srs.EventStarted {
-		startedB = wait(t, evB, "the second SRS to start")
-	}
+	startedB := waitKind(t, evB, srs.EventStarted, "the second SRS to start")
 	says := waitSamples(t, startedB.Dir, "1", 8000, 15*time.Second)
 	mostly(t, "label 1 at the second SRS", says, 440)
 	_ = call.Hangup(context.Background())
-	var ended srs.Event
-	for ended.Kind != srs.EventEnded {
-		ended = wait(t, evB, "the second SRS to end")
-	}
+	ended := waitKind(t, evB, srs.EventEnded, "the second SRS to end")
 	hungUp := time.Now()
 	repA, errA := srs.ReadReport(filepath.Join(startedA.Dir, "session.json"))
 	repB, errB := srs.ReadReport(filepath.Join(dirB, ended.RSID, "session.json"))
@@ -219,8 +197,7 @@ func TestParallelRecording(t *testing.T) {
 	for ev := r.waitRecording(10*time.Second, Recording); ev.Recorders < 2; ev = r.waitRecording(10*time.Second, Recording) {
 	}
 	for _, i := range []int{0, 1} {
-		for ev := wait(t, evs[i], "SRS start"); ev.Kind != srs.EventStarted; ev = wait(t, evs[i], "SRS start") {
-		}
+		waitKind(t, evs[i], srs.EventStarted, "SRS start")
 	}
 	kills[0]()
 	// From now on the call never stops being RECORDING: one SRS holds it.
@@ -238,8 +215,7 @@ func TestParallelRecording(t *testing.T) {
 			t.Fatal("the lost recorder was never replaced")
 		}
 	}
-	for ev := wait(t, evs[2], "the third SRS to start"); ev.Kind != srs.EventStarted; ev = wait(t, evs[2], "the third SRS to start") {
-	}
+	waitKind(t, evs[2], srs.EventStarted, "the third SRS to start")
 	_ = call.Hangup(context.Background())
 	if ev := r.waitRecording(10*time.Second, Stopped); ev.CallID != call.ID {
 		t.Fatalf("stopped %+v", ev)
@@ -266,12 +242,10 @@ func TestSRVFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitRecording(10*time.Second, Recording)
-	for ev := wait(t, evA, "the priority-10 SRS to start"); ev.Kind != srs.EventStarted; ev = wait(t, evA, "the priority-10 SRS to start") {
-	}
+	waitKind(t, evA, srs.EventStarted, "the priority-10 SRS to start")
 	// The answered call's snapshot reached it: nothing of ours is in flight
 	// toward it when it dies.
-	for ev := wait(t, evA, "the snapshot of the answered call"); ev.Kind != srs.EventUpdated; ev = wait(t, evA, "the snapshot of the answered call") {
-	}
+	waitKind(t, evA, srs.EventUpdated, "the snapshot of the answered call")
 	select {
 	case ev := <-evB:
 		t.Fatalf("the priority-20 SRS was used first: %+v", ev)
@@ -280,8 +254,7 @@ func TestSRVFailover(t *testing.T) {
 	killA()
 	r.waitRecording(10*time.Second, Interrupted)
 	r.waitRecording(10*time.Second, Recording)
-	for ev := wait(t, evB, "the priority-20 SRS to start"); ev.Kind != srs.EventStarted; ev = wait(t, evB, "the priority-20 SRS to start") {
-	}
+	waitKind(t, evB, srs.EventStarted, "the priority-20 SRS to start")
 	_ = call.Hangup(context.Background())
 }
 
@@ -301,10 +274,8 @@ func TestSRSDeathNoticedByICMP(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitRecording(10*time.Second, Recording)
-	for ev := wait(t, evA, "the first SRS to start"); ev.Kind != srs.EventStarted; ev = wait(t, evA, "the first SRS to start") {
-	}
-	for ev := wait(t, evA, "the snapshot of the answered call"); ev.Kind != srs.EventUpdated; ev = wait(t, evA, "the snapshot of the answered call") {
-	}
+	waitKind(t, evA, srs.EventStarted, "the first SRS to start")
+	waitKind(t, evA, srs.EventUpdated, "the snapshot of the answered call")
 	killed := time.Now()
 	killA()
 	ev := r.waitRecording(10*time.Second, Interrupted)
@@ -317,4 +288,41 @@ func TestSRSDeathNoticedByICMP(t *testing.T) {
 	}
 	r.waitRecording(10*time.Second, Recording)
 	_ = call.Hangup(context.Background())
+}
+
+// silentSRS accepts TCP connections and never answers on them: an SRS that
+// hangs. Its address is silent.Addr().
+func silentSRS(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	return l
+}
+
+// waitKind waits for an SRS event of kind, skipping others.
+func waitKind(t *testing.T, ch <-chan srs.Event, kind srs.EventKind, what string) srs.Event {
+	t.Helper()
+	for {
+		if ev := wait(t, ch, what); ev.Kind == kind {
+			return ev
+		}
+	}
 }

@@ -121,8 +121,7 @@ func TestRequiredCallHeldWhenRecordingIsLost(t *testing.T) {
 	}
 	r.waitCall(10*time.Second, callengine.StateAnswered)
 	r.waitRecording(10*time.Second, Recording)
-	for e := wait(t, ev, "the snapshot of the answered call"); e.Kind != srs.EventUpdated; e = wait(t, ev, "the snapshot of the answered call") {
-	}
+	waitKind(t, ev, srs.EventUpdated, "the snapshot of the answered call")
 	killA()
 	r.waitCall(15*time.Second, callengine.StateHeld)
 	if st := call.State(); st != callengine.StateHeld {

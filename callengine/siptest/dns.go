@@ -44,6 +44,13 @@ func StartDNS(t testing.TB, records ...string) string {
 		}
 		_ = w.WriteMsg(m)
 	})
+	return ServeDNS(t, h)
+}
+
+// ServeDNS runs h on a UDP and a TCP socket of the same loopback port until
+// the test ends, and returns that address.
+func ServeDNS(t testing.TB, h dns.Handler) string {
+	t.Helper()
 	var pc net.PacketConn
 	var ln net.Listener
 	for range 20 {
@@ -61,17 +68,23 @@ func StartDNS(t testing.TB, records ...string) string {
 		t.Fatal("no loopback port free for both UDP and TCP")
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
+	t.Cleanup(wg.Wait) // after both Shutdowns: cleanups run last-in first-out
 	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = srv.ActivateAndServe()
+			if err := srv.ActivateAndServe(); err != nil {
+				t.Errorf("DNS server: %v", err)
+			}
 		}()
 		<-started
-		t.Cleanup(func() { _ = srv.Shutdown() })
+		t.Cleanup(func() {
+			if err := srv.Shutdown(); err != nil {
+				t.Errorf("DNS server shutdown: %v", err)
+			}
+		})
 	}
 	return pc.LocalAddr().String()
 }

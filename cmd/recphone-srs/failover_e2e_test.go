@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/recphone/recphone/audio"
-	phoneconfig "github.com/recphone/recphone/cmd/internal/config"
-	"github.com/recphone/recphone/cmd/internal/phone"
 	"github.com/recphone/recphone/recording"
 	"github.com/recphone/recphone/recording/srs"
 )
@@ -101,28 +98,7 @@ srs = ["sip:srs@%s;transport=tcp", "sip:srs@%s;transport=tcp"]
 srtp = "off"
 ping_interval = "1s"
 `, a.addr, b.addr)
-			path := filepath.Join(dir, "phone.toml")
-			adminPolicy := filepath.Join(dir, "policy.toml")
-			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(adminPolicy, []byte("lock = []\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			file, err := phoneconfig.Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			recs := make(chan recording.Event, 64)
-			ph, err := phone.New(context.Background(), phone.Options{File: file, Sound: audio.NewTone(440, 8000),
-				PolicyPath: adminPolicy, OnRecording: func(ev recording.Event) { recs <- ev }})
-			if err == nil {
-				err = ph.Start(context.Background())
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = ph.Shutdown(context.Background()) })
+			ph, recs := startPhone(t, dir, conf)
 			peer := tonePeer(t)
 			call, err := ph.Engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
 			if err != nil {

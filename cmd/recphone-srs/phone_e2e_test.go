@@ -57,30 +57,7 @@ mode = "on-demand"
 srs_initiated = "provisioned"
 srs_ca = %q
 `, phoneCert, phoneKey, srsURI, pki.CAFile)
-			path := filepath.Join(dir, "phone.toml")
-			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			// An admin policy that sets nothing, so a machine's own
-			// /etc/recphone/policy.toml stays out of the test.
-			adminPolicy := filepath.Join(dir, "policy.toml")
-			if err := os.WriteFile(adminPolicy, []byte("lock = []\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			file, err := phoneconfig.Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			recs := make(chan recording.Event, 64)
-			ph, err := phone.New(context.Background(), phone.Options{File: file, Sound: audio.NewTone(440, 8000),
-				PolicyPath: adminPolicy, OnRecording: func(ev recording.Event) { recs <- ev }})
-			if err == nil {
-				err = ph.Start(context.Background())
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = ph.Shutdown(context.Background()) })
+			ph, recs := startPhone(t, dir, conf)
 			peer := tonePeer(t)
 			call, err := ph.Engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
 			if err != nil {
@@ -143,6 +120,37 @@ srs_ca = %q
 			_ = call.Hangup(context.Background())
 		})
 	}
+}
+
+// startPhone builds and starts the phone from configuration conf, as the
+// front ends do, with an admin policy that sets nothing (so a machine's own
+// /etc/recphone/policy.toml stays out) and a 440 Hz microphone; recs gets
+// its recording events.
+func startPhone(t *testing.T, dir, conf string) (ph *phone.Phone, recs <-chan recording.Event) {
+	t.Helper()
+	path := filepath.Join(dir, "phone.toml")
+	adminPolicy := filepath.Join(dir, "policy.toml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(adminPolicy, []byte("lock = []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file, err := phoneconfig.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan recording.Event, 64)
+	ph, err = phone.New(context.Background(), phone.Options{File: file, Sound: audio.NewTone(440, 8000),
+		PolicyPath: adminPolicy, OnRecording: func(ev recording.Event) { events <- ev }})
+	if err == nil {
+		err = ph.Start(context.Background())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ph.Shutdown(context.Background()) })
+	return ph, events
 }
 
 // tonePeer answers every call and says 1 kHz.

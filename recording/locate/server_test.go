@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/recphone/recphone/callengine/siptest"
 )
 
 // zone is a DNS server's data for a test: an authoritative server for
@@ -115,47 +117,8 @@ func (z *zone) queried() []string {
 	return out
 }
 
-// serve runs h on a UDP and a TCP socket of the same loopback port until
-// the test ends, and returns that address.
-func serve(t testing.TB, h dns.Handler) string {
-	t.Helper()
-	var pc net.PacketConn
-	var ln net.Listener
-	for range 20 {
-		var err error
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-		pc = nil
-	}
-	if pc == nil {
-		t.Fatal("no loopback port free for both UDP and TCP")
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait) // after both Shutdowns: cleanups run last-in first-out
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := srv.ActivateAndServe(); err != nil {
-				t.Errorf("DNS server: %v", err)
-			}
-		}()
-		<-started
-		t.Cleanup(func() {
-			if err := srv.Shutdown(); err != nil {
-				t.Errorf("DNS server shutdown: %v", err)
-			}
-		})
-	}
-	return pc.LocalAddr().String()
-}
+// serve runs h on loopback UDP and TCP until the test ends.
+func serve(t testing.TB, h dns.Handler) string { return siptest.ServeDNS(t, h) }
 
 // silent is a UDP server that reads queries and never answers; each query
 // read is sent on the returned channel.
