@@ -296,13 +296,21 @@ func TestUnreachableSRSReason(t *testing.T) {
 	// Port 9 (discard): privileged, so never handed out as an ephemeral port
 	// to a listener of this test, and nothing serves it here.
 	r := newRig(t, policy.Policy{SRS: []string{"sip:srs@127.0.0.1:9;transport=tcp"}, Mode: policy.Always}, audio.NewTone(440, 8000))
-	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := dialPeer(t, r, peer)
 	ev := r.waitRecording(5*time.Second, Failed)
 	if !strings.Contains(ev.Reason, "SRS unreachable (connection refused)") {
 		t.Fatalf("reason %q", ev.Reason)
 	}
 	_ = call.Hangup(context.Background())
+}
+
+// dialPeer places a call from the rig's engine to peer and fails the test
+// if it cannot be placed.
+func dialPeer(t *testing.T, r *rig, peer *callengine.Engine) *callengine.Call {
+	t.Helper()
+	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return call
 }

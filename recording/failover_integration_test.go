@@ -62,10 +62,7 @@ func TestSetupFailover(t *testing.T) {
 			}
 			peer := tonePeer(t, 1000)
 			start := time.Now()
-			call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-			if err != nil {
-				t.Fatal(err)
-			}
+			call := dialPeer(t, r, peer)
 			ev := r.waitRecording(10*time.Second, tc.want)
 			took := time.Since(start)
 			t.Logf("%s: %s after %v (%s)", tc.name, ev.State, took.Round(time.Millisecond), ev.Reason)
@@ -115,10 +112,7 @@ func TestSRSDeathFailsOver(t *testing.T) {
 		SRS: []string{"sip:srs@" + a.Addr() + ";transport=tcp", "sip:srs@" + b.Addr() + ";transport=tcp"}},
 		audio.NewTone(440, 8000))
 	peer := tonePeer(t, 1000)
-	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := dialPeer(t, r, peer)
 	r.waitRecording(10*time.Second, Recording)
 	startedA := waitKind(t, evA, srs.EventStarted, "the first SRS to start")
 	time.Sleep(time.Second) // a second of recording at the first SRS
@@ -189,10 +183,7 @@ func TestParallelRecording(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff, Parallel: 2,
 		PingInterval: time.Second, SRS: list}, audio.NewTone(440, 8000))
 	peer := tonePeer(t, 1000)
-	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := dialPeer(t, r, peer)
 	// Until both record: events may say 1 of 2 first.
 	for ev := r.waitRecording(10*time.Second, Recording); ev.Recorders < 2; ev = r.waitRecording(10*time.Second, Recording) {
 	}
@@ -237,10 +228,7 @@ func TestSRVFailover(t *testing.T) {
 	r := newRigOpts(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff,
 		PingInterval: time.Second, SRS: []string{"sip:srs@srs.test"}}, audio.NewTone(440, 8000), rigOptions{dns: dnsAddr})
 	peer := tonePeer(t, 1000)
-	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := dialPeer(t, r, peer)
 	r.waitRecording(10*time.Second, Recording)
 	waitKind(t, evA, srs.EventStarted, "the priority-10 SRS to start")
 	// The answered call's snapshot reached it: nothing of ours is in flight
@@ -269,10 +257,7 @@ func TestSRSDeathNoticedByICMP(t *testing.T) {
 		SRS: []string{"sip:srs@" + a.Addr() + ";transport=tcp", "sip:srs@" + b.Addr() + ";transport=tcp"}},
 		audio.NewTone(440, 8000))
 	peer := tonePeer(t, 1000)
-	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := dialPeer(t, r, peer)
 	r.waitRecording(10*time.Second, Recording)
 	waitKind(t, evA, srs.EventStarted, "the first SRS to start")
 	waitKind(t, evA, srs.EventUpdated, "the snapshot of the answered call")

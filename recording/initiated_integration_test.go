@@ -155,12 +155,9 @@ func TestSRSInitiatedBusyWhenRecorded(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, SRSInitiated: policy.InitiatedProvisioned},
 		audio.NewTone(440, 8000))
 	peer := tonePeer(t, 1000)
-	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := dialPeer(t, r, peer)
 	r.waitRecording(10*time.Second, Recording)
-	_, err = r.srs.Invite(context.Background(), "sip:alice@"+r.engine.ListenAddr(), srs.InviteOptions{})
+	_, err := r.srs.Invite(context.Background(), "sip:alice@"+r.engine.ListenAddr(), srs.InviteOptions{})
 	if err == nil || !strings.Contains(err.Error(), "486") {
 		t.Fatalf("second recorder: %v, want 486", err)
 	}
@@ -212,10 +209,7 @@ func TestRecordOverUDPInPortRange(t *testing.T) {
 		rigOptions{engine: func(c *callengine.Config) { c.RTPPortMin, c.RTPPortMax = lo, hi }})
 	r.recorder.pol.SRS = []string{"sip:srs@" + r.srs.Addr() + ";transport=udp"}
 	peer := tonePeer(t, 1000)
-	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := dialPeer(t, r, peer)
 	r.waitRecording(10*time.Second, Recording)
 	started := r.waitSRS(10*time.Second, srs.EventStarted)
 	mostly(t, "label 1 over UDP", waitSamples(t, started.Dir, "1", 8000, 15*time.Second), 440)

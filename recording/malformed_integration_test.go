@@ -57,10 +57,7 @@ func TestMalformedSRSAnswers(t *testing.T) {
 			r := newRig(t, policy.Policy{SRS: []string{fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", port)},
 				Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
 			peer := tonePeer(t, 1000)
-			call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-			if err != nil {
-				t.Fatal(err)
-			}
+			call := dialPeer(t, r, peer)
 			r.waitCall(10*time.Second, callengine.StateAnswered)
 			ev := r.waitRecording(10*time.Second, tc.want)
 			if !strings.Contains(ev.Reason, tc.reason) {
@@ -126,10 +123,7 @@ func TestSRSWithoutWorkingSRTP(t *testing.T) {
 			r := newRig(t, policy.Policy{SRS: []string{fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", port)},
 				Mode: policy.Always, Streams: policy.Separate, SRTP: tc.srtp}, audio.NewTone(440, 8000))
 			peer := tonePeer(t, 1000)
-			call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-			if err != nil {
-				t.Fatal(err)
-			}
+			call := dialPeer(t, r, peer)
 			ev := r.waitRecording(10*time.Second, tc.want)
 			if tc.want == Failed && !strings.Contains(ev.Reason, "without working SRTP") {
 				t.Errorf("failure reason %q does not say the SRS cannot do SRTP", ev.Reason)
@@ -159,10 +153,7 @@ func TestRefusedReinviteEndsTheRS(t *testing.T) {
 	r := newRig(t, policy.Policy{SRS: []string{fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", p.LocalPort())},
 		Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff, SetupTimeout: time.Second}, audio.NewTone(440, 8000))
 	peer := tonePeer(t, 1000)
-	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := dialPeer(t, r, peer)
 	r.waitRecording(10*time.Second, Recording)
 	if ev := r.waitRecording(10*time.Second, Interrupted); !strings.Contains(ev.Reason, "488") {
 		t.Errorf("interrupted for %q, want the refused re-INVITE", ev.Reason)

@@ -448,10 +448,7 @@ func TestRecordOverTLS(t *testing.T) {
 			go func() { defer close(done); _ = server.Run(ctx) }()
 			t.Cleanup(func() { cancel(); <-done })
 			r := newRigWith(t, policy.Policy{SRS: []string{"sips:srs@" + server.TLSAddr()}, SRSCA: tc.ca, Mode: policy.Always, Streams: policy.Separate}, audio.NewTone(440, 8000), 5*time.Second)
-			call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-			if err != nil {
-				t.Fatal(err)
-			}
+			call := dialPeer(t, r, peer)
 			ev := r.waitRecording(10*time.Second, tc.want)
 			if tc.want == Failed && !strings.Contains(ev.Reason, "certificate") {
 				t.Errorf("refusal reason %q does not name the certificate", ev.Reason)

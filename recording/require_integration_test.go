@@ -41,10 +41,7 @@ func TestRecordingRequired(t *testing.T) {
 		r := newRig(t, policy.Policy{Mode: policy.Always, Require: true, SRS: []string{deadSRS}, SetupTimeout: time.Second},
 			audio.NewTone(440, 8000))
 		peer, seen := countingPeer(t)
-		call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-		if err != nil {
-			t.Fatal(err)
-		}
+		call := dialPeer(t, r, peer)
 		ev := r.waitCall(10*time.Second, callengine.StateEnded)
 		if ev.Code != 503 || !strings.Contains(ev.Reason, "recording is required") {
 			t.Errorf("call ended %d %q, want 503 saying recording is required", ev.Code, ev.Reason)
@@ -115,10 +112,7 @@ func TestRequiredCallHeldWhenRecordingIsLost(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Require: true, RequireLost: policy.HoldLost, SRTP: policy.SRTPOff,
 		SetupTimeout: time.Second, SRS: []string{"sip:srs@" + a.Addr() + ";transport=tcp"}}, audio.NewTone(440, 8000))
 	peer := tonePeer(t, 1000)
-	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := dialPeer(t, r, peer)
 	r.waitCall(10*time.Second, callengine.StateAnswered)
 	r.waitRecording(10*time.Second, Recording)
 	waitKind(t, ev, srs.EventUpdated, "the snapshot of the answered call")

@@ -36,10 +36,7 @@ func TestTLSRequestsReuseOurConnection(t *testing.T) {
 		Streams: policy.Separate, AllowPause: true, SRSInitiated: policy.InitiatedNever}, audio.NewTone(440, 8000))
 	r.srs, r.srsEv = server, events
 	peer := tonePeer(t, 1000)
-	call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	call := dialPeer(t, r, peer)
 	r.waitRecording(10*time.Second, Recording)
 	started := r.waitSRS(10*time.Second, srs.EventStarted)
 	if err := server.Pause(context.Background(), started.RSID); err != nil {
@@ -94,10 +91,7 @@ func TestSRSInitiatedOverTLS(t *testing.T) {
 					srs: []srs.Option{srs.WithTLS("127.0.0.1:0", srsCertFile, srsKeyFile), srs.WithClientTLS(clientTLS)},
 				})
 			peer := tonePeer(t, 1000)
-			call, err := r.engine.Dial(context.Background(), "sip:bob@"+peer.ListenAddr())
-			if err != nil {
-				t.Fatal(err)
-			}
+			call := dialPeer(t, r, peer)
 			r.waitCall(10*time.Second, callengine.StateAnswered)
 			ep := r.engine.Endpoint()
 			target := "sip:alice@127.0.0.1:" + strconv.Itoa(ep.TLSPort()) + ";transport=tls"
