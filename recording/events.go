@@ -33,8 +33,9 @@ type Event struct {
 	CallID   string    // the call engine's call id
 	State    State     //
 	SRS      string    // the SRS URI the RS goes to
+	RSCallID string    // the RS dialog's Call-ID, once an INVITE went out
 	Reason   string    // why: the SRS's status, a pause reason, a failure
-	PausedBy string    // "agent" or "srs" while paused
+	PausedBy string    // "agent", "srs", "policy" or "pbx" while paused
 	Required bool      // the policy requires this call to be recorded
 	Time     time.Time // when the state was entered
 	// Recorders is how many RSs record the call (recording or paused);

@@ -49,8 +49,9 @@ type Recorder struct {
 	// resolver finds the SRSs' addresses (RFC 3263).
 	resolver *locate.Resolver
 
-	observers observe.List[Event]
-	unobserve func()
+	observers   observe.List[Event]
+	rsObservers observe.List[Event] // every RS's own events (ObserveSessions)
+	unobserve   func()
 
 	mu       sync.Mutex
 	sessions map[*session]struct{} // every live RS, whoever started it
@@ -121,7 +122,14 @@ func (r *Recorder) Start(ctx context.Context) error {
 }
 
 // Observe adds an observer of recording events; the returned func removes it.
+// It sees each call's recording state, aggregated over the call's RSs.
 func (r *Recorder) Observe(o Observer) (remove func()) { return r.observers.Add(o) }
+
+// ObserveSessions adds an observer of every RS's own state changes, each
+// with its SRS and RS Call-ID: what an audit trail keeps, where the front
+// ends want Observe's one state per call. A standby RS (SRS-initiated,
+// between calls) reports with an empty CallID.
+func (r *Recorder) ObserveSessions(o Observer) (remove func()) { return r.rsObservers.Add(o) }
 
 func (r *Recorder) publish(ev Event) {
 	r.mu.Lock()

@@ -251,6 +251,7 @@ func (s *session) setState(st State, reason string) {
 	ev := s.eventLocked()
 	s.mu.Unlock()
 	s.log.Info("recording", "state", st, "srs", ev.SRS, "reason", reason, "rs_call_id", s.rsCallIDValue())
+	s.r.rsObservers.Emit(ev)
 	if ev.CallID != "" { // a standby RS records no call: nothing to show
 		s.r.report(s, ev)
 	}
@@ -263,7 +264,7 @@ func (s *session) rsCallIDValue() string {
 }
 
 func (s *session) eventLocked() Event {
-	ev := Event{State: s.state, SRS: s.srs, Reason: s.reason, Required: s.r.pol.Mode == policy.Always, Time: time.Now()}
+	ev := Event{State: s.state, SRS: s.srs, RSCallID: s.rsCallID, Reason: s.reason, Required: s.r.pol.Mode == policy.Always, Time: time.Now()}
 	if s.call != nil {
 		ev.CallID = s.call.ID
 	}

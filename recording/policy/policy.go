@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -102,7 +103,44 @@ type Policy struct {
 	// PingInterval is how often each RS is asked with an in-dialog OPTIONS
 	// whether the SRS still holds it; default 1 s; 0 turns pings off.
 	PingInterval time.Duration
+
+	// Notice is what the remote party and the agent hear when a recording
+	// starts: NoticeTone, NoticeNone or the path of a WAV announcement.
+	Notice string
+	// BeepInterval repeats a short beep while the call is recorded (the
+	// CPUC-style reminder); 0 is off.
+	BeepInterval time.Duration
+	// HonourRecordPref makes a remote a=recordpref (RFC 7866 §9) decide:
+	// never leaves the call unrecorded, pause starts it paused. Default
+	// true, false under Require.
+	HonourRecordPref bool
+	// ForwardDTMF replicates RFC 4733 events to the SRS; default true.
+	// Off, no digit the agent or the customer keys reaches a recording.
+	ForwardDTMF bool
+	// PauseOnDTMF and ResumeOnDTMF are digit sequences the agent keys to
+	// pause and resume the recording ("*1", "#1"); empty: none. They are
+	// not sent to the remote party.
+	PauseOnDTMF, ResumeOnDTMF string
+	// PauseByPBX lets the call's peer pause and resume the recording with
+	// an X-AC-Action: pause-siprec / resume-siprec header in an INFO or
+	// re-INVITE (as AudioCodes SBCs and the IVRs behind them send).
+	PauseByPBX bool
+	// MetadataHeaders are SIP headers copied from the call into the RS
+	// metadata as extension data (vendor call ids: User-to-User,
+	// X-Genesys-CallUUID, ...); with MetadataHeadersOnInvite also onto
+	// the RS INVITE.
+	MetadataHeaders         []string
+	MetadataHeadersOnInvite bool
+	// Audit is the audit trail database; empty: the agent's own
+	// (config.DefaultAuditPath).
+	Audit string
 }
+
+// Notices.
+const (
+	NoticeTone = "tone" // the built-in recording tone
+	NoticeNone = "none"
+)
 
 // What an incoming call gets under Require when no SRS records it.
 const (
@@ -181,53 +219,52 @@ type Settings struct {
 	RequireIncoming *string `toml:"require_incoming"`
 	// RequireLost is "continue" or "hold".
 	RequireLost *string `toml:"require_lost"`
+	// Notice is "tone", "none" or a WAV file.
+	Notice                  *string  `toml:"notice"`
+	BeepInterval            *string  `toml:"beep_interval"`
+	HonourRecordPref        *bool    `toml:"honour_recordpref"`
+	ForwardDTMF             *bool    `toml:"forward_dtmf"`
+	PauseOnDTMF             *string  `toml:"pause_on_dtmf"`
+	ResumeOnDTMF            *string  `toml:"resume_on_dtmf"`
+	PauseByPBX              *bool    `toml:"pause_by_pbx"`
+	MetadataHeaders         []string `toml:"metadata_headers"`
+	MetadataHeadersOnInvite *bool    `toml:"metadata_headers_on_invite"`
+	Audit                   *string  `toml:"audit"`
 }
 
-// Keys are the setting names, as in the files.
-var Keys = []string{"srs", "mode", "streams", "allow_pause", "max_pause", "srtp", "srs_ca", "client_cert", "client_key",
-	"srs_initiated", "allow_second_recorder", "setup_timeout", "failover_on", "ping_interval", "parallel",
-	"require", "require_incoming", "require_lost"}
+// Keys are the setting names, as in the files, in the order Settings
+// declares them.
+var Keys = settingKeys()
+
+func settingKeys() []string {
+	t := reflect.TypeFor[Settings]()
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		keys = append(keys, t.Field(i).Tag.Get("toml"))
+	}
+	return keys
+}
+
+// field is the Settings field behind key (every field is a pointer or a
+// slice: nil is unset).
+func (s *Settings) field(key string) reflect.Value {
+	v := reflect.ValueOf(s).Elem()
+	for i := range v.NumField() {
+		if v.Type().Field(i).Tag.Get("toml") == key {
+			return v.Field(i)
+		}
+	}
+	return reflect.Value{}
+}
 
 func (s *Settings) has(key string) bool {
-	switch key {
-	case "srs":
-		return s.SRS != nil
-	case "mode":
-		return s.Mode != nil
-	case "streams":
-		return s.Streams != nil
-	case "allow_pause":
-		return s.AllowPause != nil
-	case "max_pause":
-		return s.MaxPause != nil
-	case "srtp":
-		return s.SRTP != nil
-	case "srs_ca":
-		return s.SRSCA != nil
-	case "client_cert":
-		return s.ClientCert != nil
-	case "client_key":
-		return s.ClientKey != nil
-	case "srs_initiated":
-		return s.SRSInitiated != nil
-	case "allow_second_recorder":
-		return s.SecondRecorder != nil
-	case "setup_timeout":
-		return s.SetupTimeout != nil
-	case "failover_on":
-		return s.FailoverOn != nil
-	case "ping_interval":
-		return s.PingInterval != nil
-	case "parallel":
-		return s.Parallel != nil
-	case "require":
-		return s.Require != nil
-	case "require_incoming":
-		return s.RequireIncoming != nil
-	case "require_lost":
-		return s.RequireLost != nil
-	}
-	return false
+	f := s.field(key)
+	return f.IsValid() && !f.IsNil()
+}
+
+// take copies key's value from other.
+func (s *Settings) take(key string, other *Settings) {
+	s.field(key).Set(other.field(key))
 }
 
 // AdminFile is the system policy: [recording] values and the keys locked.
@@ -313,44 +350,7 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("recording.%s is set by your administrator; your value is ignored", key))
 			continue
 		}
-		switch key {
-		case "srs":
-			merged.SRS = user.SRS
-		case "mode":
-			merged.Mode = user.Mode
-		case "streams":
-			merged.Streams = user.Streams
-		case "allow_pause":
-			merged.AllowPause = user.AllowPause
-		case "max_pause":
-			merged.MaxPause = user.MaxPause
-		case "srtp":
-			merged.SRTP = user.SRTP
-		case "srs_ca":
-			merged.SRSCA = user.SRSCA
-		case "client_cert":
-			merged.ClientCert = user.ClientCert
-		case "client_key":
-			merged.ClientKey = user.ClientKey
-		case "srs_initiated":
-			merged.SRSInitiated = user.SRSInitiated
-		case "allow_second_recorder":
-			merged.SecondRecorder = user.SecondRecorder
-		case "setup_timeout":
-			merged.SetupTimeout = user.SetupTimeout
-		case "failover_on":
-			merged.FailoverOn = user.FailoverOn
-		case "ping_interval":
-			merged.PingInterval = user.PingInterval
-		case "parallel":
-			merged.Parallel = user.Parallel
-		case "require":
-			merged.Require = user.Require
-		case "require_incoming":
-			merged.RequireIncoming = user.RequireIncoming
-		case "require_lost":
-			merged.RequireLost = user.RequireLost
-		}
+		merged.take(key, &user)
 	}
 	p, err := merged.policy()
 	if err != nil {
@@ -365,7 +365,7 @@ func (s Settings) policy() (Policy, error) {
 	p := Policy{SRS: s.SRS, Streams: Separate, AllowPause: true, Mode: Never, SRTP: SRTPPreferred,
 		SRSInitiated: InitiatedProvisioned, SetupTimeout: DefaultSetupTimeout, FailoverOn: DefaultFailover,
 		PingInterval: DefaultPingInterval, Parallel: 1, RequireIncoming: RejectIncoming,
-		RequireLost: ContinueLost}
+		RequireLost: ContinueLost, Notice: NoticeTone, ForwardDTMF: true}
 	for i, u := range p.SRS {
 		l := strings.ToLower(u)
 		if !strings.HasPrefix(l, "sip:") && !strings.HasPrefix(l, "sips:") {
@@ -489,8 +489,73 @@ func (s Settings) policy() (Policy, error) {
 		}
 		p.FailoverOn = f
 	}
+	if err := s.compliance(&p); err != nil {
+		return p, err
+	}
 	if (p.ClientCert == "") != (p.ClientKey == "") {
 		return p, fmt.Errorf("%w: recording.client_cert and recording.client_key go together", ErrInvalid)
 	}
 	return p, nil
+}
+
+// compliance reads the keys that tell and protect the recorded parties.
+func (s Settings) compliance(p *Policy) error {
+	p.HonourRecordPref = !p.Require
+	if s.HonourRecordPref != nil {
+		p.HonourRecordPref = *s.HonourRecordPref
+	}
+	if s.ForwardDTMF != nil {
+		p.ForwardDTMF = *s.ForwardDTMF
+	}
+	if s.PauseByPBX != nil {
+		p.PauseByPBX = *s.PauseByPBX
+	}
+	if s.MetadataHeadersOnInvite != nil {
+		p.MetadataHeadersOnInvite = *s.MetadataHeadersOnInvite
+	}
+	if s.Notice != nil {
+		switch n := *s.Notice; n {
+		case NoticeTone, NoticeNone:
+			p.Notice = n
+		default:
+			if _, err := os.Stat(n); err != nil {
+				return fmt.Errorf("%w: recording.notice: %q is not tone, none or a WAV file: %w", ErrInvalid, n, err)
+			}
+			p.Notice = n
+		}
+	}
+	if s.BeepInterval != nil {
+		d, err := time.ParseDuration(*s.BeepInterval)
+		if err != nil || d < 0 || d > 0 && d < time.Second {
+			return fmt.Errorf("%w: recording.beep_interval: %q is not 0s or a duration of at least 1s", ErrInvalid, *s.BeepInterval)
+		}
+		p.BeepInterval = d
+	}
+	for key, v := range map[string]*string{"pause_on_dtmf": s.PauseOnDTMF, "resume_on_dtmf": s.ResumeOnDTMF} {
+		if v == nil || *v == "" {
+			continue
+		}
+		if len(*v) > 8 || strings.Trim(*v, "0123456789*#ABCD") != "" {
+			return fmt.Errorf("%w: recording.%s: %q is not 1 to 8 DTMF digits (0-9 * # A-D)", ErrInvalid, key, *v)
+		}
+	}
+	if s.PauseOnDTMF != nil {
+		p.PauseOnDTMF = *s.PauseOnDTMF
+	}
+	if s.ResumeOnDTMF != nil {
+		p.ResumeOnDTMF = *s.ResumeOnDTMF
+	}
+	if p.PauseOnDTMF != "" && p.PauseOnDTMF == p.ResumeOnDTMF {
+		return fmt.Errorf("%w: recording.pause_on_dtmf and resume_on_dtmf are both %q", ErrInvalid, p.PauseOnDTMF)
+	}
+	for i, h := range s.MetadataHeaders {
+		if h == "" || len(h) > 64 || strings.Trim(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!%*+`'~") != "" {
+			return fmt.Errorf("%w: recording.metadata_headers[%d]: %q is not a SIP header name", ErrInvalid, i, h)
+		}
+	}
+	p.MetadataHeaders = s.MetadataHeaders
+	if s.Audit != nil {
+		p.Audit = *s.Audit
+	}
+	return nil
 }

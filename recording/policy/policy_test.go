@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -118,5 +119,60 @@ func TestBadPolicyNamesTheKey(t *testing.T) {
 	_ = os.WriteFile(path, []byte("lock = [\"volume\"]\n"), 0o644)
 	if _, err := LoadAdmin(path, true); err == nil || !strings.Contains(err.Error(), "volume") {
 		t.Errorf("unknown lock key: %v", err)
+	}
+}
+
+func TestComplianceKeys(t *testing.T) {
+	r, err := Resolve(nil, userFrom(t, "[recording]\nsrs = [\"sip:srs@example.com\"]\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Notice != NoticeTone || r.BeepInterval != 0 || !r.HonourRecordPref || !r.ForwardDTMF || r.PauseByPBX {
+		t.Errorf("defaults: notice %q beep %v honour %v forward %v pbx %v", r.Notice, r.BeepInterval, r.HonourRecordPref, r.ForwardDTMF, r.PauseByPBX)
+	}
+	r, err = Resolve(nil, userFrom(t, `[recording]
+srs = ["sip:srs@example.com"]
+require = true
+notice = "none"
+beep_interval = "15s"
+forward_dtmf = false
+pause_on_dtmf = "*1"
+resume_on_dtmf = "#1"
+pause_by_pbx = true
+metadata_headers = ["User-to-User", "X-Genesys-CallUUID"]
+metadata_headers_on_invite = true
+audit = "/var/lib/recphone/audit.db"
+`), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.HonourRecordPref {
+		t.Error("require leaves preferences honoured by default")
+	}
+	if r.Notice != NoticeNone || r.BeepInterval != 15*time.Second || r.ForwardDTMF || r.PauseOnDTMF != "*1" ||
+		r.ResumeOnDTMF != "#1" || !r.PauseByPBX || len(r.MetadataHeaders) != 2 || !r.MetadataHeadersOnInvite ||
+		r.Audit != "/var/lib/recphone/audit.db" {
+		t.Errorf("parsed: %+v", r.Policy)
+	}
+	admin := adminFrom(t, "lock = [\"honour_recordpref\", \"metadata_headers\"]\n[recording]\nhonour_recordpref = false\nmetadata_headers = [\"X-A\"]\n")
+	r, err = Resolve(admin, userFrom(t, "[recording]\nhonour_recordpref = true\nmetadata_headers = [\"X-B\"]\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.HonourRecordPref || len(r.MetadataHeaders) != 1 || r.MetadataHeaders[0] != "X-A" || len(r.Warnings) != 2 {
+		t.Errorf("locks: honour %v headers %v warnings %v", r.HonourRecordPref, r.MetadataHeaders, r.Warnings)
+	}
+	for text, key := range map[string]string{
+		"notice = \"/no/such.wav\"":                     "recording.notice",
+		"beep_interval = \"10ms\"":                      "recording.beep_interval",
+		"pause_on_dtmf = \"*1x\"":                       "recording.pause_on_dtmf",
+		"resume_on_dtmf = \"123456789\"":                "recording.resume_on_dtmf",
+		"metadata_headers = [\"X: evil\"]":              "recording.metadata_headers[0]",
+		"pause_on_dtmf = \"*\"\nresume_on_dtmf = \"*\"": "both",
+	} {
+		_, err := Resolve(nil, userFrom(t, "[recording]\n"+text+"\n"), "")
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), key) {
+			t.Errorf("%q: %v", text, err)
+		}
 	}
 }
