@@ -49,14 +49,28 @@ func (c *Call) onAck(req *sip.Request) {
 // onRequest answers requests of the peer inside the call: re-INVITE and
 // UPDATE (hold, resume, a new address or codec), INFO and NOTIFY.
 func (c *Call) onRequest(req *sip.Request) dialog.Reply {
+	var r dialog.Reply
 	switch req.Method {
 	case sip.INVITE, sip.UPDATE:
-		return c.onOffer(req)
-	case sip.INFO, sip.NOTIFY:
+		r = c.onOffer(req)
+	case sip.INFO:
 		// DTMF travels as RFC 4733 events; INFO bodies are acknowledged only.
+		r = dialog.Reply{Code: 200}
+	case sip.NOTIFY:
 		return dialog.Reply{Code: 200}
+	default:
+		return dialog.Reply{}
 	}
-	return dialog.Reply{}
+	// Observers hear of the request once it is answered, so what they
+	// send in turn (a re-INVITE) follows the answer on the wire.
+	sent, ev := r.Sent, PeerRequestEvent{Call: c, Method: string(req.Method), Headers: req.Headers()}
+	r.Sent = func() {
+		if sent != nil {
+			sent()
+		}
+		c.e.emit(ev)
+	}
+	return r
 }
 
 // onOffer answers a peer's re-INVITE or UPDATE.

@@ -125,6 +125,9 @@ type Options struct {
 	OnRing func(RingEvent)
 	// OnRecording receives the recording client's events.
 	OnRecording func(recording.Event)
+	// OnPolicy receives the recording policy's decisions on what a call's
+	// parties asked (a=recordpref, a PBX's pause, the agent's pause keys).
+	OnPolicy func(recording.PolicyEvent)
 }
 
 // Phone is the assembled phone. Front ends read its parts; Start and
@@ -145,6 +148,7 @@ type Phone struct {
 	ringRate    int
 	onRing      func(RingEvent)
 	onRecording func(recording.Event)
+	onPolicy    func(recording.PolicyEvent)
 
 	mu       sync.Mutex
 	rec      *recording.Recorder
@@ -164,7 +168,7 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 	if opts.Overlay != nil {
 		opts.Overlay.apply(&eff)
 	}
-	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, closeLog: func() error { return nil }}
+	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, onPolicy: opts.OnPolicy, closeLog: func() error { return nil }}
 	if p.Log == nil {
 		if p.Log, p.closeLog, err = NewLogger(&eff, opts.Stderr); err != nil {
 			return nil, err
@@ -340,6 +344,9 @@ func (p *Phone) Start(ctx context.Context) error {
 	}
 	if p.onRecording != nil {
 		rec.Observe(p.onRecording)
+	}
+	if p.onPolicy != nil {
+		rec.ObservePolicy(p.onPolicy)
 	}
 	if err := rec.Start(ctx); err != nil {
 		return fmt.Errorf("recording client: %w", err)
