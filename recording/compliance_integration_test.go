@@ -507,3 +507,38 @@ func TestRecordPrefPauseStartsPaused(t *testing.T) {
 		}
 	}
 }
+
+// metadata_headers_on_invite: the RS INVITE carries the call's correlation
+// headers as they came (the sipp SRS checks them; a mismatch fails its
+// run), but never a header the RS sets itself.
+func TestCorrelationHeadersOnRSInvite(t *testing.T) {
+	siptest.RequireSIPp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srsProc, err := siptest.SIPp{Scenario: filepath.Join("testdata", "srs_headers.xml"), Transport: "t1", Timeout: 50 * time.Second}.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srsProc.WaitListening(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate,
+		SRS:             []string{"sip:srs@127.0.0.1:" + strconv.Itoa(srsProc.LocalPort()) + ";transport=tcp"},
+		MetadataHeaders: []string{"User-to-User", "X-Genesys-CallUUID", "Content-Type", "Via"}, MetadataHeadersOnInvite: true},
+		audio.NewTone(440, 8000))
+	awareCaller(t, r, "nopreference", 200*time.Millisecond, func(*callengine.Call) {
+		r.waitRecording(10*time.Second, Failed)
+	})
+	res, err := srsProc.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 || !strings.Contains(res.Logs, "headers User-to-User") {
+		t.Fatalf("the SRS did not find the headers (exit %d):\n%s\n%s", res.ExitCode, res.Errors, res.Messages)
+	}
+	_, invite, _ := strings.Cut(res.Messages, "INVITE sip:")
+	head, _, _ := strings.Cut(strings.ReplaceAll(invite, "\r\n", "\n"), "\n\n")
+	if strings.Count(head, "\nContent-Type:") != 1 || strings.Count(head, "\nVia:") != 1 {
+		t.Errorf("a CS header replaced one of the RS INVITE's own:\n%s", head)
+	}
+}
