@@ -208,7 +208,9 @@ func (c *Call) wantedDirection(peer sdp.Direction) sdp.Direction {
 // picks the codec, points media at the peer and sets the direction. It
 // returns the direction we take. Caller holds no lock.
 func (c *Call) applyRemoteSDP(remote *sdp.Session, isOffer bool) (sdp.Direction, error) {
-	c.takeRecordPref(remote)
+	if !isOffer {
+		c.takeRecordPref(remote) // an offer's, once answered (onOffer)
+	}
 	rm := remote.Audio()
 	codec, err := sdp.Negotiate(c.e.cfg.Codecs, rm.Codecs)
 	if err != nil {

@@ -87,6 +87,7 @@ func (c *Call) onOffer(req *sip.Request) dialog.Reply {
 		return dialog.Reply{Code: 200, Headers: c.commonHeaders()} // a session refresh
 	}
 	var answer []byte
+	var offer *sdp.Session
 	if len(req.Body()) == 0 {
 		// Offerless re-INVITE / session refresh: repeat our current SDP.
 		answer = c.buildLocalSDP(c.localDirection(), []sdp.Codec{c.Codec()})
@@ -95,7 +96,8 @@ func (c *Call) onOffer(req *sip.Request) dialog.Reply {
 			return dialog.Reply{Code: 415, Reason: "Unsupported Media Type",
 				Headers: []sip.Header{sip.NewHeader("Accept", "application/sdp")}}
 		}
-		offer, err := sdp.ParseAudio(req.Body())
+		var err error
+		offer, err = sdp.ParseAudio(req.Body())
 		if err != nil {
 			c.log.Warn("bad SDP in re-offer", "err", err)
 			return dialog.Reply{Code: 400, Reason: "Malformed SDP"}
@@ -107,7 +109,14 @@ func (c *Call) onOffer(req *sip.Request) dialog.Reply {
 		answer = c.buildLocalSDP(dir, []sdp.Codec{c.Codec()})
 	}
 	return dialog.Reply{Code: 200, Body: answer, Type: "application/sdp", Headers: c.commonHeaders(),
-		Sent: func() { c.setState(c.holdState(), 0, "", false) }}
+		Sent: func() {
+			c.setState(c.holdState(), 0, "", false)
+			if offer != nil {
+				// Told once answered: what observers do about it (our
+				// re-INVITE) must not cross the peer's.
+				c.takeRecordPref(offer)
+			}
+		}}
 }
 
 // mediaType is a Content-Type without its parameters.
