@@ -384,8 +384,13 @@ func (s *session) offerResolved(ctx context.Context, srs string) error {
 func (s *session) offer(ctx context.Context, target string, uri sip.Uri, addr locate.Target) error {
 	s.mu.Lock()
 	s.srs = target
+	paused := s.pausedBy != ""
 	s.mu.Unlock()
-	s.setState(Starting, "")
+	if !paused {
+		// A pause taken before any SRS answered (the caller's
+		// a=recordpref:pause) stays what the call shows and tells.
+		s.setState(Starting, "")
+	}
 	s.mu.Lock()
 	s.useSRTP = s.r.pol.SRTP != policy.SRTPOff
 	s.mu.Unlock()
