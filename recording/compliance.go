@@ -94,6 +94,19 @@ func (r *Recorder) startPref(c *callengine.Call) (declined bool) {
 	return false
 }
 
+// askedToRecord says whether the caller's INVITE asks to be recorded
+// (a=recordpref:always) and policy records on demand and honours it: then
+// its recording starts as if the agent had asked.
+func (r *Recorder) askedToRecord(c *callengine.Call) bool {
+	if c.RecordPref() != callengine.PrefAlways || !r.pol.HonourRecordPref || r.pol.Mode != policy.OnDemand {
+		return false
+	}
+	r.remember(c.ID, callengine.PrefAlways)
+	r.decided(PolicyEvent{CallID: c.ID, Subject: SubjectRecordPref, Request: string(callengine.PrefAlways), Honoured: true,
+		Outcome: "recording started: the remote party asked to be recorded"})
+	return true
+}
+
 // afterBegin applies a preference known when the recording starts: pause
 // starts it paused.
 func (r *Recorder) afterBegin(c *callengine.Call) {

@@ -542,3 +542,22 @@ func TestCorrelationHeadersOnRSInvite(t *testing.T) {
 		t.Errorf("a CS header replaced one of the RS INVITE's own:\n%s", head)
 	}
 }
+
+// Under on-demand recording a caller asking to be recorded
+// (a=recordpref:always) is, from its first packet, and told so.
+func TestRecordPrefAlwaysStartsOnDemand(t *testing.T) {
+	p := policy.Policy{Mode: policy.OnDemand, Streams: policy.Separate, AllowPause: true, HonourRecordPref: true}
+	r := newRig(t, p, audio.NewTone(440, 8000))
+	res, decisions := awareCaller(t, r, "always", 300*time.Millisecond, func(*callengine.Call) {
+		r.waitRecording(10*time.Second, Recording)
+	})
+	if got := answerRecord(t, res); got != "on" {
+		t.Errorf("answer says a=record:%s, want on", got)
+	}
+	if len(decisions) == 0 || decisions[0].Request != "always" || !decisions[0].Honoured {
+		t.Errorf("decisions %+v", decisions)
+	}
+	if rep := endedReport(t, r); rep.Streams[0].Packets == 0 { // sipp sends no RTP: what the agent says
+		t.Errorf("nothing recorded: %+v", rep.Streams)
+	}
+}

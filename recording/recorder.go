@@ -228,7 +228,7 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 			r.afterBegin(c)
 			return
 		}
-		if r.pol.Mode != policy.Always {
+		if r.pol.Mode != policy.Always && !r.askedToRecord(c) {
 			r.publish(Event{CallID: c.ID, State: Off, Reason: offReason(r.pol.Mode), Time: time.Now()})
 			return
 		}
