@@ -305,6 +305,26 @@ func srsCounts(t *testing.T, server *srs.Server) (packets, events [2]int64) {
 	return packets, events
 }
 
+// settledCounts is the SRS's counts once they stopped changing for 300 ms:
+// what the SRC sent before a pause may still be on its way through a busy
+// machine when the SRS reports the pause.
+func settledCounts(t *testing.T, server *srs.Server) (packets, events [2]int64) {
+	t.Helper()
+	packets, events = srsCounts(t, server)
+	still := time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Since(still) < 300*time.Millisecond; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the SRS's counts never settled: packets %v", packets)
+		}
+		time.Sleep(20 * time.Millisecond)
+		p, e := srsCounts(t, server)
+		if p != packets || e != events {
+			packets, events, still = p, e, time.Now()
+		}
+	}
+	return packets, events
+}
+
 // waitSRSCounts waits until the SRS's counts satisfy ok.
 func waitSRSCounts(t *testing.T, server *srs.Server, what string, ok func(packets, events [2]int64) bool) (packets, events [2]int64) {
 	t.Helper()
@@ -353,7 +373,7 @@ func TestPauseWithholdsAudioAndDTMF(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitSRS(10*time.Second, srs.EventPaused)
-	atPause, eventsAtPause := srsCounts(t, r.srs)
+	atPause, eventsAtPause := settledCounts(t, r.srs)
 	if err := call.SendDTMF("4111"); err != nil {
 		t.Fatal(err)
 	}
