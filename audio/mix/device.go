@@ -71,6 +71,10 @@ func (d *Device) Inject(src Source, o InjectOptions) *Injection {
 // StopInjection ends the injection in progress, if any.
 func (d *Device) StopInjection() { d.injector.Stop() }
 
+// EndInjection ends j if it is still in progress, leaving alone any
+// injection that replaced it.
+func (d *Device) EndInjection(j *Injection) { d.injector.End(j) }
+
 // Injecting reports whether an injection is in progress.
 func (d *Device) Injecting() bool { return d.injector.Active() }
 
