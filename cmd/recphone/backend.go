@@ -46,7 +46,7 @@ type backend struct {
 // events are the phone's callbacks into the window; New takes them
 // before the window exists, so each one checks for it.
 func (b *backend) events(o *phone.Options) {
-	o.OnDevice, o.OnLevels, o.OnRecording = b.deviceEvent, b.levelsToWindow, b.recordingEvent
+	o.OnDevice, o.OnLevels, o.OnRecording, o.OnNotice = b.deviceEvent, b.levelsToWindow, b.recordingEvent, b.noticeEvent
 }
 
 // post runs fn on the Fyne goroutine unless the window has gone: after
@@ -168,6 +168,16 @@ func (b *backend) recordingEvent(ev recording.Event) {
 	b.post(func() {
 		if b.win != nil {
 			b.win.SetRecording(r)
+		}
+	})
+}
+
+// noticeEvent shows under the call that the remote party was told.
+func (b *backend) noticeEvent(ev phone.NoticeEvent) {
+	beep := ev.Kind == phone.NoticeKindBeep
+	b.post(func() {
+		if b.win != nil {
+			b.win.NoticePlayed(ev.CallID, beep, ev.Time)
 		}
 	})
 }
