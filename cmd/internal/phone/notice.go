@@ -66,7 +66,7 @@ func loadNotice(p policy.Policy) ([]int16, error) {
 	}
 	s, err := mix.LoadSamples(p.Notice)
 	if err != nil {
-		return nil, fmt.Errorf("%w: recording.notice: %w", policy.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: recording.notice: %q: %w", policy.ErrInvalid, p.Notice, err)
 	}
 	if len(s) == 0 {
 		return nil, fmt.Errorf("%w: recording.notice: %s holds no sound", policy.ErrInvalid, p.Notice)

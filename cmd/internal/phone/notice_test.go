@@ -1,9 +1,15 @@
 package phone
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,8 +17,10 @@ import (
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/dsp"
 	"github.com/recphone/recphone/audio/mix"
+	"github.com/recphone/recphone/audio/wav"
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/recording"
+	"github.com/recphone/recphone/recording/policy"
 )
 
 // fakeClock is virtual time: timers fire when the test advances it.
@@ -381,4 +389,49 @@ func TestNotifierStopEndsTheSound(t *testing.T) {
 		t.Fatal("the notice plays on after stop")
 	}
 	r.expectTimer()
+}
+
+// An announcement that cannot be played is a configuration error naming
+// recording.notice when the phone is built, not a failure mid-call.
+func TestBadAnnouncementIsAConfigurationError(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string][]byte{
+		"text.wav":  []byte("not a WAV file"),
+		"empty.wav": emptyWAV(t, dir),
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, body, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f := writeConfig(t, t.TempDir(), fmt.Sprintf("[account]\naor = \"sip:a@127.0.0.1\"\n[network]\nlisten = \"127.0.0.1:0\"\n[audio]\nbackend = \"null\"\n"+
+				"[recording]\nsrs = [\"sip:srs@127.0.0.1:9\"]\nnotice = %q\n", path))
+			p, err := New(t.Context(), Options{File: f, PolicyPath: noPolicy(t), Stderr: &bytes.Buffer{}})
+			if err == nil {
+				shutdown(t, p)
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, policy.ErrInvalid) || !strings.Contains(err.Error(), "recording.notice") {
+				t.Errorf("error %q: want policy.ErrInvalid naming recording.notice", err)
+			}
+		})
+	}
+}
+
+// emptyWAV is a valid WAV file with no samples.
+func emptyWAV(t *testing.T, dir string) []byte {
+	t.Helper()
+	path := filepath.Join(dir, "made-empty.wav")
+	w, err := wav.Create(path, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
