@@ -232,6 +232,8 @@ func TestFrameAllocatesNothing(t *testing.T) {
 	dev := &stepDevice{}
 	w := Wrap(dev, Options{OnLevels: func(Levels) {}})
 	w.Inject(NewBeep(BeepOptions{Period: time.Second}), InjectOptions{Speaker: true})
+	_, stop := w.AfterAudio(time.Hour) // a pending timer is checked every frame
+	defer stop()
 	if err := w.Run(context.Background(), func(mic, spk []int16) { copy(spk, mic) }); err != nil {
 		t.Fatal(err)
 	}
@@ -331,5 +333,41 @@ func TestEndInjectionLeavesALaterOne(t *testing.T) {
 	case <-second.Done():
 	default:
 		t.Fatal("Done not closed")
+	}
+}
+
+// AfterAudio fires by the frames the device carried, not by the wall
+// clock; a stopped timer never fires.
+func TestAfterAudioCountsFrames(t *testing.T) {
+	dev := &stepDevice{mic: make([]int16, seconds(0.1))} // 5 frames a run
+	w := Wrap(dev, Options{})
+	c, _ := w.AfterAudio(120 * time.Millisecond)
+	stoppedC, stop := w.AfterAudio(60 * time.Millisecond)
+	if !stop() {
+		t.Fatal("stopping a pending timer says it had fired")
+	}
+	fired := func(c <-chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
+	if err := w.Run(context.Background(), func(mic, spk []int16) {}); err != nil {
+		t.Fatal(err)
+	}
+	if w.AudioTime() != 100*time.Millisecond || fired(c) {
+		t.Fatalf("after %v of sound the 120 ms timer fired: %v", w.AudioTime(), fired(c))
+	}
+	if err := w.Run(context.Background(), func(mic, spk []int16) {}); err != nil {
+		t.Fatal(err)
+	}
+	if !fired(c) || fired(stoppedC) {
+		t.Fatalf("after %v of sound: 120 ms timer fired %v, stopped one fired %v", w.AudioTime(), fired(c), fired(stoppedC))
+	}
+	now, _ := w.AfterAudio(0)
+	if !fired(now) {
+		t.Fatal("a zero timer did not fire at once")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/recphone/recphone/audio/dsp"
 	"github.com/recphone/recphone/audio/wav"
 	"github.com/recphone/recphone/callengine/siptest"
+	"github.com/recphone/recphone/recording/srs"
 )
 
 // bursts1400 finds the notice's and the beeps' bursts in what a party
@@ -29,7 +30,7 @@ func TestCLINoticeAndBeepsReachTheRemoteParty(t *testing.T) {
 		every = 2 * time.Second
 		beeps = 3
 	)
-	server, _ := referenceSRS(t)
+	server, events := referenceSRS(t)
 	peer := siptest.StartBaresip(t, siptest.BaresipOptions{Codecs: "PCMU", ToneHz: 1000})
 	srsURI := fmt.Sprintf("sip:srs@%s;transport=tcp", server.Addr())
 	phone := startCLI(t, 0, fmt.Sprintf("[recording]\nsrs = [%q]\nbeep_interval = \"2s\"\n", srsURI))
@@ -52,17 +53,29 @@ func TestCLINoticeAndBeepsReachTheRemoteParty(t *testing.T) {
 	phone.send("hangup")
 	phone.expect(10*time.Second, "call", map[string]any{"state": "ended"})
 	phone.expect(10*time.Second, "recording", map[string]any{"state": "stopped"})
+	waitSRSEvent(t, events, srs.EventEnded) // its files are final
 	got := 0
+	var played []string
+	t0, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(notice["time"]))
 	for _, ev := range phone.all() {
 		if ev["event"] == "notice" && ev["kind"] == "beep" {
 			got++
 		}
+		if ev["event"] == "notice" {
+			at, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(ev["time"]))
+			played = append(played, fmt.Sprintf("%s@%.3f", ev["kind"], at.Sub(t0).Seconds()))
+		}
+		if ev["event"] == "stats" {
+			t.Logf("stats %v", ev)
+		}
 	}
+	t.Logf("played (s after the notice, phone clock): %v", played)
 	if got != beeps {
 		t.Fatalf("%d beep events in the call, want %d", got, beeps)
 	}
 
 	heard := peer.Received(t)
+	t.Logf("baresip received %.2f s of audio", seconds(len(heard)))
 	b := bursts1400(heard, 0.8)
 	var at []string
 	for _, x := range b {
@@ -121,7 +134,7 @@ func TestCLIAnnouncementIsHeardFirst(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	server, _ := referenceSRS(t)
+	server, events := referenceSRS(t)
 	peer := siptest.StartBaresip(t, siptest.BaresipOptions{Codecs: "PCMU"})
 	srsURI := fmt.Sprintf("sip:srs@%s;transport=tcp", server.Addr())
 	phone := startCLI(t, 0, fmt.Sprintf("[recording]\nsrs = [%q]\nnotice = %q\n", srsURI, path))
@@ -136,6 +149,7 @@ func TestCLIAnnouncementIsHeardFirst(t *testing.T) {
 	phone.send("hangup")
 	phone.expect(10*time.Second, "call", map[string]any{"state": "ended"})
 	phone.expect(10*time.Second, "recording", map[string]any{"state": "stopped"})
+	waitSRSEvent(t, events, srs.EventEnded)
 	first := sounding(heard)[0] // the first stretch of any sound at all
 	part := heard[first.Start : first.Start+first.Len]
 	t.Logf("first sound baresip received: %.3f s for %.0f ms", seconds(first.Start), 1000*seconds(first.Len))

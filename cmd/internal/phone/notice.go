@@ -37,21 +37,23 @@ const (
 	beepLength = 200 * time.Millisecond
 )
 
-// clock is the notifier's time, so tests can run the beep period without
-// waiting for it.
+// clock is what the beeps are timed by: the sound device's frames, so a
+// beep keeps its place in what the remote party hears even when a
+// stalled process drops frames (mix.Device), or virtual time in tests.
 type clock interface {
-	Now() time.Time
-	// NewTimer returns a channel that receives once d has passed, and a
-	// function stopping it.
-	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+	// Elapsed is how far the clock has run.
+	Elapsed() time.Duration
+	// After returns a channel closed once d has passed, and a function
+	// stopping it.
+	After(d time.Duration) (<-chan struct{}, func() bool)
 }
 
-type wallClock struct{}
+// soundClock times the beeps by the frames the device carries.
+type soundClock struct{ dev *mix.Device }
 
-func (wallClock) Now() time.Time { return time.Now() }
-func (wallClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	t := time.NewTimer(d)
-	return t.C, t.Stop
+func (c soundClock) Elapsed() time.Duration { return c.dev.AudioTime() }
+func (c soundClock) After(d time.Duration) (<-chan struct{}, func() bool) {
+	return c.dev.AfterAudio(d)
 }
 
 // loadNotice reads the policy's notice once, at construction: a bad
@@ -92,6 +94,7 @@ type notifier struct {
 	sound    string  // what NoticeEvent.Sound says of the notice
 	interval time.Duration
 	clock    clock
+	now      func() time.Time // stamps NoticeEvent.Time
 	onNotice func(NoticeEvent)
 	// stepped, when set, hears after each turn of the loop what woke it
 	// ("events", "played", "timer"): how tests wait for the loop.
@@ -123,7 +126,7 @@ type noticeCall struct {
 func newNotifier(log *slog.Logger, dev *mix.Device, notice []int16, sound string, interval time.Duration, onNotice func(NoticeEvent)) *notifier {
 	return &notifier{
 		log: log, dev: dev, notice: notice, sound: sound, interval: interval,
-		clock: wallClock{}, onNotice: onNotice, wake: make(chan struct{}, 1),
+		clock: soundClock{dev}, now: time.Now, onNotice: onNotice, wake: make(chan struct{}, 1),
 	}
 }
 
@@ -183,9 +186,9 @@ type loop struct {
 	playingCall string
 	playingKind string
 
-	beepC    <-chan time.Time // nil while no beep is due
+	beepC    <-chan struct{} // nil while no beep is due
 	stopBeep func() bool
-	beepDue  time.Time
+	beepDue  time.Duration // on the clock
 }
 
 func (n *notifier) run(ctx context.Context) {
@@ -288,7 +291,7 @@ func (l *loop) reconcile() {
 		l.stopTimer()
 	}
 	if l.interval > 0 && l.beepC == nil {
-		l.armTimer(l.clock.Now().Add(l.interval))
+		l.armTimer(l.clock.Elapsed() + l.interval)
 	}
 }
 
@@ -304,15 +307,15 @@ func (l *loop) beep() {
 	} else {
 		l.play(NoticeKindBeep, policy.NoticeTone, mix.NewBeep(mix.BeepOptions{Freq: beepFreq, Length: beepLength}), beepLength)
 	}
-	next := due.Add(l.interval)
-	if now := l.clock.Now(); next.Before(now) {
-		next = now // a stalled process does not beep in a burst
+	next := due + l.interval
+	if now := l.clock.Elapsed(); next < now {
+		next = now // a loop that fell behind does not beep in a burst
 	}
 	l.armTimer(next)
 }
 
 func (l *loop) play(kind, sound string, src mix.Source, d time.Duration) {
-	at := l.clock.Now()
+	at := l.now()
 	l.playing = l.dev.Inject(src, mix.InjectOptions{Speaker: true})
 	l.playingCall, l.playingKind = l.focus, kind
 	l.log.Info("recording notice played", "call", l.focus, "kind", kind, "sound", sound, "duration", d)
@@ -328,10 +331,10 @@ func (l *loop) endPlaying() {
 	}
 }
 
-func (l *loop) armTimer(at time.Time) {
+func (l *loop) armTimer(at time.Duration) {
 	l.stopTimer()
 	l.beepDue = at
-	l.beepC, l.stopBeep = l.clock.NewTimer(at.Sub(l.clock.Now()))
+	l.beepC, l.stopBeep = l.clock.After(at - l.clock.Elapsed())
 }
 
 func (l *loop) stopTimer() {

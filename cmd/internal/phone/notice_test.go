@@ -25,31 +25,31 @@ import (
 
 // fakeClock is virtual time: timers fire when the test advances it.
 type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
+	mu      sync.Mutex
+	elapsed time.Duration
+	timers  []*fakeTimer
 }
 
 type fakeTimer struct {
-	at            time.Time
-	c             chan time.Time
+	at            time.Duration
+	c             chan struct{}
 	stopped, shot bool
 }
 
-func (c *fakeClock) Now() time.Time {
+func (c *fakeClock) Elapsed() time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	return c.elapsed
 }
 
-func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+func (c *fakeClock) After(d time.Duration) (<-chan struct{}, func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &fakeTimer{at: c.now.Add(d), c: make(chan time.Time, 1)}
+	t := &fakeTimer{at: c.elapsed + d, c: make(chan struct{})}
 	c.timers = append(c.timers, t)
 	if d <= 0 {
 		t.shot = true
-		t.c <- c.now
+		close(t.c)
 	}
 	return t.c, func() bool {
 		c.mu.Lock()
@@ -60,24 +60,24 @@ func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
 	}
 }
 
-// advance moves time on by d and fires the timers due.
-func (c *fakeClock) advance(d time.Duration) {
+// advance moves time on to at and fires the timers due.
+func (c *fakeClock) advance(at time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	c.elapsed = at
 	for _, t := range c.timers {
-		if !t.stopped && !t.shot && !t.at.After(c.now) {
+		if !t.stopped && !t.shot && t.at <= c.elapsed {
 			t.shot = true
-			t.c <- c.now
+			close(t.c)
 		}
 	}
 }
 
 // pending is when the timers still waiting will fire.
-func (c *fakeClock) pending() []time.Time {
+func (c *fakeClock) pending() []time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var at []time.Time
+	var at []time.Duration
 	for _, t := range c.timers {
 		if !t.stopped && !t.shot {
 			at = append(at, t.at)
@@ -113,10 +113,11 @@ type noticeRig struct {
 func newNoticeRig(t *testing.T, notice []int16, interval time.Duration) *noticeRig {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	hd := &handDevice{fn: make(chan audio.FrameFunc, 1)}
-	r := &noticeRig{t: t, dev: mix.Wrap(hd, mix.Options{}), clock: &fakeClock{now: t0}, t0: t0,
+	r := &noticeRig{t: t, dev: mix.Wrap(hd, mix.Options{}), clock: &fakeClock{}, t0: t0,
 		steps: make(chan string, 64), played: make(chan NoticeEvent, 64)}
 	r.n = newNotifier(slog.New(slog.DiscardHandler), r.dev, notice, "tone", interval, func(ev NoticeEvent) { r.played <- ev })
 	r.n.clock = r.clock
+	r.n.now = func() time.Time { return t0.Add(r.clock.Elapsed()) }
 	r.n.stepped = func(s string) { r.steps <- s }
 	ctx, cancel := context.WithCancel(context.Background())
 	devDone := make(chan struct{})
@@ -186,10 +187,10 @@ func (r *noticeRig) finish() {
 	r.step("played")
 }
 
-// advance moves the clock to t0+at and waits for the timer's turn.
+// advance moves the clock to at and waits for the timer's turn.
 func (r *noticeRig) advance(at time.Duration, fires bool) {
 	r.t.Helper()
-	r.clock.advance(r.t0.Add(at).Sub(r.clock.Now()))
+	r.clock.advance(at)
 	if fires {
 		r.step("timer")
 	}
@@ -219,12 +220,8 @@ func (r *noticeRig) expectNothingPlayed() {
 // expectTimer says when the next beep is due (none: no beep pending).
 func (r *noticeRig) expectTimer(at ...time.Duration) {
 	r.t.Helper()
-	var want []time.Time
-	for _, a := range at {
-		want = append(want, r.t0.Add(a))
-	}
-	if got := r.clock.pending(); !slices.EqualFunc(got, want, time.Time.Equal) {
-		r.t.Fatalf("beeps due at %v, want %v", got, want)
+	if got := r.clock.pending(); !slices.Equal(got, at) {
+		r.t.Fatalf("beeps due at %v, want %v", got, at)
 	}
 }
 
