@@ -49,6 +49,12 @@ func (w *eventWriter) recordingEvent(ev recording.Event) {
 	w.write(m)
 }
 
+// policyEvent writes a recording policy decision.
+func (w *eventWriter) policyEvent(ev recording.PolicyEvent) {
+	w.write(map[string]any{"event": "recording_policy", "id": ev.CallID, "subject": ev.Subject,
+		"request": ev.Request, "honoured": ev.Honoured, "outcome": ev.Outcome})
+}
+
 // noticeEvent writes a recording notice or reminder beep played into a
 // call (and to the agent).
 func (w *eventWriter) noticeEvent(ev phone.NoticeEvent) {

@@ -125,6 +125,9 @@ type Options struct {
 	OnRing func(RingEvent)
 	// OnRecording receives the recording client's events.
 	OnRecording func(recording.Event)
+	// OnPolicy receives the recording policy's decisions on what a call's
+	// parties asked (a=recordpref, a PBX's pause, the agent's pause keys).
+	OnPolicy func(recording.PolicyEvent)
 	// OnNotice receives each recording notice and reminder beep played
 	// into a call. It runs on the notifier's goroutine and must return
 	// quickly.
@@ -149,6 +152,7 @@ type Phone struct {
 	ringRate    int
 	onRing      func(RingEvent)
 	onRecording func(recording.Event)
+	onPolicy    func(recording.PolicyEvent)
 	notifier    *notifier // nil when the policy plays nothing
 
 	mu       sync.Mutex
@@ -169,7 +173,7 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 	if opts.Overlay != nil {
 		opts.Overlay.apply(&eff)
 	}
-	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, closeLog: func() error { return nil }}
+	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, onPolicy: opts.OnPolicy, closeLog: func() error { return nil }}
 	if p.Log == nil {
 		if p.Log, p.closeLog, err = NewLogger(&eff, opts.Stderr); err != nil {
 			return nil, err
@@ -356,6 +360,9 @@ func (p *Phone) Start(ctx context.Context) error {
 	}
 	if p.onRecording != nil {
 		rec.Observe(p.onRecording)
+	}
+	if p.onPolicy != nil {
+		rec.ObservePolicy(p.onPolicy)
 	}
 	if p.notifier != nil {
 		rec.Observe(p.notifier.recordingEvent)
