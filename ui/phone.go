@@ -2,6 +2,7 @@ package ui
 
 import (
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -25,6 +26,8 @@ type phonePanel struct {
 	callBtn                 *widget.Button
 	sent                    *widget.Label // DTMF digits sent and received in this call
 	typed, heard            string
+	told                    *widget.Label // the recording notice and beeps the remote party heard
+	notice, beep            time.Time
 	reason                  *widget.SelectEntry
 	keys                    map[string]*widget.Button
 }
@@ -58,6 +61,9 @@ func newPhonePanel(w *Window) *phonePanel {
 	p.callBtn = widget.NewButtonWithIcon("Call", theme.MailSendIcon(), func() { w.Dial(p.dial.Text) })
 	p.callBtn.Importance = widget.SuccessImportance
 	p.sent = widget.NewLabel("")
+	p.told = widget.NewLabel("")
+	p.told.Importance = widget.LowImportance
+	p.told.Hide()
 
 	pad := container.NewGridWithColumns(3)
 	for _, k := range []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"} {
@@ -71,7 +77,7 @@ func newPhonePanel(w *Window) *phonePanel {
 		}
 	})
 
-	info := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer, p.sent))
+	info := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer, p.sent), p.told)
 	controls := container.NewGridWithColumns(5, p.answer, p.reject, p.hangup, p.hold, p.mute)
 	dialRow := container.NewBorder(nil, nil, nil, container.NewHBox(back, p.callBtn), p.dial)
 	hint := widget.NewLabel("Ctrl+Shift+A answer · H hang up · P pause/resume · M mute")
@@ -104,6 +110,35 @@ func (p *phonePanel) key(k string) {
 func (p *phonePanel) resetDigits() {
 	p.typed, p.heard = "", ""
 	p.showDigits()
+	p.notice, p.beep = time.Time{}, time.Time{}
+	p.showTold()
+}
+
+// noticed notes a recording notice (beep false) or reminder beep played
+// into the call: the agent sees that the remote party was told, and when.
+func (p *phonePanel) noticed(beep bool, at time.Time) {
+	if beep {
+		p.beep = at
+	} else {
+		p.notice = at
+	}
+	p.showTold()
+}
+
+func (p *phonePanel) showTold() {
+	var parts []string
+	if !p.notice.IsZero() {
+		parts = append(parts, "Recording notice played "+p.notice.Format("15:04:05"))
+	}
+	if !p.beep.IsZero() {
+		parts = append(parts, "last beep "+p.beep.Format("15:04:05"))
+	}
+	setText(p.told, strings.Join(parts, " · "))
+	if len(parts) == 0 {
+		p.told.Hide() // no empty line under a call that is not recorded
+	} else {
+		p.told.Show()
+	}
 }
 
 // received adds a digit the peer sent to the digits line.

@@ -299,6 +299,15 @@ func (w *Window) DTMFReceived(callID, digit string) {
 	w.phone.received(digit)
 }
 
+// NoticePlayed shows that the recording notice (beep false) or a reminder
+// beep was played into the call at at.
+func (w *Window) NoticePlayed(callID string, beep bool, at time.Time) {
+	if callID != w.call.ID || !w.call.Active() {
+		return
+	}
+	w.phone.noticed(beep, at.In(w.opts.Now().Location()))
+}
+
 // SetLastRecording shows where the newest recording was written, with a
 // button that opens it.
 func (w *Window) SetLastRecording(path string) {

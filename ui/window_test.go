@@ -237,6 +237,26 @@ func TestCallControlsSendIntents(t *testing.T) {
 	}
 }
 
+// The notice and the last reminder beep the remote party heard are shown
+// under the call, for this call only, and a new call starts blank.
+func TestNoticePlayedLine(t *testing.T) {
+	r := newRig(t, nil)
+	r.answeredCall()
+	p := r.w.phone
+	at := time.Date(2026, 3, 4, 10, 32, 5, 0, time.Local)
+	r.w.NoticePlayed("c1", false, at)
+	r.w.NoticePlayed("c1", true, at.Add(15*time.Second))
+	r.w.NoticePlayed("other", true, at.Add(time.Hour))
+	if want := "Recording notice played 10:32:05 · last beep 10:32:20"; p.told.Text != want {
+		t.Errorf("notice line %q, want %q", p.told.Text, want)
+	}
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallEnded})
+	r.w.SetCall(model.Call{ID: "c3", Direction: model.Outgoing, Remote: model.Party{URI: "sip:carol@x"}, State: model.CallCalling})
+	if p.told.Text != "" {
+		t.Errorf("a new call shows %q", p.told.Text)
+	}
+}
+
 func TestSecondCallDoesNotReplaceTheShownOne(t *testing.T) {
 	r := newRig(t, nil)
 	r.answeredCall()

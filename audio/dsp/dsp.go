@@ -80,3 +80,28 @@ func TonePieces(samples []int16, rate, n int, minRMS, want, other float64) (soun
 	}
 	return sounding, toned
 }
+
+// Burst is a stretch of a signal where a tone sounds, in samples.
+type Burst struct{ Start, Len int }
+
+// ToneBursts cuts samples into windows of n samples and returns the runs
+// of windows where freq sounds: RMS of at least minRMS, with freq holding
+// at least minShare of the window's power. It is how a test finds beeps
+// and notices in what a peer received, to within one window.
+func ToneBursts(samples []int16, rate int, freq float64, n int, minRMS, minShare float64) []Burst {
+	var out []Burst
+	in := false
+	for i := 0; i+n <= len(samples); i += n {
+		w := samples[i : i+n]
+		rms := RMS(w)
+		toned := rms >= minRMS && 2*Goertzel(w, freq, rate)/(rms*rms) >= minShare
+		switch {
+		case toned && !in:
+			out = append(out, Burst{Start: i, Len: n})
+		case toned:
+			out[len(out)-1].Len += n
+		}
+		in = toned
+	}
+	return out
+}

@@ -18,3 +18,19 @@ func TestDominantToneOfSilenceIsNone(t *testing.T) {
 		t.Errorf("silence: %v Hz share %v", got, share)
 	}
 }
+
+// Bursts of the tone are found where they are, to within a window; the
+// other tone and silence are not bursts.
+func TestToneBursts(t *testing.T) {
+	var s []int16
+	s = append(s, make([]int16, 800)...)           // 0-100 ms silence
+	s = append(s, Sine(1400, 8000, 1600, 8000)...) // 100-300 ms the tone
+	s = append(s, Sine(1000, 8000, 1600, 8000)...) // 300-500 ms another tone
+	s = append(s, Sine(1400, 8000, 800, 8000)...)  // 500-600 ms the tone
+	s = append(s, make([]int16, 800)...)           // silence
+	got := ToneBursts(s, 8000, 1400, 160, 100, 0.5)
+	want := []Burst{{Start: 800, Len: 1600}, {Start: 4000, Len: 800}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("bursts %+v, want %+v", got, want)
+	}
+}

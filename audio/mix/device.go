@@ -3,6 +3,7 @@ package mix
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/level"
@@ -40,6 +41,7 @@ type Device struct {
 	opts     Options
 	muted    atomic.Bool
 	injector Injector
+	clock    audioClock
 }
 
 var _ audio.Device = (*Device)(nil)
@@ -71,6 +73,24 @@ func (d *Device) Inject(src Source, o InjectOptions) *Injection {
 // StopInjection ends the injection in progress, if any.
 func (d *Device) StopInjection() { d.injector.Stop() }
 
+// EndInjection ends j if it is still in progress, leaving alone any
+// injection that replaced it.
+func (d *Device) EndInjection(j *Injection) { d.injector.End(j) }
+
+// AudioTime is how much sound the device has carried since it was
+// wrapped: 20 ms a frame, standing still between calls.
+func (d *Device) AudioTime() time.Duration {
+	return time.Duration(d.clock.frames.Load()) * audio.FrameDuration
+}
+
+// AfterAudio returns a channel closed once the device has carried dur
+// more sound, and a function that stops it (true if it had not fired).
+// Frames a stalled device drops delay it as much, so what it schedules
+// keeps its place in the call's sound.
+func (d *Device) AfterAudio(dur time.Duration) (<-chan struct{}, func() bool) {
+	return d.clock.after(dur)
+}
+
 // Injecting reports whether an injection is in progress.
 func (d *Device) Injecting() bool { return d.injector.Active() }
 
@@ -99,6 +119,7 @@ func (d *Device) Run(ctx context.Context, fn audio.FrameFunc) error {
 		wasMute = wasMute || muted
 		wasInj = wasInj || injecting
 		fn(mic, spk)
+		d.clock.tick()
 		d.injector.MixSpeaker(spk)
 		spkR, _ := spkM.Add(spk)
 		if ready {

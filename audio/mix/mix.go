@@ -75,6 +75,14 @@ func (in *Injector) Stop() {
 	}
 }
 
+// End ends j if it is still the injection in progress; a later one
+// (the agent's own announcement, say) is left alone.
+func (in *Injector) End(j *Injection) {
+	if in.cur.CompareAndSwap(j, nil) {
+		j.end()
+	}
+}
+
 // Active reports whether an injection is in progress.
 func (in *Injector) Active() bool { return in.cur.Load() != nil }
 

@@ -3,6 +3,8 @@ package mix
 import (
 	"context"
 	"math"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/dsp"
 	"github.com/recphone/recphone/audio/level"
+	"github.com/recphone/recphone/audio/wav"
 )
 
 // stepDevice runs fn for the given microphone signal frame by frame, as
@@ -229,6 +232,8 @@ func TestFrameAllocatesNothing(t *testing.T) {
 	dev := &stepDevice{}
 	w := Wrap(dev, Options{OnLevels: func(Levels) {}})
 	w.Inject(NewBeep(BeepOptions{Period: time.Second}), InjectOptions{Speaker: true})
+	_, stop := w.AfterAudio(time.Hour) // a pending timer is checked every frame
+	defer stop()
 	if err := w.Run(context.Background(), func(mic, spk []int16) { copy(spk, mic) }); err != nil {
 		t.Fatal(err)
 	}
@@ -259,5 +264,110 @@ func BenchmarkWrappedFrame(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		dev.fn(mic, spk)
+	}
+}
+
+// The built-in notice is three 200 ms bursts of 1400 Hz, 200 ms apart:
+// 1 s of sound.
+func TestNoticeTone(t *testing.T) {
+	tone := NoticeTone()
+	if len(tone) != seconds(1) {
+		t.Fatalf("notice is %d samples, want 1 s", len(tone))
+	}
+	bursts := dsp.ToneBursts(tone, audio.SampleRate, 1400, 80, 1000, 0.8)
+	if len(bursts) != 3 {
+		t.Fatalf("bursts %+v, want 3", bursts)
+	}
+	for i, b := range bursts {
+		start, length := float64(b.Start)/audio.SampleRate, float64(b.Len)/audio.SampleRate
+		if math.Abs(start-0.4*float64(i)) > 0.011 || math.Abs(length-0.2) > 0.021 {
+			t.Errorf("burst %d at %.3f s for %.3f s, want at %.1f s for 0.2 s", i, start, length, 0.4*float64(i))
+		}
+	}
+}
+
+// A WAV at another rate is resampled to the frame rate, and a missing
+// one is an error naming it.
+func TestLoadSamplesResamples(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.wav")
+	w, err := wav.Create(path, 16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(dsp.Sine(500, 16000, 16000, 8000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSamples(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(float64(len(s)-seconds(1))) > 80 {
+		t.Errorf("%d samples, want about %d", len(s), seconds(1))
+	}
+	if f, share := dsp.DominantTone(s[800:7200], audio.SampleRate, 500, 1000); f != 500 || share < 0.9 {
+		t.Errorf("resampled: %v Hz share %.2f", f, share)
+	}
+	if _, err := LoadSamples(filepath.Join(t.TempDir(), "none.wav")); err == nil || !strings.Contains(err.Error(), "none.wav") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// EndInjection ends the injection it is given and leaves a later one
+// playing.
+func TestEndInjectionLeavesALaterOne(t *testing.T) {
+	var in Injector
+	first := in.Start(NewBeep(BeepOptions{Period: time.Second}), InjectOptions{})
+	second := in.Start(NewBeep(BeepOptions{Period: time.Second}), InjectOptions{})
+	in.End(first)
+	if !in.Active() {
+		t.Fatal("ending a replaced injection stopped the one playing")
+	}
+	in.End(second)
+	if in.Active() {
+		t.Fatal("the injection in progress did not end")
+	}
+	select {
+	case <-second.Done():
+	default:
+		t.Fatal("Done not closed")
+	}
+}
+
+// AfterAudio fires by the frames the device carried, not by the wall
+// clock; a stopped timer never fires.
+func TestAfterAudioCountsFrames(t *testing.T) {
+	dev := &stepDevice{mic: make([]int16, seconds(0.1))} // 5 frames a run
+	w := Wrap(dev, Options{})
+	c, _ := w.AfterAudio(120 * time.Millisecond)
+	stoppedC, stop := w.AfterAudio(60 * time.Millisecond)
+	if !stop() {
+		t.Fatal("stopping a pending timer says it had fired")
+	}
+	fired := func(c <-chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
+	if err := w.Run(context.Background(), func(mic, spk []int16) {}); err != nil {
+		t.Fatal(err)
+	}
+	if w.AudioTime() != 100*time.Millisecond || fired(c) {
+		t.Fatalf("after %v of sound the 120 ms timer fired: %v", w.AudioTime(), fired(c))
+	}
+	if err := w.Run(context.Background(), func(mic, spk []int16) {}); err != nil {
+		t.Fatal(err)
+	}
+	if !fired(c) || fired(stoppedC) {
+		t.Fatalf("after %v of sound: 120 ms timer fired %v, stopped one fired %v", w.AudioTime(), fired(c), fired(stoppedC))
+	}
+	now, _ := w.AfterAudio(0)
+	if !fired(now) {
+		t.Fatal("a zero timer did not fire at once")
 	}
 }

@@ -55,6 +55,17 @@ func (c *Clip) Fill(dst []int16) int {
 // converts it to audio.SampleRate, for announcements recorded at studio
 // rates.
 func LoadClip(path string, loop bool) (*Clip, error) {
+	samples, err := LoadSamples(path)
+	if err != nil {
+		return nil, err
+	}
+	return NewClip(samples, loop), nil
+}
+
+// LoadSamples reads a WAV file as LoadClip does and returns its samples
+// at audio.SampleRate, for a sound played many times (a new Clip each
+// time) but read and checked once.
+func LoadSamples(path string) ([]int16, error) {
 	samples, rate, err := wav.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("mix: announcement: %w", err)
@@ -67,7 +78,7 @@ func LoadClip(path string, loop bool) (*Clip, error) {
 		out := make([]int16, r.MaxOut(len(samples)))
 		samples = out[:r.Process(out, samples)]
 	}
-	return NewClip(samples, loop), nil
+	return samples, nil
 }
 
 // Beep is a tone burst repeated on a fixed period, like the notice that a
@@ -143,4 +154,25 @@ func (b *Beep) Fill(dst []int16) int {
 		}
 	}
 	return len(dst)
+}
+
+// Recording notice tone: three 1400 Hz bursts of 200 ms, 200 ms apart
+// (1 s in all). 1400 Hz is the record tone of ITU-T E.180 and the pitch
+// of the CPUC reminder beep, so the notice sounds like the periodic beep
+// that follows it, only unmistakably longer.
+const (
+	NoticeToneFreq   = 1400
+	NoticeToneBursts = 3
+	NoticeToneBurst  = 200 * time.Millisecond
+	NoticeToneGap    = 200 * time.Millisecond
+)
+
+// NoticeTone returns the built-in recording notice at audio.SampleRate,
+// made with Beep so its bursts fade in and out like the reminder's.
+func NoticeTone() []int16 {
+	b := NewBeep(BeepOptions{Freq: NoticeToneFreq, Length: NoticeToneBurst, Period: NoticeToneBurst + NoticeToneGap})
+	total := NoticeToneBursts*NoticeToneBurst + (NoticeToneBursts-1)*NoticeToneGap
+	out := make([]int16, int(total.Seconds()*audio.SampleRate))
+	b.Fill(out)
+	return out
 }

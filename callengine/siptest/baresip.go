@@ -175,6 +175,27 @@ func (b *Baresip) Log() string {
 // Received returns the audio baresip received (decoded) in its last call.
 func (b *Baresip) Received(t testing.TB) []int16 { return b.dump(t, "-dec.wav") }
 
+// AwaitReceived waits until the audio baresip received in its last call
+// (its dump, written as packets arrive) satisfies ok, and returns it.
+func (b *Baresip) AwaitReceived(t testing.TB, timeout time.Duration, what string, ok func([]int16) bool) []int16 {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		files, _ := filepath.Glob(filepath.Join(b.dir, "dumps", "dump-*-dec.wav"))
+		var samples []int16
+		if len(files) > 0 {
+			samples, _, _ = wav.ReadFile(files[len(files)-1])
+		}
+		if ok(samples) {
+			return samples
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("baresip's %.1f s of received audio do not hold %s after %v", float64(len(samples))/8000, what, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Sent returns the audio baresip sent in its last call.
 func (b *Baresip) Sent(t testing.TB) []int16 { return b.dump(t, "-enc.wav") }
 

@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	opts := phone.Options{
 		File: file, PolicyPath: *policyPath, Stderr: stderr,
 		OnDevice: out.deviceEvent, OnRing: out.ringEvent, OnRecording: out.recordingEvent, OnPolicy: out.policyEvent,
+		OnNotice: out.noticeEvent,
 	}
 	if file.Audio.MeterEvents {
 		sound.levels = make(chan mix.Levels, 4)

@@ -55,6 +55,13 @@ func (w *eventWriter) policyEvent(ev recording.PolicyEvent) {
 		"request": ev.Request, "honoured": ev.Honoured, "outcome": ev.Outcome})
 }
 
+// noticeEvent writes a recording notice or reminder beep played into a
+// call (and to the agent).
+func (w *eventWriter) noticeEvent(ev phone.NoticeEvent) {
+	w.write(map[string]any{"event": "notice", "id": ev.CallID, "kind": ev.Kind, "sound": ev.Sound,
+		"time": ev.Time.UTC().Format(time.RFC3339Nano), "duration_ms": ev.Duration.Milliseconds()})
+}
+
 // recordingCommand runs pause, resume and record.
 func (s *shell) recordingCommand(ctx context.Context, cmd string, args []string) error {
 	if !s.phone.Records() {

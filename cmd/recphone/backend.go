@@ -47,6 +47,7 @@ type backend struct {
 // before the window exists, so each one checks for it.
 func (b *backend) events(o *phone.Options) {
 	o.OnDevice, o.OnLevels, o.OnRecording, o.OnPolicy = b.deviceEvent, b.levelsToWindow, b.recordingEvent, b.policyEvent
+	o.OnNotice = b.noticeEvent
 }
 
 // post runs fn on the Fyne goroutine unless the window has gone: after
@@ -183,6 +184,16 @@ func (b *backend) policyEvent(ev recording.PolicyEvent) {
 	b.post(func() {
 		if b.win != nil {
 			b.win.ShowError(errors.New(msg))
+		}
+	})
+}
+
+// noticeEvent shows under the call that the remote party was told.
+func (b *backend) noticeEvent(ev phone.NoticeEvent) {
+	beep := ev.Kind == phone.NoticeKindBeep
+	b.post(func() {
+		if b.win != nil {
+			b.win.NoticePlayed(ev.CallID, beep, ev.Time)
 		}
 	})
 }

@@ -128,6 +128,10 @@ type Options struct {
 	// OnPolicy receives the recording policy's decisions on what a call's
 	// parties asked (a=recordpref, a PBX's pause, the agent's pause keys).
 	OnPolicy func(recording.PolicyEvent)
+	// OnNotice receives each recording notice and reminder beep played
+	// into a call. It runs on the notifier's goroutine and must return
+	// quickly.
+	OnNotice func(NoticeEvent)
 }
 
 // Phone is the assembled phone. Front ends read its parts; Start and
@@ -149,6 +153,7 @@ type Phone struct {
 	onRing      func(RingEvent)
 	onRecording func(recording.Event)
 	onPolicy    func(recording.PolicyEvent)
+	notifier    *notifier // nil when the policy plays nothing
 
 	mu       sync.Mutex
 	rec      *recording.Recorder
@@ -207,11 +212,18 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 		engineCfg.ServerTLS.ClientCAs = engineCfg.ClientTLS.RootCAs // nil: the system's roots
 	}
 
+	notice, err := loadNotice(p.Policy.Policy)
+	if err != nil {
+		return nil, err
+	}
 	dev, err := p.openSound(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	p.Device = mix.Wrap(dev, mix.Options{OnLevels: opts.OnLevels})
+	if n := newNotifier(p.Log.With("component", "notice"), p.Device, notice, p.Policy.Notice, p.Policy.BeepInterval, opts.OnNotice); n.needed() && p.Records() {
+		p.notifier = n
+	}
 	if p.Engine, err = callengine.New(engineCfg, p.Device, p.Log.With("component", "phone")); err != nil {
 		p.Device.Close()
 		return nil, configKey(err)
@@ -331,6 +343,10 @@ func (p *Phone) Start(ctx context.Context) error {
 	if p.SoundCard != nil {
 		p.Engine.Observe(func(ev callengine.Event) { p.ring(ctx, ev) })
 	}
+	if p.notifier != nil {
+		p.Engine.Observe(p.notifier.engineEvent)
+		p.notifier.start(ctx)
+	}
 	if err := p.Engine.Start(ctx); err != nil {
 		return fmt.Errorf("phone: %w", err)
 	}
@@ -347,6 +363,9 @@ func (p *Phone) Start(ctx context.Context) error {
 	}
 	if p.onPolicy != nil {
 		rec.ObservePolicy(p.onPolicy)
+	}
+	if p.notifier != nil {
+		rec.Observe(p.notifier.recordingEvent)
 	}
 	if err := rec.Start(ctx); err != nil {
 		return fmt.Errorf("recording client: %w", err)
@@ -403,8 +422,8 @@ func (p *Phone) Resume(ctx context.Context, callID string) error {
 }
 
 // Shutdown ends the calls (their recordings end with them), then the
-// recording client, then the ringing and the sound device, and last the
-// log file. Every failure is logged; they are returned joined.
+// recording client, then the notices, the ringing and the sound device,
+// and last the log file. Every failure is logged; they are returned joined.
 func (p *Phone) Shutdown(ctx context.Context) error {
 	var errs []error
 	// The calls end first, their recordings with them; the recording
@@ -419,6 +438,9 @@ func (p *Phone) Shutdown(ctx context.Context) error {
 	if err := p.Engine.Shutdown(ctx); err != nil {
 		p.Log.Warn("phone shutdown", "err", err)
 		errs = append(errs, fmt.Errorf("phone: %w", err))
+	}
+	if p.notifier != nil {
+		p.notifier.stop() // before the device closes: it may still be playing
 	}
 	p.mu.Lock()
 	p.stopRingLocked()
