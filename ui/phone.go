@@ -63,7 +63,6 @@ func newPhonePanel(w *Window) *phonePanel {
 	p.sent = widget.NewLabel("")
 	p.told = widget.NewLabel("")
 	p.told.Importance = widget.LowImportance
-	p.told.Hide()
 
 	pad := container.NewGridWithColumns(3)
 	for _, k := range []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"} {
@@ -133,12 +132,9 @@ func (p *phonePanel) showTold() {
 	if !p.beep.IsZero() {
 		parts = append(parts, "last beep "+p.beep.Format("15:04:05"))
 	}
+	// The line keeps its place when empty: the buttons below must not
+	// move under the agent's pointer when a notice plays.
 	setText(p.told, strings.Join(parts, " · "))
-	if len(parts) == 0 {
-		p.told.Hide() // no empty line under a call that is not recorded
-	} else {
-		p.told.Show()
-	}
 }
 
 // received adds a digit the peer sent to the digits line.

@@ -117,6 +117,13 @@ func newDemo(ctx context.Context, f flags, stderr io.Writer) (_ *backend, err er
 			Streams:    policy.Separate,
 			AllowPause: true,
 			MaxPause:   2 * time.Minute,
+			// What a deployment provisions: the parties hear that the
+			// call is recorded, and preferences and key presses are kept.
+			Notice:           policy.NoticeTone,
+			HonourRecordPref: true,
+			ForwardDTMF:      true,
+			PauseOnDTMF:      "*1",
+			ResumeOnDTMF:     "#1",
 		},
 		// The demo's "administrator" fixes where recordings go and that
 		// every call is recorded, to show how locked settings look.
