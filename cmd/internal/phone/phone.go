@@ -125,6 +125,9 @@ type Options struct {
 	OnRing func(RingEvent)
 	// OnRecording receives the recording client's events.
 	OnRecording func(recording.Event)
+	// AuditPath, when set, is the audit trail database instead of the
+	// policy's (the demo's own, so demo calls stay out of the real trail).
+	AuditPath string
 }
 
 // Phone is the assembled phone. Front ends read its parts; Start and
@@ -146,8 +149,12 @@ type Phone struct {
 	onRing      func(RingEvent)
 	onRecording func(recording.Event)
 
+	auditPath string
+
 	mu       sync.Mutex
 	rec      *recording.Recorder
+	audit    *auditTrail        // nil until Start, or when the trail could not open
+	auditErr error              // why no trail is kept
 	ringCall string             // id of the call ringing, "" if none
 	stopRing context.CancelFunc // ends the ringing
 	ringDone chan struct{}      // closed when the last ring stream has stopped
@@ -164,7 +171,7 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 	if opts.Overlay != nil {
 		opts.Overlay.apply(&eff)
 	}
-	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, closeLog: func() error { return nil }}
+	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, auditPath: opts.AuditPath, closeLog: func() error { return nil }}
 	if p.Log == nil {
 		if p.Log, p.closeLog, err = NewLogger(&eff, opts.Stderr); err != nil {
 			return nil, err
@@ -320,12 +327,16 @@ func (p *Phone) Records() bool {
 	return p.Policy.Mode != policy.Never || p.Policy.SRSInitiated == policy.InitiatedProvisioned
 }
 
-// Start starts the engine, then the recording client (which follows the
-// engine's calls from then on). Observers added to the engine before
-// Start see each call event before the ringer acts on it.
+// Start opens the audit trail, starts the engine, then the recording
+// client (which follows the engine's calls from then on). Observers added
+// to the engine before Start see each call event before the ringer and
+// the audit trail act on it.
 func (p *Phone) Start(ctx context.Context) error {
 	if p.SoundCard != nil {
 		p.Engine.Observe(func(ev callengine.Event) { p.ring(ctx, ev) })
+	}
+	if err := p.openAudit(ctx); err != nil {
+		return err
 	}
 	if err := p.Engine.Start(ctx); err != nil {
 		return fmt.Errorf("phone: %w", err)
@@ -340,6 +351,12 @@ func (p *Phone) Start(ctx context.Context) error {
 	}
 	if p.onRecording != nil {
 		rec.Observe(p.onRecording)
+	}
+	p.mu.Lock()
+	a := p.audit
+	p.mu.Unlock()
+	if a != nil {
+		a.observeRecorder(rec)
 	}
 	if err := rec.Start(ctx); err != nil {
 		return fmt.Errorf("recording client: %w", err)
@@ -396,8 +413,8 @@ func (p *Phone) Resume(ctx context.Context, callID string) error {
 }
 
 // Shutdown ends the calls (their recordings end with them), then the
-// recording client, then the ringing and the sound device, and last the
-// log file. Every failure is logged; they are returned joined.
+// recording client, the engine, the audit trail (once everything queued
+// is written), the ringing and the sound device, and last the log file. Every failure is logged; they are returned joined.
 func (p *Phone) Shutdown(ctx context.Context) error {
 	var errs []error
 	// The calls end first, their recordings with them; the recording
@@ -412,6 +429,16 @@ func (p *Phone) Shutdown(ctx context.Context) error {
 	if err := p.Engine.Shutdown(ctx); err != nil {
 		p.Log.Warn("phone shutdown", "err", err)
 		errs = append(errs, fmt.Errorf("phone: %w", err))
+	}
+	p.mu.Lock()
+	a := p.audit
+	p.audit = nil
+	p.mu.Unlock()
+	if a != nil {
+		if err := a.close(ctx); err != nil {
+			p.Log.Warn("closing the audit trail", "err", err)
+			errs = append(errs, err)
+		}
 	}
 	p.mu.Lock()
 	p.stopRingLocked()
