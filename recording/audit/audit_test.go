@@ -295,6 +295,13 @@ func TestSummaryCountsPausesAndInterruptions(t *testing.T) {
 	if s := sums[2]; s.Finished || !near(s.TalkSeconds, 4) || s.Ratio != 0 || !s.Marked || len(s.Gaps) != 1 || s.Gaps[0].Kind != GapUnrecorded {
 		t.Errorf("c3 %+v", s)
 	}
+	if sums[0].Recording != "recording" || sums[2].Recording != "off" {
+		t.Errorf("recording states %q %q", sums[0].Recording, sums[2].Recording)
+	}
+	recent, err := d.RecentSummaries(context.Background(), 2)
+	if err != nil || len(recent) != 2 || recent[0].Call != "c3" || recent[1].Call != "c2" || !near(recent[1].TalkSeconds, 10) {
+		t.Errorf("recent summaries %+v %v", recent, err)
+	}
 	// A window over the second call only.
 	sums, _ = d.Summaries(context.Background(), t0.Add(50*time.Second), t0.Add(90*time.Second))
 	if len(sums) != 1 || sums[0].Call != "c2" {

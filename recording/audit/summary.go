@@ -50,7 +50,11 @@ type Summary struct {
 	RecordedSeconds float64  `json:"recorded_seconds"`
 	Ratio           float64  `json:"ratio"`
 	SRS             []string `json:"srs,omitempty"`
-	Gaps            []Gap    `json:"gaps,omitempty"`
+	// Recording is the most telling recording state the call reached:
+	// recording if it was ever recorded (or paused), else failed, else
+	// starting, else off.
+	Recording string `json:"recording"`
+	Gaps      []Gap  `json:"gaps,omitempty"`
 	// Marked is set on any answered call with a gap or an unfinished
 	// trail: the calls History flags.
 	Marked bool `json:"marked"`
@@ -74,6 +78,25 @@ func (d *DB) Summaries(ctx context.Context, since, until time.Time) ([]Summary, 
 		return nil, err
 	}
 	return Summarize(entries), nil
+}
+
+// RecentSummaries is the summaries of the n calls with the newest rows,
+// newest first: what History lists, without reading the whole trail.
+func (d *DB) RecentSummaries(ctx context.Context, n int) ([]Summary, error) {
+	rows, err := d.db.QueryContext(ctx, selectRows+` WHERE (call_id, sip_call_id) IN
+		(SELECT call_id, sip_call_id FROM events WHERE call_id != ''
+			GROUP BY call_id, sip_call_id ORDER BY max(seq) DESC LIMIT ?)
+		ORDER BY seq`, n)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	entries, err := collect(rows)
+	if err != nil {
+		return nil, err
+	}
+	sums := Summarize(entries)
+	slices.Reverse(sums)
+	return sums, nil
 }
 
 // Summarize computes the summaries of the calls in entries (in seq order).
@@ -105,7 +128,8 @@ type transition struct {
 }
 
 func summarize(es []Entry) Summary {
-	s := Summary{Call: es[0].Call, SIPCallID: es[0].SIPCallID, Start: es[0].Time}
+	s := Summary{Call: es[0].Call, SIPCallID: es[0].SIPCallID, Start: es[0].Time, Recording: "off"}
+	rank := map[string]int{"off": 0, "starting": 1, "failed": 2, "paused": 3, "recording": 3}
 	var trans []transition
 	last := es[0].Time
 	for _, e := range es {
@@ -136,6 +160,12 @@ func summarize(es []Entry) Summary {
 			}
 		case KindRecording:
 			trans = append(trans, transition{At: e.Time, State: e.State, By: e.Actor, Reason: e.Reason})
+			if r, ok := rank[e.State]; ok && r > rank[s.Recording] {
+				s.Recording = e.State
+				if r == 3 {
+					s.Recording = "recording"
+				}
+			}
 			if e.SRS != "" && !slices.Contains(s.SRS, e.SRS) {
 				s.SRS = append(s.SRS, e.SRS)
 			}

@@ -29,9 +29,10 @@ const endedKept = 256
 // auditTrail writes the phone's audit trail: observers hand it entries
 // (Add never blocks), one goroutine appends them in order.
 type auditTrail struct {
-	db  *audit.DB
-	log *slog.Logger
-	q   chan audit.Entry
+	db        *audit.DB
+	log       *slog.Logger
+	committed func([]audit.Entry) // nil: nobody listens
+	q         chan audit.Entry
 	// done is closed when the writer has appended everything queued.
 	done chan struct{}
 
@@ -62,7 +63,7 @@ func (p *Phone) openAudit(ctx context.Context) error {
 	if err != nil {
 		return p.auditFailed(fmt.Errorf("audit trail %s: %w", path, err))
 	}
-	a := &auditTrail{db: db, log: p.Log.With("component", "audit"), q: make(chan audit.Entry, auditQueue),
+	a := &auditTrail{db: db, log: p.Log.With("component", "audit"), committed: p.onAudit, q: make(chan audit.Entry, auditQueue),
 		done: make(chan struct{}), sipIDs: map[string]string{}}
 	go a.write()
 	p.mu.Lock()
@@ -103,6 +104,17 @@ func (p *Phone) AuditProblem() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.auditErr
+}
+
+// AuditDB is the open audit trail, for reading (History); nil when none
+// is open. The phone closes it at Shutdown.
+func (p *Phone) AuditDB() *audit.DB {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.audit == nil {
+		return nil
+	}
+	return p.audit.db
 }
 
 // AuditPath is the audit trail's database file, "" when none is open.
@@ -237,8 +249,13 @@ func (a *auditTrail) write() {
 		}
 		// Not the caller's context: an entry already taken must reach the
 		// disk even while the phone is shutting down.
-		if _, err := a.db.Append(context.Background(), batch...); err != nil {
+		stored, err := a.db.Append(context.Background(), batch...)
+		if err != nil {
 			a.log.Error("audit trail: entries not kept", "entries", len(batch), "err", err)
+			continue
+		}
+		if a.committed != nil {
+			a.committed(stored)
 		}
 	}
 }

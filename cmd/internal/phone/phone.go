@@ -22,6 +22,7 @@ import (
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
 	"github.com/recphone/recphone/recording"
+	"github.com/recphone/recphone/recording/audit"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -128,6 +129,10 @@ type Options struct {
 	// AuditPath, when set, is the audit trail database instead of the
 	// policy's (the demo's own, so demo calls stay out of the real trail).
 	AuditPath string
+	// OnAudit receives the audit trail's rows once they are on disk (the
+	// window's History reloads then). It runs on the trail's writer and
+	// must return quickly.
+	OnAudit func([]audit.Entry)
 }
 
 // Phone is the assembled phone. Front ends read its parts; Start and
@@ -150,6 +155,7 @@ type Phone struct {
 	onRecording func(recording.Event)
 
 	auditPath string
+	onAudit   func([]audit.Entry)
 
 	mu       sync.Mutex
 	rec      *recording.Recorder
@@ -171,7 +177,7 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 	if opts.Overlay != nil {
 		opts.Overlay.apply(&eff)
 	}
-	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, auditPath: opts.AuditPath, closeLog: func() error { return nil }}
+	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, auditPath: opts.AuditPath, onAudit: opts.OnAudit, closeLog: func() error { return nil }}
 	if p.Log == nil {
 		if p.Log, p.closeLog, err = NewLogger(&eff, opts.Stderr); err != nil {
 			return nil, err
