@@ -263,11 +263,22 @@ func (a *auditTrail) write() {
 // close stops taking entries, waits until the queued ones are written
 // (or ctx ends) and closes the database, logging the head it ends at.
 func (a *auditTrail) close(ctx context.Context) error {
-	a.add(audit.Entry{Kind: audit.KindSystem, State: "closed", Actor: audit.ActorSystem})
 	a.mu.Lock()
-	a.closed = true
-	close(a.q)
+	a.closed = true // from here on only close sends, so it may wait for room
+	lost := a.lost
 	a.mu.Unlock()
+	last := []audit.Entry{{Kind: audit.KindSystem, State: "closed", Actor: audit.ActorSystem}}
+	if lost > 0 {
+		last = append([]audit.Entry{{Kind: audit.KindSystem, State: "lost", Actor: audit.ActorSystem,
+			Reason: "audit queue full", Detail: map[string]string{"entries": strconv.Itoa(lost)}}}, last...)
+	}
+	for _, e := range last {
+		select {
+		case a.q <- e:
+		case <-ctx.Done():
+		}
+	}
+	close(a.q)
 	select {
 	case <-a.done:
 	case <-ctx.Done():
