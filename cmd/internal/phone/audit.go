@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
@@ -196,6 +197,9 @@ func (a *auditTrail) add(e audit.Entry) {
 	if a.closed {
 		a.log.Warn("audit entry after close, not kept", "kind", e.Kind, "call", e.Call, "state", e.State)
 		return
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now() // when it happened, not when the writer gets to it
 	}
 	if e.Call != "" {
 		if e.SIPCallID != "" {
