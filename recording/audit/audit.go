@@ -257,10 +257,35 @@ func (d *DB) Close() (Head, error) {
 	return h, herr
 }
 
+// querier is what reads need: the pool, or one connection holding a read
+// transaction (snapshot).
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// snapshot runs fn inside one read transaction, so that all it reads is
+// one state of the file even while the phone appends (a head read after
+// the rows would otherwise count rows the walk did not see).
+func (d *DB) snapshot(ctx context.Context, fn func(q querier) error) error {
+	c, err := d.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `BEGIN DEFERRED`); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	defer c.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
+	return fn(c)
+}
+
 // Head reads the head record.
-func (d *DB) Head(ctx context.Context) (Head, error) {
+func (d *DB) Head(ctx context.Context) (Head, error) { return head(ctx, d.db) }
+
+func head(ctx context.Context, q querier) (Head, error) {
 	var h Head
-	err := d.db.QueryRowContext(ctx, `SELECT rows, last_seq, last_hash FROM head WHERE id = 1`).Scan(&h.Rows, &h.LastSeq, &h.Hash)
+	err := q.QueryRowContext(ctx, `SELECT rows, last_seq, last_hash FROM head WHERE id = 1`).Scan(&h.Rows, &h.LastSeq, &h.Hash)
 	if err != nil {
 		return h, fmt.Errorf("audit: reading the head: %w", err)
 	}
@@ -405,8 +430,12 @@ func scanRow(rows *sql.Rows) (row, error) {
 // Entries returns the entries with since <= Time < until in seq order; a
 // zero bound is open.
 func (d *DB) Entries(ctx context.Context, since, until time.Time) ([]Entry, error) {
+	return entries(ctx, d.db, since, until)
+}
+
+func entries(ctx context.Context, q querier, since, until time.Time) ([]Entry, error) {
 	lo, hi := bounds(since, until)
-	rows, err := d.db.QueryContext(ctx, selectRows+` WHERE time >= ? AND time < ? ORDER BY seq`, lo, hi)
+	rows, err := q.QueryContext(ctx, selectRows+` WHERE time >= ? AND time < ? ORDER BY seq`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}

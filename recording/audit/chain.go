@@ -100,9 +100,17 @@ func (r Report) OK() bool { return len(r.Problems) == 0 }
 // not follow (a row was deleted or inserted before it). It then checks the
 // chain ends where the head says, which is how deleted last rows show.
 // An error is a database that cannot be read at all.
-func (d *DB) Verify(ctx context.Context) (Report, error) {
+func (d *DB) Verify(ctx context.Context) (rep Report, err error) {
+	err = d.snapshot(ctx, func(q querier) error {
+		rep, err = verify(ctx, q)
+		return err
+	})
+	return rep, err
+}
+
+func verify(ctx context.Context, q querier) (Report, error) {
 	var rep Report
-	rows, err := d.db.QueryContext(ctx, selectRows+` ORDER BY seq`)
+	rows, err := q.QueryContext(ctx, selectRows+` ORDER BY seq`)
 	if err != nil {
 		return rep, fmt.Errorf("audit: %w", err)
 	}
@@ -146,7 +154,7 @@ func (d *DB) Verify(ctx context.Context) (Report, error) {
 	if err := rows.Err(); err != nil {
 		return rep, fmt.Errorf("audit: %w", err)
 	}
-	h, err := d.Head(ctx)
+	h, err := head(ctx, q)
 	if err != nil {
 		rep.Problems = append(rep.Problems, Problem{Reason: "head record unreadable or missing: " + err.Error()})
 		return rep, nil

@@ -41,32 +41,36 @@ func (d *DB) Export(ctx context.Context, w io.Writer, since, until time.Time, fo
 	default:
 		return fmt.Errorf("audit: export format %q is not json, csv or summary-csv", format)
 	}
-	var entries []Entry
+	var rows []Entry
 	var calls []Summary
-	var err error
-	if format != SummaryCSV {
-		if entries, err = d.Entries(ctx, since, until); err != nil {
+	var h Head
+	err := d.snapshot(ctx, func(q querier) error {
+		var err error
+		if h, err = head(ctx, q); err != nil {
 			return err
 		}
-	}
-	if format != CSV {
-		if calls, err = d.Summaries(ctx, since, until); err != nil {
-			return err
+		if format != SummaryCSV {
+			if rows, err = entries(ctx, q, since, until); err != nil {
+				return err
+			}
 		}
+		if format != CSV {
+			calls, err = summaries(ctx, q, since, until)
+		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	switch format {
 	case JSON:
-		h, err := d.Head(ctx)
-		if err != nil {
-			return err
-		}
 		doc := struct {
 			Head   Head      `json:"head"`
 			Since  time.Time `json:"since,omitzero"`
 			Until  time.Time `json:"until,omitzero"`
 			Events []Entry   `json:"events"`
 			Calls  []Summary `json:"calls"`
-		}{h, since.UTC(), until.UTC(), nonNil(entries), nonNil(calls)}
+		}{h, since.UTC(), until.UTC(), nonNil(rows), nonNil(calls)}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
@@ -77,7 +81,7 @@ func (d *DB) Export(ctx context.Context, w io.Writer, since, until time.Time, fo
 	case CSV:
 		cw := csv.NewWriter(w)
 		_ = cw.Write(EventColumns)
-		for _, e := range entries {
+		for _, e := range rows {
 			r, err := rowOf(e)
 			if err != nil {
 				return err

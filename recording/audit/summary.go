@@ -66,8 +66,12 @@ type callKey struct{ call, sip string }
 // time < until (a zero bound is open), from all of that call's rows,
 // oldest call first.
 func (d *DB) Summaries(ctx context.Context, since, until time.Time) ([]Summary, error) {
+	return summaries(ctx, d.db, since, until)
+}
+
+func summaries(ctx context.Context, q querier, since, until time.Time) ([]Summary, error) {
 	lo, hi := bounds(since, until)
-	rows, err := d.db.QueryContext(ctx, selectRows+` WHERE (call_id, sip_call_id) IN
+	rows, err := q.QueryContext(ctx, selectRows+` WHERE (call_id, sip_call_id) IN
 		(SELECT call_id, sip_call_id FROM events WHERE call_id != '' AND time >= ? AND time < ?)
 		ORDER BY seq`, lo, hi)
 	if err != nil {
