@@ -498,3 +498,26 @@ func TestVerifyWhileAppending(t *testing.T) {
 	}
 	t.Logf("%d checks during 60 appends", checks)
 }
+
+// BenchmarkVerify10k walks a chain of 10,000 rows per op.
+func BenchmarkVerify10k(b *testing.B) {
+	d, err := Open(context.Background(), filepath.Join(b.TempDir(), "audit.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	batch := make([]Entry, 1000)
+	for i := range batch {
+		batch[i] = oneCall()[i%11]
+	}
+	for range 10 {
+		if _, err := d.Append(context.Background(), batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		if rep, err := d.Verify(context.Background()); err != nil || !rep.OK() || rep.Rows != 10000 {
+			b.Fatalf("%+v %v", rep, err)
+		}
+	}
+}
