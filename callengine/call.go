@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,8 +65,14 @@ type Call struct {
 	endReason   string // why an established dialog is ending
 	answerInACK bool   // we offered in our 200 (offerless INVITE); the answer comes in the ACK
 	decision    chan answerDecision
-	ended       chan struct{}
-	endOnce     sync.Once
+	// Recording as the SDP tells it (record.go).
+	recordInd      RecordIndication // what our SDP says from now on
+	recordSent     RecordIndication // what our last SDP said
+	recordUpdating bool             // a re-INVITE is telling the peer
+	recordPref     RecordPref       // the peer's a=recordpref
+	peerHeaders    [][2]string      // the peer's INVITE or answer headers
+	ended          chan struct{}
+	endOnce        sync.Once
 }
 
 type answerDecision struct {
@@ -135,6 +142,9 @@ func (c *Call) setState(s CallState, code int, reason string, early bool) {
 	c.mu.Unlock()
 	c.log.Info("call state", "state", s, "code", code, "reason", reason)
 	c.e.emit(CallEvent{Call: c, State: s, Code: code, Reason: reason, EarlyMedia: early})
+	if s == StateAnswered || s == StateHeld {
+		c.updateRecordIndication() // the peer may have seen an older one
+	}
 }
 
 // holdState is answered or held, from both parties' hold flags.
@@ -198,6 +208,9 @@ func (c *Call) wantedDirection(peer sdp.Direction) sdp.Direction {
 // picks the codec, points media at the peer and sets the direction. It
 // returns the direction we take. Caller holds no lock.
 func (c *Call) applyRemoteSDP(remote *sdp.Session, isOffer bool) (sdp.Direction, error) {
+	if !isOffer {
+		c.takeRecordPref(remote) // an offer's, once answered (onOffer)
+	}
 	rm := remote.Audio()
 	codec, err := sdp.Negotiate(c.e.cfg.Codecs, rm.Codecs)
 	if err != nil {
@@ -238,6 +251,7 @@ func (c *Call) buildLocalSDP(dir sdp.Direction, codecs []sdp.Codec) []byte {
 	next := c.localSDP.Clone()
 	next.Audio().Direction = dir
 	next.Audio().Codecs = codecs
+	c.recordAttributeLocked(next.Audio())
 	if next.Version == 0 {
 		next.SessionID = uint64(time.Now().UnixNano() / 1e6)
 		next.Version = 1
@@ -249,15 +263,8 @@ func (c *Call) buildLocalSDP(dir sdp.Direction, codecs []sdp.Codec) []byte {
 }
 
 func sameMedia(a, b sdp.Media) bool {
-	if a.Direction != b.Direction || a.Port != b.Port || len(a.Codecs) != len(b.Codecs) {
-		return false
-	}
-	for i := range a.Codecs {
-		if a.Codecs[i] != b.Codecs[i] {
-			return false
-		}
-	}
-	return true
+	return a.Direction == b.Direction && a.Port == b.Port && slices.Equal(a.Codecs, b.Codecs) &&
+		slices.Equal(a.Attributes, b.Attributes)
 }
 
 // commonHeaders are on every request and response we originate in a call.

@@ -46,6 +46,7 @@ type Engine struct {
 
 	regCancel context.CancelFunc
 	regDone   chan struct{}
+	bg        sync.WaitGroup // calls' background signalling (record.go)
 }
 
 // New checks cfg and prepares an engine that plays and captures sound on
@@ -135,6 +136,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.shut = true
 	e.mu.Unlock()
 	e.EndCalls(ctx)
+	e.bg.Wait()
 	if e.regCancel != nil {
 		e.regCancel()
 		select {

@@ -85,7 +85,11 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = in.Respond(500, "No media port")
 		return
 	}
+	c.keepPeerHeaders(req.Headers())
 	c.mu.Lock()
+	if offer != nil {
+		c.recordPref, _ = recordPrefOf(offer)
+	}
 	c.media = m
 	c.localSDP.Username, c.localSDP.Name = e.aor.User, "recphone"
 	c.localSDP.Media = []sdp.Media{{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),

@@ -49,14 +49,28 @@ func (c *Call) onAck(req *sip.Request) {
 // onRequest answers requests of the peer inside the call: re-INVITE and
 // UPDATE (hold, resume, a new address or codec), INFO and NOTIFY.
 func (c *Call) onRequest(req *sip.Request) dialog.Reply {
+	var r dialog.Reply
 	switch req.Method {
 	case sip.INVITE, sip.UPDATE:
-		return c.onOffer(req)
-	case sip.INFO, sip.NOTIFY:
+		r = c.onOffer(req)
+	case sip.INFO:
 		// DTMF travels as RFC 4733 events; INFO bodies are acknowledged only.
+		r = dialog.Reply{Code: 200}
+	case sip.NOTIFY:
 		return dialog.Reply{Code: 200}
+	default:
+		return dialog.Reply{}
 	}
-	return dialog.Reply{}
+	// Observers hear of the request once it is answered, so what they
+	// send in turn (a re-INVITE) follows the answer on the wire.
+	sent, ev := r.Sent, PeerRequestEvent{Call: c, Method: string(req.Method), Headers: req.Headers()}
+	r.Sent = func() {
+		if sent != nil {
+			sent()
+		}
+		c.e.emit(ev)
+	}
+	return r
 }
 
 // onOffer answers a peer's re-INVITE or UPDATE.
@@ -73,6 +87,7 @@ func (c *Call) onOffer(req *sip.Request) dialog.Reply {
 		return dialog.Reply{Code: 200, Headers: c.commonHeaders()} // a session refresh
 	}
 	var answer []byte
+	var offer *sdp.Session
 	if len(req.Body()) == 0 {
 		// Offerless re-INVITE / session refresh: repeat our current SDP.
 		answer = c.buildLocalSDP(c.localDirection(), []sdp.Codec{c.Codec()})
@@ -81,7 +96,8 @@ func (c *Call) onOffer(req *sip.Request) dialog.Reply {
 			return dialog.Reply{Code: 415, Reason: "Unsupported Media Type",
 				Headers: []sip.Header{sip.NewHeader("Accept", "application/sdp")}}
 		}
-		offer, err := sdp.ParseAudio(req.Body())
+		var err error
+		offer, err = sdp.ParseAudio(req.Body())
 		if err != nil {
 			c.log.Warn("bad SDP in re-offer", "err", err)
 			return dialog.Reply{Code: 400, Reason: "Malformed SDP"}
@@ -93,7 +109,14 @@ func (c *Call) onOffer(req *sip.Request) dialog.Reply {
 		answer = c.buildLocalSDP(dir, []sdp.Codec{c.Codec()})
 	}
 	return dialog.Reply{Code: 200, Body: answer, Type: "application/sdp", Headers: c.commonHeaders(),
-		Sent: func() { c.setState(c.holdState(), 0, "", false) }}
+		Sent: func() {
+			c.setState(c.holdState(), 0, "", false)
+			if offer != nil {
+				// Told once answered: what observers do about it (our
+				// re-INVITE) must not cross the peer's.
+				c.takeRecordPref(offer)
+			}
+		}}
 }
 
 // mediaType is a Content-Type without its parameters.

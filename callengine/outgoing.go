@@ -44,7 +44,6 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 	c.localSDP.Media = []sdp.Media{{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
 		EventType: sdp.DefaultEventPayloadType, Ptime: 20}}
 	c.mu.Unlock()
-	offer := c.buildLocalSDP(sdp.SendRecv, e.cfg.Codecs)
 
 	req := sip.NewRequest(sip.INVITE, uri)
 	req.SetTransport(transport)
@@ -60,8 +59,6 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 		req.AppendHeader(h)
 	}
 	req.AppendHeader(sip.NewHeader("Allow", dialog.AllowMethods))
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(offer)
 
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.mu.Lock()
@@ -71,6 +68,9 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 	// Observers see the call before anything leaves, so a recorder can set up
 	// its taps and recording session in time for the first packet.
 	c.setState(StateCalling, 0, "", false)
+	// The offer follows them: it says what they decided (a=record).
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(c.buildLocalSDP(sdp.SendRecv, e.cfg.Codecs))
 	go func() {
 		defer cancel()
 		if err := e.admit(dctx, c); err != nil {
@@ -155,6 +155,7 @@ func (c *Call) dial(ctx context.Context, req *sip.Request) {
 		return
 	}
 	res := d.InviteResponse()
+	c.keepPeerHeaders(res.Headers())
 	c.takePeerIdentity(res)
 	c.mu.Lock()
 	if uuid := peerSessionUUID(res); uuid != "" {
@@ -187,6 +188,7 @@ func (c *Call) onProvisional(res *sip.Response) {
 			}
 		}
 	}
+	c.keepPeerHeaders(res.Headers())
 	c.takePeerIdentity(res)
 	c.setState(StateRinging, res.StatusCode, res.Reason, early)
 }

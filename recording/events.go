@@ -43,5 +43,14 @@ type Event struct {
 	Recorders, RecordersWanted int
 }
 
+// Who paused a recording (Event.PausedBy).
+const (
+	PausedByAgent  = "agent"  // the agent, from the window or the CLI
+	PausedBySRS    = "srs"    // the SRS, by an inactive answer or offer
+	PausedByPolicy = "policy" // a policy rule: the agent keyed pause_on_dtmf
+	PausedByPBX    = "pbx"    // the call's PBX asked (pause_by_pbx)
+	PausedByRemote = "remote" // the remote party's a=recordpref:pause
+)
+
 // Observer receives recording events synchronously; it must not block.
 type Observer func(Event)

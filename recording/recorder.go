@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ var (
 	ErrNoRecording     = errors.New("recording: the call is not being recorded")
 	ErrPauseNotAllowed = errors.New("recording: policy does not allow pausing")
 	ErrNotOnDemand     = errors.New("recording: policy does not allow starting a recording")
+	ErrDeclined        = errors.New("recording: the remote party asked not to be recorded")
 )
 
 // Options configures a Recorder.
@@ -51,7 +53,9 @@ type Recorder struct {
 
 	observers   observe.List[Event]
 	rsObservers observe.List[Event] // every RS's own events (ObserveSessions)
-	unobserve   func()
+	// policyObservers hear the policy's decisions (compliance.go).
+	policyObservers observe.List[PolicyEvent]
+	unobserve       func()
 
 	mu       sync.Mutex
 	sessions map[*session]struct{} // every live RS, whoever started it
@@ -66,8 +70,12 @@ type Recorder struct {
 	// heldByUs lists the calls it holds (under holdMu).
 	holdMu   sync.Mutex
 	heldByUs map[string]bool
-	closed   bool
-	wg       sync.WaitGroup
+	// prefs is each live call's remote recording preference as last acted on.
+	prefs map[string]callengine.RecordPref
+	// keys finds each call's pause and resume sequences (keys.go).
+	keys   map[string]*keyMatcher
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // New prepares a recorder for the calls of engine, which must have been
@@ -101,7 +109,8 @@ func New(engine *callengine.Engine, pol policy.Resolved, opts Options) (*Recorde
 		resolver: &locate.Resolver{Server: opts.DNSServer, Transport: locate.TCP, Logger: log.With("component", "locate")},
 		sessions: map[*session]struct{}{}, status: map[string]Event{},
 		perCall: map[string]map[*session]Event{}, lastPublished: map[string]Event{}, changed: make(chan struct{}),
-		heldByUs: map[string]bool{},
+		heldByUs: map[string]bool{}, prefs: map[string]callengine.RecordPref{},
+		keys: map[string]*keyMatcher{},
 	}, nil
 }
 
@@ -143,6 +152,7 @@ func (r *Recorder) publish(ev Event) {
 	close(r.changed)
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
+	r.indicate(ev)
 	r.observers.Emit(ev)
 }
 
@@ -189,6 +199,10 @@ func (r *Recorder) onEngineEvent(ev callengine.Event) {
 	switch ev := ev.(type) {
 	case callengine.CallEvent:
 		r.onCallEvent(ev)
+	case callengine.RecordPrefEvent:
+		r.onRecordPref(ev)
+	case callengine.PeerRequestEvent:
+		r.onPeerRequest(ev)
 	case callengine.RemoteIdentityEvent:
 		for _, s := range r.sessionsOf(ev.Call.ID) {
 			s.do(func(ctx context.Context) {
@@ -204,19 +218,29 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 	c := ev.Call
 	switch ev.State {
 	case callengine.StateCalling, callengine.StateIncoming:
+		if r.startPref(c) {
+			return
+		}
 		// An SRS that holds a recording session ready records the call.
 		if s := r.standby(); s != nil {
 			r.carry(s, c)
+			c.SetRecordIndication(callengine.RecordOn)
+			r.afterBegin(c)
 			return
 		}
-		if r.pol.Mode != policy.Always {
+		if r.pol.Mode != policy.Always && !r.askedToRecord(c) {
 			r.publish(Event{CallID: c.ID, State: Off, Reason: offReason(r.pol.Mode), Time: time.Now()})
 			return
 		}
 		if err := r.begin(c); err != nil {
 			r.log.Error("cannot record call", "call", c.ID, "err", err)
 			r.publish(Event{CallID: c.ID, State: Failed, Reason: err.Error(), Required: true, Time: time.Now()})
+			return
 		}
+		// Said at once, so the INVITE or the answer the engine is about to
+		// send carries it (the RS reports starting on its own goroutine).
+		c.SetRecordIndication(callengine.RecordOn)
+		r.afterBegin(c)
 	case callengine.StateAnswered, callengine.StateHeld:
 		held := ev.State == callengine.StateHeld
 		for _, s := range r.sessionsOf(c.ID) {
@@ -232,6 +256,10 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 			})
 		}
 	case callengine.StateEnded:
+		r.mu.Lock()
+		delete(r.prefs, c.ID)
+		r.mu.Unlock()
+		r.forgetKeys(c.ID)
 		sessions := r.sessionsOf(c.ID)
 		if len(sessions) == 0 {
 			r.publish(Event{CallID: c.ID, State: Stopped, Reason: "call ended", Time: time.Now()})
@@ -333,7 +361,14 @@ func (r *Recorder) Record(ctx context.Context, callID string) error {
 	if err != nil {
 		return err
 	}
-	return r.begin(c)
+	if c.RecordPref() == callengine.PrefNever && r.pol.HonourRecordPref {
+		return ErrDeclined
+	}
+	if err := r.begin(c); err != nil {
+		return err
+	}
+	c.SetRecordIndication(callengine.RecordOn)
+	return nil
 }
 
 // Pause stops recording a call for reason, where policy allows it: every
@@ -342,31 +377,27 @@ func (r *Recorder) Pause(ctx context.Context, callID, reason string) error {
 	if !r.pol.AllowPause {
 		return ErrPauseNotAllowed
 	}
+	if reason == "" {
+		reason = "paused by the agent"
+	}
+	return r.pauseBy(ctx, callID, PausedByAgent, reason)
+}
+
+// pauseBy pauses every RS of a call on behalf of by and waits until each
+// SRS is told.
+func (r *Recorder) pauseBy(ctx context.Context, callID, by, reason string) error {
 	sessions := r.sessionsOf(callID)
 	if len(sessions) == 0 {
 		return ErrNoRecording
 	}
-	if reason == "" {
-		reason = "paused by the agent"
-	}
 	var errs []error
 	for _, s := range sessions {
-		gen, err := s.pauseMedia(reason)
+		gen, err := s.pauseMedia(by, reason)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if r.pol.MaxPause > 0 {
-			// Policy caps a pause: recording resumes by itself when it runs
-			// out, unless the agent resumed (and maybe paused again).
-			time.AfterFunc(r.pol.MaxPause, func() {
-				s.do(func(ctx context.Context) {
-					if s.pauseGeneration() == gen && s.resume(ctx) == nil {
-						s.log.Info("pause reached its limit; recording resumed", "max_pause", r.pol.MaxPause)
-					}
-				})
-			})
-		}
+		r.capPause(s, by, gen)
 	}
 	for _, s := range sessions {
 		if err := r.wait(ctx, s, s.signalPause); err != nil {
@@ -376,14 +407,29 @@ func (r *Recorder) Pause(ctx context.Context, callID, reason string) error {
 	return errors.Join(errs...)
 }
 
-// Resume restarts recording a paused call on every RS of it.
+// ErrPausedByOther is the agent resuming a pause that someone else holds:
+// the PBX (a card payment in progress) or the remote party's preference.
+var ErrPausedByOther = errors.New("recording: the pause is not the agent's to end")
+
+// Resume restarts recording a paused call on every RS of it: the agent's
+// own pause and a policy pause (pause_on_dtmf) the agent keyed.
 func (r *Recorder) Resume(ctx context.Context, callID string) error {
+	return r.resumeBy(ctx, callID, PausedByAgent, PausedByPolicy)
+}
+
+// resumeBy resumes the RSs of a call whose pause one of holders holds.
+func (r *Recorder) resumeBy(ctx context.Context, callID string, holders ...string) error {
 	sessions := r.sessionsOf(callID)
 	if len(sessions) == 0 {
 		return ErrNoRecording
 	}
 	var errs []error
 	for _, s := range sessions {
+		holder, _ := s.pauseHolder()
+		if holder != "" && !slices.Contains(holders, holder) {
+			errs = append(errs, fmt.Errorf("%w: paused by %s", ErrPausedByOther, holder))
+			continue
+		}
 		if err := r.wait(ctx, s, s.resume); err != nil {
 			errs = append(errs, err)
 		}
@@ -414,6 +460,12 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
+	for id, m := range r.keys {
+		if m.timer != nil {
+			m.timer.Stop()
+		}
+		delete(r.keys, id)
+	}
 	sessions := make([]*session, 0, len(r.sessions))
 	for s := range r.sessions {
 		sessions = append(sessions, s)

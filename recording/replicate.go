@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,12 @@ type rsStream struct {
 
 	forwarded, dropped uint64
 	srSent             bool
+	// paused is set while our side or the SRS pauses: packets are dropped
+	// before the history keeps them.
+	paused atomic.Bool
+	// withheldEvent is the CS timestamp (bit 32 set) of the last telephone
+	// event seen during a pause.
+	withheldEvent atomic.Uint64
 	// unreachable gets the destination the SRS's host refused a packet
 	// for.
 	unreachable chan netip.AddrPort
@@ -155,6 +162,7 @@ func (s *rsStream) configure(a answerStream, paused, start bool) error {
 		s.eventPT = a.eventPT
 	}
 	wasActive := s.active
+	s.paused.Store(paused)
 	s.active = a.receiving() && !paused
 	if !s.active && wasActive {
 		s.mapped = false // resume continues from the wall clock
@@ -266,6 +274,7 @@ func (s *rsStream) hold() {
 
 // setPaused stops (or restarts) media at once, before any signalling.
 func (s *rsStream) setPaused(paused bool, srsReceiving bool) {
+	s.paused.Store(paused)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if paused {
@@ -278,8 +287,24 @@ func (s *rsStream) setPaused(paused bool, srsReceiving bool) {
 }
 
 // forward replicates one CS packet. It runs on the call's media goroutines
-// and never blocks on the network beyond a UDP send.
+// and never blocks on the network beyond a UDP send. A packet of a pause
+// is not even kept for a failover's back-fill: nothing said while paused
+// (a card number) may reach any SRS later.
 func (s *rsStream) forward(p media.Packet) {
+	if !isAudio(p.PayloadType) {
+		// A key press begun in a pause stays out after it: its last
+		// packets (the end, sent three times) must not name the digit.
+		if s.paused.Load() {
+			s.withheldEvent.Store(uint64(p.Timestamp) | 1<<32)
+			return
+		}
+		if s.withheldEvent.Load() == uint64(p.Timestamp)|1<<32 {
+			return
+		}
+	}
+	if s.paused.Load() {
+		return
+	}
 	if !s.gate.Live(s.history.Add(p)) {
 		return // the SRS was lost: kept for the next one (refill)
 	}
@@ -332,6 +357,12 @@ func (s *rsStream) rsTimestamp(ts, ssrc uint32, at time.Time) uint32 {
 		s.csSSRC, s.csBase, s.rsBase, s.mapped = ssrc, ts, rs, true
 	}
 	return s.rsBase + (ts - s.csBase)
+}
+
+// isAudio says whether a CS payload type is G.711 audio (the rest are
+// RFC 4733 telephone events).
+func isAudio(pt uint8) bool {
+	return pt == media.PCMU.PayloadType() || pt == media.PCMA.PayloadType()
 }
 
 func (s *rsStream) sendLocked(pt uint8, marker bool, payload []byte, ts, ssrc uint32, at time.Time) {

@@ -48,19 +48,21 @@ type session struct {
 	// call is the call recorded now; nil while an SRS-initiated RS waits
 	// for the next call. meta describes it to the SRS and outlives it by
 	// the last snapshot.
-	call            *callengine.Call
-	meta            *callMetadata
-	past            []*callMetadata // calls an SRS-initiated RS carried before
-	untap           func()
-	state           State
-	srs             string
-	rsCallID        string
-	dlg             *dialog.Dialog
-	sdpSession      uint64
-	sdpVersion      uint64
-	answer          []answerStream
-	useSRTP         bool // offer RTP/SAVP on this attempt
-	pausedByAgent   bool
+	call       *callengine.Call
+	meta       *callMetadata
+	past       []*callMetadata // calls an SRS-initiated RS carried before
+	untap      func()
+	state      State
+	srs        string
+	rsCallID   string
+	dlg        *dialog.Dialog
+	sdpSession uint64
+	sdpVersion uint64
+	answer     []answerStream
+	useSRTP    bool // offer RTP/SAVP on this attempt
+	// pausedBy is who holds our side's pause: PausedByAgent, ByPolicy,
+	// ByPBX or ByRemote; "" when not paused by us.
+	pausedBy        string
 	pausedBySRS     bool
 	pausedAt        time.Time
 	pauseGen        int           // counts agent pauses, so a pause limit ends only its own pause
@@ -128,16 +130,20 @@ func (r *Recorder) streamCount() int {
 // tap, which goes in before the call's first packet (what is said before
 // the SRS answers is kept and sent once it does).
 func (s *session) attach(call *callengine.Call) error {
-	meta, err := newCallMetadata(call, len(s.streams), s.mixer != nil, time.Now())
+	meta, err := newCallMetadata(call, len(s.streams), s.mixer != nil, s.r.pol.MetadataHeaders, time.Now())
 	if err != nil {
 		return err
 	}
 	var tap media.Tap
 	if s.mixer != nil {
-		tap = s.mixer.add
+		tap = s.mixer.add // the mix carries no telephone events
 	} else {
 		says, hears := s.streams[0], s.streams[1]
+		events := s.r.pol.ForwardDTMF
 		tap = func(p media.Packet) {
+			if !events && !isAudio(p.PayloadType) {
+				return // forward_dtmf = false: no keyed digit reaches a recording
+			}
 			if p.Direction == media.Sent {
 				says.forward(p)
 			} else {
@@ -270,9 +276,9 @@ func (s *session) eventLocked() Event {
 	}
 	switch s.state {
 	case Paused:
-		ev.PausedBy = "agent"
-		if s.pausedBySRS && !s.pausedByAgent {
-			ev.PausedBy = "srs"
+		ev.PausedBy = s.pausedBy
+		if ev.PausedBy == "" {
+			ev.PausedBy = PausedBySRS
 		}
 		ev.Time = s.pausedAt
 	case Interrupted:
@@ -378,8 +384,13 @@ func (s *session) offerResolved(ctx context.Context, srs string) error {
 func (s *session) offer(ctx context.Context, target string, uri sip.Uri, addr locate.Target) error {
 	s.mu.Lock()
 	s.srs = target
+	paused := s.pausedBy != ""
 	s.mu.Unlock()
-	s.setState(Starting, "")
+	if !paused {
+		// A pause taken before any SRS answered (the caller's
+		// a=recordpref:pause) stays what the call shows and tells.
+		s.setState(Starting, "")
+	}
 	s.mu.Lock()
 	s.useSRTP = s.r.pol.SRTP != policy.SRTPOff
 	s.mu.Unlock()
@@ -442,7 +453,7 @@ func (s *session) fail(reason string) {
 func (s *session) activeState() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pausedByAgent || s.pausedBySRS {
+	if s.pausedBy != "" || s.pausedBySRS {
 		return Paused
 	}
 	return Recording
@@ -451,7 +462,7 @@ func (s *session) activeState() State {
 func (s *session) pauseReason() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pausedByAgent || s.pausedBySRS {
+	if s.pausedBy != "" || s.pausedBySRS {
 		return s.reason
 	}
 	return ""
@@ -488,7 +499,7 @@ func (s *session) streamsSDP(codecs func(*rsStream) []media.Codec) ([]byte, sdp.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dir := sdp.SendOnly
-	if s.pausedByAgent || s.pausedBySRS || s.call == nil {
+	if s.pausedBy != "" || s.pausedBySRS || s.call == nil {
 		dir = sdp.Inactive
 	}
 	offer := make([]offerStream, len(s.streams))
@@ -553,6 +564,15 @@ func (s *session) invite(ctx context.Context, target string, uri sip.Uri, addr l
 	for _, h := range s.r.rsHeaders() {
 		req.AppendHeader(h)
 	}
+	if s.r.pol.MetadataHeadersOnInvite {
+		if _, meta := s.current(); meta != nil {
+			for _, h := range meta.csHeaders() {
+				if !ownHeader(h.Name) {
+					req.AppendHeader(sip.NewHeader(h.Name, h.Value))
+				}
+			}
+		}
+	}
 	req.AppendHeader(sip.NewHeader("Content-Type", ct))
 	req.SetBody(body)
 
@@ -611,6 +631,20 @@ func (s *session) invite(ctx context.Context, target string, uri sip.Uri, addr l
 }
 
 // reasonHeader says in a BYE why the recorder ends the RS (RFC 3326).
+// ownHeader says whether the RS INVITE sets a header itself: a CS header
+// of that name is not copied onto it (metadata_headers_on_invite), or it
+// would confuse the RS's own signalling.
+func ownHeader(name string) bool {
+	switch strings.ToLower(name) {
+	case "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq", "contact", "m", "max-forwards",
+		"content-type", "c", "content-length", "l", "content-disposition", "content-encoding", "e",
+		"require", "supported", "k", "accept", "allow", "route", "record-route", "session-expires", "x",
+		"min-se", "authorization", "proxy-authorization", "user-agent", "session-id":
+		return true
+	}
+	return false
+}
+
 func reasonHeader(err error) sip.Header {
 	text := strings.NewReplacer(`"`, "'", "\r", " ", "\n", " ").Replace(err.Error())
 	if len(text) > 200 {
@@ -680,7 +714,7 @@ func (s *session) applyAnswer(ctype string, body []byte, offered sdp.Direction) 
 		return nil, err
 	}
 	s.mu.Lock()
-	paused := s.pausedByAgent
+	paused := s.pausedBy != ""
 	// All streams inactive from the SRS, when we did not offer inactive
 	// ourselves, is the SRS pausing the recording (RFC 7866).
 	srsPause := offered != sdp.Inactive
@@ -773,20 +807,21 @@ func (s *session) srsReceiving(i int) bool {
 
 // pauseMedia stops RS media at once, on the caller's goroutine: a pause
 // must not wait behind signalling (an SRS still answering the INVITE), or
-// words said after the agent pressed pause could reach the recorder. It
-// returns the pause's generation.
-func (s *session) pauseMedia(reason string) (int, error) {
+// words said after the agent pressed pause could reach the recorder. by
+// says who pauses; a pause already held keeps its holder. It returns the
+// pause's generation.
+func (s *session) pauseMedia(by, reason string) (int, error) {
 	s.mu.Lock()
 	if s.state == Failed {
 		s.mu.Unlock()
 		return 0, fmt.Errorf("%w: it failed (%s)", ErrNoRecording, s.reason)
 	}
-	if s.pausedByAgent {
+	if s.pausedBy != "" {
 		gen := s.pauseGen
 		s.mu.Unlock()
 		return gen, nil
 	}
-	s.pausedByAgent = true
+	s.pausedBy = by
 	s.pauseGen++
 	gen := s.pauseGen
 	s.pausedAt = time.Now()
@@ -799,12 +834,12 @@ func (s *session) pauseMedia(reason string) (int, error) {
 	return gen, nil
 }
 
-// signalPause tells the SRS about the agent's pause (a=inactive with the
-// current metadata). Media is already stopped: if the SRS cannot be told,
-// it simply receives nothing.
+// signalPause tells the SRS about our pause (a=inactive with the current
+// metadata). Media is already stopped: if the SRS cannot be told, it
+// simply receives nothing.
 func (s *session) signalPause(ctx context.Context) error {
 	s.mu.Lock()
-	active := s.dlg != nil && s.pausedByAgent
+	active := s.dlg != nil && s.pausedBy != ""
 	s.mu.Unlock()
 	if !active {
 		return nil
@@ -816,23 +851,25 @@ func (s *session) signalPause(ctx context.Context) error {
 	return nil
 }
 
-func (s *session) pauseGeneration() int {
+// pauseHolder is who holds our pause and its generation ("" and -1 when
+// not paused by us).
+func (s *session) pauseHolder() (string, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.pausedByAgent {
-		return -1
+	if s.pausedBy == "" {
+		return "", -1
 	}
-	return s.pauseGen
+	return s.pausedBy, s.pauseGen
 }
 
 // resume restarts RS media after the SRS accepted a=sendonly again.
 func (s *session) resume(ctx context.Context) error {
 	s.mu.Lock()
-	if !s.pausedByAgent {
+	if s.pausedBy == "" {
 		s.mu.Unlock()
 		return nil
 	}
-	s.pausedByAgent = false
+	s.pausedBy = ""
 	active := s.dlg != nil
 	s.mu.Unlock()
 	if !active {

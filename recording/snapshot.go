@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -23,9 +24,13 @@ type callMetadata struct {
 	stop              time.Time
 	sipSessionID      string
 	agent, remote     callengine.Party
+	// headerNames are the CS headers policy copies into the metadata
+	// (metadata_headers); headers what the call carries of them.
+	headerNames []string
+	headers     []metadata.SIPHeader
 }
 
-func newCallMetadata(call *callengine.Call, streams int, mixed bool, now time.Time) (*callMetadata, error) {
+func newCallMetadata(call *callengine.Call, streams int, mixed bool, headerNames []string, now time.Time) (*callMetadata, error) {
 	ids := make([]string, 4+streams)
 	for i := range ids {
 		id, err := metadata.NewID()
@@ -37,9 +42,10 @@ func newCallMetadata(call *callengine.Call, streams int, mixed bool, now time.Ti
 	m := &callMetadata{
 		groupID: ids[0], sessionID: ids[1], agentID: ids[2], remoteID: ids[3], streamIDs: ids[4:],
 		mixed: mixed, start: call.Created, associated: now,
-		agent: call.Local, remote: call.Remote(),
+		agent: call.Local, remote: call.Remote(), headerNames: headerNames,
 	}
 	m.sipSessionID = sessionIDValue(call.SessionID())
+	m.headers = headersOf(call, headerNames)
 	return m, nil
 }
 
@@ -57,9 +63,29 @@ func (m *callMetadata) update(call *callengine.Call) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	remote, sid := call.Remote(), sessionIDValue(call.SessionID())
-	changed := remote != m.remote || sid != m.sipSessionID
-	m.remote, m.sipSessionID = remote, sid
+	headers := headersOf(call, m.headerNames)
+	changed := remote != m.remote || sid != m.sipSessionID || !slices.Equal(headers, m.headers)
+	m.remote, m.sipSessionID, m.headers = remote, sid, headers
 	return changed
+}
+
+// csHeaders are the CS headers the metadata carries now.
+func (m *callMetadata) csHeaders() []metadata.SIPHeader {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.headers)
+}
+
+// headersOf is the values of the named headers on the call's INVITE (or
+// answer), within the metadata's limits.
+func headersOf(call *callengine.Call, names []string) []metadata.SIPHeader {
+	var ext metadata.ExtensionData
+	for _, name := range names {
+		for _, v := range call.PeerHeader(name) {
+			ext.AddHeader(name, v)
+		}
+	}
+	return ext.Headers
 }
 
 func (m *callMetadata) ended(at time.Time) {
@@ -97,6 +123,9 @@ func (m *callMetadata) snapshot() *metadata.Recording {
 	sess := &metadata.Session{ID: m.sessionID, GroupRefs: []string{m.groupID}, StartTime: t(m.start), StopTime: t(m.stop)}
 	if m.sipSessionID != "" {
 		sess.SIPSessionIDs = []string{m.sipSessionID}
+	}
+	if len(m.headers) > 0 {
+		sess.Extension = &metadata.ExtensionData{Headers: slices.Clone(m.headers)}
 	}
 	r.Sessions = []*metadata.Session{sess}
 	r.SessionRecordingAssocs = []*metadata.SessionRecordingAssoc{{SessionID: m.sessionID, AssociateTime: t(m.associated), DisassociateTime: t(m.stop)}}

@@ -575,6 +575,10 @@ func (w *Window) canTogglePause() (bool, string) {
 		return true, "Start recording this call (Ctrl+Shift+P)"
 	case w.rec.State == model.RecPaused && w.rec.PausedBy == "srs":
 		return false, "The recorder paused this recording; it resumes it"
+	case w.rec.State == model.RecPaused && w.rec.PausedBy == "pbx":
+		return false, "The PBX paused this recording (a card payment); it resumes it"
+	case w.rec.State == model.RecPaused && w.rec.PausedBy == "remote":
+		return false, "The other party asked for the recording to be paused"
 	case w.rec.State == model.RecPaused:
 		return true, "Resume recording (Ctrl+Shift+P)"
 	case w.rec.State != model.RecRecording:

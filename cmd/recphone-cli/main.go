@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	sound := &sound{out: out}
 	opts := phone.Options{
 		File: file, PolicyPath: *policyPath, Stderr: stderr,
-		OnDevice: out.deviceEvent, OnRing: out.ringEvent, OnRecording: out.recordingEvent,
+		OnDevice: out.deviceEvent, OnRing: out.ringEvent, OnRecording: out.recordingEvent, OnPolicy: out.policyEvent,
 	}
 	if file.Audio.MeterEvents {
 		sound.levels = make(chan mix.Levels, 4)

@@ -49,6 +49,12 @@ func (w *eventWriter) recordingEvent(ev recording.Event) {
 	w.write(m)
 }
 
+// policyEvent writes a recording policy decision.
+func (w *eventWriter) policyEvent(ev recording.PolicyEvent) {
+	w.write(map[string]any{"event": "recording_policy", "id": ev.CallID, "subject": ev.Subject,
+		"request": ev.Request, "honoured": ev.Honoured, "outcome": ev.Outcome})
+}
+
 // recordingCommand runs pause, resume and record.
 func (s *shell) recordingCommand(ctx context.Context, cmd string, args []string) error {
 	if !s.phone.Records() {

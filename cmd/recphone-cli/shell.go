@@ -111,7 +111,7 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 			break
 		}
 		digits := args[len(args)-1]
-		err = s.withCall(args[:len(args)-1], 0, func(c *callengine.Call, _ []string) error { return c.SendDTMF(digits) })
+		err = s.withCall(args[:len(args)-1], 0, func(c *callengine.Call, _ []string) error { return s.phone.SendDTMF(ctx, c.ID, digits) })
 	default:
 		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, dtmf, mute, unmute, inject, pause, resume, record, stats, quit)", truncate(cmd, 40))
 	}

@@ -50,7 +50,8 @@ type backend struct {
 // events are the phone's callbacks into the window; New takes them
 // before the window exists, so each one checks for it.
 func (b *backend) events(o *phone.Options) {
-	o.OnDevice, o.OnLevels, o.OnRecording, o.OnAudit = b.deviceEvent, b.levelsToWindow, b.recordingEvent, b.audited
+	o.OnDevice, o.OnLevels, o.OnRecording, o.OnPolicy = b.deviceEvent, b.levelsToWindow, b.recordingEvent, b.policyEvent
+	o.OnAudit = b.audited
 }
 
 // audited reloads History when a call's end is on disk in the audit
@@ -84,7 +85,7 @@ func (b *backend) post(fn func()) {
 // finishOptions fills the window options every mode shares.
 func (b *backend) finishOptions() {
 	p, pol := b.phone, b.phone.Policy
-	b.options.Phone = &callControl{engine: p.Engine, device: p.Device}
+	b.options.Phone = &callControl{phone: p}
 	b.options.Policy = model.RecordingPolicy{
 		AllowPause: pol.AllowPause,
 		MaxPause:   pol.MaxPause,
@@ -199,6 +200,31 @@ func (b *backend) recordingEvent(ev recording.Event) {
 	})
 }
 
+// policyEvent tells the agent what the policy did with a request about the
+// call's recording that the band does not show by itself: a preference
+// or a PBX request the policy refused.
+func (b *backend) policyEvent(ev recording.PolicyEvent) {
+	if ev.Honoured {
+		return // the band shows the pause or the unrecorded call, with why
+	}
+	msg := fmt.Sprintf("Recording: %s asked %q — %s", policyAsker(ev.Subject), ev.Request, ev.Outcome)
+	b.post(func() {
+		if b.win != nil {
+			b.win.ShowError(errors.New(msg))
+		}
+	})
+}
+
+func policyAsker(subject string) string {
+	switch subject {
+	case recording.SubjectRecordPref:
+		return "the other party"
+	case recording.SubjectPBX:
+		return "the PBX"
+	}
+	return "your keypad"
+}
+
 // deviceEvent shows the agent a sound device that was lost or replaced by
 // the system default, and takes that message down once the configured
 // device is back.
@@ -284,13 +310,10 @@ func (b *backend) levelsToWindow(l mix.Levels) {
 }
 
 // callControl adapts the call engine to ui.Phone.
-type callControl struct {
-	engine *callengine.Engine
-	device *mix.Device
-}
+type callControl struct{ phone *phone.Phone }
 
 func (p *callControl) call(id string) (*callengine.Call, error) {
-	c, err := p.engine.Call(id)
+	c, err := p.phone.Engine.Call(id)
 	if err != nil {
 		return nil, fmt.Errorf("call %s: %w", id, err)
 	}
@@ -298,7 +321,7 @@ func (p *callControl) call(id string) (*callengine.Call, error) {
 }
 
 func (p *callControl) Dial(ctx context.Context, target string) error {
-	_, err := p.engine.Dial(ctx, target)
+	_, err := p.phone.Engine.Dial(ctx, target)
 	return err
 }
 
@@ -337,12 +360,8 @@ func (p *callControl) Hold(ctx context.Context, id string, hold bool) error {
 	return c.Unhold(ctx)
 }
 
-func (p *callControl) SendDTMF(_ context.Context, id, digits string) error {
-	c, err := p.call(id)
-	if err != nil {
-		return err
-	}
-	return c.SendDTMF(digits)
+func (p *callControl) SendDTMF(ctx context.Context, id, digits string) error {
+	return p.phone.SendDTMF(ctx, id, digits)
 }
 
-func (p *callControl) SetMuted(m bool) { p.device.SetMuted(m) }
+func (p *callControl) SetMuted(m bool) { p.phone.Device.SetMuted(m) }

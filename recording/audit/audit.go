@@ -26,6 +26,7 @@ const (
 	KindRefused    Kind = "refused"    // a recording attempt the phone turned down
 	KindNotice     Kind = "notice"     // a recording notice played to the parties
 	KindRecordPref Kind = "recordpref" // a remote a=recordpref seen, and the decision
+	KindPolicy     Kind = "policy"     // another request policy decided: a PBX's or a keyed pause
 	KindSystem     Kind = "system"     // the trail itself: opened, closed, entries lost
 )
 

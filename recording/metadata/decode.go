@@ -40,6 +40,7 @@ type wireSession struct {
 	GroupRefs     []string `xml:"group-ref"`
 	Start         *string  `xml:"start-time"`
 	Stop          *string  `xml:"stop-time"`
+	Extension     *ExtensionData
 	// Drafts put the session's association with the RS here.
 	wireTimes
 }
@@ -125,7 +126,8 @@ func build(w *wireRecording) (*Recording, []Finding) {
 	for _, s := range w.Sessions {
 		id := d.id("session", s.ID, s.DraftID)
 		r.Sessions = append(r.Sessions, &Session{ID: id, SIPSessionIDs: s.SIPSessionIDs, GroupRefs: collapseAll(s.GroupRefs),
-			StartTime: d.time("session", "start-time", s.Start), StopTime: d.time("session", "stop-time", s.Stop)})
+			StartTime: d.time("session", "start-time", s.Start), StopTime: d.time("session", "stop-time", s.Stop),
+			Extension: s.Extension})
 		if s.Associate != nil || s.Disassociate != nil {
 			d.noteDraft("<session> with <associate-time>")
 			r.SessionRecordingAssocs = append(r.SessionRecordingAssocs, &SessionRecordingAssoc{SessionID: id,

@@ -27,6 +27,9 @@ func Merge(base, update *Recording) *Recording {
 			setSlice(&old.GroupRefs, s.GroupRefs)
 			setTime(&old.StartTime, s.StartTime)
 			setTime(&old.StopTime, s.StopTime)
+			if s.Extension != nil {
+				old.Extension = s.Extension.clone()
+			}
 		} else {
 			out.Sessions = append(out.Sessions, cloneSession(s))
 		}
@@ -144,6 +147,7 @@ func cloneSession(s *Session) *Session {
 	c := *s
 	c.SIPSessionIDs = append([]string(nil), s.SIPSessionIDs...)
 	c.GroupRefs = append([]string(nil), s.GroupRefs...)
+	c.Extension = s.Extension.clone()
 	return &c
 }
 

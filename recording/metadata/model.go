@@ -101,6 +101,8 @@ type Session struct {
 	GroupRefs     []string   `xml:"group-ref"`
 	StartTime     *time.Time `xml:"start-time,omitempty"`
 	StopTime      *time.Time `xml:"stop-time,omitempty"`
+	// Extension is recphone's extension data (extension.go), nil if none.
+	Extension *ExtensionData
 }
 
 // Participant is a party of a CS, named by its address of record.

@@ -3,6 +3,7 @@ package srs
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -64,6 +65,25 @@ func (s *Server) live(rsID string) *recordingSession {
 		}
 	}
 	return nil
+}
+
+// Streams is what the streams of a live RS have received so far, as its
+// report will say; nil when no such RS is live.
+func (s *Server) Streams(rsID string) []StreamReport {
+	rs := s.live(rsID)
+	if rs == nil {
+		return nil
+	}
+	rs.mu.Lock()
+	streams := slices.Clone(rs.streams)
+	rs.mu.Unlock()
+	var out []StreamReport
+	for _, st := range streams {
+		if st != nil {
+			out = append(out, st.report())
+		}
+	}
+	return out
 }
 
 // Live returns the ids of the recording sessions in progress.

@@ -38,7 +38,10 @@ type mediaStream struct {
 	port  int
 
 	mu         sync.Mutex
-	codecs     []sdp.Codec   // the G.711 formats answered, the SRC's preferred first
+	codecs     []sdp.Codec // the G.711 formats answered, the SRC's preferred first
+	eventPT    uint8       // telephone-event payload type answered; 0: none
+	inEvent    bool        // a telephone event was received, eventTS its timestamp
+	eventTS    uint32
 	direction  sdp.Direction // SRS answer direction: recvonly or inactive
 	inactiveAt time.Time     // when direction last became inactive
 	expect     netip.Addr    // SDP c= address of the SRC for this stream
@@ -176,7 +179,7 @@ func (m *mediaStream) configure(o offeredStream, direction sdp.Direction) (*sdp.
 	if direction == dirInactive && m.direction != dirInactive {
 		m.inactiveAt = m.rs.srv.now()
 	}
-	m.codecs, m.direction, m.expect = o.codecs, direction, o.addr.Unmap()
+	m.codecs, m.direction, m.expect, m.eventPT = o.codecs, direction, o.addr.Unmap(), o.eventPT
 	m.stats.Codec, m.stats.PayloadType = "", 0
 	if len(o.codecs) > 0 {
 		m.stats.Codec, m.stats.PayloadType = o.codecs[0].Name, int(o.codecs[0].PayloadType)
@@ -232,6 +235,19 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	start, answered := m.rs.answerTime()
 	if !answered {
 		m.rs.addFinding(newFinding(FindRTPBeforeAnswer, fmt.Sprintf("label %s from %s", m.label, from)), "RTP")
+		return
+	}
+	if m.eventPT != 0 && p.PayloadType == m.eventPT {
+		if m.direction == dirInactive && now.Sub(m.inactiveAt) > inFlightGrace {
+			m.rs.addFinding(newFinding(FindRTPInactive, fmt.Sprintf("label %s: telephone event, ssrc %08x", m.label, p.SSRC)), "RTP")
+		}
+		m.stats.Events++
+		if !m.inEvent || p.Timestamp != m.eventTS {
+			m.stats.Digits++ // every packet of one key press has its start's timestamp
+		}
+		m.inEvent, m.eventTS = true, p.Timestamp
+		at := now
+		m.stats.LastEvent = &at
 		return
 	}
 	alaw, ok := m.lawOf(p.PayloadType)

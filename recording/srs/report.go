@@ -49,16 +49,20 @@ type ParticipantInfo struct {
 
 // StreamReport describes one label's media.
 type StreamReport struct {
-	Label         string            `json:"label"`
-	File          string            `json:"file"`
-	Port          int               `json:"port"`
-	SRCPort       int               `json:"src_port"` // the SRC's port in its SDP for this stream
-	Direction     string            `json:"direction"`
-	Codec         string            `json:"codec"`
-	SRTP          string            `json:"srtp,omitempty"` // SDES crypto suite, when the stream is SRTP
-	PayloadType   int               `json:"payload_type"`
-	SSRCs         []uint32          `json:"ssrcs"`
-	Packets       int64             `json:"packets"`
+	Label       string   `json:"label"`
+	File        string   `json:"file"`
+	Port        int      `json:"port"`
+	SRCPort     int      `json:"src_port"` // the SRC's port in its SDP for this stream
+	Direction   string   `json:"direction"`
+	Codec       string   `json:"codec"`
+	SRTP        string   `json:"srtp,omitempty"` // SDES crypto suite, when the stream is SRTP
+	PayloadType int      `json:"payload_type"`
+	SSRCs       []uint32 `json:"ssrcs"`
+	Packets     int64    `json:"packets"`
+	// Events counts RFC 4733 telephone-event packets (key presses).
+	Events        int64             `json:"telephone_events"`
+	Digits        int64             `json:"telephone_event_digits"` // key presses: events with a new timestamp
+	LastEvent     *time.Time        `json:"last_telephone_event,omitempty"`
 	Lost          int64             `json:"lost"`
 	Duplicates    int64             `json:"duplicates"`
 	Reordered     int64             `json:"reordered"`

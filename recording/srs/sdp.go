@@ -30,6 +30,7 @@ type offeredStream struct {
 	direction sdp.Direction
 	addr      netip.Addr  // from c=, media level over session level
 	codecs    []sdp.Codec // every G.711 format the SRS takes, in the SRC's order; none: not recordable
+	eventPT   uint8       // telephone-event (RFC 4733) offered on a recordable stream; 0: none
 	crypto    *sdesKey    // RTP/SAVP: the SRC's SDES key
 }
 
@@ -60,6 +61,9 @@ func parseOffer(body []byte) ([]offeredStream, []Finding, error) {
 				}
 			}
 			st.codecs = recordable(&m, st.crypto != nil)
+			if len(st.codecs) > 0 {
+				st.eventPT = m.EventType
+			}
 			if st.media == "audio" && len(st.codecs) == 0 && (st.proto != sdp.ProtoSRTP || st.crypto != nil) {
 				findings = append(findings, newFinding(FindSDPNoCodec, mline))
 			}
@@ -115,6 +119,7 @@ func buildSDP(sessID, version uint64, ip string, lines []answerLine) []byte {
 			continue
 		}
 		m.Port, m.Codecs, m.Label, m.Direction = l.port, l.offer.codecs, l.offer.label, l.direction
+		m.EventType = l.offer.eventPT // key presses are part of what is recorded
 		if l.crypto != nil {
 			m.Crypto = []sdp.Crypto{*l.crypto}
 		}

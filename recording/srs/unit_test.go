@@ -221,8 +221,8 @@ func TestFlushFollowsSilence(t *testing.T) {
 }
 
 // TestBothLawsDecodedByPayloadType: an SRC that offers PCMU and PCMA gets
-// both answered, and may switch law at any packet: each packet is decoded
-// by its own payload type.
+// both answered (with the telephone events it offered), and may switch law
+// at any packet: each packet is decoded by its own payload type.
 func TestBothLawsDecodedByPayloadType(t *testing.T) {
 	offer := "v=0\r\no=src 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
 		"m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=label:1\r\na=sendonly\r\n"
@@ -231,7 +231,7 @@ func TestBothLawsDecodedByPayloadType(t *testing.T) {
 		t.Fatal(err)
 	}
 	ans := string(buildSDP(1, 1, "127.0.0.1", []answerLine{{offer: streams[0], port: 5000, direction: answerDirection(streams[0].direction)}}))
-	if !strings.Contains(ans, "m=audio 5000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n") {
+	if !strings.Contains(ans, "m=audio 5000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n") {
 		t.Fatalf("answer does not take both laws in the SRC's order:\n%s", ans)
 	}
 

@@ -232,14 +232,14 @@ func BandFor(r Recording, p RecordingPolicy, call Call, client bool, now time.Ti
 	case IndicatorPaused:
 		b.Detail = "paused " + FormatDuration(now.Sub(r.Since))
 		if r.PausedBy != "" {
-			b.Detail += " by " + r.PausedBy
+			b.Detail += " by " + pauserName(r.PausedBy)
 		}
 		if left, ok := PauseLeft(r, p, now); ok && left > 0 {
 			b.Detail += " · " + FormatDuration(left) + " left"
 		} else if ok {
 			b.Detail += " · limit reached, resuming"
 		}
-		if r.Reason != "paused by "+r.PausedBy {
+		if r.Reason != "paused by "+r.PausedBy && r.Reason != "paused by the "+r.PausedBy {
 			b.Note = r.Reason
 		}
 	case IndicatorNotRecording:
@@ -332,4 +332,17 @@ func FormatDuration(d time.Duration) string {
 		return fmt.Sprintf("%d:%02d:%02d", h, m, s)
 	}
 	return fmt.Sprintf("%d:%02d", m, s)
+}
+
+// pauserName is who paused a recording, as the band says it.
+func pauserName(by string) string {
+	switch by {
+	case "pbx":
+		return "the PBX"
+	case "remote":
+		return "the caller's request"
+	case "policy":
+		return "secure pause"
+	}
+	return by
 }

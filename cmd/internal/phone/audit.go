@@ -141,10 +141,29 @@ func (p *Phone) Audit(e audit.Entry) {
 	}
 }
 
-// observeRecorder writes the recorder's per-call states and every RS's own.
+// observeRecorder writes the recorder's per-call states, every RS's own,
+// and the policy's decisions on what a call's parties asked.
 func (a *auditTrail) observeRecorder(rec *recording.Recorder) {
 	rec.Observe(func(ev recording.Event) { a.add(recordingEntry(audit.KindRecording, ev)) })
 	rec.ObserveSessions(func(ev recording.Event) { a.add(recordingEntry(audit.KindSession, ev)) })
+	rec.ObservePolicy(func(ev recording.PolicyEvent) { a.add(policyEntry(ev)) })
+}
+
+// policyEntry is a policy decision as a row: a remote a=recordpref is a
+// recordpref row, a PBX's or the agent's keyed pause a policy row of its
+// asker; State is what was asked, Reason what was done about it.
+func policyEntry(ev recording.PolicyEvent) audit.Entry {
+	e := audit.Entry{Time: ev.Time, Call: ev.CallID, Kind: audit.KindPolicy, State: ev.Request, Reason: ev.Outcome,
+		Actor: audit.ActorPolicy, Detail: map[string]string{"subject": ev.Subject, "honoured": strconv.FormatBool(ev.Honoured)}}
+	switch ev.Subject {
+	case recording.SubjectRecordPref:
+		e.Kind = audit.KindRecordPref
+	case recording.SubjectPBX:
+		e.Actor = audit.ActorPBX
+	case recording.SubjectDTMF:
+		e.Actor = audit.ActorAgent
+	}
+	return e
 }
 
 func recordingEntry(kind audit.Kind, ev recording.Event) audit.Entry {

@@ -3,12 +3,14 @@ package phone
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/recphone/recphone/recording"
 	"github.com/recphone/recphone/recording/audit"
 )
 
@@ -62,5 +64,27 @@ func TestAuditQueueFullIsLoggedAndRecorded(t *testing.T) {
 	a.add(audit.Entry{Kind: audit.KindNotice}) // after close: logged, no panic
 	if !strings.Contains(logs.String(), "audit entry after close") {
 		t.Error("an entry after close went unmentioned")
+	}
+}
+
+// The policy's decisions become rows a compliance officer can find: a
+// remote a=recordpref as kind recordpref, a PBX's pause with the PBX as
+// the actor, a keyed pause with the agent.
+func TestPolicyDecisionRows(t *testing.T) {
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		ev    recording.PolicyEvent
+		kind  audit.Kind
+		actor string
+	}{
+		{recording.PolicyEvent{CallID: "1", Subject: recording.SubjectRecordPref, Request: "never", Honoured: true, Outcome: "not recorded: the caller asked", Time: at}, audit.KindRecordPref, audit.ActorPolicy},
+		{recording.PolicyEvent{CallID: "1", Subject: recording.SubjectPBX, Request: "pause-siprec", Honoured: false, Outcome: "refused: pause_by_pbx is off", Time: at}, audit.KindPolicy, audit.ActorPBX},
+		{recording.PolicyEvent{CallID: "1", Subject: recording.SubjectDTMF, Request: "*1", Honoured: true, Outcome: "paused", Time: at}, audit.KindPolicy, audit.ActorAgent},
+	} {
+		e := policyEntry(c.ev)
+		if e.Kind != c.kind || e.Actor != c.actor || e.State != c.ev.Request || e.Reason != c.ev.Outcome || !e.Time.Equal(at) ||
+			e.Detail["subject"] != c.ev.Subject || e.Detail["honoured"] != fmt.Sprint(c.ev.Honoured) || e.Call != "1" {
+			t.Errorf("%+v -> %+v", c.ev, e)
+		}
 	}
 }

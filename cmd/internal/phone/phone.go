@@ -126,6 +126,9 @@ type Options struct {
 	OnRing func(RingEvent)
 	// OnRecording receives the recording client's events.
 	OnRecording func(recording.Event)
+	// OnPolicy receives the recording policy's decisions on what a call's
+	// parties asked (a=recordpref, a PBX's pause, the agent's pause keys).
+	OnPolicy func(recording.PolicyEvent)
 	// AuditPath, when set, is the audit trail database instead of the
 	// policy's (the demo's own, so demo calls stay out of the real trail).
 	AuditPath string
@@ -153,6 +156,7 @@ type Phone struct {
 	ringRate    int
 	onRing      func(RingEvent)
 	onRecording func(recording.Event)
+	onPolicy    func(recording.PolicyEvent)
 
 	auditPath string
 	onAudit   func([]audit.Entry)
@@ -177,7 +181,8 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 	if opts.Overlay != nil {
 		opts.Overlay.apply(&eff)
 	}
-	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, auditPath: opts.AuditPath, onAudit: opts.OnAudit, closeLog: func() error { return nil }}
+	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, onPolicy: opts.OnPolicy,
+		auditPath: opts.AuditPath, onAudit: opts.OnAudit, closeLog: func() error { return nil }}
 	if p.Log == nil {
 		if p.Log, p.closeLog, err = NewLogger(&eff, opts.Stderr); err != nil {
 			return nil, err
@@ -357,6 +362,9 @@ func (p *Phone) Start(ctx context.Context) error {
 	}
 	if p.onRecording != nil {
 		rec.Observe(p.onRecording)
+	}
+	if p.onPolicy != nil {
+		rec.ObservePolicy(p.onPolicy)
 	}
 	p.mu.Lock()
 	a := p.audit
