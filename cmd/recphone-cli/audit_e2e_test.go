@@ -250,3 +250,43 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// A recording-aware caller's a=recordpref:never, honoured by the default
+// policy, is in the audit trail with the call's SIP Call-ID: what was
+// asked, that it was honoured, and what was done.
+func TestCLIAuditKeepsRecordPrefDecision(t *testing.T) {
+	siptest.RequireSIPp(t)
+	server, _ := referenceSRS(t)
+	phone := startCLI(t, 440, fmt.Sprintf("[recording]\nsrs = [%q]\n", fmt.Sprintf("sip:srs@%s;transport=tcp", server.Addr())))
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	caller, err := siptest.SIPp{Scenario: filepath.Join("..", "..", "recording", "testdata", "aware_caller.xml"),
+		Remote: fmt.Sprintf("127.0.0.1:%d", phone.port), Keys: map[string]string{"pref": "never"},
+		Args: []string{"-d", "300"}, Timeout: 30 * time.Second}.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone.expect(10*time.Second, "call", map[string]any{"state": "incoming"})
+	phone.send("answer")
+	phone.expectSeen(10*time.Second, "recording_policy", map[string]any{"subject": "recordpref", "request": "never"})
+	phone.expect(20*time.Second, "call", map[string]any{"state": "ended"})
+	if res, err := caller.Wait(ctx); err != nil || res.ExitCode != 0 {
+		t.Fatalf("caller: %v %+v", err, res)
+	}
+	es := waitAudit(t, filepath.Join(phone.dir, "audit.db"), func(es []audit.Entry) bool {
+		return has(es, audit.KindRecordPref, "never") && has(es, audit.KindCall, "ended")
+	})
+	var sipID string
+	for _, e := range es {
+		if e.Kind == audit.KindCall && e.State == "incoming" {
+			sipID = e.SIPCallID
+		}
+	}
+	for _, e := range es {
+		if e.Kind == audit.KindRecordPref {
+			if e.Detail["honoured"] != "true" || e.Actor != audit.ActorPolicy || e.Reason == "" || e.SIPCallID != sipID || sipID == "" {
+				t.Errorf("recordpref row %+v (call's SIP Call-ID %q)", e, sipID)
+			}
+		}
+	}
+}
