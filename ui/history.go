@@ -13,7 +13,8 @@ import (
 	"github.com/recphone/recphone/ui/model"
 )
 
-// historyPanel is the History tab: newest call first.
+// historyPanel is the History tab: newest call first, read from the
+// audit trail.
 type historyPanel struct {
 	w       *Window
 	object  fyne.CanvasObject
@@ -23,9 +24,6 @@ type historyPanel struct {
 
 func newHistoryPanel(w *Window) *historyPanel {
 	h := &historyPanel{w: w}
-	if w.opts.History != nil {
-		h.entries = w.opts.History.Entries()
-	}
 	h.list = widget.NewList(
 		func() int { return len(h.entries) },
 		func() fyne.CanvasObject {
@@ -39,7 +37,12 @@ func newHistoryPanel(w *Window) *historyPanel {
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			rows := o.(*fyne.Container).Objects
 			top, bottom := HistoryLines(h.entries[i])
-			rows[0].(*widget.Label).SetText(top)
+			label := rows[0].(*widget.Label)
+			label.Importance = widget.MediumImportance
+			if h.entries[i].Gap { // red as well as worded: a gap must not be missed
+				label.Importance = widget.DangerImportance
+			}
+			label.SetText(top)
 			rows[1].(*widget.Label).SetText(bottom)
 		},
 	)
@@ -49,7 +52,7 @@ func newHistoryPanel(w *Window) *historyPanel {
 		}
 		h.list.UnselectAll()
 	}
-	empty := widget.NewLabel("Calls you make and take appear here. Select one for its details.")
+	empty := widget.NewLabel("Calls you make and take appear here. Select one for its details.\nGAP marks a call not recorded for its whole talk time.")
 	if w.opts.History == nil {
 		empty.SetText("Call history is not kept in this mode.")
 	}
@@ -83,6 +86,16 @@ func HistoryDetails(e model.Entry) string {
 		fmt.Fprintf(&b, " to %s", e.SRS)
 	}
 	b.WriteString("\n")
+	if e.Answered {
+		fmt.Fprintf(&b, "Recorded %s of the talk time", percent(e.Ratio))
+		if e.Gap {
+			b.WriteString(": GAP")
+		}
+		b.WriteString("\n")
+	}
+	if !e.Finished {
+		b.WriteString("The audit trail stops before this call ended (the phone stopped during it)\n")
+	}
 	for i, p := range e.Pauses {
 		b.WriteString(timedLine("Pause", i, p.Start, p.Duration))
 		if p.By != "" {
@@ -100,14 +113,30 @@ func HistoryDetails(e model.Entry) string {
 		}
 		b.WriteString("\n")
 	}
+	for i, in := range e.Unrecorded {
+		b.WriteString(timedLine("Not recorded", i, in.Start, in.Duration))
+		fmt.Fprintf(&b, " (%s)\n", in.Reason)
+	}
 	return strings.TrimRight(b.String(), "\n")
 }
 
-func (h *historyPanel) refresh() {
-	if h.w.opts.History != nil {
-		h.entries = h.w.opts.History.Entries()
+// reload reads the history off the window's goroutine and shows it.
+func (h *historyPanel) reload() {
+	hist := h.w.opts.History
+	if hist == nil {
+		return
 	}
-	h.list.Refresh()
+	h.w.spawn(func() {
+		entries, err := hist.Entries(h.w.ctx)
+		fyne.Do(func() {
+			if err != nil {
+				h.w.ShowError(err)
+				return
+			}
+			h.entries = entries
+			h.list.Refresh()
+		})
+	})
 }
 
 // HistoryLines renders one history entry as two lines: who and when, then
@@ -118,6 +147,10 @@ func HistoryLines(e model.Entry) (string, string) {
 		dir = "IN"
 	}
 	top := fmt.Sprintf("%s  %s  %s", dir, e.Start.Local().Format("Jan 2 15:04"), e.Party.Label())
+	if e.Gap {
+		// First, so it shows however the line is cut.
+		top = "GAP " + percent(e.Ratio) + "  " + top
+	}
 	var parts []string
 	if e.Answered {
 		parts = append(parts, model.FormatDuration(e.Duration))
@@ -130,6 +163,9 @@ func HistoryLines(e model.Entry) (string, string) {
 	}
 	if len(e.Interruptions) > 0 {
 		parts = append(parts, timedCount("interruption", e.Interruptions, func(in model.Interruption) time.Duration { return in.Duration }))
+	}
+	if len(e.Unrecorded) > 0 {
+		parts = append(parts, timedCount("unrecorded stretch", e.Unrecorded, func(in model.Interruption) time.Duration { return in.Duration }))
 	}
 	if e.EndReason != "" {
 		parts = append(parts, e.EndReason)
@@ -151,6 +187,12 @@ func timedCount[T any](what string, items []T, length func(T) time.Duration) str
 		total += length(it)
 	}
 	return fmt.Sprintf("%d %s(s), %s", len(items), what, model.FormatDuration(total))
+}
+
+// percent is a share as a whole percentage, never rounded up to 100.
+func percent(r float64) string {
+	p := int(r * 100) // truncated: 99.9 % recorded is not 100 %
+	return fmt.Sprintf("%d%%", max(0, min(p, 100)))
 }
 
 func recordingText(s model.RecState) string {

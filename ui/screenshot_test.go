@@ -42,10 +42,19 @@ func TestScreenshotsForDocs(t *testing.T) {
 	s.Recording.SRS, s.Recording.Mode, s.Recording.Streams = "sip:srs@rec.example.com;transport=tcp", "always", "separate"
 	s.Recording.MaxPause = 2 * time.Minute
 	s.Locked = map[string]bool{"srs": true, "mode": true, "allow_pause": true}
-	h, err := model.OpenHistory(filepath.Join(t.TempDir(), "h.json"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The history: an earlier call recorded whole, and the call the
+	// states below show, as the audit trail holds them.
+	t0 := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	earlier := t0.Add(-time.Hour)
+	acme := auditCall("c1", t0, 142,
+		recAt(t0, -1, "starting", "", "", s.Recording.SRS),
+		recAt(t0, 0, "failed", "", "recorder unreachable: 503 Service Unavailable", ""),
+		recAt(t0, 42, "recording", "", "", s.Recording.SRS),
+		recAt(t0, 59, "interrupted", "", "SRS did not answer OPTIONS for 2 s", ""),
+		recAt(t0, 62, "recording", "", "", s.Recording.SRS))
+	acme[0].Detail = map[string]string{"direction": "incoming", "remote": "sip:+4420795@pbx.example.com", "remote_name": "ACME Ltd"}
+	acme[len(acme)-1].Reason = "remote hangup"
+	h := auditTrail(t, auditCall("c0", earlier, 95, recAt(earlier, -1, "recording", "", "", s.Recording.SRS)), acme)
 	r := newRig(t, func(o *Options) {
 		o.Settings, o.History, o.Store = s, h, &fakeStore{}
 		o.Policy.AllowPause = false
@@ -69,6 +78,7 @@ func TestScreenshotsForDocs(t *testing.T) {
 	save(r, "recording-1-of-2")
 	r.now = r.now.Add(80 * time.Second)
 	r.w.SetCall(model.Call{ID: "c1", State: model.CallEnded, Reason: "remote hangup"})
+	r.w.RefreshHistory()
 	r.w.tabs.SelectIndex(1)
 	save(r, "history")
 	r.w.tabs.SelectIndex(2)

@@ -40,7 +40,6 @@ type Window struct {
 	call   model.Call
 	rec    model.Recording
 	policy model.RecordingPolicy
-	calls  *model.CallLog
 	// flashing says the band is flashing; flash is its dark phase.
 	flashing, flash bool
 	// ticking says whether the window has anything that moves (timers, a
@@ -79,7 +78,7 @@ func New(ctx context.Context, app fyne.App, log *slog.Logger, opts Options) *Win
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &Window{app: app, opts: opts, log: log, ctx: ctx, policy: opts.Policy, calls: model.NewCallLog(),
+	w := &Window{app: app, opts: opts, log: log, ctx: ctx, policy: opts.Policy,
 		tickWanted: make(chan bool, 1)}
 	title := Title
 	if opts.Demo != nil {
@@ -228,15 +227,12 @@ func (w *Window) SetPolicy(p model.RecordingPolicy) {
 }
 
 // SetCall shows the call's new state. The window follows one call at a
-// time (the engine takes one); an ended call goes to the history.
+// time (the engine takes one); the history comes from the audit trail.
 func (w *Window) SetCall(c model.Call) {
 	now := w.opts.Now()
 	if w.call.Active() && c.ID != w.call.ID {
 		// Another call while one is shown (the engine refuses those, but
-		// a window must not lose the agent's call): history only.
-		if e, done := w.calls.Call(c, now); done {
-			w.addHistory(e)
-		}
+		// a window must not lose the agent's call): the audit trail has it.
 		return
 	}
 	if c.State == model.CallAnswered && c.Answered.IsZero() {
@@ -271,9 +267,6 @@ func (w *Window) SetCall(c model.Call) {
 		w.call.Muted = false
 		w.spawn(func() { w.opts.Phone.SetMuted(false) })
 	}
-	if e, done := w.calls.Call(c, now); done {
-		w.addHistory(e)
-	}
 	w.render()
 }
 
@@ -282,9 +275,8 @@ func (w *Window) SetRecording(r model.Recording) {
 	if r.Since.IsZero() {
 		r.Since = w.opts.Now()
 	}
-	w.calls.Recording(r)
 	if r.CallID != "" && w.call.ID != "" && r.CallID != w.call.ID {
-		return // a late event of an earlier call: history only
+		return // a late event of an earlier call: the audit trail has it
 	}
 	w.rec = r
 	w.render()
@@ -417,21 +409,9 @@ func (w *Window) notify(title, text string) {
 	w.win.RequestFocus()
 }
 
-func (w *Window) addHistory(e model.Entry) {
-	h := w.opts.History
-	if h == nil {
-		return
-	}
-	w.spawn(func() {
-		err := h.Add(e)
-		fyne.Do(func() {
-			if err != nil {
-				w.ShowError(err)
-			}
-			w.history.refresh()
-		})
-	})
-}
+// RefreshHistory reloads the History tab from the audit trail: call it
+// once the trail is open and whenever a call's end is on disk.
+func (w *Window) RefreshHistory() { w.history.reload() }
 
 func (w *Window) openPath(path string) {
 	if path == "" {

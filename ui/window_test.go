@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/recphone/recphone/recording/audit"
 	"github.com/recphone/recphone/ui/model"
 )
 
@@ -525,62 +526,91 @@ func findButton(t *testing.T, root fyne.CanvasObject, text string) *widget.Butto
 	return nil
 }
 
-func TestHistoryKeptAndShown(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "history.json")
-	h, err := model.OpenHistory(path, 0)
+// auditTrail is a real audit trail holding calls, as the phone writes
+// them, for the History tab to read.
+func auditTrail(t *testing.T, calls ...[]audit.Entry) *model.History {
+	t.Helper()
+	db, err := audit.Open(t.Context(), filepath.Join(t.TempDir(), "audit.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRig(t, func(o *Options) { o.History = h })
-	r.answeredCall()
-	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs@x", Since: r.now})
-	r.now = r.now.Add(10 * time.Second)
-	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecPaused, PausedBy: "agent", Since: r.now})
-	r.now = r.now.Add(15 * time.Second)
-	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, Since: r.now})
-	r.now = r.now.Add(2 * time.Second)
-	lostAt := r.now
-	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecInterrupted, Reason: "connection lost", Since: r.now})
-	r.now = r.now.Add(4 * time.Second)
-	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs-b@x", Since: r.now})
-	r.now = r.now.Add(5 * time.Second)
-	r.w.SetCall(model.Call{ID: "c1", State: model.CallEnded, Reason: "local hangup"})
+	t.Cleanup(func() { db.Close() })
+	for _, c := range calls {
+		if _, err := db.Append(t.Context(), c...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := model.NewHistory(0)
+	h.Attach(db)
+	return h
+}
 
-	h2, err := model.OpenHistory(path, 0)
-	if err != nil {
-		t.Fatal(err)
+// auditCall is a call's rows: outgoing to Bob, answered at t0; each step
+// is a recording state at its offset in seconds; ended at end.
+func auditCall(id string, t0 time.Time, end float64, steps ...audit.Entry) []audit.Entry {
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	rows := []audit.Entry{{Time: at(-2), Kind: audit.KindCall, State: "calling",
+		Detail: map[string]string{"direction": "outgoing", "remote": "sip:bob@example.com", "remote_name": "Bob"}},
+		{Time: at(0), Kind: audit.KindCall, State: "answered"}}
+	rows = append(rows, steps...)
+	rows = append(rows, audit.Entry{Time: at(end), Kind: audit.KindCall, State: "ended", Reason: "local hangup"})
+	for i := range rows {
+		rows[i].Call, rows[i].SIPCallID = id, id+"@host"
 	}
-	entries := h2.Entries()
-	if len(entries) != 1 {
-		t.Fatalf("history after restart has %d entries", len(entries))
+	return rows
+}
+
+func recAt(t0 time.Time, s float64, state, by, reason, srs string) audit.Entry {
+	return audit.Entry{Time: t0.Add(time.Duration(s * float64(time.Second))), Kind: audit.KindRecording, State: state, Actor: by, Reason: reason, SRS: srs}
+}
+
+// The History tab lists the audit trail's calls, newest first, and marks
+// the one with a gap in its recording; its details list the pause and the
+// interruption.
+func TestHistoryFromAuditTrail(t *testing.T) {
+	t0 := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	gappy := auditCall("c1", t0, 36,
+		recAt(t0, -1, "recording", "", "", "sip:srs@x"),
+		recAt(t0, 10, "paused", "agent", "card details", ""),
+		recAt(t0, 25, "recording", "", "", ""),
+		recAt(t0, 27, "interrupted", "", "connection lost", ""),
+		recAt(t0, 31, "recording", "", "", "sip:srs-b@x"))
+	t1 := t0.Add(time.Hour)
+	whole := auditCall("c2", t1, 20, recAt(t1, -1, "recording", "", "", "sip:srs@x"))
+	h := auditTrail(t, gappy, whole)
+	r := newRig(t, func(o *Options) { o.History = h })
+	if r.w.history.list.Length() != 0 {
+		t.Fatal("history shown before the trail is read")
 	}
-	top, bottom := HistoryLines(entries[0])
-	if !strings.Contains(top, "OUT") || !strings.Contains(top, "Bob <sip:bob@example.com>") {
-		t.Errorf("history top line %q", top)
+	r.w.RefreshHistory()
+	if n := r.w.history.list.Length(); n != 2 {
+		t.Fatalf("history list shows %d rows, want 2", n)
+	}
+	top, bottom := HistoryLines(r.w.history.entries[0])
+	if strings.HasPrefix(top, "GAP") || !strings.Contains(top, "OUT") || bottom != "0:20 · recorded · local hangup" {
+		t.Errorf("whole call: %q / %q", top, bottom)
+	}
+	top, bottom = HistoryLines(r.w.history.entries[1])
+	// 36 s of talk, 15 s paused, 4 s interrupted: 17 s recorded, 47 %.
+	if !strings.HasPrefix(top, "GAP 47%  OUT") || !strings.Contains(top, "Bob <sip:bob@example.com>") {
+		t.Errorf("gap call top line %q", top)
 	}
 	if bottom != "0:36 · recorded · 1 pause(s), 0:15 · 1 interruption(s), 0:04 · local hangup" {
-		t.Errorf("history bottom line %q", bottom)
-	}
-	if r.w.history.list.Length() != 1 {
-		t.Errorf("history list shows %d rows", r.w.history.list.Length())
+		t.Errorf("gap call bottom line %q", bottom)
 	}
 	r.w.tabs.SelectIndex(1)
-	r.w.history.list.Select(0)
+	r.w.history.list.Select(1)
 	found := false
 	for _, o := range r.w.Window().Canvas().Overlays().List() {
 		m := test.RenderObjectToMarkup(o)
-		if strings.Contains(m, "Pause 1: ") && strings.Contains(m, "for 0:15 by agent") && strings.Contains(m, "Talk time 0:36") &&
-			strings.Contains(m, "Interruption 1: "+lostAt.Local().Format("15:04:05")+" for 0:04 (connection lost)") {
+		if strings.Contains(m, "Pause 1: ") && strings.Contains(m, "for 0:15 by agent (card details)") && strings.Contains(m, "Talk time 0:36") &&
+			strings.Contains(m, "Recorded 47% of the talk time: GAP") &&
+			strings.Contains(m, "Interruption 1: "+t0.Add(27*time.Second).Local().Format("15:04:05")+" for 0:04 (connection lost)") {
 			found = true
 		}
 	}
 	if !found {
-		t.Error("selecting the call shows no details with its pause and interruption")
-	}
-	// A new window reads the same file: history survives a restart.
-	r2 := newRig(t, func(o *Options) { o.History = h2 })
-	if r2.w.history.list.Length() != 1 {
-		t.Errorf("restarted window shows %d history rows", r2.w.history.list.Length())
+		t.Error("selecting the call shows no details with its pause, interruption and recorded share")
 	}
 }
 

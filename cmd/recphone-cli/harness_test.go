@@ -57,6 +57,8 @@ listen = "127.0.0.1:%d"
 backend = "file"
 mic_file = %q
 speaker_file = "heard.wav"
+[recording]
+audit = "audit.db"
 `, port, map[bool]string{true: "mic.wav", false: ""}[micHz > 0])
 	if extra != "" {
 		cfg = mergeTOML(cfg, extra)

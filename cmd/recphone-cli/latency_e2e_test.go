@@ -131,7 +131,7 @@ func newLatencyRig(tb testing.TB) *latencyRig {
 	if err := os.WriteFile(noPolicy, nil, 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	p, err := phone.New(ctx, phone.Options{File: f, PolicyPath: noPolicy, Logger: log, OnDevice: newEventWriter(r.devEvents).deviceEvent})
+	p, err := phone.New(ctx, phone.Options{File: f, PolicyPath: noPolicy, AuditPath: filepath.Join(tb.TempDir(), "audit.db"), Logger: log, OnDevice: newEventWriter(r.devEvents).deviceEvent})
 	if err != nil {
 		tb.Fatal(err)
 	}

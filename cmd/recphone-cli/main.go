@@ -1,6 +1,7 @@
 // Command recphone-cli runs the recphone engine without a window: it reads
 // commands on stdin, one per line, and writes one JSON event per line on
 // stdout. It is how automation and the end-to-end tests drive the phone.
+// `recphone-cli audit verify|export` checks and exports the audit trail.
 package main
 
 import (
@@ -27,6 +28,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "audit" {
+		return runAudit(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("recphone-cli", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
@@ -84,6 +88,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
 		shutdown()
 		return 1
+	}
+	if err := p.AuditProblem(); err != nil {
+		out.write(map[string]any{"event": "warning", "message": err.Error()})
 	}
 	out.write(map[string]any{"event": "ready", "listen": p.Engine.ListenAddr(), "aor": p.Engine.AORString(),
 		"recording": p.Policy.Mode, "srs": p.Policy.SRS})

@@ -10,6 +10,7 @@ import (
 	"github.com/recphone/recphone/audio/dsp"
 	"github.com/recphone/recphone/audio/wav"
 	"github.com/recphone/recphone/callengine/siptest"
+	"github.com/recphone/recphone/recording/audit"
 	"github.com/recphone/recphone/recording/srs"
 )
 
@@ -117,6 +118,21 @@ func TestCLINoticeAndBeepsReachTheRemoteParty(t *testing.T) {
 	// The agent heard them over the remote party's 1000 Hz.
 	if n := len(bursts1400(phone.speaker(), 0.3)); n < 3+beeps {
 		t.Errorf("the agent heard %d bursts of 1400 Hz, want %d", n, 3+beeps)
+	}
+	// What was played, and when, is on the audit trail.
+	es := waitAudit(t, filepath.Join(phone.dir, "audit.db"), func(es []audit.Entry) bool {
+		n := 0
+		for _, e := range es {
+			if e.Kind == audit.KindNotice && e.State == "beep" {
+				n++
+			}
+		}
+		return has(es, audit.KindNotice, "notice") && n >= beeps
+	})
+	for _, e := range es {
+		if e.Kind == audit.KindNotice && (e.Reason != "tone" || e.Call == "" || e.Detail["duration_ms"] == "") {
+			t.Errorf("notice row %+v", e)
+		}
 	}
 }
 

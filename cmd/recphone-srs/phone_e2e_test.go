@@ -141,7 +141,7 @@ func startPhone(t *testing.T, dir, conf string) (ph *phone.Phone, recs <-chan re
 		t.Fatal(err)
 	}
 	events := make(chan recording.Event, 64)
-	ph, err = phone.New(context.Background(), phone.Options{File: file, Sound: audio.NewTone(440, 8000),
+	ph, err = phone.New(context.Background(), phone.Options{File: file, Sound: audio.NewTone(440, 8000), AuditPath: filepath.Join(dir, "audit.db"),
 		PolicyPath: adminPolicy, OnRecording: func(ev recording.Event) { events <- ev }})
 	if err == nil {
 		err = ph.Start(context.Background())

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/recphone/recphone/audio/wav"
+	"github.com/recphone/recphone/recording/audit"
 	"github.com/recphone/recphone/ui"
 	"github.com/recphone/recphone/ui/model"
 )
@@ -252,7 +253,7 @@ func launch(t *testing.T, dir string, args ...string) *launched {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	home := filepath.Join(dir, "home")
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
-		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "LANG=en_US.UTF-8")
+		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "XDG_DATA_HOME="+filepath.Join(home, ".local", "share"), "LANG=en_US.UTF-8")
 	a := &launched{cmd: cmd, logs: &lockedBuffer{}}
 	cmd.Stdout, cmd.Stderr = a.logs, a.logs
 	if err := cmd.Start(); err != nil {
@@ -320,7 +321,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	recDir := filepath.Join(dir, "recordings")
 	a := launch(t, dir, "--audio", "tone",
-		"--history", filepath.Join(dir, "history.json"), "--recordings", recDir)
+		"--audit", filepath.Join(dir, "audit.db"), "--recordings", recDir)
 	d := a.desktop
 
 	// Idle: grey OFF band, and the green Call button with the peer filled in.
@@ -429,15 +430,32 @@ func TestDemoEndToEnd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(wavs[0]), "session.json")); err != nil {
 		t.Errorf("no session.json beside the recording: %v", err)
 	}
-	hist, err := model.OpenHistory(filepath.Join(dir, "history.json"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := hist.Entries()
+	e := auditHistory(t, filepath.Join(dir, "audit.db"))
 	if len(e) != 2 || e[0].Direction != model.Incoming || e[0].Recording != model.RecRecording ||
 		e[1].Direction != model.Outgoing || e[1].Recording != model.RecRecording || len(e[1].Pauses) != 1 {
 		t.Errorf("history = %+v, want an incoming recorded call after an outgoing one with one pause", e)
 	}
+}
+
+// auditHistory is what History shows from the app's audit trail, which
+// must verify: newest call first.
+func auditHistory(t *testing.T, path string) []model.Entry {
+	t.Helper()
+	db, err := audit.OpenReadOnly(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if rep, err := db.Verify(context.Background()); err != nil || !rep.OK() {
+		t.Errorf("the app's audit trail: %+v %v", rep, err)
+	}
+	h := model.NewHistory(0)
+	h.Attach(db)
+	e, err := h.Entries(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func rmsOf(s []int16) float64 {

@@ -16,6 +16,7 @@ import (
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/phone"
 	"github.com/recphone/recphone/recording"
+	"github.com/recphone/recphone/recording/audit"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/ui"
 	"github.com/recphone/recphone/ui/model"
@@ -27,6 +28,9 @@ type backend struct {
 	log     *slog.Logger
 	phone   *phone.Phone
 	options ui.Options
+	// history is the window's History, attached to the audit trail once
+	// the phone has opened it.
+	history *model.History
 	// after are the demo's extra stop steps (its peer and SRS), run after
 	// the phone has shut down.
 	after []func(ctx context.Context)
@@ -48,6 +52,22 @@ type backend struct {
 func (b *backend) events(o *phone.Options) {
 	o.OnDevice, o.OnLevels, o.OnRecording, o.OnPolicy = b.deviceEvent, b.levelsToWindow, b.recordingEvent, b.policyEvent
 	o.OnNotice = b.noticeEvent
+	o.OnAudit = b.audited
+}
+
+// audited reloads History when a call's end is on disk in the audit
+// trail; it runs on the trail's writer.
+func (b *backend) audited(rows []audit.Entry) {
+	for _, e := range rows {
+		if e.Kind == audit.KindCall && e.State == string(callengine.StateEnded) {
+			b.post(func() {
+				if b.win != nil {
+					b.win.RefreshHistory()
+				}
+			})
+			return
+		}
+	}
 }
 
 // post runs fn on the Fyne goroutine unless the window has gone: after
@@ -143,6 +163,14 @@ func (b *backend) start(ctx context.Context) error {
 	}
 	if err := b.phone.Start(ctx); err != nil {
 		return err
+	}
+	if db := b.phone.AuditDB(); db != nil && b.history != nil {
+		b.history.Attach(db)
+		b.post(func() { b.win.RefreshHistory() })
+	}
+	if err := b.phone.AuditProblem(); err != nil {
+		err = fmt.Errorf("%w (no audit trail and no call history this session)", err)
+		b.post(func() { b.win.ShowError(err) })
 	}
 	if registrar == "" {
 		addr := b.phone.Engine.AORString()

@@ -30,6 +30,11 @@ func newConfigured(ctx context.Context, f flags, stderr io.Writer) (*backend, er
 	if f.logLevel != "" {
 		file.Log.Level = f.logLevel
 	}
+	if f.audit != "" {
+		// An agent's setting, like the file's own: a policy that locks
+		// audit keeps its database.
+		file.Recording.Audit = &f.audit
+	}
 	store := &settingsFile{path: f.settings}
 	saved, err := store.load()
 	if err != nil {

@@ -71,7 +71,7 @@ allow_pause = false
 		t.Fatal(err)
 	}
 	a := launch(t, dir, "--config", cfg, "--policy", pol,
-		"--history", filepath.Join(dir, "history.json"), "--settings", filepath.Join(dir, "settings.json"))
+		"--audit", filepath.Join(dir, "audit.db"), "--settings", filepath.Join(dir, "settings.json"))
 	d := a.desktop
 
 	top, _, _ := d.waitIndicator("config-idle", model.IndicatorOff)
@@ -149,7 +149,7 @@ allow_pause = true
 		t.Fatal(err)
 	}
 	a := launch(t, dir, "--config", cfg, "--policy", pol,
-		"--history", filepath.Join(dir, "history.json"), "--settings", filepath.Join(dir, "settings.json"))
+		"--audit", filepath.Join(dir, "audit.db"), "--settings", filepath.Join(dir, "settings.json"))
 	d := a.desktop
 
 	_, bottom, img := d.waitIndicator("alarm-idle", model.IndicatorOff)
@@ -192,14 +192,10 @@ allow_pause = true
 	if res.ExitCode != 0 {
 		t.Errorf("callee scenario failed (no call, or no BYE after Ctrl+Shift+H):\n%s", res.Summary())
 	}
-	hist, err := model.OpenHistory(filepath.Join(dir, "history.json"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if !strings.Contains(a.logs.String(), "connection refused") {
 		t.Error("the full recording failure is not in the log")
 	}
-	if e := hist.Entries(); len(e) != 1 || e[0].Recording != model.RecFailed {
+	if e := auditHistory(t, filepath.Join(dir, "audit.db")); len(e) != 1 || e[0].Recording != model.RecFailed {
 		t.Errorf("history %+v, want one call whose recording failed", e)
 	}
 }

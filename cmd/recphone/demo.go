@@ -130,7 +130,7 @@ func newDemo(ctx context.Context, f flags, stderr io.Writer) (_ *backend, err er
 		Locked: map[string]bool{"srs": true, "mode": true},
 		Source: "demo",
 	}
-	opts := phone.Options{File: agent, Policy: &pol, Logger: log}
+	opts := phone.Options{File: agent, Policy: &pol, Logger: log, AuditPath: f.audit}
 	b.events(&opts)
 	sound, tone := "sound card", fmt.Sprintf("%d Hz tone as microphone", demoAgentHz)
 	if f.audio == "tone" {

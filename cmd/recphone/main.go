@@ -22,6 +22,7 @@ import (
 	"fyne.io/fyne/v2/app"
 
 	"github.com/recphone/recphone/assets"
+	"github.com/recphone/recphone/cmd/internal/config"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/ui"
 	"github.com/recphone/recphone/ui/model"
@@ -38,7 +39,7 @@ func main() {
 type flags struct {
 	config     string
 	policy     string
-	history    string
+	audit      string
 	settings   string
 	recordings string
 	audio      string
@@ -51,7 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.config, "config", "", "configuration file (TOML); without it recphone runs the loopback demo")
 	fs.StringVar(&f.policy, "policy", "", "administrator's recording policy (TOML); default "+policy.DefaultPath+" when it exists, a named file must exist")
-	fs.StringVar(&f.history, "history", "", "call history file (default: the user config dir's recphone/history.json, demo-history.json in the demo)")
+	fs.StringVar(&f.audit, "audit", "", "audit trail database, which History reads (default: the policy's audit key, else ~/.local/share/recphone/audit.db; demo-audit.db in the demo); ignored when the policy locks audit")
 	fs.StringVar(&f.settings, "settings", "", "the agent's saved settings (default: the user config dir's recphone/settings.json)")
 	fs.StringVar(&f.recordings, "recordings", "", "demo: folder the in-process SRS writes to (default: the user cache dir's recphone/demo-recordings)")
 	fs.StringVar(&f.audio, "audio", "auto", "demo: the agent's sound: auto (sound card if there is one, else a tone) or tone")
@@ -75,12 +76,18 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	if err != nil {
 		cfgDir = os.TempDir()
 	}
-	if f.history == "" {
-		name := "history.json"
-		if f.config == "" {
-			name = "demo-history.json" // demo calls stay out of the agent's real history
+	if f.audit != "" {
+		if abs, err := filepath.Abs(f.audit); err == nil {
+			f.audit = abs // from the working folder, not the configuration's
 		}
-		f.history = filepath.Join(cfgDir, "recphone", name)
+	}
+	if f.audit == "" && f.config == "" {
+		// Demo calls stay out of the agent's real audit trail.
+		if p, err := config.DefaultAuditPath(); err == nil {
+			f.audit = filepath.Join(filepath.Dir(p), "demo-audit.db")
+		} else {
+			f.audit = filepath.Join(os.TempDir(), "recphone", "demo-audit.db")
+		}
 	}
 	if f.settings == "" {
 		f.settings = filepath.Join(cfgDir, "recphone", "settings.json")
@@ -120,16 +127,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	log := b.log
 
-	history, histErr := model.OpenHistory(f.history, 0)
+	history := model.NewHistory(0)
+	b.history = history
 	a := app.NewWithID(appID)
 	a.SetIcon(fyne.NewStaticResource("recphone.png", assets.Icon()))
 	opts := b.options
 	opts.History = history
 	opts.Tray = os.Getenv("DBUS_SESSION_BUS_ADDRESS") != ""
 	win := ui.New(ctx, a, log, opts)
-	if histErr != nil {
-		win.ShowError(fmt.Errorf("%w (history is not kept this session)", histErr))
-	}
 	b.bind(win)
 
 	runCtx, cancel := context.WithCancel(ctx)

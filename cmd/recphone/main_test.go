@@ -94,7 +94,7 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.config != "" || filepath.Base(f.history) != "demo-history.json" || filepath.Base(f.recordings) != "demo-recordings" {
+	if f.config != "" || filepath.Base(f.audit) != "demo-audit.db" || filepath.Base(f.recordings) != "demo-recordings" {
 		t.Errorf("defaults %+v", f)
 	}
 	if _, err := parseFlags([]string{"--audio", "loud"}, io.Discard); err == nil {

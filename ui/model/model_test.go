@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/recphone/recphone/recording/audit"
 )
 
 func TestIndicatorFor(t *testing.T) {
@@ -67,136 +69,56 @@ func TestFormatDuration(t *testing.T) {
 	}
 }
 
-func TestCallLogRecordsPausesAndTalkTime(t *testing.T) {
+// An audit summary becomes the history entry the window shows: talk
+// time, recorded share, the mark, each gap in its list.
+func TestEntryOfSummary(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
-	l := NewCallLog()
-	bob := Party{URI: "sip:bob@example.com", DisplayName: "Bob"}
-	l.Call(Call{ID: "c1", Direction: Outgoing, Remote: bob, State: CallCalling}, t0)
-	l.Recording(Recording{CallID: "c1", State: RecStarting, Since: t0})
-	l.Call(Call{ID: "c1", Direction: Outgoing, Remote: bob, State: CallAnswered, Answered: t0.Add(2 * time.Second)}, t0.Add(2*time.Second))
-	l.Recording(Recording{CallID: "c1", State: RecRecording, SRS: "sip:srs@rec", Since: t0.Add(2 * time.Second)})
-	l.Recording(Recording{CallID: "c1", State: RecPaused, PausedBy: "agent", Reason: "card details", Since: t0.Add(10 * time.Second)})
-	l.Recording(Recording{CallID: "c1", State: RecRecording, Since: t0.Add(25 * time.Second)})
-	l.Recording(Recording{CallID: "c1", State: RecPaused, PausedBy: "agent", Since: t0.Add(30 * time.Second)})
-	e, done := l.Call(Call{ID: "c1", State: CallEnded, Reason: "local hangup"}, t0.Add(42*time.Second))
-	if !done {
-		t.Fatal("ended call gave no entry")
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	row := func(s int, k audit.Kind, state, by, reason string) audit.Entry {
+		return audit.Entry{Time: at(s), Call: "c1", SIPCallID: "x@y", Kind: k, State: state, Actor: by, Reason: reason}
 	}
-	if e.Duration != 40*time.Second || !e.Answered || e.Recording != RecRecording || e.SRS != "sip:srs@rec" || e.EndReason != "local hangup" || e.Party != bob {
-		t.Errorf("entry = %+v", e)
+	calling := row(-2, audit.KindCall, "calling", "", "")
+	calling.Detail = map[string]string{"direction": "incoming", "remote": "sip:eve@x", "remote_name": "Eve"}
+	srs := row(-1, audit.KindRecording, "recording", "", "")
+	srs.SRS = "sip:srs@rec"
+	sums := audit.Summarize([]audit.Entry{calling, srs, row(0, audit.KindCall, "answered", "", ""),
+		row(10, audit.KindRecording, "paused", "agent", "card details"), row(25, audit.KindRecording, "recording", "", ""),
+		row(30, audit.KindRecording, "failed", "", "503"), row(40, audit.KindCall, "ended", "", "remote hangup")})
+	e := EntryOf(sums[0])
+	if e.CallID != "c1" || e.Direction != Incoming || e.Party != (Party{URI: "sip:eve@x", DisplayName: "Eve"}) || !e.Start.Equal(t0) ||
+		e.Duration != 40*time.Second || !e.Answered || e.Recording != RecRecording || e.SRS != "sip:srs@rec" || !e.Gap || !e.Finished || e.Ratio != 0.375 || e.EndReason != "remote hangup" {
+		t.Errorf("entry %+v", e)
 	}
-	if len(e.Pauses) != 2 || e.Pauses[0].Duration != 15*time.Second || e.Pauses[0].Reason != "card details" || e.Pauses[1].Duration != 12*time.Second {
-		t.Errorf("pauses = %+v, want 15s (card details) and 12s (open at hangup)", e.Pauses)
+	if len(e.Pauses) != 1 || e.Pauses[0] != (Pause{Start: at(10), Duration: 15 * time.Second, By: "agent", Reason: "card details"}) {
+		t.Errorf("pauses %+v", e.Pauses)
 	}
-}
-
-func TestCallLogUnansweredFailedRecording(t *testing.T) {
-	t0 := time.Now()
-	l := NewCallLog()
-	l.Call(Call{ID: "c2", Direction: Incoming, Remote: Party{URI: "sip:eve@x"}, State: CallIncoming}, t0)
-	l.Recording(Recording{CallID: "c2", State: RecFailed, Reason: "503", Required: true})
-	e, done := l.Call(Call{ID: "c2", State: CallEnded, Reason: "cancelled by caller"}, t0.Add(5*time.Second))
-	if !done || e.Answered || e.Duration != 0 || e.Recording != RecFailed || e.Direction != Incoming {
-		t.Errorf("entry = %+v done=%v", e, done)
-	}
-	if _, again := l.Call(Call{ID: "c2", State: CallEnded}, t0); again {
-		t.Error("a second end produced a second entry")
+	if len(e.Unrecorded) != 1 || e.Unrecorded[0] != (Interruption{Start: at(30), Duration: 10 * time.Second, Reason: "failed: 503"}) || len(e.Interruptions) != 0 {
+		t.Errorf("unrecorded %+v, interruptions %+v", e.Unrecorded, e.Interruptions)
 	}
 }
 
-func TestHistoryPersistsAcrossRestarts(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sub", "history.json")
-	h, err := OpenHistory(path, 2)
+// A history with no trail attached (it failed to open) is empty, not an
+// error; once attached it reads the trail, newest first, up to its limit.
+func TestHistoryReadsTheTrail(t *testing.T) {
+	h := NewHistory(2)
+	if e, err := h.Entries(t.Context()); err != nil || len(e) != 0 {
+		t.Fatalf("unattached: %v %v", e, err)
+	}
+	db, err := audit.Open(t.Context(), filepath.Join(t.TempDir(), "audit.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Close()
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
 	for i, id := range []string{"a", "b", "c"} {
-		if err := h.Add(Entry{CallID: id, Start: time.Unix(int64(i), 0).UTC(), Pauses: []Pause{{Duration: time.Second, By: "agent"}}}); err != nil {
+		if _, err := db.Append(t.Context(), audit.Entry{Time: t0.Add(time.Duration(i) * time.Minute), Call: id, SIPCallID: id, Kind: audit.KindCall, State: "incoming"},
+			audit.Entry{Time: t0.Add(time.Duration(i)*time.Minute + time.Second), Call: id, SIPCallID: id, Kind: audit.KindCall, State: "ended", Reason: "cancelled by caller"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	h2, err := OpenHistory(path, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := h2.Entries()
-	if len(got) != 2 || got[0].CallID != "c" || got[1].CallID != "b" || got[0].Pauses[0].By != "agent" {
-		t.Errorf("reopened history = %+v, want c, b with pauses", got)
-	}
-}
-
-func TestHistoryRefusesCorruptFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "history.json")
-	if err := writeFile(path, "{not json"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := OpenHistory(path, 0); err == nil {
-		t.Error("corrupt history opened without error")
-	}
-}
-
-func TestCallLogRecordsInterruptions(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
-	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	const lost = "SRS did not answer OPTIONS for 2 s; failing over to sip:srs-b@rec"
-	l := NewCallLog()
-	l.Call(Call{ID: "c1", Direction: Outgoing, Remote: Party{URI: "sip:bob@x"}, State: CallAnswered, Answered: t0}, t0)
-	l.Recording(Recording{CallID: "c1", State: RecRecording, SRS: "sip:srs-a@rec", Since: at(1)})
-	l.Recording(Recording{CallID: "c1", State: RecInterrupted, Reason: lost, Since: at(10)})
-	// Still lost while the client fails over: the first reason stays.
-	l.Recording(Recording{CallID: "c1", State: RecStarting, SRS: "sip:srs-b@rec", Since: at(11)})
-	l.Recording(Recording{CallID: "c1", State: RecInterrupted, Reason: "sip:srs-b@rec: 503", Since: at(12)})
-	l.Recording(Recording{CallID: "c1", State: RecRecording, SRS: "sip:srs-b@rec", Since: at(14)})
-	// A pause cut short by an interruption ends when the interruption starts.
-	l.Recording(Recording{CallID: "c1", State: RecPaused, PausedBy: "agent", Since: at(20)})
-	l.Recording(Recording{CallID: "c1", State: RecInterrupted, Reason: "connection lost", Since: at(23)})
-	// A paused RS confirmed again ends the interruption too.
-	l.Recording(Recording{CallID: "c1", State: RecPaused, PausedBy: "agent", Since: at(26)})
-	l.Recording(Recording{CallID: "c1", State: RecRecording, Recorders: 2, RecordersWanted: 2, Since: at(28)})
-	// No live recorder of the two wanted: lost, though the state says recording.
-	l.Recording(Recording{CallID: "c1", State: RecRecording, Recorders: 0, RecordersWanted: 2, Since: at(30)})
-	// A failed failover does not end it: the rest of the call is unrecorded.
-	l.Recording(Recording{CallID: "c1", State: RecFailed, Reason: "no SRS left", Since: at(31)})
-	e, done := l.Call(Call{ID: "c1", State: CallEnded, Reason: "remote hangup"}, at(40))
-	if !done {
-		t.Fatal("ended call gave no entry")
-	}
-	want := []Interruption{
-		{Start: at(10), Duration: 4 * time.Second, Reason: lost},
-		{Start: at(23), Duration: 3 * time.Second, Reason: "connection lost"},
-		{Start: at(30), Duration: 10 * time.Second},
-	}
-	if len(e.Interruptions) != len(want) {
-		t.Fatalf("interruptions = %+v, want %+v", e.Interruptions, want)
-	}
-	for i := range want {
-		if e.Interruptions[i] != want[i] {
-			t.Errorf("interruption %d = %+v, want %+v", i, e.Interruptions[i], want[i])
-		}
-	}
-	if len(e.Pauses) != 2 || e.Pauses[0].Duration != 3*time.Second || e.Pauses[1].Duration != 2*time.Second {
-		t.Errorf("pauses = %+v, want 3 s (cut by the interruption) and 2 s", e.Pauses)
-	}
-	if e.Recording != RecRecording || e.SRS != "sip:srs-b@rec" {
-		t.Errorf("recording %s to %s, want recorded to srs-b", e.Recording, e.SRS)
-	}
-}
-
-func TestHistoryKeepsInterruptions(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "history.json")
-	h, err := OpenHistory(path, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := Interruption{Start: time.Unix(100, 0).UTC(), Duration: 4 * time.Second, Reason: "connection lost"}
-	if err := h.Add(Entry{CallID: "a", Interruptions: []Interruption{in}}); err != nil {
-		t.Fatal(err)
-	}
-	h2, err := OpenHistory(path, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := h2.Entries(); len(got) != 1 || len(got[0].Interruptions) != 1 || got[0].Interruptions[0] != in {
-		t.Errorf("reopened history = %+v, want the interruption %+v", got, in)
+	h.Attach(db)
+	e, err := h.Entries(t.Context())
+	if err != nil || len(e) != 2 || e[0].CallID != "c" || e[1].CallID != "b" || e[0].Answered || e[0].Gap || e[0].EndReason != "cancelled by caller" {
+		t.Fatalf("entries %+v %v", e, err)
 	}
 }

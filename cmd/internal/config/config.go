@@ -111,6 +111,22 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// DefaultAuditPath is the agent's own audit trail, used when the policy
+// names none: recphone/audit.db in the user's data folder ($XDG_DATA_HOME,
+// else ~/.local/share), beside the configuration rather than in it, as the
+// trail is data the phone keeps, not a setting.
+func DefaultAuditPath() (string, error) {
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" || !filepath.IsAbs(dir) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no data folder for the audit trail: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "recphone", "audit.db"), nil
+}
+
 // Load reads and checks the file at path.
 func Load(path string) (*File, error) {
 	raw, err := os.ReadFile(path)

@@ -22,6 +22,7 @@ import (
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
 	"github.com/recphone/recphone/recording"
+	"github.com/recphone/recphone/recording/audit"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -132,6 +133,13 @@ type Options struct {
 	// into a call. It runs on the notifier's goroutine and must return
 	// quickly.
 	OnNotice func(NoticeEvent)
+	// AuditPath, when set, is the audit trail database instead of the
+	// policy's (the demo's own, so demo calls stay out of the real trail).
+	AuditPath string
+	// OnAudit receives the audit trail's rows once they are on disk (the
+	// window's History reloads then). It runs on the trail's writer and
+	// must return quickly.
+	OnAudit func([]audit.Entry)
 }
 
 // Phone is the assembled phone. Front ends read its parts; Start and
@@ -155,8 +163,13 @@ type Phone struct {
 	onPolicy    func(recording.PolicyEvent)
 	notifier    *notifier // nil when the policy plays nothing
 
+	auditPath string
+	onAudit   func([]audit.Entry)
+
 	mu       sync.Mutex
 	rec      *recording.Recorder
+	audit    *auditTrail        // nil until Start, or when the trail could not open
+	auditErr error              // why no trail is kept
 	ringCall string             // id of the call ringing, "" if none
 	stopRing context.CancelFunc // ends the ringing
 	ringDone chan struct{}      // closed when the last ring stream has stopped
@@ -173,7 +186,8 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 	if opts.Overlay != nil {
 		opts.Overlay.apply(&eff)
 	}
-	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, onPolicy: opts.OnPolicy, closeLog: func() error { return nil }}
+	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, onPolicy: opts.OnPolicy,
+		auditPath: opts.AuditPath, onAudit: opts.OnAudit, closeLog: func() error { return nil }}
 	if p.Log == nil {
 		if p.Log, p.closeLog, err = NewLogger(&eff, opts.Stderr); err != nil {
 			return nil, err
@@ -221,7 +235,13 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 		return nil, err
 	}
 	p.Device = mix.Wrap(dev, mix.Options{OnLevels: opts.OnLevels})
-	if n := newNotifier(p.Log.With("component", "notice"), p.Device, notice, p.Policy.Notice, p.Policy.BeepInterval, opts.OnNotice); n.needed() && p.Records() {
+	onNotice := func(ev NoticeEvent) {
+		p.Audit(noticeEntry(ev)) // what the parties heard, and when
+		if opts.OnNotice != nil {
+			opts.OnNotice(ev)
+		}
+	}
+	if n := newNotifier(p.Log.With("component", "notice"), p.Device, notice, p.Policy.Notice, p.Policy.BeepInterval, onNotice); n.needed() && p.Records() {
 		p.notifier = n
 	}
 	if p.Engine, err = callengine.New(engineCfg, p.Device, p.Log.With("component", "phone")); err != nil {
@@ -336,12 +356,16 @@ func (p *Phone) Records() bool {
 	return p.Policy.Mode != policy.Never || p.Policy.SRSInitiated == policy.InitiatedProvisioned
 }
 
-// Start starts the engine, then the recording client (which follows the
-// engine's calls from then on). Observers added to the engine before
-// Start see each call event before the ringer acts on it.
+// Start opens the audit trail, starts the engine, then the recording
+// client (which follows the engine's calls from then on). Observers added
+// to the engine before Start see each call event before the ringer and
+// the audit trail act on it.
 func (p *Phone) Start(ctx context.Context) error {
 	if p.SoundCard != nil {
 		p.Engine.Observe(func(ev callengine.Event) { p.ring(ctx, ev) })
+	}
+	if err := p.openAudit(ctx); err != nil {
+		return err
 	}
 	if p.notifier != nil {
 		p.Engine.Observe(p.notifier.engineEvent)
@@ -366,6 +390,12 @@ func (p *Phone) Start(ctx context.Context) error {
 	}
 	if p.notifier != nil {
 		rec.Observe(p.notifier.recordingEvent)
+	}
+	p.mu.Lock()
+	a := p.audit
+	p.mu.Unlock()
+	if a != nil {
+		a.observeRecorder(rec)
 	}
 	if err := rec.Start(ctx); err != nil {
 		return fmt.Errorf("recording client: %w", err)
@@ -422,8 +452,9 @@ func (p *Phone) Resume(ctx context.Context, callID string) error {
 }
 
 // Shutdown ends the calls (their recordings end with them), then the
-// recording client, then the notices, the ringing and the sound device,
-// and last the log file. Every failure is logged; they are returned joined.
+// recording client, the engine, the notices, the audit trail (once
+// everything queued is written), the ringing and the sound device, and
+// last the log file. Every failure is logged; they are returned joined.
 func (p *Phone) Shutdown(ctx context.Context) error {
 	var errs []error
 	// The calls end first, their recordings with them; the recording
@@ -441,6 +472,16 @@ func (p *Phone) Shutdown(ctx context.Context) error {
 	}
 	if p.notifier != nil {
 		p.notifier.stop() // before the device closes: it may still be playing
+	}
+	p.mu.Lock()
+	a := p.audit
+	p.audit = nil
+	p.mu.Unlock()
+	if a != nil {
+		if err := a.close(ctx); err != nil {
+			p.Log.Warn("closing the audit trail", "err", err)
+			errs = append(errs, err)
+		}
 	}
 	p.mu.Lock()
 	p.stopRingLocked()

@@ -17,6 +17,7 @@ import (
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
 	"github.com/recphone/recphone/recording"
+	"github.com/recphone/recphone/recording/audit"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/recording/srs"
 )
@@ -79,7 +80,7 @@ max_pause = "5m"
 	o.Audio.Input = "USB headset"
 	onDemand := "on-demand"
 	o.Recording.Mode = &onDemand
-	p, err := New(t.Context(), Options{File: f, Overlay: &o, PolicyPath: noPolicy(t), Stderr: &bytes.Buffer{}})
+	p, err := New(t.Context(), Options{File: f, AuditPath: filepath.Join(t.TempDir(), "audit.db"), Overlay: &o, PolicyPath: noPolicy(t), Stderr: &bytes.Buffer{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 				pol = filepath.Join(dir, tt.policy+".toml")
 			}
 			var stderr bytes.Buffer
-			p, err := New(t.Context(), Options{File: f, PolicyPath: pol, Stderr: &stderr})
+			p, err := New(t.Context(), Options{File: f, AuditPath: filepath.Join(t.TempDir(), "audit.db"), PolicyPath: pol, Stderr: &stderr})
 			if err == nil {
 				shutdown(t, p)
 				t.Fatal("no error")
@@ -173,7 +174,7 @@ level = "warn"
 file = "logs/phone.log"
 `)
 	var stderr bytes.Buffer
-	p, err := New(t.Context(), Options{File: f, PolicyPath: noPolicy(t), Stderr: &stderr})
+	p, err := New(t.Context(), Options{File: f, AuditPath: filepath.Join(t.TempDir(), "audit.db"), PolicyPath: noPolicy(t), Stderr: &stderr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +272,8 @@ streams = "separate"
 		trace = append(trace, s)
 	}
 	recorded := make(chan recording.Event, 16)
-	p, err := New(ctx, Options{File: f, PolicyPath: noPolicy(t), Stderr: &bytes.Buffer{},
+	auditPath := filepath.Join(t.TempDir(), "audit.db")
+	p, err := New(ctx, Options{File: f, AuditPath: auditPath, PolicyPath: noPolicy(t), Stderr: &bytes.Buffer{},
 		OnRecording: func(ev recording.Event) {
 			note("recording " + string(ev.State))
 			select {
@@ -335,6 +337,136 @@ streams = "separate"
 	if n := usedPorts(lo, hi); n != 0 {
 		t.Errorf("%d ports still in use after Shutdown", n)
 	}
+	checkAuditedCall(t, auditPath, "sip:srs@"+server.Addr()+";transport=tcp")
+}
+
+// checkAuditedCall reads the trail the phone closed: intact, from its
+// opening to its closing, with the call, its recording and its RS (SRS
+// and RS Call-ID), the recording stopped after the call ended.
+func checkAuditedCall(t *testing.T, path, srsURI string) {
+	t.Helper()
+	d, err := audit.OpenReadOnly(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if rep, err := d.Verify(t.Context()); err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	es, err := d.Entries(t.Context(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var sipID, rsCallID string
+	for _, e := range es {
+		got = append(got, string(e.Kind)+" "+e.State)
+		switch {
+		case e.Kind == audit.KindCall && e.State == "calling":
+			sipID = e.SIPCallID
+			if e.Detail["direction"] != "outgoing" || !strings.HasPrefix(e.Detail["remote"], "sip:bob@") {
+				t.Errorf("calling row %+v", e)
+			}
+		case e.Kind == audit.KindSession && e.State == "recording":
+			rsCallID = e.RSCallID
+			if e.SRS != srsURI || e.SIPCallID != sipID || e.Call == "" {
+				t.Errorf("RS row %+v", e)
+			}
+		}
+	}
+	trail := strings.Join(got, ", ")
+	// Each pair in order (the call's answer and its RS's answer race).
+	for _, w := range [][2]string{
+		{"system opened", "call calling"}, {"call calling", "recording starting"}, {"rs starting", "rs recording"},
+		{"recording starting", "recording recording"}, {"call calling", "call ended"}, {"rs recording", "rs stopped"},
+		{"call ended", "recording stopped"}, {"recording stopped", "system closed"},
+	} {
+		a, b := strings.Index(trail, w[0]), strings.LastIndex(trail, w[1])
+		if a < 0 || b < a {
+			t.Errorf("trail %q: want %q before %q", trail, w[0], w[1])
+		}
+	}
+	if !strings.HasPrefix(trail, "system opened") || !strings.HasSuffix(trail, "system closed") {
+		t.Errorf("trail %q does not run from opened to closed", trail)
+	}
+	if sipID == "" || rsCallID == "" || rsCallID == sipID {
+		t.Errorf("SIP Call-ID %q, RS Call-ID %q", sipID, rsCallID)
+	}
+	sums, err := d.Summaries(t.Context(), time.Time{}, time.Time{})
+	// Shutdown may come before the peer's answer on a busy machine: the
+	// call is then cancelled, with no talk time.
+	if err != nil || len(sums) != 1 || !sums[0].Finished || sums[0].Recording != "recording" || sums[0].SRS[0] != srsURI ||
+		(sums[0].Answered.IsZero() != (sums[0].Talk == 0)) {
+		t.Errorf("summaries %+v %v", sums, err)
+	}
+}
+
+// An audit trail that cannot be opened stops the phone under recording
+// required; otherwise the phone runs and says why nothing is audited.
+func TestAuditTrailThatCannotOpen(t *testing.T) {
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(blocker, "audit.db") // a folder that is a file
+	for _, required := range []bool{false, true} {
+		conf := "[account]\naor = \"sip:a@127.0.0.1\"\n[network]\nlisten = \"127.0.0.1:0\"\n[audio]\nbackend = \"null\"\n"
+		if required {
+			conf += "[recording]\nsrs = [\"sip:srs@127.0.0.1:9;transport=tcp\"]\nrequire = true\n"
+		}
+		f := writeConfig(t, t.TempDir(), conf)
+		var stderr bytes.Buffer
+		p, err := New(t.Context(), Options{File: f, AuditPath: bad, PolicyPath: noPolicy(t), Stderr: &stderr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.Start(t.Context())
+		switch {
+		case required && (err == nil || !strings.Contains(err.Error(), bad)):
+			t.Errorf("required: Start = %v, want the audit path named", err)
+		case !required && err != nil:
+			t.Errorf("not required: Start = %v", err)
+		case !required && (p.AuditProblem() == nil || !strings.Contains(stderr.String(), "audit trail not kept")):
+			t.Errorf("not required: problem %v, log %q", p.AuditProblem(), stderr.String())
+		}
+		p.Audit(audit.Entry{Kind: audit.KindNotice}) // no trail: nothing, no panic
+		shutdown(t, p)
+	}
+}
+
+// Other writers' entries (notices, recordpref decisions) land in the
+// trail with the call's SIP Call-ID filled in, and everything queued is
+// written before Shutdown returns.
+func TestAuditFromOtherWriters(t *testing.T) {
+	dir := t.TempDir()
+	f := writeConfig(t, dir, "[account]\naor = \"sip:a@127.0.0.1\"\n[network]\nlisten = \"127.0.0.1:0\"\n[audio]\nbackend = \"null\"\n[recording]\naudit = \"data/trail.db\"\n")
+	p, err := New(t.Context(), Options{File: f, PolicyPath: noPolicy(t), Stderr: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "data", "trail.db") // relative to the configuration file
+	if p.AuditPath() != path {
+		t.Fatalf("audit path %q, want %q", p.AuditPath(), path)
+	}
+	p.audit.add(audit.Entry{Call: "7", SIPCallID: "x@y", Kind: audit.KindCall, State: "incoming"})
+	for i := range 500 {
+		p.Audit(audit.Entry{Call: "7", Kind: audit.KindNotice, State: "played", Detail: map[string]string{"n": fmt.Sprint(i)}})
+	}
+	shutdown(t, p)
+	d, err := audit.OpenReadOnly(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	es, _ := d.Entries(t.Context(), time.Time{}, time.Time{})
+	// opened, incoming, 500 notices, closed; under "never" recording is
+	// off by policy, which no call reached here.
+	if len(es) != 503 || es[2].SIPCallID != "x@y" || es[501].Detail["n"] != "499" || es[502].State != "closed" {
+		t.Fatalf("%d rows; %+v ... %+v", len(es), es[2], es[len(es)-1])
+	}
 }
 
 // Under mode never there is no recording client, and recording commands
@@ -342,7 +474,7 @@ streams = "separate"
 func TestNeverRecordsHasNoRecorder(t *testing.T) {
 	dir := t.TempDir()
 	f := writeConfig(t, dir, "[account]\naor = \"sip:a@127.0.0.1\"\n[network]\nlisten = \"127.0.0.1:0\"\n[audio]\nbackend = \"null\"\n[recording]\nmode = \"never\"\n")
-	p, err := New(t.Context(), Options{File: f, PolicyPath: noPolicy(t), Stderr: &bytes.Buffer{}})
+	p, err := New(t.Context(), Options{File: f, AuditPath: filepath.Join(t.TempDir(), "audit.db"), PolicyPath: noPolicy(t), Stderr: &bytes.Buffer{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +497,7 @@ func TestSoundAndPolicyGiven(t *testing.T) {
 	tone := audio.NewTone(660, 3000)
 	pol := policy.Resolved{Policy: policy.Policy{Mode: policy.Never}, Source: "test"}
 	var stderr bytes.Buffer
-	p, err := New(t.Context(), Options{File: f, Sound: tone, Policy: &pol, PolicyPath: "/no/such/policy.toml", Stderr: &stderr})
+	p, err := New(t.Context(), Options{File: f, AuditPath: filepath.Join(t.TempDir(), "audit.db"), Sound: tone, Policy: &pol, PolicyPath: "/no/such/policy.toml", Stderr: &stderr})
 	if err != nil {
 		t.Fatal(err)
 	}
