@@ -289,6 +289,24 @@ func waitDigits(t *testing.T, ch <-chan string, n int) string {
 	return got
 }
 
+// keyBoth has the agent key agent and the remote party key remote, and
+// waits until each side received the other's digits.
+func keyBoth(t *testing.T, call, remoteCall *callengine.Call, peerGot, agentGot <-chan string, agent, remote string) {
+	t.Helper()
+	if err := call.SendDTMF(agent); err != nil {
+		t.Fatal(err)
+	}
+	if err := remoteCall.SendDTMF(remote); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitDigits(t, peerGot, len(agent)); got != agent {
+		t.Fatalf("the remote party got %q, want %q", got, agent)
+	}
+	if got := waitDigits(t, agentGot, len(remote)); got != remote {
+		t.Fatalf("the agent got %q, want %q", got, remote)
+	}
+}
+
 // srsCounts is what the SRS received so far on each label: RTP packets
 // and key presses (telephone events).
 func srsCounts(t *testing.T, server *srs.Server) (packets, events [2]int64) {
@@ -359,14 +377,7 @@ func TestPauseWithholdsAudioAndDTMF(t *testing.T) {
 	remote := peer.Calls()[0]
 	ctx := context.Background()
 
-	if err := call.SendDTMF("1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.SendDTMF("2"); err != nil {
-		t.Fatal(err)
-	}
-	waitDigits(t, peerGot, 1)
-	waitDigits(t, agentGot, 1)
+	keyBoth(t, call, remote, peerGot, agentGot, "1", "2")
 	waitSRSCounts(t, r.srs, "digits before the pause", func(_, e [2]int64) bool { return e[0] == 1 && e[1] == 1 })
 
 	if err := r.recorder.Pause(ctx, in.Call.ID, "card number"); err != nil {
@@ -374,18 +385,7 @@ func TestPauseWithholdsAudioAndDTMF(t *testing.T) {
 	}
 	r.waitSRS(10*time.Second, srs.EventPaused)
 	atPause, eventsAtPause := settledCounts(t, r.srs)
-	if err := call.SendDTMF("4111"); err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.SendDTMF("9876"); err != nil {
-		t.Fatal(err)
-	}
-	if got := waitDigits(t, peerGot, 4); got != "4111" {
-		t.Fatalf("peer got %q", got)
-	}
-	if got := waitDigits(t, agentGot, 4); got != "9876" {
-		t.Fatalf("agent got %q", got)
-	}
+	keyBoth(t, call, remote, peerGot, agentGot, "4111", "9876")
 	beforeResume, eventsBeforeResume := srsCounts(t, r.srs)
 	if beforeResume != atPause || eventsBeforeResume != eventsAtPause {
 		t.Fatalf("during the pause the SRS received packets %v -> %v, events %v -> %v", atPause, beforeResume, eventsAtPause, eventsBeforeResume)
@@ -394,14 +394,7 @@ func TestPauseWithholdsAudioAndDTMF(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitSRS(10*time.Second, srs.EventResumed)
-	if err := call.SendDTMF("5"); err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.SendDTMF("6"); err != nil {
-		t.Fatal(err)
-	}
-	waitDigits(t, peerGot, 1)
-	waitDigits(t, agentGot, 1)
+	keyBoth(t, call, remote, peerGot, agentGot, "5", "6")
 	// RTP arrives in order: once the digit keyed after the resume is in,
 	// any of the paused ones would be too. Exactly one digit's worth came.
 	_, after := waitSRSCounts(t, r.srs, "digits after the resume", func(p, e [2]int64) bool {
@@ -532,16 +525,7 @@ func TestRecordPrefPauseStartsPaused(t *testing.T) {
 // headers as they came (the sipp SRS checks them; a mismatch fails its
 // run), but never a header the RS sets itself.
 func TestCorrelationHeadersOnRSInvite(t *testing.T) {
-	siptest.RequireSIPp(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srsProc, err := siptest.SIPp{Scenario: filepath.Join("testdata", "srs_headers.xml"), Transport: "t1", Timeout: 50 * time.Second}.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srsProc.WaitListening(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ctx, srsProc := sippSRS(t, "srs_headers.xml")
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate,
 		SRS:             []string{"sip:srs@127.0.0.1:" + strconv.Itoa(srsProc.LocalPort()) + ";transport=tcp"},
 		MetadataHeaders: []string{"User-to-User", "X-Genesys-CallUUID", "Content-Type", "Via"}, MetadataHeadersOnInvite: true},

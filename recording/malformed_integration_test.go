@@ -136,20 +136,28 @@ func TestSRSWithoutWorkingSRTP(t *testing.T) {
 	}
 }
 
-// An SRS that refuses a re-INVITE (here the snapshot of the answered call)
-// gets a BYE for that RS — no dialog is left open at the SRS — and the
-// recording is interrupted, not shown as recording.
-func TestRefusedReinviteEndsTheRS(t *testing.T) {
+// sippSRS runs a sipp scenario of testdata as the SRS, over TCP, and
+// returns once it listens; the test reads its result with Wait(ctx).
+func sippSRS(t *testing.T, scenario string) (context.Context, *siptest.Process) {
+	t.Helper()
 	siptest.RequireSIPp(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	p, err := siptest.SIPp{Scenario: filepath.Join("testdata", "srs_refuse_reinvite.xml"), Transport: "t1", Timeout: 30 * time.Second}.Start(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	p, err := siptest.SIPp{Scenario: filepath.Join("testdata", scenario), Transport: "t1", Timeout: 50 * time.Second}.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := p.WaitListening(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return ctx, p
+}
+
+// An SRS that refuses a re-INVITE (here the snapshot of the answered call)
+// gets a BYE for that RS — no dialog is left open at the SRS — and the
+// recording is interrupted, not shown as recording.
+func TestRefusedReinviteEndsTheRS(t *testing.T) {
+	ctx, p := sippSRS(t, "srs_refuse_reinvite.xml")
 	r := newRig(t, policy.Policy{SRS: []string{fmt.Sprintf("sip:srs@127.0.0.1:%d;transport=tcp", p.LocalPort())},
 		Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff, SetupTimeout: time.Second}, audio.NewTone(440, 8000))
 	peer := tonePeer(t, 1000)
