@@ -166,7 +166,7 @@ func (c *Call) end(code int, reason string) {
 		c.media = nil
 		c.mu.Unlock()
 		if m != nil {
-			c.e.router.detach(m)
+			c.e.bridge.detach(m)
 			if err := m.Close(); err != nil {
 				c.log.Warn("closing media", "err", err)
 			}
@@ -239,7 +239,7 @@ func (c *Call) applyRemoteSDP(remote *sdp.Session, isOffer bool) (sdp.Direction,
 	if err := m.SetDirection(dir); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrMediaNegotiated, err)
 	}
-	c.e.router.attach(m)
+	c.e.bridge.attach(m)
 	return dir, nil
 }
 

@@ -45,11 +45,15 @@ type Config struct {
 	RingTimeout    time.Duration // give up an unanswered outgoing call (default 60 s)
 	AnswerTimeout  time.Duration // reject an incoming call nobody answers (default 60 s)
 	UserAgent      string
+	// MaxCalls is how many calls the agent may have at once (lines);
+	// default 4. A new call beyond them is refused busy (486).
+	MaxCalls int
 }
 
 const (
 	defaultRegisterExpiry = 300 * time.Second
 	defaultRingTimeout    = 60 * time.Second
+	defaultMaxCalls       = 4
 )
 
 // normalize fills defaults and checks every field, naming the offending one.
@@ -131,6 +135,12 @@ func (c *Config) normalize() (aor sip.Uri, registrar *sip.Uri, err error) {
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "recphone"
+	}
+	if c.MaxCalls == 0 {
+		c.MaxCalls = defaultMaxCalls
+	}
+	if c.MaxCalls < 1 || c.MaxCalls > 32 {
+		return aor, nil, bad("max_calls", "%d is not 1 to 32", c.MaxCalls)
 	}
 	return aor, registrar, nil
 }

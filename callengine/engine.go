@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -35,11 +34,12 @@ type Engine struct {
 	port int // real listening port, also when Listen asked for :0
 
 	observers observe.List[Event]
-	router    audioRouter
+	bridge    bridge
 	admission atomic.Pointer[Admission]
 
 	mu     sync.Mutex
 	calls  map[string]*Call // by SIP Call-ID
+	focus  *Call            // the call the agent hears and speaks to (lines.go)
 	nextID int
 	closed bool // no new calls (EndCalls)
 	shut   bool // Shutdown ran
@@ -63,8 +63,8 @@ func New(cfg Config, device audio.Device, log *slog.Logger) (*Engine, error) {
 		device = audio.NewNull()
 	}
 	e := &Engine{cfg: cfg, log: log, aor: aor, registrar: registrar, device: device, calls: map[string]*Call{}}
-	e.router.dev = device
-	e.router.log = log
+	e.bridge.dev = device
+	e.bridge.log = log
 	return e, nil
 }
 
@@ -144,7 +144,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	e.router.stop()
+	e.bridge.stop()
 	if e.ep == nil {
 		return nil
 	}
@@ -233,15 +233,15 @@ func (e *Engine) Call(id string) (*Call, error) {
 	return nil, fmt.Errorf("%w: %q", ErrNoSuchCall, id)
 }
 
-// addCall registers a new call unless another one is in progress: an agent
-// handles one conversation at a time, so a second one is refused as busy.
+// addCall registers a new call unless the agent's lines are all taken
+// (MaxCalls): then a new call is refused as busy.
 func (e *Engine) addCall(c *Call) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return ErrEngineClosed
 	}
-	if len(e.calls) > 0 {
+	if len(e.calls) >= e.cfg.MaxCalls {
 		return ErrBusy
 	}
 	e.nextID++
@@ -259,6 +259,9 @@ func (e *Engine) removeCall(c *Call) {
 	defer e.mu.Unlock()
 	if e.calls[c.CallID] == c {
 		delete(e.calls, c.CallID)
+	}
+	if e.focus == c {
+		e.focus = nil
 	}
 }
 
@@ -282,62 +285,3 @@ func (e *Engine) contact(transport string) sip.ContactHeader {
 
 // audioRouter runs the audio device while a call has media and hands each
 // 20 ms frame to that call's media session.
-type audioRouter struct {
-	dev    audio.Device
-	log    *slog.Logger
-	active atomic.Pointer[frameSinkBox]
-
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-type frameSink interface{ ProcessFrame(mic, speaker []int16) }
-type frameSinkBox struct{ s frameSink }
-
-func (r *audioRouter) attach(s frameSink) {
-	r.active.Store(&frameSinkBox{s})
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cancel != nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel, r.done = cancel, make(chan struct{})
-	done := r.done
-	go func() {
-		defer close(done)
-		err := r.dev.Run(ctx, func(mic, speaker []int16) {
-			if b := r.active.Load(); b != nil {
-				b.s.ProcessFrame(mic, speaker)
-			}
-		})
-		if err != nil {
-			r.log.Error("audio device failed", "err", err)
-		}
-	}()
-}
-
-// detach stops feeding s; when it was the active sink the device stops.
-func (r *audioRouter) detach(s frameSink) {
-	b := r.active.Load()
-	if b == nil || b.s != s || !r.active.CompareAndSwap(b, nil) {
-		return
-	}
-	r.stop()
-}
-
-func (r *audioRouter) stop() {
-	r.mu.Lock()
-	cancel, done := r.cancel, r.done
-	r.cancel, r.done = nil, nil
-	r.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Second):
-			r.log.Warn("audio device did not stop in time")
-		}
-	}
-}

@@ -134,6 +134,9 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.end(d.code, d.reason)
 		return
 	}
+	// Answering during another call holds it: the agent talks to one
+	// party at a time.
+	e.takeFocus(c)
 	var body []byte
 	if offer != nil {
 		dir, err := c.applyRemoteSDP(offer, true)

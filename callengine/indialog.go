@@ -164,6 +164,14 @@ func (c *Call) setHold(ctx context.Context, hold bool) error {
 		c.mu.Unlock()
 		return err
 	}
+	// A call we hold gets no microphone even while it has the focus (the
+	// party on hold must not hear the agent); resuming one is talking to
+	// it, so it takes the focus and the others are held.
+	if !hold {
+		c.e.takeFocus(c)
+	} else if c.e.Focused() == c {
+		c.e.bridge.setFocus(nil)
+	}
 	c.setState(c.holdState(), 0, "", false)
 	return nil
 }

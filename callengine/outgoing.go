@@ -60,6 +60,10 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 	}
 	req.AppendHeader(sip.NewHeader("Allow", dialog.AllowMethods))
 
+	// A call dialled during another one (a consultation) holds it and takes
+	// the agent's ear and voice.
+	e.takeFocus(c)
+
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.mu.Lock()
 	c.cancelDial = func() { c.stopDialing(487, "cancelled") }

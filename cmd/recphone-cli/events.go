@@ -41,6 +41,13 @@ func (w *eventWriter) errorf(command string, err error) {
 	w.write(ev)
 }
 
+// lineEvent describes one of the agent's calls (the calls command).
+func (w *eventWriter) lineEvent(c *callengine.Call, focused bool) {
+	remote := c.Remote()
+	w.write(map[string]any{"event": "line", "id": c.ID, "state": c.State(), "direction": c.Direction,
+		"remote": remote.URI, "remote_name": remote.DisplayName, "focused": focused})
+}
+
 // engineEvent turns an engine event into its JSON line.
 func (w *eventWriter) engineEvent(ev callengine.Event) {
 	switch ev := ev.(type) {
@@ -69,6 +76,8 @@ func (w *eventWriter) engineEvent(ev callengine.Event) {
 		w.write(m)
 	case callengine.RemoteIdentityEvent:
 		w.write(map[string]any{"event": "remote", "id": ev.Call.ID, "remote": ev.Remote.URI, "remote_name": ev.Remote.DisplayName})
+	case callengine.FocusEvent:
+		w.write(map[string]any{"event": "focus", "id": ev.Call.ID})
 	case callengine.DTMFEvent:
 		w.write(map[string]any{"event": "dtmf", "id": ev.Call.ID, "digit": ev.Digit})
 	case callengine.StatsEvent:

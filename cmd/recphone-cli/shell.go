@@ -54,9 +54,24 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		}
 		_, err = s.engine.Dial(ctx, args[0])
 	case "answer":
-		err = s.withCall(args, 0, func(c *callengine.Call, _ []string) error { return c.Answer() })
+		err = s.withRinging(args, 0, func(c *callengine.Call, _ []string) error { return c.Answer() })
+	case "calls":
+		for _, c := range s.engine.Calls() {
+			s.out.lineEvent(c, s.engine.Focused() == c)
+		}
+	case "focus":
+		err = s.withCall(args, 0, func(c *callengine.Call, _ []string) error {
+			go func() { // the other calls are held first: re-INVITEs
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+				defer cancel()
+				if err := s.engine.Focus(fctx, c); err != nil {
+					s.out.errorf("focus", err)
+				}
+			}()
+			return nil
+		})
 	case "reject":
-		err = s.withCall(args, 1, func(c *callengine.Call, rest []string) error {
+		err = s.withRinging(args, 1, func(c *callengine.Call, rest []string) error {
 			code := 486
 			if len(rest) == 1 {
 				n, perr := strconv.Atoi(rest[0])
@@ -113,7 +128,7 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		digits := args[len(args)-1]
 		err = s.withCall(args[:len(args)-1], 0, func(c *callengine.Call, _ []string) error { return s.phone.SendDTMF(ctx, c.ID, digits) })
 	default:
-		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, dtmf, mute, unmute, inject, pause, resume, record, stats, quit)", truncate(cmd, 40))
+		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, focus, calls, dtmf, mute, unmute, inject, pause, resume, record, stats, quit)", truncate(cmd, 40))
 	}
 	if err != nil {
 		s.out.errorf(cmd, err)
@@ -152,6 +167,15 @@ func (s *shell) inject(ctx context.Context, args []string) error {
 // withCall runs f on the call named by the first argument when it is a call
 // id, else on the only live call. extra is how many further args f accepts.
 func (s *shell) withCall(args []string, extra int, f func(*callengine.Call, []string) error) error {
+	return s.pickCall(args, extra, false, f)
+}
+
+// withRinging is withCall where a call ringing in is the default.
+func (s *shell) withRinging(args []string, extra int, f func(*callengine.Call, []string) error) error {
+	return s.pickCall(args, extra, true, f)
+}
+
+func (s *shell) pickCall(args []string, extra int, ringing bool, f func(*callengine.Call, []string) error) error {
 	calls := s.engine.Calls()
 	if len(args) > 0 {
 		if c, err := s.engine.Call(args[0]); err == nil {
@@ -163,6 +187,16 @@ func (s *shell) withCall(args []string, extra int, f func(*callengine.Call, []st
 	}
 	if len(calls) == 0 {
 		return callengine.ErrNoSuchCall
+	}
+	// Without an id: the call the agent is talking to, else the newest;
+	// answer and reject take the call ringing in.
+	for _, c := range calls {
+		if ringing && c.State() == callengine.StateIncoming {
+			return f(c, args)
+		}
+	}
+	if c := s.engine.Focused(); c != nil {
+		return f(c, args)
 	}
 	return f(calls[len(calls)-1], args)
 }

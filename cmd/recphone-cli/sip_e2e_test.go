@@ -178,7 +178,7 @@ func TestHoldAndResume(t *testing.T) {
 
 func TestDTMFBetweenTwoPhones(t *testing.T) {
 	alice := startCLI(t, 440, "")
-	bob := startCLI(t, 1000, "[account]\naor = \"sip:bob@127.0.0.1\"\n")
+	bob := startCLI(t, 1000, "[account]\naor = \"sip:bob@127.0.0.1\"\n[call]\nmax_calls = 1\n")
 	alice.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", bob.port))
 	bob.expect(5*time.Second, "call", map[string]any{"state": "incoming", "remote": "sip:alice@127.0.0.1", "remote_name": "Agent Alice"})
 	bob.send("answer")
@@ -191,7 +191,7 @@ func TestDTMFBetweenTwoPhones(t *testing.T) {
 	if got != "19*#" {
 		t.Fatalf("bob received %q, want 19*#", got)
 	}
-	// A second caller finds bob busy.
+	// With every line taken (max_calls = 1), a second caller finds bob busy.
 	carol := startCLI(t, 0, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
 	carol.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", bob.port))
 	carol.expect(5*time.Second, "call", map[string]any{"state": "ended", "code": 486})
@@ -280,4 +280,67 @@ func TestIncomingOfferlessCall(t *testing.T) {
 	if res := waitSIPp(t, caller); res.ExitCode != 0 {
 		t.Fatalf("caller scenario failed (our offer in the 200 wrong?):\n%s", res.Summary())
 	}
+}
+
+// waitHeard waits until the speaker file holds seconds more audio than at
+// from, and returns its length then.
+func (c *cli) waitHeard(t *testing.T, from int, seconds float64) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if n := len(c.speakerNow()); n >= from+int(seconds*8000) {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the speaker never played %.1f s more", seconds)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a file the phone writes
+	}
+}
+
+// A second call during a call rings as line 2; answering it holds line 1
+// (the first caller is told, and the agent hears the second caller), and
+// focusing line 1 again swaps: line 2 is held, line 1 resumed and heard.
+func TestSecondLineAndSwap(t *testing.T) {
+	alice := startCLI(t, 440, "")
+	bob := startCLI(t, 0, "[account]\naor = \"sip:bob@127.0.0.1\"\n")
+	carol := startCLI(t, 1000, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
+	alice.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", bob.port))
+	bob.expect(5*time.Second, "call", map[string]any{"state": "incoming", "id": "1"})
+	bob.send("answer")
+	alice.expect(5*time.Second, "call", map[string]any{"state": "answered"})
+
+	carol.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", bob.port))
+	bob.expect(5*time.Second, "call", map[string]any{"state": "incoming", "id": "2", "remote": "sip:carol@127.0.0.1"})
+	bob.send("answer")
+	alice.expect(10*time.Second, "call", map[string]any{"state": "held"})
+	carol.expect(10*time.Second, "call", map[string]any{"state": "answered"})
+	bob.expectSeen(10*time.Second, "focus", map[string]any{"id": "2"})
+	at := bob.waitHeard(t, len(bob.speakerNow()), 0.5) // the swap takes effect
+	carolEnd := bob.waitHeard(t, at, 2)
+
+	bob.send("calls")
+	lines := map[string]bool{}
+	for range 2 {
+		ev := bob.expect(5*time.Second, "line", nil)
+		lines[fmt.Sprint(ev["id"])] = ev["focused"] == true
+	}
+	if !lines["2"] || lines["1"] {
+		t.Fatalf("lines %v, want 2 focused and 1 not", lines)
+	}
+
+	bob.send("focus 1")
+	carol.expect(10*time.Second, "call", map[string]any{"state": "held"})
+	alice.expect(10*time.Second, "call", map[string]any{"state": "answered"})
+	bob.expectSeen(10*time.Second, "focus", map[string]any{"id": "1"})
+	at = bob.waitHeard(t, len(bob.speakerNow()), 0.5)
+	aliceEnd := bob.waitHeard(t, at, 2)
+
+	heard := bob.speaker()
+	assertTone(t, "line 2 focused", heard[carolEnd-16000:carolEnd], 1000, 1.5)
+	assertTone(t, "line 1 focused again", heard[aliceEnd-16000:aliceEnd], 440, 1.5)
+	bob.send("hangup 2")
+	carol.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+	bob.send("hangup")
+	alice.expect(5*time.Second, "call", map[string]any{"state": "ended"})
 }

@@ -52,6 +52,7 @@ type backend struct {
 func (b *backend) events(o *phone.Options) {
 	o.OnDevice, o.OnLevels, o.OnRecording, o.OnPolicy = b.deviceEvent, b.levelsToWindow, b.recordingEvent, b.policyEvent
 	o.OnNotice = b.noticeEvent
+	o.Lines = 1 // the window shows one call; a second caller is answered busy
 	o.OnAudit = b.audited
 }
 

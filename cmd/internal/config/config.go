@@ -52,6 +52,8 @@ type File struct {
 		RingTimeout    Duration `toml:"ring_timeout"`
 		AnswerTimeout  Duration `toml:"answer_timeout"`
 		RegisterExpiry Duration `toml:"register_expiry"`
+		// MaxCalls is how many calls at once (lines); default 4.
+		MaxCalls int `toml:"max_calls"`
 	} `toml:"call"`
 	Audio Audio `toml:"audio"`
 	// Recording is the agent's own recording settings; the admin policy
@@ -216,6 +218,7 @@ func (f *File) Engine() (callengine.Config, error) {
 		RingTimeout:    f.Call.RingTimeout.Duration,
 		AnswerTimeout:  f.Call.AnswerTimeout.Duration,
 		RegisterExpiry: f.Call.RegisterExpiry.Duration,
+		MaxCalls:       f.Call.MaxCalls,
 		UserAgent:      "recphone",
 		TLSListen:      f.Network.TLSListen,
 		SessionExpires: f.Network.SessionExpires.Duration,

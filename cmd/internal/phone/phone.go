@@ -126,6 +126,9 @@ type Options struct {
 	OnRing func(RingEvent)
 	// OnRecording receives the recording client's events.
 	OnRecording func(recording.Event)
+	// Lines, when set, is how many calls at once instead of [call]
+	// max_calls: the window takes one call at a time until it shows lines.
+	Lines int
 	// OnPolicy receives the recording policy's decisions on what a call's
 	// parties asked (a=recordpref, a PBX's pause, the agent's pause keys).
 	OnPolicy func(recording.PolicyEvent)
@@ -202,6 +205,9 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 	engineCfg, err := eff.Engine()
 	if err != nil {
 		return nil, err
+	}
+	if opts.Lines > 0 {
+		engineCfg.MaxCalls = opts.Lines
 	}
 	if opts.Policy != nil {
 		p.Policy = *opts.Policy
@@ -314,7 +320,7 @@ func NewLogger(f *config.File, stderr io.Writer) (*slog.Logger, func() error, er
 var engineKeys = map[string]string{
 	"aor": "account.aor", "username": "account.username", "registrar": "account.registrar",
 	"listen": "network.listen", "transport": "network.transport", "rtp_ports": "network.rtp_port_min/rtp_port_max",
-	"register_expiry": "call.register_expiry",
+	"register_expiry": "call.register_expiry", "max_calls": "call.max_calls",
 }
 
 // keyError is a call engine configuration error restated with the TOML

@@ -1,0 +1,93 @@
+package callengine
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// An agent may be in several calls at once (Config.MaxCalls): one is
+// focused — the agent hears it and speaks to it — and the others are held.
+// The bridge (bridge.go) runs them all on the device's clock.
+
+// FocusEvent reports the call the agent now hears and speaks to.
+type FocusEvent struct{ Call *Call }
+
+func (FocusEvent) event() {}
+
+// holdWait bounds the re-INVITEs that hold the other calls when one takes
+// the focus.
+const holdWait = 10 * time.Second
+
+// Focus makes c the call the agent hears and speaks to (a swap): every
+// other answered call the agent has not held yet is held first, and c is
+// resumed if the agent held it.
+func (e *Engine) Focus(ctx context.Context, c *Call) error {
+	if c.State() == StateEnded {
+		return ErrBadState
+	}
+	if c.heldByUs() {
+		return c.Unhold(ctx) // which takes the focus
+	}
+	errs := e.holdOthers(ctx, c)
+	e.setFocus(c)
+	return errors.Join(errs...)
+}
+
+// Focused is the call the agent hears and speaks to, nil if none.
+func (e *Engine) Focused() *Call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.focus
+}
+
+// holdOthers holds every answered call but c that is not held by us.
+func (e *Engine) holdOthers(ctx context.Context, c *Call) []error {
+	var errs []error
+	for _, o := range e.Calls() {
+		if o == c || o.heldByUs() {
+			continue
+		}
+		if st := o.State(); st != StateAnswered && st != StateHeld {
+			continue
+		}
+		if err := o.Hold(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// takeFocus gives a new call (dialled, or answered by the agent) the focus,
+// holding the others: a consultation or a second caller.
+func (e *Engine) takeFocus(c *Call) {
+	ctx, cancel := context.WithTimeout(context.Background(), holdWait)
+	defer cancel()
+	for _, err := range e.holdOthers(ctx, c) {
+		c.log.Warn("could not hold another call for this one", "err", err)
+	}
+	e.setFocus(c)
+}
+
+func (e *Engine) setFocus(c *Call) {
+	e.mu.Lock()
+	prev := e.focus
+	e.focus = c
+	e.mu.Unlock()
+	c.mu.Lock()
+	m := c.media
+	c.mu.Unlock()
+	if m != nil {
+		e.bridge.setFocus(m)
+	}
+	if prev != c {
+		c.log.Info("call focused")
+		e.emit(FocusEvent{Call: c})
+	}
+}
+
+func (c *Call) heldByUs() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.localHold
+}
