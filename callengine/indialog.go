@@ -165,11 +165,13 @@ func (c *Call) setHold(ctx context.Context, hold bool) error {
 		return err
 	}
 	// A call we hold gets no microphone even while it has the focus (the
-	// party on hold must not hear the agent); resuming one is talking to
-	// it, so it takes the focus and the others are held.
-	if !hold {
+	// party on hold must not hear the agent); resuming it gives it back.
+	// Resuming a call while another one has the focus (the recorder
+	// resuming a call it held) leaves the focus where it is: Focus swaps.
+	switch f := c.e.Focused(); {
+	case !hold && (f == nil || f == c):
 		c.e.takeFocus(c)
-	} else if c.e.Focused() == c {
+	case hold && f == c:
 		c.e.bridge.setFocus(nil)
 	}
 	c.setState(c.holdState(), 0, "", false)

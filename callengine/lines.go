@@ -26,11 +26,13 @@ func (e *Engine) Focus(ctx context.Context, c *Call) error {
 	if c.State() == StateEnded {
 		return ErrBadState
 	}
-	if c.heldByUs() {
-		return c.Unhold(ctx) // which takes the focus
-	}
 	errs := e.holdOthers(ctx, c)
 	e.setFocus(c)
+	if c.heldByUs() {
+		if err := c.Unhold(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -75,9 +77,12 @@ func (e *Engine) setFocus(c *Call) {
 	e.focus = c
 	e.mu.Unlock()
 	c.mu.Lock()
-	m := c.media
+	m, held := c.media, c.localHold
 	c.mu.Unlock()
-	if m != nil {
+	switch {
+	case held:
+		e.bridge.setFocus(nil) // until it is resumed: the party on hold hears nothing
+	case m != nil:
 		e.bridge.setFocus(m)
 	}
 	if prev != c {
