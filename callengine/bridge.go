@@ -3,6 +3,7 @@ package callengine
 import (
 	"context"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,8 +25,13 @@ type bridge struct {
 	sinks atomic.Pointer[[]frameSink] // every call with media, replaced on change
 	focus atomic.Pointer[frameSinkBox]
 
+	// waiting plays the call-waiting tone to the agent: a call rings in
+	// while the agent is in another.
+	waiting atomic.Bool
+
 	// Used on the device's frame goroutine only.
 	silence, discard []int16
+	waitPos          int // samples into the call-waiting cycle
 
 	mu     sync.Mutex // orders changes of sinks and the device's start and stop
 	cancel context.CancelFunc
@@ -128,6 +134,33 @@ func (b *bridge) frame(mic, speaker []int16) {
 	if !heard {
 		clear(speaker)
 	}
+	if b.waiting.Load() {
+		b.mixWaiting(speaker)
+	} else {
+		b.waitPos = 0
+	}
+}
+
+// The call-waiting tone: 440 Hz for 300 ms every 5 s, as exchanges play
+// it, at a level under the call's, to the agent only.
+const (
+	waitHz     = 440
+	waitOn     = audio.SampleRate * 3 / 10
+	waitCycle  = audio.SampleRate * 5
+	waitAmp    = 0.25 * 32767
+	waitPerSec = 2 * math.Pi * waitHz / audio.SampleRate
+)
+
+func (b *bridge) mixWaiting(speaker []int16) {
+	for i := range speaker {
+		pos := (b.waitPos + i) % waitCycle
+		if pos >= waitOn {
+			continue
+		}
+		v := float64(speaker[i]) + waitAmp*math.Sin(waitPerSec*float64(pos))
+		speaker[i] = int16(max(-32768, min(32767, v)))
+	}
+	b.waitPos = (b.waitPos + len(speaker)) % waitCycle
 }
 
 func (b *bridge) stop() {

@@ -142,6 +142,7 @@ func (c *Call) setState(s CallState, code int, reason string, early bool) {
 	c.mu.Unlock()
 	c.log.Info("call state", "state", s, "code", code, "reason", reason)
 	c.e.emit(CallEvent{Call: c, State: s, Code: code, Reason: reason, EarlyMedia: early})
+	c.e.updateWaiting()
 	if s == StateAnswered || s == StateHeld {
 		c.updateRecordIndication() // the peer may have seen an older one
 	}

@@ -99,6 +99,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// Observers learn of the call before we ring, so a recording can be
 	// answered by the recorder before the agent picks up.
 	c.e.emit(CallEvent{Call: c, State: StateIncoming, Reason: c.remote.DisplayName})
+	e.updateWaiting()
 	actx, cancel := context.WithCancel(context.Background())
 	stop := context.AfterFunc(in.Dialog().Context(), cancel) // the caller gave up
 	err = e.admit(actx, c)

@@ -91,6 +91,21 @@ func (e *Engine) setFocus(c *Call) {
 	}
 }
 
+// updateWaiting plays the call-waiting tone while a call rings in and the
+// agent is in another one.
+func (e *Engine) updateWaiting() {
+	ringing, talking := false, false
+	for _, c := range e.Calls() {
+		switch c.State() {
+		case StateIncoming:
+			ringing = true
+		case StateAnswered, StateHeld:
+			talking = true
+		}
+	}
+	e.bridge.waiting.Store(ringing && talking)
+}
+
 func (c *Call) heldByUs() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

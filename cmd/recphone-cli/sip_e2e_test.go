@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recphone/recphone/audio/dsp"
 	"github.com/recphone/recphone/callengine/siptest"
 )
 
@@ -341,6 +342,46 @@ func TestSecondLineAndSwap(t *testing.T) {
 	assertTone(t, "line 1 focused again", heard[aliceEnd-16000:aliceEnd], 440, 1.5)
 	bob.send("hangup 2")
 	carol.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+	bob.send("hangup")
+	alice.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+}
+
+// While a second call rings, the agent (only) hears the call-waiting tone:
+// 440 Hz for 300 ms every 5 s; it stops once the call is refused.
+func TestCallWaitingTone(t *testing.T) {
+	alice := startCLI(t, 0, "") // silent: the tone is all bob hears
+	bob := startCLI(t, 0, "[account]\naor = \"sip:bob@127.0.0.1\"\n")
+	carol := startCLI(t, 0, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
+	alice.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", bob.port))
+	bob.expect(5*time.Second, "call", map[string]any{"state": "incoming", "id": "1"})
+	bob.send("answer")
+	alice.expect(5*time.Second, "call", map[string]any{"state": "answered"})
+	before := bob.waitHeard(t, len(bob.speakerNow()), 1)
+
+	carol.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", bob.port))
+	bob.expect(5*time.Second, "call", map[string]any{"state": "incoming", "id": "2"})
+	ringing := bob.waitHeard(t, len(bob.speakerNow()), 1.5)
+	bob.send("reject 2")
+	carol.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+	refused := len(bob.speakerNow())
+	end := bob.waitHeard(t, refused, 6)
+	heard := bob.speaker()
+
+	if b := dsp.ToneBursts(heard[:before], 8000, 440, 160, 500, 0.8); len(b) != 0 {
+		t.Errorf("a tone before the second call rang: %v", b)
+	}
+	b := dsp.ToneBursts(heard[before:ringing], 8000, 440, 160, 500, 0.8)
+	if len(b) != 1 || b[0].Len < 2000 || b[0].Len > 2800 {
+		t.Errorf("while ringing: bursts %v, want one of 300 ms", b)
+	}
+	if b := dsp.ToneBursts(heard[refused+4000:end], 8000, 440, 160, 500, 0.8); len(b) != 0 {
+		t.Errorf("the tone went on after the call was refused: %v", b)
+	}
+	if len(alice.speakerNow()) > 0 {
+		if b := dsp.ToneBursts(alice.speaker(), 8000, 440, 160, 500, 0.8); len(b) != 0 {
+			t.Errorf("the remote party heard the call-waiting tone: %v", b)
+		}
+	}
 	bob.send("hangup")
 	alice.expect(5*time.Second, "call", map[string]any{"state": "ended"})
 }
