@@ -71,6 +71,7 @@ type Call struct {
 	recordUpdating bool             // a re-INVITE is telling the peer
 	recordPref     RecordPref       // the peer's a=recordpref
 	peerHeaders    [][2]string      // the peer's INVITE or answer headers
+	transfer       *transferState   // a transfer under way (transfer.go)
 	ended          chan struct{}
 	endOnce        sync.Once
 }

@@ -57,6 +57,7 @@ func (c *Call) onRequest(req *sip.Request) dialog.Reply {
 		// DTMF travels as RFC 4733 events; INFO bodies are acknowledged only.
 		r = dialog.Reply{Code: 200}
 	case sip.NOTIFY:
+		c.onNotify(req) // a transfer's progress
 		return dialog.Reply{Code: 200}
 	default:
 		return dialog.Reply{}

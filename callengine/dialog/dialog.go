@@ -105,6 +105,9 @@ func (d *Dialog) Context() context.Context {
 	return d.ctx
 }
 
+// LocalTag is our tag in the dialog.
+func (d *Dialog) LocalTag() string { return d.localTag }
+
 // RemoteTag is the peer's tag ("" while no answer carried one).
 func (d *Dialog) RemoteTag() string {
 	d.mu.Lock()

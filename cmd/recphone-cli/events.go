@@ -76,6 +76,9 @@ func (w *eventWriter) engineEvent(ev callengine.Event) {
 		w.write(m)
 	case callengine.RemoteIdentityEvent:
 		w.write(map[string]any{"event": "remote", "id": ev.Call.ID, "remote": ev.Remote.URI, "remote_name": ev.Remote.DisplayName})
+	case callengine.TransferEvent:
+		w.write(map[string]any{"event": "transfer", "id": ev.Call.ID, "target": ev.Target, "status": ev.Status,
+			"reason": ev.Reason, "done": ev.Done})
 	case callengine.FocusEvent:
 		w.write(map[string]any{"event": "focus", "id": ev.Call.ID})
 	case callengine.DTMFEvent:

@@ -55,6 +55,8 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		_, err = s.engine.Dial(ctx, args[0])
 	case "answer":
 		err = s.withRinging(args, 0, func(c *callengine.Call, _ []string) error { return c.Answer() })
+	case "transfer":
+		err = s.transfer(ctx, args)
 	case "calls":
 		for _, c := range s.engine.Calls() {
 			s.out.lineEvent(c, s.engine.Focused() == c)
@@ -128,7 +130,7 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		digits := args[len(args)-1]
 		err = s.withCall(args[:len(args)-1], 0, func(c *callengine.Call, _ []string) error { return s.phone.SendDTMF(ctx, c.ID, digits) })
 	default:
-		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, focus, calls, dtmf, mute, unmute, inject, pause, resume, record, stats, quit)", truncate(cmd, 40))
+		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, focus, calls, transfer, dtmf, mute, unmute, inject, pause, resume, record, stats, quit)", truncate(cmd, 40))
 	}
 	if err != nil {
 		s.out.errorf(cmd, err)
@@ -199,6 +201,49 @@ func (s *shell) pickCall(args []string, extra int, ringing bool, f func(*calleng
 		return f(c, args)
 	}
 	return f(calls[len(calls)-1], args)
+}
+
+// transfer hands a call's remote party to a target: transfer [ID] TARGET
+// (blind) or transfer [ID] --to ID2 (attended: to the party of call ID2).
+func (s *shell) transfer(ctx context.Context, args []string) error {
+	usage := fmt.Errorf("%w: transfer [ID] TARGET | transfer [ID] --to ID2", errUsage)
+	if len(args) == 0 || len(args) > 3 {
+		return usage
+	}
+	var other *callengine.Call
+	if n := len(args); n >= 2 && args[n-2] == "--to" {
+		c, err := s.engine.Call(args[n-1])
+		if err != nil {
+			return err
+		}
+		other, args = c, args[:n-2]
+	}
+	if other == nil && len(args) == 0 {
+		return usage
+	}
+	extra := 1
+	if other != nil {
+		extra = 0
+	}
+	return s.withCall(args, extra, func(c *callengine.Call, rest []string) error {
+		if other == nil && len(rest) != 1 {
+			return usage
+		}
+		go func() { // hold and REFER: signalling
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+			defer cancel()
+			var err error
+			if other != nil {
+				err = c.TransferTo(tctx, other)
+			} else {
+				err = c.Transfer(tctx, rest[0])
+			}
+			if err != nil {
+				s.out.errorf("transfer", err)
+			}
+		}()
+		return nil
+	})
 }
 
 func reasonFor(code int) string {

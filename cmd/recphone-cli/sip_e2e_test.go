@@ -385,3 +385,67 @@ func TestCallWaitingTone(t *testing.T) {
 	bob.send("hangup")
 	alice.expect(5*time.Second, "call", map[string]any{"state": "ended"})
 }
+
+// Blind transfer: the call is held, the remote party REFERred to the
+// target (Referred-By the agent), its progress reported from the NOTIFYs,
+// and the call ends once the transfer succeeded.
+func TestBlindTransfer(t *testing.T) {
+	peer := sipp(t, "transferee_blind.xml", "", nil)
+	phone := startCLI(t, 440, "")
+	phone.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", peer.LocalPort()))
+	phone.expect(5*time.Second, "call", map[string]any{"state": "answered"})
+	phone.send("transfer sip:carol@127.0.0.1:5999")
+	phone.expect(10*time.Second, "call", map[string]any{"state": "held"})
+	phone.expect(10*time.Second, "transfer", map[string]any{"status": 100, "done": false, "target": "sip:carol@127.0.0.1:5999"})
+	phone.expect(10*time.Second, "transfer", map[string]any{"status": 200, "done": true})
+	phone.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "transferred"})
+	if res := waitSIPp(t, peer); res.ExitCode != 0 || !strings.Contains(res.Logs, "refer-to") {
+		t.Fatalf("transferee scenario failed:\n%s", res.Summary())
+	}
+}
+
+// A transfer that fails (the target is busy) brings the call back: it is
+// resumed, and goes on until hung up.
+func TestFailedTransferResumesTheCall(t *testing.T) {
+	peer := sipp(t, "transferee_fails.xml", "", nil)
+	phone := startCLI(t, 440, "")
+	phone.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", peer.LocalPort()))
+	phone.expect(5*time.Second, "call", map[string]any{"state": "answered"})
+	phone.send("transfer sip:carol@127.0.0.1:5999")
+	phone.expect(10*time.Second, "call", map[string]any{"state": "held"})
+	phone.expect(10*time.Second, "transfer", map[string]any{"status": 486, "done": true})
+	phone.expect(10*time.Second, "call", map[string]any{"state": "answered"})
+	phone.send("hangup")
+	phone.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "local hangup"})
+	if res := waitSIPp(t, peer); res.ExitCode != 0 {
+		t.Fatalf("transferee scenario failed:\n%s", res.Summary())
+	}
+}
+
+// Attended transfer: the agent consults a second party (the first call is
+// held), then transfers the first party to it; the REFER carries the
+// consultation's dialog as Replaces, and the first call ends.
+func TestAttendedTransfer(t *testing.T) {
+	transferee := sipp(t, "transferee_attended.xml", "", nil)
+	target := startCLI(t, 1000, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
+	phone := startCLI(t, 440, "")
+	phone.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", transferee.LocalPort()))
+	phone.expect(5*time.Second, "call", map[string]any{"state": "answered", "id": "1"})
+	phone.send(fmt.Sprintf("dial sip:carol@127.0.0.1:%d", target.port))
+	phone.expect(10*time.Second, "call", map[string]any{"state": "held", "id": "1"})
+	target.expect(5*time.Second, "call", map[string]any{"state": "incoming"})
+	target.send("answer")
+	phone.expect(10*time.Second, "call", map[string]any{"state": "answered", "id": "2"})
+	phone.send("transfer 1 --to 2")
+	ev := phone.expect(10*time.Second, "transfer", map[string]any{"id": "1", "status": 200, "done": true})
+	if target := fmt.Sprint(ev["target"]); !strings.HasPrefix(target, "sip:carol@127.0.0.1") {
+		t.Errorf("transferred to %q", target)
+	}
+	phone.expect(10*time.Second, "call", map[string]any{"state": "ended", "id": "1", "reason": "transferred"})
+	res := waitSIPp(t, transferee)
+	if res.ExitCode != 0 || !strings.Contains(res.Logs, "Replaces=") {
+		t.Fatalf("transferee scenario failed:\n%s", res.Summary())
+	}
+	phone.send("hangup 2")
+	target.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+}
