@@ -73,7 +73,10 @@ type Recorder struct {
 	// prefs is each live call's remote recording preference as last acted on.
 	prefs map[string]callengine.RecordPref
 	// keys finds each call's pause and resume sequences (keys.go).
-	keys   map[string]*keyMatcher
+	keys map[string]*keyMatcher
+	// groups is each live call's RFC 7865 group: a consultation shares
+	// the group of the call it was dialled from (groups.go).
+	groups map[string]string
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -110,7 +113,7 @@ func New(engine *callengine.Engine, pol policy.Resolved, opts Options) (*Recorde
 		sessions: map[*session]struct{}{}, status: map[string]Event{},
 		perCall: map[string]map[*session]Event{}, lastPublished: map[string]Event{}, changed: make(chan struct{}),
 		heldByUs: map[string]bool{}, prefs: map[string]callengine.RecordPref{},
-		keys: map[string]*keyMatcher{},
+		keys: map[string]*keyMatcher{}, groups: map[string]string{},
 	}, nil
 }
 
@@ -258,6 +261,7 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 	case callengine.StateEnded:
 		r.mu.Lock()
 		delete(r.prefs, c.ID)
+		delete(r.groups, c.ID)
 		r.mu.Unlock()
 		r.forgetKeys(c.ID)
 		sessions := r.sessionsOf(c.ID)

@@ -130,7 +130,7 @@ func (r *Recorder) streamCount() int {
 // tap, which goes in before the call's first packet (what is said before
 // the SRS answers is kept and sent once it does).
 func (s *session) attach(call *callengine.Call) error {
-	meta, err := newCallMetadata(call, len(s.streams), s.mixer != nil, s.r.pol.MetadataHeaders, time.Now())
+	meta, err := newCallMetadata(call, s.r.groupFor(call), len(s.streams), s.mixer != nil, s.r.pol.MetadataHeaders, time.Now())
 	if err != nil {
 		return err
 	}
@@ -151,6 +151,7 @@ func (s *session) attach(call *callengine.Call) error {
 			}
 		}
 	}
+	s.r.joinGroup(call, meta.groupID)
 	s.mu.Lock()
 	s.call, s.meta = call, meta
 	s.log = s.r.log.With("rs_origin", string(s.origin), "call", call.ID, "call_id", call.CallID)

@@ -30,7 +30,9 @@ type callMetadata struct {
 	headers     []metadata.SIPHeader
 }
 
-func newCallMetadata(call *callengine.Call, streams int, mixed bool, headerNames []string, now time.Time) (*callMetadata, error) {
+// newCallMetadata describes call in a group: groupID names the group of
+// related sessions it belongs to ("": a group of its own).
+func newCallMetadata(call *callengine.Call, groupID string, streams int, mixed bool, headerNames []string, now time.Time) (*callMetadata, error) {
 	ids := make([]string, 4+streams)
 	for i := range ids {
 		id, err := metadata.NewID()
@@ -43,6 +45,9 @@ func newCallMetadata(call *callengine.Call, streams int, mixed bool, headerNames
 		groupID: ids[0], sessionID: ids[1], agentID: ids[2], remoteID: ids[3], streamIDs: ids[4:],
 		mixed: mixed, start: call.Created, associated: now,
 		agent: call.Local, remote: call.Remote(), headerNames: headerNames,
+	}
+	if groupID != "" {
+		m.groupID = groupID
 	}
 	m.sipSessionID = sessionIDValue(call.SessionID())
 	m.headers = headersOf(call, headerNames)
