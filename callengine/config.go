@@ -45,6 +45,9 @@ type Config struct {
 	RingTimeout    time.Duration // give up an unanswered outgoing call (default 60 s)
 	AnswerTimeout  time.Duration // reject an incoming call nobody answers (default 60 s)
 	UserAgent      string
+	// AcceptRefer lets the remote party transfer the agent (a REFER in
+	// the call): the phone calls the target and reports to the referrer.
+	AcceptRefer bool
 	// MaxCalls is how many calls the agent may have at once (lines);
 	// default 4. A new call beyond them is refused busy (486).
 	MaxCalls int

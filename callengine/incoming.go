@@ -137,7 +137,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	// Answering during another call holds it: the agent talks to one
 	// party at a time.
-	e.takeFocus(c)
+	e.takeFocus(c, nil)
 	var body []byte
 	if offer != nil {
 		dir, err := c.applyRemoteSDP(offer, true)

@@ -59,6 +59,8 @@ func (c *Call) onRequest(req *sip.Request) dialog.Reply {
 	case sip.NOTIFY:
 		c.onNotify(req) // a transfer's progress
 		return dialog.Reply{Code: 200}
+	case sip.REFER:
+		return c.onRefer(req) // the remote party transfers the agent
 	default:
 		return dialog.Reply{}
 	}
@@ -171,7 +173,7 @@ func (c *Call) setHold(ctx context.Context, hold bool) error {
 	// resuming a call it held) leaves the focus where it is: Focus swaps.
 	switch f := c.e.Focused(); {
 	case !hold && (f == nil || f == c):
-		c.e.takeFocus(c)
+		c.e.takeFocus(c, nil)
 	case hold && f == c:
 		c.e.bridge.setFocus(nil)
 	}

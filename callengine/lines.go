@@ -26,7 +26,7 @@ func (e *Engine) Focus(ctx context.Context, c *Call) error {
 	if c.State() == StateEnded {
 		return ErrBadState
 	}
-	errs := e.holdOthers(ctx, c)
+	errs := e.holdOthers(ctx, c, nil)
 	e.setFocus(c)
 	if c.heldByUs() {
 		if err := c.Unhold(ctx); err != nil {
@@ -43,11 +43,12 @@ func (e *Engine) Focused() *Call {
 	return e.focus
 }
 
-// holdOthers holds every answered call but c that is not held by us.
-func (e *Engine) holdOthers(ctx context.Context, c *Call) []error {
+// holdOthers holds every answered call but c and keep that is not held by
+// us.
+func (e *Engine) holdOthers(ctx context.Context, c, keep *Call) []error {
 	var errs []error
 	for _, o := range e.Calls() {
-		if o == c || o.heldByUs() {
+		if o == c || o == keep || o.heldByUs() {
 			continue
 		}
 		if st := o.State(); st != StateAnswered && st != StateHeld {
@@ -61,11 +62,11 @@ func (e *Engine) holdOthers(ctx context.Context, c *Call) []error {
 }
 
 // takeFocus gives a new call (dialled, or answered by the agent) the focus,
-// holding the others: a consultation or a second caller.
-func (e *Engine) takeFocus(c *Call) {
+// holding the others but keep: a consultation or a second caller.
+func (e *Engine) takeFocus(c, keep *Call) {
 	ctx, cancel := context.WithTimeout(context.Background(), holdWait)
 	defer cancel()
-	for _, err := range e.holdOthers(ctx, c) {
+	for _, err := range e.holdOthers(ctx, c, keep) {
 		c.log.Warn("could not hold another call for this one", "err", err)
 	}
 	e.setFocus(c)

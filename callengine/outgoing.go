@@ -25,6 +25,13 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.dialURI(ctx, uri, nil)
+}
+
+// dialURI places a call to uri; extra headers go on the INVITE (a
+// transfer's Referred-By and Replaces). Taking the focus it holds the
+// other calls but keep (the call a REFER came in, which its referrer ends).
+func (e *Engine) dialURI(ctx context.Context, uri sip.Uri, keep *Call, extra ...sip.Header) (*Call, error) {
 	transport := e.transportFor(uri)
 	c := e.newCall(Outgoing, sip.GenerateTagN(32), transport)
 	c.remote = Party{URI: (&sip.Uri{Scheme: uri.Scheme, User: uri.User, Host: uri.Host, Port: uri.Port}).String()}
@@ -59,10 +66,13 @@ func (e *Engine) Dial(ctx context.Context, target string) (*Call, error) {
 		req.AppendHeader(h)
 	}
 	req.AppendHeader(sip.NewHeader("Allow", dialog.AllowMethods))
+	for _, h := range extra {
+		req.AppendHeader(h)
+	}
 
 	// A call dialled during another one (a consultation) holds it and takes
 	// the agent's ear and voice.
-	e.takeFocus(c)
+	e.takeFocus(c, keep)
 
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.mu.Lock()

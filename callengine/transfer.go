@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/callengine/dialog"
 )
 
 // Transfer as the transferor (RFC 3515 REFER, RFC 5589): the remote party
@@ -223,4 +225,118 @@ func truncateText(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// Transferred as the transferee: the remote party REFERs the agent to a
+// target (with Config.AcceptRefer). The phone calls the target, with the
+// referrer's Referred-By and, for an attended transfer, the Replaces of
+// the target's dialog, and reports the new call's progress to the
+// referrer in NOTIFYs; the referrer then ends the original call.
+
+func (c *Call) onRefer(req *sip.Request) dialog.Reply {
+	if !c.e.cfg.AcceptRefer {
+		c.log.Info("transfer refused by configuration (accept_refer)")
+		return dialog.Reply{Code: 603, Reason: "Decline"}
+	}
+	h := req.GetHeader("Refer-To")
+	if h == nil {
+		return dialog.Reply{Code: 400, Reason: "Missing Refer-To"}
+	}
+	var uri sip.Uri
+	params := sip.NewParams()
+	if _, err := sip.ParseAddressValue(h.Value(), &uri, &params); err != nil || uri.Host == "" ||
+		(uri.Scheme != "sip" && uri.Scheme != "sips") {
+		c.log.Warn("unusable Refer-To", "err", err)
+		return dialog.Reply{Code: 400, Reason: "Bad Refer-To"}
+	}
+	var extra []sip.Header
+	if by := req.GetHeader("Referred-By"); by != nil {
+		extra = append(extra, sip.NewHeader("Referred-By", by.Value()))
+	}
+	if uri.Headers != nil {
+		if v, ok := uri.Headers.Get("Replaces"); ok {
+			if r, err := url.QueryUnescape(v); err == nil && r != "" {
+				extra = append(extra, sip.NewHeader("Replaces", r))
+			}
+		}
+	}
+	target := sip.Uri{Scheme: uri.Scheme, User: uri.User, Host: uri.Host, Port: uri.Port, UriParams: uri.UriParams}
+	return dialog.Reply{Code: 202, Reason: "Accepted", Sent: func() {
+		c.e.bg.Add(1)
+		go func() {
+			defer c.e.bg.Done()
+			c.referred(target, extra)
+		}()
+	}}
+}
+
+// referred calls the target of a REFER and tells the referrer how it goes.
+func (c *Call) referred(target sip.Uri, extra []sip.Header) {
+	c.notifyReferrer(sipfrag{status: 100, reason: "Trying"}, false)
+	c.log.Info("transferred by the remote party", "target", target.String())
+	nc, err := c.e.dialURI(context.Background(), target, c, extra...)
+	if err != nil {
+		c.notifyReferrer(sipfrag{status: 503, reason: "Service Unavailable"}, true)
+		return
+	}
+	states := make(chan CallEvent, 8)
+	remove := c.e.Observe(func(ev Event) {
+		if ce, ok := ev.(CallEvent); ok && ce.Call == nc {
+			select {
+			case states <- ce:
+			default:
+			}
+		}
+	})
+	defer remove()
+	for {
+		select {
+		case ev := <-states:
+			switch ev.State {
+			case StateRinging:
+				c.notifyReferrer(sipfrag{status: 180, reason: "Ringing"}, false)
+			case StateAnswered, StateHeld:
+				c.notifyReferrer(sipfrag{status: 200, reason: "OK"}, true)
+				return
+			case StateEnded:
+				code := ev.Code
+				if code < 300 {
+					code = 487
+				}
+				c.notifyReferrer(sipfrag{status: code, reason: sipText(ev.Reason)}, true)
+				return
+			}
+		case <-nc.Done():
+			// Ended before its event reached us: report a failure.
+			c.notifyReferrer(sipfrag{status: 487, reason: "Request Terminated"}, true)
+			return
+		case <-c.ended:
+			return
+		}
+	}
+}
+
+// notifyReferrer sends one NOTIFY of the REFER's implicit subscription.
+func (c *Call) notifyReferrer(f sipfrag, final bool) {
+	d := c.dialog()
+	if d == nil {
+		return
+	}
+	req := d.Request(sip.NOTIFY)
+	for _, h := range c.commonHeaders() {
+		req.AppendHeader(h)
+	}
+	req.AppendHeader(sip.NewHeader("Event", "refer"))
+	state := "active;expires=60"
+	if final {
+		state = "terminated;reason=noresource"
+	}
+	req.AppendHeader(sip.NewHeader("Subscription-State", state))
+	req.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag"))
+	req.SetBody([]byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", f.status, f.reason)))
+	ctx, cancel := context.WithTimeout(d.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := d.Do(ctx, req); err != nil {
+		c.log.Warn("transfer progress not delivered", "status", f.status, "err", err)
+	}
 }

@@ -203,7 +203,7 @@ func (e *Endpoint) PeerCertificates(req *sip.Request) []*x509.Certificate {
 }
 
 // AllowMethods is what the endpoint answers to.
-const AllowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY"
+const AllowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY, REFER"
 
 func (e *Endpoint) supported() []string {
 	e.mu.Lock()

@@ -449,3 +449,45 @@ func TestAttendedTransfer(t *testing.T) {
 	phone.send("hangup 2")
 	target.expect(5*time.Second, "call", map[string]any{"state": "ended"})
 }
+
+// Transferred by the remote party (accept_refer): the REFER is accepted,
+// the agent's phone calls the target with the referrer's Referred-By,
+// reports 100, 180 and 200 in NOTIFYs, and the referrer ends its call.
+func TestTransferredByTheRemoteParty(t *testing.T) {
+	target := startCLI(t, 1000, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
+	phone := startCLI(t, 440, "[call]\naccept_refer = true\n")
+	referrer := sipp(t, "transferor.xml", fmt.Sprintf("127.0.0.1:%d", phone.port), map[string]string{"target": fmt.Sprintf("sip:carol@127.0.0.1:%d", target.port)})
+	phone.expect(5*time.Second, "call", map[string]any{"state": "incoming", "id": "1"})
+	phone.send("answer")
+	phone.expect(5*time.Second, "call", map[string]any{"state": "answered", "id": "1"})
+	in := target.expect(10*time.Second, "call", map[string]any{"state": "incoming"})
+	if in["remote"] != "sip:alice@127.0.0.1" {
+		t.Errorf("the target is called by %v", in["remote"])
+	}
+	phone.expect(10*time.Second, "call", map[string]any{"state": "ringing", "id": "2"}) // the NOTIFY 180 goes out
+	target.send("answer")
+	phone.expect(10*time.Second, "call", map[string]any{"state": "answered", "id": "2"})
+	phone.expect(10*time.Second, "call", map[string]any{"state": "ended", "id": "1", "reason": "remote hangup"})
+	if res := waitSIPp(t, referrer); res.ExitCode != 0 || !strings.Contains(res.Logs, "SIP/2.0 200") {
+		t.Fatalf("transferor scenario failed:\n%s", res.Summary())
+	}
+	phone.send("hangup")
+	target.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+}
+
+// Without accept_refer a REFER is declined and the call goes on.
+func TestReferDeclinedByDefault(t *testing.T) {
+	phone := startCLI(t, 440, "")
+	referrer := sipp(t, "transferor.xml", fmt.Sprintf("127.0.0.1:%d", phone.port), map[string]string{"target": "sip:carol@127.0.0.1:5999"})
+	phone.expect(5*time.Second, "call", map[string]any{"state": "incoming"})
+	phone.send("answer")
+	res := waitSIPp(t, referrer)
+	if res.ExitCode == 0 || !strings.Contains(res.Messages, "603 Decline") {
+		t.Fatalf("the REFER was not declined:\n%s", res.Summary())
+	}
+	for _, ev := range phone.all() {
+		if ev["event"] == "call" && ev["direction"] == "outgoing" {
+			t.Fatalf("the phone called the REFER's target: %v", ev)
+		}
+	}
+}

@@ -54,6 +54,8 @@ type File struct {
 		RegisterExpiry Duration `toml:"register_expiry"`
 		// MaxCalls is how many calls at once (lines); default 4.
 		MaxCalls int `toml:"max_calls"`
+		// AcceptRefer lets the remote party transfer the agent.
+		AcceptRefer bool `toml:"accept_refer"`
 	} `toml:"call"`
 	Audio Audio `toml:"audio"`
 	// Recording is the agent's own recording settings; the admin policy
@@ -219,6 +221,7 @@ func (f *File) Engine() (callengine.Config, error) {
 		AnswerTimeout:  f.Call.AnswerTimeout.Duration,
 		RegisterExpiry: f.Call.RegisterExpiry.Duration,
 		MaxCalls:       f.Call.MaxCalls,
+		AcceptRefer:    f.Call.AcceptRefer,
 		UserAgent:      "recphone",
 		TLSListen:      f.Network.TLSListen,
 		SessionExpires: f.Network.SessionExpires.Duration,
