@@ -50,6 +50,17 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 
+	// An INVITE with Replaces (RFC 3891) takes over one of our calls: the
+	// agent is the target of an attended transfer.
+	var replaced *Call
+	if h := req.GetHeader("Replaces"); h != nil {
+		if replaced = e.replacedBy(h.Value()); replaced == nil {
+			log.Info("refused INVITE replacing no call of ours", "replaces", h.Value())
+			e.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+			return
+		}
+	}
+
 	transport := "udp"
 	if sip.IsReliable(req.Transport()) {
 		transport = "tcp"
@@ -112,23 +123,34 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.end(503, err.Error())
 		return
 	}
-	c.log.Info("incoming call", "from", c.remote.URI)
-	if err := in.Respond(180, "Ringing", c.commonHeaders()...); err != nil {
-		c.end(487, "caller went away")
-		return
-	}
-
-	timeout := time.NewTimer(e.cfg.AnswerTimeout)
-	defer timeout.Stop()
 	var d answerDecision
-	select {
-	case d = <-c.decision:
-	case <-timeout.C:
-		d = answerDecision{code: 480, reason: "Temporarily Unavailable"}
-	case <-in.Cancelled():
-		in.Dialog().Close()
-		c.end(487, "cancelled by caller")
-		return
+	if replaced != nil {
+		// It continues a conversation the agent is in: answered at once,
+		// and the call it replaces ends once it is up.
+		c.log.Info("incoming call replaces a call", "from", c.remote.URI, "replaces", replaced.ID)
+		d = answerDecision{answer: true}
+		defer func() {
+			if c.State() == StateAnswered || c.State() == StateHeld {
+				replaced.replacedNow()
+			}
+		}()
+	} else {
+		c.log.Info("incoming call", "from", c.remote.URI)
+		if err := in.Respond(180, "Ringing", c.commonHeaders()...); err != nil {
+			c.end(487, "caller went away")
+			return
+		}
+		timeout := time.NewTimer(e.cfg.AnswerTimeout)
+		defer timeout.Stop()
+		select {
+		case d = <-c.decision:
+		case <-timeout.C:
+			d = answerDecision{code: 480, reason: "Temporarily Unavailable"}
+		case <-in.Cancelled():
+			in.Dialog().Close()
+			c.end(487, "cancelled by caller")
+			return
+		}
 	}
 	if !d.answer {
 		_ = in.Respond(d.code, d.reason, c.commonHeaders()...)
@@ -137,7 +159,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	// Answering during another call holds it: the agent talks to one
 	// party at a time.
-	e.takeFocus(c, nil)
+	e.takeFocus(c, replaced) // nil but for a Replaces: that call ends, it is not held
 	var body []byte
 	if offer != nil {
 		dir, err := c.applyRemoteSDP(offer, true)

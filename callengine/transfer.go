@@ -340,3 +340,61 @@ func (c *Call) notifyReferrer(f sipfrag, final bool) {
 		c.log.Warn("transfer progress not delivered", "status", f.status, "err", err)
 	}
 }
+
+// The target of an attended transfer: an INVITE with Replaces (RFC 3891)
+// naming one of our dialogs takes it over.
+
+// replacedBy finds the call a Replaces header names: call-id;to-tag (our
+// tag);from-tag (the peer's). An early-only Replaces matches no answered
+// call.
+func (e *Engine) replacedBy(value string) *Call {
+	callID, rest, _ := strings.Cut(strings.TrimSpace(value), ";")
+	var toTag, fromTag string
+	early := false
+	for _, p := range strings.Split(rest, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		switch strings.ToLower(k) {
+		case "to-tag":
+			toTag = v
+		case "from-tag":
+			fromTag = v
+		case "early-only":
+			early = true
+		}
+	}
+	if callID == "" || toTag == "" || fromTag == "" {
+		return nil
+	}
+	for _, c := range e.Calls() {
+		d := c.dialog()
+		if d == nil || d.CallID() != callID || d.LocalTag() != toTag || d.RemoteTag() != fromTag {
+			continue
+		}
+		if st := c.State(); st == StateEnded || early && (st == StateAnswered || st == StateHeld) {
+			return nil
+		}
+		return c
+	}
+	return nil
+}
+
+// replacedNow ends a call another one has taken over.
+func (c *Call) replacedNow() {
+	c.e.bg.Add(1)
+	go func() {
+		defer c.e.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.setEndReason("replaced")
+		if st := c.State(); st != StateAnswered && st != StateHeld {
+			_ = c.Hangup(ctx) // an early dialog: CANCEL or decline
+			return
+		}
+		if d := c.dialog(); d != nil {
+			if err := d.Bye(ctx, c.commonHeaders()...); err != nil {
+				c.log.Warn("BYE of the replaced call not confirmed", "err", err)
+			}
+		}
+		c.end(0, "replaced")
+	}()
+}

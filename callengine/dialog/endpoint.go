@@ -32,8 +32,9 @@ type InviteHandler func(req *sip.Request, tx sip.ServerTransaction)
 
 // Option tags this layer implements itself.
 const (
-	TagTimer  = "timer"  // RFC 4028 session timers
-	TagSIPREC = "siprec" // RFC 7866; supported once a recording handler is set
+	TagTimer    = "timer"    // RFC 4028 session timers
+	TagSIPREC   = "siprec"   // RFC 7866; supported once a recording handler is set
+	TagReplaces = "replaces" // RFC 3891: an INVITE that takes over a call (the target of a transfer)
 )
 
 // Options configures Listen.
@@ -208,7 +209,7 @@ const AllowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY, R
 func (e *Endpoint) supported() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	tags := []string{TagTimer}
+	tags := []string{TagTimer, TagReplaces}
 	if e.recordings != nil {
 		tags = append(tags, TagSIPREC)
 	}

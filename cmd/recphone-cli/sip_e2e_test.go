@@ -491,3 +491,40 @@ func TestReferDeclinedByDefault(t *testing.T) {
 		}
 	}
 }
+
+// An attended transfer between three phones: the agent consults the
+// target, then transfers the first party to it; the transferee calls the
+// target with Replaces, the target's phone takes that call over its call
+// with the agent (answered at once, the replaced call ended), and the
+// transferee and the target hear each other.
+func TestAttendedTransferBetweenPhones(t *testing.T) {
+	agent := startCLI(t, 0, "")
+	bob := startCLI(t, 440, "[account]\naor = \"sip:bob@127.0.0.1\"\n[call]\naccept_refer = true\n")
+	carol := startCLI(t, 1000, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
+	agent.send(fmt.Sprintf("dial sip:bob@127.0.0.1:%d", bob.port))
+	bob.expect(5*time.Second, "call", map[string]any{"state": "incoming", "id": "1"})
+	bob.send("answer")
+	agent.expect(5*time.Second, "call", map[string]any{"state": "answered", "id": "1"})
+	agent.send(fmt.Sprintf("dial sip:carol@127.0.0.1:%d", carol.port))
+	carol.expect(5*time.Second, "call", map[string]any{"state": "incoming", "id": "1"})
+	carol.send("answer")
+	agent.expect(10*time.Second, "call", map[string]any{"state": "answered", "id": "2"})
+
+	agent.send("transfer 1 --to 2")
+	agent.expect(10*time.Second, "transfer", map[string]any{"id": "1", "status": 200, "done": true})
+	agent.expect(10*time.Second, "call", map[string]any{"state": "ended", "id": "1", "reason": "transferred"})
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "ended", "id": "2", "reason": "remote hangup"})
+	carol.expectSeen(10*time.Second, "call", map[string]any{"state": "ended", "id": "1", "reason": "replaced"})
+	carol.expectSeen(10*time.Second, "call", map[string]any{"state": "answered", "id": "2", "remote": "sip:bob@127.0.0.1"})
+	bob.expectSeen(10*time.Second, "call", map[string]any{"state": "answered", "id": "2"})
+	bob.expectSeen(10*time.Second, "call", map[string]any{"state": "ended", "id": "1", "reason": "remote hangup"})
+
+	at := bob.waitHeard(t, len(bob.speakerNow()), 0.5)
+	end := bob.waitHeard(t, at, 1.5)
+	assertTone(t, "bob hears carol", bob.speaker()[at:end], 1000, 1)
+	at = carol.waitHeard(t, len(carol.speakerNow()), 0.5)
+	end = carol.waitHeard(t, at, 1.5)
+	assertTone(t, "carol hears bob", carol.speaker()[at:end], 440, 1)
+	bob.send("hangup")
+	carol.expect(5*time.Second, "call", map[string]any{"state": "ended", "id": "2"})
+}
