@@ -24,6 +24,9 @@ type bridge struct {
 
 	sinks atomic.Pointer[[]frameSink] // every call with media, replaced on change
 	focus atomic.Pointer[frameSinkBox]
+	// conf, when set, is a local conference: its members hear the agent
+	// and each other, and the agent hears them all (focus is ignored).
+	conf atomic.Pointer[conference]
 
 	// waiting plays the call-waiting tone to the agent: a call rings in
 	// while the agent is in another.
@@ -93,6 +96,14 @@ func (b *bridge) detach(s frameSink) {
 	}
 	next := slices.Delete(slices.Clone(cur), i, i+1)
 	b.sinks.Store(&next)
+	if c := b.conf.Load(); c != nil && slices.Contains(c.members, s) {
+		// A member left: the others go on together, or the last one alone.
+		rest := slices.DeleteFunc(slices.Clone(c.members), func(m frameSink) bool { return m == s })
+		b.setConference(rest)
+		if len(rest) == 1 {
+			b.focus.Store(&frameSinkBox{rest[0]})
+		}
+	}
 	if f := b.focus.Load(); f != nil && f.s == s {
 		b.focus.CompareAndSwap(f, nil)
 	}
@@ -110,6 +121,61 @@ func (b *bridge) current() []frameSink {
 	return nil
 }
 
+// conference is a mix of calls with its buffers, made once when it is set
+// up: the frame goroutine owns them while it is the bridge's.
+type conference struct {
+	members []frameSink
+	heard   [][]int16 // each member's last frame received
+	send    []int16
+}
+
+// setConference mixes the members together with the agent; nil or fewer
+// than two ends the conference.
+func (b *bridge) setConference(members []frameSink) {
+	if len(members) < 2 {
+		b.conf.Store(nil)
+		return
+	}
+	c := &conference{members: slices.Clone(members), send: make([]int16, audio.FrameSamples)}
+	for range members {
+		c.heard = append(c.heard, make([]int16, audio.FrameSamples))
+	}
+	b.conf.Store(c)
+}
+
+// inConference is the conference's members, nil when there is none.
+func (b *bridge) inConference() []frameSink {
+	if c := b.conf.Load(); c != nil {
+		return c.members
+	}
+	return nil
+}
+
+// mixConference runs a conference's tick: each member is sent the agent
+// plus what the other members said (the last frame of those not yet run
+// this tick: 20 ms more delay at most), and the agent hears them all.
+func (b *bridge) mixConference(c *conference, mic, speaker []int16) {
+	clear(speaker)
+	for i, s := range c.members {
+		send := c.send[:len(mic)]
+		copy(send, mic)
+		for j := range c.members {
+			if j != i {
+				addSaturated(send, c.heard[j])
+			}
+		}
+		heard := c.heard[i][:len(speaker)]
+		s.ProcessFrame(send, heard)
+		addSaturated(speaker, heard)
+	}
+}
+
+func addSaturated(dst, src []int16) {
+	for i := range min(len(dst), len(src)) {
+		dst[i] = int16(max(-32768, min(32767, int32(dst[i])+int32(src[i]))))
+	}
+}
+
 // frame is the device's callback: one tick of every call.
 func (b *bridge) frame(mic, speaker []int16) {
 	var focus frameSink
@@ -123,8 +189,18 @@ func (b *bridge) frame(mic, speaker []int16) {
 		b.discard = make([]int16, len(speaker))
 	}
 	heard := false
+	conf := b.conf.Load()
+	if conf != nil && len(mic) <= len(conf.send) {
+		b.mixConference(conf, mic, speaker)
+		heard = true
+	} else {
+		conf = nil
+	}
 	for _, s := range b.current() {
-		if s == focus {
+		if conf != nil && slices.Contains(conf.members, s) {
+			continue
+		}
+		if conf == nil && s == focus {
 			s.ProcessFrame(mic, speaker)
 			heard = true
 			continue

@@ -140,7 +140,13 @@ func (c *Call) Hold(ctx context.Context) error { return c.setHold(ctx, true) }
 // Unhold resumes a call we put on hold.
 func (c *Call) Unhold(ctx context.Context) error { return c.setHold(ctx, false) }
 
-func (c *Call) setHold(ctx context.Context, hold bool) error {
+func (c *Call) setHold(ctx context.Context, hold bool) error { return c.holdAndFocus(ctx, hold, true) }
+
+// setHoldOnly holds or resumes the call and leaves the focus alone (a
+// conference resuming its members).
+func (c *Call) setHoldOnly(ctx context.Context, hold bool) error { return c.holdAndFocus(ctx, hold, false) }
+
+func (c *Call) holdAndFocus(ctx context.Context, hold, focus bool) error {
 	c.mu.Lock()
 	state, already := c.state, c.localHold == hold
 	if state != StateAnswered && state != StateHeld {
@@ -172,6 +178,7 @@ func (c *Call) setHold(ctx context.Context, hold bool) error {
 	// Resuming a call while another one has the focus (the recorder
 	// resuming a call it held) leaves the focus where it is: Focus swaps.
 	switch f := c.e.Focused(); {
+	case !focus:
 	case !hold && (f == nil || f == c):
 		c.e.takeFocus(c, nil)
 	case hold && f == c:

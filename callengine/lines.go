@@ -3,6 +3,8 @@ package callengine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -111,4 +113,56 @@ func (c *Call) heldByUs() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.localHold
+}
+
+// ConferenceEvent reports the calls now mixed together with the agent
+// (none: the conference ended, Split).
+type ConferenceEvent struct{ Calls []*Call }
+
+func (ConferenceEvent) event() {}
+
+// Conference mixes calls into a local conference: each party hears the
+// agent and the others, the agent hears them all. Calls the agent held
+// are resumed first.
+func (e *Engine) Conference(ctx context.Context, calls ...*Call) error {
+	if len(calls) < 2 {
+		return fmt.Errorf("%w: a conference needs two calls", ErrBadState)
+	}
+	var sinks []frameSink
+	for _, c := range calls {
+		if st := c.State(); st != StateAnswered && st != StateHeld {
+			return fmt.Errorf("%w: call %s is %s", ErrBadState, c.ID, st)
+		}
+	}
+	for _, c := range calls {
+		if c.heldByUs() {
+			if err := c.setHoldOnly(ctx, false); err != nil {
+				return err
+			}
+		}
+		c.mu.Lock()
+		m := c.media
+		c.mu.Unlock()
+		if m != nil {
+			sinks = append(sinks, m)
+		}
+	}
+	e.bridge.setConference(sinks)
+	e.mu.Lock()
+	e.focus = calls[0]
+	e.mu.Unlock()
+	c0 := calls[0]
+	c0.log.Info("conference", "calls", len(calls))
+	e.emit(ConferenceEvent{Calls: slices.Clone(calls)})
+	return nil
+}
+
+// Split ends the conference: c keeps the agent, the others are held.
+func (e *Engine) Split(ctx context.Context, c *Call) error {
+	if e.bridge.inConference() == nil {
+		return fmt.Errorf("%w: no conference", ErrBadState)
+	}
+	e.bridge.setConference(nil)
+	e.emit(ConferenceEvent{})
+	return e.Focus(ctx, c)
 }

@@ -79,6 +79,12 @@ func (w *eventWriter) engineEvent(ev callengine.Event) {
 	case callengine.TransferEvent:
 		w.write(map[string]any{"event": "transfer", "id": ev.Call.ID, "target": ev.Target, "status": ev.Status,
 			"reason": ev.Reason, "done": ev.Done})
+	case callengine.ConferenceEvent:
+		ids := []string{}
+		for _, c := range ev.Calls {
+			ids = append(ids, c.ID)
+		}
+		w.write(map[string]any{"event": "conference", "ids": ids})
 	case callengine.FocusEvent:
 		w.write(map[string]any{"event": "focus", "id": ev.Call.ID})
 	case callengine.DTMFEvent:

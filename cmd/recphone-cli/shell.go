@@ -57,6 +57,8 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		err = s.withRinging(args, 0, func(c *callengine.Call, _ []string) error { return c.Answer() })
 	case "transfer":
 		err = s.transfer(ctx, args)
+	case "conference", "split":
+		err = s.conference(ctx, cmd, args)
 	case "calls":
 		for _, c := range s.engine.Calls() {
 			s.out.lineEvent(c, s.engine.Focused() == c)
@@ -130,7 +132,7 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		digits := args[len(args)-1]
 		err = s.withCall(args[:len(args)-1], 0, func(c *callengine.Call, _ []string) error { return s.phone.SendDTMF(ctx, c.ID, digits) })
 	default:
-		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, focus, calls, transfer, dtmf, mute, unmute, inject, pause, resume, record, stats, quit)", truncate(cmd, 40))
+		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, focus, calls, transfer, conference, split, dtmf, mute, unmute, inject, pause, resume, record, stats, quit)", truncate(cmd, 40))
 	}
 	if err != nil {
 		s.out.errorf(cmd, err)
@@ -201,6 +203,36 @@ func (s *shell) pickCall(args []string, extra int, ringing bool, f func(*calleng
 		return f(c, args)
 	}
 	return f(calls[len(calls)-1], args)
+}
+
+// conference mixes calls (conference ID ID2...) or ends the mix, keeping
+// one call (split ID).
+func (s *shell) conference(ctx context.Context, cmd string, args []string) error {
+	var calls []*callengine.Call
+	for _, id := range args {
+		c, err := s.engine.Call(id)
+		if err != nil {
+			return err
+		}
+		calls = append(calls, c)
+	}
+	if cmd == "conference" && len(calls) < 2 || cmd == "split" && len(calls) != 1 {
+		return fmt.Errorf("%w: conference ID ID2... | split ID", errUsage)
+	}
+	go func() { // resuming held calls: re-INVITEs
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+		defer cancel()
+		var err error
+		if cmd == "split" {
+			err = s.engine.Split(cctx, calls[0])
+		} else {
+			err = s.engine.Conference(cctx, calls...)
+		}
+		if err != nil {
+			s.out.errorf(cmd, err)
+		}
+	}()
+	return nil
 }
 
 // transfer hands a call's remote party to a target: transfer [ID] TARGET

@@ -528,3 +528,66 @@ func TestAttendedTransferBetweenPhones(t *testing.T) {
 	bob.send("hangup")
 	carol.expect(5*time.Second, "call", map[string]any{"state": "ended", "id": "2"})
 }
+
+// tonesIn checks which tones a stretch of sound holds: each of present
+// with a good share of its power, none of absent.
+func tonesIn(t *testing.T, what string, s []int16, present, absent []float64) {
+	t.Helper()
+	rms := dsp.RMS(s)
+	if rms < 100 {
+		t.Errorf("%s: silence (RMS %.0f)", what, rms)
+		return
+	}
+	share := func(f float64) float64 { return 2 * dsp.Goertzel(s, f, 8000) / (rms * rms) }
+	for _, f := range present {
+		if sh := share(f); sh < 0.15 {
+			t.Errorf("%s: %.0f Hz holds %.0f%% of the power, want it heard", what, f, sh*100)
+		}
+	}
+	for _, f := range absent {
+		if sh := share(f); sh > 0.02 {
+			t.Errorf("%s: %.0f Hz holds %.0f%% of the power, want none", what, f, sh*100)
+		}
+	}
+}
+
+// A three-way conference mixed by the phone: each party hears the agent
+// and the other party, the agent hears both; split keeps one and holds
+// the other.
+func TestThreeWayConference(t *testing.T) {
+	agent := startCLI(t, 700, "")
+	bob := startCLI(t, 440, "[account]\naor = \"sip:bob@127.0.0.1\"\n")
+	carol := startCLI(t, 1000, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
+	for i, p := range []*cli{bob, carol} {
+		agent.send(fmt.Sprintf("dial sip:x@127.0.0.1:%d", p.port))
+		p.expect(5*time.Second, "call", map[string]any{"state": "incoming"})
+		p.send("answer")
+		agent.expect(5*time.Second, "call", map[string]any{"state": "answered", "id": fmt.Sprint(i + 1)})
+	}
+	bob.expect(10*time.Second, "call", map[string]any{"state": "held"}) // for the call to carol
+	agent.send("conference 1 2")
+	agent.expect(10*time.Second, "conference", map[string]any{})
+	bob.expect(10*time.Second, "call", map[string]any{"state": "answered"})
+	for _, c := range []struct {
+		name            string
+		who             *cli
+		present, absent []float64
+	}{
+		{"the agent", agent, []float64{440, 1000}, []float64{700}},
+		{"bob", bob, []float64{700, 1000}, []float64{440}},
+		{"carol", carol, []float64{700, 440}, []float64{1000}},
+	} {
+		at := c.who.waitHeard(t, len(c.who.speakerNow()), 0.5)
+		end := c.who.waitHeard(t, at, 1.5)
+		tonesIn(t, c.name+" in the conference", c.who.speaker()[at:end], c.present, c.absent)
+	}
+	agent.send("split 2")
+	bob.expect(10*time.Second, "call", map[string]any{"state": "held"})
+	agent.expectSeen(10*time.Second, "focus", map[string]any{"id": "2"})
+	at := carol.waitHeard(t, len(carol.speakerNow()), 0.5)
+	end := carol.waitHeard(t, at, 1.5)
+	tonesIn(t, "carol after the split", carol.speaker()[at:end], []float64{700}, []float64{440})
+	agent.send("hangup 2")
+	agent.send("hangup 1")
+	bob.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+}
