@@ -144,7 +144,9 @@ func (c *Call) setHold(ctx context.Context, hold bool) error { return c.holdAndF
 
 // setHoldOnly holds or resumes the call and leaves the focus alone (a
 // conference resuming its members).
-func (c *Call) setHoldOnly(ctx context.Context, hold bool) error { return c.holdAndFocus(ctx, hold, false) }
+func (c *Call) setHoldOnly(ctx context.Context, hold bool) error {
+	return c.holdAndFocus(ctx, hold, false)
+}
 
 func (c *Call) holdAndFocus(ctx context.Context, hold, focus bool) error {
 	c.mu.Lock()
