@@ -77,14 +77,6 @@ func (b *bridge) setFocus(s frameSink) {
 	b.focus.Store(&frameSinkBox{s})
 }
 
-// focused is the focused sink, nil if none.
-func (b *bridge) focused() frameSink {
-	if f := b.focus.Load(); f != nil {
-		return f.s
-	}
-	return nil
-}
-
 // detach stops running s; the device stops with the last call.
 func (b *bridge) detach(s frameSink) {
 	b.mu.Lock()
