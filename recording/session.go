@@ -34,9 +34,9 @@ const reportInterval = 5 * time.Second
 // SRS, its streams and its metadata. Signalling runs on its own goroutine,
 // one operation at a time; media runs on the call's goroutines.
 type session struct {
-	r       *Recorder
-	origin  origin
-	log     *slog.Logger
+	r      *Recorder
+	origin origin
+	log    *slog.Logger
 	// pol is the policy the RS was made under: a policy the phone
 	// receives later applies to the next call, never to this one.
 	pol     *policy.Resolved

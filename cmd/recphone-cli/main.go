@@ -1,7 +1,9 @@
 // Command recphone-cli runs the recphone engine without a window: it reads
 // commands on stdin, one per line, and writes one JSON event per line on
 // stdout. It is how automation and the end-to-end tests drive the phone.
-// `recphone-cli audit verify|export` checks and exports the audit trail.
+// `recphone-cli audit verify|export` checks and exports the audit trail;
+// `recphone-cli provisioning status` shows where the recording profile
+// came from.
 package main
 
 import (
@@ -30,6 +32,9 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "audit" {
 		return runAudit(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "provisioning" {
+		return runProvisioning(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("recphone-cli", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -62,7 +67,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	opts := phone.Options{
 		File: file, PolicyPath: *policyPath, Stderr: stderr,
 		OnDevice: out.deviceEvent, OnRing: out.ringEvent, OnRecording: out.recordingEvent, OnPolicy: out.policyEvent,
-		OnNotice: out.noticeEvent,
+		OnNotice: out.noticeEvent, OnProvisioning: out.provisioningEvent,
 	}
 	if file.Audio.MeterEvents {
 		sound.levels = make(chan mix.Levels, 4)
