@@ -39,6 +39,7 @@ func newProvRig(t *testing.T) *provRig {
 	cert, key, _ := r.pki.Leaf("prov")
 	r.nginx = provisiontest.Start(t, provisiontest.Options{CertFile: cert, KeyFile: key})
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	for i := range r.srs {
 		r.ended[i] = make(chan srs.Event, 8)
 		ch := r.ended[i]
