@@ -188,9 +188,22 @@ func (n *Nginx) Stop() {
 	n.cmd = nil
 }
 
-// Requests is how many requests reached the server, with their status
-// codes in order, from its access log.
-func (n *Nginx) Requests() []string {
+// Requests is the status codes of the requests that reached the server,
+// in order, once its access log holds at least want of them (or after 5
+// s). nginx logs a request after its response is sent, so a client that
+// has its answer may be ahead of the log.
+func (n *Nginx) Requests(want int) []string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		codes := n.logged()
+		if len(codes) >= want || time.Now().After(deadline) {
+			return codes
+		}
+		time.Sleep(10 * time.Millisecond) // the log is a file: nothing to wait on
+	}
+}
+
+func (n *Nginx) logged() []string {
 	raw, _ := os.ReadFile(filepath.Join(n.dir, "access.log"))
 	var codes []string
 	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
