@@ -22,6 +22,7 @@ import (
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/cmd/internal/config"
 	"github.com/recphone/recphone/cmd/internal/phone"
+	"github.com/recphone/recphone/cmd/internal/version"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -40,9 +41,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
 	list := fs.Bool("list-devices", false, "print the audio devices as JSON lines and exit")
+	showVersion := fs.Bool("version", false, "print the version and commit, and exit")
 	policyPath := fs.String("policy", "", "recording policy file (default "+policy.DefaultPath+" when it exists)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String("recphone-cli"))
+		return 0
 	}
 	if *list {
 		if err := listDevices(newEventWriter(stdout)); err != nil {
