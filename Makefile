@@ -4,7 +4,7 @@ BIN := bin
 export PATH := $(PATH):/usr/local/go/bin
 export LANG := en_US.UTF-8
 
-.PHONY: run test build deps deps-run vet fuzz bench clean package
+.PHONY: run test build deps deps-run vet fuzz bench clean package deb archive
 
 # With no RUN_ARGS the desktop app starts its loopback demo; pass a
 # configuration with RUN_ARGS="--config my.toml".
@@ -12,8 +12,13 @@ run: deps-run
 	$(GO) build -o $(BIN)/recphone ./cmd/recphone
 	$(BIN)/recphone $(RUN_ARGS)
 
+# What --version prints: the version of FyneApp.toml and the commit.
+VERSION ?= $(shell sed -n 's/^ *Version = "\(.*\)"/\1/p' FyneApp.toml)
+COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+LDFLAGS := -X github.com/recphone/recphone/cmd/internal/version.Version=$(VERSION) -X github.com/recphone/recphone/cmd/internal/version.Commit=$(COMMIT)
+
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags="$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 deps:
 	.ci/install-deps
@@ -48,15 +53,33 @@ fuzz:
 bench: deps
 	.ci/test-env $(GO) test -run '^$$' -bench . -benchmem ./...
 
+# make package: the Debian package (make deb) and the archive for other
+# distributions (make archive).
+package: deb archive
+
+# The .deb, made by nfpm from packaging/nfpm.yaml: both programs in
+# /usr/bin, the .desktop file and icon, an autostart entry for admins to
+# enable, /etc/recphone/policy.toml as a conffile, and Depends on the
+# libraries the binaries link. nfpm is installed into $(BIN)/tools at the
+# pinned version; go.mod is not touched.
+NFPM_TOOL ?= github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+deb: deps-run
+	GOBIN=$(abspath $(BIN))/tools $(GO) install $(NFPM_TOOL)
+	$(GO) build -ldflags="-s -w $(LDFLAGS)" -o $(BIN)/recphone ./cmd/recphone
+	$(GO) build -ldflags="-s -w $(LDFLAGS)" -o $(BIN)/recphone-cli ./cmd/recphone-cli
+	sed 's#$${BIN}#$(abspath $(BIN))#g' packaging/nfpm.yaml > $(BIN)/nfpm.yaml
+	VERSION=$(VERSION) $(abspath $(BIN))/tools/nfpm package --config $(BIN)/nfpm.yaml --packager deb --target $(BIN)/recphone_$(VERSION)_amd64.deb
+	@echo "$(BIN)/recphone_$(VERSION)_amd64.deb: sudo apt-get install ./$(BIN)/recphone_$(VERSION)_amd64.deb"
+
 # An installable Linux archive (binary, .desktop file, icon) made by
 # `fyne package` from FyneApp.toml. The fyne tool is installed into
 # $(BIN)/tools; go.mod is not touched. fyne package insists on Go code in
 # the folder it packages even when given --exe, hence the stub in a
 # temporary folder outside the module.
 FYNE_TOOL ?= fyne.io/tools/cmd/fyne@v1.7.4
-package: deps-run
+archive: deps-run
 	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install $(FYNE_TOOL)
-	$(GO) build -ldflags="-s -w" -o $(BIN)/recphone ./cmd/recphone
+	$(GO) build -ldflags="-s -w $(LDFLAGS)" -o $(BIN)/recphone ./cmd/recphone
 	@stage=$$(mktemp -d) && trap 'rm -rf "$$stage"' EXIT && \
 	  mkdir -p "$$stage/assets" && cp FyneApp.toml "$$stage/" && cp assets/icon.png "$$stage/assets/" && \
 	  printf 'package main\n\nfunc main() {}\n' > "$$stage/main.go" && \

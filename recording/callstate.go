@@ -24,7 +24,7 @@ func (r *Recorder) report(s *session, ev Event) {
 		r.perCall[ev.CallID] = byS
 	}
 	byS[s] = ev
-	agg := aggregate(byS, r.wanted())
+	agg := aggregate(byS, r.wanted(ev.CallID))
 	last, seen := r.lastPublished[ev.CallID]
 	if agg.State == Stopped {
 		delete(r.perCall, ev.CallID)
@@ -37,7 +37,7 @@ func (r *Recorder) report(s *session, ev Event) {
 		return
 	}
 	r.publish(agg)
-	if r.pol.Require && r.pol.RequireLost == policy.HoldLost {
+	if pol := r.policyOf(ev.CallID); pol.Require && pol.RequireLost == policy.HoldLost {
 		r.holdWhileUnrecorded(agg)
 	}
 }
@@ -91,8 +91,9 @@ func (r *Recorder) holdWhileUnrecorded(ev Event) {
 }
 
 // wanted is how many recorders the policy wants per call.
-func (r *Recorder) wanted() int {
-	return max(1, min(r.pol.Parallel, len(r.pol.SRS)))
+func (r *Recorder) wanted(callID string) int {
+	pol := r.policyOf(callID)
+	return max(1, min(pol.Parallel, len(pol.SRS)))
 }
 
 // aggregate is the call's state from its RSs' states: the best one wins

@@ -80,13 +80,13 @@ func (r *Recorder) indicate(ev Event) {
 // is left unrecorded.
 func (r *Recorder) startPref(c *callengine.Call) (declined bool) {
 	switch pref := c.RecordPref(); {
-	case pref == callengine.PrefNever && r.pol.HonourRecordPref:
+	case pref == callengine.PrefNever && r.policyOf(c.ID).HonourRecordPref:
 		r.remember(c.ID, pref)
 		reason := "not recorded: the remote party asked not to be (a=recordpref:never)"
 		r.decided(PolicyEvent{CallID: c.ID, Subject: SubjectRecordPref, Request: string(pref), Honoured: true, Outcome: reason})
 		r.publish(Event{CallID: c.ID, State: Off, Reason: reason, Time: time.Now()})
 		return true
-	case pref == callengine.PrefNever || pref == callengine.PrefPause && !r.pol.HonourRecordPref:
+	case pref == callengine.PrefNever || pref == callengine.PrefPause && !r.policyOf(c.ID).HonourRecordPref:
 		r.remember(c.ID, pref)
 		r.decided(PolicyEvent{CallID: c.ID, Subject: SubjectRecordPref, Request: string(pref),
 			Outcome: "recorded anyway: policy does not honour recording preferences"})
@@ -98,7 +98,7 @@ func (r *Recorder) startPref(c *callengine.Call) (declined bool) {
 // (a=recordpref:always) and policy records on demand and honours it: then
 // its recording starts as if the agent had asked.
 func (r *Recorder) askedToRecord(c *callengine.Call) bool {
-	if c.RecordPref() != callengine.PrefAlways || !r.pol.HonourRecordPref || r.pol.Mode != policy.OnDemand {
+	if c.RecordPref() != callengine.PrefAlways || !r.policyOf(c.ID).HonourRecordPref || r.policyOf(c.ID).Mode != policy.OnDemand {
 		return false
 	}
 	r.remember(c.ID, callengine.PrefAlways)
@@ -110,7 +110,7 @@ func (r *Recorder) askedToRecord(c *callengine.Call) bool {
 // afterBegin applies a preference known when the recording starts: pause
 // starts it paused.
 func (r *Recorder) afterBegin(c *callengine.Call) {
-	if c.RecordPref() == callengine.PrefPause && r.pol.HonourRecordPref {
+	if c.RecordPref() == callengine.PrefPause && r.policyOf(c.ID).HonourRecordPref {
 		r.remember(c.ID, callengine.PrefPause)
 		r.pauseAsync(c.ID, PausedByRemote, "paused: the remote party asked (a=recordpref:pause)")
 		r.decided(PolicyEvent{CallID: c.ID, Subject: SubjectRecordPref, Request: string(callengine.PrefPause), Honoured: true,
@@ -142,7 +142,7 @@ func (r *Recorder) onRecordPref(ev callengine.RecordPrefEvent) {
 	if req == "" {
 		req = string(ev.Pref)
 	}
-	if !r.pol.HonourRecordPref {
+	if !r.policyOf(c.ID).HonourRecordPref {
 		if ev.Pref == callengine.PrefNever || ev.Pref == callengine.PrefPause {
 			r.decided(PolicyEvent{CallID: c.ID, Subject: SubjectRecordPref, Request: req,
 				Outcome: "recorded anyway: policy does not honour recording preferences"})
@@ -166,7 +166,7 @@ func (r *Recorder) onRecordPref(ev callengine.RecordPrefEvent) {
 		if r.resumeAsync(c.ID, PausedByRemote) {
 			outcome = "recording resumed: the remote party withdrew its request"
 		}
-		if ev.Pref == callengine.PrefAlways && r.pol.Mode == policy.OnDemand && len(r.sessionsOf(c.ID)) == 0 {
+		if ev.Pref == callengine.PrefAlways && r.policyOf(c.ID).Mode == policy.OnDemand && len(r.sessionsOf(c.ID)) == 0 {
 			if err := r.begin(c); err != nil {
 				r.log.Warn("cannot record the call the remote party asked to be recorded", "call", c.ID, "err", err)
 			} else {
@@ -216,13 +216,14 @@ func (r *Recorder) resumeAsync(callID, by string) bool {
 // it was resumed (and maybe paused again) meanwhile. The remote party's
 // own wish is not capped.
 func (r *Recorder) capPause(s *session, by string, gen int) {
-	if r.pol.MaxPause <= 0 || by == PausedByRemote {
+	maxPause := s.pol.MaxPause
+	if maxPause <= 0 || by == PausedByRemote {
 		return
 	}
-	time.AfterFunc(r.pol.MaxPause, func() {
+	time.AfterFunc(maxPause, func() {
 		s.do(func(ctx context.Context) {
 			if holder, g := s.pauseHolder(); g == gen && holder != PausedByRemote && s.resume(ctx) == nil {
-				s.log.Info("pause reached its limit; recording resumed", "max_pause", r.pol.MaxPause, "paused_by", holder)
+				s.log.Info("pause reached its limit; recording resumed", "max_pause", maxPause, "paused_by", holder)
 			}
 		})
 	})
@@ -241,7 +242,7 @@ func (r *Recorder) onPeerRequest(ev callengine.PeerRequestEvent) {
 		return
 	}
 	c := ev.Call
-	if !r.pol.PauseByPBX {
+	if !r.policyOf(c.ID).PauseByPBX {
 		r.decided(PolicyEvent{CallID: c.ID, Subject: SubjectPBX, Request: action,
 			Outcome: "ignored: policy does not let the PBX pause recordings (pause_by_pbx)"})
 		return

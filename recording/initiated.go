@@ -51,7 +51,8 @@ func (r *Recorder) onRecordingInvite(req *sip.Request, tx sip.ServerTransaction)
 		r.ep.Reply(req, tx, sip.StatusUnsupportedMediaType, "Unsupported Media Type", sip.NewHeader("Accept", acceptHeader))
 		return
 	}
-	n := r.streamCount()
+	pol := r.current() // an SRS-initiated RS is made under the policy of now
+	n := r.streamCount(pol)
 	srtpOffered := false
 	if b.sdp != nil {
 		if n, srtpOffered, err = offeredStreams(b.sdp); err != nil {
@@ -59,14 +60,14 @@ func (r *Recorder) onRecordingInvite(req *sip.Request, tx sip.ServerTransaction)
 			r.ep.Reply(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 			return
 		}
-		if r.pol.SRTP == policy.SRTPRequired && !srtpOffered {
+		if pol.SRTP == policy.SRTPRequired && !srtpOffered {
 			log.Warn("refused a plain RTP recording offer: policy requires SRTP")
 			r.ep.Reply(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here (SRTP required)")
 			return
 		}
 	}
 	call := r.callInProgress()
-	if call != nil && !r.pol.SecondRecorder {
+	if call != nil && !pol.SecondRecorder {
 		for _, s := range r.sessionsOf(call.ID) {
 			if s.origin == bySRC {
 				log.Info("refused a recording request: the call is recorded already", "call", call.ID)
@@ -88,7 +89,7 @@ func (r *Recorder) onRecordingInvite(req *sip.Request, tx sip.ServerTransaction)
 	s.mu.Lock()
 	s.srs = srs
 	s.rsCallID = req.CallID().Value()
-	s.useSRTP = srtpOffered || (b.sdp == nil && r.pol.SRTP != policy.SRTPOff)
+	s.useSRTP = srtpOffered || (b.sdp == nil && pol.SRTP != policy.SRTPOff)
 	s.mu.Unlock()
 	if err := s.takeRequest(req, tx, b.sdp); err != nil {
 		log.Warn("recording request not taken", "err", err)
@@ -223,7 +224,7 @@ func (r *Recorder) carry(s *session, c *callengine.Call) {
 	s.do(func(ctx context.Context) {
 		if err := s.reinvite(ctx); err != nil {
 			s.log.Warn("SRS refused to record the call on its session", "err", err)
-			if s.r.pol.Mode == policy.Always {
+			if s.pol.Mode == policy.Always {
 				return // the RS is lost; the call is recorded from our side
 			}
 			s.fail(fmt.Sprintf("the SRS refused the call: %v", err))
@@ -272,7 +273,7 @@ func (s *session) onSRSByeInitiated() {
 	if state != Failed {
 		s.r.report(s, Event{CallID: call.ID, State: Stopped, SRS: srs, Reason: "the SRS ended the recording session", Time: time.Now()})
 	}
-	if s.r.pol.Mode == policy.Always {
+	if s.pol.Mode == policy.Always {
 		if err := s.r.begin(call); err != nil {
 			s.log.Error("cannot record the call from our side", "err", err)
 		}
@@ -309,7 +310,8 @@ func (r *Recorder) callInProgress() *callengine.Call {
 // it is refused: "provisioned" means from an address the srs list
 // resolves to and, over TLS, with a certificate that names that SRS host.
 func (r *Recorder) provisionedSRS(req *sip.Request) (srs, why string) {
-	if r.pol.SRSInitiated == policy.InitiatedNever {
+	pol := r.current()
+	if pol.SRSInitiated == policy.InitiatedNever {
 		return "", "the recording policy does not let an SRS start a recording"
 	}
 	src := dialog.SourceIP(req)
@@ -323,7 +325,7 @@ func (r *Recorder) provisionedSRS(req *sip.Request) (srs, why string) {
 	from = from.Unmap()
 	tls := strings.EqualFold(req.Transport(), "TLS")
 	why = fmt.Sprintf("%s is not a provisioned SRS", from)
-	for _, target := range r.pol.SRS {
+	for _, target := range pol.SRS {
 		uri, err := callengine.ParseTarget(target, "")
 		if err != nil {
 			continue

@@ -65,7 +65,8 @@ func (r *Recorder) SendDTMF(ctx context.Context, callID, digits string) error {
 		return err
 	}
 	var seqs []string
-	for _, s := range []string{r.pol.PauseOnDTMF, r.pol.ResumeOnDTMF} {
+	pol := r.policyOf(callID)
+	for _, s := range []string{pol.PauseOnDTMF, pol.ResumeOnDTMF} {
 		if s != "" {
 			seqs = append(seqs, s)
 		}
@@ -138,7 +139,7 @@ func (r *Recorder) forgetKeys(callID string) {
 func (r *Recorder) keyed(ctx context.Context, c *callengine.Call, seq string) error {
 	ev := PolicyEvent{CallID: c.ID, Subject: SubjectDTMF, Request: seq, Honoured: true}
 	var err error
-	if seq == r.pol.PauseOnDTMF {
+	if seq == r.policyOf(c.ID).PauseOnDTMF {
 		err = r.pauseBy(ctx, c.ID, PausedByPolicy, "secure pause keyed by the agent ("+seq+")")
 		ev.Outcome = "recording paused (secure pause)"
 	} else {

@@ -161,7 +161,7 @@ func (s *session) lost(dlg *dialog.Dialog, why string) {
 		if _, meta := s.current(); meta != nil {
 			meta.reassociate(time.Now()) // same ids, a new association
 		}
-		s.start(ctx, failoverOrder(s.r.pol.SRS, dead))
+		s.start(ctx, failoverOrder(s.pol.SRS, dead))
 	}) {
 		dlg.Close()
 		s.fail(why)

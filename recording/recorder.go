@@ -41,11 +41,14 @@ type Options struct {
 
 // Recorder is the SIPREC Session Recording Client of one agent's phone.
 type Recorder struct {
-	engine  *callengine.Engine
-	pol     policy.Resolved
+	engine *callengine.Engine
+	// polMu guards pol, the policy new calls are recorded under, and
+	// callPol, the one each live call started under (SetPolicy).
+	polMu   sync.Mutex
+	pol     *policy.Resolved
+	callPol map[string]*policy.Resolved
 	log     *slog.Logger
 	ports   media.PortRange
-	timeout time.Duration
 	mediaIP netip.Addr
 	ep      *dialog.Endpoint // the phone's, shared with its calls
 	// resolver finds the SRSs' addresses (RFC 3263).
@@ -97,6 +100,19 @@ func New(engine *callengine.Engine, pol policy.Resolved, opts Options) (*Recorde
 	if err != nil {
 		return nil, fmt.Errorf("recording: phone address %q: %w", ep.Host(), err)
 	}
+	pol = withDefaults(pol)
+	return &Recorder{
+		engine: engine, pol: &pol, callPol: map[string]*policy.Resolved{}, log: log.With("component", "recording"),
+		ports: engine.RTPPorts(), mediaIP: ip, ep: ep,
+		resolver: &locate.Resolver{Server: opts.DNSServer, Transport: locate.TCP, Logger: log.With("component", "locate")},
+		sessions: map[*session]struct{}{}, status: map[string]Event{},
+		perCall: map[string]map[*session]Event{}, lastPublished: map[string]Event{}, changed: make(chan struct{}),
+		heldByUs: map[string]bool{}, prefs: map[string]callengine.RecordPref{},
+		keys: map[string]*keyMatcher{}, groups: map[string]string{},
+	}, nil
+}
+
+func withDefaults(pol policy.Resolved) policy.Resolved {
 	if pol.SetupTimeout <= 0 {
 		pol.SetupTimeout = policy.DefaultSetupTimeout
 	}
@@ -106,19 +122,56 @@ func New(engine *callengine.Engine, pol policy.Resolved, opts Options) (*Recorde
 	if pol.Parallel < 1 {
 		pol.Parallel = 1
 	}
-	return &Recorder{
-		engine: engine, pol: pol, log: log.With("component", "recording"), ports: engine.RTPPorts(),
-		timeout: pol.SetupTimeout, mediaIP: ip, ep: ep,
-		resolver: &locate.Resolver{Server: opts.DNSServer, Transport: locate.TCP, Logger: log.With("component", "locate")},
-		sessions: map[*session]struct{}{}, status: map[string]Event{},
-		perCall: map[string]map[*session]Event{}, lastPublished: map[string]Event{}, changed: make(chan struct{}),
-		heldByUs: map[string]bool{}, prefs: map[string]callengine.RecordPref{},
-		keys: map[string]*keyMatcher{}, groups: map[string]string{},
-	}, nil
+	return pol
 }
 
-// Policy is the recording policy in force.
-func (r *Recorder) Policy() policy.Resolved { return r.pol }
+// Policy is the recording policy new calls are recorded under.
+func (r *Recorder) Policy() policy.Resolved { return *r.current() }
+
+// SetPolicy makes pol the policy of the calls that start from now on (a
+// provisioning server changed the SRS list, mode or rules). Calls in
+// progress keep the policy they started under to their end, so a
+// recording is never changed in its middle. The phone's TLS settings and
+// its audit trail are read once at start and are not changed here.
+func (r *Recorder) SetPolicy(pol policy.Resolved) {
+	pol = withDefaults(pol)
+	r.polMu.Lock()
+	r.pol = &pol
+	r.polMu.Unlock()
+	r.log.Info("recording policy changed; it applies from the next call", "mode", pol.Mode, "streams", pol.Streams, "srs", pol.SRS)
+}
+
+func (r *Recorder) current() *policy.Resolved {
+	r.polMu.Lock()
+	defer r.polMu.Unlock()
+	return r.pol
+}
+
+// policyOf is the policy callID is recorded under: the one in force when
+// it started, or for a call not (or no longer) known, the current one.
+func (r *Recorder) policyOf(callID string) *policy.Resolved {
+	r.polMu.Lock()
+	defer r.polMu.Unlock()
+	if p, ok := r.callPol[callID]; ok {
+		return p
+	}
+	return r.pol
+}
+
+// pin gives a new call the policy in force now, for its whole life.
+func (r *Recorder) pin(callID string) {
+	r.polMu.Lock()
+	defer r.polMu.Unlock()
+	if _, ok := r.callPol[callID]; !ok {
+		r.callPol[callID] = r.pol
+	}
+}
+
+func (r *Recorder) unpin(callID string) {
+	r.polMu.Lock()
+	defer r.polMu.Unlock()
+	delete(r.callPol, callID)
+}
 
 // Start follows the engine's calls (calls that start after it are recorded
 // as the policy says) and takes the recording requests of SRSs that reach
@@ -126,10 +179,11 @@ func (r *Recorder) Policy() policy.Resolved { return r.pol }
 func (r *Recorder) Start(ctx context.Context) error {
 	r.ep.HandleRecordings(r.onRecordingInvite)
 	r.unobserve = r.engine.Observe(r.onEngineEvent)
-	if r.pol.Require {
-		r.engine.SetAdmission(r.admit)
-	}
-	r.log.Info("recording client ready", "listen", r.ep.Addr(), "mode", r.pol.Mode, "streams", r.pol.Streams, "srs", r.pol.SRS)
+	// Always in place, since a policy set later may require recording;
+	// admit lets every call through when the call's policy does not.
+	r.engine.SetAdmission(r.admit)
+	pol := r.current()
+	r.log.Info("recording client ready", "listen", r.ep.Addr(), "mode", pol.Mode, "streams", pol.Streams, "srs", pol.SRS)
 	return nil
 }
 
@@ -163,7 +217,8 @@ func (r *Recorder) publish(ev Event) {
 // SRS records it, and not at all if none does (an incoming one rings
 // anyway under require_incoming = "alarm").
 func (r *Recorder) admit(ctx context.Context, c *callengine.Call) error {
-	if c.Direction == callengine.Incoming && r.pol.RequireIncoming == policy.AlarmIncoming {
+	pol := r.policyOf(c.ID)
+	if !pol.Require || c.Direction == callengine.Incoming && pol.RequireIncoming == policy.AlarmIncoming {
 		return nil
 	}
 	for {
@@ -221,6 +276,7 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 	c := ev.Call
 	switch ev.State {
 	case callengine.StateCalling, callengine.StateIncoming:
+		r.pin(c.ID)
 		if r.startPref(c) {
 			return
 		}
@@ -231,8 +287,8 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 			r.afterBegin(c)
 			return
 		}
-		if r.pol.Mode != policy.Always && !r.askedToRecord(c) {
-			r.publish(Event{CallID: c.ID, State: Off, Reason: offReason(r.pol.Mode), Time: time.Now()})
+		if mode := r.policyOf(c.ID).Mode; mode != policy.Always && !r.askedToRecord(c) {
+			r.publish(Event{CallID: c.ID, State: Off, Reason: offReason(mode), Time: time.Now()})
 			return
 		}
 		if err := r.begin(c); err != nil {
@@ -259,6 +315,7 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 			})
 		}
 	case callengine.StateEnded:
+		defer r.unpin(c.ID)
 		r.mu.Lock()
 		delete(r.prefs, c.ID)
 		delete(r.groups, c.ID)
@@ -303,8 +360,8 @@ func (r *Recorder) begin(c *callengine.Call) error {
 			return nil
 		}
 	}
-	for k := range r.wanted() {
-		s, err := r.newSession(c, r.streamCount(), bySRC)
+	for k := range r.wanted(c.ID) {
+		s, err := r.newSession(c, r.streamCount(r.policyOf(c.ID)), bySRC)
 		if err != nil {
 			return err
 		}
@@ -358,14 +415,15 @@ func (r *Recorder) sessionsOf(callID string) []*session {
 
 // Record starts recording a call on demand.
 func (r *Recorder) Record(ctx context.Context, callID string) error {
-	if r.pol.Mode == policy.Never {
+	pol := r.policyOf(callID)
+	if pol.Mode == policy.Never {
 		return ErrNotOnDemand
 	}
 	c, err := r.engine.Call(callID)
 	if err != nil {
 		return err
 	}
-	if c.RecordPref() == callengine.PrefNever && r.pol.HonourRecordPref {
+	if c.RecordPref() == callengine.PrefNever && pol.HonourRecordPref {
 		return ErrDeclined
 	}
 	if err := r.begin(c); err != nil {
@@ -378,7 +436,7 @@ func (r *Recorder) Record(ctx context.Context, callID string) error {
 // Pause stops recording a call for reason, where policy allows it: every
 // RS of the call stops at once, then each SRS is told.
 func (r *Recorder) Pause(ctx context.Context, callID, reason string) error {
-	if !r.pol.AllowPause {
+	if !r.policyOf(callID).AllowPause {
 		return ErrPauseNotAllowed
 	}
 	if reason == "" {
@@ -478,9 +536,7 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 	if r.unobserve != nil {
 		r.unobserve()
 	}
-	if r.pol.Require {
-		r.engine.SetAdmission(nil)
-	}
+	r.engine.SetAdmission(nil)
 	for _, s := range sessions {
 		end := time.Now()
 		if !s.do(func(ctx context.Context) { s.stop(ctx, end) }) {
@@ -525,8 +581,8 @@ func (r *Recorder) rsHeaders() []sip.Header {
 // requests carry SDP and metadata and easily exceed what UDP may carry
 // (RFC 3261 §18.1.1), so TCP is preferred where neither the URI nor DNS
 // decide.
-func (r *Recorder) locate(ctx context.Context, uri sip.Uri) ([]locate.Target, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+func (r *Recorder) locate(ctx context.Context, uri sip.Uri, timeout time.Duration) ([]locate.Target, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return r.resolver.Resolve(ctx, uri)
 }

@@ -34,9 +34,12 @@ const reportInterval = 5 * time.Second
 // SRS, its streams and its metadata. Signalling runs on its own goroutine,
 // one operation at a time; media runs on the call's goroutines.
 type session struct {
-	r       *Recorder
-	origin  origin
-	log     *slog.Logger
+	r      *Recorder
+	origin origin
+	log    *slog.Logger
+	// pol is the policy the RS was made under: a policy the phone
+	// receives later applies to the next call, never to this one.
+	pol     *policy.Resolved
 	streams []*rsStream
 	mixer   *mixer
 	ops     chan func(context.Context)
@@ -90,8 +93,12 @@ const (
 // call yet) with n streams.
 func (r *Recorder) newSession(call *callengine.Call, n int, by origin) (*session, error) {
 	ctx, cancel := context.WithCancel(context.Background())
+	pol := r.current()
+	if call != nil {
+		pol = r.policyOf(call.ID)
+	}
 	s := &session{
-		r: r, origin: by, ops: make(chan func(context.Context), 16),
+		r: r, pol: pol, origin: by, ops: make(chan func(context.Context), 16),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), untap: func() {},
 		log:        r.log.With("rs_origin", string(by)),
 		sdpSession: uint64(time.Now().UnixNano() / 1e6), sdpVersion: 1,
@@ -119,8 +126,8 @@ func (r *Recorder) newSession(call *callengine.Call, n int, by origin) (*session
 }
 
 // streamCount is how many streams the policy records a call in.
-func (r *Recorder) streamCount() int {
-	if r.pol.Streams == policy.Mixed {
+func (r *Recorder) streamCount(pol *policy.Resolved) int {
+	if pol.Streams == policy.Mixed {
 		return 1
 	}
 	return 2
@@ -130,7 +137,7 @@ func (r *Recorder) streamCount() int {
 // tap, which goes in before the call's first packet (what is said before
 // the SRS answers is kept and sent once it does).
 func (s *session) attach(call *callengine.Call) error {
-	meta, err := newCallMetadata(call, s.r.groupFor(call), len(s.streams), s.mixer != nil, s.r.pol.MetadataHeaders, time.Now())
+	meta, err := newCallMetadata(call, s.r.groupFor(call), len(s.streams), s.mixer != nil, s.pol.MetadataHeaders, time.Now())
 	if err != nil {
 		return err
 	}
@@ -139,7 +146,7 @@ func (s *session) attach(call *callengine.Call) error {
 		tap = s.mixer.add // the mix carries no telephone events
 	} else {
 		says, hears := s.streams[0], s.streams[1]
-		events := s.r.pol.ForwardDTMF
+		events := s.pol.ForwardDTMF
 		tap = func(p media.Packet) {
 			if !events && !isAudio(p.PayloadType) {
 				return // forward_dtmf = false: no keyed digit reaches a recording
@@ -196,9 +203,9 @@ func (s *session) run() {
 		go s.mixer.run(s.ctx)
 	}
 	go s.reportLoop()
-	go s.livenessLoop(s.r.pol.PingInterval)
+	go s.livenessLoop(s.pol.PingInterval)
 	if s.origin == bySRC {
-		list := s.r.pol.SRS
+		list := s.pol.SRS
 		if s.first > 0 && s.first < len(list) { // parallel: each RS its own entry first
 			list = append(append([]string{}, list[s.first:]...), list[:s.first]...)
 		}
@@ -271,7 +278,7 @@ func (s *session) rsCallIDValue() string {
 }
 
 func (s *session) eventLocked() Event {
-	ev := Event{State: s.state, SRS: s.srs, RSCallID: s.rsCallID, Reason: s.reason, Required: s.r.pol.Mode == policy.Always, Time: time.Now()}
+	ev := Event{State: s.state, SRS: s.srs, RSCallID: s.rsCallID, Reason: s.reason, Required: s.pol.Mode == policy.Always, Time: time.Now()}
 	if s.call != nil {
 		ev.CallID = s.call.ID
 	}
@@ -320,7 +327,7 @@ func (s *session) start(ctx context.Context, srsList []string) {
 			targets = append(redirectTargets(re.Res), targets...)
 			continue
 		}
-		if !s.r.pol.FailoverOn.Moves(outcome(err)) {
+		if !s.pol.FailoverOn.Moves(outcome(err)) {
 			break // a final refusal: the next SRS would not change it
 		}
 	}
@@ -366,13 +373,13 @@ func (s *session) offerResolved(ctx context.Context, srs string) error {
 	if err != nil {
 		return err
 	}
-	addrs, err := s.r.locate(ctx, uri)
+	addrs, err := s.r.locate(ctx, uri, s.pol.SetupTimeout)
 	if err != nil {
 		return unreachable(fmt.Errorf("resolving %s: %w", uri.Host, err))
 	}
 	for i, addr := range addrs {
 		err = s.offer(ctx, srs, uri, addr)
-		if err == nil || ctx.Err() != nil || i == len(addrs)-1 || !s.r.pol.FailoverOn.Moves(outcome(err)) {
+		if err == nil || ctx.Err() != nil || i == len(addrs)-1 || !s.pol.FailoverOn.Moves(outcome(err)) {
 			return err
 		}
 		s.log.Info("SRS address failed; trying its next", "srs", srs, "addr", addr.String(), "err", err)
@@ -393,10 +400,10 @@ func (s *session) offer(ctx context.Context, target string, uri sip.Uri, addr lo
 		s.setState(Starting, "")
 	}
 	s.mu.Lock()
-	s.useSRTP = s.r.pol.SRTP != policy.SRTPOff
+	s.useSRTP = s.pol.SRTP != policy.SRTPOff
 	s.mu.Unlock()
 	err := s.invite(ctx, target, uri, addr)
-	if (errors.Is(err, errSRTPRefused) || errors.Is(err, errNoWorkingSRTP)) && s.r.pol.SRTP == policy.SRTPPreferred {
+	if (errors.Is(err, errSRTPRefused) || errors.Is(err, errNoWorkingSRTP)) && s.pol.SRTP == policy.SRTPPreferred {
 		// The SRS's fault, not the recording's: record plain, in a new
 		// RS (the one it answered has been ended with BYE).
 		s.log.Warn("the SRS cannot do SRTP; recording over plain RTP as policy allows", "srs", target, "why", err)
@@ -565,7 +572,7 @@ func (s *session) invite(ctx context.Context, target string, uri sip.Uri, addr l
 	for _, h := range s.r.rsHeaders() {
 		req.AppendHeader(h)
 	}
-	if s.r.pol.MetadataHeadersOnInvite {
+	if s.pol.MetadataHeadersOnInvite {
 		if _, meta := s.current(); meta != nil {
 			for _, h := range meta.csHeaders() {
 				if !ownHeader(h.Name) {
@@ -589,7 +596,7 @@ func (s *session) invite(ctx context.Context, target string, uri sip.Uri, addr l
 
 	// Session timers (RFC 4028), where the SRS supports them, are one more
 	// proof of life: a session it stops refreshing, or we cannot, is lost.
-	og, err := s.r.ep.Invite(ctx, req, s.handlers(), dialog.InviteOptions{Timeout: s.r.timeout, SessionExpires: rsSessionExpires})
+	og, err := s.r.ep.Invite(ctx, req, s.handlers(), dialog.InviteOptions{Timeout: s.pol.SetupTimeout, SessionExpires: rsSessionExpires})
 	if err != nil {
 		return unreachable(err)
 	}
@@ -606,7 +613,7 @@ func (s *session) invite(ctx context.Context, target string, uri sip.Uri, addr l
 			}
 			return re
 		case errors.Is(err, dialog.ErrNoAnswer):
-			return fmt.Errorf("%w within %v", errSetupTimeout, s.r.timeout)
+			return fmt.Errorf("%w within %v", errSetupTimeout, s.pol.SetupTimeout)
 		case ctx.Err() != nil:
 			return ctx.Err()
 		}

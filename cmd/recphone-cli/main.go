@@ -1,7 +1,9 @@
 // Command recphone-cli runs the recphone engine without a window: it reads
 // commands on stdin, one per line, and writes one JSON event per line on
 // stdout. It is how automation and the end-to-end tests drive the phone.
-// `recphone-cli audit verify|export` checks and exports the audit trail.
+// `recphone-cli audit verify|export` checks and exports the audit trail;
+// `recphone-cli provisioning status` shows where the recording profile
+// came from.
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/cmd/internal/config"
 	"github.com/recphone/recphone/cmd/internal/phone"
+	"github.com/recphone/recphone/cmd/internal/version"
 	"github.com/recphone/recphone/recording/policy"
 )
 
@@ -31,13 +34,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) > 0 && args[0] == "audit" {
 		return runAudit(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "provisioning" {
+		return runProvisioning(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("recphone-cli", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
 	list := fs.Bool("list-devices", false, "print the audio devices as JSON lines and exit")
+	showVersion := fs.Bool("version", false, "print the version and commit, and exit")
 	policyPath := fs.String("policy", "", "recording policy file (default "+policy.DefaultPath+" when it exists)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String("recphone-cli"))
+		return 0
 	}
 	if *list {
 		if err := listDevices(newEventWriter(stdout)); err != nil {
@@ -62,7 +73,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	opts := phone.Options{
 		File: file, PolicyPath: *policyPath, Stderr: stderr,
 		OnDevice: out.deviceEvent, OnRing: out.ringEvent, OnRecording: out.recordingEvent, OnPolicy: out.policyEvent,
-		OnNotice: out.noticeEvent,
+		OnNotice: out.noticeEvent, OnProvisioning: out.provisioningEvent,
 	}
 	if file.Audio.MeterEvents {
 		sound.levels = make(chan mix.Levels, 4)

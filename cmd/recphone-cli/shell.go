@@ -47,6 +47,8 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 	switch cmd {
 	case "quit", "exit":
 		return true
+	case "provisioning":
+		err = s.provisioningStatus()
 	case "dial":
 		if len(args) != 1 {
 			err = fmt.Errorf("%w: dial URI", errUsage)

@@ -54,6 +54,40 @@ func (b *backend) events(o *phone.Options) {
 	o.OnNotice = b.noticeEvent
 	o.Lines = 1 // the window shows one call; a second caller is answered busy
 	o.OnAudit = b.audited
+	o.OnProvisioning = b.provisioningEvent
+}
+
+// provisioningEvent tells the agent the administrator's profile changed
+// the recording policy (or could not be applied), on the error line the
+// agent dismisses, and puts the new pause rules on the band.
+func (b *backend) provisioningEvent(ev phone.ProvisioningEvent) {
+	if ev.State == phone.ProvisionFetched {
+		return // the policy the window starts with
+	}
+	msg := ev.Message
+	if msg == "" && ev.Err != nil {
+		msg = "Recording policy: " + ev.Err.Error()
+	}
+	updated := ev.State == phone.ProvisionUpdated
+	b.post(func() {
+		if b.win == nil {
+			return
+		}
+		if updated {
+			b.win.SetPolicy(windowPolicy(b.phone, b.phone.CurrentPolicy()))
+		}
+		b.win.ShowError(errors.New(msg))
+	})
+}
+
+// windowPolicy is what the band needs of the recording policy.
+func windowPolicy(p *phone.Phone, pol policy.Resolved) model.RecordingPolicy {
+	return model.RecordingPolicy{
+		AllowPause: pol.AllowPause,
+		MaxPause:   pol.MaxPause,
+		Required:   p.Records() && pol.Mode == policy.Always,
+		OnDemand:   p.Records() && pol.Mode == policy.OnDemand,
+	}
 }
 
 // audited reloads History when a call's end is on disk in the audit
@@ -88,12 +122,7 @@ func (b *backend) post(fn func()) {
 func (b *backend) finishOptions() {
 	p, pol := b.phone, b.phone.Policy
 	b.options.Phone = &callControl{phone: p}
-	b.options.Policy = model.RecordingPolicy{
-		AllowPause: pol.AllowPause,
-		MaxPause:   pol.MaxPause,
-		Required:   p.Records() && pol.Mode == policy.Always,
-		OnDemand:   p.Records() && pol.Mode == policy.OnDemand,
-	}
+	b.options.Policy = windowPolicy(p, pol)
 	if p.Records() {
 		b.options.Recorder = p
 	}

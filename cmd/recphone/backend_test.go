@@ -14,6 +14,7 @@ import (
 
 	"github.com/recphone/recphone/audio/portaudio"
 	"github.com/recphone/recphone/audio/pulsetest"
+	"github.com/recphone/recphone/cmd/internal/phone"
 	"github.com/recphone/recphone/ui"
 )
 
@@ -163,5 +164,20 @@ func TestConfiguredLogFile(t *testing.T) {
 		if r.stderr.Len() != 0 {
 			t.Errorf("--log-level %q: the log went to stderr too:\n%s", tt.flag, r.stderr.String())
 		}
+	}
+}
+
+// The administrator's changed profile is told to the agent in the window;
+// a profile that could not be applied says why.
+func TestProvisioningShownInTheWindow(t *testing.T) {
+	r := configuredRig(t, nullPhone, flags{})
+	go r.b.provisioningEvent(phone.ProvisioningEvent{State: phone.ProvisionUpdated, Message: phone.PolicyUpdated})
+	if got := r.waitError(5*time.Second, "the update", func(s string) bool { return s != "" }); got != phone.PolicyUpdated {
+		t.Errorf("window says %q", got)
+	}
+	r.win.ClearError()
+	go r.b.provisioningEvent(phone.ProvisioningEvent{State: phone.ProvisionError, Err: errors.New("profile rejected: recording.mode: bad")})
+	if got := r.waitError(5*time.Second, "the rejection", func(s string) bool { return s != "" }); !strings.Contains(got, "profile rejected") {
+		t.Errorf("window says %q", got)
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/recphone/recphone/assets"
 	"github.com/recphone/recphone/cmd/internal/config"
+	"github.com/recphone/recphone/cmd/internal/version"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/ui"
 	"github.com/recphone/recphone/ui/model"
@@ -44,6 +45,7 @@ type flags struct {
 	recordings string
 	audio      string
 	logLevel   string
+	version    bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
@@ -56,6 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.settings, "settings", "", "the agent's saved settings (default: the user config dir's recphone/settings.json)")
 	fs.StringVar(&f.recordings, "recordings", "", "demo: folder the in-process SRS writes to (default: the user cache dir's recphone/demo-recordings)")
 	fs.StringVar(&f.audio, "audio", "auto", "demo: the agent's sound: auto (sound card if there is one, else a tone) or tone")
+	fs.BoolVar(&f.version, "version", false, "print the version and commit, and exit")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug | info | warn | error (default: the configuration's [log] level, else info)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -107,6 +110,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "recphone: %v\n", err)
 		return 2
+	}
+	if f.version {
+		fmt.Println(version.String("recphone"))
+		return 0
 	}
 	if runtime.GOOS == "linux" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
 		fmt.Fprintln(stderr, "recphone: no desktop session (DISPLAY is not set); recphone-cli is the phone without a window")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -268,11 +269,86 @@ func (s *Settings) take(key string, other *Settings) {
 }
 
 // AdminFile is the system policy: [recording] values and the keys locked.
+// A provisioning profile served to the phone has the same form, without
+// the provisioning keys.
 type AdminFile struct {
 	Recording Settings `toml:"recording"`
 	// Lock lists keys the agent cannot change; "*" locks every key the
 	// file sets.
 	Lock []string `toml:"lock"`
+	Provisioning
+}
+
+// Provisioning says where the phone fetches its profile from: top-level
+// keys of the local admin file, since they say where the policy comes
+// from rather than how calls are recorded. Fetching is another package's
+// work; this one only reads the keys.
+type Provisioning struct {
+	// URL is an https: template; {user}, {aor} and {host} are replaced by
+	// the AOR's user part, the AOR and the machine's host name.
+	URL string `toml:"provisioning_url"`
+	// Interval between fetches ("5m" when empty), jittered.
+	Interval string `toml:"provisioning_interval"`
+	// CA is a PEM file the server's certificate must chain to; empty: the
+	// system's roots.
+	CA string `toml:"provisioning_ca"`
+	// Cert and Key are the agent's client certificate, when the server
+	// asks for one.
+	Cert string `toml:"provisioning_cert"`
+	Key  string `toml:"provisioning_key"`
+	// User and Password are HTTP basic credentials (over TLS only).
+	User     string `toml:"provisioning_user"`
+	Password string `toml:"provisioning_password"`
+}
+
+// Set reports whether any provisioning key is set.
+func (p Provisioning) Set() bool { return p != Provisioning{} }
+
+// LockedKeys is every key the file locks, with "*" expanded to the keys
+// it sets, sorted.
+func (f *AdminFile) LockedKeys() []string {
+	seen := map[string]bool{}
+	for _, k := range f.Lock {
+		if k != "*" {
+			seen[k] = true
+			continue
+		}
+		for _, key := range Keys {
+			if f.Recording.has(key) {
+				seen[key] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Over puts the profile f on top of base (the local admin file, may be
+// nil): every key the profile sets replaces base's, and a key either of
+// them locks is locked. base's provisioning keys are kept; the profile
+// has none.
+func (f *AdminFile) Over(base *AdminFile) *AdminFile {
+	out := &AdminFile{}
+	if base != nil {
+		out.Recording, out.Provisioning = base.Recording, base.Provisioning
+		out.Lock = base.LockedKeys()
+	}
+	for _, key := range Keys {
+		if f.Recording.has(key) {
+			out.Recording.take(key, &f.Recording)
+		}
+	}
+	for _, k := range f.LockedKeys() {
+		if !slices.Contains(out.Lock, k) {
+			out.Lock = append(out.Lock, k)
+		}
+	}
+	sort.Strings(out.Lock)
+	return out
 }
 
 // Resolved is the policy in force, which keys the admin locked, and what
@@ -297,20 +373,47 @@ func LoadAdmin(path string, required bool) (*AdminFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	f, err := ParseAdmin(raw, path)
+	if err != nil {
+		return nil, err
+	}
+	if f.Provisioning.URL == "" && f.Provisioning.Set() {
+		return nil, fmt.Errorf("%w: %s: provisioning keys without provisioning_url", ErrInvalid, path)
+	}
+	return f, nil
+}
+
+// ParseAdmin reads a policy file's text; name is what errors call it
+// (its path, or the URL a profile came from). Unknown keys are errors.
+func ParseAdmin(raw []byte, name string) (*AdminFile, error) {
 	var f AdminFile
 	md, err := toml.Decode(string(raw), &f)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, name, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		return nil, fmt.Errorf("%w: %s: unknown key %s", ErrInvalid, path, und[0].String())
+		return nil, fmt.Errorf("%w: %s: unknown key %s", ErrInvalid, name, und[0].String())
 	}
 	for _, k := range f.Lock {
 		if k != "*" && !validKey(k) {
-			return nil, fmt.Errorf("%w: %s: lock: unknown key %q", ErrInvalid, path, k)
+			return nil, fmt.Errorf("%w: %s: lock: unknown key %q", ErrInvalid, name, k)
 		}
 	}
 	return &f, nil
+}
+
+// ParseProfile reads a profile a provisioning server sent: an admin
+// policy file without provisioning keys (a profile does not move where
+// profiles come from).
+func ParseProfile(raw []byte, name string) (*AdminFile, error) {
+	f, err := ParseAdmin(raw, name)
+	if err != nil {
+		return nil, err
+	}
+	if f.Provisioning.Set() {
+		return nil, fmt.Errorf("%w: %s: a profile cannot set provisioning keys", ErrInvalid, name)
+	}
+	return f, nil
 }
 
 func validKey(k string) bool {

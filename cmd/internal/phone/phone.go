@@ -21,6 +21,7 @@ import (
 	"github.com/recphone/recphone/audio/portaudio"
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/cmd/internal/config"
+	"github.com/recphone/recphone/cmd/internal/provision"
 	"github.com/recphone/recphone/recording"
 	"github.com/recphone/recphone/recording/audit"
 	"github.com/recphone/recphone/recording/policy"
@@ -143,6 +144,12 @@ type Options struct {
 	// window's History reloads then). It runs on the trail's writer and
 	// must return quickly.
 	OnAudit func([]audit.Entry)
+	// OnProvisioning hears what became of the administrator's profile
+	// (provisioning_url): at Start, then each change or failure.
+	OnProvisioning func(ProvisioningEvent)
+	// ProvisionDir is where the last good profile is cached; empty:
+	// provision.DefaultDir.
+	ProvisionDir string
 }
 
 // Phone is the assembled phone. Front ends read its parts; Start and
@@ -150,7 +157,9 @@ type Options struct {
 type Phone struct {
 	Log *slog.Logger
 	// File is the configuration in force: the file with the overlay on top.
-	File   *config.File
+	File *config.File
+	// Policy is the recording policy at start; CurrentPolicy follows the
+	// provisioning server's changes.
 	Policy policy.Resolved
 	Engine *callengine.Engine
 	// Device is the sound device the engine runs (mute, injection, meters).
@@ -169,8 +178,18 @@ type Phone struct {
 	auditPath string
 	onAudit   func([]audit.Entry)
 
+	// Provisioning (provisioning.go): the local admin file the profile
+	// goes over, the fetcher, what to report at Start.
+	local          *policy.AdminFile
+	prov           *provision.Provisioner
+	onProvisioning func(ProvisioningEvent)
+	startEvents    []ProvisioningEvent
+	stopProv       context.CancelFunc
+	provWG         sync.WaitGroup
+
 	mu       sync.Mutex
 	rec      *recording.Recorder
+	current  *policy.Resolved   // the latest provisioned policy, nil until one changes
 	audit    *auditTrail        // nil until Start, or when the trail could not open
 	auditErr error              // why no trail is kept
 	ringCall string             // id of the call ringing, "" if none
@@ -190,7 +209,7 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 		opts.Overlay.apply(&eff)
 	}
 	p := &Phone{File: &eff, Log: opts.Logger, onRing: opts.OnRing, onRecording: opts.OnRecording, onPolicy: opts.OnPolicy,
-		auditPath: opts.AuditPath, onAudit: opts.OnAudit, closeLog: func() error { return nil }}
+		auditPath: opts.AuditPath, onAudit: opts.OnAudit, onProvisioning: opts.OnProvisioning, closeLog: func() error { return nil }}
 	if p.Log == nil {
 		if p.Log, p.closeLog, err = NewLogger(&eff, opts.Stderr); err != nil {
 			return nil, err
@@ -216,7 +235,15 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 		if !required {
 			path = policy.DefaultPath
 		}
-		if p.Policy, err = eff.RecordingPolicy(path, required); err != nil {
+		admin, err := policy.LoadAdmin(path, required)
+		if err != nil {
+			return nil, err
+		}
+		source := ""
+		if admin != nil {
+			source = path
+		}
+		if p.Policy, err = p.provisionedPolicy(ctx, admin, source, opts.ProvisionDir); err != nil {
 			return nil, err
 		}
 	}
@@ -354,8 +381,12 @@ func configKey(err error) error {
 // Records says whether the policy records calls at all, i.e. whether
 // Start runs a recording client: with no SRS, or under mode never with no
 // SRS allowed to start recordings, it would only report that it does
-// nothing.
+// nothing. A provisioned phone always runs one: the next profile may
+// record.
 func (p *Phone) Records() bool {
+	if p.prov != nil {
+		return true
+	}
 	if len(p.Policy.SRS) == 0 {
 		return false
 	}
@@ -384,7 +415,7 @@ func (p *Phone) Start(ctx context.Context) error {
 		return nil
 	}
 	// The one place the recording client is made.
-	rec, err := recording.New(p.Engine, p.Policy, recording.Options{Logger: p.Log})
+	rec, err := recording.New(p.Engine, p.CurrentPolicy(), recording.Options{Logger: p.Log})
 	if err != nil {
 		return fmt.Errorf("recording client: %w", err)
 	}
@@ -409,6 +440,7 @@ func (p *Phone) Start(ctx context.Context) error {
 	p.mu.Lock()
 	p.rec = rec
 	p.mu.Unlock()
+	p.startProvisioning(ctx)
 	return nil
 }
 
@@ -463,6 +495,7 @@ func (p *Phone) Resume(ctx context.Context, callID string) error {
 // last the log file. Every failure is logged; they are returned joined.
 func (p *Phone) Shutdown(ctx context.Context) error {
 	var errs []error
+	p.stopProvisioning()
 	// The calls end first, their recordings with them; the recording
 	// client ends its sessions over the endpoint, which closes last.
 	p.Engine.EndCalls(ctx)
