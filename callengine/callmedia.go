@@ -42,6 +42,7 @@ func setMediaRemote(m *media.Session, rm sdp.Media, codec sdp.Codec) error {
 		RTP:             netip.AddrPortFrom(rm.Addr, uint16(rm.Port)),
 		RTCP:            netip.AddrPortFrom(rm.Addr, uint16(rm.RTCPPort)),
 		Codec:           mc,
+		PayloadType:     codec.PayloadType,
 		DTMFPayloadType: rm.EventType,
 	})
 }

@@ -38,7 +38,8 @@ type Config struct {
 	// RTPPortMin and RTPPortMax bound the local RTP ports (default 16384-32766).
 	RTPPortMin, RTPPortMax int
 
-	// Codecs in order of preference; default PCMU, PCMA.
+	// Codecs in order of preference (opus, G722, PCMU, PCMA); default
+	// PCMU, PCMA.
 	Codecs []sdp.Codec
 
 	RegisterExpiry time.Duration // requested registration lifetime (default 300 s)

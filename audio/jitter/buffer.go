@@ -42,9 +42,10 @@ const (
 	peakDecayPackets = 10
 )
 
-// MaxFrameBytes is the largest payload one frame may carry (20 ms of 16-bit
-// linear PCM at 8 kHz); G.711 uses half of it.
-const MaxFrameBytes = 320
+// MaxFrameBytes is the largest payload one frame may carry: the largest
+// Opus packet (RFC 6716 §3.4), so a variable-size Opus frame is always one
+// frame when FrameBytes is MaxFrameBytes. G.711 and G.722 use 160 bytes.
+const MaxFrameBytes = 1275
 
 // Config sets the frame geometry and delay bounds. The zero value is 20 ms
 // G.711 at 8 kHz aiming for 40..200 ms of delay, never holding over 400 ms.
@@ -589,6 +590,20 @@ func (b *Buffer) Pop(dst []byte) (int, Status) {
 	b.stats.Lost++
 	b.stats.Concealed++
 	return 0, Lost
+}
+
+// Next copies the frame the next Pop plays into dst when it is already
+// buffered and returns its length (0 when it is not). After a Lost frame a
+// codec with forward error correction (Opus) rebuilds the lost audio from
+// it.
+func (b *Buffer) Next(dst []byte) int {
+	if b.st != stPlaying {
+		return 0
+	}
+	if s := b.slotFor(b.playFI); s.used && s.fi == b.playFI {
+		return copy(dst, s.data[:s.n])
+	}
+	return 0
 }
 
 // Delay returns the audio buffered ahead of playout.

@@ -10,6 +10,9 @@ import "math"
 // synthetic continuation so there is no click. Unlike Appendix I this works
 // without a 3.75 ms look-ahead: the continuation starts exactly one period
 // back in the history, which is continuous for periodic (voiced) sound.
+//
+// The constants are for 8 kHz; NewConcealerRate scales them for 16 kHz
+// (G.722), so the same time spans and pitch range hold at either rate.
 const (
 	histLen     = 390 // 48.75 ms of played history
 	minPitch    = 40  // 200 Hz
@@ -21,26 +24,48 @@ const (
 	samplesPer  = 80  // 10 ms: one more period joins the cycle this often
 	maxPeriods  = 3
 	pitchBufLen = maxPeriods * maxPitch
+	// maxScale is the highest rate the arrays are sized for: 16 kHz.
+	maxScale = 2
 )
+
+// geometry is the concealer's constants at its rate.
+type geometry struct {
+	histLen, minPitch, maxPitch, corrLen, attenStart, attenSpan, maxOLA, samplesPer, pitchBufLen, fade int
+}
+
+func geometryAt(scale int) geometry {
+	return geometry{histLen * scale, minPitch * scale, maxPitch * scale, corrLen * scale, attenStart * scale,
+		attenSpan * scale, maxOLA * scale, samplesPer * scale, pitchBufLen * scale, 40 * scale}
+}
 
 // Concealer synthesises audio for frames the jitter buffer could not
 // deliver. Feed every frame that is played, real or not, through it: Good for
 // decoded frames (which it may cross-fade in place) and Conceal for missing
 // ones. It never allocates and is not safe for concurrent use.
 type Concealer struct {
-	hist    [histLen]float32
-	pbuf    [pitchBufLen]float32
+	g       geometry
+	hist    [histLen * maxScale]float32
+	pbuf    [pitchBufLen * maxScale]float32
 	pitch   int
 	periods int
 	pos     int // read position within the active cycle
 	lost    int // samples concealed in the current erasure
 }
 
-// NewConcealer returns a concealer with a silent history.
-func NewConcealer() *Concealer { return &Concealer{} }
+// NewConcealer returns a concealer for 8 kHz with a silent history.
+func NewConcealer() *Concealer { return &Concealer{g: geometryAt(1)} }
+
+// NewConcealerRate returns a concealer for sound at rate: 8000 or 16000 Hz
+// (any other rate is taken as the nearer of the two).
+func NewConcealerRate(rate int) *Concealer {
+	if rate > 12000 {
+		return &Concealer{g: geometryAt(maxScale)}
+	}
+	return NewConcealer()
+}
 
 // Reset forgets the history, e.g. when a call's media restarts.
-func (c *Concealer) Reset() { *c = Concealer{} }
+func (c *Concealer) Reset() { *c = Concealer{g: c.g} }
 
 // Concealing reports whether the last frame was synthesised.
 func (c *Concealer) Concealing() bool { return c.lost > 0 }
@@ -52,8 +77,8 @@ func (c *Concealer) Good(frame []int16) {
 	if c.lost > 0 {
 		// Appendix I: a quarter period, plus 4 ms for each further 10 ms
 		// of loss, at most 10 ms.
-		n := c.pitch/4 + 32*((c.lost-1)/samplesPer)
-		n = min(n, maxOLA, len(frame))
+		n := c.pitch/4 + c.g.samplesPer*2/5*((c.lost-1)/c.g.samplesPer)
+		n = min(n, c.g.maxOLA, len(frame))
 		for i := range n {
 			w := float32(i+1) / float32(n+1)
 			syn := c.next()
@@ -65,7 +90,7 @@ func (c *Concealer) Good(frame []int16) {
 		// switch): the waveform jumps. Cross-fade from the continuation of
 		// what was played over 5 ms so the jump does not click.
 		c.start()
-		n := min(40, len(frame))
+		n := min(c.g.fade, len(frame))
 		for i := range n {
 			w := float32(i+1) / float32(n+1)
 			frame[i] = clip16(w*float32(frame[i]) + (1-w)*c.next())
@@ -82,11 +107,11 @@ func (c *Concealer) discontinuous(frame []int16) bool {
 	if len(frame) == 0 {
 		return false
 	}
-	h := c.hist[:]
-	last, prev := h[histLen-1], h[histLen-2]
+	h := c.hist[:c.g.histLen]
+	last, prev := h[c.g.histLen-1], h[c.g.histLen-2]
 	pred := 2*last - prev
 	var slope float32
-	for i := histLen - samplesPer; i < histLen; i++ {
+	for i := c.g.histLen - c.g.samplesPer; i < c.g.histLen; i++ {
 		d := h[i] - h[i-1]
 		if d < 0 {
 			d = -d
@@ -114,7 +139,7 @@ func (c *Concealer) Conceal(out []int16) {
 // start prepares the pitch buffer at the beginning of an erasure.
 func (c *Concealer) start() {
 	c.pitch = c.findPitch()
-	copy(c.pbuf[:], c.hist[histLen-pitchBufLen:])
+	copy(c.pbuf[:c.g.pitchBufLen], c.hist[c.g.histLen-c.g.pitchBufLen:c.g.histLen])
 	c.periods = 1
 	c.pos = 0
 }
@@ -127,18 +152,18 @@ func (c *Concealer) next() float32 {
 	// Add one more period to the cycle every 10 ms, keeping the phase:
 	// moving the cycle's start one period back and the position one period
 	// forward reads the very same sample.
-	if want := min(maxPeriods, 1+c.lost/samplesPer); want > c.periods {
+	if want := min(maxPeriods, 1+c.lost/c.g.samplesPer); want > c.periods {
 		c.periods = want
 		c.pos += c.pitch
 	}
 	cycle := c.periods * c.pitch
-	base := pitchBufLen - cycle
+	base := c.g.pitchBufLen - cycle
 	s := c.pbuf[base+c.pos%cycle]
 	c.pos = (c.pos + 1) % cycle
 
 	g := float32(1)
-	if c.lost >= attenStart {
-		g = 1 - float32(c.lost-attenStart)/attenSpan
+	if c.lost >= c.g.attenStart {
+		g = 1 - float32(c.lost-c.g.attenStart)/float32(c.g.attenSpan)
 		if g < 0 {
 			g = 0
 		}
@@ -149,14 +174,14 @@ func (c *Concealer) next() float32 {
 
 // push appends played samples to the history.
 func (c *Concealer) push(frame []int16) {
-	if len(frame) >= histLen {
-		for i := range c.hist {
-			c.hist[i] = float32(frame[len(frame)-histLen+i])
+	if len(frame) >= c.g.histLen {
+		for i := range c.g.histLen {
+			c.hist[i] = float32(frame[len(frame)-c.g.histLen+i])
 		}
 		return
 	}
-	copy(c.hist[:], c.hist[len(frame):])
-	tail := c.hist[histLen-len(frame):]
+	copy(c.hist[:c.g.histLen], c.hist[len(frame):c.g.histLen])
+	tail := c.hist[c.g.histLen-len(frame) : c.g.histLen]
 	for i, v := range frame {
 		tail[i] = float32(v)
 	}
@@ -166,11 +191,11 @@ func (c *Concealer) push(frame []int16) {
 // correlation with the most recent corrLen samples is highest: a coarse
 // search at every other lag on every other sample, then a fine one.
 func (c *Concealer) findPitch() int {
-	h := c.hist[:]
-	end := histLen - corrLen
+	h := c.hist[:c.g.histLen]
+	end := c.g.histLen - c.g.corrLen
 	score := func(lag, step int) float64 {
 		var xy, yy float64
-		for i := end; i < histLen; i += step {
+		for i := end; i < c.g.histLen; i += step {
 			x := float64(h[i])
 			y := float64(h[i-lag])
 			xy += x * y
@@ -181,13 +206,13 @@ func (c *Concealer) findPitch() int {
 		}
 		return xy / math.Sqrt(yy)
 	}
-	best, bestScore := maxPitch, math.Inf(-1)
-	for lag := minPitch; lag <= maxPitch; lag += 2 {
+	best, bestScore := c.g.maxPitch, math.Inf(-1)
+	for lag := c.g.minPitch; lag <= c.g.maxPitch; lag += 2 {
 		if s := score(lag, 2); s > bestScore {
 			best, bestScore = lag, s
 		}
 	}
-	lo, hi := max(minPitch, best-1), min(maxPitch, best+1)
+	lo, hi := max(c.g.minPitch, best-1), min(c.g.maxPitch, best+1)
 	bestScore = math.Inf(-1)
 	for lag := lo; lag <= hi; lag++ {
 		if s := score(lag, 1); s > bestScore {

@@ -73,7 +73,7 @@ func newReceiver(tb testing.TB) *receiver {
 	r := &receiver{s: s, from: from, pkt: make([]byte, 172), t0: time.Now(), mic: make([]int16, 160), spk: make([]int16, 160)}
 	frame := make([]int16, 160)
 	newTone(1000).next(frame)
-	PCMU.encode(r.pkt[12:], frame)
+	encodeFrame(PCMU, r.pkt[12:], frame)
 	return r
 }
 

@@ -25,6 +25,7 @@ type receiveStats struct {
 	haveTransit bool
 	transit     uint32
 	jitter      float64 // RTP units
+	clock       int64   // RTP clock rate of the stream (0: ClockRate)
 
 	lastSR   uint32 // middle 32 bits of the last SR's NTP time
 	lastSRAt time.Time
@@ -37,7 +38,14 @@ const (
 )
 
 func (r *receiveStats) reset(ssrc uint32, seq uint16, now time.Time) {
-	*r = receiveStats{have: true, ssrc: ssrc, maxSeq: seq, baseSeq: uint32(seq), badSeq: seqMod + 1, ref: now}
+	*r = receiveStats{have: true, ssrc: ssrc, maxSeq: seq, baseSeq: uint32(seq), badSeq: seqMod + 1, ref: now, clock: r.clock}
+}
+
+func (r *receiveStats) clockRate() int64 {
+	if r.clock > 0 {
+		return r.clock
+	}
+	return ClockRate
 }
 
 // update accounts one packet; it returns false for a packet RFC 3550 A.1
@@ -75,7 +83,7 @@ func (r *receiveStats) update(ssrc uint32, seq uint16, ts uint32, size int, now 
 }
 
 func (r *receiveStats) updateJitter(ts uint32, now time.Time) {
-	arrival := uint32(int64(now.Sub(r.ref)) * ClockRate / int64(time.Second))
+	arrival := uint32(int64(now.Sub(r.ref)) * r.clockRate() / int64(time.Second))
 	transit := arrival - ts
 	if r.haveTransit {
 		d := int32(transit - r.transit)

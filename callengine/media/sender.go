@@ -52,7 +52,7 @@ type SenderConfig struct {
 type Sender struct {
 	rtpConn   *net.UDPConn
 	rtcpConn  *net.UDPConn
-	clockRate uint32
+	clockRate atomic.Uint32 // changes with the codec (SetClockRate)
 	ssrc      uint32
 
 	mu        sync.Mutex
@@ -88,22 +88,31 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	if cfg.RTCP == nil {
 		cfg.RTCP = cfg.RTP
 	}
-	return &Sender{
+	s := &Sender{
 		rtpConn:   cfg.RTP,
 		rtcpConn:  cfg.RTCP,
-		clockRate: cfg.ClockRate,
 		ssrc:      cfg.SSRC,
 		seq:       uint16(rand.Uint32()),
 		ts:        rand.Uint32(),
 		protector: cfg.Protector,
-	}, nil
+	}
+	s.clockRate.Store(cfg.ClockRate)
+	return s, nil
+}
+
+// SetClockRate changes the RTP clock, when renegotiation changes the codec
+// (Opus runs at 48000, the others at 8000).
+func (s *Sender) SetClockRate(hz uint32) {
+	if hz != 0 {
+		s.clockRate.Store(hz)
+	}
 }
 
 // SSRC returns the stream's synchronisation source.
 func (s *Sender) SSRC() uint32 { return s.ssrc }
 
 // ClockRate returns the RTP clock rate.
-func (s *Sender) ClockRate() uint32 { return s.clockRate }
+func (s *Sender) ClockRate() uint32 { return s.clockRate.Load() }
 
 // SetDestination sets where RTP and RTCP go. A zero rtcp (or port 0) uses
 // the RTP port plus one; a zero rtp (or port 0) stops sending.
@@ -250,7 +259,7 @@ func (s *Sender) SenderReport(now time.Time, reports ...rtcp.ReceptionReport) *r
 	s.mu.Lock()
 	ts := s.ts
 	if !s.tsAt.IsZero() {
-		ts += uint32(now.Sub(s.tsAt).Seconds() * float64(s.clockRate))
+		ts += uint32(now.Sub(s.tsAt).Seconds() * float64(s.clockRate.Load()))
 	}
 	s.mu.Unlock()
 	return &rtcp.SenderReport{

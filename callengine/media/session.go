@@ -1,9 +1,13 @@
-// Package media is one call's audio over RTP/UDP: port allocation, G.711
-// encoding, RFC 4733 DTMF, symmetric RTP with source latching, hold by
+// Package media is one call's audio over RTP/UDP: port allocation, G.711,
+// G.722 and Opus coding, RFC 4733 DTMF, symmetric RTP with source latching, hold by
 // direction, jitter buffering with loss concealment, RTCP reports, and taps
 // through which an observer (the recording client) sees every packet sent
 // and received. The SIP layer creates a Session per call from the
 // negotiated SDP; the audio device's 20 ms clock drives it via ProcessFrame.
+//
+// ProcessFrame takes frames at whatever rate the device runs (the length of
+// a 20 ms frame says which) and the session converts between it and the
+// codec's own rate, so a wideband call is wideband from device to wire.
 package media
 
 import (
@@ -23,6 +27,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/recphone/recphone/audio/jitter"
+	"github.com/recphone/recphone/audio/resample"
 	"github.com/recphone/recphone/callengine/sdp"
 )
 
@@ -38,6 +43,9 @@ type Remote struct {
 	RTCP netip.AddrPort
 	// Codec is the audio codec both sides send.
 	Codec Codec
+	// PayloadType is the negotiated payload type of a codec whose type is
+	// dynamic (Opus); 0 takes OpusPayloadType. Static ones ignore it.
+	PayloadType uint8
 	// DTMFPayloadType is the negotiated telephone-event payload type
 	// (dynamic, usually DefaultDTMFPayloadType); 0 means the peer did not
 	// accept telephone-event.
@@ -48,10 +56,22 @@ func (r Remote) validate() error {
 	if !r.Codec.valid() {
 		return fmt.Errorf("%w: %v", ErrUnsupportedCodec, r.Codec)
 	}
-	if r.DTMFPayloadType > 127 || (r.DTMFPayloadType != 0 && (r.DTMFPayloadType == PCMU.PayloadType() || r.DTMFPayloadType == PCMA.PayloadType())) {
+	if r.PayloadType > 127 || (!r.Codec.static() && r.PayloadType != 0 && r.PayloadType < 96) {
+		return fmt.Errorf("%w: %v %d", ErrInvalidPayloadType, r.Codec, r.PayloadType)
+	}
+	if r.DTMFPayloadType > 127 || (r.DTMFPayloadType != 0 && (r.DTMFPayloadType == PCMU.PayloadType() || r.DTMFPayloadType == PCMA.PayloadType() ||
+		r.DTMFPayloadType == G722.PayloadType() || r.DTMFPayloadType == r.audioPayloadType())) {
 		return fmt.Errorf("%w: telephone-event %d", ErrInvalidPayloadType, r.DTMFPayloadType)
 	}
 	return nil
+}
+
+// audioPayloadType is the payload type the audio goes with.
+func (r Remote) audioPayloadType() uint8 {
+	if r.Codec.static() || r.PayloadType == 0 {
+		return r.Codec.PayloadType()
+	}
+	return r.PayloadType
 }
 
 // rtcpAddr is where RTCP goes: the a=rtcp address, else RTP port + 1. A
@@ -85,7 +105,8 @@ type Config struct {
 	// the SDP address, and then sends to it (symmetric RTP behind NAT).
 	// Re-armed by SetRemote. Packets from anywhere else are ignored.
 	Latch bool
-	// Jitter configures the jitter buffer; the zero value suits G.711.
+	// Jitter configures the jitter buffer's delays; the frame geometry
+	// follows the codec.
 	Jitter jitter.Config
 	// RTCPInterval is the mean report interval (default 5 s); each one is
 	// randomised to 0.5..1.5 times it as RFC 3550 §6.2 asks.
@@ -184,11 +205,15 @@ type Session struct {
 	taps   atomic.Pointer[[]tapEntry]
 
 	// audio clock side: only ProcessFrame touches these
-	tables     *g711Tables
+	encoder    *Encoder
+	decoder    *Decoder
+	micRS      *resample.Resampler // device rate to the encoder's
+	spkRS      *resample.Resampler // decoder's rate to the device's
 	enc        [jitter.MaxFrameBytes]byte
 	pop        [jitter.MaxFrameBytes]byte
+	next       [jitter.MaxFrameBytes]byte
+	pcm        [2*maxFrameSamples + 2]int16 // a frame at the codec's rate
 	evBuf      [eventPayloadLen]byte
-	conceal    *jitter.Concealer
 	wasSending bool
 	wasPlaying bool
 	dtmfOut    dtmfSender
@@ -198,6 +223,7 @@ type Session struct {
 	rxMu      sync.Mutex
 	jb        *jitter.Buffer
 	rxCodec   Codec
+	rxPT      uint8 // payload type of rxCodec
 	rx        receiveStats
 	dtmfIn    dtmfReceiver
 	latched   netip.AddrPort
@@ -274,7 +300,7 @@ func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	sender, err := NewSender(SenderConfig{RTP: rtpConn, RTCP: rtcpConn, ClockRate: ClockRate})
+	sender, err := NewSender(SenderConfig{RTP: rtpConn, RTCP: rtcpConn, ClockRate: uint32(cfg.Remote.Codec.RTPClock())})
 	if err != nil {
 		rtpConn.Close()
 		rtcpConn.Close()
@@ -286,15 +312,15 @@ func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 		rtcpConn:  rtcpConn,
 		sender:    sender,
 		cname:     cfg.CNAME,
-		tables:    newG711Tables(),
-		conceal:   jitter.NewConcealer(),
 		dtmfQueue: make(chan byte, 64),
-		jb:        jitter.New(cfg.Jitter),
+		jb:        jitter.New(cfg.Remote.Codec.jitterConfig(cfg.Jitter)),
 		rxCodec:   cfg.Remote.Codec,
+		rxPT:      cfg.Remote.audioPayloadType(),
 		dtmfEv:    make([]DTMFEvent, 0, 4),
 		done:      make(chan struct{}),
 	}
 	s.log = cfg.Logger.With("rtp", rtpConn.LocalAddr().String(), "ssrc", sender.SSRC())
+	s.rx.clock = int64(cfg.Remote.Codec.RTPClock())
 	s.params.Store(&params{remote: cfg.Remote, dir: cfg.Direction})
 	sender.SetDestination(cfg.Remote.RTP, cfg.Remote.rtcpAddr())
 
@@ -343,6 +369,12 @@ func (s *Session) SetRemote(r Remote) error {
 	defer s.ctlMu.Unlock()
 	old := s.params.Load()
 	s.params.Store(&params{remote: r, dir: old.dir})
+	s.sender.SetClockRate(uint32(r.Codec.RTPClock()))
+	if old.remote.Codec != r.Codec || old.remote.audioPayloadType() != r.audioPayloadType() {
+		s.rxMu.Lock()
+		s.setRxCodec(r.Codec, r.audioPayloadType())
+		s.rxMu.Unlock()
+	}
 	if old.remote.RTP != r.RTP || old.remote.RTCP != r.RTCP {
 		s.rxMu.Lock()
 		s.latched, s.latchRTCP = netip.AddrPort{}, false
@@ -428,10 +460,9 @@ func (s *Session) ProcessFrame(mic, speaker []int16) {
 }
 
 func (s *Session) sendFrame(p *params, mic []int16) {
-	samples := uint32(len(mic))
-	if samples == 0 {
-		samples = FrameSamples
-	}
+	// One 20 ms frame advances the RTP clock by a fiftieth of its rate,
+	// whatever rate the device runs at.
+	samples := uint32(p.remote.Codec.RTPClock() / 50)
 	sending := p.dir.Sends() && s.sender.hasDestination()
 	if s.dtmfFrame(p, sending, samples) {
 		return
@@ -441,16 +472,70 @@ func (s *Session) sendFrame(p *params, mic []int16) {
 		s.sender.Advance(samples)
 		return
 	}
-	n := p.remote.Codec.encode(s.enc[:], mic)
+	n, err := s.encode(p.remote.Codec, mic)
+	if err != nil {
+		s.sendFailed(err)
+		s.sender.Advance(samples)
+		return
+	}
 	// The marker starts a talkspurt: the first packet, and the first after
 	// hold or a telephone event.
-	pkt, err := s.sender.Send(p.remote.Codec.PayloadType(), !s.wasSending, s.enc[:n], samples)
+	pkt, err := s.sender.Send(p.remote.audioPayloadType(), !s.wasSending, s.enc[:n], samples)
 	if err != nil {
 		s.sendFailed(err)
 		return
 	}
 	s.wasSending = true
 	s.emit(pkt)
+}
+
+// encode converts mic (20 ms at the device's rate) to the codec's rate and
+// codes it into s.enc. The encoder and converter are made again only when
+// the codec or the device's rate changes.
+func (s *Session) encode(c Codec, mic []int16) (int, error) {
+	if s.encoder == nil || s.encoder.Codec() != c {
+		e, err := NewEncoder(c)
+		if err != nil {
+			return 0, err
+		}
+		s.encoder = e
+	}
+	want := c.SampleRate() / 50
+	pcm := s.pcm[:0]
+	if len(mic) > 0 {
+		var err error
+		if pcm, err = convert(&s.micRS, len(mic)*50, c.SampleRate(), s.pcm[:], mic); err != nil {
+			return 0, err
+		}
+	}
+	if len(pcm) < want {
+		// Silence for a missing frame, or the converter's first frame a
+		// sample short.
+		n := copy(s.pcm[:want], pcm)
+		clear(s.pcm[n:want])
+		pcm = s.pcm[:want]
+	}
+	return s.encoder.Encode(s.enc[:], pcm[:want])
+}
+
+// convert resamples src (at from Hz) to to Hz into dst through *rs, which
+// is replaced when the rates changed. A frame of any length 20 ms at from
+// Hz gives 20 ms at to Hz.
+func convert(rs **resample.Resampler, from, to int, dst, src []int16) ([]int16, error) {
+	if from == to {
+		return src, nil
+	}
+	if *rs == nil || (*rs).InRate() != from || (*rs).OutRate() != to {
+		r, err := resample.New(from, to)
+		if err != nil {
+			return nil, fmt.Errorf("media: %w", err)
+		}
+		*rs = r
+	}
+	if (*rs).MaxOut(len(src)) > len(dst) {
+		return nil, fmt.Errorf("media: a frame of %d samples is longer than 20 ms at 48 kHz", len(src))
+	}
+	return dst[:(*rs).Process(dst, src)], nil
 }
 
 func (s *Session) sendFailed(err error) {
@@ -487,7 +572,7 @@ func (s *Session) dtmfFrame(p *params, sending bool, samples uint32) bool {
 		*d = dtmfSender{active: true, first: true, ev: telephoneEvent{Event: ev, Volume: 10}, ts: s.sender.Timestamp()}
 	}
 	if sending && p.remote.DTMFPayloadType != 0 {
-		total := uint32(s.cfg.DTMFDuration * ClockRate / time.Second)
+		total := uint32(s.cfg.DTMFDuration * time.Duration(p.remote.Codec.RTPClock()) / time.Second)
 		if d.endsSent == 0 {
 			d.ev.Duration = uint16(min(uint32(d.ev.Duration)+samples, total, 0xffff))
 			d.ev.End = uint32(d.ev.Duration) >= total
@@ -521,25 +606,63 @@ func (s *Session) playFrame(p *params, speaker []int16) {
 		clear(speaker)
 		if s.wasPlaying {
 			s.wasPlaying = false
-			s.conceal.Reset()
+			if s.decoder != nil {
+				s.decoder.Reset()
+			}
 		}
 		return
 	}
 	s.wasPlaying = true
 	s.rxMu.Lock()
 	n, st := s.jb.Pop(s.pop[:])
+	next := 0
+	if st == jitter.Lost {
+		next = s.jb.Next(s.next[:])
+	}
 	codec := s.rxCodec
 	s.rxMu.Unlock()
-	switch st {
-	case jitter.Frame:
-		n = s.tables.decode(codec, speaker, s.pop[:n])
-		clear(speaker[n:])
-		s.conceal.Good(speaker)
-	case jitter.Idle:
+	if st == jitter.Idle || len(speaker) == 0 {
 		clear(speaker)
-	default:
-		s.conceal.Conceal(speaker)
+		return
 	}
+	if s.decoder == nil || s.decoder.Codec() != codec {
+		d, err := NewDecoder(codec)
+		if err != nil {
+			clear(speaker)
+			return
+		}
+		s.decoder = d
+	}
+	pcm := s.pcm[:s.decoder.FrameSamples()]
+	if st == jitter.Frame {
+		if _, err := s.decoder.Decode(pcm, s.pop[:n]); err != nil {
+			s.invalid.Add(1)
+		}
+	} else {
+		s.decoder.Conceal(pcm, s.next[:next])
+	}
+	out, err := convert(&s.spkRS, codec.SampleRate(), len(speaker)*50, s.pcm[len(pcm):], pcm)
+	if err != nil {
+		clear(speaker)
+		return
+	}
+	clear(speaker[copy(speaker, out):])
+}
+
+// setRxCodec switches what is received to c with payload type pt; called
+// with rxMu held. Buffered frames of the old codec cannot be decoded with
+// the new one, and the buffer's geometry follows the codec's RTP clock.
+func (s *Session) setRxCodec(c Codec, pt uint8) {
+	if c == s.rxCodec && pt == s.rxPT {
+		return
+	}
+	if c.RTPClock() != s.rxCodec.RTPClock() || c == Opus || s.rxCodec == Opus {
+		s.jb = jitter.New(c.jitterConfig(s.cfg.Jitter))
+	} else {
+		s.jb.Reset()
+	}
+	s.rxCodec, s.rxPT = c, pt
+	s.rx.clock = int64(c.RTPClock())
 }
 
 // readRTP is the RTP receive loop.
@@ -629,17 +752,18 @@ func (s *Session) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	}
 	events := s.dtmfEv[:0]
 	switch pt := h.PayloadType; {
-	case pt == PCMU.PayloadType() || pt == PCMA.PayloadType():
-		codec := PCMU
-		if pt == PCMA.PayloadType() {
-			codec = PCMA
-		}
-		if codec != s.rxCodec {
-			// The peer switched law (allowed for any codec in the
-			// answer): buffered frames of the old one cannot be decoded
-			// with the new table.
-			s.jb.Reset()
-			s.rxCodec = codec
+	case pt == s.rxPT || pt == PCMU.PayloadType() || pt == PCMA.PayloadType() || pt == G722.PayloadType():
+		if pt != s.rxPT {
+			// The peer switched to another static codec (allowed for
+			// any codec in the answer).
+			codec := PCMU
+			switch pt {
+			case PCMA.PayloadType():
+				codec = PCMA
+			case G722.PayloadType():
+				codec = G722
+			}
+			s.setRxCodec(codec, pt)
 		}
 		s.jb.Push(h.SequenceNumber, h.Timestamp, h.SSRC, payload, now)
 		events = s.dtmfIn.audio(h.SSRC, h.Timestamp, now, events)
@@ -875,7 +999,7 @@ func (s *Session) Stats() Stats {
 		PacketsReceived:    s.rx.received,
 		OctetsReceived:     s.rx.octets,
 		PacketsLost:        s.rx.cumulativeLost(),
-		Jitter:             time.Duration(s.rx.jitter * float64(time.Second) / ClockRate),
+		Jitter:             time.Duration(s.rx.jitter * float64(time.Second) / float64(s.rx.clockRate())),
 		RTT:                s.rtt,
 		RemoteFractionLost: s.remFrac,
 		RemotePacketsLost:  s.remLost,

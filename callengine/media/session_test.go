@@ -396,7 +396,7 @@ func TestForeignSourceIgnored(t *testing.T) {
 		putRTP(pkt, 0, seq, uint32(seq)*160, a.SSRC())
 		frame := make([]int16, 160)
 		noise.next(frame)
-		PCMU.encode(pkt[12:], frame)
+		encodeFrame(PCMU, pkt[12:], frame)
 		seq++
 		intruder.WriteToUDPAddrPort(pkt, b.LocalRTP())
 		intruder.WriteToUDPAddrPort(pkt, b.LocalRTCP())
@@ -679,7 +679,19 @@ func TestDirectionAndCodecNames(t *testing.T) {
 	if c, err := CodecFor(sdp.Codec{PayloadType: 8, Name: "pcma", ClockRate: 8000}); err != nil || c != PCMA || c.PayloadType() != 8 || c.SDP() != sdp.PCMA {
 		t.Fatal(c, err)
 	}
-	if _, err := CodecFor(sdp.Codec{PayloadType: 96, Name: "OPUS", ClockRate: 48000}); !errors.Is(err, ErrUnsupportedCodec) {
+	if c, err := CodecFor(sdp.Codec{PayloadType: 96, Name: "OPUS", ClockRate: 48000, Channels: 2}); err != nil || c != Opus || c.RTPClock() != 48000 {
+		t.Fatal(c, err)
+	}
+	if c, err := CodecFor(sdp.Codec{PayloadType: 9, Name: "G722", ClockRate: 8000}); err != nil || c != G722 || c.SampleRate() != 16000 || c.RTPClock() != 8000 {
+		t.Fatal(c, err)
+	}
+	if _, err := CodecFor(sdp.Codec{PayloadType: 97, Name: "SPEEX", ClockRate: 16000}); !errors.Is(err, ErrUnsupportedCodec) {
+		t.Fatal(err)
+	}
+	if err := (Remote{Codec: Opus, PayloadType: 8}).validate(); !errors.Is(err, ErrInvalidPayloadType) {
+		t.Fatal(err)
+	}
+	if err := (Remote{Codec: Opus, PayloadType: 96, DTMFPayloadType: 96}).validate(); !errors.Is(err, ErrInvalidPayloadType) {
 		t.Fatal(err)
 	}
 	if err := (Remote{Codec: PCMU, DTMFPayloadType: 8}).validate(); !errors.Is(err, ErrInvalidPayloadType) {
@@ -704,4 +716,17 @@ func TestZeroPortsMeanAbsent(t *testing.T) {
 	if st := a.Stats(); st.PacketsSent != 0 || st.SendErrors != 0 {
 		t.Fatalf("sent to port 0: %+v", st)
 	}
+}
+
+// encodeFrame codes one frame with a fresh encoder of c.
+func encodeFrame(c Codec, dst []byte, pcm []int16) int {
+	e, err := NewEncoder(c)
+	if err != nil {
+		panic(err)
+	}
+	n, err := e.Encode(dst, pcm)
+	if err != nil {
+		panic(err)
+	}
+	return n
 }

@@ -154,7 +154,16 @@ func (m *Media) description(sessionAddr netip.Addr) *psdp.MediaDescription {
 	}
 	for _, c := range codecs {
 		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(c.PayloadType)))
-		add("rtpmap", fmt.Sprintf("%d %s/%d", c.PayloadType, token(c.Name, "-"), c.ClockRate))
+		if c.Channels > 1 {
+			add("rtpmap", fmt.Sprintf("%d %s/%d/%d", c.PayloadType, token(c.Name, "-"), c.ClockRate, c.Channels))
+		} else {
+			add("rtpmap", fmt.Sprintf("%d %s/%d", c.PayloadType, token(c.Name, "-"), c.ClockRate))
+		}
+	}
+	for _, c := range codecs {
+		if f := token(c.Fmtp, ""); f != "" {
+			add("fmtp", fmt.Sprintf("%d %s", c.PayloadType, f))
+		}
 	}
 	if m.EventType != 0 {
 		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(m.EventType)))
@@ -331,16 +340,22 @@ func parseMedia(md *psdp.MediaDescription, sessionAddr netip.Addr, dir Direction
 // parse).
 func codecOf(pt uint8, rtpmap map[uint8]string) (Codec, bool) {
 	name, rest, _ := strings.Cut(rtpmap[pt], "/")
-	rate, _, _ := strings.Cut(rest, "/")
+	rate, chans, _ := strings.Cut(rest, "/")
 	r, err := strconv.Atoi(rate)
 	if name = token(name, ""); name != "" && err == nil && r > 0 {
-		return Codec{PayloadType: pt, Name: strings.ToUpper(name), ClockRate: r}, true
+		c := Codec{PayloadType: pt, Name: strings.ToUpper(name), ClockRate: r}
+		if n, err := strconv.Atoi(chans); err == nil && n > 1 && n <= 255 {
+			c.Channels = n
+		}
+		return c, true
 	}
 	switch pt {
 	case PCMU.PayloadType:
 		return PCMU, true
 	case PCMA.PayloadType:
 		return PCMA, true
+	case G722.PayloadType:
+		return G722, true
 	}
 	return Codec{}, false
 }

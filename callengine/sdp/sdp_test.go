@@ -175,7 +175,7 @@ func TestParseRSStreams(t *testing.T) {
 	if m.Proto != ProtoSRTP || m.Label != "mic" || m.Direction != SendOnly {
 		t.Errorf("stream 1: %+v", m)
 	}
-	if want := []Codec{{96, "OPUS", 48000}, PCMA, PCMU}; !reflect.DeepEqual(m.Codecs, want) {
+	if want := []Codec{{PayloadType: 96, Name: "OPUS", ClockRate: 48000, Channels: 2}, PCMA, PCMU}; !reflect.DeepEqual(m.Codecs, want) {
 		t.Errorf("codecs %+v", m.Codecs)
 	}
 	if len(m.Crypto) != 1 || m.Crypto[0].Tag != 1 || m.Crypto[0].Suite != "AES_CM_128_HMAC_SHA1_80" {
@@ -246,8 +246,42 @@ func TestNegotiateFollowsOffererPreference(t *testing.T) {
 		t.Fatalf("G729 only: %v", err)
 	}
 	dyn := Codec{PayloadType: 97, Name: "PCMU", ClockRate: 8000}
-	if got := Common([]Codec{PCMA, PCMU}, []Codec{{96, "OPUS", 48000}, dyn, PCMA}); !reflect.DeepEqual(got, []Codec{dyn, PCMA}) {
+	if got := Common([]Codec{PCMA, PCMU}, []Codec{{PayloadType: 96, Name: "OPUS", ClockRate: 48000}, dyn, PCMA}); !reflect.DeepEqual(got, []Codec{dyn, PCMA}) {
 		t.Fatalf("common %+v", got)
+	}
+}
+
+// Opus and G.722 are offered and parsed with their rtpmap and fmtp; the
+// answer keeps the offerer's payload type and our spelling and fmtp.
+func TestWidebandCodecsInSDP(t *testing.T) {
+	s := Session{Username: "-", SessionID: 1, Version: 1, Media: []Media{{
+		Addr: netip.MustParseAddr("127.0.0.1"), Port: 4000, Codecs: []Codec{Opus, G722, PCMU}, EventType: 101, Direction: SendRecv}}}
+	b := string(s.Marshal())
+	for _, want := range []string{"m=audio 4000 RTP/AVP 111 9 0 101\r\n", "a=rtpmap:111 opus/48000/2\r\n", "a=fmtp:111 useinbandfec=1\r\n", "a=rtpmap:9 G722/8000\r\n"} {
+		if !strings.Contains(b, want) {
+			t.Fatalf("offer lacks %q:\n%s", want, b)
+		}
+	}
+	offer := strings.ReplaceAll(b, "111", "96")
+	p, err := Parse([]byte(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Audio().Codecs
+	if len(got) != 3 || got[0].Name != "OPUS" || got[0].Channels != 2 || got[0].PayloadType != 96 || !got[1].Same(G722) {
+		t.Fatalf("parsed %+v", got)
+	}
+	c, err := Negotiate([]Codec{PCMU, G722, Opus}, got)
+	if err != nil || c.PayloadType != 96 || c.Name != "opus" || c.Fmtp != "useinbandfec=1" || c.Channels != 2 || !c.Wideband() {
+		t.Fatalf("negotiated %+v %v", c, err)
+	}
+	// A static G.722 without rtpmap is known by its number.
+	p, err = Parse([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 9\r\n"))
+	if err != nil || len(p.Audio().Codecs) != 1 || !p.Audio().Codecs[0].Same(G722) {
+		t.Fatalf("static 9: %+v %v", p.Audio(), err)
+	}
+	if c, ok := CodecByName("OPUS"); !ok || c != Opus {
+		t.Fatal(c)
 	}
 }
 

@@ -239,7 +239,7 @@ func (f *File) Engine() (callengine.Config, error) {
 	for _, name := range f.Call.Codecs {
 		c, ok := sdp.CodecByName(name)
 		if !ok {
-			return cfg, fmt.Errorf("%w: call.codecs: %q is not PCMU or PCMA", ErrInvalid, name)
+			return cfg, fmt.Errorf("%w: call.codecs: %q is not opus, G722, PCMU or PCMA", ErrInvalid, name)
 		}
 		cfg.Codecs = append(cfg.Codecs, c)
 	}
