@@ -1,7 +1,13 @@
-// Package audio moves 20 ms frames of 8 kHz 16-bit mono sound between the
+// Package audio moves 20 ms frames of 48 kHz 16-bit mono sound between the
 // agent's devices and the call engine. Backends (file, null, PortAudio) are
 // full-duplex clocks: every 20 ms they hand over one microphone frame and ask
 // for one speaker frame, so sending and playout share one time base.
+//
+// 48 kHz is the one internal rate, from the device through the call
+// bridge's mix to each call: Opus codes it as it is, and each call converts
+// it to its codec's own rate (16 kHz for G.722, 8 kHz for G.711) on the way
+// to the wire and back. So a wideband call is never squeezed through 8 kHz,
+// and a narrowband one costs a resampler per direction.
 package audio
 
 import (
@@ -10,8 +16,8 @@ import (
 )
 
 const (
-	// SampleRate is the codec rate every frame uses.
-	SampleRate = 8000
+	// SampleRate is the rate every frame uses.
+	SampleRate = 48000
 	// FrameSamples is the number of samples in one 20 ms frame.
 	FrameSamples = SampleRate / 50
 	// FrameDuration is the length of one frame.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/recphone/recphone/audio/resample"
 	"github.com/recphone/recphone/audio/wav"
 )
 
@@ -12,34 +13,49 @@ import (
 // speaker is written to a WAV file. It is what tests and headless agents use.
 type File struct {
 	mu      sync.Mutex
-	mic     []int16
+	mic     []int16 // at SampleRate
 	pos     int
 	speaker *wav.Writer
+	spkRS   *resample.Resampler // SampleRate to the speaker file's rate
+	spkBuf  []int16
 }
 
 // flushFrames is how often (in frames) the speaker file is flushed: 200 ms.
 const flushFrames = 10
 
-// OpenFile loads micPath (8 kHz 16-bit mono WAV; empty for silence) and
-// creates speakerPath (empty to discard what the speaker plays).
-func OpenFile(micPath, speakerPath string) (*File, error) {
+// OpenFile loads micPath (a 16-bit mono WAV at any rate; empty for
+// silence) and creates speakerPath (empty to discard what the speaker
+// plays) as a WAV at speakerRate: 0 writes it at the microphone file's
+// rate, or 8 kHz without one.
+func OpenFile(micPath, speakerPath string, speakerRate int) (*File, error) {
 	f := &File{}
+	micRate := 8000
 	if micPath != "" {
 		samples, rate, err := wav.ReadFile(micPath)
 		if err != nil {
 			return nil, fmt.Errorf("audio: microphone file: %w", err)
 		}
-		if rate != SampleRate {
-			return nil, fmt.Errorf("audio: microphone file %s is %d Hz, want %d Hz", micPath, rate, SampleRate)
+		rs, err := resample.New(rate, SampleRate)
+		if err != nil {
+			return nil, fmt.Errorf("audio: microphone file %s: %w", micPath, err)
 		}
-		f.mic = samples
+		f.mic = make([]int16, rs.MaxOut(len(samples)))
+		f.mic = f.mic[:rs.Process(f.mic, samples)]
+		micRate = rate
+	}
+	if speakerRate == 0 {
+		speakerRate = micRate
 	}
 	if speakerPath != "" {
-		w, err := wav.Create(speakerPath, SampleRate)
+		rs, err := resample.New(SampleRate, speakerRate)
 		if err != nil {
 			return nil, fmt.Errorf("audio: speaker file: %w", err)
 		}
-		f.speaker = w
+		w, err := wav.Create(speakerPath, speakerRate)
+		if err != nil {
+			return nil, fmt.Errorf("audio: speaker file: %w", err)
+		}
+		f.speaker, f.spkRS, f.spkBuf = w, rs, make([]int16, rs.MaxOut(FrameSamples))
 	}
 	return f, nil
 }
@@ -57,7 +73,7 @@ func (f *File) Run(ctx context.Context, fn FrameFunc) error {
 		clear(spk)
 		fn(mic, spk)
 		if f.speaker != nil && werr == nil {
-			werr = f.speaker.Write(spk)
+			werr = f.speaker.Write(f.spkBuf[:f.spkRS.Process(f.spkBuf, spk)])
 			// Keep the file on disk valid and current, as a recording
 			// must survive a crash and tests read it while it grows.
 			if frames++; frames%flushFrames == 0 && werr == nil {

@@ -73,15 +73,15 @@ func TestBeepEveryPeriod(t *testing.T) {
 	}
 	// Bursts start at 0, 15 and 30 s, each 200 ms of 1400 Hz.
 	var starts []float64
-	for f := 0; f+160 <= len(out); f += 160 {
-		frame := out[f : f+160]
+	for f := 0; f+audio.FrameSamples <= len(out); f += audio.FrameSamples {
+		frame := out[f : f+audio.FrameSamples]
 		loud := dsp.RMS(frame) > 1000
-		if loud && (f == 0 || dsp.RMS(out[f-160:f]) <= 1000) {
+		if loud && (f == 0 || dsp.RMS(out[f-audio.FrameSamples:f]) <= 1000) {
 			starts = append(starts, float64(f)/audio.SampleRate)
 		}
 		if loud {
 			if freq, share := dsp.DominantTone(frame, audio.SampleRate, 1000, 1400, 2000); freq != 1400 || share < 0.9 {
-				t.Fatalf("burst frame at %.2f s: %v Hz share %.2f", float64(f)/8000, freq, share)
+				t.Fatalf("burst frame at %.2f s: %v Hz share %.2f", float64(f)/audio.SampleRate, freq, share)
 			}
 		}
 	}
@@ -125,16 +125,16 @@ func TestClipOnceAndLoop(t *testing.T) {
 }
 
 func TestMuteSilencesMicButNotNotice(t *testing.T) {
-	dev := &stepDevice{mic: dsp.Sine(1000, 8000, seconds(1), 10000)}
+	dev := &stepDevice{mic: dsp.Sine(1000, audio.SampleRate, seconds(1), 10000)}
 	w := Wrap(dev, Options{})
 	w.SetMuted(true)
-	inj := w.Inject(NewClip(dsp.Sine(1400, 8000, seconds(0.5), 8000), false), InjectOptions{})
+	inj := w.Inject(NewClip(dsp.Sine(1400, audio.SampleRate, seconds(0.5), 8000), false), InjectOptions{})
 	sent, levels := runWrapped(t, w, nil)
 	if len(levels) != 10 {
 		t.Fatalf("%d meter readings in 1 s, want 10", len(levels))
 	}
 	first := sent[:seconds(0.5)]
-	if f, share := dsp.DominantTone(first, 8000, 1000, 1400); f != 1400 || share < 0.99 {
+	if f, share := dsp.DominantTone(first, audio.SampleRate, 1000, 1400); f != 1400 || share < 0.99 {
 		t.Fatalf("muted line with notice sent %v Hz (share %.3f), want only 1400 Hz", f, share)
 	}
 	if rms := dsp.RMS(sent[seconds(0.5):]); rms != 0 {
@@ -159,18 +159,18 @@ func TestMuteSilencesMicButNotNotice(t *testing.T) {
 }
 
 func TestInjectionMixesAndReachesSpeaker(t *testing.T) {
-	dev := &stepDevice{mic: dsp.Sine(1000, 8000, seconds(0.4), 8000)}
+	dev := &stepDevice{mic: dsp.Sine(1000, audio.SampleRate, seconds(0.4), 8000)}
 	w := Wrap(dev, Options{})
 	w.Inject(NewBeep(BeepOptions{Freq: 1400, Length: time.Second, Amplitude: 8000}), InjectOptions{GainDB: -6, Speaker: true})
-	sent, _ := runWrapped(t, w, dsp.Sine(500, 8000, seconds(0.4), 8000))
+	sent, _ := runWrapped(t, w, dsp.Sine(500, audio.SampleRate, seconds(0.4), 8000))
 	steady := sent[seconds(0.1):seconds(0.3)]
-	p1000 := dsp.Goertzel(steady, 1000, 8000)
-	p1400 := dsp.Goertzel(steady, 1400, 8000)
+	p1000 := dsp.Goertzel(steady, 1000, audio.SampleRate)
+	p1400 := dsp.Goertzel(steady, 1400, audio.SampleRate)
 	if r := 10 * math.Log10(p1000/p1400); math.Abs(r-6.02) > 0.2 {
 		t.Fatalf("mic/notice power ratio %.2f dB, want 6.02 (gain -6 dB)", r)
 	}
 	spk := dev.speaker[seconds(0.1):seconds(0.3)]
-	if r := 10 * math.Log10(dsp.Goertzel(spk, 500, 8000)/dsp.Goertzel(spk, 1400, 8000)); math.Abs(r-6.02) > 0.2 {
+	if r := 10 * math.Log10(dsp.Goertzel(spk, 500, audio.SampleRate)/dsp.Goertzel(spk, 1400, audio.SampleRate)); math.Abs(r-6.02) > 0.2 {
 		t.Fatalf("speaker far-end/notice ratio %.2f dB, want 6.02", r)
 	}
 }
@@ -237,8 +237,8 @@ func TestFrameAllocatesNothing(t *testing.T) {
 	if err := w.Run(context.Background(), func(mic, spk []int16) { copy(spk, mic) }); err != nil {
 		t.Fatal(err)
 	}
-	mic := dsp.Sine(1000, 8000, 160, 8000)
-	spk := make([]int16, 160)
+	mic := dsp.Sine(1000, audio.SampleRate, audio.FrameSamples, 8000)
+	spk := make([]int16, audio.FrameSamples)
 	if a := testing.AllocsPerRun(200, func() { dev.fn(mic, spk) }); a != 0 {
 		t.Fatalf("%v allocations per frame", a)
 	}
@@ -247,7 +247,7 @@ func TestFrameAllocatesNothing(t *testing.T) {
 func BenchmarkInjectorMix(b *testing.B) {
 	var in Injector
 	in.Start(NewBeep(BeepOptions{Period: time.Second, Length: time.Second}), InjectOptions{GainDB: -3})
-	frame := dsp.Sine(1000, 8000, 160, 8000)
+	frame := dsp.Sine(1000, audio.SampleRate, audio.FrameSamples, 8000)
 	b.ReportAllocs()
 	for b.Loop() {
 		in.Mix(frame)
@@ -257,10 +257,10 @@ func BenchmarkInjectorMix(b *testing.B) {
 func BenchmarkWrappedFrame(b *testing.B) {
 	dev := &stepDevice{}
 	w := Wrap(dev, Options{OnLevels: func(Levels) {}})
-	w.Inject(NewClip(dsp.Sine(1400, 8000, 8000, 8000), true), InjectOptions{Speaker: true})
+	w.Inject(NewClip(dsp.Sine(1400, audio.SampleRate, 8000, 8000), true), InjectOptions{Speaker: true})
 	_ = w.Run(context.Background(), func(mic, spk []int16) { copy(spk, mic) })
-	mic := dsp.Sine(1000, 8000, 160, 8000)
-	spk := make([]int16, 160)
+	mic := dsp.Sine(1000, audio.SampleRate, audio.FrameSamples, 8000)
+	spk := make([]int16, audio.FrameSamples)
 	b.ReportAllocs()
 	for b.Loop() {
 		dev.fn(mic, spk)

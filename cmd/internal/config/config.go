@@ -87,9 +87,12 @@ type Audio struct {
 	// MeterEvents asks for level readings about ten times a second.
 	MeterEvents bool `toml:"meter_events"`
 	// MicFile and SpeakerFile are the file backend's microphone (a looped
-	// 8 kHz WAV) and speaker (a WAV written with what was heard).
+	// WAV at any rate) and speaker (a WAV written with what was heard).
 	MicFile     string `toml:"mic_file"`
 	SpeakerFile string `toml:"speaker_file"`
+	// SpeakerRate is the speaker file's rate in Hz; 0 (the default) is
+	// the microphone file's rate, or 8000 without one.
+	SpeakerRate int `toml:"speaker_rate"`
 }
 
 // Audio backends.
@@ -190,6 +193,12 @@ func (a *Audio) check() error {
 				return fmt.Errorf("%w: audio.%s: only the file backend uses it (backend is %q)", ErrInvalid, kv[0], a.Backend)
 			}
 		}
+	}
+	if a.SpeakerRate < 0 || a.SpeakerRate > 192000 {
+		return fmt.Errorf("%w: audio.speaker_rate: %d Hz is not a sample rate", ErrInvalid, a.SpeakerRate)
+	}
+	if a.SpeakerRate != 0 && a.Backend != BackendFile {
+		return fmt.Errorf("%w: audio.speaker_rate: only the file backend uses it (backend is %q)", ErrInvalid, a.Backend)
 	}
 	if a.Ringtone != "" && !strings.EqualFold(filepath.Ext(a.Ringtone), ".wav") {
 		return fmt.Errorf("%w: audio.ringtone: %q is not a .wav file", ErrInvalid, a.Ringtone)

@@ -264,7 +264,7 @@ func TestNotifierFollowsTheCall(t *testing.T) {
 	r.expectTimer(2 * every)
 	r.sent = nil
 	r.finish()
-	if b := dsp.ToneBursts(r.sent, audio.SampleRate, 1400, 80, 500, 0.8); len(b) != 1 || b[0].Len != 1600 {
+	if b := dsp.ToneBursts(r.sent, audio.SampleRate, 1400, audio.FrameSamples/2, 500, 0.8); len(b) != 1 || b[0].Len != audio.SampleRate/5 {
 		t.Fatalf("beep bursts %+v, want 200 ms of 1400 Hz", b)
 	}
 

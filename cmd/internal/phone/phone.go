@@ -294,7 +294,7 @@ func (p *Phone) openSound(ctx context.Context, opts Options) (audio.Device, erro
 	case config.BackendNull:
 		return audio.NewNull(), nil
 	case config.BackendFile:
-		d, err := audio.OpenFile(p.File.Path(a.MicFile), p.File.Path(a.SpeakerFile))
+		d, err := audio.OpenFile(p.File.Path(a.MicFile), p.File.Path(a.SpeakerFile), a.SpeakerRate)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrAudio, err)
 		}

@@ -121,7 +121,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 	}{
 		{"level", cfg("", "[log]\nlevel = \"loud\"\n"), "", config.ErrInvalid, "log.level"},
 		{"log file", cfg("", "[log]\nfile = \"no/such/dir/x.log\"\n"), "", config.ErrInvalid, "log.file"},
-		{"codec", cfg("", "[call]\ncodecs = [\"opus\"]\n"), "", config.ErrInvalid, "call.codecs"},
+		{"codec", cfg("", "[call]\ncodecs = [\"speex\"]\n"), "", config.ErrInvalid, "call.codecs"},
 		{"aor", "[network]\nlisten = \"127.0.0.1:0\"\n[audio]\nbackend = \"null\"\n", "", config.ErrInvalid, "account.aor"},
 		{"listen", "[account]\naor = \"sip:a@127.0.0.1\"\n[network]\nlisten = \"nowhere\"\n[audio]\nbackend = \"null\"\n", "", config.ErrInvalid, "network.listen"},
 		{"transport", cfg("transport = \"sctp\"\n", ""), "", config.ErrInvalid, "network.transport"},
