@@ -119,17 +119,26 @@ type Writer struct {
 	f       *os.File
 	w       *bufio.Writer
 	rate    int
+	chans   int
 	samples int64
 	buf     []byte
 }
 
-// Create creates path and writes a header for an empty file.
-func Create(path string, rate int) (*Writer, error) {
+// Create creates path, a mono WAV at rate, and writes a header for an
+// empty file.
+func Create(path string, rate int) (*Writer, error) { return CreateChannels(path, rate, 1) }
+
+// CreateChannels is Create for channels interleaved channels (Write takes
+// them interleaved), for peers that insist on stereo files.
+func CreateChannels(path string, rate, channels int) (*Writer, error) {
+	if channels < 1 || channels > 8 {
+		return nil, fmt.Errorf("%w: %d channels", ErrFormat, channels)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("wav: %w", err)
 	}
-	w := &Writer{f: f, w: bufio.NewWriterSize(f, 32<<10), rate: rate}
+	w := &Writer{f: f, w: bufio.NewWriterSize(f, 32<<10), rate: rate, chans: channels}
 	if _, err := f.Write(w.header()); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("wav: %w", err)
@@ -203,10 +212,10 @@ func (w *Writer) header() []byte {
 	copy(h[8:], "WAVEfmt ")
 	binary.LittleEndian.PutUint32(h[16:], 16)
 	binary.LittleEndian.PutUint16(h[20:], 1) // PCM
-	binary.LittleEndian.PutUint16(h[22:], 1) // mono
+	binary.LittleEndian.PutUint16(h[22:], uint16(w.chans))
 	binary.LittleEndian.PutUint32(h[24:], uint32(w.rate))
-	binary.LittleEndian.PutUint32(h[28:], uint32(w.rate*2))
-	binary.LittleEndian.PutUint16(h[32:], 2)
+	binary.LittleEndian.PutUint32(h[28:], uint32(w.rate*2*w.chans))
+	binary.LittleEndian.PutUint16(h[32:], uint16(2*w.chans))
 	binary.LittleEndian.PutUint16(h[34:], 16)
 	copy(h[36:], "data")
 	binary.LittleEndian.PutUint32(h[40:], data)

@@ -32,7 +32,8 @@ type Baresip struct {
 type BaresipOptions struct {
 	User     string  // default "bob"
 	ToneHz   float64 // tone it plays, default 1000 Hz
-	Codecs   string  // e.g. "PCMA"; default "PCMU,PCMA"
+	ToneRate int     // rate of the tone's WAV, default 8000 (16000 or 48000 for wideband tones)
+	Codecs   string  // e.g. "PCMA", "G722", "opus"; default "PCMU,PCMA"
 	Answer   string  // answermode: auto (default) or manual
 	Duration time.Duration
 }
@@ -48,6 +49,9 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 	if o.ToneHz == 0 {
 		o.ToneHz = 1000
 	}
+	if o.ToneRate == 0 {
+		o.ToneRate = 8000
+	}
 	if o.Codecs == "" {
 		o.Codecs = "PCMU,PCMA"
 	}
@@ -60,12 +64,25 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 		t.Fatal(err)
 	}
 	tone := filepath.Join(dir, "tone.wav")
-	w, err := wav.Create(tone, 8000)
+	// aufile wants the codec's rate and channels: Opus is 48 kHz stereo.
+	chans := 1
+	if strings.Contains(strings.ToLower(o.Codecs), "opus") {
+		chans = 2
+	}
+	w, err := wav.CreateChannels(tone, o.ToneRate, chans)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Long enough for any test call; aufile stops the source at its end.
-	if err := w.Write(dsp.Sine(o.ToneHz, 8000, 8000*120, 8000)); err != nil {
+	sine := dsp.Sine(o.ToneHz, o.ToneRate, o.ToneRate*120, 8000)
+	if chans == 2 {
+		st := make([]int16, 2*len(sine))
+		for i, v := range sine {
+			st[2*i], st[2*i+1] = v, v
+		}
+		sine = st
+	}
+	if err := w.Write(sine); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -89,6 +106,12 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 // ready (true) or has exited (false).
 func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOptions) (*Baresip, bool) {
 	t.Helper()
+	modules := []string{"module g711.so"}
+	for _, m := range []string{"g722", "opus"} {
+		if strings.Contains(strings.ToLower(o.Codecs), m) {
+			modules = append(modules, "module "+m+".so")
+		}
+	}
 	config := strings.Join([]string{
 		"sip_listen " + addr,
 		"net_interface 127.0.0.1",
@@ -98,10 +121,16 @@ func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOption
 		"snd_path " + dumps,
 		"rtp_ports 30000-39998",
 		"module_path /usr/lib/baresip/modules",
-		"module g711.so", "module aubridge.so", "module aufile.so", "module sndfile.so",
+		strings.Join(modules, "\n"), "module aubridge.so", "module aufile.so", "module sndfile.so",
 		"module_tmp account.so", "module_app menu.so", "",
 	}, "\n")
-	account := fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;answermode=%s;audio_codecs=%s\n", o.User, o.Answer, o.Codecs)
+	codecs := strings.Split(o.Codecs, ",")
+	for i, c := range codecs {
+		if strings.EqualFold(c, "opus") {
+			codecs[i] = "opus/48000/2" // baresip names it with rate and channels
+		}
+	}
+	account := fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;answermode=%s;audio_codecs=%s\n", o.User, o.Answer, strings.Join(codecs, ","))
 	for name, body := range map[string]string{"config": config, "accounts": account} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -194,6 +223,21 @@ func (b *Baresip) AwaitReceived(t testing.TB, timeout time.Duration, what string
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ReceivedAt is Received with the dump's rate: the codec's (16 kHz for
+// G.722, 48 kHz for Opus), downmixed to mono.
+func (b *Baresip) ReceivedAt(t testing.TB) ([]int16, int) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(b.dir, "dumps", "dump-*-dec.wav"))
+	if len(files) == 0 {
+		t.Fatal("baresip wrote no *-dec.wav dump")
+	}
+	samples, rate, err := wav.ReadFile(files[len(files)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return samples, rate
 }
 
 // Sent returns the audio baresip sent in its last call.

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/audio/wav"
+	"github.com/recphone/recphone/callengine/siptest"
+)
+
+// writeTone writes seconds of freq at rate to a WAV in a test folder.
+func writeTone(t *testing.T, freq float64, rate int, seconds int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("tone-%.0f-%d.wav", freq, rate))
+	w, err := wav.Create(path, rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(dsp.Sine(freq, rate, rate*seconds, 8000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// wideToneShare is the share of the middle of s (edges trimmed) that a
+// 6 kHz tone holds, judged against 2 kHz (where a 6 kHz tone folds at 8 kHz).
+func wideToneShare(t *testing.T, what string, s []int16, rate int, minSeconds float64) float64 {
+	t.Helper()
+	if float64(len(s)) < minSeconds*float64(rate) {
+		t.Fatalf("%s: only %.2f s of audio, want %.1f s", what, float64(len(s))/float64(rate), minSeconds)
+	}
+	mid := s[len(s)/5 : len(s)*4/5]
+	rms := dsp.RMS(mid)
+	if rms < 100 {
+		return 0
+	}
+	return 2 * dsp.Goertzel(mid, 6000, rate) / (rms * rms)
+}
+
+// G.722 and Opus calls with baresip carry a 6 kHz tone both ways: the
+// phone's 48 kHz microphone file to baresip, baresip's tone to the phone's
+// 48 kHz speaker file. The same call in G.711 cannot (the control).
+func TestWidebandCallBaresip(t *testing.T) {
+	for _, tc := range []struct {
+		codec, want string
+		rate        int
+		wide        bool
+	}{
+		{"G722", "G722", 16000, true},
+		{"opus", "opus", 48000, true},
+		{"PCMU", "PCMU", 8000, false},
+	} {
+		t.Run(tc.codec, func(t *testing.T) {
+			peer := siptest.StartBaresip(t, siptest.BaresipOptions{Codecs: tc.codec, ToneHz: 6000, ToneRate: tc.rate})
+			mic := writeTone(t, 6000, 48000, 2)
+			phone := startCLI(t, 0, fmt.Sprintf("[audio]\nmic_file = %q\nspeaker_rate = 48000\n[call]\ncodecs = [\"opus\", \"G722\", \"PCMU\", \"PCMA\"]\n", mic))
+			phone.send("dial " + peer.URI())
+			phone.expect(5*time.Second, "call", map[string]any{"state": "answered", "codec": tc.want, "code": 200})
+			// baresip's dump at the codec's rate (stereo for Opus)
+			peer.AwaitReceived(t, 20*time.Second, "3 s of audio", func(s []int16) bool { return len(s) >= 3*tc.rate })
+			phone.waitHeard(t, 0, 3)
+			phone.send("hangup")
+			phone.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+			recv, rate := peer.ReceivedAt(t)
+			heard, hrate, err := wav.ReadFile(filepath.Join(phone.dir, "heard.wav"))
+			if err != nil || hrate != 48000 {
+				t.Fatalf("speaker file: %d Hz, %v", hrate, err)
+			}
+			toPeer := wideToneShare(t, "baresip received", recv, rate, 2)
+			toUs := wideToneShare(t, "our speaker", heard, hrate, 2)
+			t.Logf("%s: 6 kHz holds %.0f%% of what baresip received (%d Hz), %.0f%% of what we heard", tc.codec, toPeer*100, rate, toUs*100)
+			if tc.wide {
+				if toPeer < 0.8 || toUs < 0.8 {
+					t.Fatalf("6 kHz did not survive %s: %.2f to baresip, %.2f to us", tc.codec, toPeer, toUs)
+				}
+				return
+			}
+			if toPeer > 0.1 || toUs > 0.1 {
+				t.Fatalf("6 kHz through G.711: %.2f to baresip, %.2f to us, which cannot be", toPeer, toUs)
+			}
+		})
+	}
+}
