@@ -26,12 +26,14 @@ import (
 // newest packets are dropped and counted.
 const pendingCap = 500
 
-// maxPayload is the largest payload replicated (G.711 at up to 40 ms, or a
-// telephone event).
-const maxPayload = 320
+// maxPayload is the largest payload replicated: G.711 at up to 40 ms, G.722
+// at 20 ms, Opus at up to 256 kbit/s, or a telephone event.
+const maxPayload = 640
 
 type pendingPacket struct {
 	pt      uint8
+	audio   bool
+	codec   media.Codec
 	marker  bool
 	ts      uint32
 	ssrc    uint32
@@ -62,11 +64,15 @@ type rsStream struct {
 	// after a pause, from the wall clock, so that gaps stay gaps.
 	mapped   bool
 	csSSRC   uint32
+	csClock  int // RTP clock of the CS packets mapped
 	csBase   uint32
 	rsBase   uint32
 	lastRS   uint32
 	lastWall time.Time
 	scratch  [maxPayload]byte
+	// trans re-codes the call's codec into the SRS's when they differ
+	// (other than between the two G.711 laws, which is a table lookup).
+	trans *media.Transcoder
 
 	forwarded, dropped uint64
 	srSent             bool
@@ -114,7 +120,7 @@ func newRSStream(ctx context.Context, label string, ports media.PortRange, ip ne
 		rtcpConn.Close()
 		return nil, fmt.Errorf("recording: stream %s: %w", label, err)
 	}
-	history, err := backfill.NewRing(backfill.Config{})
+	history, err := backfill.NewRing(backfill.Config{MaxPayload: maxPayload})
 	if err != nil {
 		rtpConn.Close()
 		rtcpConn.Close()
@@ -159,6 +165,7 @@ func (s *rsStream) configure(a answerStream, paused, start bool) error {
 			s.log.Debug("RS media socket not connected; ICMP errors go unheard", "label", s.label, "err", err)
 		}
 		s.codec = a.codec
+		s.sender.SetClockRate(uint32(a.codec.RTPClock()))
 		s.eventPT = a.eventPT
 	}
 	wasActive := s.active
@@ -226,8 +233,7 @@ func (s *rsStream) refill(ctx context.Context, since time.Time) backfill.Span {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.active {
-			p := f.Packet()
-			s.sendLocked(p.PayloadType, p.Marker, p.Payload, p.Timestamp, p.SSRC, p.Time)
+			s.sendLocked(f.Packet())
 		}
 		return nil
 	}
@@ -291,7 +297,7 @@ func (s *rsStream) setPaused(paused bool, srsReceiving bool) {
 // is not even kept for a failover's back-fill: nothing said while paused
 // (a card number) may reach any SRS later.
 func (s *rsStream) forward(p media.Packet) {
-	if !isAudio(p.PayloadType) {
+	if _, audio := audioCodec(p); !audio {
 		// A key press begun in a pause stays out after it: its last
 		// packets (the end, sent three times) must not name the digit.
 		if s.paused.Load() {
@@ -319,7 +325,7 @@ func (s *rsStream) forward(p media.Packet) {
 		s.dropped++
 		return
 	}
-	s.sendLocked(p.PayloadType, p.Marker, p.Payload, p.Timestamp, p.SSRC, p.Time)
+	s.sendLocked(p)
 }
 
 func (s *rsStream) keepLocked(p media.Packet) {
@@ -329,6 +335,7 @@ func (s *rsStream) keepLocked(p media.Packet) {
 	}
 	k := &s.pending[s.npending]
 	k.pt, k.marker, k.ts, k.ssrc, k.at = p.PayloadType, p.Marker, p.Timestamp, p.SSRC, p.Time
+	k.codec, k.audio = audioCodec(p)
 	k.n = copy(k.payload[:], p.Payload)
 	s.npending++
 }
@@ -337,7 +344,8 @@ func (s *rsStream) flushLocked() {
 	if s.active {
 		for i := range s.npending {
 			k := &s.pending[i]
-			s.sendLocked(k.pt, k.marker, k.payload[:k.n], k.ts, k.ssrc, k.at)
+			s.sendLocked(media.Packet{PayloadType: k.pt, Marker: k.marker, Payload: k.payload[:k.n], Timestamp: k.ts,
+				SSRC: k.ssrc, Time: k.at, Audio: k.audio, Codec: k.codec})
 		}
 	}
 	if s.overflow > 0 {
@@ -346,39 +354,58 @@ func (s *rsStream) flushLocked() {
 	s.npending = 0
 }
 
-// rsTimestamp maps a CS timestamp into this stream's timestamp space.
-func (s *rsStream) rsTimestamp(ts, ssrc uint32, at time.Time) uint32 {
-	jump := int32(ts - s.csBase)
-	if !s.mapped || ssrc != s.csSSRC || jump < -80000 || jump > 80000*6 {
+// rsTimestamp maps a CS timestamp (at csClock Hz) into this stream's
+// timestamp space (at the SRS codec's clock).
+func (s *rsStream) rsTimestamp(ts, ssrc uint32, csClock int, at time.Time) uint32 {
+	rsClock := s.codec.RTPClock()
+	jump := int64(int32(ts-s.csBase)) * 8000 / int64(max(csClock, 1))
+	if !s.mapped || ssrc != s.csSSRC || csClock != s.csClock || jump < -80000 || jump > 80000*6 {
 		rs := s.sender.Timestamp()
 		if !s.lastWall.IsZero() {
-			rs = s.lastRS + uint32(at.Sub(s.lastWall).Seconds()*media.ClockRate)
+			rs = s.lastRS + uint32(at.Sub(s.lastWall).Seconds()*float64(rsClock))
 		}
-		s.csSSRC, s.csBase, s.rsBase, s.mapped = ssrc, ts, rs, true
+		s.csSSRC, s.csClock, s.csBase, s.rsBase, s.mapped = ssrc, csClock, ts, rs, true
 	}
-	return s.rsBase + (ts - s.csBase)
+	return s.rsBase + uint32(int64(int32(ts-s.csBase))*int64(rsClock)/int64(csClock))
 }
 
-// isAudio says whether a CS payload type is G.711 audio (the rest are
-// RFC 4733 telephone events).
-func isAudio(pt uint8) bool {
-	return pt == media.PCMU.PayloadType() || pt == media.PCMA.PayloadType()
+// audioCodec is the codec of a CS audio packet; false for a telephone
+// event. Packets without the tap's codec (made up here) are known by a
+// static payload type.
+func audioCodec(p media.Packet) (media.Codec, bool) {
+	if p.Audio {
+		return p.Codec, true
+	}
+	for _, c := range []media.Codec{media.PCMU, media.PCMA, media.G722} {
+		if p.PayloadType == c.PayloadType() {
+			return c, true
+		}
+	}
+	return 0, false
 }
 
-func (s *rsStream) sendLocked(pt uint8, marker bool, payload []byte, ts, ssrc uint32, at time.Time) {
-	rsTS := s.rsTimestamp(ts, ssrc, at)
+func (s *rsStream) sendLocked(p media.Packet) {
+	marker, payload, at := p.Marker, p.Payload, p.Time
+	codec, audio := audioCodec(p)
+	csClock := media.ClockRate
+	if audio {
+		csClock = codec.RTPClock()
+	} else if s.csClock != 0 {
+		csClock = s.csClock // telephone events run on the audio's clock
+	}
+	rsTS := s.rsTimestamp(p.Timestamp, p.SSRC, csClock, at)
 	var err error
-	switch pt {
-	case media.PCMU.PayloadType(), media.PCMA.PayloadType():
-		out := payload
-		if want := s.codec.PayloadType(); want != pt {
-			out = s.scratch[:len(payload)]
-			transcode(out, payload, pt == media.PCMU.PayloadType())
+	switch {
+	case audio:
+		out, ok := s.recodeLocked(codec, payload)
+		if !ok {
+			s.dropped++
+			return
 		}
 		if s.sender.Timestamp() != rsTS {
 			s.sender.SetTimestamp(rsTS)
 		}
-		_, err = s.sender.Send(s.codec.PayloadType(), marker, out, uint32(len(out)))
+		_, err = s.sender.Send(s.codec.PayloadType(), marker, out, uint32(s.codec.RTPClock()/50))
 		s.lastRS, s.lastWall = rsTS, at
 	default:
 		// A telephone event (the CS's only other payload): forward it when
@@ -446,6 +473,34 @@ func (s *rsStream) close() {
 	s.rtcp.Close()
 }
 
+// recodeLocked is payload (in the call's codec) in the SRS's codec: as it
+// is when they are the same (no re-encoding), by table between the two
+// G.711 laws, else decoded, converted to the SRS codec's rate and encoded.
+func (s *rsStream) recodeLocked(from media.Codec, payload []byte) ([]byte, bool) {
+	to := s.codec
+	switch {
+	case from == to:
+		return payload, true
+	case (from == media.PCMU || from == media.PCMA) && (to == media.PCMU || to == media.PCMA):
+		out := s.scratch[:len(payload)]
+		transcode(out, payload, from == media.PCMU)
+		return out, true
+	}
+	if s.trans == nil || s.trans.From() != from || s.trans.To() != to {
+		t, err := media.NewTranscoder(from, to)
+		if err != nil {
+			s.log.Warn("cannot transcode for the SRS", "label", s.label, "from", from, "to", to, "err", err)
+			return nil, false
+		}
+		s.trans = t
+	}
+	n, err := s.trans.Transcode(s.scratch[:], payload)
+	if err != nil && n == 0 {
+		return nil, false
+	}
+	return s.scratch[:n], true
+}
+
 // transcode converts G.711 between µ-law and A-law without going through
 // a codec change on the SRS side.
 func transcode(dst, src []byte, fromUlaw bool) {
@@ -460,21 +515,28 @@ func transcode(dst, src []byte, fromUlaw bool) {
 	}
 }
 
-// mixer sums both directions into one stream for streams = "mixed". CS
-// packets are decoded into two short queues; a 20 ms clock takes one frame
-// from each (silence when empty), sums and encodes.
+// mixer sums both directions into one stream for streams = "mixed", at
+// the rate of the codec the SRS chose. CS packets are decoded (and
+// converted to that rate) into two short queues; a 20 ms clock takes one
+// frame from each (silence when empty), sums and encodes.
 type mixer struct {
 	out *rsStream
 
 	mu     sync.Mutex
 	queues [2]frameQueue
+	decode [2]*media.Transcoder // per direction: the codecs keep state
+	enc    *media.Encoder
 	ts     uint32
 	ssrc   uint32
-	enc    [media.FrameSamples]byte
+	buf    [maxPayload]byte
 }
 
+// mixFrame is the longest mixed frame: 20 ms at 48 kHz (Opus).
+const mixFrame = 960
+
 type frameQueue struct {
-	frames [8][media.FrameSamples]int16
+	frames [8][mixFrame]int16
+	lens   [8]int
 	head   int
 	n      int
 }
@@ -484,7 +546,8 @@ func (q *frameQueue) push(pcm []int16) {
 		q.head = (q.head + 1) % len(q.frames)
 		q.n--
 	}
-	copy(q.frames[(q.head+q.n)%len(q.frames)][:], pcm)
+	i := (q.head + q.n) % len(q.frames)
+	q.lens[i] = copy(q.frames[i][:], pcm)
 	q.n++
 }
 
@@ -492,8 +555,8 @@ func (q *frameQueue) popInto(sum []int32) {
 	if q.n == 0 {
 		return
 	}
-	f := &q.frames[q.head]
-	for i := range sum {
+	f := q.frames[q.head][:q.lens[q.head]]
+	for i := range min(len(sum), len(f)) {
 		sum[i] += int32(f[i])
 	}
 	q.head = (q.head + 1) % len(q.frames)
@@ -504,29 +567,31 @@ func newMixer(out *rsStream) *mixer { return &mixer{out: out, ssrc: 1} }
 
 // add decodes one CS audio packet into its direction's queue.
 func (m *mixer) add(p media.Packet) {
-	var pcm [media.FrameSamples]int16
-	if len(p.Payload) != media.FrameSamples {
-		return // only 20 ms G.711 frames are mixed; events are not audible
+	from, audio := audioCodec(p)
+	if !audio {
+		return // events are not audible
 	}
-	switch p.PayloadType {
-	case media.PCMU.PayloadType():
-		for i, b := range p.Payload {
-			pcm[i] = g711.DecodeUlawFrame(b)
-		}
-	case media.PCMA.PayloadType():
-		for i, b := range p.Payload {
-			pcm[i] = g711.DecodeAlawFrame(b)
-		}
-	default:
-		return
-	}
+	m.out.mu.Lock()
+	to := m.out.codec
+	m.out.mu.Unlock()
 	idx := 0
 	if p.Direction == media.Received {
 		idx = 1
 	}
 	m.mu.Lock()
-	m.queues[idx].push(pcm[:])
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	t := m.decode[idx]
+	if t == nil || t.From() != from || t.To() != to {
+		var err error
+		if t, err = media.NewTranscoder(from, to); err != nil {
+			return
+		}
+		m.decode[idx] = t
+	}
+	pcm, _ := t.DecodeTo(p.Payload)
+	if pcm != nil {
+		m.queues[idx].push(pcm)
+	}
 }
 
 // run mixes every 20 ms until ctx ends. A ticker drops the ticks a busy
@@ -556,28 +621,37 @@ func (m *mixer) run(ctx context.Context) {
 // mixOne sums one frame of each direction (silence where none is queued)
 // and sends it for the frame time at.
 func (m *mixer) mixOne(at time.Time) {
-	var sum [media.FrameSamples]int32
-	m.mu.Lock()
-	empty := m.queues[0].n == 0 && m.queues[1].n == 0
-	m.queues[0].popInto(sum[:])
-	m.queues[1].popInto(sum[:])
-	m.mu.Unlock()
-	m.ts += media.FrameSamples
-	if empty {
-		return // nothing flows (before media, on hold): the gap is time
-	}
 	m.out.mu.Lock()
 	codec := m.out.codec
 	m.out.mu.Unlock()
-	for i, v := range sum {
-		v = max(min(v, 32767), -32768)
-		if codec == media.PCMA {
-			m.enc[i] = g711.EncodeAlawFrame(int16(v))
-		} else {
-			m.enc[i] = g711.EncodeUlawFrame(int16(v))
-		}
+	n := codec.SampleRate() / 50
+	var sum [mixFrame]int32
+	var pcm [mixFrame]int16
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	empty := m.queues[0].n == 0 && m.queues[1].n == 0
+	m.queues[0].popInto(sum[:n])
+	m.queues[1].popInto(sum[:n])
+	m.ts += uint32(codec.RTPClock() / 50)
+	if empty {
+		return // nothing flows (before media, on hold): the gap is time
 	}
-	m.out.forward(media.Packet{PayloadType: codec.PayloadType(), Timestamp: m.ts, SSRC: m.ssrc, Time: at, Payload: m.enc[:]})
+	for i, v := range sum[:n] {
+		pcm[i] = int16(max(min(v, 32767), -32768))
+	}
+	if m.enc == nil || m.enc.Codec() != codec {
+		e, err := media.NewEncoder(codec)
+		if err != nil {
+			return
+		}
+		m.enc = e
+	}
+	k, err := m.enc.Encode(m.buf[:], pcm[:n])
+	if err != nil {
+		return
+	}
+	m.out.forward(media.Packet{PayloadType: codec.PayloadType(), Timestamp: m.ts, SSRC: m.ssrc, Time: at,
+		Payload: m.buf[:k], Audio: true, Codec: codec})
 }
 
 // connectUDP sets the peer of a UDP socket that stays bound where it is:

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
@@ -55,8 +57,12 @@ type answerStream struct {
 func (a answerStream) receiving() bool { return a.dst.IsValid() && a.direction.Receives() }
 
 // parseRSAnswer reads the SRS's SDP answer (or re-offer): one entry per m=
-// line, in the order of our offer (RFC 3264 §6).
-func parseRSAnswer(body []byte, want int, srtp bool) ([]answerStream, error) {
+// line, in the order of our offer (RFC 3264 §6), each in the first codec
+// of the SRS's list that allowed has (nil: G.711).
+func parseRSAnswer(body []byte, want int, srtp bool, allowed []sdp.Codec) ([]answerStream, error) {
+	if len(allowed) == 0 {
+		allowed = []sdp.Codec{sdp.PCMU, sdp.PCMA}
+	}
 	s, err := sdp.Parse(body)
 	if err != nil {
 		return nil, fmt.Errorf("recording: SRS SDP: %w", err)
@@ -83,9 +89,9 @@ func parseRSAnswer(body []byte, want int, srtp bool) ([]answerStream, error) {
 		if !m.Addr.IsValid() {
 			return nil, fmt.Errorf("recording: SRS SDP stream %d has no usable address", i+1)
 		}
-		c, err := sdp.Negotiate([]sdp.Codec{sdp.PCMU, sdp.PCMA}, m.Codecs)
+		c, err := sdp.Negotiate(allowed, m.Codecs)
 		if err != nil {
-			return nil, fmt.Errorf("recording: SRS SDP stream %d accepts neither PCMU nor PCMA", i+1)
+			return nil, fmt.Errorf("recording: SRS SDP stream %d accepts none of the codecs offered (%s)", i+1, codecNames(allowed))
 		}
 		if a.codec, err = media.CodecFor(c); err != nil {
 			return nil, err
@@ -94,6 +100,42 @@ func parseRSAnswer(body []byte, want int, srtp bool) ([]answerStream, error) {
 		a.rtcp = netip.AddrPortFrom(m.Addr, uint16(m.RTCPPort))
 	}
 	return out, nil
+}
+
+func codecNames(cs []sdp.Codec) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// rsCodecs is what the policy lets the SRS be sent (rs_codecs), with the
+// call's codec moved first when it is among them: the SRS that takes it
+// gets the call's packets as they are, one that answers another codec gets
+// them transcoded.
+func rsCodecs(names []string, call sdp.Codec) []media.Codec {
+	var out []media.Codec
+	for _, n := range names {
+		c, ok := sdp.CodecByName(n)
+		if !ok {
+			continue
+		}
+		mc, err := media.CodecFor(c)
+		if err != nil || slices.Contains(out, mc) {
+			continue
+		}
+		out = append(out, mc)
+	}
+	if len(out) == 0 {
+		out = []media.Codec{media.PCMU, media.PCMA}
+	}
+	if mc, err := media.CodecFor(call); err == nil {
+		if i := slices.Index(out, mc); i > 0 {
+			out = append([]media.Codec{mc}, slices.Delete(out, i, i+1)...)
+		}
+	}
+	return out
 }
 
 // checkAnswerKey holds the SRS's SDES answer to our offered key (RFC 4568

@@ -22,7 +22,7 @@ func TestOfferAnswerRoundTrip(t *testing.T) {
 	answer := "v=0\r\no=srs 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
 		"m=audio 50000 RTP/SAVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=recvonly\r\n" +
 		"m=audio 0 RTP/SAVP 8\r\na=inactive\r\n"
-	ans, err := parseRSAnswer([]byte(answer), 2, true)
+	ans, err := parseRSAnswer([]byte(answer), 2, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,10 +32,10 @@ func TestOfferAnswerRoundTrip(t *testing.T) {
 	if ans[1].receiving() {
 		t.Fatalf("a refused stream (port 0) must get no media: %+v", ans[1])
 	}
-	if _, err := parseRSAnswer([]byte(strings.ReplaceAll(answer, "RTP/SAVP", "RTP/AVP")), 2, true); err == nil {
+	if _, err := parseRSAnswer([]byte(strings.ReplaceAll(answer, "RTP/SAVP", "RTP/AVP")), 2, true, nil); err == nil {
 		t.Fatal("plain RTP answered to an SRTP offer was accepted")
 	}
-	if _, err := parseRSAnswer([]byte(answer), 3, true); err == nil {
+	if _, err := parseRSAnswer([]byte(answer), 3, true, nil); err == nil {
 		t.Fatal("an answer with fewer streams than offered was accepted")
 	}
 }
@@ -44,7 +44,7 @@ func TestAnswerFollowsRTCPAndInactive(t *testing.T) {
 	answer := "v=0\r\no=srs 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\na=inactive\r\n" +
 		"m=audio 50000 RTP/AVP 0 8\r\na=rtcp:50009\r\n" +
 		"m=audio 50002 RTP/AVP 97 0\r\nc=IN IP6 ::1\r\na=rtpmap:97 PCMA/8000\r\na=recvonly\r\n"
-	ans, err := parseRSAnswer([]byte(answer), 2, false)
+	ans, err := parseRSAnswer([]byte(answer), 2, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func FuzzSRSAnswer(f *testing.F) {
 		if err != nil || b.sdp == nil {
 			return
 		}
-		ans, err := parseRSAnswer(b.sdp, 2, false)
+		ans, err := parseRSAnswer(b.sdp, 2, false, nil)
 		if err != nil {
 			return
 		}

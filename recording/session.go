@@ -148,7 +148,7 @@ func (s *session) attach(call *callengine.Call) error {
 		says, hears := s.streams[0], s.streams[1]
 		events := s.pol.ForwardDTMF
 		tap = func(p media.Packet) {
-			if !events && !isAudio(p.PayloadType) {
+			if _, audio := audioCodec(p); !events && !audio {
 				return // forward_dtmf = false: no keyed digit reaches a recording
 			}
 			if p.Direction == media.Sent {
@@ -485,13 +485,28 @@ func (s *session) body() (body []byte, contentType string, dir sdp.Direction, er
 }
 
 // offerSDP is our offer of the streams: sendonly, or inactive while paused
-// or while there is no call; the call's codec first.
+// or while there is no call; the codecs rs_codecs allows, the call's first.
 func (s *session) offerSDP() ([]byte, sdp.Direction) {
-	codecs := []media.Codec{media.PCMU, media.PCMA}
-	if call, _ := s.current(); call != nil && call.Codec().Name == "PCMA" {
-		codecs = []media.Codec{media.PCMA, media.PCMU}
-	}
+	codecs := s.allowedCodecs()
 	return s.streamsSDP(func(*rsStream) []media.Codec { return codecs })
+}
+
+// allowedCodecs is rs_codecs with the call's codec first (when known).
+func (s *session) allowedCodecs() []media.Codec {
+	var callCodec sdp.Codec
+	if call, _ := s.current(); call != nil {
+		callCodec = call.Codec()
+	}
+	return rsCodecs(s.pol.RSCodecs, callCodec)
+}
+
+// allowedSDP is allowedCodecs as SDP codecs, to read the SRS's choice.
+func (s *session) allowedSDP() []sdp.Codec {
+	var out []sdp.Codec
+	for _, c := range s.allowedCodecs() {
+		out = append(out, c.SDP())
+	}
+	return out
 }
 
 // answerSDP is our answer for the streams as they are: each in the codec
@@ -717,7 +732,7 @@ func (s *session) applyAnswer(ctype string, body []byte, offered sdp.Direction) 
 	if b.sdp == nil {
 		return nil, fmt.Errorf("%w: no SDP in the answer", errBody)
 	}
-	ans, err := parseRSAnswer(b.sdp, len(s.streams), s.srtpOffered())
+	ans, err := parseRSAnswer(b.sdp, len(s.streams), s.srtpOffered(), s.allowedSDP())
 	if err != nil {
 		return nil, err
 	}

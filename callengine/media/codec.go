@@ -8,6 +8,7 @@ import (
 
 	"github.com/recphone/recphone/audio/g722"
 	"github.com/recphone/recphone/audio/jitter"
+	"github.com/recphone/recphone/audio/resample"
 	"github.com/recphone/recphone/callengine/sdp"
 )
 
@@ -323,4 +324,70 @@ func (d *Decoder) Reset() {
 	if d.conceal != nil {
 		d.conceal.Reset()
 	}
+}
+
+// Transcoder re-codes 20 ms payloads from one codec to another: decode,
+// convert the rate, encode. The recording client uses it when the
+// recorder takes another codec than the call's. Not safe for concurrent
+// use; no allocation per frame.
+type Transcoder struct {
+	dec *Decoder
+	enc *Encoder
+	rs  *resample.Resampler
+	out [2*maxFrameSamples + 2]int16
+	pcm [maxFrameSamples]int16
+}
+
+// NewTranscoder returns a transcoder from one codec to another.
+func NewTranscoder(from, to Codec) (*Transcoder, error) {
+	dec, err := NewDecoder(from)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := NewEncoder(to)
+	if err != nil {
+		return nil, err
+	}
+	return &Transcoder{dec: dec, enc: enc}, nil
+}
+
+// From is the codec it decodes, To the one it encodes.
+func (t *Transcoder) From() Codec { return t.dec.Codec() }
+
+// To is the codec it encodes.
+func (t *Transcoder) To() Codec { return t.enc.Codec() }
+
+// DecodeTo decodes payload into 20 ms at To's rate; the slice is reused.
+func (t *Transcoder) DecodeTo(payload []byte) ([]int16, error) {
+	pcm := t.pcm[:t.dec.FrameSamples()]
+	_, derr := t.dec.Decode(pcm, payload)
+	out, err := convert(&t.rs, t.From().SampleRate(), t.To().SampleRate(), t.out[:], pcm)
+	if err != nil {
+		return nil, err
+	}
+	if want := t.To().SampleRate() / 50; len(out) < want {
+		// The converter's first frame may come out a sample short.
+		n := copy(t.out[:want], out)
+		clear(t.out[n:want])
+		out = t.out[:want]
+	}
+	return out, derr
+}
+
+// Encode codes 20 ms at To's rate into dst.
+func (t *Transcoder) Encode(dst []byte, pcm []int16) (int, error) { return t.enc.Encode(dst, pcm) }
+
+// Transcode re-codes payload into dst and returns its length. A payload
+// that does not decode is concealed and still re-coded, so the recording
+// keeps its timing; the error says so.
+func (t *Transcoder) Transcode(dst, payload []byte) (int, error) {
+	pcm, derr := t.DecodeTo(payload)
+	if pcm == nil {
+		return 0, derr
+	}
+	n, err := t.enc.Encode(dst, pcm)
+	if err != nil {
+		return 0, err
+	}
+	return n, derr
 }

@@ -486,6 +486,7 @@ func (s *Session) sendFrame(p *params, mic []int16) {
 		return
 	}
 	s.wasSending = true
+	pkt.Audio, pkt.Codec = true, p.remote.Codec
 	s.emit(pkt)
 }
 
@@ -751,6 +752,7 @@ func (s *Session) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 		return
 	}
 	events := s.dtmfEv[:0]
+	audio := false
 	switch pt := h.PayloadType; {
 	case pt == s.rxPT || pt == PCMU.PayloadType() || pt == PCMA.PayloadType() || pt == G722.PayloadType():
 		if pt != s.rxPT {
@@ -767,6 +769,7 @@ func (s *Session) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 		}
 		s.jb.Push(h.SequenceNumber, h.Timestamp, h.SSRC, payload, now)
 		events = s.dtmfIn.audio(h.SSRC, h.Timestamp, now, events)
+		audio = true
 	case p.remote.DTMFPayloadType != 0 && pt == p.remote.DTMFPayloadType:
 		ev, err := parseTelephoneEvent(payload)
 		if err != nil {
@@ -780,11 +783,13 @@ func (s *Session) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 		s.unknownPT.Add(1)
 		return
 	}
+	codec := s.rxCodec
 	s.rxMu.Unlock()
 
 	s.emit(Packet{
 		Direction: Received, PayloadType: h.PayloadType, SequenceNumber: h.SequenceNumber,
 		Timestamp: h.Timestamp, SSRC: h.SSRC, Marker: h.Marker, Time: now, Payload: payload,
+		Audio: audio, Codec: codec,
 	})
 	for _, e := range events {
 		s.dtmfReceived.Add(1)

@@ -39,6 +39,10 @@ type Packet struct {
 	// Time is when the packet was sent or received.
 	Time    time.Time
 	Payload []byte
+	// Audio is set for an audio payload (not a telephone event); Codec is
+	// the codec it is in, so a dynamic payload type needs no SDP to read.
+	Audio bool
+	Codec Codec
 }
 
 // Tap observes a session's RTP. It runs on the session's audio clock (sent

@@ -71,6 +71,8 @@ type slot struct {
 	marker bool
 	dir    media.PacketDirection
 	lost   bool // the payload was larger than the ring keeps
+	audio  bool
+	codec  media.Codec
 }
 
 // Ring keeps the most recent frames of one replicated stream input (one
@@ -131,7 +133,7 @@ func (r *Ring) Add(p media.Packet) uint64 {
 		r.first = p.Time
 	}
 	*s = slot{at: p.Time, ts: p.Timestamp, ssrc: p.SSRC, seq: p.SequenceNumber,
-		pt: p.PayloadType, marker: p.Marker, dir: p.Direction}
+		pt: p.PayloadType, marker: p.Marker, dir: p.Direction, audio: p.Audio, codec: p.Codec}
 	if len(p.Payload) > r.maxPayload {
 		s.lost = true
 		r.oversize++
@@ -256,12 +258,14 @@ type Frame struct {
 	SSRC           uint32 // the CS packet's SSRC
 	Time           time.Time
 	Payload        []byte
+	Audio          bool
+	Codec          media.Codec
 }
 
 // Packet is f as the packet it was added from.
 func (f Frame) Packet() media.Packet {
 	return media.Packet{Direction: f.Direction, PayloadType: f.PayloadType, SequenceNumber: f.SequenceNumber,
-		Timestamp: f.Timestamp, SSRC: f.SSRC, Marker: f.Marker, Time: f.Time, Payload: f.Payload}
+		Timestamp: f.Timestamp, SSRC: f.SSRC, Marker: f.Marker, Time: f.Time, Payload: f.Payload, Audio: f.Audio, Codec: f.Codec}
 }
 
 // read copies the kept frames from pos up to end into dst, their payloads
@@ -286,7 +290,7 @@ func (r *Ring) read(pos, end uint64, dst []Frame, buf []byte) (n int, next, skip
 		p := buf[n*r.maxPayload : n*r.maxPayload+int(s.n)]
 		copy(p, r.data[off:off+int(s.n)])
 		dst[n] = Frame{Pos: pos, Direction: s.dir, PayloadType: s.pt, Marker: s.marker, SequenceNumber: s.seq,
-			Timestamp: s.ts, SSRC: s.ssrc, Time: s.at, Payload: p}
+			Timestamp: s.ts, SSRC: s.ssrc, Time: s.at, Payload: p, Audio: s.audio, Codec: s.codec}
 		n++
 	}
 	return n, pos, skipped

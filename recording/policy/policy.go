@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // DefaultPath is where the system-wide policy lives on an agent desktop.
@@ -118,6 +120,11 @@ type Policy struct {
 	// ForwardDTMF replicates RFC 4733 events to the SRS; default true.
 	// Off, no digit the agent or the customer keys reaches a recording.
 	ForwardDTMF bool
+	// RSCodecs are the codecs the SRS may be sent, in order of
+	// preference: the call's own codec is offered first when it is among
+	// them (forwarded as it is), the others are alternatives the call is
+	// transcoded into. Default PCMU, PCMA (G.711, which every SRS takes).
+	RSCodecs []string
 	// PauseOnDTMF and ResumeOnDTMF are digit sequences the agent keys to
 	// pause and resume the recording ("*1", "#1"); empty: none. They are
 	// not sent to the remote party.
@@ -231,6 +238,7 @@ type Settings struct {
 	MetadataHeaders         []string `toml:"metadata_headers"`
 	MetadataHeadersOnInvite *bool    `toml:"metadata_headers_on_invite"`
 	Audit                   *string  `toml:"audit"`
+	RSCodecs                []string `toml:"rs_codecs"`
 }
 
 // Keys are the setting names, as in the files, in the order Settings
@@ -657,6 +665,20 @@ func (s Settings) compliance(p *Policy) error {
 		}
 	}
 	p.MetadataHeaders = s.MetadataHeaders
+	p.RSCodecs = []string{"PCMU", "PCMA"}
+	if s.RSCodecs != nil {
+		p.RSCodecs = nil
+		for i, name := range s.RSCodecs {
+			c, ok := sdp.CodecByName(name)
+			if !ok {
+				return fmt.Errorf("%w: recording.rs_codecs[%d]: %q is not opus, G722, PCMU or PCMA", ErrInvalid, i, name)
+			}
+			p.RSCodecs = append(p.RSCodecs, c.Name)
+		}
+		if len(p.RSCodecs) == 0 {
+			return fmt.Errorf("%w: recording.rs_codecs: empty (G.711 at least is needed)", ErrInvalid)
+		}
+	}
 	if s.Audit != nil {
 		p.Audit = *s.Audit
 	}

@@ -103,7 +103,7 @@ func (rs *recordingSession) onReoffer(req *sip.Request, tx sip.ServerTransaction
 	if body.sdp != nil {
 		var fs []Finding
 		var err error
-		offers, fs, err = parseOffer(body.sdp)
+		offers, fs, err = parseOffer(body.sdp, rs.srv.codecs)
 		if err != nil {
 			f := newFinding(FindSDPMalformed, err.Error())
 			rs.addFinding(f, request)

@@ -42,7 +42,7 @@ func FuzzRSBody(f *testing.F) {
 		if b.sdp != nil {
 			var fs []Finding
 			var err error
-			offers, fs, err = parseOffer(b.sdp)
+			offers, fs, err = parseOffer(b.sdp, knownCodecs())
 			b.findings = append(b.findings, fs...)
 			if err == nil {
 				lines := make([]answerLine, len(offers))

@@ -164,7 +164,7 @@ func (rs *recordingSession) buildInvite(uri sip.Uri, transport string, opts Invi
 	if opts.Paused {
 		dir, rs.srsPaused = dirInactive, true
 	}
-	body := buildOffer(rs.sdpSess, rs.sdpVer, rs.srv.mediaIP, ports, dir)
+	body := buildOffer(rs.sdpSess, rs.sdpVer, rs.srv.mediaIP, ports, dir, rs.srv.codecs)
 	req.SetBody(body)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	return req, nil
@@ -199,7 +199,7 @@ func (rs *recordingSession) takeInviteAnswer(ctx context.Context, inv *sip.Reque
 	} else {
 		var fs []Finding
 		var err error
-		if streams, fs, err = parseOffer(body.sdp); err != nil {
+		if streams, fs, err = parseOffer(body.sdp, rs.srv.codecs); err != nil {
 			rs.addFinding(newFinding(FindSDPMalformed, err.Error()), request)
 		}
 		for _, f := range fs {

@@ -128,7 +128,7 @@ func (rs *recordingSession) onInitialInvite(req *sip.Request, tx sip.ServerTrans
 	default:
 		var findings []Finding
 		var err error
-		offers, findings, err = parseOffer(body.sdp)
+		offers, findings, err = parseOffer(body.sdp, s.codecs)
 		if err != nil {
 			rs.addFinding(newFinding(FindSDPMalformed, err.Error()), request)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/srtp/v3"
 	"github.com/zaf/g711"
 
+	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
 )
 
@@ -38,9 +39,10 @@ type mediaStream struct {
 	port  int
 
 	mu         sync.Mutex
-	codecs     []sdp.Codec // the G.711 formats answered, the SRC's preferred first
-	eventPT    uint8       // telephone-event payload type answered; 0: none
-	inEvent    bool        // a telephone event was received, eventTS its timestamp
+	codecs     []sdp.Codec                       // the formats answered, the SRC's preferred first
+	decoders   map[media.Codec]*media.Transcoder // G.722 and Opus into the 8 kHz files
+	eventPT    uint8                             // telephone-event payload type answered; 0: none
+	inEvent    bool                              // a telephone event was received, eventTS its timestamp
 	eventTS    uint32
 	direction  sdp.Direction // SRS answer direction: recvonly or inactive
 	inactiveAt time.Time     // when direction last became inactive
@@ -63,9 +65,11 @@ type ssrcState struct {
 	baseSeq, maxSeq int64
 	seen            map[int64]struct{}
 	received        int64
-	maxTS           int64
+	maxTS           int64 // in RTP units
+	clock           int64 // RTP clock of the SSRC's codec
 	anchorPos       int64
-	anchorTS        int64
+	anchorTS        int64 // in timeline (sampleRate) units
+	anchorRTP       int64 // the same instant in RTP units, for RTCP
 	anchored        bool
 	sr              *SenderReportInfo // last RTCP SR for this SSRC
 	transit         float64
@@ -250,7 +254,7 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 		m.stats.LastEvent = &at
 		return
 	}
-	alaw, ok := m.lawOf(p.PayloadType)
+	codec, ok := m.codecOf(p.PayloadType)
 	if !ok {
 		m.rs.addFinding(newFinding(FindRTPPayload, fmt.Sprintf("label %s: payload type %d, answered %s", m.label, p.PayloadType, m.answeredTypes())), "RTP")
 		return
@@ -265,7 +269,7 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	s := m.ssrcs[p.SSRC]
 	if s == nil {
 		s = &ssrcState{baseSeq: int64(p.SequenceNumber), maxSeq: int64(p.SequenceNumber) - 1,
-			maxTS: int64(p.Timestamp), seen: map[int64]struct{}{}}
+			maxTS: int64(p.Timestamp), clock: int64(codec.RTPClock()), seen: map[int64]struct{}{}}
 		s.sr = m.earlySR[p.SSRC]
 		delete(m.earlySR, p.SSRC)
 		m.ssrcs[p.SSRC] = s
@@ -292,8 +296,9 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	}
 	s.received++
 	m.stats.Packets++
-	ts := s.maxTS + int64(int32(p.Timestamp-uint32(s.maxTS)))
-	s.maxTS = max(s.maxTS, ts)
+	tsRTP := s.maxTS + int64(int32(p.Timestamp-uint32(s.maxTS)))
+	s.maxTS = max(s.maxTS, tsRTP)
+	ts := tsRTP * sampleRate / s.clock // Opus runs its RTP clock at 48 kHz
 
 	arrival := int64(now.Sub(start)) * sampleRate / int64(time.Second)
 	fresh := !s.anchored || m.resumed
@@ -302,11 +307,11 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 			o.anchored = false
 		}
 		m.resumed = false
-		s.anchorPos, s.anchorTS, s.anchored = arrival, ts, true
+		s.anchorPos, s.anchorTS, s.anchorRTP, s.anchored = arrival, ts, tsRTP, true
 	}
 	pos := s.anchorPos + ts - s.anchorTS
 	if d := pos - arrival; d > m.rs.driftAllowance() || d < -maxDrift {
-		s.anchorPos, s.anchorTS = arrival, ts
+		s.anchorPos, s.anchorTS, s.anchorRTP = arrival, ts, tsRTP
 		pos, fresh = arrival, true
 	}
 
@@ -331,7 +336,7 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	t := now.UTC()
 	m.stats.LastPacket = &t
 
-	late, err := m.tl.place(pos, decode(alaw, p.Payload))
+	late, err := m.tl.place(pos, m.decode(codec, p.Payload))
 	if late > 0 {
 		m.stats.LateSamples += int64(late)
 	}
@@ -340,15 +345,16 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	}
 }
 
-// lawOf tells by its payload type which G.711 law a packet carries: the
-// SRC may send either law it offered, and switch at any packet.
-func (m *mediaStream) lawOf(pt uint8) (alaw, ok bool) {
+// codecOf tells by its payload type which codec a packet carries: the
+// SRC may send any codec answered, and switch at any packet.
+func (m *mediaStream) codecOf(pt uint8) (media.Codec, bool) {
 	for _, c := range m.codecs {
 		if c.PayloadType == pt {
-			return c.Same(sdp.PCMA), true
+			mc, err := media.CodecFor(c)
+			return mc, err == nil
 		}
 	}
-	return false, false
+	return 0, false
 }
 
 // answeredTypes lists the payload types the stream takes, for findings.
@@ -363,7 +369,30 @@ func (m *mediaStream) answeredTypes() string {
 	return strings.Join(pts, " ")
 }
 
-func decode(alaw bool, payload []byte) []int16 {
+// decode turns a payload into 8 kHz samples for the recording: G.711 as
+// it is, G.722 and Opus decoded and converted down (the files stay 8 kHz
+// 16-bit mono, what every tool that reads them expects). A payload that
+// does not decode is concealed, so the timeline keeps its length.
+func (m *mediaStream) decode(c media.Codec, payload []byte) []int16 {
+	if c == media.PCMU || c == media.PCMA {
+		return decodeG711(c == media.PCMA, payload)
+	}
+	t := m.decoders[c]
+	if t == nil {
+		var err error
+		if t, err = media.NewTranscoder(c, media.PCMU); err != nil {
+			return nil
+		}
+		if m.decoders == nil {
+			m.decoders = map[media.Codec]*media.Transcoder{}
+		}
+		m.decoders[c] = t
+	}
+	pcm, _ := t.DecodeTo(payload)
+	return append([]int16(nil), pcm...)
+}
+
+func decodeG711(alaw bool, payload []byte) []int16 {
 	out := make([]int16, len(payload))
 	for i, b := range payload {
 		if alaw {

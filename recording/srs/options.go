@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"time"
+
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // Option configures a Server.
@@ -37,6 +39,23 @@ func WithEvents(fn func(Event)) Option { return func(s *Server) { s.onEvent = fn
 // WithFlushInterval sets how often WAV headers and session.json are
 // rewritten during a recording (default 1 s): the most a crash can lose.
 func WithFlushInterval(d time.Duration) Option { return func(s *Server) { s.flushEvery = d } }
+
+// WithCodecs sets the codecs the SRS takes (opus, G722, PCMU, PCMA; default
+// all four), as a recorder that only takes G.711 does. Unknown names are
+// ignored; none known leaves the default.
+func WithCodecs(names ...string) Option {
+	return func(s *Server) {
+		var cs []sdp.Codec
+		for _, n := range names {
+			if c, ok := sdp.CodecByName(n); ok {
+				cs = append(cs, c)
+			}
+		}
+		if len(cs) > 0 {
+			s.codecs = cs
+		}
+	}
+}
 
 // WithMediaIP sets the address put in SDP and Contact when the listen
 // address is a wildcard (default: the listen IP, or 127.0.0.1).

@@ -125,7 +125,7 @@ func (s *Server) reofferOnce(ctx context.Context, rsID string, dir sdp.Direction
 		rs.addFinding(newFinding(FindSDPMissing, "Content-Type: "+ct), "200 OK to "+request)
 	} else {
 		var fs []Finding
-		answers, fs, parseErr = parseOffer(b.sdp)
+		answers, fs, parseErr = parseOffer(b.sdp, rs.srv.codecs)
 		if parseErr != nil {
 			rs.addFinding(newFinding(FindSDPMalformed, parseErr.Error()), "200 OK to "+request)
 		}

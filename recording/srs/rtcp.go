@@ -52,7 +52,7 @@ func (m *mediaStream) srEpoch() (float64, bool) {
 			continue
 		}
 		ntp := float64(s.sr.NTPTime>>32) + float64(s.sr.NTPTime&0xffffffff)/(1<<32)
-		wall := ntp + float64(int32(uint32(s.anchorTS)-s.sr.RTPTime))/sampleRate
+		wall := ntp + float64(int32(uint32(s.anchorRTP)-s.sr.RTPTime))/float64(s.clock)
 		return float64(s.anchorPos)/sampleRate - wall, true
 	}
 	return 0, false

@@ -16,9 +16,6 @@ const (
 	dirInactive = sdp.Inactive
 )
 
-// recordedCodecs are the formats the SRS records.
-var recordedCodecs = []sdp.Codec{sdp.PCMU, sdp.PCMA}
-
 // offeredStream is one m= line of an SRC offer, reduced to what the SRS
 // needs to answer and to check where RTP may come from.
 type offeredStream struct {
@@ -36,7 +33,7 @@ type offeredStream struct {
 
 // parseOffer reads an SDP offer. Per-stream problems become findings;
 // only an SDP that cannot be parsed at all is an error.
-func parseOffer(body []byte) ([]offeredStream, []Finding, error) {
+func parseOffer(body []byte, recorded []sdp.Codec) ([]offeredStream, []Finding, error) {
 	s, err := sdp.Parse(body)
 	if err != nil {
 		return nil, nil, err
@@ -60,7 +57,7 @@ func parseOffer(body []byte) ([]offeredStream, []Finding, error) {
 					findings = append(findings, newFinding(FindSDPCrypto, fmt.Sprintf("label %q: %s", st.label, bad)))
 				}
 			}
-			st.codecs = recordable(&m, st.crypto != nil)
+			st.codecs = recordable(&m, st.crypto != nil, recorded)
 			if len(st.codecs) > 0 {
 				st.eventPT = m.EventType
 			}
@@ -77,11 +74,11 @@ func parseOffer(body []byte) ([]offeredStream, []Finding, error) {
 // of preference, over RTP/AVP or over RTP/SAVP with a usable SDES key. An
 // SRC may switch between the laws it offered at any packet, so the answer
 // takes all of them.
-func recordable(m *sdp.Media, haveKey bool) []sdp.Codec {
+func recordable(m *sdp.Media, haveKey bool, recorded []sdp.Codec) []sdp.Codec {
 	if m.Type != "audio" || m.Proto != sdp.ProtoRTP && !(m.Proto == sdp.ProtoSRTP && haveKey) {
 		return nil
 	}
-	return sdp.Common(recordedCodecs, m.Codecs)
+	return sdp.Common(recorded, m.Codecs)
 }
 
 // answerDirection is the SRS side of RFC 7866 §7.2: receive what the SRC
@@ -130,10 +127,10 @@ func buildSDP(sessID, version uint64, ip string, lines []answerLine) []byte {
 
 // buildOffer is the SRS offer: G.711 streams without labels (the SRC
 // labels them in its answer), recvonly, or inactive to start paused.
-func buildOffer(sessID, version uint64, ip string, ports []int, dir sdp.Direction) []byte {
+func buildOffer(sessID, version uint64, ip string, ports []int, dir sdp.Direction, recorded []sdp.Codec) []byte {
 	s := srsSession(sessID, version, ip)
 	for _, p := range ports {
-		s.Media = append(s.Media, sdp.Media{Type: "audio", Port: p, Proto: sdp.ProtoRTP, Codecs: recordedCodecs, Direction: dir})
+		s.Media = append(s.Media, sdp.Media{Type: "audio", Port: p, Proto: sdp.ProtoRTP, Codecs: recorded, Direction: dir})
 	}
 	return s.Marshal()
 }

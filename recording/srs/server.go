@@ -29,6 +29,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // Server is a Session Recording Server.
@@ -44,6 +46,7 @@ type Server struct {
 	flushEvery  time.Duration
 	answerDelay time.Duration
 	onEvent     func(Event)
+	codecs      []sdp.Codec // what it records, in its order (WithCodecs)
 
 	ua     *sipgo.UserAgent
 	sip    *sipgo.Server
@@ -82,6 +85,9 @@ func New(dir string, opts ...Option) (*Server, error) {
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.codecs == nil {
+		s.codecs = sdp.Known
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -77,7 +77,13 @@ func TestParseOfferAndAnswer(t *testing.T) {
 		"m=audio 4002 RTP/AVP 0\r\nc=IN IP4 192.0.2.9\r\na=label:spk\r\na=inactive\r\n" +
 		"m=video 4004 RTP/AVP 96\r\na=label:cam\r\na=sendonly\r\n" +
 		"m=audio 4006 RTP/AVP 0\r\na=sendrecv\r\n"
-	streams, findings, err := parseOffer([]byte(offer))
+	// A recorder that takes Opus answers it first, as the SRC prefers.
+	wide, _, err := parseOffer([]byte(offer), sdp.Known)
+	if err != nil || len(wide[0].codecs) != 3 || !wide[0].codecs[0].Same(sdp.Opus) || wide[0].codecs[0].PayloadType != 96 {
+		t.Fatalf("with opus: %+v %v", wide, err)
+	}
+	// A G.711-only recorder (WithCodecs("PCMU", "PCMA")).
+	streams, findings, err := parseOffer([]byte(offer), []sdp.Codec{sdp.PCMU, sdp.PCMA})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +232,7 @@ func TestFlushFollowsSilence(t *testing.T) {
 func TestBothLawsDecodedByPayloadType(t *testing.T) {
 	offer := "v=0\r\no=src 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
 		"m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=label:1\r\na=sendonly\r\n"
-	streams, _, err := parseOffer([]byte(offer))
+	streams, _, err := parseOffer([]byte(offer), sdp.Known)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,3 +280,6 @@ func TestBothLawsDecodedByPayloadType(t *testing.T) {
 		}
 	}
 }
+
+// knownCodecs is every codec the SRS can record (its default).
+func knownCodecs() []sdp.Codec { return sdp.Known }
