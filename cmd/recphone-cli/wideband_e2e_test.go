@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/recphone/recphone/audio/dsp"
 	"github.com/recphone/recphone/audio/wav"
 	"github.com/recphone/recphone/callengine/siptest"
+	"github.com/recphone/recphone/recording/srs"
 )
 
 // writeTone writes seconds of freq at rate to a WAV in a test folder.
@@ -83,6 +85,69 @@ func TestWidebandCallBaresip(t *testing.T) {
 			}
 			if toPeer > 0.1 || toUs > 0.1 {
 				t.Fatalf("6 kHz through G.711: %.2f to baresip, %.2f to us, which cannot be", toPeer, toUs)
+			}
+		})
+	}
+}
+
+// An Opus call is recorded in Opus by an SRS that takes it (the call's
+// packets forwarded as they are) and in G.711 by one that takes only G.711
+// (transcoded: decoded, converted to 8 kHz, encoded); either way each
+// label holds its side's tone.
+func TestWidebandCallRecorded(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		srsCodecs []string
+		want      string
+	}{
+		{"SRS takes opus", []string{"opus", "G722", "PCMU", "PCMA"}, "opus"},
+		{"SRS takes G.711 only", []string{"PCMU", "PCMA"}, "PCMU"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			events := make(chan srs.Event, 1024)
+			server, err := srs.New(t.TempDir(), srs.WithListen("127.0.0.1:0"), srs.WithCodecs(tc.srsCodecs...),
+				srs.WithEvents(func(e srs.Event) { events <- e }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = server.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+
+			peer := siptest.StartBaresip(t, siptest.BaresipOptions{Codecs: "opus", ToneHz: 1000, ToneRate: 48000})
+			mic := writeTone(t, 440, 48000, 2)
+			srsURI := fmt.Sprintf("sip:srs@%s;transport=tcp", server.Addr())
+			phone := startCLI(t, 0, fmt.Sprintf("[audio]\nmic_file = %q\nspeaker_rate = 8000\n[call]\ncodecs = [\"opus\", \"PCMU\"]\n"+
+				"[recording]\nsrs = [%q]\nrs_codecs = [\"opus\", \"G722\", \"PCMU\", \"PCMA\"]\n", mic, srsURI))
+			phone.send("dial " + peer.URI())
+			phone.expectSeen(5*time.Second, "recording", map[string]any{"state": "recording", "srs": srsURI})
+			phone.expectSeen(5*time.Second, "call", map[string]any{"state": "answered", "codec": "opus"})
+			phone.waitHeard(t, 0, 3)
+			phone.send("hangup")
+			phone.expect(10*time.Second, "recording", map[string]any{"state": "stopped"})
+			ended := waitSRSEvent(t, events, srs.EventEnded)
+			rep, err := srs.ReadReport(filepath.Join(ended.Dir, "session.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Findings) != 0 || len(rep.Streams) != 2 {
+				t.Fatalf("findings %+v, %d streams", rep.Findings, len(rep.Streams))
+			}
+			for _, st := range rep.Streams {
+				if st.Codec != tc.want || st.AudioCodecs[tc.want] < 100 || len(st.AudioCodecs) != 1 {
+					t.Errorf("label %s: answered %s, received %v; want only %s", st.Label, st.Codec, st.AudioCodecs, tc.want)
+				}
+			}
+			for label, want := range map[string]float64{"1": 440, "2": 1000} {
+				s, rate, err := wav.ReadFile(filepath.Join(ended.Dir, "label-"+label+".wav"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				mid := s[len(s)/4 : len(s)*3/4]
+				if f, share := dsp.DominantTone(mid, rate, 440, 1000); f != want || share < 0.8 {
+					t.Errorf("label %s: %v Hz (share %.2f), want %v", label, f, share, want)
+				}
 			}
 		})
 	}

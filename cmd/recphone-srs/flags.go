@@ -15,6 +15,7 @@ type config struct {
 	tlsAddr, tlsCert, tlsKey string
 	tlsCA                    string // invite over TLS: the CA the SRC's certificate must chain to
 	mediaIP                  string
+	codecs                   string // comma-separated codecs recorded
 	invite                   string // target URI; empty: wait for SRCs
 	offerless                bool
 	streams                  int
@@ -34,6 +35,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate for TLS")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM key for TLS")
 	fs.StringVar(&c.mediaIP, "media-ip", "", "address to put in SDP when listening on a wildcard")
+	fs.StringVar(&c.codecs, "codecs", "opus,G722,PCMU,PCMA", "codecs the SRS takes, comma-separated (PCMU,PCMA: a G.711-only recorder)")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: recphone-srs [flags]                  record what SRCs send\n"+

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/recphone/recphone/recording/srs"
@@ -33,6 +34,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer, snapshot <-chan os.
 				}
 			}
 		})}
+	opts = append(opts, srs.WithCodecs(strings.Split(c.codecs, ",")...))
 	if c.mediaIP != "" {
 		opts = append(opts, srs.WithMediaIP(c.mediaIP))
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -262,6 +263,10 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	if m.tl == nil {
 		return // no label yet: the SRC has not answered
 	}
+	if m.stats.AudioCodecs == nil {
+		m.stats.AudioCodecs = map[string]int64{}
+	}
+	m.stats.AudioCodecs[codec.String()]++
 	if m.direction == dirInactive && now.Sub(m.inactiveAt) > inFlightGrace {
 		// Recorded all the same: the SRS stores what arrived.
 		m.rs.addFinding(newFinding(FindRTPInactive, fmt.Sprintf("label %s: ssrc %08x", m.label, p.SSRC)), "RTP")
@@ -416,6 +421,7 @@ func (m *mediaStream) report() StreamReport {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.stats
+	r.AudioCodecs = maps.Clone(r.AudioCodecs)
 	r.SSRCs = []uint32{}
 	r.Lost = 0
 	for _, id := range m.order {

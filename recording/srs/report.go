@@ -59,6 +59,9 @@ type StreamReport struct {
 	PayloadType int      `json:"payload_type"`
 	SSRCs       []uint32 `json:"ssrcs"`
 	Packets     int64    `json:"packets"`
+	// AudioCodecs counts the audio packets received by codec (the SRC may
+	// send any codec answered).
+	AudioCodecs map[string]int64 `json:"audio_codecs,omitempty"`
 	// Events counts RFC 4733 telephone-event packets (key presses).
 	Events        int64             `json:"telephone_events"`
 	Digits        int64             `json:"telephone_event_digits"` // key presses: events with a new timestamp
