@@ -114,7 +114,7 @@ type bench struct {
 	procs []*exec.Cmd
 	// writers are the children's standard inputs.
 	writers []*os.File
-	wg    sync.WaitGroup
+	wg      sync.WaitGroup
 }
 
 // Party is one measured caller.
