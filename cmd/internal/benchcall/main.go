@@ -56,6 +56,10 @@ type options struct {
 	seconds           time.Duration
 	dir               string
 	json              bool
+	profile           string
+	// idle measures the desktop apps at rest instead of the calls.
+	idle, warmup  time.Duration
+	app, linphone string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -67,16 +71,40 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.seconds, "duration", 20*time.Second, "how long the calls are measured")
 	fs.StringVar(&o.dir, "dir", "", "working folder (default: a temporary one, removed after)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
+	fs.DurationVar(&o.idle, "idle", 0, "instead of calls: measure the desktop app (-app) and linphone at rest for this long")
+	fs.DurationVar(&o.warmup, "warmup", 15*time.Second, "with -idle: how long both apps start up before the measurement")
+	fs.StringVar(&o.app, "app", "bin/recphone", "with -idle: the desktop app")
+	fs.StringVar(&o.linphone, "linphone", "linphone", "with -idle: Debian's linphone-desktop, measured beside it (skipped when missing)")
+	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of both recphone calls into this folder (plain.pprof, recorded.pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	// Children run in folders of their own: resolve the programs first.
-	for _, bin := range []*string{&o.cli, &o.srs, &o.baresip} {
+	bins := []*string{&o.cli, &o.srs, &o.baresip}
+	if o.idle > 0 {
+		bins = []*string{&o.app}
+		if _, err := exec.LookPath(o.linphone); err != nil {
+			o.linphone = ""
+		} else {
+			bins = append(bins, &o.linphone)
+		}
+	}
+	for _, bin := range bins {
 		path, err := exec.LookPath(*bin)
 		if err != nil {
 			return err
 		}
 		if *bin, err = filepath.Abs(path); err != nil {
+			return err
+		}
+	}
+	if o.profile != "" {
+		p, err := filepath.Abs(o.profile)
+		if err != nil {
+			return err
+		}
+		o.profile = p
+		if err := os.MkdirAll(p, 0o755); err != nil {
 			return err
 		}
 	}
@@ -94,6 +122,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	b := &bench{o: o}
 	defer b.stopAll()
+	if o.idle > 0 {
+		res, err := b.runIdle(ctx)
+		if err != nil {
+			return err
+		}
+		if o.json {
+			return json.NewEncoder(out).Encode(res)
+		}
+		res.print(out)
+		return nil
+	}
 	res, err := b.run(ctx)
 	if err != nil {
 		return err
@@ -229,32 +268,19 @@ func (b *bench) run(ctx context.Context) (*Result, error) {
 	}
 
 	pids := []int{bare.Process.Pid, plain.cmd.Process.Pid, recorded.cmd.Process.Pid}
-	before := make([]float64, len(pids))
-	for i, pid := range pids {
-		if before[i], err = cpuSeconds(pid); err != nil {
-			return nil, err
-		}
+	cpus, elapsed, err := measure(ctx, pids, b.o.seconds)
+	if err != nil {
+		return nil, err
 	}
-	start := time.Now()
-	select {
-	case <-time.After(b.o.seconds):
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	elapsed := time.Since(start).Seconds()
 	res := &Result{Seconds: elapsed, CPUs: numCPU()}
 	parties := []*Party{&res.Baresip, &res.Plain, &res.Recorded}
 	names := []string{"baresip 1.0 plain call", "recphone-cli plain call", "recphone-cli recorded call (2 RS streams)"}
 	for i, pid := range pids {
-		after, err := cpuSeconds(pid)
-		if err != nil {
-			return nil, err
-		}
 		rss, err := peakRSS(pid)
 		if err != nil {
 			return nil, err
 		}
-		cpu := after - before[i]
+		cpu := cpus[i]
 		*parties[i] = Party{Name: names[i], CPUSeconds: cpu, CPUPerCallSecond: 1000 * cpu / elapsed, PeakRSSMB: rss}
 	}
 
@@ -289,6 +315,168 @@ func (b *bench) run(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
+// IdleResult is what the desktop apps cost at rest.
+type IdleResult struct {
+	Seconds  float64 `json:"seconds"`
+	Recphone Party   `json:"recphone"`
+	Linphone *Party  `json:"linphone,omitempty"`
+	Ratio    float64 `json:"recphone_over_linphone,omitempty"`
+}
+
+func (r *IdleResult) print(w io.Writer) {
+	fmt.Fprintf(w, "desktop apps at rest: %.0f s, side by side under the same display\n\n", r.Seconds)
+	fmt.Fprintf(w, "%-30s %8s %14s %12s\n", "", "CPU s", "CPU s/minute", "peak RSS MB")
+	for _, p := range []*Party{&r.Recphone, r.Linphone} {
+		if p != nil {
+			fmt.Fprintf(w, "%-30s %8.3f %14.3f %12.1f\n", p.Name, p.CPUSeconds, 60*p.CPUSeconds/r.Seconds, p.PeakRSSMB)
+		}
+	}
+	if r.Linphone != nil {
+		fmt.Fprintf(w, "\nrecphone / linphone at rest: %.2f  (target <= 1.0)\n", r.Ratio)
+	}
+}
+
+// runIdle starts the desktop app (configured, no call) and linphone, lets
+// both settle, then measures them for the idle duration.
+func (b *bench) runIdle(ctx context.Context) (*IdleResult, error) {
+	if os.Getenv("DISPLAY") == "" {
+		return nil, errors.New("-idle needs a display (run it under .ci/test-env)")
+	}
+	dir := filepath.Join(b.o.dir, "recphone")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf("[account]\naor = \"sip:agent@127.0.0.1\"\n[network]\nlisten = \"127.0.0.1:%d\"\n[recording]\naudit = \"audit.db\"\n", port)
+	if err := os.WriteFile(filepath.Join(dir, "recphone.toml"), []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "policy.toml"), nil, 0o600); err != nil {
+		return nil, err
+	}
+	app, err := b.start(ctx, dir, b.o.app, []string{"--config", "recphone.toml", "--policy", "policy.toml",
+		"--settings", filepath.Join(dir, "settings.json")}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	pids := []int{app.Process.Pid}
+	if b.o.linphone != "" {
+		home := filepath.Join(b.o.dir, "linphone-home")
+		if err := os.MkdirAll(home, 0o755); err != nil {
+			return nil, err
+		}
+		// linphone quits without a D-Bus session bus: give it one of its own.
+		lin, err := b.startEnv(ctx, home, "dbus-run-session", []string{"--", b.o.linphone}, []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home + "/.config",
+			"XDG_DATA_HOME=" + home + "/.local/share", "XDG_CACHE_HOME=" + home + "/.cache"})
+		if err != nil {
+			return nil, err
+		}
+		pids = append(pids, lin.Process.Pid)
+	}
+	select {
+	case <-time.After(b.o.warmup):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if len(pids) > 1 {
+		// linphone hands over to a process of its own and the one started
+		// ends: find the one running with our HOME.
+		pid, err := processWithEnv("linphone", "HOME="+filepath.Join(b.o.dir, "linphone-home"))
+		if err != nil {
+			return nil, err
+		}
+		pids[1] = pid
+		defer stopPID(pid)
+	}
+	cpus, elapsed, err := measure(ctx, pids, b.o.idle)
+	if err != nil {
+		return nil, err
+	}
+	res := &IdleResult{Seconds: elapsed}
+	names := []string{"recphone (configured, no call)", "linphone-desktop (no account)"}
+	for i, pid := range pids {
+		rss, err := peakRSS(pid)
+		if err != nil {
+			return nil, err
+		}
+		p := Party{Name: names[i], CPUSeconds: cpus[i], CPUPerCallSecond: 1000 * cpus[i] / elapsed, PeakRSSMB: rss}
+		if i == 0 {
+			res.Recphone = p
+		} else {
+			res.Linphone = &p
+		}
+	}
+	if res.Linphone != nil && res.Linphone.CPUSeconds > 0 {
+		res.Ratio = res.Recphone.CPUSeconds / res.Linphone.CPUSeconds
+	}
+	return res, nil
+}
+
+// processWithEnv finds the process named comm whose environment holds
+// the entry env.
+func processWithEnv(comm, env string) (int, error) {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		name, err := os.ReadFile(p + "/comm")
+		if err != nil || strings.TrimSpace(string(name)) != comm {
+			continue
+		}
+		envs, err := os.ReadFile(p + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, e := range strings.Split(string(envs), "\x00") {
+			if e == env {
+				return strconv.Atoi(filepath.Base(p))
+			}
+		}
+	}
+	return 0, fmt.Errorf("no %s running with %s: did it start?", comm, env)
+}
+
+// stopPID ends a process the bench did not start itself, and waits up to
+// 10 s for it to go.
+func stopPID(pid int) {
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for range 100 {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// measure returns the CPU seconds each process used over d, and how long
+// d really was.
+func measure(ctx context.Context, pids []int, d time.Duration) ([]float64, float64, error) {
+	before := make([]float64, len(pids))
+	for i, pid := range pids {
+		var err error
+		if before[i], err = cpuSeconds(pid); err != nil {
+			return nil, 0, err
+		}
+	}
+	start := time.Now()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+	elapsed := time.Since(start).Seconds()
+	for i, pid := range pids {
+		after, err := cpuSeconds(pid)
+		if err != nil {
+			return nil, 0, err
+		}
+		before[i] = after - before[i]
+	}
+	return before, elapsed, nil
+}
+
 // awaitReport waits for the SRS to write the finished recording's report.
 func (b *bench) awaitReport(ctx context.Context) (*srs.Report, error) {
 	for {
@@ -320,7 +508,19 @@ func (b *bench) pipe() (*os.File, error) {
 }
 
 func (b *bench) start(ctx context.Context, dir, name string, args []string, stdin io.Reader, onLine func(string)) (*exec.Cmd, error) {
+	return b.startWith(ctx, dir, name, args, stdin, onLine, nil)
+}
+
+// startEnv starts a program with extra environment, its output discarded.
+func (b *bench) startEnv(ctx context.Context, dir, name string, args, env []string) (*exec.Cmd, error) {
+	return b.startWith(ctx, dir, name, args, nil, nil, env)
+}
+
+func (b *bench) startWith(ctx context.Context, dir, name string, args []string, stdin io.Reader, onLine func(string), env []string) (*exec.Cmd, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Dir = dir
 	cmd.Stdin = stdin
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -330,8 +530,12 @@ func (b *bench) start(ctx context.Context, dir, name string, args []string, stdi
 		return nil, err
 	}
 	cmd.Stderr = logf
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
+	var stdout io.Reader
+	if onLine == nil {
+		// Straight to the file: a grandchild holding the output open
+		// (linphone's) must not keep Wait waiting.
+		cmd.Stdout = logf
+	} else if stdout, err = cmd.StdoutPipe(); err != nil {
 		return nil, err
 	}
 	err = cmd.Start()
@@ -348,10 +552,10 @@ func (b *bench) start(ctx context.Context, dir, name string, args []string, stdi
 	go func() {
 		defer b.wg.Done()
 		defer logf.Close()
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			if onLine != nil {
+		if stdout != nil {
+			sc := bufio.NewScanner(stdout)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
 				onLine(sc.Text())
 			}
 		}
@@ -499,7 +703,11 @@ audit = "audit.db"
 		return nil, err
 	}
 	p := &phone{stdin: b.writers[len(b.writers)-1], events: make(chan map[string]any, 256), seen: map[string]bool{}}
-	cmd, err := b.start(ctx, dir, b.o.cli, []string{"--config", "recphone.toml", "--policy", "policy.toml"}, r, func(line string) {
+	args := []string{"--config", "recphone.toml", "--policy", "policy.toml"}
+	if b.o.profile != "" {
+		args = append(args, "--cpuprofile", filepath.Join(b.o.profile, name+".pprof"))
+	}
+	cmd, err := b.start(ctx, dir, b.o.cli, args, r, func(line string) {
 		var ev map[string]any
 		if json.Unmarshal([]byte(line), &ev) == nil {
 			select {
