@@ -163,6 +163,10 @@ type Party struct {
 	// CPUPerCallSecond is CPU milliseconds per second of call.
 	CPUPerCallSecond float64 `json:"cpu_ms_per_call_second"`
 	PeakRSSMB        float64 `json:"peak_rss_mb"`
+	// AnonMB is the process's own memory at the end (RssAnon): peak RSS
+	// also counts the pages of the program file it touched, which every
+	// copy of the program shares.
+	AnonMB float64 `json:"anon_mb"`
 }
 
 // Result is what one run measured.
@@ -186,9 +190,9 @@ type Result struct {
 
 func (r *Result) print(w io.Writer) {
 	fmt.Fprintf(w, "recphone call benchmark: %.0f s calls, all at once, %d CPUs\n\n", r.Seconds, r.CPUs)
-	fmt.Fprintf(w, "%-42s %8s %14s %12s\n", "", "CPU s", "CPU ms/call-s", "peak RSS MB")
+	fmt.Fprintf(w, "%-42s %8s %14s %12s %8s\n", "", "CPU s", "CPU ms/call-s", "peak RSS MB", "anon MB")
 	for _, p := range []Party{r.Baresip, r.Plain, r.Recorded} {
-		fmt.Fprintf(w, "%-42s %8.3f %14.2f %12.1f\n", p.Name, p.CPUSeconds, p.CPUPerCallSecond, p.PeakRSSMB)
+		fmt.Fprintf(w, "%-42s %8.3f %14.2f %12.1f %8.1f\n", p.Name, p.CPUSeconds, p.CPUPerCallSecond, p.PeakRSSMB, p.AnonMB)
 	}
 	fmt.Fprintf(w, "\nrecording at the SRS: %d streams, SRTP %s, %d packets\n", r.RSStreams, r.RSSRTP, r.RSPackets)
 	fmt.Fprintf(w, "recorded call / baresip plain call: %.2f  (target <= 1.0, moonshot <= 0.7)\n", r.RecordedRatio)
@@ -276,12 +280,16 @@ func (b *bench) run(ctx context.Context) (*Result, error) {
 	parties := []*Party{&res.Baresip, &res.Plain, &res.Recorded}
 	names := []string{"baresip 1.0 plain call", "recphone-cli plain call", "recphone-cli recorded call (2 RS streams)"}
 	for i, pid := range pids {
-		rss, err := peakRSS(pid)
+		rss, err := memory(pid, "VmHWM:")
+		if err != nil {
+			return nil, err
+		}
+		anon, err := memory(pid, "RssAnon:")
 		if err != nil {
 			return nil, err
 		}
 		cpu := cpus[i]
-		*parties[i] = Party{Name: names[i], CPUSeconds: cpu, CPUPerCallSecond: 1000 * cpu / elapsed, PeakRSSMB: rss}
+		*parties[i] = Party{Name: names[i], CPUSeconds: cpu, CPUPerCallSecond: 1000 * cpu / elapsed, PeakRSSMB: rss, AnonMB: anon}
 	}
 
 	recorded.send("hangup")
@@ -325,10 +333,10 @@ type IdleResult struct {
 
 func (r *IdleResult) print(w io.Writer) {
 	fmt.Fprintf(w, "desktop apps at rest: %.0f s, side by side under the same display\n\n", r.Seconds)
-	fmt.Fprintf(w, "%-30s %8s %14s %12s\n", "", "CPU s", "CPU s/minute", "peak RSS MB")
+	fmt.Fprintf(w, "%-30s %8s %14s %12s %8s\n", "", "CPU s", "CPU s/minute", "peak RSS MB", "anon MB")
 	for _, p := range []*Party{&r.Recphone, r.Linphone} {
 		if p != nil {
-			fmt.Fprintf(w, "%-30s %8.3f %14.3f %12.1f\n", p.Name, p.CPUSeconds, 60*p.CPUSeconds/r.Seconds, p.PeakRSSMB)
+			fmt.Fprintf(w, "%-30s %8.3f %14.3f %12.1f %8.1f\n", p.Name, p.CPUSeconds, 60*p.CPUSeconds/r.Seconds, p.PeakRSSMB, p.AnonMB)
 		}
 	}
 	if r.Linphone != nil {
@@ -398,11 +406,15 @@ func (b *bench) runIdle(ctx context.Context) (*IdleResult, error) {
 	res := &IdleResult{Seconds: elapsed}
 	names := []string{"recphone (configured, no call)", "linphone-desktop (no account)"}
 	for i, pid := range pids {
-		rss, err := peakRSS(pid)
+		rss, err := memory(pid, "VmHWM:")
 		if err != nil {
 			return nil, err
 		}
-		p := Party{Name: names[i], CPUSeconds: cpus[i], CPUPerCallSecond: 1000 * cpus[i] / elapsed, PeakRSSMB: rss}
+		anon, err := memory(pid, "RssAnon:")
+		if err != nil {
+			return nil, err
+		}
+		p := Party{Name: names[i], CPUSeconds: cpus[i], CPUPerCallSecond: 1000 * cpus[i] / elapsed, PeakRSSMB: rss, AnonMB: anon}
 		if i == 0 {
 			res.Recphone = p
 		} else {
@@ -765,22 +777,23 @@ func cpuSeconds(pid int) (float64, error) {
 	return (utime + stime) / 100, nil
 }
 
-// peakRSS reads VmHWM, the process's peak resident set, in MB.
-func peakRSS(pid int) (float64, error) {
+// memory reads one kB figure of /proc/PID/status (VmHWM: the peak
+// resident set; RssAnon: the process's own pages), in MB.
+func memory(pid int, field string) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("peak RSS: %w", err)
+		return 0, fmt.Errorf("memory: %w", err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			if err != nil {
-				return 0, fmt.Errorf("peak RSS: %w", err)
+				return 0, fmt.Errorf("memory: %s %w", field, err)
 			}
 			return kb / 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("peak RSS: no VmHWM for %d", pid)
+	return 0, fmt.Errorf("memory: no %s for %d", field, pid)
 }
 
 func numCPU() int {

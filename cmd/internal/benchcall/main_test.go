@@ -41,7 +41,7 @@ func TestBenchRuns(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, p := range []Party{res.Baresip, res.Plain, res.Recorded} {
-		if p.CPUSeconds <= 0 || p.PeakRSSMB <= 0 {
+		if p.CPUSeconds <= 0 || p.PeakRSSMB <= 0 || p.AnonMB <= 0 {
 			t.Errorf("%s: no CPU or RSS measured: %+v", p.Name, p)
 		}
 	}
@@ -77,12 +77,19 @@ func TestCPUSecondsOfThisProcess(t *testing.T) {
 	t.Fatal("busy work never showed up as CPU time")
 }
 
-func TestPeakRSS(t *testing.T) {
-	rss, err := peakRSS(os.Getpid())
+func TestMemory(t *testing.T) {
+	rss, err := memory(os.Getpid(), "VmHWM:")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rss < 1 || rss > 10000 {
-		t.Fatalf("peak RSS %.1f MB is not plausible for a test binary", rss)
+	anon, err := memory(os.Getpid(), "RssAnon:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss < 1 || rss > 10000 || anon <= 0 || anon > rss {
+		t.Fatalf("peak RSS %.1f MB, anon %.1f MB: not plausible for a test binary", rss, anon)
+	}
+	if _, err := memory(os.Getpid(), "NoSuchField:"); err == nil {
+		t.Fatal("a missing field gave no error")
 	}
 }
