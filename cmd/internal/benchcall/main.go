@@ -272,25 +272,12 @@ func (b *bench) run(ctx context.Context) (*Result, error) {
 	}
 
 	pids := []int{bare.Process.Pid, plain.cmd.Process.Pid, recorded.cmd.Process.Pid}
-	cpus, elapsed, err := measure(ctx, pids, b.o.seconds)
+	names := []string{"baresip 1.0 plain call", "recphone-cli plain call", "recphone-cli recorded call (2 RS streams)"}
+	parties, elapsed, err := measure(ctx, pids, names, b.o.seconds)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Seconds: elapsed, CPUs: numCPU()}
-	parties := []*Party{&res.Baresip, &res.Plain, &res.Recorded}
-	names := []string{"baresip 1.0 plain call", "recphone-cli plain call", "recphone-cli recorded call (2 RS streams)"}
-	for i, pid := range pids {
-		rss, err := memory(pid, "VmHWM:")
-		if err != nil {
-			return nil, err
-		}
-		anon, err := memory(pid, "RssAnon:")
-		if err != nil {
-			return nil, err
-		}
-		cpu := cpus[i]
-		*parties[i] = Party{Name: names[i], CPUSeconds: cpu, CPUPerCallSecond: 1000 * cpu / elapsed, PeakRSSMB: rss, AnonMB: anon}
-	}
+	res := &Result{Seconds: elapsed, CPUs: numCPU(), Baresip: parties[0], Plain: parties[1], Recorded: parties[2]}
 
 	recorded.send("hangup")
 	plain.send("hangup")
@@ -399,27 +386,14 @@ func (b *bench) runIdle(ctx context.Context) (*IdleResult, error) {
 		pids[1] = pid
 		defer stopPID(pid)
 	}
-	cpus, elapsed, err := measure(ctx, pids, b.o.idle)
+	names := []string{"recphone (configured, no call)", "linphone-desktop (no account)"}
+	parties, elapsed, err := measure(ctx, pids, names[:len(pids)], b.o.idle)
 	if err != nil {
 		return nil, err
 	}
-	res := &IdleResult{Seconds: elapsed}
-	names := []string{"recphone (configured, no call)", "linphone-desktop (no account)"}
-	for i, pid := range pids {
-		rss, err := memory(pid, "VmHWM:")
-		if err != nil {
-			return nil, err
-		}
-		anon, err := memory(pid, "RssAnon:")
-		if err != nil {
-			return nil, err
-		}
-		p := Party{Name: names[i], CPUSeconds: cpus[i], CPUPerCallSecond: 1000 * cpus[i] / elapsed, PeakRSSMB: rss, AnonMB: anon}
-		if i == 0 {
-			res.Recphone = p
-		} else {
-			res.Linphone = &p
-		}
+	res := &IdleResult{Seconds: elapsed, Recphone: parties[0]}
+	if len(parties) > 1 {
+		res.Linphone = &parties[1]
 	}
 	if res.Linphone != nil && res.Linphone.CPUSeconds > 0 {
 		res.Ratio = res.Recphone.CPUSeconds / res.Linphone.CPUSeconds
@@ -462,9 +436,9 @@ func stopPID(pid int) {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
-// measure returns the CPU seconds each process used over d, and how long
-// d really was.
-func measure(ctx context.Context, pids []int, d time.Duration) ([]float64, float64, error) {
+// measure returns what each process (named by names) used over d: CPU
+// time, CPU per second, peak RSS and own memory, and how long d really was.
+func measure(ctx context.Context, pids []int, names []string, d time.Duration) ([]Party, float64, error) {
 	before := make([]float64, len(pids))
 	for i, pid := range pids {
 		var err error
@@ -479,14 +453,18 @@ func measure(ctx context.Context, pids []int, d time.Duration) ([]float64, float
 		return nil, 0, ctx.Err()
 	}
 	elapsed := time.Since(start).Seconds()
+	parties := make([]Party, len(pids))
 	for i, pid := range pids {
-		after, err := cpuSeconds(pid)
-		if err != nil {
+		after, err1 := cpuSeconds(pid)
+		rss, err2 := memory(pid, "VmHWM:")
+		anon, err3 := memory(pid, "RssAnon:")
+		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, 0, err
 		}
-		before[i] = after - before[i]
+		cpu := after - before[i]
+		parties[i] = Party{Name: names[i], CPUSeconds: cpu, CPUPerCallSecond: 1000 * cpu / elapsed, PeakRSSMB: rss, AnonMB: anon}
 	}
-	return before, elapsed, nil
+	return parties, elapsed, nil
 }
 
 // awaitReport waits for the SRS to write the finished recording's report.
