@@ -39,6 +39,10 @@ type bridge struct {
 	mu     sync.Mutex // orders changes of sinks and the device's start and stop
 	cancel context.CancelFunc
 	done   chan struct{}
+	// stopped is closed when the last Run asked to stop has returned: a
+	// call attached meanwhile waits for it, so two Runs never share the
+	// device.
+	stopped chan struct{}
 }
 
 type frameSink interface{ ProcessFrame(mic, speaker []int16) }
@@ -59,9 +63,12 @@ func (b *bridge) attach(s frameSink) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel, b.done = cancel, make(chan struct{})
-	done := b.done
+	done, prev := b.done, b.stopped
 	go func() {
 		defer close(done)
+		if prev != nil {
+			<-prev
+		}
 		if err := b.dev.Run(ctx, b.frame); err != nil {
 			b.log.Error("audio device failed", "err", err)
 		}
@@ -235,6 +242,9 @@ func (b *bridge) stop() {
 	b.mu.Lock()
 	cancel, done := b.cancel, b.done
 	b.cancel, b.done = nil, nil
+	if done != nil {
+		b.stopped = done
+	}
 	b.mu.Unlock()
 	if cancel != nil {
 		cancel()
