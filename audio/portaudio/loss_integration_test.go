@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/dsp"
 )
 
@@ -114,10 +113,10 @@ func TestRingPlaysOnRingDevice(t *testing.T) {
 	rec.waitLive(t)
 	before, _ := rec.snapshot()
 	// 440 Hz for 400 ms, then 200 ms of silence, looped.
-	tone := append(dsp.Sine(440, audio.SampleRate, 3200, 6000), make([]int16, 1600)...)
+	tone := append(dsp.Sine(440, parecRate, 3200, 6000), make([]int16, 1600)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Ring(ctx, tone) }()
+	go func() { done <- d.RingRate(ctx, tone, parecRate) }()
 	opened, _ := ev.wait(t, EventOpened, 3*time.Second)
 	if opened.Stream != "ring" || opened.Output != "recphone_spk" {
 		t.Fatalf("ring opened %+v", opened)
@@ -138,8 +137,9 @@ func TestRingPlaysOnRingDevice(t *testing.T) {
 	// 440 Hz ring (about 400 ms) and the pauses between must survive.
 	var bursts [][]int16
 	var cur []int16
-	for off := 0; off+audio.FrameSamples <= len(heard); off += audio.FrameSamples {
-		fr := heard[off : off+audio.FrameSamples]
+	const frame = parecRate / 50
+	for off := 0; off+frame <= len(heard); off += frame {
+		fr := heard[off : off+frame]
 		if dsp.RMS(fr) > 2000 {
 			cur = append(cur, fr...)
 		} else if cur != nil {
@@ -152,10 +152,10 @@ func TestRingPlaysOnRingDevice(t *testing.T) {
 		t.Fatalf("heard %d rings in 1.9 s, want at least 3", len(bursts))
 	}
 	for i, b := range bursts[:len(bursts)-1] {
-		ms := len(b) * 1000 / audio.SampleRate
+		ms := len(b) * 1000 / parecRate
 		// Frames at the edges are partly silent; judge the inside.
-		inner := b[audio.FrameSamples : len(b)-audio.FrameSamples]
-		f, share := dsp.DominantTone(inner, audio.SampleRate, 400, 440, 480, 1000)
+		inner := b[frame : len(b)-frame]
+		f, share := dsp.DominantTone(inner, parecRate, 400, 440, 480, 1000)
 		t.Logf("ring %d: %d ms of %v Hz (share %.3f)", i, ms, f, share)
 		if f != 440 || share < 0.97 || ms < 360 || ms > 460 {
 			t.Errorf("ring %d: %d ms of %v Hz share %.3f, want 400 ms of 440 Hz", i, ms, f, share)

@@ -309,6 +309,9 @@ func TestMicToneAndLatency(t *testing.T) {
 	}
 }
 
+// parecRate is the rate parec records monitors at in these tests.
+const parecRate = 8000
+
 // parec reads a monitor source at 8 kHz and timestamps every chunk.
 type parec struct {
 	cmd     *exec.Cmd
@@ -361,7 +364,7 @@ func (p *parec) waitLive(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		got, _ := p.snapshot()
-		if len(got) >= audio.SampleRate/10 {
+		if len(got) >= parecRate/10 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -429,10 +432,10 @@ func TestSpeakerToneAndLatency(t *testing.T) {
 		for end+1 < len(arrived) && arrived[end+1].Equal(arrived[onset]) {
 			end++
 		}
-		heard := arrived[onset].Add(-time.Duration(end-onset) * time.Second / audio.SampleRate)
+		heard := arrived[onset].Add(-time.Duration(end-onset) * time.Second / parecRate)
 		lat = append(lat, heard.Sub(t0))
 		body := samples[onset+800 : onset+800+2400]
-		freq, share := dsp.DominantTone(body, audio.SampleRate, 500, 1000, 1500, 2000)
+		freq, share := dsp.DominantTone(body, parecRate, 500, 1000, 1500, 2000)
 		rms := dsp.RMS(body)
 		t.Logf("round %d: tone heard %v after its first frame was handed over; %v Hz share %.3f, RMS %.0f",
 			round, lat[round].Round(time.Millisecond), freq, share, rms)
