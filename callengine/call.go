@@ -52,6 +52,7 @@ type Call struct {
 	answered    time.Time
 	localHold   bool
 	remoteHold  bool
+	muted       bool // the agent's microphone does not reach this call
 	media       *media.Session
 	localSDP    sdp.Session
 	remoteSDP   *sdp.Session

@@ -158,8 +158,10 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	// Answering during another call holds it: the agent talks to one
-	// party at a time.
-	e.takeFocus(c, replaced) // nil but for a Replaces: that call ends, it is not held
+	// party at a time. With AnswerKeepsFocus the agent stays where it is.
+	if f := e.Focused(); replaced != nil || !e.cfg.AnswerKeepsFocus || f == nil || f.State() == StateEnded {
+		e.takeFocus(c, replaced) // nil but for a Replaces: that call ends, it is not held
+	}
 	var body []byte
 	if offer != nil {
 		dir, err := c.applyRemoteSDP(offer, true)

@@ -175,6 +175,11 @@ func (c *Call) holdAndFocus(ctx context.Context, hold, focus bool) error {
 		c.mu.Unlock()
 		return err
 	}
+	c.mu.Lock()
+	if m := c.media; m != nil {
+		c.e.bridge.setFlags(m, func(f *sinkFlags) { f.held = hold })
+	}
+	c.mu.Unlock()
 	// A call we hold gets no microphone even while it has the focus (the
 	// party on hold must not hear the agent); resuming it gives it back.
 	// Resuming a call while another one has the focus (the recorder
