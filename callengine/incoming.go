@@ -67,6 +67,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := e.newCall(Incoming, callID.Value(), transport)
 	c.state = StateIncoming
+	c.replaces = replaced
 	c.remote = partyOf(from.DisplayName, &from.Address)
 	c.takePeerIdentityLocked(req)
 	c.sessionID = SessionID{Local: newSessionUUID(), Remote: peerSessionUUID(req)}

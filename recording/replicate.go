@@ -466,8 +466,10 @@ func transcode(dst, src []byte, fromUlaw bool) {
 type mixer struct {
 	out *rsStream
 
-	mu     sync.Mutex
-	queues [2]frameQueue
+	mu sync.Mutex
+	// queues: 0 what the agent's side sends, 1 what it receives, the
+	// rest the voices of conference members recorded with the call.
+	queues []frameQueue
 	ts     uint32
 	ssrc   uint32
 	enc    [media.FrameSamples]byte
@@ -500,10 +502,28 @@ func (q *frameQueue) popInto(sum []int32) {
 	q.n--
 }
 
-func newMixer(out *rsStream) *mixer { return &mixer{out: out, ssrc: 1} }
+// mixSources is how many sources a mixer sums: both directions of a call
+// and the voices of conference members recorded with it.
+const mixSources = 8
+
+func newMixer(out *rsStream) *mixer {
+	return &mixer{out: out, ssrc: 1, queues: make([]frameQueue, mixSources)}
+}
 
 // add decodes one CS audio packet into its direction's queue.
 func (m *mixer) add(p media.Packet) {
+	idx := 0
+	if p.Direction == media.Received {
+		idx = 1
+	}
+	m.addAt(idx, p)
+}
+
+// addAt decodes one CS audio packet into source idx's queue.
+func (m *mixer) addAt(idx int, p media.Packet) {
+	if idx < 0 || idx >= len(m.queues) {
+		return
+	}
 	var pcm [media.FrameSamples]int16
 	if len(p.Payload) != media.FrameSamples {
 		return // only 20 ms G.711 frames are mixed; events are not audible
@@ -519,10 +539,6 @@ func (m *mixer) add(p media.Packet) {
 		}
 	default:
 		return
-	}
-	idx := 0
-	if p.Direction == media.Received {
-		idx = 1
 	}
 	m.mu.Lock()
 	m.queues[idx].push(pcm[:])
@@ -558,9 +574,11 @@ func (m *mixer) run(ctx context.Context) {
 func (m *mixer) mixOne(at time.Time) {
 	var sum [media.FrameSamples]int32
 	m.mu.Lock()
-	empty := m.queues[0].n == 0 && m.queues[1].n == 0
-	m.queues[0].popInto(sum[:])
-	m.queues[1].popInto(sum[:])
+	empty := true
+	for i := range m.queues {
+		empty = empty && m.queues[i].n == 0
+		m.queues[i].popInto(sum[:])
+	}
 	m.mu.Unlock()
 	m.ts += media.FrameSamples
 	if empty {

@@ -1,0 +1,271 @@
+package recording
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/recording/metadata"
+	"github.com/recphone/recphone/recording/policy"
+	"github.com/recphone/recphone/recording/srs"
+)
+
+// namedPeer is a tone peer with its own address of record.
+func namedPeer(t *testing.T, aor string, freq float64) *callengine.Engine {
+	t.Helper()
+	peer, err := callengine.New(callengine.Config{AOR: aor, Listen: "127.0.0.1:0"}, audio.NewTone(freq, 8000), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
+			_ = ce.Call.Answer()
+		}
+	})
+	if err := peer.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = peer.Shutdown(ctx)
+	})
+	return peer
+}
+
+// confRun is a conference of the rig's agent (440 Hz) with bob (1000 Hz)
+// and carol (700 Hz), mixed from joined to split, then both hung up.
+type confRun struct {
+	rs1, rs2             srs.Event // the SRS's RSs of bob's and carol's calls
+	joined, split        time.Time
+	rep1, rep2           *srs.Report
+	meta1, meta2         *metadata.Recording
+	label1, label2       []int16 // bob's RS
+	carolLabel2          []int16 // carol's RS, what the agent heard from carol
+	bobCall, carolCall   *callengine.Call
+	bobSess, carolSess   string // session ids in their own RSs
+	bobParty, carolParty string
+}
+
+func runConference(t *testing.T, mode policy.Conference) *confRun {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, Conference: mode, AllowPause: true, SRTP: policy.SRTPOff},
+		audio.NewTone(440, 8000))
+	bob, carol := namedPeer(t, "sip:bob@127.0.0.1", 1000), namedPeer(t, "sip:carol@127.0.0.1", 700)
+	ctx := context.Background()
+	run := &confRun{}
+	dial := func(p *callengine.Engine, user string) *callengine.Call {
+		c, err := r.engine.Dial(ctx, "sip:"+user+"@"+p.ListenAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	run.bobCall = dial(bob, "bob")
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	run.rs1 = r.waitSRS(10*time.Second, srs.EventStarted)
+	run.carolCall = dial(carol, "carol")
+	r.waitCall(10*time.Second, callengine.StateHeld)
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	run.rs2 = r.waitSRS(10*time.Second, srs.EventStarted)
+
+	run.joined = time.Now()
+	if err := r.engine.Conference(ctx, run.bobCall, run.carolCall); err != nil {
+		t.Fatal(err)
+	}
+	run.joined = run.joined.Add(time.Since(run.joined) / 2)
+	// 2 s of conference in bob's recording, counted in its samples.
+	start1 := r.srsStart(run.rs1)
+	waitSamples(t, run.rs1.Dir, "2", int(time.Since(start1).Seconds()*8000)+16000, 15*time.Second)
+	run.split = time.Now()
+	if err := r.engine.Split(ctx, run.carolCall); err != nil {
+		t.Fatal(err)
+	}
+	run.split = run.split.Add(time.Since(run.split) / 2)
+	waitSamples(t, run.rs1.Dir, "2", int(time.Since(start1).Seconds()*8000)+8000, 15*time.Second)
+	if err := run.carolCall.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.bobCall.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		rep := endedReport(t, r)
+		doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := metadata.Parse(doc)
+		if err != nil {
+			t.Fatalf("metadata: %v\n%s", err, doc)
+		}
+		if len(rep.Findings) > 0 {
+			t.Errorf("SRS findings on %s: %+v", rep.RSID, rep.Findings)
+		}
+		if rep.RSID == run.rs1.RSID {
+			run.rep1, run.meta1 = rep, m
+		} else {
+			run.rep2, run.meta2 = rep, m
+		}
+	}
+	run.label1 = readWAV(t, filepath.Join(run.rs1.Dir, "label-1.wav"))
+	run.label2 = readWAV(t, filepath.Join(run.rs1.Dir, "label-2.wav"))
+	run.carolLabel2 = readWAV(t, filepath.Join(run.rs2.Dir, "label-2.wav"))
+	run.bobSess, run.bobParty = ownIDs(t, run.meta1, "sip:bob@")
+	run.carolSess, run.carolParty = ownIDs(t, run.meta2, "sip:carol@")
+	return run
+}
+
+// srsStart is when the SRS started an RS: position 0 of its WAV files.
+func (r *rig) srsStart(ev srs.Event) time.Time { return ev.Time }
+
+// ownIDs finds the first session of m and the id of the participant whose
+// AOR starts with aor.
+func ownIDs(t *testing.T, m *metadata.Recording, aor string) (session, participant string) {
+	t.Helper()
+	if len(m.Sessions) == 0 {
+		t.Fatal("no session in the metadata")
+	}
+	return m.Sessions[0].ID, participantID(m, aor)
+}
+
+func participantID(m *metadata.Recording, aor string) string {
+	for _, p := range m.Participants {
+		for _, n := range p.NameID {
+			if len(n.AOR) >= len(aor) && n.AOR[:len(aor)] == aor {
+				return p.ID
+			}
+		}
+	}
+	return ""
+}
+
+func psa(m *metadata.Recording, participant, session string) *metadata.ParticipantSessionAssoc {
+	for _, a := range m.ParticipantSessionAssocs {
+		if a.ParticipantID == participant && a.SessionID == session {
+			return a
+		}
+	}
+	return nil
+}
+
+// near checks a metadata time against when the event happened.
+func near(t *testing.T, what string, got *time.Time, want time.Time) {
+	t.Helper()
+	if got == nil {
+		t.Errorf("%s: no time", what)
+		return
+	}
+	if d := got.Sub(want); d < -500*time.Millisecond || d > 500*time.Millisecond {
+		t.Errorf("%s: %v, want about %v (%v off)", what, got.UTC(), want.UTC(), d)
+	}
+}
+
+// window is the samples of a recording between two wall times.
+func window(s []int16, start, from, to time.Time) []int16 {
+	a, b := int(from.Sub(start).Seconds()*8000), int(to.Sub(start).Seconds()*8000)
+	a, b = max(0, min(a, len(s))), max(0, min(b, len(s)))
+	return s[a:b]
+}
+
+func share(s []int16, f float64) float64 {
+	rms := dsp.RMS(s)
+	if rms == 0 {
+		return 0
+	}
+	return 2 * dsp.Goertzel(s, f, 8000) / (rms * rms)
+}
+
+// conference = "separate": each call keeps its own RS; carol joins bob's
+// session (associate-time at the conference, disassociate-time at the
+// split) and bob joins carol's; bob's RS hears bob only and sends the
+// agent with carol while they are mixed.
+func TestConferenceRecordedSeparate(t *testing.T) {
+	run := runConference(t, policy.ConferenceSeparate)
+	carolInBob := participantID(run.meta1, "sip:carol@")
+	if carolInBob == "" {
+		t.Fatalf("carol is not a participant of bob's recording: %+v", run.meta1.Participants)
+	}
+	if carolInBob != run.carolParty {
+		t.Errorf("carol is %s in bob's recording and %s in her own", carolInBob, run.carolParty)
+	}
+	a := psa(run.meta1, carolInBob, run.bobSess)
+	if a == nil {
+		t.Fatal("no participantsessionassoc of carol with bob's session")
+	}
+	near(t, "carol joins bob's session", a.AssociateTime, run.joined)
+	near(t, "carol leaves bob's session", a.DisassociateTime, run.split)
+	if b := psa(run.meta2, participantID(run.meta2, "sip:bob@"), run.carolSess); b == nil {
+		t.Error("bob did not join carol's session")
+	} else {
+		near(t, "bob joins carol's session", b.AssociateTime, run.joined)
+	}
+	if len(run.meta1.Sessions) != 1 || len(run.meta2.Sessions) != 1 {
+		t.Errorf("sessions %d and %d, want one each", len(run.meta1.Sessions), len(run.meta2.Sessions))
+	}
+	start := run.rs1.Time
+	mid := window(run.label1, start, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+	if share(mid, 440) < 0.15 || share(mid, 700) < 0.15 {
+		t.Errorf("bob's label 1 in the conference: 440 Hz %.0f%%, 700 Hz %.0f%%, want the agent and carol", share(mid, 440)*100, share(mid, 700)*100)
+	}
+	heard := window(run.label2, start, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+	if share(heard, 1000) < 0.7 || share(heard, 700) > 0.02 {
+		t.Errorf("bob's label 2 in the conference: 1000 Hz %.0f%%, 700 Hz %.0f%%, want bob only", share(heard, 1000)*100, share(heard, 700)*100)
+	}
+}
+
+// conference = "mixed": bob's RS records the conference: carol's session
+// is associated with it from the conference to the split, her party in
+// it, and its label 2 holds bob and carol; carol's own RS disassociates
+// her session meanwhile and carries no media, and has it back after.
+func TestConferenceRecordedMixed(t *testing.T) {
+	run := runConference(t, policy.ConferenceMixed)
+	if len(run.meta1.Sessions) != 2 {
+		t.Fatalf("bob's recording has %d sessions, want bob's and carol's", len(run.meta1.Sessions))
+	}
+	var sra *metadata.SessionRecordingAssoc
+	for _, a := range run.meta1.SessionRecordingAssocs {
+		if a.SessionID == run.carolSess {
+			sra = a
+		}
+	}
+	if sra == nil {
+		t.Fatalf("carol's session %s is not associated with bob's recording: %+v", run.carolSess, run.meta1.SessionRecordingAssocs)
+	}
+	near(t, "carol's session joins the conference recording", sra.AssociateTime, run.joined)
+	near(t, "carol's session leaves the conference recording", sra.DisassociateTime, run.split)
+	if a := psa(run.meta1, run.carolParty, run.carolSess); a == nil {
+		t.Error("carol (her own RS's participant id) is not associated with her session in bob's recording")
+	}
+	for _, s := range run.meta1.Sessions {
+		if len(s.GroupRefs) != 1 || s.GroupRefs[0] != run.meta1.Groups[0].ID {
+			t.Errorf("session %s not in the recording's group", s.ID)
+		}
+	}
+	// carol's own RS: associated again after the split (she was recorded
+	// in bob's meanwhile).
+	if sra2 := run.meta2.SessionRecordingAssocs[0]; sra2.AssociateTime == nil || sra2.AssociateTime.Before(run.split.Add(-500*time.Millisecond)) {
+		t.Errorf("carol's RS association %+v, want it renewed at the split", sra2)
+	}
+	start := run.rs1.Time
+	heard := window(run.label2, start, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+	if share(heard, 1000) < 0.15 || share(heard, 700) < 0.15 {
+		t.Errorf("bob's label 2 in the conference: 1000 Hz %.0f%%, 700 Hz %.0f%%, want bob and carol", share(heard, 1000)*100, share(heard, 700)*100)
+	}
+	said := window(run.label1, start, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+	if share(said, 440) < 0.15 {
+		t.Errorf("bob's label 1 in the conference: 440 Hz %.0f%%, want the agent", share(said, 440)*100)
+	}
+	after := window(run.label2, start, run.split.Add(500*time.Millisecond), run.split.Add(900*time.Millisecond))
+	if share(after, 700) > 0.02 {
+		t.Errorf("carol still in bob's label 2 after the split: %.0f%%", share(after, 700)*100)
+	}
+	inConf := window(run.carolLabel2, run.rs2.Time, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+	if rms := dsp.RMS(inConf); rms > 50 {
+		t.Errorf("carol's own RS carried media (RMS %.0f) while the conference recorded her", rms)
+	}
+}
