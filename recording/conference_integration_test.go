@@ -2,8 +2,10 @@ package recording
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,5 +269,96 @@ func TestConferenceRecordedMixed(t *testing.T) {
 	inConf := window(run.carolLabel2, run.rs2.Time, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
 	if rms := dsp.RMS(inConf); rms > 50 {
 		t.Errorf("carol's own RS carried media (RMS %.0f) while the conference recorded her", rms)
+	}
+}
+
+// The agent transferred by the remote party (accept_refer): bob REFERs the
+// agent to carol, a PBX extension answering with a P-Asserted-Identity.
+// The new call is recorded in the group of bob's call, with carol's
+// asserted identity as its participant and bob's Referred-By in its
+// metadata; bob's recording ends on its own, with its own session.
+func TestTransferredCallNamesReferrerAndAssertedIdentity(t *testing.T) {
+	r := newRigOpts(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff},
+		audio.NewTone(440, 8000), rigOptions{engine: func(c *callengine.Config) { c.AcceptRefer = true }})
+	carolPort := startSIPp(t, "target_pai.xml", nil)
+	bob := namedPeer(t, "sip:bob@127.0.0.1", 1000)
+	answered := make(chan *callengine.Call, 1)
+	bob.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateAnswered {
+			select {
+			case answered <- ce.Call:
+			default:
+			}
+		}
+	})
+	ctx := context.Background()
+	if _, err := r.engine.Dial(ctx, "sip:bob@"+bob.ListenAddr()); err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rs1 := r.waitSRS(10*time.Second, srs.EventStarted)
+	var bobsCall *callengine.Call
+	select {
+	case bobsCall = <-answered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob never answered")
+	}
+	if err := bobsCall.Transfer(ctx, fmt.Sprintf("sip:carol@127.0.0.1:%d;transport=tcp", carolPort)); err != nil {
+		t.Fatal(err)
+	}
+	rs2 := r.waitSRS(10*time.Second, srs.EventStarted)
+	var second *callengine.Call
+	for second == nil {
+		ev := r.waitCall(10*time.Second, callengine.StateAnswered)
+		if ev.Call.Direction == callengine.Outgoing && ev.Call.ID != "1" {
+			second = ev.Call
+		}
+	}
+	first := endedReport(t, r) // bob hangs up once the transfer succeeded
+	if first.RSID != rs1.RSID {
+		t.Fatalf("RS %s ended first, want bob's %s", first.RSID, rs1.RSID)
+	}
+	if err := second.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := endedReport(t, r)
+	if last.RSID != rs2.RSID {
+		t.Fatalf("RS %s ended, want the transferred call's %s", last.RSID, rs2.RSID)
+	}
+	read := func(rep *srs.Report) *metadata.Recording {
+		doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := metadata.Parse(doc)
+		if err != nil || len(m.Sessions) != 1 || len(m.Groups) != 1 {
+			t.Fatalf("metadata %v:\n%s", err, doc)
+		}
+		return m
+	}
+	m1, m2 := read(first), read(last)
+	if m1.Groups[0].ID != m2.Groups[0].ID {
+		t.Errorf("the transferred call is in group %s, bob's in %s", m2.Groups[0].ID, m1.Groups[0].ID)
+	}
+	if m1.Sessions[0].ID == m2.Sessions[0].ID {
+		t.Error("both calls recorded as one session")
+	}
+	if participantID(m2, "sip:carol.desk@pbx.example.com") == "" {
+		t.Errorf("the asserted identity is not a participant: %+v", m2.Participants)
+	}
+	headers := map[string]string{}
+	if ext := m2.Sessions[0].Extension; ext != nil {
+		for _, h := range ext.Headers {
+			headers[h.Name] = h.Value
+		}
+	}
+	if !strings.Contains(headers["Referred-By"], "sip:bob@127.0.0.1") {
+		t.Errorf("Referred-By %q in the metadata, want bob", headers["Referred-By"])
+	}
+	if !strings.Contains(headers["P-Asserted-Identity"], "sip:carol.desk@pbx.example.com") {
+		t.Errorf("P-Asserted-Identity %q in the metadata", headers["P-Asserted-Identity"])
+	}
+	if len(first.Findings)+len(last.Findings) > 0 {
+		t.Errorf("SRS findings: %+v %+v", first.Findings, last.Findings)
 	}
 }
