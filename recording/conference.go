@@ -337,16 +337,22 @@ func (m *callMetadata) guestsLeave(callID string, at time.Time) {
 // answered call: the one before leaves the session, the new one joins it
 // with a participant of its own.
 func (m *callMetadata) changeRemote(call *callengine.Call, at time.Time) {
-	remote := call.Remote()
-	m.mu.Lock()
-	if remote.URI != m.remote.URI && m.remote.URI != "" {
-		if id, err := metadata.NewID(); err == nil {
-			m.formers = append(m.formers, &member{id: m.remoteID, party: m.remote, joined: m.remoteJoined, left: at})
-			m.remoteID, m.remoteJoined = id, at
-		}
-	}
-	m.mu.Unlock()
+	m.replaceRemote(call.Remote(), at)
 	m.update(call)
+}
+
+func (m *callMetadata) replaceRemote(remote callengine.Party, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if remote.URI == m.remote.URI || m.remote.URI == "" {
+		return
+	}
+	id, err := metadata.NewID()
+	if err != nil {
+		return
+	}
+	m.formers = append(m.formers, &member{id: m.remoteID, party: m.remote, joined: m.remoteJoined, left: at})
+	m.remote, m.remoteID, m.remoteJoined = remote, id, at
 }
 
 // setTransfer notes the target of a transfer of the call ("": it failed).

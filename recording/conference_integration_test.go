@@ -362,3 +362,150 @@ func TestTransferredCallNamesReferrerAndAssertedIdentity(t *testing.T) {
 		t.Errorf("SRS findings: %+v %+v", first.Findings, last.Findings)
 	}
 }
+
+// A muted call's recording holds the silence its peer was sent, and a
+// held call's the music on hold it was played: label 1 is what the remote
+// party got, at the times it got it.
+func TestMuteAndMusicOnHoldRecorded(t *testing.T) {
+	r := newRigOpts(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff},
+		audio.NewTone(440, 8000), rigOptions{engine: func(c *callengine.Config) { c.HoldMusic = dsp.Sine(1200, 8000, 8000, 8000) }})
+	peer := namedPeer(t, "sip:bob@127.0.0.1", 1000)
+	ctx := context.Background()
+	call := dialPeer(t, r, peer)
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rs := r.waitSRS(10*time.Second, srs.EventStarted)
+	// stretch lets a second of the call reach the SRS, and returns when it began and ended.
+	stretch := func() (time.Time, time.Time) {
+		from := time.Now()
+		waitSamples(t, rs.Dir, "1", int(time.Since(rs.Time).Seconds()*8000)+8000, 15*time.Second)
+		return from, time.Now()
+	}
+	talk0, talk1 := stretch()
+	if err := call.SetMute(true); err != nil {
+		t.Fatal(err)
+	}
+	mute0, mute1 := stretch()
+	if err := call.SetMute(false); err != nil {
+		t.Fatal(err)
+	}
+	back0, back1 := stretch()
+	if err := call.Hold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hold0, hold1 := stretch()
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	endedReport(t, r)
+	said := readWAV(t, filepath.Join(rs.Dir, "label-1.wav"))
+	heard := readWAV(t, filepath.Join(rs.Dir, "label-2.wav"))
+	part := func(s []int16, from, to time.Time) []int16 {
+		return window(s, rs.Time, from.Add(300*time.Millisecond), to.Add(-300*time.Millisecond))
+	}
+	if sh := share(part(said, talk0, talk1), 440); sh < 0.7 {
+		t.Errorf("before the mute: 440 Hz %.0f%% of label 1", sh*100)
+	}
+	if rms := dsp.RMS(part(said, mute0, mute1)); rms > 50 {
+		t.Errorf("muted: label 1 RMS %.0f, want the silence the peer was sent", rms)
+	}
+	if sh := share(part(heard, mute0, mute1), 1000); sh < 0.7 {
+		t.Errorf("muted: the agent still hears bob, but label 2 holds 1000 Hz at %.0f%%", sh*100)
+	}
+	if sh := share(part(said, back0, back1), 440); sh < 0.7 {
+		t.Errorf("unmuted: 440 Hz %.0f%% of label 1", sh*100)
+	}
+	if sh := share(part(said, hold0, hold1), 1200); sh < 0.7 {
+		t.Errorf("held: the music on hold is %.0f%% of label 1", sh*100)
+	}
+}
+
+// An attended transfer by the agent: the consultation and the original
+// call each keep their RS and session to the end, in one group, and the
+// original's recording was told the transfer's target when it started.
+func TestAttendedTransferKeepsBothRecordings(t *testing.T) {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	bob := func() *callengine.Engine {
+		peer, err := callengine.New(callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", AcceptRefer: true}, audio.NewTone(1000, 8000), testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer.Observe(func(ev callengine.Event) {
+			if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
+				_ = ce.Call.Answer()
+			}
+		})
+		if err := peer.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = peer.Shutdown(ctx)
+		})
+		return peer
+	}()
+	carol := namedPeer(t, "sip:carol@127.0.0.1", 700)
+	ctx := context.Background()
+	first, err := r.engine.Dial(ctx, "sip:bob@"+bob.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rs1 := r.waitSRS(10*time.Second, srs.EventStarted)
+	consult, err := r.engine.Dial(ctx, "sip:carol@"+carol.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs2 := r.waitSRS(10*time.Second, srs.EventStarted)
+	for consult.State() != callengine.StateAnswered {
+		r.waitCall(10*time.Second, callengine.StateAnswered)
+	}
+	consulted := waitSamples(t, rs2.Dir, "2", 4000, 15*time.Second) // half a second of carol
+	if err := first.TransferTo(ctx, consult); err != nil {
+		t.Fatal(err)
+	}
+	reports := map[string]*srs.Report{}
+	for range 2 {
+		rep := endedReport(t, r)
+		reports[rep.RSID] = rep
+	}
+	var groups, sessions []string
+	for _, id := range []string{rs1.RSID, rs2.RSID} {
+		rep := reports[id]
+		if rep == nil {
+			t.Fatalf("RS %s did not end", id)
+		}
+		doc, err := os.ReadFile(filepath.Join(r.srsDir, id, rep.Metadata[len(rep.Metadata)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := metadata.Parse(doc)
+		if err != nil || len(m.Sessions) != 1 || m.Sessions[0].StopTime == nil {
+			t.Fatalf("RS %s metadata %v:\n%s", id, err, doc)
+		}
+		groups, sessions = append(groups, m.Groups[0].ID), append(sessions, m.Sessions[0].ID)
+		if len(rep.Findings) > 0 {
+			t.Errorf("SRS findings on %s: %+v", id, rep.Findings)
+		}
+	}
+	if groups[0] != groups[1] || sessions[0] == sessions[1] {
+		t.Errorf("groups %v sessions %v: want one group, two sessions", groups, sessions)
+	}
+	told := false
+	for _, f := range reports[rs1.RSID].Metadata {
+		doc, err := os.ReadFile(filepath.Join(r.srsDir, rs1.RSID, f))
+		if err == nil && strings.Contains(string(doc), "Refer-To") && strings.Contains(string(doc), "sip:carol@") {
+			told = true
+		}
+	}
+	if !told {
+		t.Error("no metadata update of the original call named the transfer's target")
+	}
+	kept := readWAV(t, filepath.Join(rs2.Dir, "label-2.wav"))
+	if len(kept) < len(consulted) {
+		t.Fatalf("the consultation's recording shrank from %d to %d samples", len(consulted), len(kept))
+	}
+	if sh := share(kept[len(consulted)-4000:len(consulted)], 700); sh < 0.7 {
+		t.Errorf("the consultation's recording: carol's 700 Hz %.0f%%", sh*100)
+	}
+}
