@@ -1,11 +1,16 @@
 package callengine
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/callengine/sdp"
 )
 
 // recordingSink notes what the bridge gave it and plays a fixed value.
@@ -117,4 +122,69 @@ func benchmarkBridge(b *testing.B, n int, moh bool) {
 	if a := testing.AllocsPerRun(100, func() { br.frame(mic, spk) }); a != 0 {
 		b.Fatalf("%v allocations per frame", a)
 	}
+}
+
+// BenchmarkBridgeCalls is a frame of the bridge with real calls' media:
+// one focused call and held calls (sending silence or music on hold),
+// each encoding G.711 and sending its RTP to a peer socket on loopback.
+// ns/op divided by the calls is the CPU one call costs per 20 ms frame.
+func BenchmarkBridgeCalls(b *testing.B) {
+	for _, moh := range []bool{false, true} {
+		for _, n := range []int{1, 2, 4, 8} {
+			b.Run(fmt.Sprintf("moh=%v/calls=%d", moh, n), func(b *testing.B) { benchmarkCalls(b, n, moh) })
+		}
+	}
+}
+
+func benchmarkCalls(b *testing.B, n int, moh bool) {
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer peer.Close()
+	go func() { // drain what the calls send
+		buf := make([]byte, 1500)
+		for {
+			if _, err := peer.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	to := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	br := &bridge{dev: audio.NewNull(), log: slog.New(slog.DiscardHandler)}
+	if moh {
+		br.moh = make([]int16, 8000*3+17)
+		for i := range br.moh {
+			br.moh[i] = int16(i % 3000)
+		}
+	}
+	sinks := make([]frameSink, n)
+	for i := range sinks {
+		m, err := media.NewSession(context.Background(), media.Config{LocalIP: netip.MustParseAddr("127.0.0.1")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		if err := m.SetRemote(media.Remote{RTP: to, RTCP: netip.AddrPortFrom(to.Addr(), to.Port()), Codec: media.PCMU}); err != nil {
+			b.Fatal(err)
+		}
+		if i > 0 {
+			if err := m.SetDirection(sdp.SendOnly); err != nil { // held by us
+				b.Fatal(err)
+			}
+			br.setFlags(m, func(f *sinkFlags) { f.held = true })
+		}
+		sinks[i] = m
+	}
+	br.sinks.Store(&sinks)
+	br.setFocus(sinks[0])
+	mic, spk := make([]int16, audio.FrameSamples), make([]int16, audio.FrameSamples)
+	for i := range mic {
+		mic[i] = int16(i * 50)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		br.frame(mic, spk)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/call/frame")
 }
