@@ -81,7 +81,7 @@ func runConference(t *testing.T, mode policy.Conference) *confRun {
 	}
 	run.joined = run.joined.Add(time.Since(run.joined) / 2)
 	// 2 s of conference in bob's recording, counted in its samples.
-	start1 := r.srsStart(run.rs1)
+	start1 := run.rs1.Time // position 0 of the RS's WAV files
 	waitSamples(t, run.rs1.Dir, "2", int(time.Since(start1).Seconds()*8000)+16000, 15*time.Second)
 	run.split = time.Now()
 	if err := r.engine.Split(ctx, run.carolCall); err != nil {
@@ -121,9 +121,6 @@ func runConference(t *testing.T, mode policy.Conference) *confRun {
 	run.carolSess, run.carolParty = ownIDs(t, run.meta2, "sip:carol@")
 	return run
 }
-
-// srsStart is when the SRS started an RS: position 0 of its WAV files.
-func (r *rig) srsStart(ev srs.Event) time.Time { return ev.Time }
 
 // ownIDs finds the first session of m and the id of the participant whose
 // AOR starts with aor.
@@ -507,5 +504,63 @@ func TestAttendedTransferKeepsBothRecordings(t *testing.T) {
 	}
 	if sh := share(kept[len(consulted)-4000:len(consulted)], 700); sh < 0.7 {
 		t.Errorf("the consultation's recording: carol's 700 Hz %.0f%%", sh*100)
+	}
+}
+
+// A party that changes within the call (the caller's PBX transferred it
+// and asserts the new party in an UPDATE) leaves the recording's session
+// and the new one joins it, at the moment the phone learnt it, in a
+// metadata update sent then.
+func TestRemotePartyChangesWithinTheRecording(t *testing.T) {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	changed := make(chan time.Time, 1)
+	r.engine.Observe(func(ev callengine.Event) {
+		if _, ok := ev.(callengine.RemoteIdentityEvent); ok {
+			select {
+			case changed <- time.Now():
+			default:
+			}
+		}
+	})
+	awareCallerScenario(t, r, "caller_transferred_by_pbx.xml", "", 1500*time.Millisecond, nil)
+	var at time.Time
+	select {
+	case at = <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new identity was never taken")
+	}
+	rep := endedReport(t, r)
+	doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := metadata.Parse(doc)
+	if err != nil || len(m.Sessions) != 1 {
+		t.Fatalf("metadata %v:\n%s", err, doc)
+	}
+	before, after := participantID(m, "sip:customer@"), participantID(m, "sip:level2@pbx.example.com")
+	if before == "" || after == "" || before == after {
+		t.Fatalf("participants %+v: want the caller and the new party, each its own", m.Participants)
+	}
+	sess := m.Sessions[0].ID
+	if a := psa(m, before, sess); a == nil {
+		t.Error("no association of the first party")
+	} else {
+		near(t, "the caller leaves", a.DisassociateTime, at)
+	}
+	if a := psa(m, after, sess); a == nil {
+		t.Error("no association of the new party")
+	} else {
+		near(t, "the new party joins", a.AssociateTime, at)
+	}
+	// The update went out when it happened, not only with the last snapshot.
+	sent := false
+	for _, f := range rep.Metadata[:len(rep.Metadata)-1] {
+		if doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, f)); err == nil && strings.Contains(string(doc), "sip:level2@pbx.example.com") {
+			sent = true
+		}
+	}
+	if !sent {
+		t.Error("no metadata update before the end named the new party")
 	}
 }
