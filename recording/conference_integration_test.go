@@ -564,3 +564,76 @@ func TestRemotePartyChangesWithinTheRecording(t *testing.T) {
 		t.Error("no metadata update before the end named the new party")
 	}
 }
+
+// Each line's recording holds the agent exactly while the agent talks to
+// it: bob's while he is focused, carol's during the consultation, and
+// silence on the held line (no music configured), its party's voice
+// stopping too (a held party sends nothing).
+func TestLinesRecordTheRightAudioAtTheRightTimes(t *testing.T) {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	bob, carol := namedPeer(t, "sip:bob@127.0.0.1", 1000), namedPeer(t, "sip:carol@127.0.0.1", 700)
+	ctx := context.Background()
+	first, err := r.engine.Dial(ctx, "sip:bob@"+bob.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rs1 := r.waitSRS(10*time.Second, srs.EventStarted)
+	stretch := func(rs srs.Event) (time.Time, time.Time) {
+		from := time.Now()
+		waitSamples(t, rs.Dir, "1", int(time.Since(rs.Time).Seconds()*8000)+8000, 15*time.Second)
+		return from, time.Now()
+	}
+	bob0, bob1 := stretch(rs1)
+	second, err := r.engine.Dial(ctx, "sip:carol@"+carol.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs2 := r.waitSRS(10*time.Second, srs.EventStarted)
+	for second.State() != callengine.StateAnswered {
+		r.waitCall(10*time.Second, callengine.StateAnswered)
+	}
+	consult0, consult1 := stretch(rs2)
+	if err := r.engine.Focus(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	back0, back1 := stretch(rs1)
+	if err := second.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	endedReport(t, r)
+	endedReport(t, r)
+	wav := func(rs srs.Event, label string) []int16 {
+		return readWAV(t, filepath.Join(rs.Dir, "label-"+label+".wav"))
+	}
+	part := func(rs srs.Event, label string, from, to time.Time) []int16 {
+		return window(wav(rs, label), rs.Time, from.Add(300*time.Millisecond), to.Add(-300*time.Millisecond))
+	}
+	for _, c := range []struct {
+		what string
+		s    []int16
+		tone float64 // 0: silence
+	}{
+		{"bob's line, talking: the agent", part(rs1, "1", bob0, bob1), 440},
+		{"bob's line, talking: bob", part(rs1, "2", bob0, bob1), 1000},
+		{"bob's line, held: the agent", part(rs1, "1", consult0, consult1), 0},
+		{"bob's line, held: bob", part(rs1, "2", consult0, consult1), 0},
+		{"carol's line, consulting: the agent", part(rs2, "1", consult0, consult1), 440},
+		{"carol's line, consulting: carol", part(rs2, "2", consult0, consult1), 700},
+		{"bob's line, back: the agent", part(rs1, "1", back0, back1), 440},
+		{"carol's line, held: the agent", part(rs2, "1", back0, back1), 0},
+	} {
+		if c.tone == 0 {
+			if rms := dsp.RMS(c.s); rms > 50 {
+				t.Errorf("%s: RMS %.0f, want silence", c.what, rms)
+			}
+			continue
+		}
+		if sh := share(c.s, c.tone); sh < 0.7 {
+			t.Errorf("%s: %.0f Hz is %.0f%% of it", c.what, c.tone, sh*100)
+		}
+	}
+}
