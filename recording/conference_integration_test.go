@@ -637,3 +637,128 @@ func TestLinesRecordTheRightAudioAtTheRightTimes(t *testing.T) {
 		}
 	}
 }
+
+// peerEngine is an in-process phone that answers every call; accept says
+// whether it follows REFERs.
+func peerEngine(t *testing.T, aor string, freq float64, accept bool) *callengine.Engine {
+	t.Helper()
+	peer, err := callengine.New(callengine.Config{AOR: aor, Listen: "127.0.0.1:0", AcceptRefer: accept}, audio.NewTone(freq, 8000), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
+			_ = ce.Call.Answer()
+		}
+	})
+	if err := peer.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = peer.Shutdown(ctx)
+	})
+	return peer
+}
+
+// The agent as the target of an attended transfer: the supervisor
+// (transferor) consults the agent, then transfers the customer to it; the
+// customer's INVITE with Replaces takes over the supervisor's call. The
+// new call is recorded in the group of the call it replaced, names the
+// supervisor as Referred-By and the customer as its party; the replaced
+// call's recording ends with its own session.
+func TestTransferTargetRecordsInTheReplacedGroup(t *testing.T) {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	customer := peerEngine(t, "sip:customer@127.0.0.1", 1000, true)
+	super := peerEngine(t, "sip:super@127.0.0.1", 700, false)
+	ctx := context.Background()
+	answered := make(chan *callengine.Call, 4)
+	super.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateAnswered {
+			answered <- ce.Call
+		}
+	})
+	waitAnswered := func(c *callengine.Call) {
+		t.Helper()
+		for {
+			select {
+			case a := <-answered:
+				if a == c {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("call %s never answered", c.ID)
+			}
+		}
+	}
+	toCustomer, err := super.Dial(ctx, "sip:customer@"+customer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAnswered(toCustomer)
+	toAgent, err := super.Dial(ctx, "sip:alice@"+r.engine.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := r.waitCall(10*time.Second, callengine.StateIncoming)
+	if err := in.Call.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rs1 := r.waitSRS(10*time.Second, srs.EventStarted)
+	waitAnswered(toAgent)
+	if err := toCustomer.TransferTo(ctx, toAgent); err != nil {
+		t.Fatal(err)
+	}
+	rs2 := r.waitSRS(10*time.Second, srs.EventStarted)
+	replaced := endedReport(t, r)
+	if replaced.RSID != rs1.RSID {
+		t.Fatalf("RS %s ended, want the replaced call's %s", replaced.RSID, rs1.RSID)
+	}
+	var taken *callengine.Call
+	for _, c := range r.engine.Calls() {
+		if c.Replaces() != nil {
+			taken = c
+		}
+	}
+	if taken == nil {
+		t.Fatal("no call of the agent replaced another")
+	}
+	if err := taken.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := endedReport(t, r)
+	if last.RSID != rs2.RSID {
+		t.Fatalf("RS %s ended, want %s", last.RSID, rs2.RSID)
+	}
+	read := func(rep *srs.Report) *metadata.Recording {
+		doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := metadata.Parse(doc)
+		if err != nil || len(m.Sessions) != 1 {
+			t.Fatalf("metadata %v:\n%s", err, doc)
+		}
+		return m
+	}
+	m1, m2 := read(replaced), read(last)
+	if m1.Groups[0].ID != m2.Groups[0].ID || m1.Sessions[0].ID == m2.Sessions[0].ID {
+		t.Errorf("groups %s / %s, sessions %s / %s: want one group, two sessions", m1.Groups[0].ID, m2.Groups[0].ID, m1.Sessions[0].ID, m2.Sessions[0].ID)
+	}
+	if participantID(m2, "sip:customer@") == "" {
+		t.Errorf("the customer is not the new call's participant: %+v", m2.Participants)
+	}
+	by := ""
+	if ext := m2.Sessions[0].Extension; ext != nil {
+		for _, h := range ext.Headers {
+			if h.Name == "Referred-By" {
+				by = h.Value
+			}
+		}
+	}
+	if !strings.Contains(by, "sip:super@") {
+		t.Errorf("Referred-By %q in the new call's metadata, want the supervisor", by)
+	}
+}
