@@ -31,6 +31,10 @@ type bridge struct {
 	// flags holds the calls the agent holds or muted, replaced on change.
 	flags atomic.Pointer[map[frameSink]sinkFlags]
 
+	// voiceTaps hear the agent's microphone on every tick of a conference
+	// (Engine.TapConferenceVoice), replaced on change.
+	voiceTaps atomic.Pointer[[]*voiceTap]
+
 	// waiting plays the call-waiting tone to the agent: a call rings in
 	// while the agent is in another.
 	waiting atomic.Bool
@@ -164,6 +168,28 @@ func (b *bridge) current() []frameSink {
 	return nil
 }
 
+type voiceTap struct{ fn func([]int16) }
+
+// addVoiceTap adds fn to the conference's voice taps; the returned func
+// removes it.
+func (b *bridge) addVoiceTap(fn func([]int16)) (remove func()) {
+	t := &voiceTap{fn}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var next []*voiceTap
+	if p := b.voiceTaps.Load(); p != nil {
+		next = slices.Clone(*p)
+	}
+	next = append(next, t)
+	b.voiceTaps.Store(&next)
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		rest := slices.DeleteFunc(slices.Clone(*b.voiceTaps.Load()), func(o *voiceTap) bool { return o == t })
+		b.voiceTaps.Store(&rest)
+	}
+}
+
 // conference is a mix of calls with its buffers, made once when it is set
 // up: the frame goroutine owns them while it is the bridge's.
 type conference struct {
@@ -241,6 +267,11 @@ func (b *bridge) frame(mic, speaker []int16) {
 	if conf != nil && len(mic) <= len(conf.send) {
 		b.mixConference(conf, mic, speaker)
 		heard = true
+		if taps := b.voiceTaps.Load(); taps != nil {
+			for _, tap := range *taps {
+				tap.fn(mic)
+			}
+		}
 	} else {
 		conf = nil
 	}

@@ -159,6 +159,15 @@ func (e *Engine) Conference(ctx context.Context, calls ...*Call) error {
 	return nil
 }
 
+// TapConferenceVoice subscribes fn to the agent's microphone on every 20
+// ms tick while a conference is mixed (what the agent says, before the
+// others are added), for a recording of the conference's mix. fn runs on
+// the device's frame goroutine: it must copy what it keeps and return at
+// once. The returned func removes the tap.
+func (e *Engine) TapConferenceVoice(fn func(mic []int16)) (remove func()) {
+	return e.bridge.addVoiceTap(fn)
+}
+
 // Split ends the conference: c keeps the agent, the others are held.
 func (e *Engine) Split(ctx context.Context, c *Call) error {
 	if e.bridge.inConference() == nil {

@@ -20,8 +20,8 @@ import (
 //   - mixed: the first call's RS records the conference: the other calls'
 //     sessions are associated with it (their own RSs disassociate them and
 //     carry no media meanwhile) and its label 2 carries everything the
-//     agent hears; label 1 stays what the first call is sent (the agent and
-//     the others). When the conference ends they move back.
+//     agent hears, label 1 the agent's voice alone (from the bridge). When
+//     the conference ends they move back.
 // A remote party that changes within a call (a transfer done by the far
 // end) leaves the session and the new one joins it. Every change is a
 // metadata update at the moment it happens.
@@ -211,13 +211,20 @@ func (s *session) join(y *callengine.Call, k int, j *joinedSession, at time.Time
 	idx := 0
 	if s.mixer != nil {
 		target, idx = s.mixer, 2+k
+		if s.untapVoice == nil {
+			mix := s.mixer
+			s.untapVoice = s.r.engine.TapConferenceVoice(func(pcm []int16) { mix.addPCM(0, pcm) })
+			s.confVoice.Store(true)
+		}
 	} else if len(s.streams) > 1 {
 		if s.confMix.Load() == nil {
-			cm := newMixer(s.streams[1])
 			ctx, cancel := context.WithCancel(s.ctx)
+			cm, voice := newMixer(s.streams[1]), &voiceFeed{out: s.streams[0]}
 			go cm.run(ctx)
 			s.confStop = cancel
 			s.confMix.Store(cm)
+			s.untapVoice = s.r.engine.TapConferenceVoice(voice.push)
+			s.confVoice.Store(true)
 		}
 		target, idx = s.confMix.Load(), 1+k
 	}
@@ -250,11 +257,17 @@ func (s *session) unjoin(callID string, at time.Time) {
 			delete(s.guestTaps, id)
 		}
 	}
-	stop := len(s.guestTaps) == 0 && s.confStop != nil
-	if stop {
-		s.confStop()
-		s.confStop = nil
-		s.confMix.Store(nil)
+	if len(s.guestTaps) == 0 {
+		if s.untapVoice != nil {
+			s.untapVoice()
+			s.untapVoice = nil
+			s.confVoice.Store(false)
+		}
+		if s.confStop != nil {
+			s.confStop()
+			s.confStop = nil
+			s.confMix.Store(nil)
+		}
 	}
 	_, meta := s.call, s.meta
 	s.mu.Unlock()

@@ -519,6 +519,44 @@ func (m *mixer) add(p media.Packet) {
 	m.addAt(idx, p)
 }
 
+// voiceFeed sends frames of linear audio (the agent's voice in a mixed
+// conference, on the device's clock) as one stream: encoded as the stream
+// is, each at once, with its own SSRC and timestamps.
+type voiceFeed struct {
+	out *rsStream
+	ts  uint32
+	enc [media.FrameSamples]byte
+}
+
+// push encodes and sends one 20 ms frame; it runs on the frame goroutine.
+func (v *voiceFeed) push(pcm []int16) {
+	if len(pcm) != media.FrameSamples {
+		return
+	}
+	v.out.mu.Lock()
+	codec := v.out.codec
+	v.out.mu.Unlock()
+	for i, x := range pcm {
+		if codec == media.PCMA {
+			v.enc[i] = g711.EncodeAlawFrame(x)
+		} else {
+			v.enc[i] = g711.EncodeUlawFrame(x)
+		}
+	}
+	v.ts += media.FrameSamples
+	v.out.forward(media.Packet{PayloadType: codec.PayloadType(), Timestamp: v.ts, SSRC: 2, Time: time.Now(), Payload: v.enc[:]})
+}
+
+// addPCM queues a frame of linear audio as source idx.
+func (m *mixer) addPCM(idx int, pcm []int16) {
+	if idx < 0 || idx >= len(m.queues) || len(pcm) != media.FrameSamples {
+		return
+	}
+	m.mu.Lock()
+	m.queues[idx].push(pcm)
+	m.mu.Unlock()
+}
+
 // addAt decodes one CS audio packet into source idx's queue.
 func (m *mixer) addAt(idx int, p media.Packet) {
 	if idx < 0 || idx >= len(m.queues) {

@@ -46,13 +46,17 @@ type session struct {
 	// confMix sums what the agent hears in a mixed conference this RS
 	// records (label 2); nil otherwise. confStop ends it, guestTaps are the
 	// other members' taps (conference.go), both under mu.
-	confMix   atomic.Pointer[mixer]
-	confStop  context.CancelFunc
-	guestTaps map[string]func()
-	ops       chan func(context.Context)
-	ctx       context.Context
-	cancel    context.CancelFunc
-	done      chan struct{}
+	confMix  atomic.Pointer[mixer]
+	confStop context.CancelFunc
+	// confVoice: label 1 carries the agent's voice from the bridge, not
+	// what the first call is sent; untapVoice ends it.
+	confVoice  atomic.Bool
+	untapVoice func()
+	guestTaps  map[string]func()
+	ops        chan func(context.Context)
+	ctx        context.Context
+	cancel     context.CancelFunc
+	done       chan struct{}
 
 	mu sync.Mutex
 	// call is the call recorded now; nil while an SRS-initiated RS waits
@@ -164,7 +168,13 @@ func (s *session) attach(call *callengine.Call) error {
 // tapFor is the tap that replicates a call's packets into the streams.
 func (s *session) tapFor() media.Tap {
 	if s.mixer != nil {
-		return s.mixer.add // the mix carries no telephone events
+		mix := s.mixer
+		return func(p media.Packet) { // the mix carries no telephone events
+			if p.Direction == media.Sent && s.confVoice.Load() {
+				return // a mixed conference: the agent's voice comes from the bridge
+			}
+			mix.add(p)
+		}
 	}
 	says, hears := s.streams[0], s.streams[1]
 	events := s.pol.ForwardDTMF
@@ -173,6 +183,8 @@ func (s *session) tapFor() media.Tap {
 			return // forward_dtmf = false: no keyed digit reaches a recording
 		}
 		switch {
+		case p.Direction == media.Sent && s.confVoice.Load():
+			// a mixed conference: label 1 is the agent's voice alone (conference.go)
 		case p.Direction == media.Sent:
 			says.forward(p)
 		case isAudio(p.PayloadType) && s.confMix.Load() != nil:
