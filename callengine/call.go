@@ -55,6 +55,7 @@ type Call struct {
 	muted       bool   // the agent's microphone does not reach this call
 	referredBy  string // the Referred-By we dialled with (a transfer of the agent)
 	replaces    *Call  // the call this one took over (an INVITE with Replaces)
+	replaceOnce sync.Once
 	media       *media.Session
 	localSDP    sdp.Session
 	remoteSDP   *sdp.Session

@@ -132,7 +132,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		d = answerDecision{answer: true}
 		defer func() {
 			if c.State() == StateAnswered || c.State() == StateHeld {
-				replaced.replacedNow()
+				c.endReplaced() // if the ACK did not already
 			}
 		}()
 	} else {

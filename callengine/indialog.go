@@ -33,7 +33,11 @@ func (c *Call) onAck(req *sip.Request) {
 	c.mu.Lock()
 	awaiting := c.answerInACK
 	c.answerInACK = false
+	replaced := c.replaces
 	c.mu.Unlock()
+	if replaced != nil {
+		c.endReplaced() // the new dialog is confirmed (RFC 3891 §3)
+	}
 	if !awaiting || len(req.Body()) == 0 {
 		return
 	}

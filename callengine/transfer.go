@@ -395,6 +395,16 @@ func (e *Engine) replacedBy(value string) *Call {
 	return nil
 }
 
+// endReplaced ends, once, the call c took over: when c's ACK arrives, or
+// when its answer is done.
+func (c *Call) endReplaced() {
+	c.replaceOnce.Do(func() {
+		if r := c.Replaces(); r != nil {
+			r.replacedNow()
+		}
+	})
+}
+
 // replacedNow ends a call another one has taken over.
 func (c *Call) replacedNow() {
 	c.e.bg.Add(1)
