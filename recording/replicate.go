@@ -16,6 +16,7 @@ import (
 	"github.com/pion/srtp/v3"
 	"github.com/zaf/g711"
 
+	"github.com/recphone/recphone/audio/resample"
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
 	"github.com/recphone/recphone/recording/backfill"
@@ -515,16 +516,21 @@ func transcode(dst, src []byte, fromUlaw bool) {
 	}
 }
 
-// mixer sums both directions into one stream for streams = "mixed", at
-// the rate of the codec the SRS chose. CS packets are decoded (and
-// converted to that rate) into two short queues; a 20 ms clock takes one
-// frame from each (silence when empty), sums and encodes.
+// mixer sums both directions into one stream for streams = "mixed" (and
+// the voices of a conference recorded with the call), at the rate of the
+// codec the SRS chose. CS packets are decoded (and converted to that rate)
+// into short queues, one per source; a 20 ms clock takes one frame from
+// each (silence when empty), sums and encodes.
 type mixer struct {
 	out *rsStream
 
-	mu     sync.Mutex
-	queues [2]frameQueue
-	decode [2]*media.Transcoder // per direction: the codecs keep state
+	mu sync.Mutex
+	// queues: 0 what the agent's side sends, 1 what it receives, the
+	// rest the voices of conference members recorded with the call.
+	queues []frameQueue
+	decode []*media.Transcoder   // per source fed packets: the codecs keep state
+	linear []*resample.Resampler // per source fed linear audio (addPCM)
+	conv   [2*mixFrame + 2]int16
 	enc    *media.Encoder
 	ts     uint32
 	ssrc   uint32
@@ -563,21 +569,99 @@ func (q *frameQueue) popInto(sum []int32) {
 	q.n--
 }
 
-func newMixer(out *rsStream) *mixer { return &mixer{out: out, ssrc: 1} }
+// mixSources is how many sources a mixer sums: both directions of a call
+// and the voices of conference members recorded with it.
+const mixSources = 8
+
+func newMixer(out *rsStream) *mixer {
+	return &mixer{out: out, ssrc: 1, queues: make([]frameQueue, mixSources),
+		decode: make([]*media.Transcoder, mixSources), linear: make([]*resample.Resampler, mixSources)}
+}
+
+// codec is what the mix is encoded in: the SRS's choice.
+func (m *mixer) codec() media.Codec {
+	m.out.mu.Lock()
+	defer m.out.mu.Unlock()
+	return m.out.codec
+}
 
 // add decodes one CS audio packet into its direction's queue.
 func (m *mixer) add(p media.Packet) {
-	from, audio := audioCodec(p)
-	if !audio {
-		return // events are not audible
-	}
-	m.out.mu.Lock()
-	to := m.out.codec
-	m.out.mu.Unlock()
 	idx := 0
 	if p.Direction == media.Received {
 		idx = 1
 	}
+	m.addAt(idx, p)
+}
+
+// voiceFeed sends frames of linear audio (the agent's voice in a mixed
+// conference, on the device's clock and at its rate) as one stream:
+// converted and encoded as the stream is, each at once, with its own SSRC
+// and timestamps.
+type voiceFeed struct {
+	out *rsStream
+	ts  uint32
+	rs  *resample.Resampler
+	pcm [2*mixFrame + 2]int16
+	enc *media.Encoder
+	buf [maxPayload]byte
+}
+
+// push encodes and sends one 20 ms frame; it runs on the frame goroutine.
+func (v *voiceFeed) push(pcm []int16) {
+	if len(pcm) == 0 {
+		return
+	}
+	v.out.mu.Lock()
+	codec := v.out.codec
+	v.out.mu.Unlock()
+	conv, err := media.ConvertFrame(&v.rs, len(pcm)*50, codec.SampleRate(), v.pcm[:], pcm)
+	if err != nil {
+		return
+	}
+	want := codec.SampleRate() / 50
+	if len(conv) < want {
+		n := copy(v.pcm[:want], conv)
+		clear(v.pcm[n:want])
+		conv = v.pcm[:want]
+	}
+	if v.enc == nil || v.enc.Codec() != codec {
+		if v.enc, err = media.NewEncoder(codec); err != nil {
+			return
+		}
+	}
+	n, err := v.enc.Encode(v.buf[:], conv[:want])
+	if err != nil {
+		return
+	}
+	v.ts += uint32(codec.RTPClock() / 50)
+	v.out.forward(media.Packet{PayloadType: codec.PayloadType(), Timestamp: v.ts, SSRC: 2, Time: time.Now(),
+		Payload: v.buf[:n], Audio: true, Codec: codec})
+}
+
+// addPCM queues a 20 ms frame of linear audio (at the device's rate) as
+// source idx, converted to the mix's rate.
+func (m *mixer) addPCM(idx int, pcm []int16) {
+	if idx < 0 || idx >= len(m.queues) || len(pcm) == 0 {
+		return
+	}
+	to := m.codec()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out, err := media.ConvertFrame(&m.linear[idx], len(pcm)*50, to.SampleRate(), m.conv[:], pcm)
+	if err == nil {
+		m.queues[idx].push(out)
+	}
+}
+
+// addAt decodes one CS audio packet into source idx's queue; events are
+// not audible.
+func (m *mixer) addAt(idx int, p media.Packet) {
+	from, audio := audioCodec(p)
+	if idx < 0 || idx >= len(m.queues) || !audio {
+		return
+	}
+	to := m.codec()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := m.decode[idx]
@@ -618,20 +702,20 @@ func (m *mixer) run(ctx context.Context) {
 	}
 }
 
-// mixOne sums one frame of each direction (silence where none is queued)
-// and sends it for the frame time at.
+// mixOne sums one frame of each source (silence where none is queued) and
+// sends it for the frame time at.
 func (m *mixer) mixOne(at time.Time) {
-	m.out.mu.Lock()
-	codec := m.out.codec
-	m.out.mu.Unlock()
+	codec := m.codec()
 	n := codec.SampleRate() / 50
 	var sum [mixFrame]int32
 	var pcm [mixFrame]int16
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	empty := m.queues[0].n == 0 && m.queues[1].n == 0
-	m.queues[0].popInto(sum[:n])
-	m.queues[1].popInto(sum[:n])
+	empty := true
+	for i := range m.queues {
+		empty = empty && m.queues[i].n == 0
+		m.queues[i].popInto(sum[:n])
+	}
 	m.ts += uint32(codec.RTPClock() / 50)
 	if empty {
 		return // nothing flows (before media, on hold): the gap is time

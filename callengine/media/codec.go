@@ -361,7 +361,7 @@ func (t *Transcoder) To() Codec { return t.enc.Codec() }
 func (t *Transcoder) DecodeTo(payload []byte) ([]int16, error) {
 	pcm := t.pcm[:t.dec.FrameSamples()]
 	_, derr := t.dec.Decode(pcm, payload)
-	out, err := convert(&t.rs, t.From().SampleRate(), t.To().SampleRate(), t.out[:], pcm)
+	out, err := ConvertFrame(&t.rs, t.From().SampleRate(), t.To().SampleRate(), t.out[:], pcm)
 	if err != nil {
 		return nil, err
 	}

@@ -505,7 +505,7 @@ func (s *Session) encode(c Codec, mic []int16) (int, error) {
 	pcm := s.pcm[:0]
 	if len(mic) > 0 {
 		var err error
-		if pcm, err = convert(&s.micRS, len(mic)*50, c.SampleRate(), s.pcm[:], mic); err != nil {
+		if pcm, err = ConvertFrame(&s.micRS, len(mic)*50, c.SampleRate(), s.pcm[:], mic); err != nil {
 			return 0, err
 		}
 	}
@@ -519,10 +519,12 @@ func (s *Session) encode(c Codec, mic []int16) (int, error) {
 	return s.encoder.Encode(s.enc[:], pcm[:want])
 }
 
-// convert resamples src (at from Hz) to to Hz into dst through *rs, which
-// is replaced when the rates changed. A frame of any length 20 ms at from
-// Hz gives 20 ms at to Hz.
-func convert(rs **resample.Resampler, from, to int, dst, src []int16) ([]int16, error) {
+// ConvertFrame resamples src (at from Hz) to to Hz into dst through *rs,
+// which is made, or made again when the rates changed: a frame of 20 ms at
+// from Hz gives 20 ms at to Hz (a sample short at the first). The result
+// is src itself when the rates agree. dst must hold 20 ms at 48 kHz
+// twice.
+func ConvertFrame(rs **resample.Resampler, from, to int, dst, src []int16) ([]int16, error) {
 	if from == to {
 		return src, nil
 	}
@@ -642,7 +644,7 @@ func (s *Session) playFrame(p *params, speaker []int16) {
 	} else {
 		s.decoder.Conceal(pcm, s.next[:next])
 	}
-	out, err := convert(&s.spkRS, codec.SampleRate(), len(speaker)*50, s.pcm[len(pcm):], pcm)
+	out, err := ConvertFrame(&s.spkRS, codec.SampleRate(), len(speaker)*50, s.pcm[len(pcm):], pcm)
 	if err != nil {
 		clear(speaker)
 		return
