@@ -13,23 +13,6 @@ import (
 	"github.com/recphone/recphone/recording/srs"
 )
 
-// writeTone writes seconds of freq at rate to a WAV in a test folder.
-func writeTone(t *testing.T, freq float64, rate int, seconds int) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), fmt.Sprintf("tone-%.0f-%d.wav", freq, rate))
-	w, err := wav.Create(path, rate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(dsp.Sine(freq, rate, rate*seconds, 8000)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // wideToneShare is the share of the middle of s (edges trimmed) that a
 // 6 kHz tone holds, judged against 2 kHz (where a 6 kHz tone folds at 8 kHz).
 func wideToneShare(t *testing.T, what string, s []int16, rate int, minSeconds float64) float64 {
@@ -60,7 +43,8 @@ func TestWidebandCallBaresip(t *testing.T) {
 	} {
 		t.Run(tc.codec, func(t *testing.T) {
 			peer := siptest.StartBaresip(t, siptest.BaresipOptions{Codecs: tc.codec, ToneHz: 6000, ToneRate: tc.rate})
-			mic := writeTone(t, 6000, 48000, 2)
+			mic := filepath.Join(t.TempDir(), "mic48k.wav")
+			writeTone(t, mic, 6000, 48000, 2)
 			phone := startCLI(t, 0, fmt.Sprintf("[audio]\nmic_file = %q\nspeaker_rate = 48000\n[call]\ncodecs = [\"opus\", \"G722\", \"PCMU\", \"PCMA\"]\n", mic))
 			phone.send("dial " + peer.URI())
 			phone.expect(5*time.Second, "call", map[string]any{"state": "answered", "codec": tc.want, "code": 200})
@@ -116,7 +100,8 @@ func TestWidebandCallRecorded(t *testing.T) {
 			t.Cleanup(func() { cancel(); <-done })
 
 			peer := siptest.StartBaresip(t, siptest.BaresipOptions{Codecs: "opus", ToneHz: 1000, ToneRate: 48000})
-			mic := writeTone(t, 440, 48000, 2)
+			mic := filepath.Join(t.TempDir(), "mic48k.wav")
+			writeTone(t, mic, 440, 48000, 2)
 			srsURI := fmt.Sprintf("sip:srs@%s;transport=tcp", server.Addr())
 			phone := startCLI(t, 0, fmt.Sprintf("[audio]\nmic_file = %q\nspeaker_rate = 8000\n[call]\ncodecs = [\"opus\", \"PCMU\"]\n"+
 				"[recording]\nsrs = [%q]\nrs_codecs = [\"opus\", \"G722\", \"PCMU\", \"PCMA\"]\n", mic, srsURI))
