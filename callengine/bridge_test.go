@@ -54,7 +54,7 @@ func TestBridgeRunsEveryCallFocusedHeard(t *testing.T) {
 // A muted focused call is sent silence and still heard; a held call gets
 // the music on hold, in a loop, when there is one.
 func TestBridgeMuteAndMusicOnHold(t *testing.T) {
-	b := &bridge{dev: audio.NewNull(), log: slog.New(slog.DiscardHandler), moh: []int16{5, 6, 7}}
+	b := &bridge{dev: audio.NewNull(), log: slog.New(slog.DiscardHandler), moh: []int16{5, 6, 7, 8, 9, 10, 11}}
 	a, c := &recordingSink{play: 100}, &recordingSink{play: 200}
 	b.sinks.Store(&[]frameSink{a, c})
 	mic := make([]int16, audio.FrameSamples)
@@ -72,8 +72,8 @@ func TestBridgeMuteAndMusicOnHold(t *testing.T) {
 	if a.mic != 5 {
 		t.Fatalf("held call sent %d, want the music's first sample", a.mic)
 	}
-	b.frame(mic, spk) // 160 samples on: 160 % 3 = 1
-	if a.mic != 6 {
+	b.frame(mic, spk) // one frame on: the loop continues where it was
+	if want := b.moh[audio.FrameSamples%len(b.moh)]; a.mic != want {
 		t.Fatalf("held call's second frame starts with %d, want the loop's next", a.mic)
 	}
 	b.setFlags(c, func(f *sinkFlags) { f.muted = false })
