@@ -101,12 +101,15 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 	if s.Server, err = sipgo.NewServer(s.UA, sipgo.WithServerLogger(o.Logger)); err != nil {
 		return fail(err)
 	}
+	// Every Via asks for rport (RFC 3581): behind a NAT the answers then
+	// come back to the address the request left from, and tell us the
+	// public one (received, rport).
 	udpClient, err := sipgo.NewClient(s.UA, sipgo.WithClientConnectionAddr(net.JoinHostPort(host, strconv.Itoa(port))),
-		sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(o.Logger))
+		sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(o.Logger), sipgo.WithClientNAT())
 	if err != nil {
 		return fail(err)
 	}
-	streamClient, err := sipgo.NewClient(s.UA, sipgo.WithClientHostname(host), sipgo.WithClientLogger(o.Logger))
+	streamClient, err := sipgo.NewClient(s.UA, sipgo.WithClientHostname(host), sipgo.WithClientLogger(o.Logger), sipgo.WithClientNAT())
 	if err != nil {
 		return fail(err)
 	}
@@ -205,6 +208,41 @@ func (s *Stack) Close() error {
 		s.wg.Wait()
 	})
 	return err
+}
+
+// keepalivePing is RFC 5626 §3.5.1's double CRLF: on TCP and TLS the peer
+// answers a single CRLF (sipgo does so for pings we receive); on UDP it
+// only refreshes the NAT's mapping.
+var keepalivePing = []byte("\r\n\r\n")
+
+// Keepalive sends one keep-alive to raddr (ip:port) on the flow of
+// transport: from the listening socket on UDP, on the open connection on
+// TCP and TLS. An error means the flow is gone: re-register to open a new
+// one.
+func (s *Stack) Keepalive(transport, raddr string) error {
+	if transport == "udp" {
+		a, err := net.ResolveUDPAddr("udp", raddr)
+		if err != nil {
+			return fmt.Errorf("sipstack: keep-alive to %s: %w", raddr, err)
+		}
+		_, err = s.udp.WriteTo(keepalivePing, a)
+		if err != nil {
+			return fmt.Errorf("sipstack: keep-alive to %s: %w", raddr, err)
+		}
+		return nil
+	}
+	conn, err := s.UA.TransportLayer().GetConnection(transport, raddr)
+	if err != nil || conn == nil {
+		return fmt.Errorf("sipstack: keep-alive: no %s flow to %s", transport, raddr)
+	}
+	w, ok := conn.(interface{ Write([]byte) (int, error) })
+	if !ok {
+		return fmt.Errorf("sipstack: keep-alive: %s flow cannot be written", transport)
+	}
+	if _, err := w.Write(keepalivePing); err != nil {
+		return fmt.Errorf("sipstack: keep-alive to %s: %w", raddr, err)
+	}
+	return nil
 }
 
 // UDPLimit is the size above which a request should not go over UDP
