@@ -47,10 +47,10 @@ type Config struct {
 	RegisterExpiry time.Duration // requested registration lifetime (default 300 s)
 	// Keepalive is the interval of RFC 5626 keep-alives on the
 	// registration flow (default DefaultKeepalive; negative: none).
-	Keepalive time.Duration
-	RingTimeout    time.Duration // give up an unanswered outgoing call (default 60 s)
-	AnswerTimeout  time.Duration // reject an incoming call nobody answers (default 60 s)
-	UserAgent      string
+	Keepalive     time.Duration
+	RingTimeout   time.Duration // give up an unanswered outgoing call (default 60 s)
+	AnswerTimeout time.Duration // reject an incoming call nobody answers (default 60 s)
+	UserAgent     string
 	// AcceptRefer lets the remote party transfer the agent (a REFER in
 	// the call): the phone calls the target and reports to the referrer.
 	AcceptRefer bool

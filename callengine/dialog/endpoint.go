@@ -151,7 +151,9 @@ func (e *Endpoint) Accepted(transport string) int64 { return e.stack.Accepted(tr
 func (e *Endpoint) Client(transport string) *sipgo.Client { return e.stack.Client(transport) }
 
 // Keepalive sends one RFC 5626 keep-alive to raddr on transport's flow.
-func (e *Endpoint) Keepalive(transport, raddr string) error { return e.stack.Keepalive(transport, raddr) }
+func (e *Endpoint) Keepalive(transport, raddr string) error {
+	return e.stack.Keepalive(transport, raddr)
+}
 
 // UserAgent is the User-Agent the endpoint sends.
 func (e *Endpoint) UserAgent() string { return e.ua }
