@@ -164,18 +164,26 @@ func installSRTP(m *media.Session, s *srtpState) error {
 // Security is how a call is protected: its media (SRTP suite, "" for
 // plain RTP) and its signalling (TLS).
 type Security struct {
-	SRTPSuite string
-	TLS       bool
+	SRTPSuite  string
+	SRTPPolicy string // the account's srtp setting the call runs under
+	TLS        bool
 }
 
 // Encrypted reports SRTP on the media.
 func (s Security) Encrypted() bool { return s.SRTPSuite != "" }
 
+// MayEncrypt reports media that is, or may become, SRTP: keyed already,
+// or under a policy that offers keys (an outgoing call is not answered
+// when its recording starts).
+func (s Security) MayEncrypt() bool {
+	return s.Encrypted() || s.SRTPPolicy == SRTPOptional || s.SRTPPolicy == SRTPMandatory
+}
+
 // Security is how the call is protected now.
 func (c *Call) Security() Security {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := Security{TLS: c.transport == "tls"}
+	s := Security{TLS: c.transport == "tls", SRTPPolicy: c.e.cfg.SRTP}
 	if c.srtp.on {
 		s.SRTPSuite = c.srtp.local.Suite
 	}
