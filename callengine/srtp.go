@@ -167,6 +167,9 @@ type Security struct {
 	SRTPSuite  string
 	SRTPPolicy string // the account's srtp setting the call runs under
 	TLS        bool
+	// KeyIDs name the keys in use, ours then the peer's (media.SDESKeyID:
+	// hashes, never the keys).
+	KeyIDs []string
 }
 
 // Encrypted reports SRTP on the media.
@@ -186,6 +189,7 @@ func (c *Call) Security() Security {
 	s := Security{TLS: c.transport == "tls", SRTPPolicy: c.e.cfg.SRTP}
 	if c.srtp.on {
 		s.SRTPSuite = c.srtp.local.Suite
+		s.KeyIDs = []string{media.SDESKeyID(c.srtp.local), media.SDESKeyID(c.srtp.remote)}
 	}
 	return s
 }

@@ -2,6 +2,8 @@ package media
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/pion/srtp/v3"
@@ -80,4 +82,16 @@ func SDESContext(c sdp.Crypto) (*srtp.Context, error) {
 		return nil, fmt.Errorf("srtp: %w", err)
 	}
 	return ctx, nil
+}
+
+// SDESKeyID names a line's key without revealing it (the first 8 bytes of
+// its SHA-256, in hex), so reports and tests can tell keys apart; "" when
+// the line has no inline key.
+func SDESKeyID(c sdp.Crypto) string {
+	key, err := c.InlineKey()
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(key)
+	return hex.EncodeToString(sum[:8])
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/srtp/v3"
 	"github.com/zaf/g711"
 
+	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
 )
 
@@ -210,6 +211,7 @@ func (m *mediaStream) keyLocked(k *sdesKey) error {
 	}
 	m.srtp, m.srtpKey, m.answerKey = c, id, line
 	m.stats.SRTP = k.suite
+	m.stats.SRTPKeyID = media.SDESKeyID(k.line)
 	return nil
 }
 
