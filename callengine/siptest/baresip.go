@@ -24,9 +24,9 @@ type Baresip struct {
 	Addr string // host:port it listens on (UDP and TCP)
 	// TLSAddr is its TLS listener (the port after Addr's), with TLS set.
 	TLSAddr string
-	User string
-	dir  string
-	cmd  *exec.Cmd
+	User    string
+	dir     string
+	cmd     *exec.Cmd
 
 	mu  sync.Mutex
 	log []string

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,3 +77,37 @@ func TestTLSAndSRTPCallWithBaresip(t *testing.T) {
 	}
 }
 
+// TestRegisterOverTLSWithKamailio: an agent registers over TLS with
+// kamailio's tls module ([network] transport = "tls", the registrar's
+// certificate checked against tls_ca) and is called through it by an
+// agent on UDP: the call reaches it on its own TLS connection (;ob, no
+// listener of its own), with audio both ways. An agent trusting another
+// CA refuses the registrar's certificate and says why.
+func TestRegisterOverTLSWithKamailio(t *testing.T) {
+	pki := siptest.NewPKI(t)
+	certFile, keyFile, _ := pki.Leaf("kamailio")
+	proxy := siptest.StartKamailioTLS(t, certFile, keyFile)
+	alice := startCLI(t, 440, fmt.Sprintf("[account]\naor = \"sip:alice@127.0.0.1\"\nregistrar = \"sip:%s;transport=tls\"\npassword = %q\n"+
+		"[network]\ntransport = \"tls\"\ntls_ca = %q\n", proxy.TLSAddr, proxy.Password("alice"), pki.CAFile))
+	bob := startCLI(t, 1000, fmt.Sprintf("[account]\naor = \"sip:bob@127.0.0.1\"\nregistrar = %q\npassword = %q\n", proxy.Addr, proxy.Password("bob")))
+	alice.expectSeen(10*time.Second, "registration", map[string]any{"state": "registered"})
+	bob.expectSeen(10*time.Second, "registration", map[string]any{"state": "registered"})
+
+	bob.send("dial alice")
+	in := alice.expect(10*time.Second, "call", map[string]any{"state": "incoming", "remote": "sip:bob@127.0.0.1"})
+	alice.send("answer " + fmt.Sprint(in["id"]))
+	bob.expect(10*time.Second, "call", map[string]any{"state": "answered", "code": 200})
+	alice.waitHeard(t, 0, 2.5)
+	bob.send("hangup")
+	alice.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "remote hangup"})
+	assertTone(t, "alice heard", alice.speaker(), 1000, 2)
+
+	other := siptest.NewPKI(t)
+	carol := startCLI(t, 0, fmt.Sprintf("[account]\naor = \"sip:carol@127.0.0.1\"\nregistrar = \"sip:%s;transport=tls\"\npassword = \"x\"\n"+
+		"[network]\ntransport = \"tls\"\ntls_ca = %q\n", proxy.TLSAddr, other.CAFile))
+	ev := carol.expectSeen(20*time.Second, "registration", map[string]any{"state": "failed"})
+	reason := fmt.Sprint(ev["reason"])
+	if !strings.Contains(reason, "TLS certificate refused") || !strings.Contains(reason, "not trusted") {
+		t.Fatalf("registration with a registrar certificate from another CA failed with %q", reason)
+	}
+}
