@@ -3,9 +3,11 @@ package siptest
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,6 +93,16 @@ onreply_route {
 // when the test ends.
 func StartKamailio(t testing.TB) *Kamailio { return StartKamailioTLS(t, "", "") }
 
+// KamailioOptions place a kamailio.
+type KamailioOptions struct {
+	// NetNS runs it inside that network namespace (ip netns exec).
+	NetNS string
+	// IP is the address it listens on; default 127.0.0.1.
+	IP string
+	// CertFile and KeyFile add a TLS listener (TLSAddr).
+	CertFile, KeyFile string
+}
+
 // kamailioTLSModule is the tls module's file (Debian: kamailio-tls-modules).
 const kamailioTLSModule = "/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so"
 
@@ -98,15 +110,26 @@ const kamailioTLSModule = "/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so"
 // showing certFile/keyFile (PEM), when they are given.
 func StartKamailioTLS(t testing.TB, certFile, keyFile string) *Kamailio {
 	t.Helper()
+	return StartKamailioWith(t, KamailioOptions{CertFile: certFile, KeyFile: keyFile})
+}
+
+// StartKamailioWith starts kamailio as o says.
+func StartKamailioWith(t testing.TB, o KamailioOptions) *Kamailio {
+	t.Helper()
 	Require(t, "kamailio")
+	certFile, keyFile := o.CertFile, o.KeyFile
+	if o.IP == "" {
+		o.IP = "127.0.0.1"
+	}
 	dir := t.TempDir()
-	k := &Kamailio{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t))}
+	// A port free here is as good as any inside a namespace of the test's.
+	k := &Kamailio{Addr: net.JoinHostPort(o.IP, strconv.Itoa(FreePort(t)))}
 	text := fmt.Sprintf(kamailioConfig, k.Addr)
 	if certFile != "" {
 		if _, err := os.Stat(kamailioTLSModule); err != nil {
 			t.Skipf("kamailio's tls module is not installed (kamailio-tls-modules): %v", err)
 		}
-		k.TLSAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		k.TLSAddr = net.JoinHostPort(o.IP, strconv.Itoa(FreePort(t)))
 		tlsCfg := filepath.Join(dir, "tls.cfg")
 		if err := os.WriteFile(tlsCfg, []byte(fmt.Sprintf("[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"+
 			"require_certificate = no\ncertificate = %s\nprivate_key = %s\n[client:default]\nmethod = TLSv1.2+\n"+
@@ -121,7 +144,11 @@ func StartKamailioTLS(t testing.TB, certFile, keyFile string) *Kamailio {
 		t.Fatal(err)
 	}
 	// -DD: stay in the foreground (children still fork); -E: log to stderr.
-	k.cmd = exec.Command("kamailio", "-f", cfg, "-DD", "-E", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"))
+	args := []string{"kamailio", "-f", cfg, "-DD", "-E", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid")}
+	if o.NetNS != "" {
+		args = append([]string{"ip", "netns", "exec", o.NetNS}, args...)
+	}
+	k.cmd = exec.Command(args[0], args[1:]...)
 	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := k.cmd.StderrPipe()
 	if err != nil {
