@@ -111,8 +111,21 @@ func (e *Endpoint) Serve(ctx context.Context) error {
 	return nil
 }
 
-// Close stops serving and releases the sockets.
-func (e *Endpoint) Close() error { return e.stack.Close() }
+// Close stops serving and releases the sockets. Dialogs still open are
+// forgotten without a word to their peers: their timers stop, so nothing
+// is sent for them after Close (a refresh would leave from a new socket).
+func (e *Endpoint) Close() error {
+	e.mu.Lock()
+	open := make([]*Dialog, 0, len(e.dialogs))
+	for _, d := range e.dialogs {
+		open = append(open, d)
+	}
+	e.mu.Unlock()
+	for _, d := range open {
+		d.Close()
+	}
+	return e.stack.Close()
+}
 
 // HandleCalls sets the handler of new INVITEs that are not recording requests.
 func (e *Endpoint) HandleCalls(h InviteHandler) {
