@@ -115,7 +115,7 @@ func (r *registration) register(ctx context.Context, expiry time.Duration) (time
 	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()
 
-	res, err := client.Do(ctx, req)
+	res, err := client.Do(ctx, req, dialog.BuildWithAlias)
 	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) {
 		if e.cfg.Password == "" {
 			return 0, r.fail(res.StatusCode, "registrar requires authentication and no password is configured")
