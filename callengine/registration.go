@@ -33,6 +33,9 @@ type registration struct {
 	flow, transport string
 	// again asks for a new REGISTER at once: our public address changed.
 	again bool
+	// used is the Contact the last REGISTER bound; stale, one the next
+	// REGISTER removes (expires=0) as it binds the new address.
+	used, stale *sip.ContactHeader
 }
 
 func (e *Engine) runRegistration(ctx context.Context) {
@@ -150,6 +153,9 @@ func (r *registration) register(ctx context.Context, expiry time.Duration) (time
 	}
 	granted := grantedExpiry(res, expiry)
 	r.flow, r.transport = res.Source(), transport
+	if r.stale != nil && req.Contact() != nil && req.Contact().Address.String() != r.stale.Address.String() {
+		r.stale = nil // removed with this REGISTER
+	}
 	if transport == "udp" {
 		// The address the registrar saw (RFC 3581) is the one to put in
 		// Contact: behind a NAT our own is unreachable. When it changes
@@ -162,7 +168,7 @@ func (r *registration) register(ctx context.Context, expiry time.Duration) (time
 		if pub := publicAddr(res); pub.IsValid() && pub != cur {
 			e.log.Info("public address learned from the registrar", "addr", pub.String())
 			e.public.Store(&pub)
-			r.again = true
+			r.again, r.stale = true, r.used
 		}
 	}
 	r.state = Registered
@@ -189,11 +195,19 @@ func (r *registration) request(transport string, expiry time.Duration) *sip.Requ
 	callID := sip.CallIDHeader(r.callID)
 	r.cseq++
 	contact := e.contact(transport)
+	r.used = &contact
 	req.AppendHeader(from)
 	req.AppendHeader(to)
 	req.AppendHeader(&callID)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: r.cseq, MethodName: sip.REGISTER})
 	req.AppendHeader(&contact)
+	if r.stale != nil && expiry > 0 && r.stale.Address.String() != contact.Address.String() {
+		// The binding of our old address goes as the new one comes, or
+		// the registrar would fork calls to both (RFC 3261 §10.2.2).
+		old := sip.ContactHeader{Address: r.stale.Address, Params: sip.NewParams()}
+		old.Params.Add("expires", "0")
+		req.AppendHeader(&old)
+	}
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expiry/time.Second))))
 	req.AppendHeader(sip.NewHeader("Allow", dialog.AllowMethods))
 	req.AppendHeader(sip.NewHeader("User-Agent", e.cfg.UserAgent))
