@@ -2,14 +2,18 @@ package recording
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/dsp"
 	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/callengine/siptest"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/recording/srs"
 )
@@ -77,4 +81,57 @@ func TestSRTPCallRaisesRS(t *testing.T) {
 			t.Errorf("%s: %v Hz at power %.0f, want the tone", label, freq, p)
 		}
 	}
+}
+
+// TestTLSCallKeepsRSOnTLS: a call signalled over TLS is not recorded over
+// plain TCP: an SRS URI naming a TCP port fails the recording with the
+// reason, instead of sending the call's metadata in the clear.
+func TestTLSCallKeepsRSOnTLS(t *testing.T) {
+	pki := siptest.NewPKI(t)
+	_, _, cert := pki.Leaf("bob")
+	peer, err := callengine.New(callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", TLSListen: "127.0.0.1:0",
+		ServerTLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}, audio.NewTone(1000, 8000), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
+			_ = ce.Call.Answer()
+		}
+	})
+	if err := peer.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = peer.Shutdown(ctx)
+	})
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRSCA: pki.CAFile}, audio.NewTone(440, 8000))
+	call, err := r.engine.Dial(context.Background(), fmt.Sprintf("sip:bob@127.0.0.1:%d;transport=tls", peer.Endpoint().TLSPort()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !call.Security().TLS {
+		t.Fatal("call not over TLS")
+	}
+	deadline := time.After(15 * time.Second)
+	for {
+		var ev Event
+		select {
+		case ev = <-r.recs:
+		case <-deadline:
+			t.Fatal("the recording neither failed nor started")
+		}
+		if ev.State == Failed || ev.State == Interrupted {
+			if !strings.Contains(ev.Reason, "signalled over TLS") {
+				t.Fatalf("recording failed with %q", ev.Reason)
+			}
+			break
+		}
+		if ev.State == Recording {
+			t.Fatalf("recorded over a plain transport: %+v", ev)
+		}
+	}
+	_ = call.Hangup(context.Background())
 }

@@ -373,9 +373,15 @@ func (s *session) offerResolved(ctx context.Context, srs string) error {
 	if err != nil {
 		return err
 	}
-	if call, _ := s.current(); call != nil && call.Security().TLS && uri.Scheme != "sips" {
+	if call, _ := s.current(); call != nil && call.Security().TLS && !isTLSURI(uri) {
 		// The call's signalling is TLS: so is the recording's, whatever
 		// the SRS URI says (RFC 7866 §12: the RS no weaker than the CS).
+		// Without a port DNS (or 5061) finds the SRS's TLS service; a
+		// port named for another transport cannot be guessed from.
+		if uri.Port != 0 {
+			return fmt.Errorf("%w: the call is signalled over TLS, and the SRS URI %s names a port that is not TLS (provision it as sips:)",
+				errWeakerThanCall, srs)
+		}
 		s.log.Info("the call is signalled over TLS; so is its recording session", "srs", srs)
 		uri.Scheme = "sips"
 		if uri.UriParams != nil {
@@ -431,6 +437,22 @@ func (s *session) offer(ctx context.Context, target string, uri sip.Uri, addr lo
 		err = s.invite(ctx, target, uri, addr)
 	}
 	return err
+}
+
+// errWeakerThanCall marks an RS that could only be less protected than
+// its call.
+var errWeakerThanCall = errors.New("recording session would be weaker than the call")
+
+// isTLSURI reports a URI that is reached over TLS (sips:, ;transport=tls).
+func isTLSURI(u sip.Uri) bool {
+	if u.Scheme == "sips" {
+		return true
+	}
+	if u.UriParams == nil {
+		return false
+	}
+	t, _ := u.UriParams.Get("transport")
+	return strings.EqualFold(t, "tls")
 }
 
 // rsSRTP is the SRTP rule of a call's RS: the policy's, raised to
