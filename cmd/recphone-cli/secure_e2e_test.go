@@ -46,7 +46,11 @@ func TestTLSAndSRTPCallWithBaresip(t *testing.T) {
 	capture := siptest.CaptureUDP(t, rtpMin, rtpMin+9)
 	phone := startCLI(t, 440, fmt.Sprintf("[account]\nsrtp = \"mandatory\"\n[network]\ntransport = \"tls\"\ntls_ca = %q\n", pki.CAFile))
 	phone.send(fmt.Sprintf("dial sip:bob@%s;transport=tls", peer.TLSAddr))
-	phone.expect(10*time.Second, "call", map[string]any{"state": "answered"})
+	answered := phone.expect(10*time.Second, "call", map[string]any{"state": "answered", "tls": true})
+	if answered["srtp"] == nil {
+		t.Fatalf("answered call event without its SRTP suite: %v", answered)
+	}
+	t.Logf("SRTP suite with baresip: %v", answered["srtp"])
 	peer.AwaitReceived(t, 10*time.Second, "2 s of the 440 Hz tone", func(s []int16) bool {
 		return len(s) >= 3*8000 && dsp.Goertzel(s[len(s)-8000:], 440, 8000) > 0.5*8000*8000/4
 	})
