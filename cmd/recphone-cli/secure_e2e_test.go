@@ -33,18 +33,27 @@ func combinedPEM(t *testing.T, certFile, keyFile string) string {
 
 // TestTLSAndSRTPCallWithBaresip: a call over SIP/TLS (baresip's
 // certificate from a CA the test makes, checked through [network] tls_ca)
-// with [account] srtp = "mandatory" against baresip's srtp module. Both
+// with [account] srtp = "mandatory" (RTP/SAVP) and "optional" (RTP/AVP
+// with keys) against baresip's srtp module (srtp-mand, srtp). Both
 // directions carry their tone, and a capture on loopback of baresip's RTP
 // ports sees only SRTP: every RTP packet carries an authentication tag
 // beyond its 160 bytes of G.711, none is plain.
 func TestTLSAndSRTPCallWithBaresip(t *testing.T) {
+	for _, c := range []struct{ ours, baresip string }{{"mandatory", "srtp-mand"}, {"optional", "srtp"}} {
+		t.Run(c.ours, func(t *testing.T) { tlsSRTPCall(t, c.ours, c.baresip) })
+	}
+}
+
+// tlsSRTPCall is one such call with the phone's srtp policy and
+// baresip's mediaenc.
+func tlsSRTPCall(t *testing.T, ours, mediaEnc string) {
 	pki := siptest.NewPKI(t)
 	certFile, keyFile, _ := pki.Leaf("baresip")
 	rtpMin := 40000 + 2*rand.IntN(4000)
-	peer := siptest.StartBaresip(t, siptest.BaresipOptions{ToneHz: 1000, MediaEnc: "srtp-mand",
+	peer := siptest.StartBaresip(t, siptest.BaresipOptions{ToneHz: 1000, MediaEnc: mediaEnc,
 		TLSCert: combinedPEM(t, certFile, keyFile), RTPPorts: fmt.Sprintf("%d-%d", rtpMin, rtpMin+9)})
 	capture := siptest.CaptureUDP(t, rtpMin, rtpMin+9)
-	phone := startCLI(t, 440, fmt.Sprintf("[account]\nsrtp = \"mandatory\"\n[network]\ntransport = \"tls\"\ntls_ca = %q\n", pki.CAFile))
+	phone := startCLI(t, 440, fmt.Sprintf("[account]\nsrtp = %q\n[network]\ntransport = \"tls\"\ntls_ca = %q\n", ours, pki.CAFile))
 	phone.send(fmt.Sprintf("dial sip:bob@%s;transport=tls", peer.TLSAddr))
 	answered := phone.expect(10*time.Second, "call", map[string]any{"state": "answered", "tls": true})
 	if answered["srtp"] == nil {
