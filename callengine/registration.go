@@ -84,17 +84,26 @@ func (r *registration) wait(ctx context.Context, d time.Duration) bool {
 		defer t.Stop()
 		tick = t.C
 	}
+	var pinged time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-due.C:
 			return true
-		case <-tick:
+		case now := <-tick:
+			// A flow that has answered pings before and left the last
+			// one unanswered is dead (RFC 5626 §4.4.1): a peer that never
+			// answers simply does not do keep-alives.
+			if last := r.e.ep.LastPong(r.flow); r.transport != "udp" && !pinged.IsZero() && !last.IsZero() && last.Before(pinged) {
+				r.e.log.Warn("registration flow did not answer its keep-alive; registering again", "flow", r.flow)
+				return true
+			}
 			if err := r.e.ep.Keepalive(r.transport, r.flow); err != nil {
 				r.e.log.Warn("registration flow lost; registering again", "err", err)
 				return true
 			}
+			pinged = now
 		}
 	}
 }

@@ -168,6 +168,10 @@ func (e *Endpoint) Keepalive(transport, raddr string) error {
 	return e.stack.Keepalive(transport, raddr)
 }
 
+// LastPong is when the TCP/TLS flow to raddr last answered a keep-alive
+// ping (zero: never).
+func (e *Endpoint) LastPong(raddr string) time.Time { return e.stack.LastPong(raddr) }
+
 // UserAgent is the User-Agent the endpoint sends.
 func (e *Endpoint) UserAgent() string { return e.ua }
 
