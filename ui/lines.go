@@ -70,12 +70,12 @@ func (w *Window) Rows() [][]string {
 // lineRow is one line of the list.
 type lineRow struct {
 	widget.BaseWidget
-	w                  *Window
-	id                 string
-	bg, dot            *canvas.Rectangle
-	party, state       *widget.Label
-	timer, mark        *widget.Label
-	content            fyne.CanvasObject
+	w            *Window
+	id           string
+	bg, dot      *canvas.Rectangle
+	party, state *widget.Label
+	timer, mark  *widget.Label
+	content      fyne.CanvasObject
 }
 
 func newLineRow(w *Window) *lineRow {

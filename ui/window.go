@@ -52,13 +52,13 @@ type Window struct {
 	ticking    bool
 	tickWanted chan bool
 
-	indicator *indicator
-	phone     *phonePanel
+	indicator  *indicator
+	phone      *phonePanel
 	linesPanel *linesPanel
-	settings  *settingsPanel
-	history   *historyPanel
-	tray      *tray
-	tabs      *container.AppTabs
+	settings   *settingsPanel
+	history    *historyPanel
+	tray       *tray
+	tabs       *container.AppTabs
 
 	regLabel    *widget.Label
 	errorLabel  *widget.Label
