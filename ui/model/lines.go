@@ -357,3 +357,22 @@ func (l Line) Timer(now time.Time) string {
 // RecMark is the line's small recording indicator: the look of its own
 // recording band.
 func (l Line) RecMark(p RecordingPolicy) Indicator { return IndicatorFor(l.Rec, p, l.Call) }
+
+// Provisioning is where the recording policy came from, as the Settings
+// tab shows it: the provisioning server's status (the one
+// `recphone-cli provisioning status` prints) or the local policy file.
+type Provisioning struct {
+	// Source is the profile's URL, or the local policy file ("" none).
+	Source string
+	// Server is true when Source is a provisioning server.
+	Server    bool
+	FetchedAt time.Time
+	ChangedAt time.Time
+	ETag      string
+	FromCache bool
+	LastError string
+	ErrorAt   time.Time
+	// Locked are the keys the server's profile locks; LockedLocally those
+	// the local policy file locks.
+	Locked, LockedLocally []string
+}
