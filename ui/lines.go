@@ -232,15 +232,20 @@ func (w *Window) TransferBlind(target string) {
 	w.do("transfer", func(ctx context.Context) error { return w.opts.Phone.Transfer(ctx, id, target) })
 }
 
-// TransferAttended hands the current call's party to the party of the
-// consult line to.
+// TransferAttended connects the current call's party with the party of
+// line to. The older of the two calls is the transferee (RFC 5589: the
+// party the agent put on hold to consult), REFERred to the newer one, the
+// consultation, which it replaces.
 func (w *Window) TransferAttended(to string) {
 	a := w.lines.Actions()
 	if a.Transfer == "" || !slices.ContainsFunc(a.Consult, func(l model.Line) bool { return l.ID == to }) {
 		return
 	}
-	id := a.Transfer
-	w.do("transfer", func(ctx context.Context) error { return w.opts.Phone.TransferTo(ctx, id, to) })
+	transferee, target := a.Transfer, to
+	if w.lines.Older(to, transferee) {
+		transferee, target = to, transferee
+	}
+	w.do("transfer", func(ctx context.Context) error { return w.opts.Phone.TransferTo(ctx, transferee, target) })
 }
 
 // ShowTransfer opens the transfer dialog: a number to type (blind), or,

@@ -815,7 +815,7 @@ func TestTransferDialog(t *testing.T) {
 	for _, tt := range []struct {
 		name, typed, want string
 	}{
-		{"attended to the consult line", "", "transfer c2 --to c1"},
+		{"attended: the held party to the consultation", "", "transfer c1 --to c2"},
 		{"blind to a typed number", "sip:dave@example.com", "transfer c2 sip:dave@example.com"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -136,12 +136,12 @@ func (ls *Lines) SetRecording(r Recording) bool {
 	return false
 }
 
-// SetFocus records the call the engine says the agent hears.
+// SetFocus records the call the engine says the agent hears. The engine
+// may focus a call it is dialling before the window has its first event,
+// so an id not (yet) in the list is kept.
 func (ls *Lines) SetFocus(id string) {
-	if ls.find(id) >= 0 {
-		ls.focus = id
-		ls.selected = "" // the list follows the focus again
-	}
+	ls.focus = id
+	ls.selected = "" // the list follows the focus again
 }
 
 // SetConference records the calls mixed together (none: no conference).
@@ -189,6 +189,12 @@ func (ls *Lines) decorate(l Line) Line {
 	l.Conference = l.ID != "" && slices.Contains(ls.conf, l.ID)
 	l.Muted = ls.Muted && l.Active()
 	return l
+}
+
+// Older reports whether call a came before call b.
+func (ls *Lines) Older(a, b string) bool {
+	i, j := ls.find(a), ls.find(b)
+	return i >= 0 && j >= 0 && i < j
 }
 
 // Len is the number of live calls.

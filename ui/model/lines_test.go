@@ -24,9 +24,12 @@ func ids(ls []Line) []string {
 // and ended; the list, the focus and the buttons follow.
 func TestLinesLifeCycle(t *testing.T) {
 	var ls Lines
+	ls.SetFocus("1") // the engine focuses a call it dials before its first event
 	ls.SetCall(Call{ID: "1", Direction: Outgoing, Remote: Party{URI: "sip:bob@x"}, State: CallCalling}, t0)
 	ls.SetCall(Call{ID: "1", State: CallAnswered}, t0.Add(time.Second))
-	ls.SetFocus("1")
+	if l, _ := ls.Get("1"); !l.Focused {
+		t.Error("the focus given before the call's first event was lost")
+	}
 	if a := ls.Actions(); a.Answer != "" || a.Swap != "" || a.Transfer != "1" || len(a.Consult) != 0 || a.Conference != nil || a.Split != "" {
 		t.Fatalf("one call: actions %+v", a)
 	}
@@ -43,6 +46,9 @@ func TestLinesLifeCycle(t *testing.T) {
 	ls.SetCall(Call{ID: "1", State: CallHeld}, t0.Add(6*time.Second))
 	ls.SetCall(Call{ID: "2", State: CallAnswered}, t0.Add(6*time.Second))
 	ls.SetFocus("2")
+	if !ls.Older("1", "2") || ls.Older("2", "1") {
+		t.Error("Older has the calls' order wrong")
+	}
 	if got := ids(ls.List()); !slices.Equal(got, []string{"1:held", "2:active"}) {
 		t.Fatalf("lines %v", got)
 	}
