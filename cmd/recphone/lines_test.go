@@ -195,7 +195,7 @@ func TestWindowTwoLinesSwapConference(t *testing.T) {
 	r.tap("Split")
 	r.waitRows("1,active ◀", "2,held")
 
-	r.tap("Hang up") // the current line: bob
+	r.tap("Hang up")     // the current line: bob
 	r.waitRows("2,held") // carol, on hold since the split; the list hides for one call
 	r.waitFor(20*time.Second, "bob's call ended", func() bool { return len(engine.Calls()) == 1 })
 	if c := engine.Calls()[0]; !strings.Contains(c.Remote().URI, "carol") {
