@@ -48,7 +48,7 @@ func needDisplay(t *testing.T) {
 // the README shows.
 func docShot(name string) bool {
 	switch name {
-	case "1-idle", "2-recording", "3-paused", "5-ended", "6-incoming", "alarm-not-recording":
+	case "1-idle", "2-recording", "3-paused", "5-ended", "6-incoming", "alarm-not-recording", "lines-two-calls", "lines-conference":
 		return true
 	}
 	return false
