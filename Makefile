@@ -4,7 +4,7 @@ BIN := bin
 export PATH := $(PATH):/usr/local/go/bin
 export LANG := en_US.UTF-8
 
-.PHONY: run test build deps deps-run vet fuzz bench clean package deb archive
+.PHONY: run test build deps deps-run vet fuzz bench bench-call bench-idle clean package deb archive
 
 # With no RUN_ARGS the desktop app starts its loopback demo; pass a
 # configuration with RUN_ARGS="--config my.toml".
@@ -52,6 +52,22 @@ fuzz:
 # Under the test rig, so the sound-path benchmarks have their devices.
 bench: deps
 	.ci/test-env $(GO) test -run '^$$' -bench . -benchmem ./...
+
+# What a call costs: a recorded recphone call, a plain recphone call and a
+# plain baresip call, all at once for BENCH_DURATION; prints CPU, CPU per
+# call-second, peak RSS and the ratios against baresip (docs/benchmarks.md).
+BENCH_DURATION ?= 20s
+bench-call: deps
+	$(GO) build -o $(BIN)/ ./cmd/recphone-cli ./cmd/recphone-srs ./cmd/internal/benchcall
+	.ci/test-env $(BIN)/benchcall -cli $(BIN)/recphone-cli -srs $(BIN)/recphone-srs -duration $(BENCH_DURATION) $(BENCH_ARGS)
+
+# The desktop app at rest next to Debian's linphone-desktop (installed for
+# the comparison), both under the rig's display with software GL.
+IDLE_DURATION ?= 60s
+bench-idle: deps
+	command -v linphone >/dev/null || apt-get install -y linphone-desktop dbus
+	$(GO) build -o $(BIN)/ ./cmd/recphone ./cmd/internal/benchcall
+	LIBGL_ALWAYS_SOFTWARE=1 .ci/test-env $(BIN)/benchcall -idle $(IDLE_DURATION) -app $(BIN)/recphone $(BENCH_ARGS)
 
 # make package: the Debian package (make deb) and the archive for other
 # distributions (make archive).

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -43,8 +44,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	list := fs.Bool("list-devices", false, "print the audio devices as JSON lines and exit")
 	showVersion := fs.Bool("version", false, "print the version and commit, and exit")
 	policyPath := fs.String("policy", "", "recording policy file (default "+policy.DefaultPath+" when it exists)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
+			return 2
+		}
+		defer stop()
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, version.String("recphone-cli"))
@@ -123,6 +133,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	stopLevels()
 	shutdown()
 	return 0
+}
+
+// startCPUProfile profiles the process into path until stop is called; it
+// is how a call's costs are looked at (make bench-call BENCH_ARGS=-profile).
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // readLines delivers stdin lines on a channel, closed at EOF or a read
