@@ -312,3 +312,44 @@ func TestSettingsShowProvisioningStatus(t *testing.T) {
 		}
 	}
 }
+
+// A second call rings in during a call (sipp calls the agent): its line
+// rings with Answer enabled beside the call in progress; Answer picks it
+// up and the engine holds the first call and focuses the second.
+func TestWindowAnswerDuringACall(t *testing.T) {
+	siptest.RequireSIPp(t)
+	bob := siptest.StartBaresip(t, siptest.BaresipOptions{User: "bob", ToneHz: 1000})
+	r := started(t, alicePhone, flags{})
+	engine := r.b.phone.Engine
+	r.win.Dial(bob.URI())
+	r.waitFor(20*time.Second, "bob answered", func() bool { return !r.button("Transfer").Disabled() })
+	caller, err := siptest.SIPp{Scenario: filepath.Join("..", "recphone-cli", "testdata", "uac_call.xml"), Remote: engine.ListenAddr(),
+		Keys: map[string]string{"service": "alice"}, Timeout: 45 * time.Second}.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitRows("1,active ◀", "2,ringing")
+	if r.button("Answer").Disabled() || !r.button("Call").Disabled() {
+		t.Error("a call rings in: Answer disabled or Call enabled")
+	}
+	r.tap("Answer")
+	// sipp puts its call on hold a second after the answer: line 2 is
+	// then held by the remote, still the one the agent hears.
+	r.waitFor(20*time.Second, "line 1 held and line 2 focused", func() bool {
+		rows := r.win.Rows()
+		return len(rows) == 2 && rows[0][2] == "held" && strings.HasSuffix(rows[1][2], "◀")
+	})
+	if f := engine.Focused(); f == nil || f.ID != "2" {
+		t.Errorf("engine focus %v, want call 2", f)
+	}
+	res, err := caller.Wait(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 {
+		t.Fatalf("caller scenario failed:\n%s", res.Summary())
+	}
+	r.waitRows("1,held") // the caller hung up; bob stays on hold until the agent says
+	r.tap("Hang up")
+	r.waitFor(20*time.Second, "no call", func() bool { return len(engine.Calls()) == 0 })
+}
