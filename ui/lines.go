@@ -179,13 +179,15 @@ func (w *Window) SetConference(ids []string) {
 	w.render()
 }
 
-// SetTransfer shows a transfer's progress on its line; done with ok
-// false is a transfer that failed, said on the error line too.
+// SetTransfer shows a transfer's progress on its line. A transfer that
+// failed is said on the error line, and the line shows its call's state
+// again: the call goes on.
 func (w *Window) SetTransfer(id, progress string, failed bool) {
-	w.lines.SetTransfer(id, progress)
 	if failed {
 		w.ShowError(errors.New(progress))
+		progress = ""
 	}
+	w.lines.SetTransfer(id, progress)
 	w.render()
 }
 

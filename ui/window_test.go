@@ -882,3 +882,18 @@ func TestDefaultSizeFitsTheButtons(t *testing.T) {
 		}
 	}
 }
+
+// A transfer's progress replaces the line's state; a failed one is said
+// on the error line and the line shows its call again.
+func TestTransferProgressOnTheLine(t *testing.T) {
+	r := newRig(t, nil)
+	r.twoCalls()
+	r.w.SetTransfer("c2", "transferring to sip:dave@x: 180", false)
+	if got := r.w.Rows()[1][2]; got != "transferring to sip:dave@x: 180" {
+		t.Errorf("line 2 says %q during the transfer", got)
+	}
+	r.w.SetTransfer("c2", "transfer to sip:dave@x failed: 486 Busy Here", true)
+	if got := r.w.Rows()[1][2]; got != "active ◀" || !strings.Contains(r.w.ErrorText(), "486") {
+		t.Errorf("after a failed transfer line 2 says %q, error %q", got, r.w.ErrorText())
+	}
+}
