@@ -1,10 +1,12 @@
 package ui
 
 import (
+	"image/color"
 	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/theme"
@@ -97,7 +99,12 @@ func newPhonePanel(w *Window) *phonePanel {
 	p.reason = widget.NewSelectEntry([]string{"payment card details", "personal data", "customer asked"})
 	p.reason.SetPlaceHolder("optional")
 	reasonRow := container.NewBorder(nil, nil, widget.NewLabel("Pause reason"), nil, p.reason)
-	p.object = container.NewVScroll(container.NewVBox(w.linesPanel.object, info, controls, widget.NewSeparator(), dialRow, pad, reasonRow, hint))
+	// The scroll bar is drawn over the content's right edge: without the
+	// gutter it covered the right-hand buttons (Mute, Call, Hang up).
+	gutter := canvas.NewRectangle(color.Transparent)
+	gutter.SetMinSize(fyne.NewSize(theme.Size(theme.SizeNameScrollBar)+theme.Padding(), 0))
+	content := container.NewVBox(w.linesPanel.object, info, controls, widget.NewSeparator(), dialRow, pad, reasonRow, hint)
+	p.object = container.NewVScroll(container.NewBorder(nil, nil, nil, gutter, content))
 	return p
 }
 

@@ -72,8 +72,9 @@ func TestLinesEndToEnd(t *testing.T) {
 		for {
 			box := d.greenBox(d.screenshot(name), bottom)
 			if !box.Empty() && box.Dx() >= 30 {
-				if box.Max.X >= d.x+d.w-2 {
-					t.Errorf("%s: the Call button reaches the window's right edge (x %d of %d): clipped", name, box.Max.X-d.x, d.w)
+				// The scroll bar (about 12 px) is drawn over the right edge.
+				if box.Max.X >= d.x+d.w-12 {
+					t.Errorf("%s: the Call button reaches under the scroll bar at the window's right edge (x %d of %d): clipped", name, box.Max.X-d.x, d.w)
 				}
 				return box
 			}
