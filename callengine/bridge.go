@@ -28,13 +28,26 @@ type bridge struct {
 	// and each other, and the agent hears them all (focus is ignored).
 	conf atomic.Pointer[conference]
 
+	// flags holds the calls the agent holds or muted, replaced on change.
+	flags atomic.Pointer[map[frameSink]sinkFlags]
+
+	// voiceTaps hear the agent's microphone on every tick of a conference
+	// (Engine.TapConferenceVoice), replaced on change.
+	voiceTaps atomic.Pointer[[]*voiceTap]
+
 	// waiting plays the call-waiting tone to the agent: a call rings in
 	// while the agent is in another.
 	waiting atomic.Bool
 
+	// moh is the music on hold (Config.HoldMusic), played in a loop to
+	// every call the agent holds; nil: they are sent silence.
+	moh []int16
+
 	// Used on the device's frame goroutine only.
 	silence, discard []int16
-	waitPos          int // samples into the call-waiting cycle
+	waitPos          int     // samples into the call-waiting cycle
+	mohFrame         []int16 // this tick's music on hold
+	mohPos           int
 
 	mu     sync.Mutex // orders changes of sinks and the device's start and stop
 	cancel context.CancelFunc
@@ -43,6 +56,37 @@ type bridge struct {
 
 type frameSink interface{ ProcessFrame(mic, speaker []int16) }
 type frameSinkBox struct{ s frameSink }
+
+// sinkFlags is what the agent set on one call: held (it gets the music on
+// hold) and muted (it gets silence instead of the microphone).
+type sinkFlags struct{ held, muted bool }
+
+// setFlags changes the flags of s.
+func (b *bridge) setFlags(s frameSink, change func(*sinkFlags)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	next := map[frameSink]sinkFlags{}
+	if p := b.flags.Load(); p != nil {
+		for k, v := range *p {
+			next[k] = v
+		}
+	}
+	f := next[s]
+	change(&f)
+	if f == (sinkFlags{}) {
+		delete(next, s)
+	} else {
+		next[s] = f
+	}
+	b.flags.Store(&next)
+}
+
+func (b *bridge) flagsOf(s frameSink) sinkFlags {
+	if p := b.flags.Load(); p != nil {
+		return (*p)[s]
+	}
+	return sinkFlags{}
+}
 
 // attach adds s to the calls the clock runs; the device starts with the
 // first. Only setFocus gives a call the agent's ear and voice.
@@ -99,6 +143,17 @@ func (b *bridge) detach(s frameSink) {
 	if f := b.focus.Load(); f != nil && f.s == s {
 		b.focus.CompareAndSwap(f, nil)
 	}
+	if p := b.flags.Load(); p != nil {
+		if _, ok := (*p)[s]; ok {
+			rest := map[frameSink]sinkFlags{}
+			for k, v := range *p {
+				if k != s {
+					rest[k] = v
+				}
+			}
+			b.flags.Store(&rest)
+		}
+	}
 	last := len(next) == 0
 	b.mu.Unlock()
 	if last {
@@ -111,6 +166,28 @@ func (b *bridge) current() []frameSink {
 		return *p
 	}
 	return nil
+}
+
+type voiceTap struct{ fn func([]int16) }
+
+// addVoiceTap adds fn to the conference's voice taps; the returned func
+// removes it.
+func (b *bridge) addVoiceTap(fn func([]int16)) (remove func()) {
+	t := &voiceTap{fn}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var next []*voiceTap
+	if p := b.voiceTaps.Load(); p != nil {
+		next = slices.Clone(*p)
+	}
+	next = append(next, t)
+	b.voiceTaps.Store(&next)
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		rest := slices.DeleteFunc(slices.Clone(*b.voiceTaps.Load()), func(o *voiceTap) bool { return o == t })
+		b.voiceTaps.Store(&rest)
+	}
 }
 
 // conference is a mix of calls with its buffers, made once when it is set
@@ -145,12 +222,17 @@ func (b *bridge) inConference() []frameSink {
 
 // mixConference runs a conference's tick: each member is sent the agent
 // plus what the other members said (the last frame of those not yet run
-// this tick: 20 ms more delay at most), and the agent hears them all.
+// this tick: 20 ms more delay at most), and the agent hears them all. A
+// member the agent muted hears the others only.
 func (b *bridge) mixConference(c *conference, mic, speaker []int16) {
 	clear(speaker)
 	for i, s := range c.members {
 		send := c.send[:len(mic)]
-		copy(send, mic)
+		if b.flagsOf(s).muted {
+			clear(send)
+		} else {
+			copy(send, mic)
+		}
 		for j := range c.members {
 			if j != i {
 				addSaturated(send, c.heard[j])
@@ -185,19 +267,37 @@ func (b *bridge) frame(mic, speaker []int16) {
 	if conf != nil && len(mic) <= len(conf.send) {
 		b.mixConference(conf, mic, speaker)
 		heard = true
+		if taps := b.voiceTaps.Load(); taps != nil {
+			for _, tap := range *taps {
+				tap.fn(mic)
+			}
+		}
 	} else {
 		conf = nil
 	}
+	mohReady := false
 	for _, s := range b.current() {
 		if conf != nil && slices.Contains(conf.members, s) {
 			continue
 		}
-		if conf == nil && s == focus {
-			s.ProcessFrame(mic, speaker)
+		f := b.flagsOf(s)
+		switch {
+		case conf == nil && s == focus:
+			if f.muted {
+				s.ProcessFrame(b.silence, speaker)
+			} else {
+				s.ProcessFrame(mic, speaker)
+			}
 			heard = true
-			continue
+		case f.held && len(b.moh) > 0:
+			if !mohReady { // one tick of the music, for every held call
+				b.nextMOH(len(mic))
+				mohReady = true
+			}
+			s.ProcessFrame(b.mohFrame, b.discard)
+		default:
+			s.ProcessFrame(b.silence, b.discard)
 		}
-		s.ProcessFrame(b.silence, b.discard)
 	}
 	if !heard {
 		clear(speaker)
@@ -206,6 +306,21 @@ func (b *bridge) frame(mic, speaker []int16) {
 		b.mixWaiting(speaker)
 	} else {
 		b.waitPos = 0
+	}
+}
+
+// nextMOH fills mohFrame with the next n samples of the looped music.
+func (b *bridge) nextMOH(n int) {
+	if len(b.mohFrame) != n {
+		b.mohFrame = make([]int16, n) // once per frame size, not per frame
+	}
+	for i := 0; i < n; {
+		if b.mohPos >= len(b.moh) {
+			b.mohPos = 0
+		}
+		k := copy(b.mohFrame[i:], b.moh[b.mohPos:])
+		b.mohPos += k
+		i += k
 	}
 }
 

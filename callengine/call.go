@@ -52,6 +52,10 @@ type Call struct {
 	answered    time.Time
 	localHold   bool
 	remoteHold  bool
+	muted       bool   // the agent's microphone does not reach this call
+	referredBy  string // the Referred-By we dialled with (a transfer of the agent)
+	replaces    *Call  // the call this one took over (an INVITE with Replaces)
+	replaceOnce sync.Once
 	media       *media.Session
 	localSDP    sdp.Session
 	remoteSDP   *sdp.Session
@@ -108,6 +112,30 @@ func (c *Call) Codec() sdp.Codec {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.codec
+}
+
+// ReferredBy is who transferred this call to us: the Referred-By of the
+// REFER the phone followed (an outgoing call) or of the INVITE (an
+// incoming one); "" when it is no transfer.
+func (c *Call) ReferredBy() string {
+	c.mu.Lock()
+	by := c.referredBy
+	c.mu.Unlock()
+	if by != "" || c.Direction == Outgoing {
+		return by
+	}
+	if v := c.PeerHeader("Referred-By"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Replaces is the call this one took over (the agent is the target of an
+// attended transfer), nil if none.
+func (c *Call) Replaces() *Call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.replaces
 }
 
 // Done is closed when the call has ended.

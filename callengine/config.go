@@ -51,6 +51,12 @@ type Config struct {
 	// MaxCalls is how many calls the agent may have at once (lines);
 	// default 4. A new call beyond them is refused busy (486).
 	MaxCalls int
+	// HoldMusic is played in a loop to the calls the agent holds (samples
+	// at audio.SampleRate); nil: they are sent silence.
+	HoldMusic []int16
+	// AnswerKeepsFocus answers a second call without holding the first:
+	// the agent stays with the first and swaps with Focus.
+	AnswerKeepsFocus bool
 }
 
 const (

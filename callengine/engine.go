@@ -40,6 +40,7 @@ type Engine struct {
 	mu     sync.Mutex
 	calls  map[string]*Call // by SIP Call-ID
 	focus  *Call            // the call the agent hears and speaks to (lines.go)
+	conf   []*Call          // the calls last put in a conference (lines.go)
 	nextID int
 	closed bool // no new calls (EndCalls)
 	shut   bool // Shutdown ran
@@ -65,6 +66,7 @@ func New(cfg Config, device audio.Device, log *slog.Logger) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: log, aor: aor, registrar: registrar, device: device, calls: map[string]*Call{}}
 	e.bridge.dev = device
 	e.bridge.log = log
+	e.bridge.moh = cfg.HoldMusic
 	return e, nil
 }
 

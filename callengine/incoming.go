@@ -67,6 +67,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := e.newCall(Incoming, callID.Value(), transport)
 	c.state = StateIncoming
+	c.replaces = replaced
 	c.remote = partyOf(from.DisplayName, &from.Address)
 	c.takePeerIdentityLocked(req)
 	c.sessionID = SessionID{Local: newSessionUUID(), Remote: peerSessionUUID(req)}
@@ -131,7 +132,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		d = answerDecision{answer: true}
 		defer func() {
 			if c.State() == StateAnswered || c.State() == StateHeld {
-				replaced.replacedNow()
+				c.endReplaced() // if the ACK did not already
 			}
 		}()
 	} else {
@@ -158,8 +159,10 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	// Answering during another call holds it: the agent talks to one
-	// party at a time.
-	e.takeFocus(c, replaced) // nil but for a Replaces: that call ends, it is not held
+	// party at a time. With AnswerKeepsFocus the agent stays where it is.
+	if f := e.Focused(); replaced != nil || !e.cfg.AnswerKeepsFocus || f == nil || f.State() == StateEnded {
+		e.takeFocus(c, replaced) // nil but for a Replaces: that call ends, it is not held
+	}
 	var body []byte
 	if offer != nil {
 		dir, err := c.applyRemoteSDP(offer, true)

@@ -33,7 +33,11 @@ func (c *Call) onAck(req *sip.Request) {
 	c.mu.Lock()
 	awaiting := c.answerInACK
 	c.answerInACK = false
+	replaced := c.replaces
 	c.mu.Unlock()
+	if replaced != nil {
+		c.endReplaced() // the new dialog is confirmed (RFC 3891 §3)
+	}
 	if !awaiting || len(req.Body()) == 0 {
 		return
 	}
@@ -175,6 +179,11 @@ func (c *Call) holdAndFocus(ctx context.Context, hold, focus bool) error {
 		c.mu.Unlock()
 		return err
 	}
+	c.mu.Lock()
+	if m := c.media; m != nil {
+		c.e.bridge.setFlags(m, func(f *sinkFlags) { f.held = hold })
+	}
+	c.mu.Unlock()
 	// A call we hold gets no microphone even while it has the focus (the
 	// party on hold must not hear the agent); resuming it gives it back.
 	// Resuming a call while another one has the focus (the recorder

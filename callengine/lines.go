@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -150,11 +151,21 @@ func (e *Engine) Conference(ctx context.Context, calls ...*Call) error {
 	e.bridge.setConference(sinks)
 	e.mu.Lock()
 	e.focus = calls[0]
+	e.conf = slices.Clone(calls)
 	e.mu.Unlock()
 	c0 := calls[0]
 	c0.log.Info("conference", "calls", len(calls))
 	e.emit(ConferenceEvent{Calls: slices.Clone(calls)})
 	return nil
+}
+
+// TapConferenceVoice subscribes fn to the agent's microphone on every 20
+// ms tick while a conference is mixed (what the agent says, before the
+// others are added), for a recording of the conference's mix. fn runs on
+// the device's frame goroutine: it must copy what it keeps and return at
+// once. The returned func removes the tap.
+func (e *Engine) TapConferenceVoice(fn func(mic []int16)) (remove func()) {
+	return e.bridge.addVoiceTap(fn)
 }
 
 // Split ends the conference: c keeps the agent, the others are held.
@@ -163,6 +174,110 @@ func (e *Engine) Split(ctx context.Context, c *Call) error {
 		return fmt.Errorf("%w: no conference", ErrBadState)
 	}
 	e.bridge.setConference(nil)
+	e.mu.Lock()
+	e.conf = nil
+	e.mu.Unlock()
 	e.emit(ConferenceEvent{})
 	return e.Focus(ctx, c)
+}
+
+// MuteEvent reports that the agent muted or unmuted one call.
+type MuteEvent struct {
+	Call  *Call
+	Muted bool
+}
+
+func (MuteEvent) event() {}
+
+// SetMute keeps the agent's microphone from this call (true) or gives it
+// back: a muted call is sent silence, in a conference too, while the agent
+// still hears it. Its recording shows the silence it was sent.
+func (c *Call) SetMute(muted bool) error {
+	c.mu.Lock()
+	if c.state == StateEnded {
+		c.mu.Unlock()
+		return ErrBadState
+	}
+	changed := c.muted != muted
+	c.muted = muted
+	m := c.media
+	c.mu.Unlock()
+	if m != nil {
+		c.e.bridge.setFlags(m, func(f *sinkFlags) { f.muted = muted })
+	}
+	if changed {
+		c.log.Info("call mute", "muted", muted)
+		c.e.emit(MuteEvent{Call: c, Muted: muted})
+	}
+	return nil
+}
+
+// Muted reports whether the agent muted this call.
+func (c *Call) Muted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.muted
+}
+
+// Leave takes the agent out of a conference of two calls and leaves the
+// two remote parties talking to each other: a transfer by conference,
+// done as the attended transfer of one party to the other (REFER with
+// Replaces). A party that does not take transfers is tried the other way
+// round; when neither does, the conference goes on and the error says so.
+// It returns once a REFER is accepted; TransferEvents follow, and the
+// calls end as the transfer completes.
+func (e *Engine) Leave(ctx context.Context) error {
+	calls := e.conferenceCalls()
+	if len(calls) != 2 {
+		return fmt.Errorf("%w: leaving needs a conference of two calls", ErrBadState)
+	}
+	var errs []error
+	for _, pair := range [][2]*Call{{calls[0], calls[1]}, {calls[1], calls[0]}} {
+		from, to := pair[0], pair[1]
+		if allow := from.PeerHeader("Allow"); len(allow) > 0 && !allows(allow, "REFER") {
+			errs = append(errs, fmt.Errorf("call %s: %w: its Allow has no REFER", from.ID, ErrReferRefused))
+			continue
+		}
+		err := from.transferTo(ctx, to, false)
+		if err == nil {
+			from.log.Info("leaving the conference: the party is transferred", "to", to.ID)
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("call %s: %w", from.ID, err))
+		if !errors.Is(err, ErrReferRefused) {
+			break // the REFER went wrong, not the peer's support: stop here
+		}
+	}
+	return fmt.Errorf("%w: cannot leave the conference: %w", ErrTransfer, errors.Join(errs...))
+}
+
+// allows reports whether Allow header values list method.
+func allows(values []string, method string) bool {
+	for _, v := range values {
+		for _, m := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(m), method) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// conferenceCalls are the live calls mixed in the conference, in the
+// order Conference was given them.
+func (e *Engine) conferenceCalls() []*Call {
+	members := e.bridge.inConference()
+	e.mu.Lock()
+	conf := slices.Clone(e.conf)
+	e.mu.Unlock()
+	var out []*Call
+	for _, c := range conf {
+		c.mu.Lock()
+		m := c.media
+		c.mu.Unlock()
+		if m != nil && slices.Contains(members, frameSink(m)) {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -36,6 +37,11 @@ func (e *Engine) dialURI(ctx context.Context, uri sip.Uri, keep *Call, extra ...
 	c := e.newCall(Outgoing, sip.GenerateTagN(32), transport)
 	c.remote = Party{URI: (&sip.Uri{Scheme: uri.Scheme, User: uri.User, Host: uri.Host, Port: uri.Port}).String()}
 	c.sessionID = SessionID{Local: newSessionUUID()}
+	for _, h := range extra {
+		if strings.EqualFold(h.Name(), "Referred-By") {
+			c.referredBy = h.Value()
+		}
+	}
 	if err := e.addCall(c); err != nil {
 		return nil, err
 	}

@@ -35,6 +35,10 @@ func (TransferEvent) event() {}
 // ErrTransfer marks a transfer that did not happen; the call goes on.
 var ErrTransfer = errors.New("callengine: transfer failed")
 
+// ErrReferRefused marks a peer that does not take transfers at all: it
+// does not allow REFER, or declined it (405, 420, 501, 603).
+var ErrReferRefused = errors.New("callengine: the peer does not accept transfers (REFER)")
+
 // transferWait bounds the wait for the final NOTIFY of a transfer.
 const transferWait = 60 * time.Second
 
@@ -45,7 +49,7 @@ func (c *Call) Transfer(ctx context.Context, target string) error {
 	if err != nil {
 		return err
 	}
-	return c.refer(ctx, "<"+uri.String()+">", uri.String())
+	return c.refer(ctx, "<"+uri.String()+">", uri.String(), true)
 }
 
 // TransferTo hands the remote party to the party of another call of ours
@@ -53,6 +57,12 @@ func (c *Call) Transfer(ctx context.Context, target string) error {
 // Replaces (RFC 3891), so the target's call with us is replaced by one
 // with our remote party.
 func (c *Call) TransferTo(ctx context.Context, other *Call) error {
+	return c.transferTo(ctx, other, true)
+}
+
+// transferTo is TransferTo; hold false leaves the call as it is while the
+// transfer runs (a conference the agent leaves goes on meanwhile).
+func (c *Call) transferTo(ctx context.Context, other *Call, hold bool) error {
 	if other == c {
 		return fmt.Errorf("%w: a call cannot be transferred to itself", ErrBadState)
 	}
@@ -64,10 +74,12 @@ func (c *Call) TransferTo(ctx context.Context, other *Call) error {
 	replaces := d.CallID() + ";to-tag=" + d.RemoteTag() + ";from-tag=" + d.LocalTag()
 	u := d.RemoteTarget()
 	target := sip.Uri{Scheme: u.Scheme, User: u.User, Host: u.Host, Port: u.Port, UriParams: u.UriParams}
-	return c.refer(ctx, "<"+target.String()+"?Replaces="+url.QueryEscape(replaces)+">", other.Remote().URI)
+	return c.refer(ctx, "<"+target.String()+"?Replaces="+url.QueryEscape(replaces)+">", other.Remote().URI, hold)
 }
 
-func (c *Call) refer(ctx context.Context, referTo, shown string) error {
+// refer sends the REFER; hold puts the call on hold first (and back on a
+// failure).
+func (c *Call) refer(ctx context.Context, referTo, shown string, hold bool) error {
 	d := c.dialog()
 	st := c.State()
 	if d == nil || (st != StateAnswered && st != StateHeld) {
@@ -80,7 +92,7 @@ func (c *Call) refer(ctx context.Context, referTo, shown string) error {
 	}
 	tr := &transferState{target: shown, notify: make(chan sipfrag, 8)}
 	c.transfer = tr
-	heldBefore := c.localHold
+	heldBefore := c.localHold || !hold
 	c.mu.Unlock()
 	fail := func(err error) error {
 		c.mu.Lock()
@@ -108,7 +120,12 @@ func (c *Call) refer(ctx context.Context, referTo, shown string) error {
 	}
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		c.e.emit(TransferEvent{Call: c, Target: shown, Status: res.StatusCode, Reason: res.Reason, Done: true})
-		return fail(fmt.Errorf("%w: REFER answered %d %s", ErrTransfer, res.StatusCode, res.Reason))
+		err := fmt.Errorf("%w: REFER answered %d %s", ErrTransfer, res.StatusCode, res.Reason)
+		switch res.StatusCode {
+		case 405, 420, 501, 603:
+			err = fmt.Errorf("%w: %w", ErrReferRefused, err)
+		}
+		return fail(err)
 	}
 	c.log.Info("transfer accepted", "target", shown)
 	c.e.bg.Add(1)
@@ -376,6 +393,16 @@ func (e *Engine) replacedBy(value string) *Call {
 		return c
 	}
 	return nil
+}
+
+// endReplaced ends, once, the call c took over: when c's ACK arrives, or
+// when its answer is done.
+func (c *Call) endReplaced() {
+	c.replaceOnce.Do(func() {
+		if r := c.Replaces(); r != nil {
+			r.replacedNow()
+		}
+	})
 }
 
 // replacedNow ends a call another one has taken over.

@@ -6,8 +6,10 @@ import "github.com/recphone/recphone/callengine"
 // recorded in one group. A call keeps its group through failovers and
 // parallel recorders; a call the agent dials while in another one (a
 // consultation, the first step of an attended transfer) joins that call's
-// group. A call that rings in during another is a new customer: its own
-// group.
+// group, and so does a call that takes over another (Replaces, the agent
+// the target of an attended transfer) or that the agent was transferred
+// to (dialled for a REFER). A call that rings in during another is a new
+// customer: its own group.
 
 // groupFor is the group a new recording of call belongs to ("": a new one).
 func (r *Recorder) groupFor(call *callengine.Call) string {
@@ -15,6 +17,13 @@ func (r *Recorder) groupFor(call *callengine.Call) string {
 	defer r.mu.Unlock()
 	if g, ok := r.groups[call.ID]; ok {
 		return g
+	}
+	// The target of an attended transfer: the call that takes over another
+	// goes on in its group.
+	if old := call.Replaces(); old != nil {
+		if g, ok := r.groups[old.ID]; ok {
+			return g
+		}
 	}
 	if call.Direction != callengine.Outgoing {
 		return ""

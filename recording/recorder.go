@@ -80,8 +80,12 @@ type Recorder struct {
 	// groups is each live call's RFC 7865 group: a consultation shares
 	// the group of the call it was dialled from (groups.go).
 	groups map[string]string
-	closed bool
-	wg     sync.WaitGroup
+	// conf is the engine's conference now (its first call the host of a
+	// mixed recording) and confMode how it is recorded (conference.go).
+	conf     []*callengine.Call
+	confMode policy.Conference
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 // New prepares a recorder for the calls of engine, which must have been
@@ -262,13 +266,26 @@ func (r *Recorder) onEngineEvent(ev callengine.Event) {
 	case callengine.PeerRequestEvent:
 		r.onPeerRequest(ev)
 	case callengine.RemoteIdentityEvent:
+		at := time.Now()
+		answered := ev.Call.State() == callengine.StateAnswered || ev.Call.State() == callengine.StateHeld
 		for _, s := range r.sessionsOf(ev.Call.ID) {
 			s.do(func(ctx context.Context) {
-				if _, meta := s.current(); meta != nil && meta.update(ev.Call) {
-					s.sendSnapshot(ctx, "remote identity changed")
+				_, meta := s.current()
+				if meta == nil {
+					return
 				}
+				if answered {
+					meta.changeRemote(ev.Call, at) // a new party within the call
+				} else if !meta.update(ev.Call) {
+					return
+				}
+				s.sendSnapshot(ctx, "remote identity changed")
 			})
 		}
+	case callengine.ConferenceEvent:
+		r.onConference(ev)
+	case callengine.TransferEvent:
+		r.onTransfer(ev)
 	}
 }
 
@@ -316,6 +333,7 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 		}
 	case callengine.StateEnded:
 		defer r.unpin(c.ID)
+		r.confMemberEnded(c, time.Now())
 		r.mu.Lock()
 		delete(r.prefs, c.ID)
 		delete(r.groups, c.ID)

@@ -466,8 +466,10 @@ func transcode(dst, src []byte, fromUlaw bool) {
 type mixer struct {
 	out *rsStream
 
-	mu     sync.Mutex
-	queues [2]frameQueue
+	mu sync.Mutex
+	// queues: 0 what the agent's side sends, 1 what it receives, the
+	// rest the voices of conference members recorded with the call.
+	queues []frameQueue
 	ts     uint32
 	ssrc   uint32
 	enc    [media.FrameSamples]byte
@@ -500,10 +502,66 @@ func (q *frameQueue) popInto(sum []int32) {
 	q.n--
 }
 
-func newMixer(out *rsStream) *mixer { return &mixer{out: out, ssrc: 1} }
+// mixSources is how many sources a mixer sums: both directions of a call
+// and the voices of conference members recorded with it.
+const mixSources = 8
+
+func newMixer(out *rsStream) *mixer {
+	return &mixer{out: out, ssrc: 1, queues: make([]frameQueue, mixSources)}
+}
 
 // add decodes one CS audio packet into its direction's queue.
 func (m *mixer) add(p media.Packet) {
+	idx := 0
+	if p.Direction == media.Received {
+		idx = 1
+	}
+	m.addAt(idx, p)
+}
+
+// voiceFeed sends frames of linear audio (the agent's voice in a mixed
+// conference, on the device's clock) as one stream: encoded as the stream
+// is, each at once, with its own SSRC and timestamps.
+type voiceFeed struct {
+	out *rsStream
+	ts  uint32
+	enc [media.FrameSamples]byte
+}
+
+// push encodes and sends one 20 ms frame; it runs on the frame goroutine.
+func (v *voiceFeed) push(pcm []int16) {
+	if len(pcm) != media.FrameSamples {
+		return
+	}
+	v.out.mu.Lock()
+	codec := v.out.codec
+	v.out.mu.Unlock()
+	for i, x := range pcm {
+		if codec == media.PCMA {
+			v.enc[i] = g711.EncodeAlawFrame(x)
+		} else {
+			v.enc[i] = g711.EncodeUlawFrame(x)
+		}
+	}
+	v.ts += media.FrameSamples
+	v.out.forward(media.Packet{PayloadType: codec.PayloadType(), Timestamp: v.ts, SSRC: 2, Time: time.Now(), Payload: v.enc[:]})
+}
+
+// addPCM queues a frame of linear audio as source idx.
+func (m *mixer) addPCM(idx int, pcm []int16) {
+	if idx < 0 || idx >= len(m.queues) || len(pcm) != media.FrameSamples {
+		return
+	}
+	m.mu.Lock()
+	m.queues[idx].push(pcm)
+	m.mu.Unlock()
+}
+
+// addAt decodes one CS audio packet into source idx's queue.
+func (m *mixer) addAt(idx int, p media.Packet) {
+	if idx < 0 || idx >= len(m.queues) {
+		return
+	}
 	var pcm [media.FrameSamples]int16
 	if len(p.Payload) != media.FrameSamples {
 		return // only 20 ms G.711 frames are mixed; events are not audible
@@ -519,10 +577,6 @@ func (m *mixer) add(p media.Packet) {
 		}
 	default:
 		return
-	}
-	idx := 0
-	if p.Direction == media.Received {
-		idx = 1
 	}
 	m.mu.Lock()
 	m.queues[idx].push(pcm[:])
@@ -558,9 +612,11 @@ func (m *mixer) run(ctx context.Context) {
 func (m *mixer) mixOne(at time.Time) {
 	var sum [media.FrameSamples]int32
 	m.mu.Lock()
-	empty := m.queues[0].n == 0 && m.queues[1].n == 0
-	m.queues[0].popInto(sum[:])
-	m.queues[1].popInto(sum[:])
+	empty := true
+	for i := range m.queues {
+		empty = empty && m.queues[i].n == 0
+		m.queues[i].popInto(sum[:])
+	}
 	m.mu.Unlock()
 	m.ts += media.FrameSamples
 	if empty {

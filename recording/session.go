@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,10 +43,20 @@ type session struct {
 	pol     *policy.Resolved
 	streams []*rsStream
 	mixer   *mixer
-	ops     chan func(context.Context)
-	ctx     context.Context
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// confMix sums what the agent hears in a mixed conference this RS
+	// records (label 2); nil otherwise. confStop ends it, guestTaps are the
+	// other members' taps (conference.go), both under mu.
+	confMix  atomic.Pointer[mixer]
+	confStop context.CancelFunc
+	// confVoice: label 1 carries the agent's voice from the bridge, not
+	// what the first call is sent; untapVoice ends it.
+	confVoice  atomic.Bool
+	untapVoice func()
+	guestTaps  map[string]func()
+	ops        chan func(context.Context)
+	ctx        context.Context
+	cancel     context.CancelFunc
+	done       chan struct{}
 
 	mu sync.Mutex
 	// call is the call recorded now; nil while an SRS-initiated RS waits
@@ -141,23 +152,7 @@ func (s *session) attach(call *callengine.Call) error {
 	if err != nil {
 		return err
 	}
-	var tap media.Tap
-	if s.mixer != nil {
-		tap = s.mixer.add // the mix carries no telephone events
-	} else {
-		says, hears := s.streams[0], s.streams[1]
-		events := s.pol.ForwardDTMF
-		tap = func(p media.Packet) {
-			if !events && !isAudio(p.PayloadType) {
-				return // forward_dtmf = false: no keyed digit reaches a recording
-			}
-			if p.Direction == media.Sent {
-				says.forward(p)
-			} else {
-				hears.forward(p)
-			}
-		}
-	}
+	tap := s.tapFor()
 	s.r.joinGroup(call, meta.groupID)
 	s.mu.Lock()
 	s.call, s.meta = call, meta
@@ -168,6 +163,36 @@ func (s *session) attach(call *callengine.Call) error {
 	s.untap = untap
 	s.mu.Unlock()
 	return nil
+}
+
+// tapFor is the tap that replicates a call's packets into the streams.
+func (s *session) tapFor() media.Tap {
+	if s.mixer != nil {
+		mix := s.mixer
+		return func(p media.Packet) { // the mix carries no telephone events
+			if p.Direction == media.Sent && s.confVoice.Load() {
+				return // a mixed conference: the agent's voice comes from the bridge
+			}
+			mix.add(p)
+		}
+	}
+	says, hears := s.streams[0], s.streams[1]
+	events := s.pol.ForwardDTMF
+	return func(p media.Packet) {
+		if !events && !isAudio(p.PayloadType) {
+			return // forward_dtmf = false: no keyed digit reaches a recording
+		}
+		switch {
+		case p.Direction == media.Sent && s.confVoice.Load():
+			// a mixed conference: label 1 is the agent's voice alone (conference.go)
+		case p.Direction == media.Sent:
+			says.forward(p)
+		case isAudio(p.PayloadType) && s.confMix.Load() != nil:
+			s.confMix.Load().addAt(0, p) // a mixed conference: with the others' voices
+		default:
+			hears.forward(p)
+		}
+	}
 }
 
 // current is the call recorded now and its metadata.
@@ -919,6 +944,7 @@ func (s *session) stop(ctx context.Context, at time.Time) {
 	s.mu.Lock()
 	s.stopping = true
 	s.mu.Unlock()
+	s.unjoin("", at) // a mixed conference it recorded ends with it
 	s.detachMedia(at)
 	s.mu.Lock()
 	dlg := s.dlg

@@ -106,3 +106,55 @@ func TestHostileTenKilobyteName(t *testing.T) {
 		t.Fatalf("10 kB name came back as %d bytes", len(got))
 	}
 }
+
+// Participants come and go within one recording: a remote party replaced
+// within the call leaves (disassociate-time) as the new one joins
+// (associate-time); a conference guest and a joined session carry their
+// own times; the document stays valid.
+func TestSnapshotParticipantsComeAndGo(t *testing.T) {
+	m := testMetadata(callengine.Party{URI: "sip:1001@pbx.example"}, callengine.Party{URI: "sip:queue@pbx.example"}, false)
+	m.remoteJoined = m.start
+	t1, t2, t3 := m.start.Add(10*time.Second), m.start.Add(20*time.Second), m.start.Add(30*time.Second)
+	oldRemote := m.remoteID
+	m.replaceRemote(callengine.Party{URI: "sip:+1555@carrier.example", DisplayName: "Customer"}, t1)
+	gid, _ := metadata.NewID()
+	m.addGuests([]*member{{id: gid, callID: "2", party: callengine.Party{URI: "sip:super@pbx.example"}, joined: t2}})
+	m.guestsLeave("2", t3)
+	jid, _ := metadata.NewID()
+	jrem, _ := metadata.NewID()
+	m.joined = append(m.joined, &joinedSession{callID: "3", sessionID: jid, remoteID: jrem, remote: callengine.Party{URI: "sip:third@pbx.example"},
+		start: t1, associated: t2, disassociated: t3})
+	m.ended(m.start.Add(time.Minute))
+	doc, err := metadata.Marshal(m.snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := metadata.Parse(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := metadata.Validate(back); len(fs) != 0 {
+		t.Fatalf("findings %+v\n%s", fs, doc)
+	}
+	times := map[string][2]*time.Time{}
+	for _, a := range back.ParticipantSessionAssocs {
+		times[a.ParticipantID+"/"+a.SessionID] = [2]*time.Time{a.AssociateTime, a.DisassociateTime}
+	}
+	for _, c := range []struct {
+		what, key string
+		from, to  time.Time
+	}{
+		{"the first remote party", oldRemote + "/" + m.sessionID, m.start, t1},
+		{"the new remote party", m.remoteID + "/" + m.sessionID, t1, m.start.Add(time.Minute)},
+		{"the guest", gid + "/" + m.sessionID, t2, t3},
+		{"the joined session's party", jrem + "/" + jid, t2, t3},
+	} {
+		got, ok := times[c.key]
+		if !ok || got[0] == nil || got[1] == nil || !got[0].Equal(c.from) || !got[1].Equal(c.to) {
+			t.Errorf("%s: %v, want %v to %v", c.what, got, c.from, c.to)
+		}
+	}
+	if len(back.Participants) != 5 || len(back.Sessions) != 2 || len(back.SessionRecordingAssocs) != 2 {
+		t.Errorf("%d participants, %d sessions, %d session associations", len(back.Participants), len(back.Sessions), len(back.SessionRecordingAssocs))
+	}
+}

@@ -45,7 +45,7 @@ func (w *eventWriter) errorf(command string, err error) {
 func (w *eventWriter) lineEvent(c *callengine.Call, focused bool) {
 	remote := c.Remote()
 	w.write(map[string]any{"event": "line", "id": c.ID, "state": c.State(), "direction": c.Direction,
-		"remote": remote.URI, "remote_name": remote.DisplayName, "focused": focused})
+		"remote": remote.URI, "remote_name": remote.DisplayName, "focused": focused, "muted": c.Muted()})
 }
 
 // engineEvent turns an engine event into its JSON line.
@@ -85,6 +85,8 @@ func (w *eventWriter) engineEvent(ev callengine.Event) {
 			ids = append(ids, c.ID)
 		}
 		w.write(map[string]any{"event": "conference", "ids": ids})
+	case callengine.MuteEvent:
+		w.write(map[string]any{"event": "mute", "id": ev.Call.ID, "muted": ev.Muted})
 	case callengine.FocusEvent:
 		w.write(map[string]any{"event": "focus", "id": ev.Call.ID})
 	case callengine.DTMFEvent:

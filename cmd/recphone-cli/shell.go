@@ -61,6 +61,18 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		err = s.transfer(ctx, args)
 	case "conference", "split":
 		err = s.conference(ctx, cmd, args)
+	case "leave":
+		if len(args) != 0 {
+			err = fmt.Errorf("%w: leave", errUsage)
+			break
+		}
+		go func() { // REFERs: signalling
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+			defer cancel()
+			if err := s.engine.Leave(lctx); err != nil {
+				s.out.errorf("leave", err)
+			}
+		}()
 	case "calls":
 		for _, c := range s.engine.Calls() {
 			s.out.lineEvent(c, s.engine.Focused() == c)
@@ -119,11 +131,19 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 	case "stats":
 		s.engine.ReportStats()
 	case "mute", "unmute":
-		if len(args) != 0 {
-			err = fmt.Errorf("%w: %s", errUsage, cmd)
-			break
+		switch len(args) {
+		case 0: // the microphone, for every call
+			s.audio.setMuted(cmd == "mute")
+		case 1: // one call
+			c, cerr := s.engine.Call(args[0])
+			if cerr != nil {
+				err = fmt.Errorf("%w: %s [ID]: %w", errUsage, cmd, cerr)
+				break
+			}
+			err = c.SetMute(cmd == "mute")
+		default:
+			err = fmt.Errorf("%w: %s [ID]", errUsage, cmd)
 		}
-		s.audio.setMuted(cmd == "mute")
 	case "inject":
 		err = s.inject(ctx, args)
 	case "dtmf":
@@ -134,7 +154,7 @@ func (s *shell) execute(ctx context.Context, line string) (quit bool) {
 		digits := args[len(args)-1]
 		err = s.withCall(args[:len(args)-1], 0, func(c *callengine.Call, _ []string) error { return s.phone.SendDTMF(ctx, c.ID, digits) })
 	default:
-		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, focus, calls, transfer, conference, split, dtmf, mute, unmute, inject, pause, resume, record, stats, quit)", truncate(cmd, 40))
+		err = fmt.Errorf("unknown command %q (dial, answer, reject, hangup, hold, unhold, focus, calls, transfer, conference, split, leave, dtmf, mute, unmute, inject, pause, resume, record, stats, quit)", truncate(cmd, 40))
 	}
 	if err != nil {
 		s.out.errorf(cmd, err)

@@ -52,6 +52,20 @@ const (
 	SRTPOff       SRTP = "off"
 )
 
+// Conference says how a local conference is recorded (RFC 7245 §3.1.5).
+type Conference string
+
+// Conference recording layouts.
+const (
+	// ConferenceSeparate: each call of the conference keeps its own RS and
+	// streams; the others' participants join its metadata.
+	ConferenceSeparate Conference = "separate"
+	// ConferenceMixed: one RS (the first call's) records the conference,
+	// one stream of the mix per direction; the other calls' sessions move
+	// into it for as long as the conference lasts.
+	ConferenceMixed Conference = "mixed"
+)
+
 // Initiation says whether an SRS may start a recording itself (RFC 7245
 // §3.2) by sending the phone an INVITE with Require: siprec.
 type Initiation string
@@ -67,6 +81,7 @@ type Policy struct {
 	SRS        []string      // SRS URIs, tried in order
 	Mode       Mode          // default always when an SRS is set, else never
 	Streams    Streams       // default separate
+	Conference Conference    // default separate
 	AllowPause bool          // may the agent pause recording
 	MaxPause   time.Duration // longest single pause; 0 is no limit
 	SRTP       SRTP          // default preferred
@@ -202,6 +217,7 @@ type Settings struct {
 	SRS        []string `toml:"srs"`
 	Mode       *string  `toml:"mode"`
 	Streams    *string  `toml:"streams"`
+	Conference *string  `toml:"conference"`
 	AllowPause *bool    `toml:"allow_pause"`
 	MaxPause   *string  `toml:"max_pause"`
 	SRTP       *string  `toml:"srtp"`
@@ -465,7 +481,7 @@ func Resolve(admin *AdminFile, user Settings, source string) (Resolved, error) {
 }
 
 func (s Settings) policy() (Policy, error) {
-	p := Policy{SRS: s.SRS, Streams: Separate, AllowPause: true, Mode: Never, SRTP: SRTPPreferred,
+	p := Policy{SRS: s.SRS, Streams: Separate, Conference: ConferenceSeparate, AllowPause: true, Mode: Never, SRTP: SRTPPreferred,
 		SRSInitiated: InitiatedProvisioned, SetupTimeout: DefaultSetupTimeout, FailoverOn: DefaultFailover,
 		PingInterval: DefaultPingInterval, Parallel: 1, RequireIncoming: RejectIncoming,
 		RequireLost: ContinueLost, Notice: NoticeTone, ForwardDTMF: true}
@@ -495,6 +511,14 @@ func (s Settings) policy() (Policy, error) {
 			p.Streams = st
 		default:
 			return p, fmt.Errorf("%w: recording.streams: %q is not separate or mixed", ErrInvalid, *s.Streams)
+		}
+	}
+	if s.Conference != nil {
+		switch c := Conference(*s.Conference); c {
+		case ConferenceSeparate, ConferenceMixed:
+			p.Conference = c
+		default:
+			return p, fmt.Errorf("%w: recording.conference: %q is not separate or mixed", ErrInvalid, *s.Conference)
 		}
 	}
 	if s.AllowPause != nil {

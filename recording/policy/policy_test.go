@@ -84,6 +84,24 @@ func TestLockStarLocksWhatTheFileSets(t *testing.T) {
 	}
 }
 
+// conference is a key like the others: separate by default, set by the
+// agent, and the admin's when locked.
+func TestConferenceKeyLockable(t *testing.T) {
+	r, err := Resolve(nil, Settings{}, "")
+	if err != nil || r.Conference != ConferenceSeparate {
+		t.Fatalf("default conference %q, %v", r.Conference, err)
+	}
+	r, err = Resolve(nil, userFrom(t, "[recording]\nconference = \"mixed\"\n"), "")
+	if err != nil || r.Conference != ConferenceMixed {
+		t.Fatalf("agent's conference %q, %v", r.Conference, err)
+	}
+	admin := adminFrom(t, "lock = [\"conference\"]\n[recording]\nconference = \"separate\"\n")
+	r, err = Resolve(admin, userFrom(t, "[recording]\nconference = \"mixed\"\n"), "x")
+	if err != nil || r.Conference != ConferenceSeparate || !r.IsLocked("conference") {
+		t.Fatalf("locked conference %q locked %v, %v", r.Conference, r.Locked, err)
+	}
+}
+
 func TestNoAdminFileMeansAgentSettings(t *testing.T) {
 	a, err := LoadAdmin(filepath.Join(t.TempDir(), "missing.toml"), false)
 	if err != nil || a != nil {
@@ -106,6 +124,7 @@ func TestBadPolicyNamesTheKey(t *testing.T) {
 	for text, key := range map[string]string{
 		"[recording]\nmode = \"sometimes\"\nsrs = [\"sip:a@b\"]\n": "recording.mode",
 		"[recording]\nstreams = \"stereo\"\n":                      "recording.streams",
+		"[recording]\nconference = \"both\"\n":                     "recording.conference",
 		"[recording]\nsrs = [\"http://x\"]\n":                      "recording.srs",
 		"[recording]\nmode = \"always\"\n":                         "recording.srs is empty",
 		"[recording]\nmax_pause = \"forever\"\n":                   "recording.max_pause",

@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/audio/wav"
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/callengine/sdp"
@@ -56,6 +57,11 @@ type File struct {
 		MaxCalls int `toml:"max_calls"`
 		// AcceptRefer lets the remote party transfer the agent.
 		AcceptRefer bool `toml:"accept_refer"`
+		// HoldMusic is a WAV file (any rate) played to held calls.
+		HoldMusic string `toml:"hold_music"`
+		// AnswerHolds: answering a second call holds the first (default
+		// true); false answers it and leaves the agent with the first.
+		AnswerHolds *bool `toml:"answer_holds"`
 	} `toml:"call"`
 	Audio Audio `toml:"audio"`
 	// Recording is the agent's own recording settings; the admin policy
@@ -223,8 +229,10 @@ func (f *File) Engine() (callengine.Config, error) {
 		MaxCalls:       f.Call.MaxCalls,
 		AcceptRefer:    f.Call.AcceptRefer,
 		UserAgent:      "recphone",
-		TLSListen:      f.Network.TLSListen,
-		SessionExpires: f.Network.SessionExpires.Duration,
+		// Answering holds the first call unless answer_holds = false.
+		AnswerKeepsFocus: f.Call.AnswerHolds != nil && !*f.Call.AnswerHolds,
+		TLSListen:        f.Network.TLSListen,
+		SessionExpires:   f.Network.SessionExpires.Duration,
 	}
 	if (f.Network.TLSListen != "") != (f.Network.TLSCert != "" && f.Network.TLSKey != "") {
 		return cfg, fmt.Errorf("%w: network.tls_listen, tls_cert and tls_key go together", ErrInvalid)
@@ -242,6 +250,16 @@ func (f *File) Engine() (callengine.Config, error) {
 			return cfg, fmt.Errorf("%w: call.codecs: %q is not PCMU or PCMA", ErrInvalid, name)
 		}
 		cfg.Codecs = append(cfg.Codecs, c)
+	}
+	if f.Call.HoldMusic != "" {
+		moh, err := mix.LoadSamples(f.Path(f.Call.HoldMusic))
+		if err != nil {
+			return cfg, fmt.Errorf("%w: call.hold_music: %w", ErrInvalid, err)
+		}
+		if len(moh) == 0 {
+			return cfg, fmt.Errorf("%w: call.hold_music: %q holds no sound", ErrInvalid, f.Call.HoldMusic)
+		}
+		cfg.HoldMusic = moh
 	}
 	return cfg, nil
 }

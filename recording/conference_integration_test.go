@@ -1,0 +1,796 @@
+package recording
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recphone/recphone/audio"
+	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/callengine"
+	"github.com/recphone/recphone/recording/metadata"
+	"github.com/recphone/recphone/recording/policy"
+	"github.com/recphone/recphone/recording/srs"
+)
+
+// namedPeer is a tone peer with its own address of record.
+func namedPeer(t *testing.T, aor string, freq float64) *callengine.Engine {
+	t.Helper()
+	peer, err := callengine.New(callengine.Config{AOR: aor, Listen: "127.0.0.1:0"}, audio.NewTone(freq, 8000), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
+			_ = ce.Call.Answer()
+		}
+	})
+	if err := peer.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = peer.Shutdown(ctx)
+	})
+	return peer
+}
+
+// confRun is a conference of the rig's agent (440 Hz) with bob (1000 Hz)
+// and carol (700 Hz), mixed from joined to split, then both hung up.
+type confRun struct {
+	rs1, rs2             srs.Event // the SRS's RSs of bob's and carol's calls
+	joined, split        time.Time
+	rep1, rep2           *srs.Report
+	meta1, meta2         *metadata.Recording
+	label1, label2       []int16 // bob's RS
+	carolLabel2          []int16 // carol's RS, what the agent heard from carol
+	bobCall, carolCall   *callengine.Call
+	bobSess, carolSess   string // session ids in their own RSs
+	bobParty, carolParty string
+}
+
+func runConference(t *testing.T, mode policy.Conference) *confRun {
+	return runConferenceStreams(t, mode, policy.Separate)
+}
+
+func runConferenceStreams(t *testing.T, mode policy.Conference, streams policy.Streams) *confRun {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: streams, Conference: mode, AllowPause: true, SRTP: policy.SRTPOff},
+		audio.NewTone(440, 8000))
+	bob, carol := namedPeer(t, "sip:bob@127.0.0.1", 1000), namedPeer(t, "sip:carol@127.0.0.1", 700)
+	ctx := context.Background()
+	run := &confRun{}
+	dial := func(p *callengine.Engine, user string) *callengine.Call {
+		c, err := r.engine.Dial(ctx, "sip:"+user+"@"+p.ListenAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	run.bobCall = dial(bob, "bob")
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	run.rs1 = r.waitSRS(10*time.Second, srs.EventStarted)
+	run.carolCall = dial(carol, "carol")
+	r.waitCall(10*time.Second, callengine.StateHeld)
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	run.rs2 = r.waitSRS(10*time.Second, srs.EventStarted)
+
+	run.joined = time.Now()
+	if err := r.engine.Conference(ctx, run.bobCall, run.carolCall); err != nil {
+		t.Fatal(err)
+	}
+	run.joined = run.joined.Add(time.Since(run.joined) / 2)
+	// 2 s of conference in bob's recording, counted in its samples.
+	start1 := run.rs1.Time // position 0 of the RS's WAV files
+	waitSamples(t, run.rs1.Dir, "1", int(time.Since(start1).Seconds()*8000)+16000, 15*time.Second)
+	run.split = time.Now()
+	if err := r.engine.Split(ctx, run.carolCall); err != nil {
+		t.Fatal(err)
+	}
+	run.split = run.split.Add(time.Since(run.split) / 2)
+	waitSamples(t, run.rs1.Dir, "1", int(time.Since(start1).Seconds()*8000)+8000, 15*time.Second)
+	if err := run.carolCall.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.bobCall.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		rep := endedReport(t, r)
+		doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := metadata.Parse(doc)
+		if err != nil {
+			t.Fatalf("metadata: %v\n%s", err, doc)
+		}
+		if len(rep.Findings) > 0 {
+			t.Errorf("SRS findings on %s: %+v", rep.RSID, rep.Findings)
+		}
+		if rep.RSID == run.rs1.RSID {
+			run.rep1, run.meta1 = rep, m
+		} else {
+			run.rep2, run.meta2 = rep, m
+		}
+	}
+	run.label1 = readWAV(t, filepath.Join(run.rs1.Dir, "label-1.wav"))
+	heardLabel := "2"
+	if streams == policy.Mixed {
+		heardLabel = "1" // the one stream
+	} else {
+		run.label2 = readWAV(t, filepath.Join(run.rs1.Dir, "label-2.wav"))
+	}
+	run.carolLabel2 = readWAV(t, filepath.Join(run.rs2.Dir, "label-"+heardLabel+".wav"))
+	run.bobSess, run.bobParty = ownIDs(t, run.meta1, "sip:bob@")
+	run.carolSess, run.carolParty = ownIDs(t, run.meta2, "sip:carol@")
+	return run
+}
+
+// ownIDs finds the first session of m and the id of the participant whose
+// AOR starts with aor.
+func ownIDs(t *testing.T, m *metadata.Recording, aor string) (session, participant string) {
+	t.Helper()
+	if len(m.Sessions) == 0 {
+		t.Fatal("no session in the metadata")
+	}
+	return m.Sessions[0].ID, participantID(m, aor)
+}
+
+func participantID(m *metadata.Recording, aor string) string {
+	for _, p := range m.Participants {
+		for _, n := range p.NameID {
+			if len(n.AOR) >= len(aor) && n.AOR[:len(aor)] == aor {
+				return p.ID
+			}
+		}
+	}
+	return ""
+}
+
+func psa(m *metadata.Recording, participant, session string) *metadata.ParticipantSessionAssoc {
+	for _, a := range m.ParticipantSessionAssocs {
+		if a.ParticipantID == participant && a.SessionID == session {
+			return a
+		}
+	}
+	return nil
+}
+
+// near checks a metadata time against when the event happened.
+func near(t *testing.T, what string, got *time.Time, want time.Time) {
+	t.Helper()
+	if got == nil {
+		t.Errorf("%s: no time", what)
+		return
+	}
+	if d := got.Sub(want); d < -500*time.Millisecond || d > 500*time.Millisecond {
+		t.Errorf("%s: %v, want about %v (%v off)", what, got.UTC(), want.UTC(), d)
+	}
+}
+
+// window is the samples of a recording between two wall times.
+func window(s []int16, start, from, to time.Time) []int16 {
+	a, b := int(from.Sub(start).Seconds()*8000), int(to.Sub(start).Seconds()*8000)
+	a, b = max(0, min(a, len(s))), max(0, min(b, len(s)))
+	return s[a:b]
+}
+
+func share(s []int16, f float64) float64 {
+	rms := dsp.RMS(s)
+	if rms == 0 {
+		return 0
+	}
+	return 2 * dsp.Goertzel(s, f, 8000) / (rms * rms)
+}
+
+// conference = "separate": each call keeps its own RS; carol joins bob's
+// session (associate-time at the conference, disassociate-time at the
+// split) and bob joins carol's; bob's RS hears bob only and sends the
+// agent with carol while they are mixed.
+func TestConferenceRecordedSeparate(t *testing.T) {
+	run := runConference(t, policy.ConferenceSeparate)
+	carolInBob := participantID(run.meta1, "sip:carol@")
+	if carolInBob == "" {
+		t.Fatalf("carol is not a participant of bob's recording: %+v", run.meta1.Participants)
+	}
+	if carolInBob != run.carolParty {
+		t.Errorf("carol is %s in bob's recording and %s in her own", carolInBob, run.carolParty)
+	}
+	a := psa(run.meta1, carolInBob, run.bobSess)
+	if a == nil {
+		t.Fatal("no participantsessionassoc of carol with bob's session")
+	}
+	near(t, "carol joins bob's session", a.AssociateTime, run.joined)
+	near(t, "carol leaves bob's session", a.DisassociateTime, run.split)
+	if b := psa(run.meta2, participantID(run.meta2, "sip:bob@"), run.carolSess); b == nil {
+		t.Error("bob did not join carol's session")
+	} else {
+		near(t, "bob joins carol's session", b.AssociateTime, run.joined)
+	}
+	if len(run.meta1.Sessions) != 1 || len(run.meta2.Sessions) != 1 {
+		t.Errorf("sessions %d and %d, want one each", len(run.meta1.Sessions), len(run.meta2.Sessions))
+	}
+	start := run.rs1.Time
+	mid := window(run.label1, start, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+	if share(mid, 440) < 0.12 || share(mid, 700) < 0.12 {
+		t.Errorf("bob's label 1 in the conference: 440 Hz %.0f%%, 700 Hz %.0f%%, want the agent and carol", share(mid, 440)*100, share(mid, 700)*100)
+	}
+	heard := window(run.label2, start, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+	if share(heard, 1000) < 0.5 || share(heard, 700) > 0.02 {
+		t.Errorf("bob's label 2 in the conference: 1000 Hz %.0f%%, 700 Hz %.0f%%, want bob only", share(heard, 1000)*100, share(heard, 700)*100)
+	}
+}
+
+// conference = "mixed": bob's RS records the conference: carol's session
+// is associated with it from the conference to the split, her party in
+// it, its label 1 holds the agent alone and its label 2 bob and carol
+// (one stream of the mix per direction); carol's own RS disassociates
+// her session meanwhile and carries no media, and has it back after.
+func TestConferenceRecordedMixed(t *testing.T) {
+	run := runConference(t, policy.ConferenceMixed)
+	if len(run.meta1.Sessions) != 2 {
+		t.Fatalf("bob's recording has %d sessions, want bob's and carol's", len(run.meta1.Sessions))
+	}
+	var sra *metadata.SessionRecordingAssoc
+	for _, a := range run.meta1.SessionRecordingAssocs {
+		if a.SessionID == run.carolSess {
+			sra = a
+		}
+	}
+	if sra == nil {
+		t.Fatalf("carol's session %s is not associated with bob's recording: %+v", run.carolSess, run.meta1.SessionRecordingAssocs)
+	}
+	near(t, "carol's session joins the conference recording", sra.AssociateTime, run.joined)
+	near(t, "carol's session leaves the conference recording", sra.DisassociateTime, run.split)
+	if a := psa(run.meta1, run.carolParty, run.carolSess); a == nil {
+		t.Error("carol (her own RS's participant id) is not associated with her session in bob's recording")
+	}
+	for _, s := range run.meta1.Sessions {
+		if len(s.GroupRefs) != 1 || s.GroupRefs[0] != run.meta1.Groups[0].ID {
+			t.Errorf("session %s not in the recording's group", s.ID)
+		}
+	}
+	// carol's own RS: associated again after the split (she was recorded
+	// in bob's meanwhile).
+	if sra2 := run.meta2.SessionRecordingAssocs[0]; sra2.AssociateTime == nil || sra2.AssociateTime.Before(run.split.Add(-500*time.Millisecond)) {
+		t.Errorf("carol's RS association %+v, want it renewed at the split", sra2)
+	}
+	start := run.rs1.Time
+	heard := window(run.label2, start, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+	if share(heard, 1000) < 0.12 || share(heard, 700) < 0.12 {
+		t.Errorf("bob's label 2 in the conference: 1000 Hz %.0f%%, 700 Hz %.0f%%, want bob and carol", share(heard, 1000)*100, share(heard, 700)*100)
+	}
+	said := window(run.label1, start, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+	if share(said, 440) < 0.5 || share(said, 700) > 0.02 || share(said, 1000) > 0.02 {
+		t.Errorf("bob's label 1 in the conference: 440 Hz %.0f%%, 700 Hz %.0f%%, 1000 Hz %.0f%%, want the agent alone",
+			share(said, 440)*100, share(said, 700)*100, share(said, 1000)*100)
+	}
+	if share(heard, 440) > 0.02 {
+		t.Errorf("bob's label 2 in the conference holds the agent's 440 Hz at %.0f%%", share(heard, 440)*100)
+	}
+	after := window(run.label2, start, run.split.Add(500*time.Millisecond), run.split.Add(900*time.Millisecond))
+	if share(after, 700) > 0.02 {
+		t.Errorf("carol still in bob's label 2 after the split: %.0f%%", share(after, 700)*100)
+	}
+	inConf := window(run.carolLabel2, run.rs2.Time, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+	if rms := dsp.RMS(inConf); rms > 50 {
+		t.Errorf("carol's own RS carried media (RMS %.0f) while the conference recorded her", rms)
+	}
+}
+
+// The agent transferred by the remote party (accept_refer): bob REFERs the
+// agent to carol, a PBX extension answering with a P-Asserted-Identity.
+// The new call is recorded in the group of bob's call, with carol's
+// asserted identity as its participant and bob's Referred-By in its
+// metadata; bob's recording ends on its own, with its own session.
+func TestTransferredCallNamesReferrerAndAssertedIdentity(t *testing.T) {
+	r := newRigOpts(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff},
+		audio.NewTone(440, 8000), rigOptions{engine: func(c *callengine.Config) { c.AcceptRefer = true }})
+	carolPort := startSIPp(t, "target_pai.xml", nil)
+	bob := namedPeer(t, "sip:bob@127.0.0.1", 1000)
+	answered := make(chan *callengine.Call, 1)
+	bob.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateAnswered {
+			select {
+			case answered <- ce.Call:
+			default:
+			}
+		}
+	})
+	ctx := context.Background()
+	if _, err := r.engine.Dial(ctx, "sip:bob@"+bob.ListenAddr()); err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rs1 := r.waitSRS(10*time.Second, srs.EventStarted)
+	var bobsCall *callengine.Call
+	select {
+	case bobsCall = <-answered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob never answered")
+	}
+	if err := bobsCall.Transfer(ctx, fmt.Sprintf("sip:carol@127.0.0.1:%d;transport=tcp", carolPort)); err != nil {
+		t.Fatal(err)
+	}
+	rs2 := r.waitSRS(10*time.Second, srs.EventStarted)
+	var second *callengine.Call
+	for second == nil {
+		ev := r.waitCall(10*time.Second, callengine.StateAnswered)
+		if ev.Call.Direction == callengine.Outgoing && ev.Call.ID != "1" {
+			second = ev.Call
+		}
+	}
+	first := endedReport(t, r) // bob hangs up once the transfer succeeded
+	if first.RSID != rs1.RSID {
+		t.Fatalf("RS %s ended first, want bob's %s", first.RSID, rs1.RSID)
+	}
+	if err := second.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := endedReport(t, r)
+	if last.RSID != rs2.RSID {
+		t.Fatalf("RS %s ended, want the transferred call's %s", last.RSID, rs2.RSID)
+	}
+	read := func(rep *srs.Report) *metadata.Recording {
+		doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := metadata.Parse(doc)
+		if err != nil || len(m.Sessions) != 1 || len(m.Groups) != 1 {
+			t.Fatalf("metadata %v:\n%s", err, doc)
+		}
+		return m
+	}
+	m1, m2 := read(first), read(last)
+	if m1.Groups[0].ID != m2.Groups[0].ID {
+		t.Errorf("the transferred call is in group %s, bob's in %s", m2.Groups[0].ID, m1.Groups[0].ID)
+	}
+	if m1.Sessions[0].ID == m2.Sessions[0].ID {
+		t.Error("both calls recorded as one session")
+	}
+	if participantID(m2, "sip:carol.desk@pbx.example.com") == "" {
+		t.Errorf("the asserted identity is not a participant: %+v", m2.Participants)
+	}
+	headers := map[string]string{}
+	if ext := m2.Sessions[0].Extension; ext != nil {
+		for _, h := range ext.Headers {
+			headers[h.Name] = h.Value
+		}
+	}
+	if !strings.Contains(headers["Referred-By"], "sip:bob@127.0.0.1") {
+		t.Errorf("Referred-By %q in the metadata, want bob", headers["Referred-By"])
+	}
+	if !strings.Contains(headers["P-Asserted-Identity"], "sip:carol.desk@pbx.example.com") {
+		t.Errorf("P-Asserted-Identity %q in the metadata", headers["P-Asserted-Identity"])
+	}
+	if len(first.Findings)+len(last.Findings) > 0 {
+		t.Errorf("SRS findings: %+v %+v", first.Findings, last.Findings)
+	}
+}
+
+// A muted call's recording holds the silence its peer was sent, and a
+// held call's the music on hold it was played: label 1 is what the remote
+// party got, at the times it got it.
+func TestMuteAndMusicOnHoldRecorded(t *testing.T) {
+	r := newRigOpts(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff},
+		audio.NewTone(440, 8000), rigOptions{engine: func(c *callengine.Config) { c.HoldMusic = dsp.Sine(1200, 8000, 8000, 8000) }})
+	peer := namedPeer(t, "sip:bob@127.0.0.1", 1000)
+	ctx := context.Background()
+	call := dialPeer(t, r, peer)
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rs := r.waitSRS(10*time.Second, srs.EventStarted)
+	// stretch lets a second of the call reach the SRS, and returns when it began and ended.
+	stretch := func() (time.Time, time.Time) {
+		from := time.Now()
+		waitSamples(t, rs.Dir, "1", int(time.Since(rs.Time).Seconds()*8000)+8000, 15*time.Second)
+		return from, time.Now()
+	}
+	talk0, talk1 := stretch()
+	if err := call.SetMute(true); err != nil {
+		t.Fatal(err)
+	}
+	mute0, mute1 := stretch()
+	if err := call.SetMute(false); err != nil {
+		t.Fatal(err)
+	}
+	back0, back1 := stretch()
+	if err := call.Hold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hold0, hold1 := stretch()
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	endedReport(t, r)
+	said := readWAV(t, filepath.Join(rs.Dir, "label-1.wav"))
+	heard := readWAV(t, filepath.Join(rs.Dir, "label-2.wav"))
+	part := func(s []int16, from, to time.Time) []int16 {
+		return window(s, rs.Time, from.Add(300*time.Millisecond), to.Add(-300*time.Millisecond))
+	}
+	if sh := share(part(said, talk0, talk1), 440); sh < 0.5 {
+		t.Errorf("before the mute: 440 Hz %.0f%% of label 1", sh*100)
+	}
+	if rms := dsp.RMS(part(said, mute0, mute1)); rms > 50 {
+		t.Errorf("muted: label 1 RMS %.0f, want the silence the peer was sent", rms)
+	}
+	if sh := share(part(heard, mute0, mute1), 1000); sh < 0.5 {
+		t.Errorf("muted: the agent still hears bob, but label 2 holds 1000 Hz at %.0f%%", sh*100)
+	}
+	if sh := share(part(said, back0, back1), 440); sh < 0.5 {
+		t.Errorf("unmuted: 440 Hz %.0f%% of label 1", sh*100)
+	}
+	if sh := share(part(said, hold0, hold1), 1200); sh < 0.5 {
+		t.Errorf("held: the music on hold is %.0f%% of label 1", sh*100)
+	}
+}
+
+// An attended transfer by the agent: the consultation and the original
+// call each keep their RS and session to the end, in one group, and the
+// original's recording was told the transfer's target when it started.
+func TestAttendedTransferKeepsBothRecordings(t *testing.T) {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	bob := func() *callengine.Engine {
+		peer, err := callengine.New(callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", AcceptRefer: true}, audio.NewTone(1000, 8000), testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer.Observe(func(ev callengine.Event) {
+			if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
+				_ = ce.Call.Answer()
+			}
+		})
+		if err := peer.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = peer.Shutdown(ctx)
+		})
+		return peer
+	}()
+	carol := namedPeer(t, "sip:carol@127.0.0.1", 700)
+	ctx := context.Background()
+	first, err := r.engine.Dial(ctx, "sip:bob@"+bob.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rs1 := r.waitSRS(10*time.Second, srs.EventStarted)
+	consult, err := r.engine.Dial(ctx, "sip:carol@"+carol.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs2 := r.waitSRS(10*time.Second, srs.EventStarted)
+	for consult.State() != callengine.StateAnswered {
+		r.waitCall(10*time.Second, callengine.StateAnswered)
+	}
+	consulted := waitSamples(t, rs2.Dir, "2", 4000, 15*time.Second) // half a second of carol
+	if err := first.TransferTo(ctx, consult); err != nil {
+		t.Fatal(err)
+	}
+	reports := map[string]*srs.Report{}
+	for range 2 {
+		rep := endedReport(t, r)
+		reports[rep.RSID] = rep
+	}
+	var groups, sessions []string
+	for _, id := range []string{rs1.RSID, rs2.RSID} {
+		rep := reports[id]
+		if rep == nil {
+			t.Fatalf("RS %s did not end", id)
+		}
+		doc, err := os.ReadFile(filepath.Join(r.srsDir, id, rep.Metadata[len(rep.Metadata)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := metadata.Parse(doc)
+		if err != nil || len(m.Sessions) != 1 || m.Sessions[0].StopTime == nil {
+			t.Fatalf("RS %s metadata %v:\n%s", id, err, doc)
+		}
+		groups, sessions = append(groups, m.Groups[0].ID), append(sessions, m.Sessions[0].ID)
+		if len(rep.Findings) > 0 {
+			t.Errorf("SRS findings on %s: %+v", id, rep.Findings)
+		}
+	}
+	if groups[0] != groups[1] || sessions[0] == sessions[1] {
+		t.Errorf("groups %v sessions %v: want one group, two sessions", groups, sessions)
+	}
+	told := false
+	for _, f := range reports[rs1.RSID].Metadata {
+		doc, err := os.ReadFile(filepath.Join(r.srsDir, rs1.RSID, f))
+		if err == nil && strings.Contains(string(doc), "Refer-To") && strings.Contains(string(doc), "sip:carol@") {
+			told = true
+		}
+	}
+	if !told {
+		t.Error("no metadata update of the original call named the transfer's target")
+	}
+	kept := readWAV(t, filepath.Join(rs2.Dir, "label-2.wav"))
+	if len(kept) < len(consulted) {
+		t.Fatalf("the consultation's recording shrank from %d to %d samples", len(consulted), len(kept))
+	}
+	if sh := share(kept[len(consulted)-4000:len(consulted)], 700); sh < 0.5 {
+		t.Errorf("the consultation's recording: carol's 700 Hz %.0f%%", sh*100)
+	}
+}
+
+// A party that changes within the call (the caller's PBX transferred it
+// and asserts the new party in an UPDATE) leaves the recording's session
+// and the new one joins it, at the moment the phone learnt it, in a
+// metadata update sent then.
+func TestRemotePartyChangesWithinTheRecording(t *testing.T) {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	changed := make(chan time.Time, 1)
+	r.engine.Observe(func(ev callengine.Event) {
+		if _, ok := ev.(callengine.RemoteIdentityEvent); ok {
+			select {
+			case changed <- time.Now():
+			default:
+			}
+		}
+	})
+	awareCallerScenario(t, r, "caller_transferred_by_pbx.xml", "", 1500*time.Millisecond, nil)
+	var at time.Time
+	select {
+	case at = <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new identity was never taken")
+	}
+	rep := endedReport(t, r)
+	doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := metadata.Parse(doc)
+	if err != nil || len(m.Sessions) != 1 {
+		t.Fatalf("metadata %v:\n%s", err, doc)
+	}
+	before, after := participantID(m, "sip:customer@"), participantID(m, "sip:level2@pbx.example.com")
+	if before == "" || after == "" || before == after {
+		t.Fatalf("participants %+v: want the caller and the new party, each its own", m.Participants)
+	}
+	sess := m.Sessions[0].ID
+	if a := psa(m, before, sess); a == nil {
+		t.Error("no association of the first party")
+	} else {
+		near(t, "the caller leaves", a.DisassociateTime, at)
+	}
+	if a := psa(m, after, sess); a == nil {
+		t.Error("no association of the new party")
+	} else {
+		near(t, "the new party joins", a.AssociateTime, at)
+	}
+	// The update went out when it happened, not only with the last snapshot.
+	sent := false
+	for _, f := range rep.Metadata[:len(rep.Metadata)-1] {
+		if doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, f)); err == nil && strings.Contains(string(doc), "sip:level2@pbx.example.com") {
+			sent = true
+		}
+	}
+	if !sent {
+		t.Error("no metadata update before the end named the new party")
+	}
+}
+
+// Each line's recording holds the agent exactly while the agent talks to
+// it: bob's while he is focused, carol's during the consultation, and
+// silence on the held line (no music configured), its party's voice
+// stopping too (a held party sends nothing).
+func TestLinesRecordTheRightAudioAtTheRightTimes(t *testing.T) {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	bob, carol := namedPeer(t, "sip:bob@127.0.0.1", 1000), namedPeer(t, "sip:carol@127.0.0.1", 700)
+	ctx := context.Background()
+	first, err := r.engine.Dial(ctx, "sip:bob@"+bob.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rs1 := r.waitSRS(10*time.Second, srs.EventStarted)
+	stretch := func(rs srs.Event) (time.Time, time.Time) {
+		from := time.Now()
+		waitSamples(t, rs.Dir, "1", int(time.Since(rs.Time).Seconds()*8000)+8000, 15*time.Second)
+		return from, time.Now()
+	}
+	bob0, bob1 := stretch(rs1)
+	second, err := r.engine.Dial(ctx, "sip:carol@"+carol.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs2 := r.waitSRS(10*time.Second, srs.EventStarted)
+	for second.State() != callengine.StateAnswered {
+		r.waitCall(10*time.Second, callengine.StateAnswered)
+	}
+	consult0, consult1 := stretch(rs2)
+	if err := r.engine.Focus(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	back0, back1 := stretch(rs1)
+	if err := second.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	endedReport(t, r)
+	endedReport(t, r)
+	wav := func(rs srs.Event, label string) []int16 {
+		return readWAV(t, filepath.Join(rs.Dir, "label-"+label+".wav"))
+	}
+	part := func(rs srs.Event, label string, from, to time.Time) []int16 {
+		return window(wav(rs, label), rs.Time, from.Add(300*time.Millisecond), to.Add(-300*time.Millisecond))
+	}
+	for _, c := range []struct {
+		what string
+		s    []int16
+		tone float64 // 0: silence
+	}{
+		{"bob's line, talking: the agent", part(rs1, "1", bob0, bob1), 440},
+		{"bob's line, talking: bob", part(rs1, "2", bob0, bob1), 1000},
+		{"bob's line, held: the agent", part(rs1, "1", consult0, consult1), 0},
+		{"bob's line, held: bob", part(rs1, "2", consult0, consult1), 0},
+		{"carol's line, consulting: the agent", part(rs2, "1", consult0, consult1), 440},
+		{"carol's line, consulting: carol", part(rs2, "2", consult0, consult1), 700},
+		{"bob's line, back: the agent", part(rs1, "1", back0, back1), 440},
+		{"carol's line, held: the agent", part(rs2, "1", back0, back1), 0},
+	} {
+		if c.tone == 0 {
+			if rms := dsp.RMS(c.s); rms > 50 {
+				t.Errorf("%s: RMS %.0f, want silence", c.what, rms)
+			}
+			continue
+		}
+		if sh := share(c.s, c.tone); sh < 0.5 {
+			t.Errorf("%s: %.0f Hz is %.0f%% of it", c.what, c.tone, sh*100)
+		}
+	}
+}
+
+// peerEngine is an in-process phone that answers every call; accept says
+// whether it follows REFERs.
+func peerEngine(t *testing.T, aor string, freq float64, accept bool) *callengine.Engine {
+	t.Helper()
+	peer, err := callengine.New(callengine.Config{AOR: aor, Listen: "127.0.0.1:0", AcceptRefer: accept}, audio.NewTone(freq, 8000), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
+			_ = ce.Call.Answer()
+		}
+	})
+	if err := peer.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = peer.Shutdown(ctx)
+	})
+	return peer
+}
+
+// The agent as the target of an attended transfer: the supervisor
+// (transferor) consults the agent, then transfers the customer to it; the
+// customer's INVITE with Replaces takes over the supervisor's call. The
+// new call is recorded in the group of the call it replaced, names the
+// supervisor as Referred-By and the customer as its party; the replaced
+// call's recording ends with its own session.
+func TestTransferTargetRecordsInTheReplacedGroup(t *testing.T) {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	customer := peerEngine(t, "sip:customer@127.0.0.1", 1000, true)
+	super := peerEngine(t, "sip:super@127.0.0.1", 700, false)
+	ctx := context.Background()
+	answered := make(chan *callengine.Call, 4)
+	super.Observe(func(ev callengine.Event) {
+		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateAnswered {
+			answered <- ce.Call
+		}
+	})
+	waitAnswered := func(c *callengine.Call) {
+		t.Helper()
+		for {
+			select {
+			case a := <-answered:
+				if a == c {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("call %s never answered", c.ID)
+			}
+		}
+	}
+	toCustomer, err := super.Dial(ctx, "sip:customer@"+customer.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAnswered(toCustomer)
+	toAgent, err := super.Dial(ctx, "sip:alice@"+r.engine.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := r.waitCall(10*time.Second, callengine.StateIncoming)
+	if err := in.Call.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rs1 := r.waitSRS(10*time.Second, srs.EventStarted)
+	waitAnswered(toAgent)
+	if err := toCustomer.TransferTo(ctx, toAgent); err != nil {
+		t.Fatal(err)
+	}
+	rs2 := r.waitSRS(10*time.Second, srs.EventStarted)
+	replaced := endedReport(t, r)
+	if replaced.RSID != rs1.RSID {
+		t.Fatalf("RS %s ended, want the replaced call's %s", replaced.RSID, rs1.RSID)
+	}
+	var taken *callengine.Call
+	for _, c := range r.engine.Calls() {
+		if c.Replaces() != nil {
+			taken = c
+		}
+	}
+	if taken == nil {
+		t.Fatal("no call of the agent replaced another")
+	}
+	if err := taken.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := endedReport(t, r)
+	if last.RSID != rs2.RSID {
+		t.Fatalf("RS %s ended, want %s", last.RSID, rs2.RSID)
+	}
+	read := func(rep *srs.Report) *metadata.Recording {
+		doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := metadata.Parse(doc)
+		if err != nil || len(m.Sessions) != 1 {
+			t.Fatalf("metadata %v:\n%s", err, doc)
+		}
+		return m
+	}
+	m1, m2 := read(replaced), read(last)
+	if m1.Groups[0].ID != m2.Groups[0].ID || m1.Sessions[0].ID == m2.Sessions[0].ID {
+		t.Errorf("groups %s / %s, sessions %s / %s: want one group, two sessions", m1.Groups[0].ID, m2.Groups[0].ID, m1.Sessions[0].ID, m2.Sessions[0].ID)
+	}
+	if participantID(m2, "sip:customer@") == "" {
+		t.Errorf("the customer is not the new call's participant: %+v", m2.Participants)
+	}
+	by := ""
+	if ext := m2.Sessions[0].Extension; ext != nil {
+		for _, h := range ext.Headers {
+			if h.Name == "Referred-By" {
+				by = h.Value
+			}
+		}
+	}
+	if !strings.Contains(by, "sip:super@") {
+		t.Errorf("Referred-By %q in the new call's metadata, want the supervisor", by)
+	}
+}
+
+// conference = "mixed" with streams = "mixed": the first call's one
+// stream holds the agent and both parties while the conference lasts.
+func TestConferenceRecordedMixedInOneStream(t *testing.T) {
+	run := runConferenceStreams(t, policy.ConferenceMixed, policy.Mixed)
+	if len(run.meta1.Sessions) != 2 {
+		t.Fatalf("bob's recording has %d sessions, want bob's and carol's", len(run.meta1.Sessions))
+	}
+	mid := window(run.label1, run.rs1.Time, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+	for _, f := range []float64{440, 1000, 700} {
+		if sh := share(mid, f); sh < 0.12 {
+			t.Errorf("the conference's one stream: %.0f Hz is %.0f%% of it, want every voice", f, sh*100)
+		}
+	}
+	if dsp.RMS(window(run.carolLabel2, run.rs2.Time, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))) > 50 {
+		t.Error("carol's own RS carried media while the conference recorded her")
+	}
+}
