@@ -290,6 +290,7 @@ func (in *Incoming) Answer(body []byte, contentType string, hdrs ...sip.Header) 
 	d.answering.Lock()
 	err := d.server.WriteResponse(res)
 	d.answering.Unlock()
+	d.markAcked() // or the wait is over without it
 	if err != nil {
 		if d.server.LoadState() >= sip.DialogStateConfirmed || d.server.LoadState() == sip.DialogStateEnded {
 			return fmt.Errorf("dialog: answer: %w", err)
