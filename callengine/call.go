@@ -44,6 +44,7 @@ type Call struct {
 	seq       int
 	log       *slog.Logger
 	transport string
+	srtp      srtpState // keys in use; c.mu
 
 	mu          sync.Mutex
 	remote      Party
@@ -250,6 +251,11 @@ func (c *Call) applyRemoteSDP(remote *sdp.Session, isOffer bool) (sdp.Direction,
 		return "", fmt.Errorf("%w: peer rejected the audio stream", ErrMediaNegotiated)
 	}
 	c.mu.Lock()
+	keys, err := c.negotiateSRTPLocked(rm, isOffer)
+	if err != nil {
+		c.mu.Unlock()
+		return "", fmt.Errorf("%w: %w", ErrMediaNegotiated, err)
+	}
 	c.remoteSDP = remote
 	c.codec = codec
 	c.remoteHold = rm.Direction == sdp.SendOnly || rm.Direction == sdp.Inactive
@@ -262,6 +268,14 @@ func (c *Call) applyRemoteSDP(remote *sdp.Session, isOffer bool) (sdp.Direction,
 	c.mu.Unlock()
 	if m == nil {
 		return "", fmt.Errorf("%w: call has ended", ErrBadState)
+	}
+	if keys != nil {
+		if err := installSRTP(m, keys); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrMediaNegotiated, err)
+		}
+		if keys.on {
+			c.log.Info("media encrypted", "srtp", keys.local.Suite) // the suite, never the keys
+		}
 	}
 	if err := setMediaRemote(m, *rm, codec); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrMediaNegotiated, err)

@@ -32,6 +32,9 @@ type Config struct {
 	// ClientTLS checks the servers this phone connects to over TLS (the
 	// CAs of registrar and SRS) and may carry a client certificate.
 	ClientTLS *tls.Config
+	// SRTP is the media protection of calls: SRTPOff (default),
+	// SRTPOptional or SRTPMandatory.
+	SRTP string
 	// SessionExpires asks for RFC 4028 session timers on outgoing calls;
 	// 0: none (a peer that asks for them is always answered).
 	SessionExpires time.Duration
@@ -43,9 +46,12 @@ type Config struct {
 	Codecs []sdp.Codec
 
 	RegisterExpiry time.Duration // requested registration lifetime (default 300 s)
-	RingTimeout    time.Duration // give up an unanswered outgoing call (default 60 s)
-	AnswerTimeout  time.Duration // reject an incoming call nobody answers (default 60 s)
-	UserAgent      string
+	// Keepalive is the interval of RFC 5626 keep-alives on the
+	// registration flow (default DefaultKeepalive; negative: none).
+	Keepalive     time.Duration
+	RingTimeout   time.Duration // give up an unanswered outgoing call (default 60 s)
+	AnswerTimeout time.Duration // reject an incoming call nobody answers (default 60 s)
+	UserAgent     string
 	// AcceptRefer lets the remote party transfer the agent (a REFER in
 	// the call): the phone calls the target and reports to the referrer.
 	AcceptRefer bool
@@ -59,6 +65,11 @@ type Config struct {
 	// the agent stays with the first and swaps with Focus.
 	AnswerKeepsFocus bool
 }
+
+// DefaultKeepalive is below the 30 s UDP mapping timeout of common home
+// routers (RFC 5626 §4.4.1 suggests 95-120 s for TCP, but a UDP NAT
+// binding often lives only 30-60 s).
+const DefaultKeepalive = 25 * time.Second
 
 const (
 	defaultRegisterExpiry = 300 * time.Second
@@ -119,6 +130,13 @@ func (c *Config) normalize() (aor sip.Uri, registrar *sip.Uri, err error) {
 			return aor, nil, bad("tls_listen", "needs a certificate and key")
 		}
 	}
+	switch c.SRTP = strings.ToLower(c.SRTP); c.SRTP {
+	case "":
+		c.SRTP = SRTPOff
+	case SRTPOff, SRTPOptional, SRTPMandatory:
+	default:
+		return aor, nil, bad("srtp", "%q is not off, optional or mandatory", c.SRTP)
+	}
 	if c.SessionExpires != 0 && c.SessionExpires < 90*time.Second {
 		return aor, nil, bad("session_expires", "%v is shorter than the 90 s RFC 4028 allows", c.SessionExpires)
 	}
@@ -136,6 +154,12 @@ func (c *Config) normalize() (aor sip.Uri, registrar *sip.Uri, err error) {
 	}
 	if c.RegisterExpiry < 10*time.Second {
 		return aor, nil, bad("register_expiry", "%v is shorter than 10 s", c.RegisterExpiry)
+	}
+	if c.Keepalive == 0 {
+		c.Keepalive = DefaultKeepalive
+	}
+	if c.Keepalive > 0 && c.Keepalive < time.Second {
+		return aor, nil, bad("keepalive", "%v is shorter than 1 s", c.Keepalive)
 	}
 	if c.RingTimeout == 0 {
 		c.RingTimeout = defaultRingTimeout

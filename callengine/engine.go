@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type Engine struct {
 	observers observe.List[Event]
 	bridge    bridge
 	admission atomic.Pointer[Admission]
+	// public is our UDP address as the registrar sees it (RFC 3581), for
+	// Contact; nil until learned.
+	public atomic.Pointer[netip.AddrPort]
 
 	mu     sync.Mutex
 	calls  map[string]*Call // by SIP Call-ID
@@ -281,8 +285,24 @@ func (e *Engine) transportFor(u sip.Uri) string {
 	return e.cfg.Transport
 }
 
+// contact is our Contact over transport. Over UDP it names the public
+// address the registrar saw, once known: behind a NAT that is where
+// requests reach us. Over TCP and TLS the registration flow carries them
+// (;ob).
 func (e *Engine) contact(transport string) sip.ContactHeader {
-	return e.ep.Contact(e.aor.User, transport)
+	h := e.ep.Contact(e.aor.User, transport)
+	if pub := e.publicAddr(); transport == "udp" && pub.IsValid() {
+		h.Address.Host, h.Address.Port = pub.Addr().String(), int(pub.Port())
+	}
+	return h
+}
+
+// publicAddr is our public UDP address; invalid until learned.
+func (e *Engine) publicAddr() netip.AddrPort {
+	if p := e.public.Load(); p != nil {
+		return *p
+	}
+	return netip.AddrPort{}
 }
 
 // audioRouter runs the audio device while a call has media and hands each

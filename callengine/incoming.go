@@ -48,6 +48,13 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 			e.respond(req, tx, 488, "Not Acceptable Here")
 			return
 		}
+		if err := e.checkOffer(offer.Audio()); err != nil {
+			log.Info("refused INVITE", "reason", err)
+			res := sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil)
+			res.AppendHeader(sip.NewHeader("Warning", `399 recphone "`+err.Error()+`"`))
+			_ = tx.Respond(res)
+			return
+		}
 	}
 
 	// An INVITE with Replaces (RFC 3891) takes over one of our calls: the
@@ -62,7 +69,10 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 
 	transport := "udp"
-	if sip.IsReliable(req.Transport()) {
+	switch {
+	case strings.EqualFold(req.Transport(), "tls"):
+		transport = "tls"
+	case sip.IsReliable(req.Transport()):
 		transport = "tcp"
 	}
 	c := e.newCall(Incoming, callID.Value(), transport)
@@ -106,7 +116,16 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.localSDP.Username, c.localSDP.Name = e.aor.User, "recphone"
 	c.localSDP.Media = []sdp.Media{{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
 		EventType: eventTypeFor(offer), Ptime: 20}}
+	if offer == nil {
+		err = e.offerCrypto(c.localSDP.Audio())
+	}
 	c.mu.Unlock()
+	if err != nil {
+		m.Close()
+		e.removeCall(c)
+		_ = in.Respond(500, "No SRTP key")
+		return
+	}
 
 	// Observers learn of the call before we ring, so a recording can be
 	// answered by the recorder before the agent picks up.

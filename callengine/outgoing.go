@@ -56,7 +56,13 @@ func (e *Engine) dialURI(ctx context.Context, uri sip.Uri, keep *Call, extra ...
 	c.localSDP.Username, c.localSDP.Name = e.aor.User, "recphone"
 	c.localSDP.Media = []sdp.Media{{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
 		EventType: sdp.DefaultEventPayloadType, Ptime: 20}}
+	err = e.offerCrypto(c.localSDP.Audio())
 	c.mu.Unlock()
+	if err != nil {
+		m.Close()
+		e.removeCall(c)
+		return nil, fmt.Errorf("callengine: %w", err)
+	}
 
 	req := sip.NewRequest(sip.INVITE, uri)
 	req.SetTransport(transport)

@@ -52,6 +52,8 @@ func (r *Recorder) onRecordingInvite(req *sip.Request, tx sip.ServerTransaction)
 		return
 	}
 	pol := r.current() // an SRS-initiated RS is made under the policy of now
+	call := r.callInProgress()
+	srtpMode := rsSRTP(pol.SRTP, call)
 	n := r.streamCount(pol)
 	srtpOffered := false
 	if b.sdp != nil {
@@ -60,13 +62,12 @@ func (r *Recorder) onRecordingInvite(req *sip.Request, tx sip.ServerTransaction)
 			r.ep.Reply(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 			return
 		}
-		if pol.SRTP == policy.SRTPRequired && !srtpOffered {
+		if srtpMode == policy.SRTPRequired && !srtpOffered {
 			log.Warn("refused a plain RTP recording offer: policy requires SRTP")
 			r.ep.Reply(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here (SRTP required)")
 			return
 		}
 	}
-	call := r.callInProgress()
 	if call != nil && !pol.SecondRecorder {
 		for _, s := range r.sessionsOf(call.ID) {
 			if s.origin == bySRC {
@@ -89,7 +90,7 @@ func (r *Recorder) onRecordingInvite(req *sip.Request, tx sip.ServerTransaction)
 	s.mu.Lock()
 	s.srs = srs
 	s.rsCallID = req.CallID().Value()
-	s.useSRTP = srtpOffered || (b.sdp == nil && pol.SRTP != policy.SRTPOff)
+	s.useSRTP = srtpOffered || (b.sdp == nil && srtpMode != policy.SRTPOff)
 	s.mu.Unlock()
 	if err := s.takeRequest(req, tx, b.sdp); err != nil {
 		log.Warn("recording request not taken", "err", err)

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pion/srtp/v3"
 	"github.com/zaf/g711"
 
 	"github.com/recphone/recphone/audio/resample"
@@ -101,8 +100,9 @@ type rsStream struct {
 	protected bool
 }
 
-// srtpSuite is the SDES suite offered on RS streams.
-const srtpSuite = "AES_CM_128_HMAC_SHA1_80"
+// srtpSuite is the SDES suite offered on RS streams: the default every
+// SDES peer has (RFC 4568 §6.2).
+const srtpSuite = media.SuiteAESCM80
 
 // cryptoAttr is the a=crypto line offering this stream's key (RFC 4568).
 func (s *rsStream) cryptoAttr() *sdp.Crypto {
@@ -151,7 +151,7 @@ func (s *rsStream) configure(a answerStream, paused, start bool) error {
 		}
 	}
 	if a.srtp && !s.protected {
-		ctx, err := srtp.CreateContext(s.key[:16], s.key[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
+		ctx, err := media.SDESContext(*s.cryptoAttr())
 		if err != nil {
 			return fmt.Errorf("recording: stream %s SRTP: %w", s.label, err)
 		}

@@ -399,6 +399,21 @@ func (s *session) offerResolved(ctx context.Context, srs string) error {
 	if err != nil {
 		return err
 	}
+	if call, _ := s.current(); call != nil && call.Security().TLS && !isTLSURI(uri) {
+		// The call's signalling is TLS: so is the recording's, whatever
+		// the SRS URI says (RFC 7866 §12: the RS no weaker than the CS).
+		// Without a port DNS (or 5061) finds the SRS's TLS service; a
+		// port named for another transport cannot be guessed from.
+		if uri.Port != 0 {
+			return fmt.Errorf("%w: the call is signalled over TLS, and the SRS URI %s names a port that is not TLS (provision it as sips:)",
+				errWeakerThanCall, srs)
+		}
+		s.log.Info("the call is signalled over TLS; so is its recording session", "srs", srs)
+		uri.Scheme = "sips"
+		if uri.UriParams != nil {
+			uri.UriParams.Remove("transport")
+		}
+	}
 	addrs, err := s.r.locate(ctx, uri, s.pol.SetupTimeout)
 	if err != nil {
 		return unreachable(fmt.Errorf("resolving %s: %w", uri.Host, err))
@@ -425,11 +440,13 @@ func (s *session) offer(ctx context.Context, target string, uri sip.Uri, addr lo
 		// a=recordpref:pause) stays what the call shows and tells.
 		s.setState(Starting, "")
 	}
+	call, _ := s.current()
+	mode := rsSRTP(s.pol.SRTP, call)
 	s.mu.Lock()
-	s.useSRTP = s.pol.SRTP != policy.SRTPOff
+	s.useSRTP = mode != policy.SRTPOff
 	s.mu.Unlock()
 	err := s.invite(ctx, target, uri, addr)
-	if (errors.Is(err, errSRTPRefused) || errors.Is(err, errNoWorkingSRTP)) && s.pol.SRTP == policy.SRTPPreferred {
+	if (errors.Is(err, errSRTPRefused) || errors.Is(err, errNoWorkingSRTP)) && mode == policy.SRTPPreferred {
 		// The SRS's fault, not the recording's: record plain, in a new
 		// RS (the one it answered has been ended with BYE).
 		s.log.Warn("the SRS cannot do SRTP; recording over plain RTP as policy allows", "srs", target, "why", err)
@@ -446,6 +463,32 @@ func (s *session) offer(ctx context.Context, target string, uri sip.Uri, addr lo
 		err = s.invite(ctx, target, uri, addr)
 	}
 	return err
+}
+
+// errWeakerThanCall marks an RS that could only be less protected than
+// its call.
+var errWeakerThanCall = errors.New("recording session would be weaker than the call")
+
+// isTLSURI reports a URI that is reached over TLS (sips:, ;transport=tls).
+func isTLSURI(u sip.Uri) bool {
+	if u.Scheme == "sips" {
+		return true
+	}
+	if u.UriParams == nil {
+		return false
+	}
+	t, _ := u.UriParams.Get("transport")
+	return strings.EqualFold(t, "tls")
+}
+
+// rsSRTP is the SRTP rule of a call's RS: the policy's, raised to
+// required when the call's media is or may be SRTP — RFC 7866 §12 wants
+// the RS protected no less than the CS, and with keys of its own.
+func rsSRTP(pol policy.SRTP, call *callengine.Call) policy.SRTP {
+	if call != nil && call.Security().MayEncrypt() {
+		return policy.SRTPRequired
+	}
+	return pol
 }
 
 // outcome names an RS INVITE's failure as failover_on does.

@@ -1,10 +1,12 @@
 package ui
 
 import (
+	"image/color"
 	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/theme"
@@ -22,6 +24,10 @@ type phonePanel struct {
 	name, uri, state, timer *widget.Label
 	answer, reject, hangup  *widget.Button
 	hold, mute              *widget.Button
+	swap, transfer          *widget.Button
+	conference, split       *widget.Button
+	wasActive               bool   // a call was up at the last render
+	shown                   string // the id of the call shown at the last render
 	dial                    *dialEntry
 	callBtn                 *widget.Button
 	sent                    *widget.Label // DTMF digits sent and received in this call
@@ -51,6 +57,10 @@ func newPhonePanel(w *Window) *phonePanel {
 	p.hangup.Importance = widget.DangerImportance
 	p.hold = widget.NewButtonWithIcon("Hold", theme.MediaPauseIcon(), w.ToggleHold)
 	p.mute = widget.NewButtonWithIcon("Mute", theme.VolumeMuteIcon(), w.ToggleMute)
+	p.swap = widget.NewButtonWithIcon("Swap", theme.ViewRefreshIcon(), w.Swap)
+	p.transfer = widget.NewButtonWithIcon("Transfer", theme.MailForwardIcon(), w.ShowTransfer)
+	p.conference = widget.NewButtonWithIcon("Conference", theme.ContentAddIcon(), w.Conference)
+	p.split = widget.NewButtonWithIcon("Split", theme.ContentCutIcon(), w.Split)
 
 	p.dial = newDialEntry(w)
 	p.dial.SetPlaceHolder("Number or sip:user@host")
@@ -77,17 +87,24 @@ func newPhonePanel(w *Window) *phonePanel {
 	})
 
 	info := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer, p.sent), p.told)
-	controls := container.NewGridWithColumns(5, p.answer, p.reject, p.hangup, p.hold, p.mute)
+	// Three to a row: five in one row did not fit the window's width.
+	controls := container.NewGridWithColumns(3, p.answer, p.reject, p.hangup, p.hold, p.mute, p.swap,
+		p.transfer, p.conference, p.split)
 	dialRow := container.NewBorder(nil, nil, nil, container.NewHBox(back, p.callBtn), p.dial)
-	hint := widget.NewLabel("Ctrl+Shift+A answer · H hang up · P pause/resume · M mute")
+	hint := widget.NewLabel("Ctrl+Shift+A answer · H hang up · P pause/resume · M mute · S swap · T transfer · C conference · X split")
 	hint.Importance = widget.LowImportance
-	hint.Truncation = fyne.TextTruncateEllipsis
+	hint.Wrapping = fyne.TextWrapWord
 	// Why the agent pauses goes into the recording's log with the pause:
 	// pausing is a compliance event.
 	p.reason = widget.NewSelectEntry([]string{"payment card details", "personal data", "customer asked"})
 	p.reason.SetPlaceHolder("optional")
 	reasonRow := container.NewBorder(nil, nil, widget.NewLabel("Pause reason"), nil, p.reason)
-	p.object = container.NewVScroll(container.NewVBox(info, controls, widget.NewSeparator(), dialRow, pad, reasonRow, hint))
+	// The scroll bar is drawn over the content's right edge: without the
+	// gutter it covered the right-hand buttons (Mute, Call, Hang up).
+	gutter := canvas.NewRectangle(color.Transparent)
+	gutter.SetMinSize(fyne.NewSize(theme.Size(theme.SizeNameScrollBar)+theme.Padding(), 0))
+	content := container.NewVBox(w.linesPanel.object, info, controls, widget.NewSeparator(), dialRow, pad, reasonRow, hint)
+	p.object = container.NewVScroll(container.NewBorder(nil, nil, nil, gutter, content))
 	return p
 }
 
@@ -166,19 +183,25 @@ func (p *phonePanel) render() {
 	w := p.w
 	c := w.call
 	now := w.opts.Now()
+	if c.ID != p.shown && c.Active() {
+		p.resetDigits() // the digits and notices belong to the call shown
+	}
+	p.shown = c.ID
 	if c.State == model.CallIdle {
 		setText(p.name, "No call")
 		setText(p.uri, "")
 	} else {
-		name := c.Remote.DisplayName
+		// Both come from the network: SafeText keeps a hostile name from
+		// breaking the layout or reordering the text around it.
+		name, uri := model.SafeText(c.Remote.DisplayName, model.MaxPartyRunes), model.SafeText(c.Remote.URI, 2*model.MaxPartyRunes)
 		if name == "" {
-			name = c.Remote.URI
+			name = uri
 		}
 		setText(p.name, name)
-		if name == c.Remote.URI {
+		if name == uri {
 			setText(p.uri, "")
 		} else {
-			setText(p.uri, c.Remote.URI)
+			setText(p.uri, uri)
 		}
 	}
 	setText(p.state, callStateText(c))
@@ -192,9 +215,15 @@ func (p *phonePanel) render() {
 
 	// Answer and reject stay in place, disabled, outside a ringing call:
 	// buttons that appear and vanish would move under the agent's pointer.
-	enable(p.answer, c.State == model.CallIncoming)
-	enable(p.reject, c.State == model.CallIncoming)
+	a := w.lines.Actions()
+	_, ringing := w.lines.Ringing()
+	enable(p.answer, a.Answer != "")
+	enable(p.reject, ringing)
 	enable(p.hangup, c.Active())
+	enable(p.swap, a.Swap != "")
+	enable(p.transfer, a.Transfer != "")
+	enable(p.conference, a.Conference != nil)
+	enable(p.split, a.Split != "")
 	enable(p.hold, c.InConversation())
 	enable(p.mute, c.InConversation())
 	if c.State == model.CallHeld {
@@ -210,15 +239,20 @@ func (p *phonePanel) render() {
 		p.mute.Text, p.mute.Importance = muteText, muteImp
 		p.mute.Refresh()
 	}
-	enable(p.callBtn, !c.Active())
-	if c.Active() {
-		// A disabled entry that keeps the focus swallows every key,
-		// shortcuts included: give the keyboard back to the window.
+	// During a conversation the agent may dial a consultation (the
+	// engine holds the call); not while a call rings or is being set up.
+	canDial := !c.Active() || (c.InConversation() && !ringing)
+	enable(p.callBtn, canDial)
+	if c.Active() && !p.wasActive || !canDial {
+		// Keys typed during a call are DTMF, and a disabled entry that
+		// keeps the focus swallows every key, shortcuts included: give
+		// the keyboard back to the window as the call starts.
 		if cv := w.win.Canvas(); cv.Focused() == p.dial {
 			cv.Unfocus()
 		}
 	}
-	enable(p.dial, !c.Active())
+	p.wasActive = c.Active()
+	enable(p.dial, canDial)
 	for _, b := range p.keys {
 		enable(b, !c.Active() || c.InConversation())
 	}

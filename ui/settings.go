@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/recphone/recphone/ui/model"
 )
 
 // LockedText is shown next to every setting the admin policy fixes.
@@ -40,6 +43,10 @@ type settingsPanel struct {
 	// locked maps a recording key to its control, for tests.
 	locked map[string]fyne.Disableable
 	status *widget.Label
+	// prov shows where the policy came from (provisioning status).
+	prov                                         *widget.Form
+	provSource, provFetched, provETag, provError *widget.Label
+	provLocked, provLocal                        *widget.Label
 }
 
 func newSettingsPanel(w *Window) *settingsPanel {
@@ -113,6 +120,19 @@ func newSettingsPanel(w *Window) *settingsPanel {
 		warnings.Add(l)
 	}
 
+	s.provSource, s.provFetched, s.provETag = wrapLabel(), wrapLabel(), wrapLabel()
+	s.provError, s.provLocked, s.provLocal = wrapLabel(), wrapLabel(), wrapLabel()
+	s.provError.Importance = widget.DangerImportance
+	s.prov = widget.NewForm(
+		widget.NewFormItem("Source", s.provSource),
+		widget.NewFormItem("Fetched", s.provFetched),
+		widget.NewFormItem("ETag", s.provETag),
+		widget.NewFormItem("Last error", s.provError),
+		widget.NewFormItem("Locked by server", s.provLocked),
+		widget.NewFormItem("Locked locally", s.provLocal),
+	)
+	s.setProvisioning(model.Provisioning{})
+
 	s.status = widget.NewLabel("")
 	s.status.Wrapping = fyne.TextWrapWord
 	save := widget.NewButtonWithIcon("Save", theme.DocumentSaveIcon(), s.save)
@@ -125,11 +145,75 @@ func newSettingsPanel(w *Window) *settingsPanel {
 		heading("Account"), account,
 		heading("Audio"), audioForm,
 		heading("Recording"), recForm, warnings,
+		heading("Recording policy source"), s.prov,
 		container.NewHBox(save), s.status,
 	))
 	s.object = s.scroll
 	return s
 }
+
+func wrapLabel() *widget.Label {
+	l := widget.NewLabel("")
+	l.Wrapping = fyne.TextWrapBreak // URLs and ETags have no spaces
+	return l
+}
+
+// setProvisioning shows where the recording policy came from.
+func (s *settingsPanel) setProvisioning(p model.Provisioning) {
+	orNone := func(v string) string {
+		if v == "" {
+			return "—"
+		}
+		return v
+	}
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.Local().Format("2006-01-02 15:04:05")
+	}
+	source := "no administrator's policy"
+	switch {
+	case p.Server:
+		source = p.Source + " (provisioning server)"
+	case p.Source != "":
+		source = p.Source + " (local file)"
+	}
+	fetched := "—"
+	if p.Server {
+		fetched = when(p.FetchedAt)
+		if p.FromCache {
+			fetched += "; in force: the cached profile"
+		}
+		if !p.ChangedAt.IsZero() {
+			fetched += "; changed " + when(p.ChangedAt)
+		}
+	}
+	lastErr := orNone(p.LastError)
+	if p.LastError != "" && !p.ErrorAt.IsZero() {
+		lastErr = when(p.ErrorAt) + ": " + p.LastError
+	}
+	setText(s.provSource, source)
+	setText(s.provFetched, fetched)
+	setText(s.provETag, orNone(p.ETag))
+	setText(s.provError, lastErr)
+	setText(s.provLocked, orNone(strings.Join(p.Locked, ", ")))
+	setText(s.provLocal, orNone(strings.Join(p.LockedLocally, ", ")))
+}
+
+// ProvisioningText is what the Settings tab says about the policy's
+// source, row by row (label: value), as drawn.
+func (w *Window) ProvisioningText() []string {
+	var out []string
+	for _, it := range w.settings.prov.Items {
+		out = append(out, it.Text+": "+it.Widget.(*widget.Label).Text)
+	}
+	return out
+}
+
+// SetProvisioning shows where the recording policy came from in the
+// Settings tab.
+func (w *Window) SetProvisioning(p model.Provisioning) { w.settings.setProvisioning(p) }
 
 func heading(text string) fyne.CanvasObject {
 	l := widget.NewLabel(text)

@@ -29,6 +29,17 @@ type Phone interface {
 	Hold(ctx context.Context, callID string, hold bool) error
 	SendDTMF(ctx context.Context, callID, digits string) error
 	SetMuted(muted bool)
+	// Focus makes a call the one the agent hears (a swap); the engine
+	// holds the others.
+	Focus(ctx context.Context, callID string) error
+	// Transfer hands the call's party to target (blind); TransferTo to
+	// the party of another call (attended).
+	Transfer(ctx context.Context, callID, target string) error
+	TransferTo(ctx context.Context, callID, otherID string) error
+	// Conference mixes calls together; Split ends the mix, callID keeping
+	// the agent.
+	Conference(ctx context.Context, callIDs []string) error
+	Split(ctx context.Context, callID string) error
 }
 
 // Recorder is what the window asks of the recording client.

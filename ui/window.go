@@ -36,10 +36,15 @@ type Window struct {
 	log  *slog.Logger
 	ctx  context.Context
 
-	reg    model.Registration
-	call   model.Call
-	rec    model.Recording
-	policy model.RecordingPolicy
+	reg   model.Registration
+	lines model.Lines
+	// call is the line the call panel shows and the buttons act on, rec
+	// and bandCall the focused call's recording the band shows: both
+	// derived from lines at each render.
+	call     model.Call
+	rec      model.Recording
+	bandCall model.Call
+	policy   model.RecordingPolicy
 	// flashing says the band is flashing; flash is its dark phase.
 	flashing, flash bool
 	// ticking says whether the window has anything that moves (timers, a
@@ -47,12 +52,13 @@ type Window struct {
 	ticking    bool
 	tickWanted chan bool
 
-	indicator *indicator
-	phone     *phonePanel
-	settings  *settingsPanel
-	history   *historyPanel
-	tray      *tray
-	tabs      *container.AppTabs
+	indicator  *indicator
+	phone      *phonePanel
+	linesPanel *linesPanel
+	settings   *settingsPanel
+	history    *historyPanel
+	tray       *tray
+	tabs       *container.AppTabs
 
 	regLabel    *widget.Label
 	errorLabel  *widget.Label
@@ -161,6 +167,7 @@ func (w *Window) Tick() {
 
 func (w *Window) build() {
 	w.indicator = newIndicator(w)
+	w.linesPanel = newLinesPanel(w)
 	w.phone = newPhonePanel(w)
 	w.settings = newSettingsPanel(w)
 	w.history = newHistoryPanel(w)
@@ -194,7 +201,7 @@ func (w *Window) build() {
 		row := []fyne.CanvasObject{widget.NewButton("Open recordings folder", func() { w.openPath(d.RecordingsDir) })}
 		if d.CallMe != nil {
 			w.callMe = widget.NewButtonWithIcon("Test peer calls me", theme.LoginIcon(), func() {
-				if w.call.Active() {
+				if w.lines.Len() > 0 {
 					w.ShowError(errors.New("hang up the current call first"))
 					return
 				}
@@ -226,59 +233,30 @@ func (w *Window) SetPolicy(p model.RecordingPolicy) {
 	w.render()
 }
 
-// SetCall shows the call's new state. The window follows one call at a
-// time (the engine takes one); the history comes from the audit trail.
+// SetCall shows a call's new state on its line; a call that ended
+// leaves the list (the history has it).
 func (w *Window) SetCall(c model.Call) {
-	now := w.opts.Now()
-	if w.call.Active() && c.ID != w.call.ID {
-		// Another call while one is shown (the engine refuses those, but
-		// a window must not lose the agent's call): the audit trail has it.
-		return
+	prev := w.lines.SetCall(c, w.opts.Now())
+	if c.State == model.CallIncoming && prev.Call.State != model.CallIncoming {
+		l, _ := w.lines.Get(c.ID)
+		w.notify("Incoming call", l.Label())
 	}
-	if c.State == model.CallAnswered && c.Answered.IsZero() {
-		if w.call.ID == c.ID && !w.call.Answered.IsZero() {
-			c.Answered = w.call.Answered
-		} else {
-			c.Answered = now
-		}
-	}
-	if c.State == model.CallHeld && w.call.ID == c.ID {
-		c.Answered = w.call.Answered
-	}
-	if w.call.ID == c.ID {
-		c.Muted = w.call.Muted
-		if c.Remote.URI == "" {
-			c.Remote = w.call.Remote
-		}
-		if c.Direction == "" {
-			c.Direction = w.call.Direction
-		}
-	}
-	if c.ID != w.call.ID && c.Active() {
-		w.rec = model.Recording{} // a new call has no recording news yet
-		w.phone.resetDigits()
-	}
-	prev := w.call
-	w.call = c
-	if c.State == model.CallIncoming && prev.State != model.CallIncoming {
-		w.notify("Incoming call", c.Remote.Label())
-	}
-	if c.State == model.CallEnded && c.Muted {
-		w.call.Muted = false
+	if !c.Active() && w.lines.Len() == 0 && w.lines.Muted {
+		w.lines.Muted = false
 		w.spawn(func() { w.opts.Phone.SetMuted(false) })
 	}
 	w.render()
 }
 
-// SetRecording shows a recording state change of the current call.
+// SetRecording shows a recording state change of a call: on its line, and
+// on the band when it is the focused call.
 func (w *Window) SetRecording(r model.Recording) {
 	if r.Since.IsZero() {
 		r.Since = w.opts.Now()
 	}
-	if r.CallID != "" && w.call.ID != "" && r.CallID != w.call.ID {
+	if !w.lines.SetRecording(r) {
 		return // a late event of an earlier call: the audit trail has it
 	}
-	w.rec = r
 	w.render()
 }
 
@@ -333,7 +311,7 @@ func (w *Window) ErrorText() string { return w.errorLabel.Text }
 
 // Indicator is the recording indicator's current look.
 func (w *Window) Indicator() model.Indicator {
-	return model.IndicatorFor(w.rec, w.policy, w.call)
+	return model.IndicatorFor(w.rec, w.policy, w.bandCall)
 }
 
 // spawn runs fn off the UI goroutine.
@@ -352,10 +330,13 @@ func (w *Window) render() {
 		w.regLabel.Text, w.regLabel.Importance = text, imp
 		w.regLabel.Refresh()
 	}
+	cur, band := w.lines.Current(), w.lines.Banded()
+	w.call, w.rec, w.bandCall = cur.Call, band.Rec, band.Call
 	w.indicator.render()
+	w.linesPanel.render()
 	w.phone.render()
 	w.tray.render(w.Indicator())
-	w.setTicking(w.call.Active() || w.flashing)
+	w.setTicking(w.lines.Len() > 0 || w.flashing)
 }
 
 func registrationText(r model.Registration) string {
@@ -433,6 +414,11 @@ const (
 	KeyHangup fyne.KeyName = fyne.KeyH
 	KeyPause  fyne.KeyName = fyne.KeyP
 	KeyMute   fyne.KeyName = fyne.KeyM
+	// Line keys: swap to the other call, transfer, conference, split.
+	KeySwap       fyne.KeyName = fyne.KeyS
+	KeyTransfer   fyne.KeyName = fyne.KeyT
+	KeyConference fyne.KeyName = fyne.KeyC
+	KeySplit      fyne.KeyName = fyne.KeyX
 )
 
 // Shortcut returns the window's shortcut for key (KeyAnswer...).
@@ -442,7 +428,7 @@ func Shortcut(key fyne.KeyName) *desktop.CustomShortcut {
 
 func (w *Window) installShortcuts() {
 	c := w.win.Canvas()
-	for _, k := range []fyne.KeyName{KeyAnswer, KeyHangup, KeyPause, KeyMute} {
+	for _, k := range []fyne.KeyName{KeyAnswer, KeyHangup, KeyPause, KeyMute, KeySwap, KeyTransfer, KeyConference, KeySplit} {
 		c.AddShortcut(Shortcut(k), w.shortcut)
 	}
 	// During a call the dial field is disabled, so typed digits reach the
@@ -470,6 +456,14 @@ func (w *Window) shortcut(s fyne.Shortcut) {
 		w.TogglePause()
 	case KeyMute:
 		w.ToggleMute()
+	case KeySwap:
+		w.Swap()
+	case KeyTransfer:
+		w.ShowTransfer()
+	case KeyConference:
+		w.Conference()
+	case KeySplit:
+		w.Split()
 	}
 }
 
@@ -479,29 +473,31 @@ func (w *Window) Dial(target string) {
 		w.ShowError(errors.New("enter a number or SIP address to call"))
 		return
 	}
-	if w.call.Active() {
-		w.ShowError(errors.New("hang up the current call first"))
+	if l, ok := w.lines.Ringing(); ok {
+		w.ShowError(errors.New("answer or reject " + l.Label() + " first"))
 		return
 	}
 	w.ClearError()
 	w.do("call "+target, func(ctx context.Context) error { return w.opts.Phone.Dial(ctx, target) })
 }
 
-// Answer picks up a ringing incoming call.
+// Answer picks up a ringing incoming call, also during another call (the
+// engine holds that one).
 func (w *Window) Answer() {
-	if w.call.State != model.CallIncoming {
+	id := w.lines.Actions().Answer
+	if id == "" {
 		return
 	}
-	id := w.call.ID
 	w.do("answer", func(ctx context.Context) error { return w.opts.Phone.Answer(ctx, id) })
 }
 
 // Reject refuses a ringing incoming call.
 func (w *Window) Reject() {
-	if w.call.State != model.CallIncoming {
+	l, ok := w.lines.Ringing()
+	if !ok {
 		return
 	}
-	id := w.call.ID
+	id := l.ID
 	w.do("reject", func(ctx context.Context) error { return w.opts.Phone.Reject(ctx, id) })
 }
 
@@ -528,8 +524,8 @@ func (w *Window) ToggleMute() {
 	if !w.call.InConversation() {
 		return
 	}
-	w.call.Muted = !w.call.Muted
-	muted := w.call.Muted
+	w.lines.Muted = !w.lines.Muted
+	muted := w.lines.Muted
 	w.spawn(func() { w.opts.Phone.SetMuted(muted) })
 	w.render()
 }
@@ -550,7 +546,7 @@ func (w *Window) TogglePause() {
 	if !ok {
 		return
 	}
-	id := w.call.ID
+	id := w.bandCall.ID
 	if w.canStartRecording() {
 		w.do("start recording", func(ctx context.Context) error { return w.opts.Recorder.Record(ctx, id) })
 		return
@@ -568,7 +564,7 @@ func (w *Window) TogglePause() {
 // canStartRecording says whether the band's button starts a recording:
 // an on-demand policy and a call not being recorded yet.
 func (w *Window) canStartRecording() bool {
-	return w.opts.Recorder != nil && w.policy.OnDemand && w.call.Active() &&
+	return w.opts.Recorder != nil && w.policy.OnDemand && w.bandCall.Active() &&
 		(w.rec.State == "" || w.rec.State == model.RecOff || w.rec.State == model.RecFailed || w.rec.State == model.RecStopped)
 }
 
@@ -578,7 +574,7 @@ func (w *Window) canTogglePause() (bool, string) {
 	switch {
 	case w.opts.Recorder == nil:
 		return false, "This build has no recording client"
-	case !w.call.Active():
+	case !w.bandCall.Active():
 		return false, "No call"
 	case w.canStartRecording():
 		return true, "Start recording this call (Ctrl+Shift+P)"

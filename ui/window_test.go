@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/recphone/recphone/recording/audit"
@@ -64,6 +65,21 @@ func (f *fakePhone) SetMuted(m bool) {
 		f.record("unmute")
 	}
 }
+
+func (f *fakePhone) Focus(_ context.Context, id string) error { f.record("focus " + id); return nil }
+func (f *fakePhone) Transfer(_ context.Context, id, target string) error {
+	f.record("transfer " + id + " " + target)
+	return nil
+}
+func (f *fakePhone) TransferTo(_ context.Context, id, other string) error {
+	f.record("transfer " + id + " --to " + other)
+	return nil
+}
+func (f *fakePhone) Conference(_ context.Context, ids []string) error {
+	f.record("conference " + strings.Join(ids, " "))
+	return nil
+}
+func (f *fakePhone) Split(_ context.Context, id string) error { f.record("split " + id); return nil }
 
 type fakeRecorder struct{ fakePhone }
 
@@ -164,8 +180,9 @@ func TestCallStates(t *testing.T) {
 		{state: model.CallCalling, text: "Calling…", hangup: true, name: "Bob", dir: model.Outgoing},
 		{state: model.CallRinging, text: "Ringing…", hangup: true, name: "Bob", dir: model.Outgoing},
 		{state: model.CallIncoming, text: "Incoming call", answer: true, hangup: true, name: "Bob", dir: model.Incoming},
-		{state: model.CallAnswered, text: "Connected", hangup: true, hold: true, name: "Bob", timer: "1:05", answeredSeconds: 65, dir: model.Outgoing},
-		{state: model.CallHeld, text: "On hold", hangup: true, hold: true, name: "Bob", timer: "0:07", answeredSeconds: 7, dir: model.Incoming},
+		// In a call the agent may dial a consultation.
+		{state: model.CallAnswered, text: "Connected", hangup: true, hold: true, callBtn: true, name: "Bob", timer: "1:05", answeredSeconds: 65, dir: model.Outgoing},
+		{state: model.CallHeld, text: "On hold", hangup: true, hold: true, callBtn: true, name: "Bob", timer: "0:07", answeredSeconds: 7, dir: model.Incoming},
 		{state: model.CallEnded, text: "Call ended: remote hangup", callBtn: true, name: "Bob", reason: "remote hangup"},
 	}
 	for _, tt := range tests {
@@ -442,10 +459,7 @@ func TestTypedDigitsDuringCallSendDTMF(t *testing.T) {
 	r.w.Window().Canvas().Focus(r.w.phone.dial) // the agent typed the number
 	r.answeredCall()
 	if r.w.Window().Canvas().Focused() != nil {
-		t.Error("the disabled dial field keeps the keyboard during the call")
-	}
-	if !r.w.phone.dial.Disabled() {
-		t.Error("dial field editable during a call")
+		t.Error("the dial field keeps the keyboard as the call starts")
 	}
 	test.TypeOnCanvas(r.w.Window().Canvas(), "12x#")
 	r.wantCalls("dtmf c1 1", "dtmf c1 2", "dtmf c1 #")
@@ -719,5 +733,169 @@ func TestAudioDeviceListErrorShown(t *testing.T) {
 	r := newRig(t, func(o *Options) { o.Audio = &fakeAudio{err: errors.New("portaudio: no devices")} })
 	if !strings.Contains(r.w.ErrorText(), "listing sound devices: portaudio: no devices") {
 		t.Errorf("error shown %q", r.w.ErrorText())
+	}
+}
+
+// twoCalls is Bob answered and focused, then Carol ringing in, answered:
+// the engine holds Bob and focuses Carol.
+func (r *rig) twoCalls() {
+	r.answeredCall()
+	r.w.SetFocus("c1")
+	r.w.SetCall(model.Call{ID: "c2", Direction: model.Incoming, Remote: model.Party{URI: "sip:carol@example.com", DisplayName: "Carol"}, State: model.CallIncoming})
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallHeld})
+	r.w.SetCall(model.Call{ID: "c2", State: model.CallAnswered})
+	r.w.SetFocus("c2")
+}
+
+func rowsText(rows [][]string) string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, strings.Join(r, ","))
+	}
+	return strings.Join(out, " | ")
+}
+
+// The line list shows each call with its state, timer and recording
+// mark; the buttons act on the right line and are enabled only when they
+// make sense.
+func TestLineListAndButtons(t *testing.T) {
+	r := newRig(t, nil)
+	p := r.w.phone
+	r.answeredCall()
+	r.w.SetFocus("c1")
+	if !p.swap.Disabled() || !p.conference.Disabled() || !p.split.Disabled() || p.transfer.Disabled() {
+		t.Error("one call: swap/conference/split enabled or transfer disabled")
+	}
+	r.w.SetCall(model.Call{ID: "c2", Direction: model.Incoming, Remote: model.Party{URI: "sip:carol@example.com", DisplayName: "Carol"}, State: model.CallIncoming})
+	if p.answer.Disabled() || p.name.Text != "Bob" {
+		t.Errorf("a second call rings: answer enabled %v, panel shows %q", !p.answer.Disabled(), p.name.Text)
+	}
+	test.Tap(p.answer)
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallHeld})
+	r.w.SetCall(model.Call{ID: "c2", State: model.CallAnswered})
+	r.w.SetFocus("c2")
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs@x"})
+	r.w.SetRecording(model.Recording{CallID: "c2", State: model.RecPaused, PausedBy: "agent"})
+	r.now = r.now.Add(10 * time.Second)
+	r.w.Tick()
+	want := "c1,Bob <sip:bob@example.com>,held,0:10,REC | c2,Carol <sip:carol@example.com>,active ◀,0:10,PAUSED"
+	if got := rowsText(r.w.Rows()); got != want {
+		t.Errorf("rows:\n %s\nwant\n %s", got, want)
+	}
+	if r.w.indicator.title.Text != string(model.IndicatorPaused) {
+		t.Errorf("the band shows %q, want the focused call's PAUSED", r.w.indicator.title.Text)
+	}
+	if p.swap.Disabled() || p.conference.Disabled() || p.transfer.Disabled() || !p.split.Disabled() || !p.answer.Disabled() {
+		t.Error("two calls: swap/conference/transfer disabled, or split/answer enabled")
+	}
+	test.Tap(p.swap)
+	r.w.SetFocus("c1")
+	// A tap on Carol's row switches back to her.
+	test.Tap(r.w.linesPanel.rows[1])
+	r.w.SetFocus("c2")
+	test.Tap(p.conference)
+	r.w.SetConference([]string{"c2", "c1"})
+	if got := rowsText(r.w.Rows()); !strings.Contains(got, "held") && strings.Count(got, "conference") != 2 {
+		t.Errorf("conference rows: %s", got)
+	}
+	if !p.swap.Disabled() || !p.transfer.Disabled() || p.split.Disabled() {
+		t.Error("conference: swap/transfer enabled or split disabled")
+	}
+	test.Tap(p.split)
+	r.w.SetConference(nil)
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallEnded})
+	if r.w.linesPanel.object.Visible() {
+		t.Error("the line list stays up for one call")
+	}
+	r.wantCalls("answer c2", "focus c1", "focus c2", "conference c2 c1", "split c2")
+}
+
+// The transfer dialog: a number typed is a blind transfer; with another
+// call up, its line is chosen for an attended one.
+func TestTransferDialog(t *testing.T) {
+	for _, tt := range []struct {
+		name, typed, want string
+	}{
+		{"attended: the held party to the consultation", "", "transfer c1 --to c2"},
+		{"blind to a typed number", "sip:dave@example.com", "transfer c2 sip:dave@example.com"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			r.twoCalls()
+			test.Tap(r.w.phone.transfer)
+			c := r.w.Window().Canvas()
+			if tt.typed != "" {
+				test.Type(c.Focused().(*widget.Entry), tt.typed)
+			}
+			test.Tap(findButton(t, c.Overlays().Top(), "Transfer"))
+			r.wantCalls(tt.want)
+		})
+	}
+	r := newRig(t, nil)
+	r.answeredCall()
+	r.w.shortcut(Shortcut(KeyTransfer))
+	c := r.w.Window().Canvas()
+	e, ok := c.Focused().(*widget.Entry)
+	if !ok {
+		t.Fatal("Ctrl+Shift+T opens no dialog with the number field focused")
+	}
+	test.Type(e, "1002")
+	e.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	r.wantCalls("transfer c1 1002")
+}
+
+// A hostile display name (line breaks, a right-to-left override, a
+// thousand characters) is shown on one line, cut, without the controls.
+func TestHostileDisplayName(t *testing.T) {
+	r := newRig(t, nil)
+	r.twoCalls()
+	evil := "Mallory\n\u202eevil\r\n" + strings.Repeat("A", 1000)
+	r.w.SetCall(model.Call{ID: "c3", Direction: model.Incoming, Remote: model.Party{URI: "sip:m@x", DisplayName: evil}, State: model.CallIncoming})
+	rows := r.w.Rows()
+	party := rows[2][1]
+	if strings.ContainsAny(party, "\n\r\u202e") || len([]rune(party)) > 2*model.MaxPartyRunes {
+		t.Errorf("party shown as %q", party)
+	}
+	if !strings.HasPrefix(party, "Mallory evil AAA") {
+		t.Errorf("party %q", party)
+	}
+	if got := r.w.Window().Canvas().Size().Width; got > 481 {
+		t.Errorf("the window grew to %v", got)
+	}
+}
+
+// At the default window size every call button and the Call button fit
+// inside the window (five buttons in a row once pushed Mute and Call past
+// the right edge), with two calls and the line list up.
+func TestDefaultSizeFitsTheButtons(t *testing.T) {
+	r := newRig(t, nil)
+	r.w.Window().Resize(fyne.NewSize(WindowWidth, WindowHeight))
+	r.twoCalls()
+	c := r.w.Window().Canvas()
+	if min := r.w.Window().Content().MinSize().Width; min > WindowWidth {
+		t.Errorf("the content needs %v wide, the window is %v", min, WindowWidth)
+	}
+	p := r.w.phone
+	for _, b := range []*widget.Button{p.answer, p.reject, p.hangup, p.hold, p.mute, p.swap, p.transfer, p.conference, p.split, p.callBtn} {
+		pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(b)
+		// Clear of the scroll bar, which is drawn over the right edge.
+		if right := pos.X + b.Size().Width; right > c.Size().Width-theme.Size(theme.SizeNameScrollBar) || b.Size().Width < b.MinSize().Width {
+			t.Errorf("%q ends at %v (width %v, needs %v) in a window %v wide", b.Text, right, b.Size().Width, b.MinSize().Width, c.Size().Width)
+		}
+	}
+}
+
+// A transfer's progress replaces the line's state; a failed one is said
+// on the error line and the line shows its call again.
+func TestTransferProgressOnTheLine(t *testing.T) {
+	r := newRig(t, nil)
+	r.twoCalls()
+	r.w.SetTransfer("c2", "transferring to sip:dave@x: 180", false)
+	if got := r.w.Rows()[1][2]; got != "transferring to sip:dave@x: 180" {
+		t.Errorf("line 2 says %q during the transfer", got)
+	}
+	r.w.SetTransfer("c2", "transfer to sip:dave@x failed: 486 Busy Here", true)
+	if got := r.w.Rows()[1][2]; got != "active ◀" || !strings.Contains(r.w.ErrorText(), "486") {
+		t.Errorf("after a failed transfer line 2 says %q, error %q", got, r.w.ErrorText())
 	}
 }

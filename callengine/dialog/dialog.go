@@ -73,6 +73,10 @@ type Dialog struct {
 	timer     *sessionTimer            // running session timer
 	pending   *sessionTimer            // negotiated, armed once the dialog is up
 	ended     bool
+	// acked is closed once a server dialog's 2xx has been ACKed (or its
+	// wait is over): in-dialog requests are handled only after it.
+	acked     chan struct{}
+	ackedOnce sync.Once
 	done      chan struct{}
 	ctx       context.Context // ends with the dialog
 	cancel    context.CancelFunc
@@ -82,7 +86,7 @@ type Dialog struct {
 func newDialog(ep *Endpoint, callID, localTag, transport string, h Handlers) *Dialog {
 	d := &Dialog{ep: ep, callID: callID, localTag: localTag, transport: transport, h: h,
 		log:  ep.log.With("call_id", callID),
-		acks: map[uint32]chan struct{}{}, done: make(chan struct{})}
+		acks: map[uint32]chan struct{}{}, acked: make(chan struct{}), done: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	return d
 }
@@ -373,8 +377,12 @@ func (d *Dialog) markEnded() bool {
 	return true
 }
 
+// markAcked says the answer's wait for its ACK is over.
+func (d *Dialog) markAcked() { d.ackedOnce.Do(func() { close(d.acked) }) }
+
 // finish releases what the dialog holds once it has ended.
 func (d *Dialog) finish() {
+	d.markAcked()
 	d.ep.unregister(d)
 	d.mu.Lock()
 	if d.timer != nil {
@@ -408,6 +416,17 @@ func (d *Dialog) receive(req *sip.Request, tx sip.ServerTransaction) {
 	if d.server != nil && req.Method == sip.INVITE && d.server.LoadState() < sip.DialogStateConfirmed &&
 		req.CSeq().SeqNo == d.server.InviteRequest.CSeq().SeqNo {
 		return // a retransmission of the dialog's own INVITE
+	}
+	if d.server != nil {
+		// sipgo hands every message to a goroutine of its own, so a
+		// re-INVITE can overtake the ACK of our 2xx that the peer sent
+		// before it. Read first, it would make sipgo take that ACK for a
+		// stale one and resend the 2xx for 32 s, blocking our BYE meanwhile.
+		select {
+		case <-d.acked:
+		case <-d.done:
+		case <-time.After(sip.T2):
+		}
 	}
 	var dlg *sipgo.Dialog
 	if d.client != nil {
@@ -533,9 +552,11 @@ func (d *Dialog) onAck(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if d.h.Ack != nil {
-		d.h.Ack(req)
+		d.h.Ack(req) // before Answer returns: an offerless call's answer is in it
 	}
-	_ = d.server.ReadAck(req, tx)
+	if err := d.server.ReadAck(req, tx); err == nil {
+		d.markAcked()
+	}
 }
 
 func (d *Dialog) onBye(req *sip.Request, tx sip.ServerTransaction) {

@@ -3,8 +3,10 @@ package dialog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -361,4 +363,91 @@ func TestSessionTimer(t *testing.T) {
 	}
 	_ = a2.Close() // the caller vanishes and never refreshes
 	wait(t, cexpired, "callee-side expiry")
+}
+
+// A re-INVITE that overtakes the ACK of our 2xx (sipgo handles each
+// message on a goroutine of its own, so it can, even when the peer sent the
+// ACK first) waits for that ACK: the answer is confirmed at once, rather
+// than the 2xx being resent for 32 s with the dialog's BYE blocked behind.
+func TestReinviteOvertakingTheAck(t *testing.T) {
+	b := newEndpoint(t, 0)
+	reoffers := make(chan *sip.Request, 1)
+	srv := answer(t, b, Handlers{Request: func(req *sip.Request) Reply {
+		reoffers <- req
+		return Reply{Code: 200, Body: []byte("v=0 second answer\r\n"), Type: "application/sdp"}
+	}})
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dst, err := net.ResolveUDPAddr("udp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := conn.LocalAddr().String()
+	msg := func(method string, cseq int, cseqMethod, toTag, branch string, body string) []byte {
+		to := "<sip:b@" + b.Addr() + ">"
+		if toTag != "" {
+			to += ";tag=" + toTag
+		}
+		s := method + " sip:b@" + b.Addr() + " SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK" + branch + "\r\n" +
+			"From: <sip:a@127.0.0.1>;tag=raw-a\r\nTo: " + to + "\r\n" +
+			"Call-ID: overtaken-ack\r\n" + fmt.Sprintf("CSeq: %d %s\r\n", cseq, cseqMethod) +
+			"Contact: <sip:a@" + me + ">\r\nMax-Forwards: 70\r\n"
+		if body != "" {
+			s += "Content-Type: application/sdp\r\n"
+		}
+		return []byte(s + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body)
+	}
+	if _, err := conn.WriteTo(msg("INVITE", 1, "INVITE", "", "inv1", "v=0 offer\r\n"), dst); err != nil {
+		t.Fatal(err)
+	}
+	// Read until the 200 to the INVITE, and take its To tag.
+	var toTag string
+	buf := make([]byte, 4096)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for toTag == "" {
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no 200 to the INVITE: %v", err)
+		}
+		res, err := sip.ParseMessage(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, ok := res.(*sip.Response); ok && r.StatusCode == 200 {
+			toTag, _ = r.To().Params.Get("tag")
+		}
+	}
+	// The re-INVITE first; the ACK it overtook arrives once b has
+	// answered the re-INVITE in some way (its 100 Trying at 200 ms while
+	// it waits for the ACK, or, were it not waiting, its 200).
+	if _, err := conn.WriteTo(msg("INVITE", 2, "INVITE", toTag, "inv2", "v=0 offer again\r\n"), dst); err != nil {
+		t.Fatal(err)
+	}
+	for answered := false; !answered; {
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no answer to the re-INVITE: %v", err)
+		}
+		res, err := sip.ParseMessage(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, ok := res.(*sip.Response)
+		answered = ok && r.CSeq().SeqNo == 2
+	}
+	if _, err := conn.WriteTo(msg("ACK", 1, "ACK", toTag, "ack1", ""), dst); err != nil {
+		t.Fatal(err)
+	}
+	d := wait(t, srv.dialogs, "end of the answer's wait for its ACK (within 10 s, not 32)")
+	if req := wait(t, reoffers, "re-INVITE"); req.CSeq().SeqNo != 2 {
+		t.Fatalf("re-offer CSeq %d", req.CSeq().SeqNo)
+	}
+	if d.server.LoadState() != sip.DialogStateConfirmed {
+		t.Fatalf("dialog state %v after its ACK, want confirmed", d.server.LoadState())
+	}
+	d.Close()
 }

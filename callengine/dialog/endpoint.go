@@ -111,8 +111,21 @@ func (e *Endpoint) Serve(ctx context.Context) error {
 	return nil
 }
 
-// Close stops serving and releases the sockets.
-func (e *Endpoint) Close() error { return e.stack.Close() }
+// Close stops serving and releases the sockets. Dialogs still open are
+// forgotten without a word to their peers: their timers stop, so nothing
+// is sent for them after Close (a refresh would leave from a new socket).
+func (e *Endpoint) Close() error {
+	e.mu.Lock()
+	open := make([]*Dialog, 0, len(e.dialogs))
+	for _, d := range e.dialogs {
+		open = append(open, d)
+	}
+	e.mu.Unlock()
+	for _, d := range open {
+		d.Close()
+	}
+	return e.stack.Close()
+}
 
 // HandleCalls sets the handler of new INVITEs that are not recording requests.
 func (e *Endpoint) HandleCalls(h InviteHandler) {
@@ -149,6 +162,15 @@ func (e *Endpoint) Accepted(transport string) int64 { return e.stack.Accepted(tr
 // Client is the sipgo client for requests outside any dialog (REGISTER)
 // over transport ("udp", "tcp" or "tls").
 func (e *Endpoint) Client(transport string) *sipgo.Client { return e.stack.Client(transport) }
+
+// Keepalive sends one RFC 5626 keep-alive to raddr on transport's flow.
+func (e *Endpoint) Keepalive(transport, raddr string) error {
+	return e.stack.Keepalive(transport, raddr)
+}
+
+// LastPong is when the TCP/TLS flow to raddr last answered a keep-alive
+// ping (zero: never).
+func (e *Endpoint) LastPong(raddr string) time.Time { return e.stack.LastPong(raddr) }
 
 // UserAgent is the User-Agent the endpoint sends.
 func (e *Endpoint) UserAgent() string { return e.ua }

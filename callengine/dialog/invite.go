@@ -77,15 +77,7 @@ func (e *Endpoint) Invite(ctx context.Context, req *sip.Request, h Handlers, o I
 	og := &Outgoing{d: d, req: req, opts: o}
 	og.ctx, og.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
 	ua := &sipgo.DialogUA{Client: e.stack.Client(transport), ContactHDR: *req.Contact()}
-	dcs, err := ua.WriteInvite(og.ctx, req, func(c *sipgo.Client, r *sip.Request) error {
-		if err := sipgo.ClientRequestBuild(c, r); err != nil {
-			return err
-		}
-		if v := r.Via(); v != nil && sip.IsReliable(r.Transport()) {
-			v.Params.Add("alias", "") // RFC 5923: reuse this connection toward us
-		}
-		return nil
-	})
+	dcs, err := ua.WriteInvite(og.ctx, req, BuildWithAlias)
 	if err != nil {
 		e.unregister(d)
 		og.cancel(nil)
@@ -298,6 +290,7 @@ func (in *Incoming) Answer(body []byte, contentType string, hdrs ...sip.Header) 
 	d.answering.Lock()
 	err := d.server.WriteResponse(res)
 	d.answering.Unlock()
+	d.markAcked() // or the wait is over without it
 	if err != nil {
 		if d.server.LoadState() >= sip.DialogStateConfirmed || d.server.LoadState() == sip.DialogStateEnded {
 			return fmt.Errorf("dialog: answer: %w", err)
@@ -308,6 +301,19 @@ func (in *Incoming) Answer(body []byte, contentType string, hdrs ...sip.Header) 
 		return fmt.Errorf("dialog: no ACK for our 2xx: %w", err)
 	}
 	d.startTimerUAS()
+	return nil
+}
+
+// BuildWithAlias builds a request as sipgo does and, over TCP and TLS,
+// adds ;alias to our Via (RFC 5923): the peer sends its requests back over
+// the connection we opened instead of opening one to us.
+func BuildWithAlias(c *sipgo.Client, r *sip.Request) error {
+	if err := sipgo.ClientRequestBuild(c, r); err != nil {
+		return err
+	}
+	if v := r.Via(); v != nil && sip.IsReliable(r.Transport()) {
+		v.Params.Add("alias", "")
+	}
 	return nil
 }
 

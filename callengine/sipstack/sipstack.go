@@ -47,6 +47,11 @@ type Stack struct {
 	tls     *countingListener // nil without a TLS listener
 	wg      sync.WaitGroup
 	once    sync.Once
+
+	// pongs is when each TCP/TLS flow (by remote address) last answered
+	// a keep-alive ping with its CRLF pong (RFC 5626 §4.4.1).
+	pongMu sync.Mutex
+	pongs  map[string]time.Time
 }
 
 // Listen binds UDP and TCP on addr (host:port; port 0 picks one free for
@@ -65,7 +70,7 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Host: host, Port: port, udp: udp, tcp: &countingListener{Listener: tcp}}
+	s := &Stack{Host: host, Port: port, udp: udp, tcp: &countingListener{Listener: tcp}, pongs: map[string]time.Time{}}
 	fail := func(err error) (*Stack, error) {
 		if s.UA != nil {
 			s.UA.Close()
@@ -90,7 +95,7 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 	}
 	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(o.UserAgent), sipgo.WithUserAgentHostname(host),
 		// sipgo's own layers log through ours, not the process default.
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(o.Logger)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(o.Logger), sip.WithTransportLayerReadFilter(s.seePong)),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(o.Logger))}
 	if o.TLS != nil {
 		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(o.TLS))
@@ -101,12 +106,15 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 	if s.Server, err = sipgo.NewServer(s.UA, sipgo.WithServerLogger(o.Logger)); err != nil {
 		return fail(err)
 	}
+	// Every Via asks for rport (RFC 3581): behind a NAT the answers then
+	// come back to the address the request left from, and tell us the
+	// public one (received, rport).
 	udpClient, err := sipgo.NewClient(s.UA, sipgo.WithClientConnectionAddr(net.JoinHostPort(host, strconv.Itoa(port))),
-		sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(o.Logger))
+		sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(o.Logger), sipgo.WithClientNAT())
 	if err != nil {
 		return fail(err)
 	}
-	streamClient, err := sipgo.NewClient(s.UA, sipgo.WithClientHostname(host), sipgo.WithClientLogger(o.Logger))
+	streamClient, err := sipgo.NewClient(s.UA, sipgo.WithClientHostname(host), sipgo.WithClientLogger(o.Logger), sipgo.WithClientNAT())
 	if err != nil {
 		return fail(err)
 	}
@@ -205,6 +213,60 @@ func (s *Stack) Close() error {
 		s.wg.Wait()
 	})
 	return err
+}
+
+// keepalivePing is RFC 5626 §3.5.1's double CRLF: on TCP and TLS the peer
+// answers a single CRLF (sipgo does so for pings we receive); on UDP it
+// only refreshes the NAT's mapping.
+var keepalivePing = []byte("\r\n\r\n")
+
+// seePong notes a lone CRLF on a stream: the pong to our ping. What was
+// read goes on to sipgo unchanged.
+func (s *Stack) seePong(p sip.TransportReadProps, data []byte) ([]byte, error) {
+	if len(data) == 2 && data[0] == '\r' && data[1] == '\n' && p.RemoteAddr != nil && p.Transport != "UDP" {
+		s.pongMu.Lock()
+		s.pongs[p.RemoteAddr.String()] = time.Now()
+		s.pongMu.Unlock()
+	}
+	return data, nil
+}
+
+// LastPong is when the flow to raddr last answered a keep-alive ping;
+// zero when it never has (a peer without RFC 5626 keep-alive support).
+func (s *Stack) LastPong(raddr string) time.Time {
+	s.pongMu.Lock()
+	defer s.pongMu.Unlock()
+	return s.pongs[raddr]
+}
+
+// Keepalive sends one keep-alive to raddr (ip:port) on the flow of
+// transport: from the listening socket on UDP, on the open connection on
+// TCP and TLS. An error means the flow is gone: re-register to open a new
+// one.
+func (s *Stack) Keepalive(transport, raddr string) error {
+	if transport == "udp" {
+		a, err := net.ResolveUDPAddr("udp", raddr)
+		if err != nil {
+			return fmt.Errorf("sipstack: keep-alive to %s: %w", raddr, err)
+		}
+		_, err = s.udp.WriteTo(keepalivePing, a)
+		if err != nil {
+			return fmt.Errorf("sipstack: keep-alive to %s: %w", raddr, err)
+		}
+		return nil
+	}
+	conn, err := s.UA.TransportLayer().GetConnection(transport, raddr)
+	if err != nil || conn == nil {
+		return fmt.Errorf("sipstack: keep-alive: no %s flow to %s", transport, raddr)
+	}
+	w, ok := conn.(interface{ Write([]byte) (int, error) })
+	if !ok {
+		return fmt.Errorf("sipstack: keep-alive: %s flow cannot be written", transport)
+	}
+	if _, err := w.Write(keepalivePing); err != nil {
+		return fmt.Errorf("sipstack: keep-alive to %s: %w", raddr, err)
+	}
+	return nil
 }
 
 // UDPLimit is the size above which a request should not go over UDP

@@ -3,9 +3,11 @@ package siptest
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,9 +22,11 @@ import (
 // WAV as its microphone and dumps what it sends and receives to WAV files.
 type Baresip struct {
 	Addr string // host:port it listens on (UDP and TCP)
-	User string
-	dir  string
-	cmd  *exec.Cmd
+	// TLSAddr is its TLS listener (the port after Addr's), with TLS set.
+	TLSAddr string
+	User    string
+	dir     string
+	cmd     *exec.Cmd
 
 	mu  sync.Mutex
 	log []string
@@ -36,6 +40,14 @@ type BaresipOptions struct {
 	Codecs   string  // e.g. "PCMA", "G722", "opus"; default "PCMU,PCMA"
 	Answer   string  // answermode: auto (default) or manual
 	Duration time.Duration
+	// MediaEnc is the account's mediaenc ("srtp": best effort,
+	// "srtp-mand": RTP/SAVP only); empty: plain RTP.
+	MediaEnc string
+	// TLSCert is a PEM file with baresip's certificate and key; set, it
+	// listens for SIP over TLS (TLSAddr).
+	TLSCert string
+	// RTPPorts is its RTP port range ("40000-40010"); default 30000-39998.
+	RTPPorts string
 }
 
 // StartBaresip starts baresip on a free loopback port; it is stopped when
@@ -57,6 +69,9 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 	}
 	if o.Answer == "" {
 		o.Answer = "auto"
+	}
+	if o.RTPPorts == "" {
+		o.RTPPorts = "30000-39998"
 	}
 	dir := t.TempDir()
 	dumps := filepath.Join(dir, "dumps")
@@ -119,7 +134,7 @@ func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOption
 		"audio_player aubridge,nil",
 		"audio_alert aubridge,nil",
 		"snd_path " + dumps,
-		"rtp_ports 30000-39998",
+		"rtp_ports " + o.RTPPorts,
 		"module_path /usr/lib/baresip/modules",
 		strings.Join(modules, "\n"), "module aubridge.so", "module aufile.so", "module sndfile.so",
 		"module_tmp account.so", "module_app menu.so", "",
@@ -130,13 +145,26 @@ func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOption
 			codecs[i] = "opus/48000/2" // baresip names it with rate and channels
 		}
 	}
-	account := fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;answermode=%s;audio_codecs=%s\n", o.User, o.Answer, strings.Join(codecs, ","))
+	account := fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;answermode=%s;audio_codecs=%s", o.User, o.Answer, strings.Join(codecs, ","))
+	if o.MediaEnc != "" {
+		config += "module srtp.so\n"
+		account += ";mediaenc=" + o.MediaEnc
+	}
+	account += "\n"
+	if o.TLSCert != "" {
+		config += "sip_certificate " + o.TLSCert + "\n"
+	}
 	for name, body := range map[string]string{"config": config, "accounts": account} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	b := &Baresip{Addr: addr, User: o.User, dir: dir}
+	if o.TLSCert != "" {
+		host, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.Atoi(port)
+		b.TLSAddr = net.JoinHostPort(host, strconv.Itoa(p+1))
+	}
 	b.cmd = exec.Command("baresip", "-f", dir)
 	stdout, err := b.cmd.StdoutPipe()
 	if err != nil {

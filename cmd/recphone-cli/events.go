@@ -73,6 +73,12 @@ func (w *eventWriter) engineEvent(ev callengine.Event) {
 		if codec := c.Codec(); codec.Name != "" && ev.State != callengine.StateCalling {
 			m["codec"] = codec.Name
 		}
+		if sec := c.Security(); sec.Encrypted() {
+			m["srtp"] = sec.SRTPSuite // the suite; keys never leave the engine
+		}
+		if c.Security().TLS {
+			m["tls"] = true
+		}
 		w.write(m)
 	case callengine.RemoteIdentityEvent:
 		w.write(map[string]any{"event": "remote", "id": ev.Call.ID, "remote": ev.Remote.URI, "remote_name": ev.Remote.DisplayName})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -52,7 +53,6 @@ type backend struct {
 func (b *backend) events(o *phone.Options) {
 	o.OnDevice, o.OnLevels, o.OnRecording, o.OnPolicy = b.deviceEvent, b.levelsToWindow, b.recordingEvent, b.policyEvent
 	o.OnNotice = b.noticeEvent
-	o.Lines = 1 // the window shows one call; a second caller is answered busy
 	o.OnAudit = b.audited
 	o.OnProvisioning = b.provisioningEvent
 }
@@ -62,22 +62,51 @@ func (b *backend) events(o *phone.Options) {
 // agent dismisses, and puts the new pause rules on the band.
 func (b *backend) provisioningEvent(ev phone.ProvisioningEvent) {
 	if ev.State == phone.ProvisionFetched {
-		return // the policy the window starts with
+		st := provisioningModel(b.phone) // the policy the window starts with
+		b.post(func() {
+			if b.win != nil {
+				b.win.SetProvisioning(st)
+			}
+		})
+		return
 	}
 	msg := ev.Message
 	if msg == "" && ev.Err != nil {
 		msg = "Recording policy: " + ev.Err.Error()
 	}
 	updated := ev.State == phone.ProvisionUpdated
+	st := provisioningModel(b.phone)
 	b.post(func() {
 		if b.win == nil {
 			return
 		}
+		b.win.SetProvisioning(st)
 		if updated {
 			b.win.SetPolicy(windowPolicy(b.phone, b.phone.CurrentPolicy()))
 		}
 		b.win.ShowError(errors.New(msg))
 	})
+}
+
+// provisioningModel is the Settings tab's view of where the policy came
+// from: the provisioning server's status, the one `recphone-cli
+// provisioning status` prints, or else the local policy file.
+func provisioningModel(p *phone.Phone) model.Provisioning {
+	st, err := p.ProvisioningStatus()
+	if err != nil { // no provisioning server: the local file, if any
+		pol := p.CurrentPolicy()
+		m := model.Provisioning{Source: pol.Source}
+		for k, locked := range pol.Locked {
+			if locked {
+				m.LockedLocally = append(m.LockedLocally, k)
+			}
+		}
+		slices.Sort(m.LockedLocally)
+		return m
+	}
+	return model.Provisioning{Source: st.Source, Server: true, FetchedAt: st.FetchedAt, ChangedAt: st.ChangedAt,
+		ETag: st.ETag, FromCache: st.FromCache, LastError: st.LastError, ErrorAt: st.ErrorAt,
+		Locked: st.Locked, LockedLocally: st.LockedLocally}
 }
 
 // windowPolicy is what the band needs of the recording policy.
@@ -158,6 +187,18 @@ func (b *backend) bind(w *ui.Window) {
 			c := model.Call{ID: ev.Call.ID, Direction: model.Direction(ev.Call.Direction),
 				Remote: model.Party(ev.Remote), State: model.CallState(ev.Call.State())}
 			b.post(func() { w.SetCall(c) })
+		case callengine.FocusEvent:
+			id := ev.Call.ID
+			b.post(func() { w.SetFocus(id) })
+		case callengine.ConferenceEvent:
+			var ids []string
+			for _, c := range ev.Calls {
+				ids = append(ids, c.ID)
+			}
+			b.post(func() { w.SetConference(ids) })
+		case callengine.TransferEvent:
+			id, text, failed := ev.Call.ID, transferText(ev), ev.Done && (ev.Status < 200 || ev.Status >= 300)
+			b.post(func() { w.SetTransfer(id, text, failed) })
 		case callengine.DTMFEvent:
 			id, digit := ev.Call.ID, ev.Digit
 			b.post(func() { w.DTMFReceived(id, digit) })
@@ -166,6 +207,18 @@ func (b *backend) bind(w *ui.Window) {
 			b.post(func() { w.ShowError(err) })
 		}
 	})
+}
+
+// transferText is a transfer's progress as the line shows it.
+func transferText(ev callengine.TransferEvent) string {
+	target := model.SafeText(ev.Target, model.MaxPartyRunes)
+	switch {
+	case ev.Done && ev.Status >= 200 && ev.Status < 300:
+		return "transferred to " + target
+	case ev.Done:
+		return fmt.Sprintf("transfer to %s failed: %d %s", target, ev.Status, model.SafeText(ev.Reason, model.MaxPartyRunes))
+	}
+	return fmt.Sprintf("transferring to %s: %d", target, ev.Status)
 }
 
 func callModel(ev callengine.CallEvent) model.Call {
@@ -194,6 +247,8 @@ func (b *backend) start(ctx context.Context) error {
 	if err := b.phone.Start(ctx); err != nil {
 		return err
 	}
+	st := provisioningModel(b.phone)
+	b.post(func() { b.win.SetProvisioning(st) })
 	if db := b.phone.AuditDB(); db != nil && b.history != nil {
 		b.history.Attach(db)
 		b.post(func() { b.win.RefreshHistory() })
@@ -406,3 +461,51 @@ func (p *callControl) SendDTMF(ctx context.Context, id, digits string) error {
 }
 
 func (p *callControl) SetMuted(m bool) { p.phone.Device.SetMuted(m) }
+
+func (p *callControl) Focus(ctx context.Context, id string) error {
+	c, err := p.call(id)
+	if err != nil {
+		return err
+	}
+	return p.phone.Engine.Focus(ctx, c)
+}
+
+func (p *callControl) Transfer(ctx context.Context, id, target string) error {
+	c, err := p.call(id)
+	if err != nil {
+		return err
+	}
+	return c.Transfer(ctx, target)
+}
+
+func (p *callControl) TransferTo(ctx context.Context, id, other string) error {
+	c, err := p.call(id)
+	if err != nil {
+		return err
+	}
+	o, err := p.call(other)
+	if err != nil {
+		return err
+	}
+	return c.TransferTo(ctx, o)
+}
+
+func (p *callControl) Conference(ctx context.Context, ids []string) error {
+	var calls []*callengine.Call
+	for _, id := range ids {
+		c, err := p.call(id)
+		if err != nil {
+			return err
+		}
+		calls = append(calls, c)
+	}
+	return p.phone.Engine.Conference(ctx, calls...)
+}
+
+func (p *callControl) Split(ctx context.Context, id string) error {
+	c, err := p.call(id)
+	if err != nil {
+		return err
+	}
+	return p.phone.Engine.Split(ctx, c)
+}

@@ -29,17 +29,20 @@ type uiRig struct {
 	stderr *bytes.Buffer // what the backend wrote to stderr
 }
 
-// configuredRig writes config as recphone.toml (with an empty policy and
-// no saved settings) and builds the window's backend from it.
+// configuredRig writes config as recphone.toml (with an empty policy
+// unless f names one, and no saved settings) and builds the window's backend from it.
 func configuredRig(t *testing.T, config string, f flags) *uiRig {
 	t.Helper()
 	dir := t.TempDir()
-	f.config, f.policy, f.settings = filepath.Join(dir, "recphone.toml"), filepath.Join(dir, "policy.toml"), filepath.Join(dir, "settings.json")
+	f.config, f.settings = filepath.Join(dir, "recphone.toml"), filepath.Join(dir, "settings.json")
 	if err := os.WriteFile(f.config, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(f.policy, nil, 0o600); err != nil {
-		t.Fatal(err)
+	if f.policy == "" { // else the test wrote one
+		f.policy = filepath.Join(dir, "policy.toml")
+		if err := os.WriteFile(f.policy, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var stderr bytes.Buffer
 	b, err := newConfigured(t.Context(), f, &stderr)

@@ -215,6 +215,7 @@ func (m *mediaStream) keyLocked(k *sdesKey) error {
 	}
 	m.srtp, m.srtpKey, m.answerKey = c, id, line
 	m.stats.SRTP = k.suite
+	m.stats.SRTPKeyID = media.SDESKeyID(k.line)
 	return nil
 }
 

@@ -49,13 +49,16 @@ type ParticipantInfo struct {
 
 // StreamReport describes one label's media.
 type StreamReport struct {
-	Label       string   `json:"label"`
-	File        string   `json:"file"`
-	Port        int      `json:"port"`
-	SRCPort     int      `json:"src_port"` // the SRC's port in its SDP for this stream
-	Direction   string   `json:"direction"`
-	Codec       string   `json:"codec"`
-	SRTP        string   `json:"srtp,omitempty"` // SDES crypto suite, when the stream is SRTP
+	Label     string `json:"label"`
+	File      string `json:"file"`
+	Port      int    `json:"port"`
+	SRCPort   int    `json:"src_port"` // the SRC's port in its SDP for this stream
+	Direction string `json:"direction"`
+	Codec     string `json:"codec"`
+	SRTP      string `json:"srtp,omitempty"` // SDES crypto suite, when the stream is SRTP
+	// SRTPKeyID names the SRC's key (a hash, never the key), so an audit
+	// can tell the RS's keys from the call's.
+	SRTPKeyID   string   `json:"srtp_key_id,omitempty"`
 	PayloadType int      `json:"payload_type"`
 	SSRCs       []uint32 `json:"ssrcs"`
 	Packets     int64    `json:"packets"`

@@ -5,6 +5,7 @@ package config
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -33,17 +34,29 @@ type File struct {
 		Password    string `toml:"password"`
 		Registrar   string `toml:"registrar"`
 		DisplayName string `toml:"display_name"`
+		// SRTP protects the call's media: "off" (default), "optional"
+		// (best effort) or "mandatory".
+		SRTP string `toml:"srtp"`
 	} `toml:"account"`
 	Network struct {
 		Listen     string `toml:"listen"`
 		Transport  string `toml:"transport"`
 		RTPPortMin int    `toml:"rtp_port_min"`
 		RTPPortMax int    `toml:"rtp_port_max"`
-		// TLSListen, TLSCert and TLSKey add a SIP over TLS listener (for an
-		// SRS that starts recordings over TLS, or peers that call over TLS).
+		// TLSCert and TLSKey are the phone's own certificate: the TLS
+		// listener's (TLSListen, for an SRS that starts recordings over
+		// TLS, or peers that call over TLS) and the client certificate
+		// shown to a registrar or proxy that asks for one.
 		TLSListen string `toml:"tls_listen"`
 		TLSCert   string `toml:"tls_cert"`
 		TLSKey    string `toml:"tls_key"`
+		// TLSCA is a PEM file of the CAs a registrar's or proxy's
+		// certificate must chain to; empty: the system's roots.
+		TLSCA string `toml:"tls_ca"`
+		// Keepalive is the interval of keep-alives on the registration
+		// flow (RFC 5626: CRLF on UDP, CRLF ping on TCP/TLS); default 25s,
+		// "0s" turns them off.
+		Keepalive *Duration `toml:"keepalive"`
 		// SessionExpires asks for RFC 4028 session timers on outgoing
 		// calls ("30m"); empty: none.
 		SessionExpires Duration `toml:"session_expires"`
@@ -243,15 +256,43 @@ func (f *File) Engine() (callengine.Config, error) {
 		TLSListen:        f.Network.TLSListen,
 		SessionExpires:   f.Network.SessionExpires.Duration,
 	}
-	if (f.Network.TLSListen != "") != (f.Network.TLSCert != "" && f.Network.TLSKey != "") {
-		return cfg, fmt.Errorf("%w: network.tls_listen, tls_cert and tls_key go together", ErrInvalid)
+	cfg.SRTP = f.Account.SRTP
+	cfg.Keepalive = callengine.DefaultKeepalive
+	if f.Network.Keepalive != nil {
+		cfg.Keepalive = f.Network.Keepalive.Duration
+		if cfg.Keepalive == 0 {
+			cfg.Keepalive = -1 // off
+		}
 	}
-	if f.Network.TLSListen != "" {
+	if (f.Network.TLSCert != "") != (f.Network.TLSKey != "") {
+		return cfg, fmt.Errorf("%w: network.tls_cert and tls_key go together", ErrInvalid)
+	}
+	if f.Network.TLSListen != "" && f.Network.TLSCert == "" {
+		return cfg, fmt.Errorf("%w: network.tls_listen needs tls_cert and tls_key", ErrInvalid)
+	}
+	if f.Network.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(f.Path(f.Network.TLSCert), f.Path(f.Network.TLSKey))
 		if err != nil {
 			return cfg, fmt.Errorf("%w: network.tls_cert: %w", ErrInvalid, err)
 		}
-		cfg.ServerTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		cfg.ClientTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if f.Network.TLSListen != "" {
+			cfg.ServerTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+	}
+	if f.Network.TLSCA != "" {
+		pem, err := os.ReadFile(f.Path(f.Network.TLSCA))
+		if err != nil {
+			return cfg, fmt.Errorf("%w: network.tls_ca: %w", ErrInvalid, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return cfg, fmt.Errorf("%w: network.tls_ca: %s holds no PEM certificate", ErrInvalid, f.Network.TLSCA)
+		}
+		if cfg.ClientTLS == nil {
+			cfg.ClientTLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		cfg.ClientTLS.RootCAs = pool
 	}
 	for _, name := range f.Call.Codecs {
 		c, ok := sdp.CodecByName(name)

@@ -8,6 +8,7 @@ package phone
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -251,12 +252,14 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 	// The endpoint checks the SRS's certificate (and shows ours) on the
 	// connections it opens, and asks an SRS connecting to its TLS listener
 	// for one signed by the same CAs.
-	if engineCfg.ClientTLS, err = recording.ClientTLS(p.Policy.Policy); err != nil {
+	rec, err := recording.ClientTLS(p.Policy.Policy)
+	if err != nil {
 		return nil, err
 	}
+	engineCfg.ClientTLS = joinClientTLS(engineCfg.ClientTLS, rec)
 	if engineCfg.ServerTLS != nil {
 		engineCfg.ServerTLS.ClientAuth = tls.VerifyClientCertIfGiven
-		engineCfg.ServerTLS.ClientCAs = engineCfg.ClientTLS.RootCAs // nil: the system's roots
+		engineCfg.ServerTLS.ClientCAs = rec.RootCAs // nil: the system's roots
 	}
 
 	notice, err := loadNotice(p.Policy.Policy)
@@ -587,4 +590,44 @@ func (p *Phone) notifyRing(ev RingEvent) {
 	if p.onRing != nil {
 		p.onRing(ev)
 	}
+}
+
+// joinClientTLS is the one client TLS configuration of the endpoint from
+// the account's ([network] tls_ca, tls_cert) and the recording's (srs_ca,
+// client_cert): a server certificate is good when it chains to either
+// trust (each the system's roots when unset) and names the host dialled.
+func joinClientTLS(account, rec *tls.Config) *tls.Config {
+	if account == nil {
+		return rec
+	}
+	out := rec.Clone()
+	if len(out.Certificates) == 0 {
+		out.Certificates = account.Certificates
+	}
+	if account.RootCAs == nil && rec.RootCAs == nil {
+		return out
+	}
+	pools := []*x509.CertPool{account.RootCAs, rec.RootCAs}
+	// The standard check knows one pool; VerifyConnection below does the
+	// same check (chain and host name) against both.
+	out.InsecureSkipVerify = true
+	out.RootCAs = nil
+	out.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("tls: server sent no certificate")
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		var err error
+		for _, roots := range pools {
+			_, err = cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: cs.ServerName, Roots: roots, Intermediates: inter})
+			if err == nil {
+				return nil
+			}
+		}
+		return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+	}
+	return out
 }
