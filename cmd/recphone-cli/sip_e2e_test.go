@@ -529,6 +529,48 @@ func TestAttendedTransferBetweenPhones(t *testing.T) {
 	carol.expect(5*time.Second, "call", map[string]any{"state": "ended", "id": "2"})
 }
 
+// The same attended transfer with every phone registered at kamailio and
+// every call, the REFER's INVITE with Replaces included, going through it
+// by number: the proxy's record-routed dialogs carry the REFER, its
+// NOTIFYs and the takeover.
+func TestAttendedTransferThroughKamailio(t *testing.T) {
+	proxy := siptest.StartKamailio(t)
+	account := func(user, extra string) string {
+		return fmt.Sprintf("[account]\naor = \"sip:%s@127.0.0.1\"\nregistrar = %q\npassword = %q\n%s", user, proxy.Addr, proxy.Password(user), extra)
+	}
+	agent := startCLI(t, 0, account("alice", ""))
+	bob := startCLI(t, 440, account("bob", "[call]\naccept_refer = true\n"))
+	carol := startCLI(t, 1000, account("carol", ""))
+	for _, p := range []*cli{agent, bob, carol} {
+		p.expectSeen(10*time.Second, "registration", map[string]any{"state": "registered"})
+	}
+	agent.send("dial bob")
+	bob.expect(10*time.Second, "call", map[string]any{"state": "incoming", "id": "1", "remote": "sip:alice@127.0.0.1"})
+	bob.send("answer")
+	agent.expect(10*time.Second, "call", map[string]any{"state": "answered", "id": "1"})
+	agent.send("dial carol")
+	carol.expect(10*time.Second, "call", map[string]any{"state": "incoming", "id": "1"})
+	carol.send("answer")
+	agent.expect(10*time.Second, "call", map[string]any{"state": "answered", "id": "2"})
+
+	agent.send("transfer 1 --to 2")
+	agent.expect(10*time.Second, "transfer", map[string]any{"id": "1", "status": 200, "done": true})
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "ended", "id": "1", "reason": "transferred"})
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "ended", "id": "2", "reason": "remote hangup"})
+	carol.expectSeen(10*time.Second, "call", map[string]any{"state": "ended", "id": "1", "reason": "replaced"})
+	carol.expectSeen(10*time.Second, "call", map[string]any{"state": "answered", "id": "2", "remote": "sip:bob@127.0.0.1"})
+	bob.expectSeen(10*time.Second, "call", map[string]any{"state": "answered", "id": "2"})
+
+	at := bob.waitHeard(t, len(bob.speakerNow()), 0.5)
+	end := bob.waitHeard(t, at, 1.5)
+	tonesIn(t, "bob hears carol through the proxy", bob.speaker()[at:end], []float64{1000}, []float64{440})
+	at = carol.waitHeard(t, len(carol.speakerNow()), 0.5)
+	end = carol.waitHeard(t, at, 1.5)
+	tonesIn(t, "carol hears bob through the proxy", carol.speaker()[at:end], []float64{440}, []float64{1000})
+	bob.send("hangup")
+	carol.expect(10*time.Second, "call", map[string]any{"state": "ended", "id": "2"})
+}
+
 // tonesIn checks which tones a stretch of sound holds: each of present
 // with a good share of its power, none of absent.
 func tonesIn(t *testing.T, what string, s []int16, present, absent []float64) {
