@@ -335,6 +335,11 @@ func (c *Call) Hangup(ctx context.Context) error {
 		if cancel != nil {
 			cancel() // the dialing goroutine sends CANCEL and ends the call
 		}
+		// An answer the dialing goroutine took just before the CANCEL was
+		// asked for is ours to end with BYE (it no longer looks).
+		if st := c.State(); st == StateAnswered || st == StateHeld {
+			return c.Hangup(ctx)
+		}
 		select {
 		case <-c.ended:
 		case <-ctx.Done():

@@ -199,6 +199,15 @@ func (c *Call) dial(ctx context.Context, req *sip.Request) {
 		return
 	}
 	c.setState(c.holdState(), res.StatusCode, res.Reason, false)
+	c.mu.Lock()
+	stopped = c.stopCode != 0
+	c.mu.Unlock()
+	if stopped {
+		// The hang-up came while the answer was being taken: Hangup saw
+		// a ringing call and left the ending to us.
+		_ = c.Hangup(ctx)
+		return
+	}
 	go c.watchDialog(d)
 }
 
