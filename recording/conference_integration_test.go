@@ -20,24 +20,7 @@ import (
 // namedPeer is a tone peer with its own address of record.
 func namedPeer(t *testing.T, aor string, freq float64) *callengine.Engine {
 	t.Helper()
-	peer, err := callengine.New(callengine.Config{AOR: aor, Listen: "127.0.0.1:0"}, audio.NewTone(freq, 8000), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer.Observe(func(ev callengine.Event) {
-		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
-			_ = ce.Call.Answer()
-		}
-	})
-	if err := peer.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = peer.Shutdown(ctx)
-	})
-	return peer
+	return answeringPeer(t, callengine.Config{AOR: aor, Listen: "127.0.0.1:0"}, freq)
 }
 
 // confRun is a conference of the rig's agent (440 Hz) with bob (1000 Hz)
@@ -435,26 +418,7 @@ func TestMuteAndMusicOnHoldRecorded(t *testing.T) {
 // original's recording was told the transfer's target when it started.
 func TestAttendedTransferKeepsBothRecordings(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
-	bob := func() *callengine.Engine {
-		peer, err := callengine.New(callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", AcceptRefer: true}, audio.NewTone(1000, 8000), testLogger(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		peer.Observe(func(ev callengine.Event) {
-			if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
-				_ = ce.Call.Answer()
-			}
-		})
-		if err := peer.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = peer.Shutdown(ctx)
-		})
-		return peer
-	}()
+	bob := answeringPeer(t, callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", AcceptRefer: true}, 1000)
 	carol := namedPeer(t, "sip:carol@127.0.0.1", 700)
 	ctx := context.Background()
 	first, err := r.engine.Dial(ctx, "sip:bob@"+bob.ListenAddr())
@@ -656,24 +620,7 @@ func TestLinesRecordTheRightAudioAtTheRightTimes(t *testing.T) {
 // whether it follows REFERs.
 func peerEngine(t *testing.T, aor string, freq float64, accept bool) *callengine.Engine {
 	t.Helper()
-	peer, err := callengine.New(callengine.Config{AOR: aor, Listen: "127.0.0.1:0", AcceptRefer: accept}, audio.NewTone(freq, 8000), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer.Observe(func(ev callengine.Event) {
-		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
-			_ = ce.Call.Answer()
-		}
-	})
-	if err := peer.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = peer.Shutdown(ctx)
-	})
-	return peer
+	return answeringPeer(t, callengine.Config{AOR: aor, Listen: "127.0.0.1:0", AcceptRefer: accept}, freq)
 }
 
 // The agent as the target of an attended transfer: the supervisor

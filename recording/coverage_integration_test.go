@@ -17,12 +17,11 @@ import (
 	"github.com/recphone/recphone/recording/srs"
 )
 
-// tonePeer is an in-process remote party that answers every call and says
-// freq Hz.
-func tonePeer(t *testing.T, freq float64) *callengine.Engine {
+// answeringPeer is an in-process remote party configured by cfg that
+// answers every call and says freq Hz; it is shut down when the test ends.
+func answeringPeer(t *testing.T, cfg callengine.Config, freq float64) *callengine.Engine {
 	t.Helper()
-	peer, err := callengine.New(callengine.Config{AOR: "sip:bob@127.0.0.1", DisplayName: "Bob", Listen: "127.0.0.1:0"},
-		audio.NewTone(freq, 8000), testLogger(t))
+	peer, err := callengine.New(cfg, audio.NewTone(freq, 8000), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +39,12 @@ func tonePeer(t *testing.T, freq float64) *callengine.Engine {
 		_ = peer.Shutdown(ctx)
 	})
 	return peer
+}
+
+// tonePeer is Bob, answering every call and saying freq Hz.
+func tonePeer(t *testing.T, freq float64) *callengine.Engine {
+	t.Helper()
+	return answeringPeer(t, callengine.Config{AOR: "sip:bob@127.0.0.1", DisplayName: "Bob", Listen: "127.0.0.1:0"}, freq)
 }
 
 func TestRecordMixed(t *testing.T) {

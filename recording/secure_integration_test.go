@@ -23,24 +23,7 @@ import (
 // CS), with keys of the RS's own — the SRS's report names keys (by hash)
 // that are none of the call's — and both voices reach the SRS.
 func TestSRTPCallRaisesRS(t *testing.T) {
-	peer, err := callengine.New(callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", SRTP: callengine.SRTPMandatory},
-		audio.NewTone(1000, 8000), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer.Observe(func(ev callengine.Event) {
-		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
-			_ = ce.Call.Answer()
-		}
-	})
-	if err := peer.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = peer.Shutdown(ctx)
-	})
+	peer := answeringPeer(t, callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", SRTP: callengine.SRTPMandatory}, 1000)
 	r := newRigOpts(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff},
 		audio.NewTone(440, 8000), rigOptions{engine: func(c *callengine.Config) { c.SRTP = callengine.SRTPMandatory }})
 	call := dialPeer(t, r, peer)
@@ -89,24 +72,8 @@ func TestSRTPCallRaisesRS(t *testing.T) {
 func TestTLSCallKeepsRSOnTLS(t *testing.T) {
 	pki := siptest.NewPKI(t)
 	_, _, cert := pki.Leaf("bob")
-	peer, err := callengine.New(callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", TLSListen: "127.0.0.1:0",
-		ServerTLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}, audio.NewTone(1000, 8000), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer.Observe(func(ev callengine.Event) {
-		if ce, ok := ev.(callengine.CallEvent); ok && ce.State == callengine.StateIncoming {
-			_ = ce.Call.Answer()
-		}
-	})
-	if err := peer.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = peer.Shutdown(ctx)
-	})
+	peer := answeringPeer(t, callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", TLSListen: "127.0.0.1:0",
+		ServerTLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}, 1000)
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRSCA: pki.CAFile}, audio.NewTone(440, 8000))
 	call, err := r.engine.Dial(context.Background(), fmt.Sprintf("sip:bob@127.0.0.1:%d;transport=tls", peer.Endpoint().TLSPort()))
 	if err != nil {
