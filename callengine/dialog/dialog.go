@@ -420,8 +420,8 @@ func (d *Dialog) receive(req *sip.Request, tx sip.ServerTransaction) {
 	if d.server != nil {
 		// sipgo hands every message to a goroutine of its own, so a
 		// re-INVITE can overtake the ACK of our 2xx that the peer sent
-		// before it. Read first, it would make sipgo take that ACK for a
-		// stale one and resend the 2xx for 32 s, blocking our BYE meanwhile.
+		// before it. Were the re-INVITE read first, sipgo would take that
+		// ACK for a stale one and resend the 2xx for 32 s, blocking our BYE.
 		select {
 		case <-d.acked:
 		case <-d.done:
