@@ -49,14 +49,7 @@ func TestReachableBehindNAT(t *testing.T) {
 		}
 	}
 
-	bob.send("dial alice")
-	in := alice.expect(10*time.Second, "call", map[string]any{"state": "incoming", "remote": "sip:bob@127.0.0.1"})
-	alice.send("answer " + fmt.Sprint(in["id"]))
-	bob.expect(10*time.Second, "call", map[string]any{"state": "answered", "code": 200})
-	alice.waitHeard(t, 0, 2.5)
-	bob.send("hangup")
-	alice.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "remote hangup"})
-	assertTone(t, "alice heard through the NAT", alice.speaker(), 1000, 2)
+	bobCallsAlice(t, bob, alice, "alice heard through the NAT")
 	if !containsLine(alice.stderrText(), "public address learned from the registrar", nat.PublicIP) {
 		t.Errorf("alice never learned her public address %s:\n%s", nat.PublicIP, alice.stderrText())
 	}

@@ -106,14 +106,7 @@ func TestRegisterOverTLSWithKamailio(t *testing.T) {
 	alice.expectSeen(10*time.Second, "registration", map[string]any{"state": "registered"})
 	bob.expectSeen(10*time.Second, "registration", map[string]any{"state": "registered"})
 
-	bob.send("dial alice")
-	in := alice.expect(10*time.Second, "call", map[string]any{"state": "incoming", "remote": "sip:bob@127.0.0.1"})
-	alice.send("answer " + fmt.Sprint(in["id"]))
-	bob.expect(10*time.Second, "call", map[string]any{"state": "answered", "code": 200})
-	alice.waitHeard(t, 0, 2.5)
-	bob.send("hangup")
-	alice.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "remote hangup"})
-	assertTone(t, "alice heard", alice.speaker(), 1000, 2)
+	bobCallsAlice(t, bob, alice, "alice heard")
 
 	other := siptest.NewPKI(t)
 	carol := startCLI(t, 0, fmt.Sprintf("[account]\naor = \"sip:carol@127.0.0.1\"\nregistrar = \"sip:%s;transport=tls\"\npassword = \"x\"\n"+
@@ -123,4 +116,18 @@ func TestRegisterOverTLSWithKamailio(t *testing.T) {
 	if !strings.Contains(reason, "TLS certificate refused") || !strings.Contains(reason, "not trusted") {
 		t.Fatalf("registration with a registrar certificate from another CA failed with %q", reason)
 	}
+}
+
+// bobCallsAlice has bob dial alice by number through the registrar they
+// share; alice answers, hears bob's 1000 Hz for over 2 s, and bob hangs up.
+func bobCallsAlice(t *testing.T, bob, alice *cli, what string) {
+	t.Helper()
+	bob.send("dial alice")
+	in := alice.expect(10*time.Second, "call", map[string]any{"state": "incoming", "remote": "sip:bob@127.0.0.1"})
+	alice.send("answer " + fmt.Sprint(in["id"]))
+	bob.expect(10*time.Second, "call", map[string]any{"state": "answered", "code": 200})
+	alice.waitHeard(t, 0, 2.5)
+	bob.send("hangup")
+	alice.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "remote hangup"})
+	assertTone(t, what, alice.speaker(), 1000, 2)
 }
