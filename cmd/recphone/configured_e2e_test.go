@@ -38,9 +38,9 @@ func countColour(img image.Image, r image.Rectangle, match func(r, g, b uint8) b
 func TestConfiguredPhoneRegisters(t *testing.T) {
 	needDisplay(t)
 	siptest.RequireSIPp(t)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	reg, err := siptest.SIPp{Scenario: filepath.Join("testdata", "register_auth.xml"), Timeout: 45 * time.Second}.Start(ctx)
+	reg, err := siptest.SIPp{Scenario: filepath.Join("testdata", "register_auth.xml"), Timeout: 120 * time.Second}.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ allow_pause = false
 	}
 
 	a.quit(t)
-	wctx, wcancel := context.WithTimeout(context.Background(), 40*time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer wcancel()
 	res, err := reg.Wait(wctx)
 	if err != nil {
@@ -121,9 +121,12 @@ allow_pause = false
 func TestNotRecordingAlarm(t *testing.T) {
 	needDisplay(t)
 	siptest.RequireSIPp(t)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	callee, err := siptest.SIPp{Scenario: filepath.Join("testdata", "uas_early_media.xml"), Timeout: 45 * time.Second}.Start(ctx)
+	// sipp's clock runs from here, through the window's start and every
+	// screenshot below, which on a loaded machine take long: it must
+	// outlive them all to answer the BYE.
+	callee, err := siptest.SIPp{Scenario: filepath.Join("testdata", "uas_early_media.xml"), Timeout: 150 * time.Second}.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +171,7 @@ allow_pause = true
 	flashed := false
 	// The band alternates every 0.5 s; on a busy machine a screenshot takes
 	// long enough that several are needed to meet a dark phase.
-	for range 24 {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
 		img := d.screenshot("alarm-flash")
 		if _, _, ok := d.band(img, dark); ok {
 			flashed = true
@@ -183,7 +186,7 @@ allow_pause = true
 	time.Sleep(1500 * time.Millisecond) // the callee answers 1 s after the INVITE; hang up, not cancel
 	d.run("xdotool", "key", "ctrl+shift+h")
 	d.waitIndicator("alarm-ended", model.IndicatorOff)
-	wctx, wcancel := context.WithTimeout(context.Background(), 40*time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer wcancel()
 	res, err := callee.Wait(wctx)
 	if err != nil {

@@ -210,7 +210,7 @@ func TestWindowTwoLinesSwapConference(t *testing.T) {
 // Referred-By), the line shows the progress, and the call ends.
 func TestWindowBlindTransfer(t *testing.T) {
 	siptest.RequireSIPp(t)
-	peer, err := siptest.SIPp{Scenario: filepath.Join("..", "recphone-cli", "testdata", "transferee_blind.xml"), Timeout: 45 * time.Second}.Start(t.Context())
+	peer, err := siptest.SIPp{Scenario: filepath.Join("..", "recphone-cli", "testdata", "transferee_blind.xml"), Timeout: 120 * time.Second}.Start(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestWindowBlindTransfer(t *testing.T) {
 // consultation's dialog as Replaces (the scenario checks it).
 func TestWindowAttendedTransfer(t *testing.T) {
 	siptest.RequireSIPp(t)
-	peer, err := siptest.SIPp{Scenario: filepath.Join("..", "recphone-cli", "testdata", "transferee_attended.xml"), Timeout: 45 * time.Second}.Start(t.Context())
+	peer, err := siptest.SIPp{Scenario: filepath.Join("..", "recphone-cli", "testdata", "transferee_attended.xml"), Timeout: 120 * time.Second}.Start(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestWindowAnswerDuringACall(t *testing.T) {
 	r.win.Dial(bob.URI())
 	r.waitFor(20*time.Second, "bob answered", func() bool { return !r.button("Transfer").Disabled() })
 	caller, err := siptest.SIPp{Scenario: filepath.Join("..", "recphone-cli", "testdata", "uac_call.xml"), Remote: engine.ListenAddr(),
-		Keys: map[string]string{"service": "alice"}, Timeout: 45 * time.Second}.Start(t.Context())
+		Keys: map[string]string{"service": "alice"}, Timeout: 120 * time.Second}.Start(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

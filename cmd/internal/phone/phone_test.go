@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -197,16 +197,38 @@ file = "logs/phone.log"
 	}
 }
 
-// usedPorts counts the UDP ports in [lo, hi] on 127.0.0.1 that are bound.
-func usedPorts(lo, hi int) int {
+// usedPorts counts this process's UDP sockets bound to a port in
+// [lo, hi]. Only its own: go test runs packages side by side, and another
+// package's SRS or peer may hold a port of the range at any moment.
+func usedPorts(t *testing.T, lo, hi int) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := map[string]bool{}
+	for _, fd := range fds {
+		if link, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(link, "socket:[") {
+			own[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
 	n := 0
-	for port := lo; port <= hi; port++ {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+	for _, table := range []string{"/proc/self/net/udp", "/proc/self/net/udp6"} {
+		b, err := os.ReadFile(table)
 		if err != nil {
-			n++
 			continue
 		}
-		c.Close()
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st tx:rx tr:tm retrnsmt uid timeout inode
+			f := strings.Fields(line)
+			if len(f) < 10 || !own[f[9]] {
+				continue
+			}
+			_, hexPort, _ := strings.Cut(f[1], ":")
+			if port, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(port) >= lo && int(port) <= hi {
+				n++
+			}
+		}
 	}
 	return n
 }
@@ -247,9 +269,10 @@ func TestRecordedCallAndShutdownOrder(t *testing.T) {
 	}
 	defer peer.Shutdown(context.Background())
 
-	// A range of its own, far from the defaults, so the count below is
-	// the phone's sockets.
-	const lo, hi = 47300, 47399
+	// A range of its own, above the kernel's ephemeral ports (which the
+	// in-process SRS uses) and the defaults, so the count below is the
+	// phone's sockets.
+	const lo, hi = 61300, 61399
 	f := writeConfig(t, dir, fmt.Sprintf(`[account]
 aor = "sip:alice@127.0.0.1"
 [network]
@@ -314,7 +337,7 @@ streams = "separate"
 	}
 	// The call's RTP and RTCP, and the two recording streams', all from
 	// [network]'s range.
-	if n := usedPorts(lo, hi); n < 6 {
+	if n := usedPorts(t, lo, hi); n < 6 {
 		t.Errorf("%d ports of %d-%d in use during a recorded call, want 6 (call and two recording streams, RTP and RTCP each)", n, lo, hi)
 	}
 	shutdown(t, p)
@@ -334,7 +357,7 @@ streams = "separate"
 	if callAt < 0 || stopAt < callAt {
 		t.Errorf("on Shutdown the phone saw %q: want the call ended, then its recording stopped", got)
 	}
-	if n := usedPorts(lo, hi); n != 0 {
+	if n := usedPorts(t, lo, hi); n != 0 {
 		t.Errorf("%d ports still in use after Shutdown", n)
 	}
 	checkAuditedCall(t, auditPath, "sip:srs@"+server.Addr()+";transport=tcp")
