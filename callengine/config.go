@@ -48,7 +48,11 @@ type Config struct {
 	RegisterExpiry time.Duration // requested registration lifetime (default 300 s)
 	// Keepalive is the interval of RFC 5626 keep-alives on the
 	// registration flow (default DefaultKeepalive; negative: none).
-	Keepalive     time.Duration
+	Keepalive time.Duration
+	// STUNServer ("host", "host:port" or "stun:host:port", port 3478 by
+	// default) is asked for the public address of each call's RTP ports
+	// behind a NAT; empty: the SDP names the bound address.
+	STUNServer    string
 	RingTimeout   time.Duration // give up an unanswered outgoing call (default 60 s)
 	AnswerTimeout time.Duration // reject an incoming call nobody answers (default 60 s)
 	UserAgent     string
@@ -161,6 +165,13 @@ func (c *Config) normalize() (aor sip.Uri, registrar *sip.Uri, err error) {
 	if c.Keepalive > 0 && c.Keepalive < time.Second {
 		return aor, nil, bad("keepalive", "%v is shorter than 1 s", c.Keepalive)
 	}
+	if c.STUNServer != "" {
+		hp, err := stunHostPort(c.STUNServer)
+		if err != nil {
+			return aor, nil, bad("stun_server", "%v", err)
+		}
+		c.STUNServer = hp
+	}
 	if c.RingTimeout == 0 {
 		c.RingTimeout = defaultRingTimeout
 	}
@@ -204,4 +215,24 @@ func ParseTarget(s, defaultHost string) (sip.Uri, error) {
 		return u, fmt.Errorf("%w: %q has no host", ErrBadURI, s)
 	}
 	return u, nil
+}
+
+// stunHostPort reads a STUN server setting as host:port (RFC 7064's
+// stun: URI, or a bare host and optional port; the default port 3478).
+func stunHostPort(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if len(s) > 5 && strings.EqualFold(s[:5], "stun:") {
+		s = s[5:]
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host, port = strings.Trim(s, "[]"), "3478"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%q: bad port %q", s, port)
+	}
+	if host == "" || strings.ContainsAny(host, " /@?;") {
+		return "", fmt.Errorf("%q is not host[:port]", s)
+	}
+	return net.JoinHostPort(host, port), nil
 }

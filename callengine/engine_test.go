@@ -47,6 +47,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		"rtp_ports":       {AOR: "sip:a@h", RTPPortMin: 30000, RTPPortMax: 20000},
 		"registrar":       {AOR: "sip:a@h", Registrar: "sip:"},
 		"register_expiry": {AOR: "sip:a@h", RegisterExpiry: 1},
+		"stun_server":     {AOR: "sip:a@h", STUNServer: "stun:host:99999"},
 	} {
 		_, _, err := cfg.normalize()
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), key) {
@@ -59,6 +60,27 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}
 	if cfg.Username != "1001" || cfg.Transport != "udp" || len(cfg.Codecs) != 2 {
 		t.Fatalf("defaults: %+v", cfg)
+	}
+}
+
+// A STUN server is written as RFC 7064's stun: URI or host[:port]; the
+// engine keeps host:port, port 3478 by default.
+func TestSTUNServerForms(t *testing.T) {
+	for in, want := range map[string]string{
+		"stun.example.net":        "stun.example.net:3478",
+		"stun:stun.example.net":   "stun.example.net:3478",
+		"STUN:198.51.100.1:19302": "198.51.100.1:19302",
+		"[2001:db8::1]:3479":      "[2001:db8::1]:3479",
+		" stun:[2001:db8::2] ":    "[2001:db8::2]:3478",
+	} {
+		if got, err := stunHostPort(in); err != nil || got != want {
+			t.Errorf("%q: %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"stun:", "host:0", "host:x", "stun:user@host", "turn:host/x"} {
+		if got, err := stunHostPort(bad); err == nil {
+			t.Errorf("%q accepted as %q", bad, got)
+		}
 	}
 }
 

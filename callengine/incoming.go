@@ -101,7 +101,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Lock()
 	c.dlg = in.Dialog()
 	c.mu.Unlock()
-	m, err := e.newMedia(c)
+	m, err := e.newMedia(context.Background(), c)
 	if err != nil {
 		e.removeCall(c)
 		_ = in.Respond(500, "No media port")
@@ -114,8 +114,7 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.media = m
 	c.localSDP.Username, c.localSDP.Name = e.aor.User, "recphone"
-	c.localSDP.Media = []sdp.Media{{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
-		EventType: eventTypeFor(offer), Ptime: 20}}
+	c.localSDP.Media = []sdp.Media{localMedia(m, eventTypeFor(offer))}
 	if offer == nil {
 		err = e.offerCrypto(c.localSDP.Audio())
 	}

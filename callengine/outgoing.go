@@ -46,7 +46,7 @@ func (e *Engine) dialURI(ctx context.Context, uri sip.Uri, keep *Call, extra ...
 		return nil, err
 	}
 
-	m, err := e.newMedia(c)
+	m, err := e.newMedia(ctx, c)
 	if err != nil {
 		e.removeCall(c)
 		return nil, err
@@ -54,8 +54,7 @@ func (e *Engine) dialURI(ctx context.Context, uri sip.Uri, keep *Call, extra ...
 	c.mu.Lock()
 	c.media = m
 	c.localSDP.Username, c.localSDP.Name = e.aor.User, "recphone"
-	c.localSDP.Media = []sdp.Media{{Addr: m.LocalRTP().Addr(), Port: int(m.LocalRTP().Port()),
-		EventType: sdp.DefaultEventPayloadType, Ptime: 20}}
+	c.localSDP.Media = []sdp.Media{localMedia(m, sdp.DefaultEventPayloadType)}
 	err = e.offerCrypto(c.localSDP.Audio())
 	c.mu.Unlock()
 	if err != nil {

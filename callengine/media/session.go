@@ -123,6 +123,9 @@ type Config struct {
 	// Logger receives the session's log; default slog.Default(). Nothing
 	// per packet is logged above Debug.
 	Logger *slog.Logger
+	// STUN is a STUN server to ask for the ports' public addresses behind
+	// a NAT (PublicRTP); zero: the bound addresses are the public ones.
+	STUN netip.AddrPort
 }
 
 // params is the part of the session's state that SIP signalling changes
@@ -195,6 +198,8 @@ type Session struct {
 	rtcpConn *net.UDPConn
 	sender   *Sender
 	cname    string
+	// publicRTP and publicRTCP are what the SDP names (PublicRTP).
+	publicRTP, publicRTCP netip.AddrPort
 
 	// ctlMu serialises signalling updates; the packet paths only Load.
 	ctlMu  sync.Mutex
@@ -260,8 +265,8 @@ type Unprotector interface {
 }
 
 // NewSession binds an RTP/RTCP port pair on cfg.LocalIP and starts
-// receiving. ctx bounds the port allocation only; the session lives until
-// Close.
+// receiving. ctx bounds the port allocation and the STUN query only; the
+// session lives until Close.
 func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 	if !cfg.LocalIP.IsValid() {
 		return nil, fmt.Errorf("media: local IP required: %w", ErrNoDestination)
@@ -320,6 +325,10 @@ func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 		done:      make(chan struct{}),
 	}
 	s.log = cfg.Logger.With("rtp", rtpConn.LocalAddr().String(), "ssrc", sender.SSRC())
+	s.publicRTP, s.publicRTCP = s.LocalRTP(), s.LocalRTCP()
+	if cfg.STUN.IsValid() {
+		s.learnPublic(ctx, cfg.STUN)
+	}
 	s.rx.clock = int64(cfg.Remote.Codec.RTPClock())
 	s.params.Store(&params{remote: cfg.Remote, dir: cfg.Direction})
 	sender.SetDestination(cfg.Remote.RTP, cfg.Remote.rtcpAddr())
@@ -336,6 +345,35 @@ func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 func (s *Session) LocalRTP() netip.AddrPort {
 	return s.rtpConn.LocalAddr().(*net.UDPAddr).AddrPort()
 }
+
+// learnPublic asks server for both ports' public addresses, the two
+// queries at once. Without an answer the call goes on with the bound
+// addresses (they work when there is no NAT after all), said in the log.
+func (s *Session) learnPublic(ctx context.Context, server netip.AddrPort) {
+	var rtcpAddr netip.AddrPort
+	var rtcpErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rtcpAddr, rtcpErr = mappedAddress(ctx, s.rtcpConn, server)
+	}()
+	rtpAddr, err := mappedAddress(ctx, s.rtpConn, server)
+	<-done
+	if err = errors.Join(err, rtcpErr); err != nil {
+		s.log.Warn("no public RTP address from STUN; the SDP names the local one", "stun", server, "err", err)
+		return
+	}
+	s.publicRTP, s.publicRTCP = rtpAddr, rtcpAddr
+	s.log.Info("public RTP address learned from STUN", "stun", server, "public", rtpAddr, "public_rtcp", rtcpAddr)
+}
+
+// PublicRTP is the address peers send RTP to, for the SDP: the one STUN
+// learned behind a NAT, else the bound one.
+func (s *Session) PublicRTP() netip.AddrPort { return s.publicRTP }
+
+// PublicRTCP is PublicRTP's RTCP counterpart (a=rtcp when the NAT did
+// not keep the ports adjacent).
+func (s *Session) PublicRTCP() netip.AddrPort { return s.publicRTCP }
 
 // LocalRTCP returns the bound RTCP address (RTP port + 1).
 func (s *Session) LocalRTCP() netip.AddrPort {

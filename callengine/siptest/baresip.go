@@ -48,6 +48,10 @@ type BaresipOptions struct {
 	TLSCert string
 	// RTPPorts is its RTP port range ("40000-40010"); default 30000-39998.
 	RTPPorts string
+	// NetNS runs it inside that network namespace (ip netns exec), on IP.
+	NetNS string
+	// IP is the address it listens and sends media on; default 127.0.0.1.
+	IP string
 }
 
 // StartBaresip starts baresip on a free loopback port; it is stopped when
@@ -72,6 +76,9 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 	}
 	if o.RTPPorts == "" {
 		o.RTPPorts = "30000-39998"
+	}
+	if o.IP == "" {
+		o.IP = "127.0.0.1"
 	}
 	dir := t.TempDir()
 	dumps := filepath.Join(dir, "dumps")
@@ -107,7 +114,7 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 	// one, and on a busy machine any of them may be taken by the time
 	// baresip binds: it then exits at once, and another port is drawn.
 	for attempt := 1; ; attempt++ {
-		b, started := startBaresipOn(t, dir, fmt.Sprintf("127.0.0.1:%d", FreePort(t)), tone, dumps, o)
+		b, started := startBaresipOn(t, dir, net.JoinHostPort(o.IP, strconv.Itoa(FreePort(t))), tone, dumps, o)
 		if started {
 			return b
 		}
@@ -129,7 +136,7 @@ func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOption
 	}
 	config := strings.Join([]string{
 		"sip_listen " + addr,
-		"net_interface 127.0.0.1",
+		"net_interface " + o.IP,
 		"audio_source aufile," + tone,
 		"audio_player aubridge,nil",
 		"audio_alert aubridge,nil",
@@ -145,7 +152,7 @@ func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOption
 			codecs[i] = "opus/48000/2" // baresip names it with rate and channels
 		}
 	}
-	account := fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;answermode=%s;audio_codecs=%s", o.User, o.Answer, strings.Join(codecs, ","))
+	account := fmt.Sprintf("<sip:%s@%s>;regint=0;answermode=%s;audio_codecs=%s", o.User, o.IP, o.Answer, strings.Join(codecs, ","))
 	if o.MediaEnc != "" {
 		config += "module srtp.so\n"
 		account += ";mediaenc=" + o.MediaEnc
@@ -165,7 +172,11 @@ func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOption
 		p, _ := strconv.Atoi(port)
 		b.TLSAddr = net.JoinHostPort(host, strconv.Itoa(p+1))
 	}
-	b.cmd = exec.Command("baresip", "-f", dir)
+	args := []string{"baresip", "-f", dir}
+	if o.NetNS != "" {
+		args = append([]string{"ip", "netns", "exec", o.NetNS}, args...)
+	}
+	b.cmd = exec.Command(args[0], args[1:]...)
 	stdout, err := b.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

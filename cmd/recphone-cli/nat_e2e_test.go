@@ -67,3 +67,35 @@ func containsLine(text string, parts ...string) bool {
 	}
 	return false
 }
+
+// TestCallThroughNATWithSTUN: alice, behind the NAT, calls baresip on the
+// outside, with coturn there as her stun_server. Her SDP names the
+// router's address and the ports it mapped, learned from coturn, so
+// baresip's RTP, sent where the SDP says, comes through the router to her:
+// each hears the other's tone. (Without STUN the SDP names her LAN
+// address, which the outside has no route to: she would hear nothing, as
+// baresip sends to the SDP's address and does not latch onto ours.)
+func TestCallThroughNATWithSTUN(t *testing.T) {
+	nat := siptest.StartNAT(t)
+	server := siptest.StartSTUN(t, nat.OutsideNS, nat.OutsideIP)
+	if m, err := server.Mapped(); err != nil || m.Addr().String() != nat.PublicIP {
+		t.Fatalf("coturn sees the LAN as %v (%v), want the router's %s", m, err, nat.PublicIP)
+	}
+	peer := siptest.StartBaresip(t, siptest.BaresipOptions{Codecs: "PCMU", ToneHz: 1000, NetNS: nat.OutsideNS, IP: nat.OutsideIP})
+	alice := startCLI(t, 440, fmt.Sprintf("[network]\nlisten = \"%s:%d\"\nstun_server = \"stun:%s\"\n",
+		nat.InsideIP, siptest.FreePort(t), server.Addr))
+	alice.send("dial " + peer.URI())
+	alice.expect(10*time.Second, "call", map[string]any{"state": "answered", "code": 200})
+	alice.waitHeard(t, 0, 3)
+	alice.send("hangup")
+	alice.expect(10*time.Second, "call", map[string]any{"state": "ended", "reason": "local hangup"})
+	assertTone(t, "alice heard baresip through the NAT", alice.speaker(), 1000, 2)
+	peer.AwaitReceived(t, 10*time.Second, "alice's tone", func(s []int16) bool { return len(s) >= 2*8000 })
+	assertTone(t, "baresip heard alice", peer.Received(t), 440, 1.5)
+	if !containsLine(alice.stderrText(), "public RTP address learned from STUN", "public="+nat.PublicIP+":") {
+		t.Errorf("alice did not learn her public RTP address %s from STUN:\n%s", nat.PublicIP, alice.stderrText())
+	}
+	if !strings.Contains(peer.Log(), nat.PublicIP) {
+		t.Errorf("baresip never saw the router's address %s:\n%s", nat.PublicIP, peer.Log())
+	}
+}

@@ -57,6 +57,9 @@ type File struct {
 		// flow (RFC 5626: CRLF on UDP, CRLF ping on TCP/TLS); default 25s,
 		// "0s" turns them off.
 		Keepalive *Duration `toml:"keepalive"`
+		// STUNServer ("stun.example.net", "host:3478") is asked for the
+		// public address of each call's RTP ports behind a NAT.
+		STUNServer string `toml:"stun_server"`
 		// SessionExpires asks for RFC 4028 session timers on outgoing
 		// calls ("30m"); empty: none.
 		SessionExpires Duration `toml:"session_expires"`
@@ -255,6 +258,7 @@ func (f *File) Engine() (callengine.Config, error) {
 		AnswerKeepsFocus: f.Call.AnswerHolds != nil && !*f.Call.AnswerHolds,
 		TLSListen:        f.Network.TLSListen,
 		SessionExpires:   f.Network.SessionExpires.Duration,
+		STUNServer:       f.Network.STUNServer,
 	}
 	cfg.SRTP = f.Account.SRTP
 	cfg.Keepalive = callengine.DefaultKeepalive

@@ -351,6 +351,8 @@ var engineKeys = map[string]string{
 	"aor": "account.aor", "username": "account.username", "registrar": "account.registrar",
 	"listen": "network.listen", "transport": "network.transport", "rtp_ports": "network.rtp_port_min/rtp_port_max",
 	"register_expiry": "call.register_expiry", "max_calls": "call.max_calls",
+	"keepalive": "network.keepalive", "stun_server": "network.stun_server", "srtp": "account.srtp",
+	"session_expires": "network.session_expires", "tls_listen": "network.tls_listen",
 }
 
 // keyError is a call engine configuration error restated with the TOML

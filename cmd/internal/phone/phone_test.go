@@ -127,6 +127,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"transport", cfg("transport = \"sctp\"\n", ""), "", config.ErrInvalid, "network.transport"},
 		{"rtp ports", cfg("rtp_port_min = 20000\nrtp_port_max = 20000\n", ""), "", config.ErrInvalid, "network.rtp_port_min/rtp_port_max"},
 		{"expiry", cfg("", "[call]\nregister_expiry = \"5s\"\n"), "", config.ErrInvalid, "call.register_expiry"},
+		{"stun server", cfg("stun_server = \"stun:host:0\"\n", ""), "", config.ErrInvalid, "network.stun_server"},
 		{"ringtone", "[account]\naor = \"sip:a@127.0.0.1\"\n[audio]\nringtone = \"missing.wav\"\n", "", config.ErrInvalid, "audio.ringtone"},
 		{"mode", cfg("", "[recording]\nmode = \"sometimes\"\nsrs = [\"sip:srs@x\"]\n"), "", policy.ErrInvalid, "recording.mode"},
 		{"admin policy", cfg("", ""), "missing", policy.ErrInvalid, "missing.toml"},
