@@ -12,9 +12,18 @@ import (
 // File is a device whose microphone is a WAV file played in a loop and whose
 // speaker is written to a WAV file. It is what tests and headless agents use.
 type File struct {
-	mu      sync.Mutex
-	mic     []int16 // at SampleRate
-	pos     int
+	mu sync.Mutex
+	// mic is the microphone file at its own rate, converted to
+	// SampleRate a frame at a time as it is played: converting it whole
+	// up front cost as much CPU as an hour-long call's worth of frames
+	// and held six times its size in memory.
+	mic     []int16
+	pos     int // next sample of mic to convert
+	micRS   *resample.Resampler
+	micIn   []int16 // one block of mic samples to convert
+	micOut  []int16 // converted samples, micOut[micHead:micLen] not yet played
+	micHead int
+	micLen  int
 	speaker *wav.Writer
 	spkRS   *resample.Resampler // SampleRate to the speaker file's rate
 	spkBuf  []int16
@@ -39,8 +48,9 @@ func OpenFile(micPath, speakerPath string, speakerRate int) (*File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("audio: microphone file %s: %w", micPath, err)
 		}
-		f.mic = make([]int16, rs.MaxOut(len(samples)))
-		f.mic = f.mic[:rs.Process(f.mic, samples)]
+		f.mic, f.micRS = samples, rs
+		f.micIn = make([]int16, max(1, rate/50))
+		f.micOut = make([]int16, rs.MaxOut(len(f.micIn)))
 		micRate = rate
 	}
 	if speakerRate == 0 {
@@ -99,12 +109,19 @@ func (f *File) nextMic(dst []int16) {
 		clear(dst)
 		return
 	}
-	for i := range dst {
-		dst[i] = f.mic[f.pos]
-		f.pos++
-		if f.pos == len(f.mic) {
-			f.pos = 0
+	for len(dst) > 0 {
+		if f.micHead == f.micLen {
+			for i := range f.micIn {
+				f.micIn[i] = f.mic[f.pos]
+				if f.pos++; f.pos == len(f.mic) {
+					f.pos = 0
+				}
+			}
+			f.micHead, f.micLen = 0, f.micRS.Process(f.micOut, f.micIn)
 		}
+		n := copy(dst, f.micOut[f.micHead:f.micLen])
+		f.micHead += n
+		dst = dst[n:]
 	}
 }
 
