@@ -174,13 +174,18 @@ func (r *Resampler) processChunk(dst, src []int16) int {
 	}
 	end := hist + len(src)
 	out := 0
+	// Each output steps the input by m/l: whole samples and a phase
+	// remainder, without a division per output.
+	stepPos, stepPhase := r.m/r.l, r.m%r.l
 	for r.pos < end {
 		row := r.coeffs[r.phase*r.taps : (r.phase+1)*r.taps]
 		dst[out] = clip(dot(row, r.buf[r.pos-hist:r.pos+1]))
 		out++
-		r.phase += r.m
-		r.pos += r.phase / r.l
-		r.phase %= r.l
+		r.pos += stepPos
+		if r.phase += stepPhase; r.phase >= r.l {
+			r.phase -= r.l
+			r.pos++
+		}
 	}
 	// Keep the last taps-1 inputs as history for the next call.
 	copy(r.buf[:hist], r.buf[len(src):end])

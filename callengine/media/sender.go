@@ -50,8 +50,11 @@ type SenderConfig struct {
 // voice; the recording client uses more to replicate streams to a recorder.
 // It is safe for concurrent use; its sends do not allocate.
 type Sender struct {
-	rtpConn   *net.UDPConn
-	rtcpConn  *net.UDPConn
+	rtpConn  *net.UDPConn
+	rtcpConn *net.UDPConn
+	// rtpIO sends RTP without waking the runtime (udpIO); nil where the
+	// platform has no raw calls, and the socket's own write is used.
+	rtpIO     *udpIO
 	clockRate atomic.Uint32 // changes with the codec (SetClockRate)
 	ssrc      uint32
 
@@ -96,6 +99,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		ts:        rand.Uint32(),
 		protector: cfg.Protector,
 	}
+	s.rtpIO, _ = newUDPIO(cfg.RTP)
 	s.clockRate.Store(cfg.ClockRate)
 	return s, nil
 }
@@ -227,7 +231,13 @@ func (s *Sender) sendLocked(pt uint8, marker bool, payload []byte, ts uint32, no
 			return p, fmt.Errorf("media: protecting RTP: %w", err)
 		}
 	}
-	if _, err := s.rtpConn.WriteToUDPAddrPort(out, s.dst); err != nil {
+	var err error
+	if s.rtpIO != nil {
+		err = s.rtpIO.sendTo(out, s.dst)
+	} else {
+		_, err = s.rtpConn.WriteToUDPAddrPort(out, s.dst)
+	}
+	if err != nil {
 		return p, fmt.Errorf("media: sending RTP to %s: %w", s.dst, err)
 	}
 	s.packets.Add(1)

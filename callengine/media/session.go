@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,6 +202,16 @@ type Session struct {
 	// publicRTP and publicRTCP are what the SDP names (PublicRTP).
 	publicRTP, publicRTCP netip.AddrPort
 
+	// Receiving is the reader goroutine's until the audio clock ticks the
+	// session, then the clock's: it drains the socket each tick (one
+	// wake-up per tick instead of two), and hands back when the ticks stop.
+	rxIO     *udpIO // nil: the reader goroutine receives always
+	ownerMu  sync.Mutex
+	owner    rxOwner // under ownerMu
+	rxWake   chan struct{}
+	watchdog *time.Timer
+	tickBuf  [maxPacket + srtpOverhead]byte
+
 	// ctlMu serialises signalling updates; the packet paths only Load.
 	ctlMu  sync.Mutex
 	params atomic.Pointer[params]
@@ -236,7 +247,7 @@ type Session struct {
 	rtt       time.Duration
 	remFrac   float64
 	remLost   int64
-	rxHdr     rtp.Header // owned by the RTP read goroutine
+	rxHdr     rtp.Header // owned by the one receiving (owner)
 	in        Unprotector
 	inBuf     [maxPacket + srtpOverhead]byte
 	dtmfEv    []DTMFEvent
@@ -333,6 +344,11 @@ func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 	s.params.Store(&params{remote: cfg.Remote, dir: cfg.Direction})
 	sender.SetDestination(cfg.Remote.RTP, cfg.Remote.rtcpAddr())
 
+	if io, err := newUDPIO(rtpConn); err == nil {
+		s.rxIO, s.rxWake = io, make(chan struct{}, 1)
+		s.watchdog = time.AfterFunc(time.Hour, s.clockStopped)
+		s.watchdog.Stop()
+	}
 	s.wg.Add(3)
 	go s.readRTP()
 	go s.readRTCP()
@@ -494,7 +510,81 @@ func (s *Session) ProcessFrame(mic, speaker []int16) {
 	}
 	p := s.params.Load()
 	s.sendFrame(p, mic)
+	s.receiveTick()
 	s.playFrame(p, speaker)
+}
+
+// rxOwner says who reads the RTP socket.
+type rxOwner int
+
+const (
+	byReader rxOwner = iota // the reader goroutine, blocking
+	toClock                 // the clock asked; the reader has yet to let go
+	byClock                 // the clock drains it each tick; the reader waits
+)
+
+// clockSilence is how long the reader waits for a tick before it takes
+// the socket back: a stalled sound device must not stop the call's
+// incoming audio reaching the recording.
+const clockSilence = 200 * time.Millisecond
+
+// maxDrain bounds the packets one tick takes (a flood waits in the
+// socket, and past its buffer the kernel drops it).
+const maxDrain = 32
+
+// receiveTick is the clock's part: the first tick asks the reader to let
+// go (its blocking read is cut short by a past deadline), the following
+// ones read what has arrived, without blocking, stamped with the kernel's
+// arrival time.
+func (s *Session) receiveTick() {
+	if s.rxIO == nil {
+		return
+	}
+	s.watchdog.Reset(clockSilence)
+	s.ownerMu.Lock()
+	defer s.ownerMu.Unlock()
+	switch s.owner {
+	case byReader:
+		s.owner = toClock
+		_ = s.rtpConn.SetReadDeadline(time.Unix(1, 0))
+		return
+	case toClock:
+		return
+	}
+	now := time.Now()
+	for range maxDrain {
+		n, from, at, ok, err := s.rxIO.recvInto(s.tickBuf[:])
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("RTP read failed", "err", err)
+			}
+			return
+		}
+		if !ok {
+			return
+		}
+		arrival := now
+		if !at.IsZero() {
+			// The kernel's stamp is wall time; now keeps the monotonic
+			// clock the jitter buffer measures with.
+			arrival = now.Add(-min(max(0, time.Since(at)), time.Second))
+		}
+		s.handleRTP(s.tickBuf[:n], from, arrival)
+	}
+}
+
+// clockStopped runs when no tick came for clockSilence: the reader takes
+// the socket back.
+func (s *Session) clockStopped() {
+	s.ownerMu.Lock()
+	defer s.ownerMu.Unlock()
+	if s.owner == byClock {
+		s.owner = byReader
+		select {
+		case s.rxWake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (s *Session) sendFrame(p *params, mic []int16) {
@@ -711,15 +801,44 @@ func (s *Session) readRTP() {
 	defer s.wg.Done()
 	buf := make([]byte, maxPacket+srtpOverhead)
 	for {
+		if s.rxIO != nil && !s.readerTurn() {
+			return
+		}
 		n, from, err := s.rtpConn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.log.Debug("RTP read failed", "err", err)
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				s.log.Debug("RTP read failed", "err", err)
+			}
 			continue
 		}
 		s.handleRTP(buf[:n], from, time.Now())
+	}
+}
+
+// readerTurn returns once the reader may read: at once while it has the
+// socket; when the clock has asked for it, the reader lets go (the
+// deadline that cut its read short cleared, so the clock's reads work)
+// and waits until the clock stops. False: the session closed.
+func (s *Session) readerTurn() bool {
+	for {
+		s.ownerMu.Lock()
+		switch s.owner {
+		case byReader:
+			s.ownerMu.Unlock()
+			return true
+		case toClock:
+			_ = s.rtpConn.SetReadDeadline(time.Time{})
+			s.owner = byClock
+		}
+		s.ownerMu.Unlock()
+		select {
+		case <-s.done:
+			return false
+		case <-s.rxWake:
+		}
 	}
 }
 
@@ -1078,6 +1197,9 @@ func (s *Session) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.done)
+		if s.watchdog != nil {
+			s.watchdog.Stop()
+		}
 		if e := s.sendReport(time.Now(), true); e != nil && !errors.Is(e, ErrNoDestination) {
 			s.log.Debug("sending RTCP BYE failed", "err", e)
 		}
