@@ -281,9 +281,37 @@ func (s *settingsPanel) testTone() {
 	})
 }
 
+// setLevels moves the level bars. Readings come ten times a second and
+// each repaint redraws the window (software GL on a desktop without a
+// GPU): bars the agent cannot see (another tab is shown) only keep the
+// value, painted when the tab is, and a move of under half a percent is
+// not painted at all.
 func (s *settingsPanel) setLevels(mic, speaker float64) {
-	s.micMeter.SetValue(min(max(mic, 0), 1))
-	s.spkMeter.SetValue(min(max(speaker, 0), 1))
+	shown := s.shown()
+	setMeter(s.micMeter, min(max(mic, 0), 1), shown)
+	setMeter(s.spkMeter, min(max(speaker, 0), 1), shown)
+}
+
+func (s *settingsPanel) shown() bool {
+	t := s.w.tabs
+	return t != nil && t.Selected() != nil && t.Selected().Content == s.object
+}
+
+// selected paints the bars with what came while the tab was hidden.
+func (s *settingsPanel) selected() {
+	s.micMeter.Refresh()
+	s.spkMeter.Refresh()
+}
+
+func setMeter(bar *widget.ProgressBar, v float64, shown bool) {
+	if d := bar.Value - v; d < 0.005 && d > -0.005 {
+		return
+	}
+	if !shown {
+		bar.Value = v
+		return
+	}
+	bar.SetValue(v)
 }
 
 // current reads the form. Locked keys keep the administrator's values.

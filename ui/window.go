@@ -217,6 +217,11 @@ func (w *Window) build() {
 		container.NewTabItem("History", w.history.object),
 		container.NewTabItem("Settings", w.settings.object),
 	)
+	w.tabs.OnSelected = func(t *container.TabItem) {
+		if t.Content == w.settings.object {
+			w.settings.selected()
+		}
+	}
 	w.win.SetContent(container.NewBorder(container.NewVBox(top...), bottom, nil, nil, w.tabs))
 	w.win.Resize(fyne.NewSize(WindowWidth, WindowHeight))
 }

@@ -727,6 +727,29 @@ func TestAudioSettings(t *testing.T) {
 	if sp.micMeter.Value != 0.25 || sp.spkMeter.Value != 1 {
 		t.Errorf("meters %v %v, want 0.25 and 1 (clamped)", sp.micMeter.Value, sp.spkMeter.Value)
 	}
+	// Hidden behind the Phone tab the bars keep the value unpainted; the
+	// Settings tab paints them when shown.
+	r.w.tabs.Select(r.w.tabs.Items[2])
+	r.w.SetLevels(0.25, 1)
+	painted := func(b *widget.ProgressBar) float32 {
+		objs := test.WidgetRenderer(b).Objects() // background, bar, text
+		return objs[1].Size().Width / objs[0].Size().Width
+	}
+	if got := painted(sp.micMeter); got < 0.24 || got > 0.26 {
+		t.Fatalf("shown mic bar painted at %.2f, want 0.25", got)
+	}
+	r.w.tabs.Select(r.w.tabs.Items[0])
+	r.w.SetLevels(0.5, 0)
+	if sp.micMeter.Value != 0.5 || sp.spkMeter.Value != 0 {
+		t.Errorf("hidden meters %v %v, want 0.5 and 0", sp.micMeter.Value, sp.spkMeter.Value)
+	}
+	if got := painted(sp.micMeter); got < 0.24 || got > 0.26 {
+		t.Errorf("hidden mic bar repainted to %.2f", got)
+	}
+	r.w.tabs.Select(r.w.tabs.Items[2])
+	if got := painted(sp.micMeter); got < 0.49 || got > 0.51 {
+		t.Errorf("mic bar painted at %.2f once its tab is shown, want 0.5", got)
+	}
 }
 
 func TestAudioDeviceListErrorShown(t *testing.T) {
