@@ -451,3 +451,43 @@ func TestReinviteOvertakingTheAck(t *testing.T) {
 	}
 	d.Close()
 }
+
+// An INVITE given up before any answer came (nothing to CANCEL yet) is
+// answered 200 anyway, as the callee picked up: no transaction waits for
+// that answer any more, and the callee must not be left in a call nobody
+// is in. It gets its ACK, then a BYE (RFC 3261 §13.2.2.4, §15).
+func TestAnswerToAGivenUpInvite(t *testing.T) {
+	a, b := newEndpoint(t, 0), newEndpoint(t, 0)
+	stopped := make(chan struct{})
+	acks, byes := make(chan *sip.Request, 4), make(chan *sip.Request, 4)
+	b.HandleCalls(func(req *sip.Request, tx sip.ServerTransaction) {
+		in, err := b.Accept(req, tx, b.Contact("b", "udp"), Handlers{
+			Ack: func(r *sip.Request) { acks <- r },
+			Bye: func(r *sip.Request) { byes <- r },
+		})
+		if err != nil {
+			t.Log(err)
+			return
+		}
+		<-stopped // the caller has given up; the answer crosses it
+		if err := in.Answer([]byte("v=0 answer\r\n"), "application/sdp"); err != nil {
+			t.Log(err)
+		}
+	})
+	cause := errors.New("agent hung up")
+	og, err := a.Invite(context.Background(), newInvite(a, "sip:late@"+b.Addr(), []byte("v=0 offer\r\n")), Handlers{}, InviteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	og.Stop(cause)
+	if _, err := og.Wait(); !errors.Is(err, cause) {
+		t.Fatalf("given-up INVITE: %v, want %v", err, cause)
+	}
+	close(stopped)
+	ack := wait(t, acks, "ACK of the late answer")
+	bye := wait(t, byes, "BYE ending the late answer's call")
+	if ack.CallID().Value() != bye.CallID().Value() || bye.CSeq().SeqNo != ack.CSeq().SeqNo+1 {
+		t.Errorf("ACK %s %v, BYE %s %v: want one dialog, the BYE's CSeq after the INVITE's",
+			ack.CallID().Value(), ack.CSeq(), bye.CallID().Value(), bye.CSeq())
+	}
+}

@@ -69,6 +69,11 @@ type Endpoint struct {
 	dialogs    map[dialogKey]*Dialog
 	calls      InviteHandler
 	recordings InviteHandler
+
+	// ctx ends at Close; bg holds the BYEs of stray answers (strayAnswer).
+	ctx    context.Context
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
 }
 
 type dialogKey struct{ callID, localTag string }
@@ -81,17 +86,20 @@ func Listen(ctx context.Context, o Options) (*Endpoint, error) {
 	if o.UserAgent == "" {
 		o.UserAgent = "recphone"
 	}
+	if o.MinSE <= 0 {
+		o.MinSE = MinSE
+	}
+	e := &Endpoint{log: o.Logger, ua: o.UserAgent, minSE: o.MinSE, dialogs: map[dialogKey]*Dialog{}}
 	st, err := sipstack.Listen(ctx, o.Listen, sipstack.Options{
 		UserAgent: o.UserAgent, TLS: o.ClientTLS, Logger: o.Logger,
 		TLSListen: o.TLSListen, ServerTLS: o.ServerTLS,
+		OnStrayResponse: e.strayAnswer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dialog: %w", err)
 	}
-	if o.MinSE <= 0 {
-		o.MinSE = MinSE
-	}
-	e := &Endpoint{stack: st, log: o.Logger, ua: o.UserAgent, minSE: o.MinSE, dialogs: map[dialogKey]*Dialog{}}
+	e.stack = st
+	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	srv := st.Server
 	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.OPTIONS,
 		sip.UPDATE, sip.INFO, sip.NOTIFY, sip.REFER, sip.MESSAGE, sip.PRACK, sip.SUBSCRIBE} {
@@ -124,6 +132,8 @@ func (e *Endpoint) Close() error {
 	for _, d := range open {
 		d.Close()
 	}
+	e.cancel()
+	e.bg.Wait()
 	return e.stack.Close()
 }
 

@@ -30,6 +30,9 @@ type Options struct {
 	TLSListen string
 	ServerTLS *tls.Config
 	Logger    *slog.Logger
+	// OnStrayResponse receives responses no transaction waits for (a 2xx
+	// to an INVITE given up, a second fork's answer); nil: logged only.
+	OnStrayResponse func(*sip.Response)
 }
 
 // Stack is a bound SIP endpoint. Register handlers on Server, then Serve.
@@ -96,7 +99,7 @@ func Listen(ctx context.Context, addr string, o Options) (*Stack, error) {
 	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(o.UserAgent), sipgo.WithUserAgentHostname(host),
 		// sipgo's own layers log through ours, not the process default.
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(o.Logger), sip.WithTransportLayerReadFilter(s.seePong)),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(o.Logger))}
+		sipgo.WithUserAgentTransactionLayerOptions(txOptions(o)...)}
 	if o.TLS != nil {
 		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(o.TLS))
 	}
@@ -281,3 +284,13 @@ const UDPLimit = 1300
 // not sent at all. sipgo keeps the limit in a package variable, so it is
 // set here, before any goroutine can read it, and never changed again.
 func init() { sip.UDPMTUSize = 65535 + 200 }
+
+// txOptions are the transaction layer's: our logger, and the handler of
+// stray responses when one is set.
+func txOptions(o Options) []sip.TransactionLayerOption {
+	opts := []sip.TransactionLayerOption{sip.WithTransactionLayerLogger(o.Logger)}
+	if o.OnStrayResponse != nil {
+		opts = append(opts, sip.WithTransactionLayerUnhandledResponseHandler(o.OnStrayResponse))
+	}
+	return opts
+}
