@@ -65,6 +65,11 @@ type Config struct {
 	// HoldMusic is played in a loop to the calls the agent holds (samples
 	// at audio.SampleRate); nil: they are sent silence.
 	HoldMusic []int16
+	// AutoAnswer answers an incoming call by itself after AutoAnswerDelay
+	// when the agent is in no other call (a contact-centre agent with a
+	// headset); a call that comes during another one rings as usual.
+	AutoAnswer      bool
+	AutoAnswerDelay time.Duration
 	// AnswerKeepsFocus answers a second call without holding the first:
 	// the agent stays with the first and swaps with Focus.
 	AnswerKeepsFocus bool
@@ -177,6 +182,9 @@ func (c *Config) normalize() (aor sip.Uri, registrar *sip.Uri, err error) {
 	}
 	if c.AnswerTimeout == 0 {
 		c.AnswerTimeout = defaultRingTimeout
+	}
+	if c.AutoAnswer && (c.AutoAnswerDelay < 0 || c.AutoAnswerDelay >= c.AnswerTimeout) {
+		return aor, nil, bad("auto_answer", "%v is not between 0 and the answer timeout %v", c.AutoAnswerDelay, c.AnswerTimeout)
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "recphone"

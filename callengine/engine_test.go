@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -48,6 +49,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		"registrar":       {AOR: "sip:a@h", Registrar: "sip:"},
 		"register_expiry": {AOR: "sip:a@h", RegisterExpiry: 1},
 		"stun_server":     {AOR: "sip:a@h", STUNServer: "stun:host:99999"},
+		"auto_answer":     {AOR: "sip:a@h", AutoAnswer: true, AutoAnswerDelay: 2 * time.Minute},
 	} {
 		_, _, err := cfg.normalize()
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), key) {

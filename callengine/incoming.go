@@ -161,14 +161,31 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		timeout := time.NewTimer(e.cfg.AnswerTimeout)
 		defer timeout.Stop()
-		select {
-		case d = <-c.decision:
-		case <-timeout.C:
-			d = answerDecision{code: 480, reason: "Temporarily Unavailable"}
-		case <-in.Cancelled():
-			in.Dialog().Close()
-			c.end(487, "cancelled by caller")
-			return
+		var auto <-chan time.Time
+		if e.cfg.AutoAnswer && e.otherCallsThan(c) == 0 {
+			t := time.NewTimer(e.cfg.AutoAnswerDelay)
+			defer t.Stop()
+			auto = t.C
+		}
+		for decided := false; !decided; {
+			decided = true
+			select {
+			case d = <-c.decision:
+			case <-auto:
+				// Unless a call of the agent's began while this one rang:
+				// then it waits for the agent.
+				auto, decided = nil, e.otherCallsThan(c) == 0
+				if decided {
+					c.log.Info("incoming call answered automatically", "after", e.cfg.AutoAnswerDelay)
+					d = answerDecision{answer: true}
+				}
+			case <-timeout.C:
+				d = answerDecision{code: 480, reason: "Temporarily Unavailable"}
+			case <-in.Cancelled():
+				in.Dialog().Close()
+				c.end(487, "cancelled by caller")
+				return
+			}
 		}
 	}
 	if !d.answer {

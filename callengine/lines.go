@@ -281,3 +281,23 @@ func (e *Engine) conferenceCalls() []*Call {
 	}
 	return out
 }
+
+// otherCallsThan counts the agent's calls besides c that have not ended:
+// an agent in none of them is free to be auto-answered.
+func (e *Engine) otherCallsThan(c *Call) int {
+	e.mu.Lock()
+	others := make([]*Call, 0, len(e.calls))
+	for _, o := range e.calls {
+		if o != c {
+			others = append(others, o)
+		}
+	}
+	e.mu.Unlock()
+	n := 0
+	for _, o := range others {
+		if o.State() != StateEnded {
+			n++
+		}
+	}
+	return n
+}

@@ -231,3 +231,41 @@ func TestLeaveTriesTheOtherParty(t *testing.T) {
 	carol.send("hangup")
 	bob.expect(5*time.Second, "call", map[string]any{"state": "ended", "id": "2"})
 }
+
+// With auto_answer the agent's phone answers a call by itself after the
+// delay, and the caller hears the agent; a second call that comes while
+// the agent is in the first is not answered for them: it rings until the
+// agent decides.
+func TestAutoAnswer(t *testing.T) {
+	agent := startCLI(t, 700, "[call]\nauto_answer = \"300ms\"\n")
+	bob := startCLI(t, 440, "[account]\naor = \"sip:bob@127.0.0.1\"\n")
+	bob.send(fmt.Sprintf("dial sip:alice@127.0.0.1:%d", agent.port))
+	in := agent.expect(5*time.Second, "call", map[string]any{"state": "incoming", "id": "1"})
+	rang := time.Now()
+	agent.expect(5*time.Second, "call", map[string]any{"state": "answered", "id": "1"})
+	if waited := time.Since(rang); waited < 250*time.Millisecond {
+		t.Errorf("answered %v after ringing, before the 300 ms delay", waited)
+	}
+	bob.expect(5*time.Second, "call", map[string]any{"state": "answered"})
+	at := bob.waitHeard(t, len(bob.speakerNow()), 0.5)
+	end := bob.waitHeard(t, at, 1)
+	assertTone(t, "bob hears the auto-answered agent", bob.speaker()[at:end], 700, 0.8)
+	if !containsLine(agent.stderrText(), "incoming call answered automatically") {
+		t.Errorf("the log does not say the call %v was answered automatically:\n%s", in["id"], agent.stderrText())
+	}
+
+	carol := startCLI(t, 1000, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
+	carol.send(fmt.Sprintf("dial sip:alice@127.0.0.1:%d", agent.port))
+	agent.expect(5*time.Second, "call", map[string]any{"state": "incoming", "id": "2"})
+	// Three times the delay: had it been auto-answered, it would be by now.
+	time.Sleep(900 * time.Millisecond)
+	for _, ev := range agent.all() {
+		if ev["event"] == "call" && ev["id"] == "2" && ev["state"] != "incoming" {
+			t.Fatalf("the second call was answered for the agent: %v", ev)
+		}
+	}
+	agent.send("reject 2")
+	carol.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+	agent.send("hangup 1")
+	bob.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+}

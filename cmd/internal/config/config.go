@@ -78,6 +78,9 @@ type File struct {
 		// AnswerHolds: answering a second call holds the first (default
 		// true); false answers it and leaves the agent with the first.
 		AnswerHolds *bool `toml:"answer_holds"`
+		// AutoAnswer answers an incoming call by itself after this delay
+		// ("0s": at once) when the agent is in no other call; absent: off.
+		AutoAnswer *Duration `toml:"auto_answer"`
 	} `toml:"call"`
 	Audio Audio `toml:"audio"`
 	// Recording is the agent's own recording settings; the admin policy
@@ -259,6 +262,9 @@ func (f *File) Engine() (callengine.Config, error) {
 		TLSListen:        f.Network.TLSListen,
 		SessionExpires:   f.Network.SessionExpires.Duration,
 		STUNServer:       f.Network.STUNServer,
+	}
+	if f.Call.AutoAnswer != nil {
+		cfg.AutoAnswer, cfg.AutoAnswerDelay = true, f.Call.AutoAnswer.Duration
 	}
 	cfg.SRTP = f.Account.SRTP
 	cfg.Keepalive = callengine.DefaultKeepalive

@@ -353,6 +353,7 @@ var engineKeys = map[string]string{
 	"register_expiry": "call.register_expiry", "max_calls": "call.max_calls",
 	"keepalive": "network.keepalive", "stun_server": "network.stun_server", "srtp": "account.srtp",
 	"session_expires": "network.session_expires", "tls_listen": "network.tls_listen",
+	"auto_answer": "call.auto_answer",
 }
 
 // keyError is a call engine configuration error restated with the TOML
