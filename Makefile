@@ -4,7 +4,7 @@ BIN := bin
 export PATH := $(PATH):/usr/local/go/bin
 export LANG := en_US.UTF-8
 
-.PHONY: run test build deps deps-run vet fuzz bench bench-call bench-idle clean package deb archive
+.PHONY: run test build deps deps-run vet fuzz bench bench-call bench-idle bench-app-call clean package deb archive
 
 # With no RUN_ARGS the desktop app starts its loopback demo; pass a
 # configuration with RUN_ARGS="--config my.toml".
@@ -60,6 +60,13 @@ BENCH_DURATION ?= 20s
 bench-call: deps
 	$(GO) build -o $(BIN)/ ./cmd/recphone-cli ./cmd/recphone-srs ./cmd/internal/benchcall
 	.ci/test-env $(BIN)/benchcall -cli $(BIN)/recphone-cli -srs $(BIN)/recphone-srs -duration $(BENCH_DURATION) $(BENCH_ARGS)
+
+# The desktop app in a recorded call next to recphone-cli in the same call
+# (CPU ratio, RSS over the call); APP_CALL_DURATION=10m for the long run.
+APP_CALL_DURATION ?= 60s
+bench-app-call: deps
+	$(GO) build -o $(BIN)/ ./cmd/recphone ./cmd/recphone-cli ./cmd/recphone-srs ./cmd/internal/benchcall
+	LIBGL_ALWAYS_SOFTWARE=1 .ci/test-env $(BIN)/benchcall -app-call $(APP_CALL_DURATION) -app $(BIN)/recphone -cli $(BIN)/recphone-cli -srs $(BIN)/recphone-srs $(BENCH_ARGS)
 
 # The desktop app at rest next to Debian's linphone-desktop (installed for
 # the comparison), both under the rig's display with software GL.

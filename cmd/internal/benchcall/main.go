@@ -60,6 +60,8 @@ type options struct {
 	// idle measures the desktop apps at rest instead of the calls.
 	idle, warmup  time.Duration
 	app, linphone string
+	// appCall measures the desktop app in a recorded call instead.
+	appCall time.Duration
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -73,7 +75,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.DurationVar(&o.idle, "idle", 0, "instead of calls: measure the desktop app (-app) and linphone at rest for this long")
 	fs.DurationVar(&o.warmup, "warmup", 15*time.Second, "with -idle: how long both apps start up before the measurement")
-	fs.StringVar(&o.app, "app", "bin/recphone", "with -idle: the desktop app")
+	fs.DurationVar(&o.appCall, "app-call", 0, "instead: measure the desktop app (-app) in a recorded call next to recphone-cli in the same call, for this long")
+	fs.StringVar(&o.app, "app", "bin/recphone", "with -idle or -app-call: the desktop app")
 	fs.StringVar(&o.linphone, "linphone", "linphone", "with -idle: Debian's linphone-desktop, measured beside it (skipped when missing)")
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of both recphone calls into this folder (plain.pprof, recorded.pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -81,6 +84,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	// Children run in folders of their own: resolve the programs first.
 	bins := []*string{&o.cli, &o.srs, &o.baresip}
+	if o.appCall > 0 {
+		bins = append(bins, &o.app)
+	}
 	if o.idle > 0 {
 		bins = []*string{&o.app}
 		if _, err := exec.LookPath(o.linphone); err != nil {
@@ -124,6 +130,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer b.stopAll()
 	if o.idle > 0 {
 		res, err := b.runIdle(ctx)
+		if err != nil {
+			return err
+		}
+		if o.json {
+			return json.NewEncoder(out).Encode(res)
+		}
+		res.print(out)
+		return nil
+	}
+	if o.appCall > 0 {
+		res, err := b.runAppCall(ctx)
 		if err != nil {
 			return err
 		}
@@ -628,6 +645,7 @@ module_app menu.so
 // phone is a recphone-cli process and its JSON-lines events.
 type phone struct {
 	cmd    *exec.Cmd
+	port   int // its SIP port
 	stdin  io.WriteCloser
 	events chan map[string]any
 	// seen holds "kind key=value" of every event await has read, so events
@@ -692,7 +710,7 @@ audit = "audit.db"
 	if err != nil {
 		return nil, err
 	}
-	p := &phone{stdin: b.writers[len(b.writers)-1], events: make(chan map[string]any, 256), seen: map[string]bool{}}
+	p := &phone{port: port, stdin: b.writers[len(b.writers)-1], events: make(chan map[string]any, 256), seen: map[string]bool{}}
 	args := []string{"--config", "recphone.toml", "--policy", "policy.toml"}
 	if b.o.profile != "" {
 		args = append(args, "--cpuprofile", filepath.Join(b.o.profile, name+".pprof"))
