@@ -40,7 +40,7 @@ func StartSTUN(t testing.TB, netns, ip string) *STUNServer {
 		args = append([]string{"ip", "netns", "exec", netns}, args...)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
-	var out lockedBuffer
+	var out Output
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -108,20 +108,21 @@ func (s *STUNServer) Mapped() (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a.Unmap(), uint16(xor.Port)), nil
 }
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
+// Output collects what a process or logger writes while a test reads it:
+// a bytes.Buffer safe for concurrent writers.
+type Output struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
+	"github.com/recphone/recphone/callengine/siptest"
 	"github.com/recphone/recphone/cmd/internal/config"
 	"github.com/recphone/recphone/cmd/internal/phone"
 )
@@ -91,7 +91,7 @@ func BenchmarkPortAudioLatency(b *testing.B) {
 // latency measurement plays and listens with.
 type latencyRig struct {
 	phone, peer *callengine.Engine
-	devEvents   *syncBuffer
+	devEvents   *siptest.Output
 	on          *atomic.Pointer[onsets] // the current call's
 	answered    chan *callengine.Call
 	spk, micMon *recorder
@@ -104,7 +104,7 @@ func newLatencyRig(tb testing.TB) *latencyRig {
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := &latencyRig{devEvents: &syncBuffer{}, on: &atomic.Pointer[onsets]{}, answered: make(chan *callengine.Call, 1),
+	r := &latencyRig{devEvents: &siptest.Output{}, on: &atomic.Pointer[onsets]{}, answered: make(chan *callengine.Call, 1),
 		peerDev: &switchedTone{freq: 1000, amplitude: 8000}}
 
 	peer, err := callengine.New(callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", Codecs: []sdp.Codec{sdp.PCMU}}, r.peerDev, log)
@@ -464,22 +464,4 @@ func ulaw(b byte) int {
 		return 0x84 - t
 	}
 	return t - 0x84
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/recphone/recphone/audio/wav"
+	"github.com/recphone/recphone/callengine/siptest"
 	"github.com/recphone/recphone/recording/audit"
 	"github.com/recphone/recphone/ui"
 	"github.com/recphone/recphone/ui/model"
@@ -214,25 +214,7 @@ const indicatorBand = 60
 type launched struct {
 	*desktop
 	cmd  *exec.Cmd
-	logs *lockedBuffer
-}
-
-// lockedBuffer collects the app's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs *siptest.Output
 }
 
 // launch builds the app, starts it with args and a home of its own in
@@ -254,7 +236,7 @@ func launch(t *testing.T, dir string, args ...string) *launched {
 	home := filepath.Join(dir, "home")
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"), "XDG_DATA_HOME="+filepath.Join(home, ".local", "share"), "LANG=en_US.UTF-8")
-	a := &launched{cmd: cmd, logs: &lockedBuffer{}}
+	a := &launched{cmd: cmd, logs: &siptest.Output{}}
 	cmd.Stdout, cmd.Stderr = a.logs, a.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -69,14 +69,7 @@ func (b *bench) runAppCall(ctx context.Context) (*AppCallResult, error) {
 	}
 	cfg := fmt.Sprintf("[account]\naor = \"sip:agent@127.0.0.1\"\n[network]\nlisten = \"127.0.0.1:%d\"\n[audio]\nbackend = \"file\"\nmic_file = %q\n%s[recording]\naudit = \"audit.db\"\n%s",
 		appPort, tone, answer, recording)
-	if err := os.WriteFile(filepath.Join(dir, "recphone.toml"), []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "policy.toml"), nil, 0o600); err != nil {
-		return nil, err
-	}
-	app, err := b.start(ctx, dir, b.o.app, []string{"--config", "recphone.toml", "--policy", "policy.toml",
-		"--settings", filepath.Join(dir, "settings.json")}, nil, nil)
+	app, err := b.startApp(ctx, dir, cfg)
 	if err != nil {
 		return nil, err
 	}

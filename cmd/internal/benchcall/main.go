@@ -128,29 +128,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	b := &bench{o: o}
 	defer b.stopAll()
-	if o.idle > 0 {
-		res, err := b.runIdle(ctx)
-		if err != nil {
-			return err
-		}
-		if o.json {
-			return json.NewEncoder(out).Encode(res)
-		}
-		res.print(out)
-		return nil
+	var res result
+	var err error
+	switch {
+	case o.idle > 0:
+		res, err = b.runIdle(ctx)
+	case o.appCall > 0:
+		res, err = b.runAppCall(ctx)
+	default:
+		res, err = b.run(ctx)
 	}
-	if o.appCall > 0 {
-		res, err := b.runAppCall(ctx)
-		if err != nil {
-			return err
-		}
-		if o.json {
-			return json.NewEncoder(out).Encode(res)
-		}
-		res.print(out)
-		return nil
-	}
-	res, err := b.run(ctx)
 	if err != nil {
 		return err
 	}
@@ -161,6 +148,27 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	res.print(out)
 	return nil
+}
+
+// result is what a run prints, as text or JSON.
+type result interface{ print(io.Writer) }
+
+// writeConfig writes a phone's recphone.toml and an empty admin policy
+// beside it, so the machine's own never changes the run.
+func writeConfig(dir, cfg string) error {
+	if err := os.WriteFile(filepath.Join(dir, "recphone.toml"), []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "policy.toml"), nil, 0o600)
+}
+
+// startApp starts the desktop app in dir with configuration cfg.
+func (b *bench) startApp(ctx context.Context, dir, cfg string) (*exec.Cmd, error) {
+	if err := writeConfig(dir, cfg); err != nil {
+		return nil, err
+	}
+	return b.start(ctx, dir, b.o.app, []string{"--config", "recphone.toml", "--policy", "policy.toml",
+		"--settings", filepath.Join(dir, "settings.json")}, nil, nil)
 }
 
 // bench holds the processes of one run.
@@ -363,14 +371,7 @@ func (b *bench) runIdle(ctx context.Context) (*IdleResult, error) {
 		return nil, err
 	}
 	cfg := fmt.Sprintf("[account]\naor = \"sip:agent@127.0.0.1\"\n[network]\nlisten = \"127.0.0.1:%d\"\n[recording]\naudit = \"audit.db\"\n", port)
-	if err := os.WriteFile(filepath.Join(dir, "recphone.toml"), []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "policy.toml"), nil, 0o600); err != nil {
-		return nil, err
-	}
-	app, err := b.start(ctx, dir, b.o.app, []string{"--config", "recphone.toml", "--policy", "policy.toml",
-		"--settings", filepath.Join(dir, "settings.json")}, nil, nil)
+	app, err := b.startApp(ctx, dir, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -699,11 +700,7 @@ mic_file = %q
 [recording]
 audit = "audit.db"
 %s`, name, port, tone, recording)
-	if err := os.WriteFile(filepath.Join(dir, "recphone.toml"), []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	// An empty admin policy, so the machine's own never changes the run.
-	if err := os.WriteFile(filepath.Join(dir, "policy.toml"), nil, 0o600); err != nil {
+	if err := writeConfig(dir, cfg); err != nil {
 		return nil, err
 	}
 	r, err := b.pipe()
