@@ -119,7 +119,8 @@ type Config struct {
 	// DTMFPause is the pause after each sent digit (default 60 ms).
 	DTMFPause time.Duration
 	// OnDTMF is told once about every telephone event received. It runs on
-	// the network goroutine and must not block.
+	// the goroutine receiving the packet (the audio clock's during a call)
+	// and must not block.
 	OnDTMF func(DTMFEvent)
 	// Logger receives the session's log; default slog.Default(). Nothing
 	// per packet is logged above Debug.

@@ -46,9 +46,10 @@ type Packet struct {
 }
 
 // Tap observes a session's RTP. It runs on the session's audio clock (sent
-// packets) or network goroutine (received packets), so it may be called
-// from both at once, and must not block: anything slow belongs on the
-// tap's own goroutine fed by a queue.
+// packets, and received ones while the clock drains the socket) or its
+// reader goroutine (received packets before the first tick or after the
+// ticks stop), so it may be called from both at once, and must not block:
+// anything slow belongs on the tap's own goroutine fed by a queue.
 type Tap func(Packet)
 
 type tapEntry struct {
