@@ -45,6 +45,10 @@ const (
 	// opusLossPercent tells the encoder how much loss to protect against
 	// with in-band FEC.
 	opusLossPercent = 10
+	// opusComplexity trades the encoder's CPU for quality (0-10; libopus
+	// defaults to 10, which cost 0.42 ms a frame here: 2 % of a core per
+	// call).
+	opusComplexity = 5
 	// maxFrameSamples is 20 ms at the highest codec rate (Opus, 48 kHz).
 	maxFrameSamples = 960
 )
@@ -164,7 +168,7 @@ type Encoder struct {
 }
 
 // NewEncoder returns an encoder for c. An Opus encoder is mono VoIP at
-// 32 kbit/s with in-band FEC on.
+// 32 kbit/s with in-band FEC on, at complexity 5.
 func NewEncoder(c Codec) (*Encoder, error) {
 	e := &Encoder{codec: c}
 	switch c {
@@ -180,6 +184,7 @@ func NewEncoder(c Codec) (*Encoder, error) {
 			func() error { return enc.SetBitrate(opusBitrate) },
 			func() error { return enc.SetInBandFEC(true) },
 			func() error { return enc.SetPacketLossPerc(opusLossPercent) },
+			func() error { return enc.SetComplexity(opusComplexity) },
 		} {
 			if err := set(); err != nil {
 				return nil, fmt.Errorf("media: opus encoder: %w", err)

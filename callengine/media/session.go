@@ -566,9 +566,10 @@ func (s *Session) receiveTick() {
 		}
 		arrival := now
 		if !at.IsZero() {
-			// The kernel's stamp is wall time; now keeps the monotonic
-			// clock the jitter buffer measures with.
-			arrival = now.Add(-min(max(0, time.Since(at)), time.Second))
+			// The kernel's stamp is wall time: its age is taken against
+			// now's wall reading, and the arrival keeps now's monotonic
+			// one, which the jitter buffer measures with.
+			arrival = now.Add(-min(max(0, now.Sub(at)), time.Second))
 		}
 		s.handleRTP(s.tickBuf[:n], from, arrival)
 	}
