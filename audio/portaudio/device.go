@@ -57,7 +57,10 @@ type Event struct {
 	Input      string
 	Output     string
 	SampleRate int
-	Err        error
+	// InputLatency and OutputLatency are what PortAudio reports for the
+	// opened stream: the sound system's share of the delay each way.
+	InputLatency, OutputLatency time.Duration
+	Err                         error
 }
 
 // Options configure a Device. The zero value uses the default devices.
@@ -181,7 +184,8 @@ func (d *Device) Close() error {
 
 func (d *Device) emit(e Event) {
 	d.log.Info("audio device event", "kind", string(e.Kind), "stream", e.Stream,
-		"input", e.Input, "output", e.Output, "rate", e.SampleRate, "err", e.Err)
+		"input", e.Input, "output", e.Output, "rate", e.SampleRate,
+		"input_latency", e.InputLatency, "output_latency", e.OutputLatency, "err", e.Err)
 	if d.opts.OnEvent != nil {
 		d.opts.OnEvent(e)
 	}
@@ -267,12 +271,12 @@ func (r *runner) run(ctx context.Context) error {
 		if ferr != nil {
 			return fmt.Errorf("%w: configured: %w; default: %w", ErrNoDevice, err, ferr)
 		}
-		r.d.emit(Event{Kind: EventFallback, Stream: "call", Input: fb.inName, Output: fb.outName, SampleRate: fb.rate, Err: err})
+		r.d.emit(fb.event(EventFallback, err))
 		r.use(fb, false)
 	} else if err != nil {
 		return fmt.Errorf("%w: %w", ErrNoDevice, err)
 	} else {
-		r.d.emit(Event{Kind: EventOpened, Stream: "call", Input: s.inName, Output: s.outName, SampleRate: s.rate})
+		r.d.emit(s.event(EventOpened, nil))
 		r.use(s, true)
 	}
 	tick := time.NewTicker(audio.FrameDuration)
@@ -453,8 +457,7 @@ func (r *runner) watch(ctx context.Context, now time.Time) {
 			limit = o.StartTimeout
 		}
 		if gap := s.silentFor(now); gap > limit {
-			r.d.emit(Event{Kind: EventLost, Stream: "call", Input: s.inName, Output: s.outName, SampleRate: s.rate,
-				Err: fmt.Errorf("%w: no callback for %v", ErrStall, gap.Round(time.Millisecond))})
+			r.d.emit(s.event(EventLost, fmt.Errorf("%w: no callback for %v", ErrStall, gap.Round(time.Millisecond))))
 			r.retire(s)
 			r.cur = nil
 		}
@@ -521,7 +524,7 @@ func (r *runner) opened(res openResult) {
 		old := r.cur
 		r.use(s, true)
 		r.retire(old)
-		r.d.emit(Event{Kind: EventRestored, Stream: "call", Input: s.inName, Output: s.outName, SampleRate: s.rate})
+		r.d.emit(s.event(EventRestored, nil))
 		return
 	}
 	if r.cur != nil { // a restore won the race
@@ -534,7 +537,7 @@ func (r *runner) opened(res openResult) {
 	if named {
 		kind = EventOpened
 	}
-	r.d.emit(Event{Kind: kind, Stream: "call", Input: s.inName, Output: s.outName, SampleRate: s.rate})
+	r.d.emit(s.event(kind, nil))
 }
 
 // retire closes s off the frame goroutine (closing a dead device can block).

@@ -165,6 +165,12 @@ func latency(configured, deviceLow time.Duration) time.Duration {
 	return deviceLow
 }
 
+// event describes the call stream s for a device event.
+func (s *duplex) event(kind EventKind, err error) Event {
+	return Event{Kind: kind, Stream: "call", Input: s.inName, Output: s.outName, SampleRate: s.rate,
+		InputLatency: s.inLat, OutputLatency: s.outLat, Err: err}
+}
+
 // started reports whether the first callback has arrived.
 func (s *duplex) started() bool { return s.stats.callbacks.Load() > 0 }
 

@@ -25,6 +25,9 @@ func (w *eventWriter) deviceEvent(e portaudio.Event) {
 		"event": "device", "kind": strings.TrimPrefix(string(e.Kind), "device-"), "stream": e.Stream,
 		"input": e.Input, "output": e.Output, "sample_rate": e.SampleRate,
 	}
+	if e.InputLatency > 0 || e.OutputLatency > 0 {
+		m["input_latency_ms"], m["output_latency_ms"] = e.InputLatency.Milliseconds(), e.OutputLatency.Milliseconds()
+	}
 	if e.Err != nil {
 		m["reason"] = e.Err.Error()
 	}

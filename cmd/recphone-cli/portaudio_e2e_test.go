@@ -90,6 +90,14 @@ func (c *paCall) check(t *testing.T) {
 			if ev["input"] != cliMic || ev["output"] != cliSpk {
 				t.Errorf("call stream opened on %v / %v, want %s / %s", ev["input"], ev["output"], cliMic, cliSpk)
 			}
+			// The sound system's reported share of the delay, for an admin
+			// chasing a lag (PulseAudio's ALSA plugin reports 20/30 ms).
+			if in, _ := ev["input_latency_ms"].(float64); in <= 0 || in > 1000 {
+				t.Errorf("reported input latency %v ms", ev["input_latency_ms"])
+			}
+			if out, _ := ev["output_latency_ms"].(float64); out <= 0 || out > 1000 {
+				t.Errorf("reported output latency %v ms", ev["output_latency_ms"])
+			}
 		}
 	}
 	if !opened {
