@@ -505,3 +505,51 @@ func TestAnswerToAGivenUpInvite(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A 2xx to no INVITE of ours is dropped: acknowledging it and sending BYE
+// to whatever its Contact names would make the phone a reflector for
+// anyone who can send it a datagram.
+func TestForgedAnswerNotReflected(t *testing.T) {
+	var logs siptest.Output
+	a, err := Listen(context.Background(), Options{Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Serve(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	victim, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	forger, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: a.Port()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	forged := strings.Join([]string{
+		"SIP/2.0 200 OK",
+		fmt.Sprintf("Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-forged", a.Port()),
+		"From: <sip:a@127.0.0.1>;tag=forgedtag",
+		"To: <sip:b@127.0.0.1>;tag=x",
+		"Call-ID: forged-call",
+		"CSeq: 1 INVITE",
+		fmt.Sprintf("Contact: <sip:victim@%s>", victim.LocalAddr()),
+		"Content-Length: 0", "", ""}, "\r\n")
+	if _, err := forger.Write([]byte(forged)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "stray 2xx to no INVITE of ours dropped") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the forged answer was not reported dropped:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = victim.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, _, err := victim.ReadFromUDP(make([]byte, 2048)); err == nil {
+		t.Fatalf("the phone sent %d bytes where the forged Contact pointed", n)
+	}
+}

@@ -67,6 +67,7 @@ type Endpoint struct {
 
 	mu         sync.Mutex
 	dialogs    map[dialogKey]*Dialog
+	ended      map[dialogKey]time.Time // our INVITE dialogs gone lately (rememberEnded)
 	calls      InviteHandler
 	recordings InviteHandler
 
@@ -89,7 +90,7 @@ func Listen(ctx context.Context, o Options) (*Endpoint, error) {
 	if o.MinSE <= 0 {
 		o.MinSE = MinSE
 	}
-	e := &Endpoint{log: o.Logger, ua: o.UserAgent, minSE: o.MinSE, dialogs: map[dialogKey]*Dialog{}}
+	e := &Endpoint{log: o.Logger, ua: o.UserAgent, minSE: o.MinSE, dialogs: map[dialogKey]*Dialog{}, ended: map[dialogKey]time.Time{}}
 	st, err := sipstack.Listen(ctx, o.Listen, sipstack.Options{
 		UserAgent: o.UserAgent, TLS: o.ClientTLS, Logger: o.Logger,
 		TLSListen: o.TLSListen, ServerTLS: o.ServerTLS,
@@ -347,7 +348,39 @@ func (e *Endpoint) unregister(d *Dialog) {
 	k := dialogKey{d.callID, d.localTag}
 	if e.dialogs[k] == d {
 		delete(e.dialogs, k)
+		if d.client != nil {
+			e.rememberEnded(k, time.Now())
+		}
 	}
+}
+
+// endedMemory is how long an INVITE of ours is remembered once its dialog
+// is gone: a 2xx to it may come that late (64*T1 with the default T1 of
+// 500 ms, RFC 3261 §13.2.2.4).
+const endedMemory = 32 * time.Second
+
+// rememberEnded notes an INVITE dialog of ours that ended, so that a late
+// answer to it is ended with BYE (strayAnswer), and forgets those older
+// than endedMemory. Caller holds e.mu.
+func (e *Endpoint) rememberEnded(k dialogKey, now time.Time) {
+	for old, at := range e.ended {
+		if now.Sub(at) > endedMemory {
+			delete(e.ended, old)
+		}
+	}
+	e.ended[k] = now
+}
+
+// ours says whether a response names an INVITE dialog of ours, live or
+// ended within endedMemory.
+func (e *Endpoint) ours(k dialogKey) (d *Dialog, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if d := e.dialogs[k]; d != nil {
+		return d, true
+	}
+	at, ok := e.ended[k]
+	return nil, ok && time.Since(at) <= endedMemory
 }
 
 // lookup finds the dialog of an in-dialog request by Call-ID, local tag

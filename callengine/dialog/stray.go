@@ -20,7 +20,8 @@ const strayTimeout = 5 * time.Second
 // BYE. Left alone, the callee holds a call nobody is in, resends its 2xx
 // for 32 s and may put that ghost call on hold at the next one. The
 // retransmitted answer of a dialog we do hold is acknowledged again, no
-// more.
+// more. An answer to no INVITE of ours (none live or ended within the
+// last 32 s) is dropped.
 func (e *Endpoint) strayAnswer(res *sip.Response) {
 	cseq, from, to, cid, contact := res.CSeq(), res.From(), res.To(), res.CallID(), res.Contact()
 	if !res.IsSuccess() || cseq == nil || cseq.MethodName != sip.INVITE {
@@ -33,9 +34,13 @@ func (e *Endpoint) strayAnswer(res *sip.Response) {
 	}
 	localTag, _ := from.Params.Get("tag")
 	remoteTag, _ := to.Params.Get("tag")
-	e.mu.Lock()
-	d := e.dialogs[dialogKey{cid.Value(), localTag}]
-	e.mu.Unlock()
+	d, ok := e.ours(dialogKey{cid.Value(), localTag})
+	if !ok {
+		// Not an answer to us: sending ACK and BYE where a stranger's
+		// Contact points would make us its reflector.
+		e.log.Info("stray 2xx to no INVITE of ours dropped", "call_id", cid.Value(), "contact", contact.Address.String())
+		return
+	}
 	client := e.stack.Client(strings.ToLower(res.Transport()))
 	if client == nil {
 		e.log.Info("stray 2xx over an unknown transport dropped", "transport", res.Transport(), "call_id", cid.Value())
