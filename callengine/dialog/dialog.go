@@ -77,16 +77,22 @@ type Dialog struct {
 	// wait is over): in-dialog requests are handled only after it.
 	acked     chan struct{}
 	ackedOnce sync.Once
-	done      chan struct{}
-	ctx       context.Context // ends with the dialog
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup // 2xx retransmitters
+	// answered is closed once a server dialog's 2xx has been written (its
+	// ACK came or its wait is over) or the dialog ended: our own requests
+	// in it wait for that (RFC 3261 §14.1, §15), and sipgo's answer writes
+	// the state they read.
+	answered     chan struct{}
+	answeredOnce sync.Once
+	done         chan struct{}
+	ctx          context.Context // ends with the dialog
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup // 2xx retransmitters
 }
 
 func newDialog(ep *Endpoint, callID, localTag, transport string, h Handlers) *Dialog {
 	d := &Dialog{ep: ep, callID: callID, localTag: localTag, transport: transport, h: h,
 		log:  ep.log.With("call_id", callID),
-		acks: map[uint32]chan struct{}{}, acked: make(chan struct{}), done: make(chan struct{})}
+		acks: map[uint32]chan struct{}{}, acked: make(chan struct{}), answered: make(chan struct{}), done: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	return d
 }
@@ -177,7 +183,8 @@ func (d *Dialog) Request(method sip.RequestMethod) *sip.Request {
 	return req
 }
 
-// Do sends an in-dialog request and waits for its final answer.
+// Do sends an in-dialog request and waits for its final answer. In a
+// dialog we are answering it first waits for our 2xx to be done.
 func (d *Dialog) Do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	d.prepare(req)
 	var res *sip.Response
@@ -185,6 +192,11 @@ func (d *Dialog) Do(ctx context.Context, req *sip.Request) (*sip.Response, error
 	if d.client != nil {
 		res, err = d.client.Do(ctx, req)
 	} else {
+		select {
+		case <-d.answered:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("dialog: %s before our answer was acknowledged: %w", req.Method, ctx.Err())
+		}
 		res, err = d.server.Do(ctx, req)
 	}
 	if err != nil {
@@ -380,9 +392,14 @@ func (d *Dialog) markEnded() bool {
 // markAcked says the answer's wait for its ACK is over.
 func (d *Dialog) markAcked() { d.ackedOnce.Do(func() { close(d.acked) }) }
 
+// markAnswered says our 2xx is written and its wait is over (or there
+// will be none: the dialog ended).
+func (d *Dialog) markAnswered() { d.answeredOnce.Do(func() { close(d.answered) }) }
+
 // finish releases what the dialog holds once it has ended.
 func (d *Dialog) finish() {
 	d.markAcked()
+	d.markAnswered()
 	d.ep.unregister(d)
 	d.mu.Lock()
 	if d.timer != nil {

@@ -553,3 +553,51 @@ func TestForgedAnswerNotReflected(t *testing.T) {
 		t.Fatalf("the phone sent %d bytes where the forged Contact pointed", n)
 	}
 }
+
+// A re-offer of ours in a dialog we are still answering goes out only
+// once our 2xx has its ACK (RFC 3261 §14.1: one INVITE transaction at a
+// time), and never reads the answer sipgo is still writing (the race
+// detector caught that when a transfer held a call just answered).
+func TestReofferWaitsForTheAckOfOurAnswer(t *testing.T) {
+	a, b := newEndpoint(t, 0), newEndpoint(t, 0)
+	var acked atomic.Bool
+	reoffered := make(chan error, 1)
+	b.HandleCalls(func(req *sip.Request, tx sip.ServerTransaction) {
+		in, err := b.Accept(req, tx, b.Contact("b", "udp"), Handlers{Ack: func(*sip.Request) { acked.Store(true) }})
+		if err != nil {
+			t.Log(err)
+			return
+		}
+		go func() { // the owner holds the call the moment it is answered
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := in.Dialog().ReOffer(ctx, sip.INVITE, func(r *sip.Request) error {
+				r.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+				r.SetBody([]byte("v=0 hold\r\n"))
+				return nil
+			})
+			reoffered <- err
+		}()
+		if err := in.Answer([]byte("v=0 answer\r\n"), "application/sdp"); err != nil {
+			t.Log(err)
+		}
+	})
+	reinvites := make(chan bool, 1)
+	og, err := a.Invite(context.Background(), newInvite(a, "sip:b@"+b.Addr(), []byte("v=0 offer\r\n")),
+		Handlers{Request: func(req *sip.Request) Reply {
+			reinvites <- acked.Load()
+			return Reply{Code: 200, Body: []byte("v=0 held\r\n"), Type: "application/sdp"}
+		}}, InviteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := og.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if ackedFirst := wait(t, reinvites, "the callee's re-INVITE"); !ackedFirst {
+		t.Error("the callee's re-INVITE came before its 2xx was acknowledged")
+	}
+	if err := wait(t, reoffered, "the re-offer's end"); err != nil {
+		t.Errorf("re-offer: %v", err)
+	}
+}

@@ -291,6 +291,7 @@ func (in *Incoming) Answer(body []byte, contentType string, hdrs ...sip.Header) 
 	err := d.server.WriteResponse(res)
 	d.answering.Unlock()
 	d.markAcked() // or the wait is over without it
+	d.markAnswered()
 	if err != nil {
 		if d.server.LoadState() >= sip.DialogStateConfirmed || d.server.LoadState() == sip.DialogStateEnded {
 			return fmt.Errorf("dialog: answer: %w", err)
