@@ -50,7 +50,13 @@ func StartNAT(t testing.TB) *NAT {
 		"ip netns exec "+n.RouterNS+" sysctl -qw net.ipv4.ip_forward=1",
 	)
 	nft := exec.Command("ip", "netns", "exec", n.RouterNS, "nft", "-f", "-")
-	nft.Stdin = strings.NewReader("table ip nat {\n chain post {\n  type nat hook postrouting priority 100;\n  oifname \"" + wanR + "\" masquerade\n }\n}\n")
+	// A home router's firewall too: what arrives unasked on the outside
+	// is dropped, and so leaves no connection state behind. Without it a
+	// peer's RTP that reaches the router before our first packet would
+	// claim the mapping's port, and our own packets would then leave from
+	// another one (Linux keeps state for unanswered inbound datagrams).
+	nft.Stdin = strings.NewReader("table ip nat {\n chain post {\n  type nat hook postrouting priority 100;\n  oifname \"" + wanR + "\" masquerade\n }\n}\n" +
+		"table ip filter {\n chain input {\n  type filter hook input priority 0;\n  iifname \"" + wanR + "\" ct state new drop\n }\n}\n")
 	if out, err := nft.CombinedOutput(); err != nil {
 		t.Fatalf("nft: %v\n%s", err, out)
 	}
