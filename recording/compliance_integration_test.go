@@ -250,6 +250,21 @@ func TestPBXPausesAndResumes(t *testing.T) {
 }
 
 // endedReport waits for the rig's SRS to end an RS and reads its report.
+// finalMetadata reads and parses the last metadata document the SRS kept
+// for rep, and returns it with its text (for failure messages).
+func finalMetadata(t *testing.T, r *rig, rep *srs.Report) (*metadata.Recording, []byte) {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := metadata.Parse(doc)
+	if err != nil {
+		t.Fatalf("RS %s metadata: %v\n%s", rep.RSID, err, doc)
+	}
+	return m, doc
+}
+
 func endedReport(t *testing.T, r *rig) *srs.Report {
 	t.Helper()
 	ended := r.waitSRS(10*time.Second, srs.EventEnded)

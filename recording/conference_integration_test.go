@@ -84,14 +84,7 @@ func runConferenceStreams(t *testing.T, mode policy.Conference, streams policy.S
 	}
 	for range 2 {
 		rep := endedReport(t, r)
-		doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := metadata.Parse(doc)
-		if err != nil {
-			t.Fatalf("metadata: %v\n%s", err, doc)
-		}
+		m, _ := finalMetadata(t, r, rep)
 		if len(rep.Findings) > 0 {
 			t.Errorf("SRS findings on %s: %+v", rep.RSID, rep.Findings)
 		}
@@ -320,13 +313,9 @@ func TestTransferredCallNamesReferrerAndAssertedIdentity(t *testing.T) {
 		t.Fatalf("RS %s ended, want the transferred call's %s", last.RSID, rs2.RSID)
 	}
 	read := func(rep *srs.Report) *metadata.Recording {
-		doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := metadata.Parse(doc)
-		if err != nil || len(m.Sessions) != 1 || len(m.Groups) != 1 {
-			t.Fatalf("metadata %v:\n%s", err, doc)
+		m, doc := finalMetadata(t, r, rep)
+		if len(m.Sessions) != 1 || len(m.Groups) != 1 {
+			t.Fatalf("metadata of RS %s:\n%s", rep.RSID, doc)
 		}
 		return m
 	}
@@ -450,13 +439,9 @@ func TestAttendedTransferKeepsBothRecordings(t *testing.T) {
 		if rep == nil {
 			t.Fatalf("RS %s did not end", id)
 		}
-		doc, err := os.ReadFile(filepath.Join(r.srsDir, id, rep.Metadata[len(rep.Metadata)-1]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := metadata.Parse(doc)
-		if err != nil || len(m.Sessions) != 1 || m.Sessions[0].StopTime == nil {
-			t.Fatalf("RS %s metadata %v:\n%s", id, err, doc)
+		m, doc := finalMetadata(t, r, rep)
+		if len(m.Sessions) != 1 || m.Sessions[0].StopTime == nil {
+			t.Fatalf("RS %s metadata:\n%s", id, doc)
 		}
 		groups, sessions = append(groups, m.Groups[0].ID), append(sessions, m.Sessions[0].ID)
 		if len(rep.Findings) > 0 {
@@ -508,13 +493,9 @@ func TestRemotePartyChangesWithinTheRecording(t *testing.T) {
 		t.Fatal("the new identity was never taken")
 	}
 	rep := endedReport(t, r)
-	doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := metadata.Parse(doc)
-	if err != nil || len(m.Sessions) != 1 {
-		t.Fatalf("metadata %v:\n%s", err, doc)
+	m, doc := finalMetadata(t, r, rep)
+	if len(m.Sessions) != 1 {
+		t.Fatalf("metadata:\n%s", doc)
 	}
 	before, after := participantID(m, "sip:customer@"), participantID(m, "sip:level2@pbx.example.com")
 	if before == "" || after == "" || before == after {
@@ -694,13 +675,9 @@ func TestTransferTargetRecordsInTheReplacedGroup(t *testing.T) {
 		t.Fatalf("RS %s ended, want %s", last.RSID, rs2.RSID)
 	}
 	read := func(rep *srs.Report) *metadata.Recording {
-		doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := metadata.Parse(doc)
-		if err != nil || len(m.Sessions) != 1 {
-			t.Fatalf("metadata %v:\n%s", err, doc)
+		m, doc := finalMetadata(t, r, rep)
+		if len(m.Sessions) != 1 {
+			t.Fatalf("metadata of RS %s:\n%s", rep.RSID, doc)
 		}
 		return m
 	}

@@ -2,14 +2,11 @@ package recording
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/callengine"
-	"github.com/recphone/recphone/recording/metadata"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/recording/srs"
 )
@@ -42,13 +39,9 @@ func TestConsultationSharesTheGroup(t *testing.T) {
 	var sessions []string
 	for range 2 {
 		rep := endedReport(t, r)
-		doc, err := os.ReadFile(filepath.Join(r.srsDir, rep.RSID, rep.Metadata[len(rep.Metadata)-1]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := metadata.Parse(doc)
-		if err != nil || len(m.Groups) != 1 || len(m.Sessions) != 1 {
-			t.Fatalf("metadata %v:\n%s", err, doc)
+		m, doc := finalMetadata(t, r, rep)
+		if len(m.Groups) != 1 || len(m.Sessions) != 1 {
+			t.Fatalf("metadata:\n%s", doc)
 		}
 		groups[rep.RSID] = m.Groups[0].ID
 		sessions = append(sessions, m.Sessions[0].ID)
