@@ -102,6 +102,7 @@ func (r *Recorder) metaOf(callID string) *callMetadata {
 }
 
 func (r *Recorder) startConference(calls []*callengine.Call, mode policy.Conference, at time.Time) {
+	r.mergeGroups(calls, at)
 	if mode == policy.ConferenceMixed {
 		host := calls[0]
 		for k, y := range calls[1:] {
@@ -139,12 +140,50 @@ func (r *Recorder) startConference(calls []*callengine.Call, mode policy.Confere
 		}
 		for _, s := range r.sessionsOf(x.ID) {
 			s.do(func(ctx context.Context) {
+				s.useConferenceVoice()
 				if _, meta := s.current(); meta != nil {
 					meta.addGuests(guests)
 				}
 				s.sendSnapshot(ctx, "conference")
 			})
 		}
+	}
+}
+
+// mergeGroups puts the sessions of a conference's calls into one group
+// (RFC 7245 §3.1.5: related sessions share a group): the first call's.
+// Every live call of another member's group moves with it, from at on;
+// the conference's own updates carry the change, the other calls get an
+// update of their own.
+func (r *Recorder) mergeGroups(calls []*callengine.Call, at time.Time) {
+	r.mu.Lock()
+	target := r.groups[calls[0].ID]
+	old := map[string]bool{}
+	for _, c := range calls[1:] {
+		if g, ok := r.groups[c.ID]; ok && g != target {
+			old[g] = true
+		}
+	}
+	var moved []string
+	if target != "" {
+		for id, g := range r.groups {
+			if old[g] {
+				r.groups[id] = target
+				moved = append(moved, id)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, id := range moved {
+		member := slices.ContainsFunc(calls, func(c *callengine.Call) bool { return c.ID == id })
+		for _, s := range r.sessionsOf(id) {
+			_, meta := s.current()
+			if meta == nil || !meta.moveToGroup(target, at) || member {
+				continue
+			}
+			s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "group joined") })
+		}
+		r.log.Info("call's recording joins the conference's group", "call", id, "group", target)
 	}
 }
 
@@ -172,6 +211,7 @@ func (r *Recorder) endConference(calls []*callengine.Call, mode policy.Conferenc
 	for _, x := range calls {
 		for _, s := range r.sessionsOf(x.ID) {
 			s.do(func(ctx context.Context) {
+				s.dropConferenceVoice()
 				if _, meta := s.current(); meta != nil {
 					meta.guestsLeave("", at)
 				}
@@ -211,23 +251,17 @@ func (s *session) join(y *callengine.Call, k int, j *joinedSession, at time.Time
 	idx := 0
 	if s.mixer != nil {
 		target, idx = s.mixer, 2+k
-		if s.untapVoice == nil {
-			mix := s.mixer
-			s.untapVoice = s.r.engine.TapConferenceVoice(func(pcm []int16) { mix.addPCM(0, pcm) })
-			s.confVoice.Store(true)
-		}
 	} else if len(s.streams) > 1 {
 		if s.confMix.Load() == nil {
 			ctx, cancel := context.WithCancel(s.ctx)
-			cm, voice := newMixer(s.streams[1]), &voiceFeed{out: s.streams[0]}
+			cm := newMixer(s.streams[1])
 			go cm.run(ctx)
 			s.confStop = cancel
 			s.confMix.Store(cm)
-			s.untapVoice = s.r.engine.TapConferenceVoice(voice.push)
-			s.confVoice.Store(true)
 		}
 		target, idx = s.confMix.Load(), 1+k
 	}
+	s.useConferenceVoiceLocked()
 	if s.guestTaps == nil {
 		s.guestTaps = map[string]func(){}
 	}
@@ -248,6 +282,44 @@ func (s *session) join(y *callengine.Call, k int, j *joinedSession, at time.Time
 	s.log.Info("call joins the recording of the conference", "joined_call", y.ID)
 }
 
+// useConferenceVoice makes label 1 (or the agent's part of a one-stream
+// mix) the agent's voice from the bridge, not what the call is sent: in a
+// conference a call is sent the agent with the other parties, whose
+// voices belong to their own calls' recordings.
+func (s *session) useConferenceVoice() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.useConferenceVoiceLocked()
+}
+
+func (s *session) useConferenceVoiceLocked() {
+	if s.untapVoice != nil {
+		return
+	}
+	if s.mixer != nil {
+		mix := s.mixer
+		s.untapVoice = s.r.engine.TapConferenceVoice(func(pcm []int16) { mix.addPCM(0, pcm) })
+	} else {
+		s.untapVoice = s.r.engine.TapConferenceVoice((&voiceFeed{out: s.streams[0]}).push)
+	}
+	s.confVoice.Store(true)
+}
+
+// dropConferenceVoice gives label 1 back to what the call is sent.
+func (s *session) dropConferenceVoice() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropConferenceVoiceLocked()
+}
+
+func (s *session) dropConferenceVoiceLocked() {
+	if s.untapVoice != nil {
+		s.untapVoice()
+		s.untapVoice = nil
+		s.confVoice.Store(false)
+	}
+}
+
 // unjoin ends the association of a joined call (callID "": all of them).
 func (s *session) unjoin(callID string, at time.Time) {
 	s.mu.Lock()
@@ -258,11 +330,7 @@ func (s *session) unjoin(callID string, at time.Time) {
 		}
 	}
 	if len(s.guestTaps) == 0 {
-		if s.untapVoice != nil {
-			s.untapVoice()
-			s.untapVoice = nil
-			s.confVoice.Store(false)
-		}
+		s.dropConferenceVoiceLocked()
 		if s.confStop != nil {
 			s.confStop()
 			s.confStop = nil
@@ -368,6 +436,23 @@ func (m *callMetadata) replaceRemote(remote callengine.Party, at time.Time) {
 	m.remote, m.remoteID, m.remoteJoined = remote, id, at
 }
 
+// transferDone notes the moment the transfer succeeded: the remote party
+// leaves the session then.
+func (m *callMetadata) transferDone(at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.transfer != "" && m.transferred.IsZero() {
+		m.transferred = at
+	}
+}
+
+// wasTransferred says whether the call ended by a transfer.
+func (m *callMetadata) wasTransferred() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.transferred.IsZero()
+}
+
 // setTransfer notes the target of a transfer of the call ("": it failed).
 func (m *callMetadata) setTransfer(target string) bool {
 	m.mu.Lock()
@@ -377,18 +462,30 @@ func (m *callMetadata) setTransfer(target string) bool {
 	return changed
 }
 
-// onTransfer sends the transfer's start and its failure as metadata
-// updates; its success ends the call (the last snapshot follows).
+// onTransfer follows a transfer of a recorded call by the agent: the
+// target goes into the metadata (Refer-To) in an update sent when the
+// peer accepts the REFER, and out again in one sent when it fails; its
+// success ends the remote party's association at that moment (the call's
+// last snapshot follows, before the RS's BYE says why it ends).
 func (r *Recorder) onTransfer(ev callengine.TransferEvent) {
-	target := ev.Target
-	if ev.Done && (ev.Status < 200 || ev.Status > 299) {
-		target = ""
-	}
+	at := time.Now()
+	ok := ev.Status >= 200 && ev.Status < 300
 	for _, s := range r.sessionsOf(ev.Call.ID) {
-		s.do(func(ctx context.Context) {
-			if _, meta := s.current(); meta != nil && meta.setTransfer(target) {
-				s.sendSnapshot(ctx, "transfer")
+		_, meta := s.current()
+		if meta == nil {
+			continue
+		}
+		switch {
+		case ev.Done && ok:
+			meta.transferDone(at)
+		case ev.Done:
+			if meta.setTransfer("") {
+				s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "transfer failed") })
 			}
-		})
+		case ok:
+			if meta.setTransfer(ev.Target) {
+				s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "transfer accepted") })
+			}
+		}
 	}
 }
