@@ -31,6 +31,7 @@ type confRun struct {
 	rep1, rep2           *srs.Report
 	meta1, meta2         *metadata.Recording
 	label1, label2       []int16 // bob's RS
+	carolLabel1          []int16 // carol's RS, what the agent said to carol (separate streams)
 	carolLabel2          []int16 // carol's RS, what the agent heard from carol
 	bobCall, carolCall   *callengine.Call
 	bobSess, carolSess   string // session ids in their own RSs
@@ -100,6 +101,7 @@ func runConferenceStreams(t *testing.T, mode policy.Conference, streams policy.S
 		heardLabel = "1" // the one stream
 	} else {
 		run.label2 = readWAV(t, filepath.Join(run.rs1.Dir, "label-2.wav"))
+		run.carolLabel1 = readWAV(t, filepath.Join(run.rs2.Dir, "label-1.wav"))
 	}
 	run.carolLabel2 = readWAV(t, filepath.Join(run.rs2.Dir, "label-"+heardLabel+".wav"))
 	run.bobSess, run.bobParty = ownIDs(t, run.meta1, "sip:bob@")
@@ -164,10 +166,13 @@ func share(s []int16, f float64) float64 {
 	return 2 * dsp.Goertzel(s, f, 8000) / (rms * rms)
 }
 
-// conference = "separate": each call keeps its own RS; carol joins bob's
-// session (associate-time at the conference, disassociate-time at the
-// split) and bob joins carol's; bob's RS hears bob only and sends the
-// agent with carol while they are mixed.
+// conference = "separate": each call keeps its own RS, one stream per
+// participant: carol joins bob's session (associate-time at the
+// conference, disassociate-time at the split) and bob joins carol's; each
+// RS's label 1 is the agent alone (what the bridge takes from the
+// microphone), its label 2 its own party alone: bob's voice is in bob's
+// RS only, carol's in carol's. A guest receives the agent's stream and
+// sends none of this RS's.
 func TestConferenceRecordedSeparate(t *testing.T) {
 	run := runConference(t, policy.ConferenceSeparate)
 	carolInBob := participantID(run.meta1, "sip:carol@")
@@ -183,22 +188,47 @@ func TestConferenceRecordedSeparate(t *testing.T) {
 	}
 	near(t, "carol joins bob's session", a.AssociateTime, run.joined)
 	near(t, "carol leaves bob's session", a.DisassociateTime, run.split)
-	if b := psa(run.meta2, participantID(run.meta2, "sip:bob@"), run.carolSess); b == nil {
+	bobInCarol := participantID(run.meta2, "sip:bob@")
+	if b := psa(run.meta2, bobInCarol, run.carolSess); b == nil {
 		t.Error("bob did not join carol's session")
 	} else {
 		near(t, "bob joins carol's session", b.AssociateTime, run.joined)
+		near(t, "bob leaves carol's session", b.DisassociateTime, run.split)
 	}
 	if len(run.meta1.Sessions) != 1 || len(run.meta2.Sessions) != 1 {
 		t.Errorf("sessions %d and %d, want one each", len(run.meta1.Sessions), len(run.meta2.Sessions))
 	}
-	start := run.rs1.Time
-	mid := window(run.label1, start, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
-	if share(mid, 440) < 0.12 || share(mid, 700) < 0.12 {
-		t.Errorf("bob's label 1 in the conference: 440 Hz %.0f%%, 700 Hz %.0f%%, want the agent and carol", share(mid, 440)*100, share(mid, 700)*100)
+	for _, c := range []struct {
+		what string
+		s    []int16
+		rs   srs.Event
+		want float64
+	}{
+		{"bob's RS, label 1", run.label1, run.rs1, 440},
+		{"bob's RS, label 2", run.label2, run.rs1, 1000},
+		{"carol's RS, label 1", run.carolLabel1, run.rs2, 440},
+		{"carol's RS, label 2", run.carolLabel2, run.rs2, 700},
+	} {
+		mid := window(c.s, c.rs.Time, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
+		if sh := share(mid, c.want); sh < 0.5 {
+			t.Errorf("%s in the conference: %.0f Hz is %.0f%% of it, want its one voice", c.what, c.want, sh*100)
+		}
+		for _, other := range []float64{440, 1000, 700} {
+			if other != c.want && share(mid, other) > 0.02 {
+				t.Errorf("%s in the conference holds %.0f Hz at %.0f%%, want %.0f Hz alone", c.what, other, share(mid, other)*100, c.want)
+			}
+		}
 	}
-	heard := window(run.label2, start, run.joined.Add(500*time.Millisecond), run.split.Add(-200*time.Millisecond))
-	if share(heard, 1000) < 0.5 || share(heard, 700) > 0.02 {
-		t.Errorf("bob's label 2 in the conference: 1000 Hz %.0f%%, 700 Hz %.0f%%, want bob only", share(heard, 1000)*100, share(heard, 700)*100)
+	// After the split carol keeps the agent and bob is held: label 1 is
+	// again what each call is sent.
+	after := func(s []int16, rs srs.Event) []int16 {
+		return window(s, rs.Time, run.split.Add(500*time.Millisecond), run.split.Add(900*time.Millisecond))
+	}
+	if sh := share(after(run.carolLabel1, run.rs2), 440); sh < 0.5 {
+		t.Errorf("carol's label 1 after the split: 440 Hz %.0f%%", sh*100)
+	}
+	if rms := dsp.RMS(after(run.label1, run.rs1)); rms > 50 {
+		t.Errorf("bob's label 1 after the split, bob held: RMS %.0f, want silence", rms)
 	}
 }
 
