@@ -297,6 +297,7 @@ func TestConferenceRecordedMixed(t *testing.T) {
 func TestTransferredCallNamesReferrerAndAssertedIdentity(t *testing.T) {
 	r := newRigOpts(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff},
 		audio.NewTone(440, 8000), rigOptions{engine: func(c *callengine.Config) { c.AcceptRefer = true }})
+	ev := watchEngine(t, r.engine)
 	carolPort := startSIPp(t, "target_pai.xml", nil)
 	bob := namedPeer(t, "sip:bob@127.0.0.1", 1000)
 	answered := make(chan *callengine.Call, 1)
@@ -309,9 +310,11 @@ func TestTransferredCallNamesReferrerAndAssertedIdentity(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	if _, err := r.engine.Dial(ctx, "sip:bob@"+bob.ListenAddr()); err != nil {
+	toBob, err := r.engine.Dial(ctx, "sip:bob@"+bob.ListenAddr())
+	if err != nil {
 		t.Fatal(err)
 	}
+	dialled1 := ev.wait(t, "the call to bob", time.Time{}, callState(toBob, callengine.StateCalling))
 	r.waitCall(10*time.Second, callengine.StateAnswered)
 	rs1 := r.waitSRS(10*time.Second, srs.EventStarted)
 	var bobsCall *callengine.Call
@@ -335,9 +338,12 @@ func TestTransferredCallNamesReferrerAndAssertedIdentity(t *testing.T) {
 	if first.RSID != rs1.RSID {
 		t.Fatalf("RS %s ended first, want bob's %s", first.RSID, rs1.RSID)
 	}
+	ended1 := ev.wait(t, "the call to bob ended", dialled1, callState(toBob, callengine.StateEnded))
+	dialled2 := ev.wait(t, "the call to carol", dialled1, callState(second, callengine.StateCalling))
 	if err := second.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
+	ended2 := ev.wait(t, "the call to carol ended", dialled2, callState(second, callengine.StateEnded))
 	last := endedReport(t, r)
 	if last.RSID != rs2.RSID {
 		t.Fatalf("RS %s ended, want the transferred call's %s", last.RSID, rs2.RSID)
@@ -359,6 +365,10 @@ func TestTransferredCallNamesReferrerAndAssertedIdentity(t *testing.T) {
 	if participantID(m2, "sip:carol.desk@pbx.example.com") == "" {
 		t.Errorf("the asserted identity is not a participant: %+v", m2.Participants)
 	}
+	// bob's call ends when bob hangs up after the transfer; the new call's
+	// party is associated from the INVITE the REFER made the agent send.
+	checkTimes(t, "bob's call", m1, "sip:bob@", dialled1, ended1, ended1)
+	checkTimes(t, "the call to carol", m2, "sip:carol.desk@pbx.example.com", dialled2, ended2, ended2)
 	headers := map[string]string{}
 	if ext := m2.Sessions[0].Extension; ext != nil {
 		for _, h := range ext.Headers {
@@ -433,10 +443,13 @@ func TestMuteAndMusicOnHoldRecorded(t *testing.T) {
 }
 
 // An attended transfer by the agent: the consultation and the original
-// call each keep their RS and session to the end, in one group, and the
-// original's recording was told the transfer's target when it started.
+// call each keep their RS and session to the end, in one group. The
+// original's recording is told the transfer's target in the update sent
+// when bob accepts the REFER; bob leaves its session at the transfer's
+// success, and each recording's times are those of the engine's events.
 func TestAttendedTransferKeepsBothRecordings(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	ev := watchEngine(t, r.engine)
 	bob := answeringPeer(t, callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", AcceptRefer: true}, 1000)
 	carol := namedPeer(t, "sip:carol@127.0.0.1", 700)
 	ctx := context.Background()
@@ -444,12 +457,14 @@ func TestAttendedTransferKeepsBothRecordings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dialled1 := ev.wait(t, "the first call", time.Time{}, callState(first, callengine.StateCalling))
 	r.waitCall(10*time.Second, callengine.StateAnswered)
 	rs1 := r.waitSRS(10*time.Second, srs.EventStarted)
 	consult, err := r.engine.Dial(ctx, "sip:carol@"+carol.ListenAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
+	dialled2 := ev.wait(t, "the consultation", time.Time{}, callState(consult, callengine.StateCalling))
 	rs2 := r.waitSRS(10*time.Second, srs.EventStarted)
 	for consult.State() != callengine.StateAnswered {
 		r.waitCall(10*time.Second, callengine.StateAnswered)
@@ -458,12 +473,21 @@ func TestAttendedTransferKeepsBothRecordings(t *testing.T) {
 	if err := first.TransferTo(ctx, consult); err != nil {
 		t.Fatal(err)
 	}
+	accepted := ev.wait(t, "the REFER accepted", time.Time{}, transferOf(first, func(e callengine.TransferEvent) bool { return e.Status == 202 && !e.Done }))
+	done := ev.wait(t, "the transfer's success", accepted, transferOf(first, func(e callengine.TransferEvent) bool { return e.Done && e.Status == 200 }))
+	ended1 := ev.wait(t, "the first call's end", accepted, callState(first, callengine.StateEnded))
+	ended2 := ev.wait(t, "the consultation's end", accepted, callState(consult, callengine.StateEnded))
+	told := r.docAfter(t, rs1.RSID, accepted, "Refer-To", func(m *metadata.Recording) bool { return referTo(m) != "" })
+	sentAtOnce(t, "REFER accepted", told, accepted)
+	if !strings.Contains(referTo(told.m), "sip:carol@") {
+		t.Errorf("Refer-To %q, want carol", referTo(told.m))
+	}
 	reports := map[string]*srs.Report{}
 	for range 2 {
 		rep := endedReport(t, r)
 		reports[rep.RSID] = rep
 	}
-	var groups, sessions []string
+	metas := map[string]*metadata.Recording{}
 	for _, id := range []string{rs1.RSID, rs2.RSID} {
 		rep := reports[id]
 		if rep == nil {
@@ -473,30 +497,110 @@ func TestAttendedTransferKeepsBothRecordings(t *testing.T) {
 		if len(m.Sessions) != 1 || m.Sessions[0].StopTime == nil {
 			t.Fatalf("RS %s metadata:\n%s", id, doc)
 		}
-		groups, sessions = append(groups, m.Groups[0].ID), append(sessions, m.Sessions[0].ID)
+		metas[id] = m
 		if len(rep.Findings) > 0 {
 			t.Errorf("SRS findings on %s: %+v", id, rep.Findings)
 		}
 	}
-	if groups[0] != groups[1] || sessions[0] == sessions[1] {
-		t.Errorf("groups %v sessions %v: want one group, two sessions", groups, sessions)
+	m1, m2 := metas[rs1.RSID], metas[rs2.RSID]
+	if sessionGroup(t, m1) != sessionGroup(t, m2) || m1.Sessions[0].ID == m2.Sessions[0].ID {
+		t.Errorf("groups %s / %s sessions %s / %s: want one group, two sessions",
+			sessionGroup(t, m1), sessionGroup(t, m2), m1.Sessions[0].ID, m2.Sessions[0].ID)
 	}
-	told := false
-	for _, f := range reports[rs1.RSID].Metadata {
-		doc, err := os.ReadFile(filepath.Join(r.srsDir, rs1.RSID, f))
-		if err == nil && strings.Contains(string(doc), "Refer-To") && strings.Contains(string(doc), "sip:carol@") {
-			told = true
-		}
-	}
-	if !told {
-		t.Error("no metadata update of the original call named the transfer's target")
-	}
+	checkTimes(t, "the original", m1, "sip:bob@", dialled1, done, ended1)
+	checkTimes(t, "the consultation", m2, "sip:carol@", dialled2, ended2, ended2)
 	kept := readWAV(t, filepath.Join(rs2.Dir, "label-2.wav"))
 	if len(kept) < len(consulted) {
 		t.Fatalf("the consultation's recording shrank from %d to %d samples", len(consulted), len(kept))
 	}
 	if sh := share(kept[len(consulted)-4000:len(consulted)], 700); sh < 0.5 {
 		t.Errorf("the consultation's recording: carol's 700 Hz %.0f%%", sh*100)
+	}
+}
+
+// referTo is the Refer-To of a recording's first session ("": none).
+func referTo(m *metadata.Recording) string {
+	if len(m.Sessions) == 0 || m.Sessions[0].Extension == nil {
+		return ""
+	}
+	for _, h := range m.Sessions[0].Extension.Headers {
+		if h.Name == "Refer-To" {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+// checkTimes checks one call's recording against the engine's events:
+// the session starts, and the agent and the party whose AOR begins with
+// aor associate, when the RS was offered (start); the party leaves at
+// left; the session stops and the agent leaves at ended.
+func checkTimes(t *testing.T, what string, m *metadata.Recording, aor string, start, left, ended time.Time) {
+	t.Helper()
+	sess := m.Sessions[0]
+	at(t, what+": session start-time", sess.StartTime, start)
+	at(t, what+": session stop-time", sess.StopTime, ended)
+	party := participantID(m, aor)
+	if a := psa(m, party, sess.ID); a == nil {
+		t.Errorf("%s: %s is not associated with the session", what, aor)
+	} else {
+		at(t, what+": "+aor+" joins", a.AssociateTime, start)
+		at(t, what+": "+aor+" leaves", a.DisassociateTime, left)
+	}
+	if a := psa(m, participantID(m, "sip:alice@"), sess.ID); a == nil {
+		t.Errorf("%s: the agent is not associated with the session", what)
+	} else {
+		at(t, what+": the agent joins", a.AssociateTime, start)
+		at(t, what+": the agent leaves", a.DisassociateTime, ended)
+	}
+}
+
+// A blind transfer by the agent: bob accepts the REFER and calls carol.
+// The update that names carol (Refer-To) reaches the SRS when bob
+// accepts; at the transfer's success bob leaves the session, the call's
+// RS ends with it, and its BYE says the call was transferred.
+func TestBlindTransferEndsTheRecordingAtTheTransfer(t *testing.T) {
+	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	ev := watchEngine(t, r.engine)
+	bob := peerEngine(t, "sip:bob@127.0.0.1", 1000, true)
+	carol := namedPeer(t, "sip:carol@127.0.0.1", 700)
+	ctx := context.Background()
+	call := dialPeer(t, r, bob)
+	dialled := ev.wait(t, "the call", time.Time{}, callState(call, callengine.StateCalling))
+	r.waitCall(10*time.Second, callengine.StateAnswered)
+	rs := r.waitSRS(10*time.Second, srs.EventStarted)
+	waitSamples(t, rs.Dir, "2", 4000, 15*time.Second) // half a second of bob
+	if err := call.Transfer(ctx, "sip:carol@"+carol.ListenAddr()); err != nil {
+		t.Fatal(err)
+	}
+	accepted := ev.wait(t, "the REFER accepted", time.Time{}, transferOf(call, func(e callengine.TransferEvent) bool { return e.Status == 202 && !e.Done }))
+	done := ev.wait(t, "the transfer's success", accepted, transferOf(call, func(e callengine.TransferEvent) bool { return e.Done && e.Status == 200 }))
+	ended := ev.wait(t, "the call's end", accepted, callState(call, callengine.StateEnded))
+	told := r.docAfter(t, rs.RSID, accepted, "Refer-To", func(m *metadata.Recording) bool { return referTo(m) != "" })
+	sentAtOnce(t, "REFER accepted", told, accepted)
+	if !strings.Contains(referTo(told.m), "sip:carol@") {
+		t.Errorf("Refer-To %q, want carol", referTo(told.m))
+	}
+	rep := endedReport(t, r)
+	if rep.RSID != rs.RSID {
+		t.Fatalf("RS %s ended, want the call's %s", rep.RSID, rs.RSID)
+	}
+	if !strings.Contains(rep.EndReason, "call transferred") {
+		t.Errorf("the RS ended with %q, want its BYE to say the call was transferred", rep.EndReason)
+	}
+	if rep.End == nil || rep.End.Sub(ended) < 0 || rep.End.Sub(ended) > updateBound {
+		t.Errorf("the RS ended at %v, the call at %v", rep.End, ended.UTC())
+	}
+	m, doc := finalMetadata(t, r, rep)
+	if len(m.Sessions) != 1 {
+		t.Fatalf("metadata:\n%s", doc)
+	}
+	checkTimes(t, "the transferred call", m, "sip:bob@", dialled, done, ended)
+	if !strings.Contains(referTo(m), "sip:carol@") {
+		t.Errorf("the last snapshot's Refer-To is %q", referTo(m))
+	}
+	if len(rep.Findings) > 0 {
+		t.Errorf("SRS findings: %+v", rep.Findings)
 	}
 }
 
@@ -642,6 +746,7 @@ func peerEngine(t *testing.T, aor string, freq float64, accept bool) *callengine
 // call's recording ends with its own session.
 func TestTransferTargetRecordsInTheReplacedGroup(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	ev := watchEngine(t, r.engine)
 	customer := peerEngine(t, "sip:customer@127.0.0.1", 1000, true)
 	super := peerEngine(t, "sip:super@127.0.0.1", 700, false)
 	ctx := context.Background()
@@ -674,6 +779,7 @@ func TestTransferTargetRecordsInTheReplacedGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := r.waitCall(10*time.Second, callengine.StateIncoming)
+	rang1 := ev.wait(t, "the supervisor's call", time.Time{}, callState(in.Call, callengine.StateIncoming))
 	if err := in.Call.Answer(); err != nil {
 		t.Fatal(err)
 	}
@@ -697,9 +803,12 @@ func TestTransferTargetRecordsInTheReplacedGroup(t *testing.T) {
 	if taken == nil {
 		t.Fatal("no call of the agent replaced another")
 	}
+	rang2 := ev.wait(t, "the customer's call", rang1, callState(taken, callengine.StateIncoming))
+	ended1 := ev.wait(t, "the replaced call's end", rang1, callState(in.Call, callengine.StateEnded))
 	if err := taken.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
+	ended2 := ev.wait(t, "the customer's call's end", rang2, callState(taken, callengine.StateEnded))
 	last := endedReport(t, r)
 	if last.RSID != rs2.RSID {
 		t.Fatalf("RS %s ended, want %s", last.RSID, rs2.RSID)
@@ -717,6 +826,14 @@ func TestTransferTargetRecordsInTheReplacedGroup(t *testing.T) {
 	}
 	if participantID(m2, "sip:customer@") == "" {
 		t.Errorf("the customer is not the new call's participant: %+v", m2.Participants)
+	}
+	// The supervisor leaves the replaced call's session when the customer's
+	// INVITE takes it over (it ends then); the customer's call is recorded
+	// from the moment it rang in.
+	checkTimes(t, "the replaced call", m1, "sip:super@", rang1, ended1, ended1)
+	checkTimes(t, "the customer's call", m2, "sip:customer@", rang2, ended2, ended2)
+	if ended1.Sub(rang2) < 0 || ended1.Sub(rang2) > updateBound {
+		t.Errorf("the replaced call ended %v after the customer's INVITE arrived", ended1.Sub(rang2))
 	}
 	by := ""
 	if ext := m2.Sessions[0].Extension; ext != nil {
