@@ -659,76 +659,156 @@ func TestRemotePartyChangesWithinTheRecording(t *testing.T) {
 }
 
 // Each line's recording holds the agent exactly while the agent talks to
-// it: bob's while he is focused, carol's during the consultation, and
-// silence on the held line (no music configured), its party's voice
-// stopping too (a held party sends nothing).
+// it. Bob's call is up when carol's rings in; answering carol holds bob,
+// the swap back holds carol and resumes bob. In each RS the agent's voice
+// (label 1) and its party's (label 2; a held party sends nothing) stop
+// and start between the agent's action and the engine's report of it
+// (the hold, answer and resume events), within transitionBound; between
+// the edges it holds the right tone, or silence.
 func TestLinesRecordTheRightAudioAtTheRightTimes(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
+	ev := watchEngine(t, r.engine)
 	bob, carol := namedPeer(t, "sip:bob@127.0.0.1", 1000), namedPeer(t, "sip:carol@127.0.0.1", 700)
 	ctx := context.Background()
-	first, err := r.engine.Dial(ctx, "sip:bob@"+bob.ListenAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.waitCall(10*time.Second, callengine.StateAnswered)
+	first := dialPeer(t, r, bob)
+	ev.wait(t, "bob's answer", time.Time{}, callState(first, callengine.StateAnswered))
 	rs1 := r.waitSRS(10*time.Second, srs.EventStarted)
-	stretch := func(rs srs.Event) (time.Time, time.Time) {
-		from := time.Now()
+	// stretch lets a second of a call reach its RS.
+	stretch := func(rs srs.Event) {
 		waitSamples(t, rs.Dir, "1", int(time.Since(rs.Time).Seconds()*8000)+8000, 15*time.Second)
-		return from, time.Now()
 	}
-	bob0, bob1 := stretch(rs1)
-	second, err := r.engine.Dial(ctx, "sip:carol@"+carol.ListenAddr())
-	if err != nil {
+	stretch(rs1)
+	second := callIn(t, r, carol)
+	rs2 := r.waitSRS(10*time.Second, srs.EventStarted)
+	answer := time.Now()
+	if err := second.Answer(); err != nil {
 		t.Fatal(err)
 	}
-	rs2 := r.waitSRS(10*time.Second, srs.EventStarted)
-	for second.State() != callengine.StateAnswered {
-		r.waitCall(10*time.Second, callengine.StateAnswered)
-	}
-	consult0, consult1 := stretch(rs2)
+	held1 := ev.wait(t, "bob held", time.Time{}, callState(first, callengine.StateHeld))
+	answered2 := ev.wait(t, "carol's answer", time.Time{}, callState(second, callengine.StateAnswered))
+	stretch(rs2)
+	swap := time.Now()
 	if err := r.engine.Focus(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	back0, back1 := stretch(rs1)
+	held2 := ev.wait(t, "carol held", answered2, callState(second, callengine.StateHeld))
+	resumed1 := ev.wait(t, "bob resumed", held1, callState(first, callengine.StateAnswered))
+	stretch(rs1)
 	if err := second.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := first.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	endedReport(t, r)
-	endedReport(t, r)
-	wav := func(rs srs.Event, label string) []int16 {
-		return readWAV(t, filepath.Join(rs.Dir, "label-"+label+".wav"))
+	reps := map[string]*srs.Report{}
+	for range 2 {
+		rep := endedReport(t, r)
+		reps[rep.RSID] = rep
 	}
-	part := func(rs srs.Event, label string, from, to time.Time) []int16 {
-		return window(wav(rs, label), rs.Time, from.Add(300*time.Millisecond), to.Add(-300*time.Millisecond))
+	type edge struct {
+		what           string
+		action, report time.Time // the agent's action, the engine's event
+		start          bool      // the sound starts (false: it stops)
 	}
+	bobHeld, bobBack := edge{"held", answer, held1, false}, edge{"resumed", swap, resumed1, true}
+	carolOn, carolHeld := edge{"answered", answer, answered2, true}, edge{"held", swap, held2, false}
 	for _, c := range []struct {
-		what string
-		s    []int16
-		tone float64 // 0: silence
+		what  string
+		rs    srs.Event
+		label string
+		tone  float64
+		edges [2]edge
 	}{
-		{"bob's line, talking: the agent", part(rs1, "1", bob0, bob1), 440},
-		{"bob's line, talking: bob", part(rs1, "2", bob0, bob1), 1000},
-		{"bob's line, held: the agent", part(rs1, "1", consult0, consult1), 0},
-		{"bob's line, held: bob", part(rs1, "2", consult0, consult1), 0},
-		{"carol's line, consulting: the agent", part(rs2, "1", consult0, consult1), 440},
-		{"carol's line, consulting: carol", part(rs2, "2", consult0, consult1), 700},
-		{"bob's line, back: the agent", part(rs1, "1", back0, back1), 440},
-		{"carol's line, held: the agent", part(rs2, "1", back0, back1), 0},
+		{"bob's line: the agent", rs1, "1", 440, [2]edge{bobHeld, bobBack}},
+		{"bob's line: bob", rs1, "2", 1000, [2]edge{bobHeld, bobBack}},
+		{"carol's line: the agent", rs2, "1", 440, [2]edge{carolOn, carolHeld}},
+		{"carol's line: carol", rs2, "2", 700, [2]edge{carolOn, carolHeld}},
 	} {
-		if c.tone == 0 {
-			if rms := dsp.RMS(c.s); rms > 50 {
-				t.Errorf("%s: RMS %.0f, want silence", c.what, rms)
+		start := *reps[c.rs.RSID].Start // position 0 of the RS's files
+		s := readWAV(t, filepath.Join(c.rs.Dir, "label-"+c.label+".wav"))
+		recorded := tonedFrames(s, c.tone)
+		for _, e := range c.edges {
+			got := start.Add(stepNear(recorded, start, e.report, e.start))
+			t.Logf("%s: the sound %s %v after the action, %v after the event (%s)",
+				c.what, startsOrStops(e.start), got.Sub(e.action), got.Sub(e.report), e.what)
+			if got.Before(e.action.Add(-transitionBound)) || got.After(e.report.Add(transitionBound)) {
+				t.Errorf("%s: the sound %s at %v in the recording, outside the action (%v) and the event %s (%v) ± %v",
+					c.what, startsOrStops(e.start), got.UTC(), e.action.UTC(), e.what, e.report.UTC(), transitionBound)
 			}
-			continue
 		}
-		if sh := share(c.s, c.tone); sh < 0.5 {
-			t.Errorf("%s: %.0f Hz is %.0f%% of it", c.what, c.tone, sh*100)
+		// Between the edges: the tone while heard, silence while held.
+		on, off := c.edges[0], c.edges[1]
+		mid := window(s, start, on.report.Add(transitionBound), off.action.Add(-transitionBound))
+		if on.start {
+			if sh := share(mid, c.tone); sh < 0.5 {
+				t.Errorf("%s from %s to %s: %.0f Hz is %.0f%% of it", c.what, on.what, off.what, c.tone, sh*100)
+			}
+		} else if rms := dsp.RMS(mid); rms > 50 {
+			t.Errorf("%s from %s to %s: RMS %.0f, want silence", c.what, on.what, off.what, rms)
 		}
 	}
+}
+
+func startsOrStops(start bool) string {
+	if start {
+		return "starts"
+	}
+	return "stops"
+}
+
+// transitionBound is how far a sound's start or stop in a recording may
+// be outside the time between the agent's action and the engine's report
+// of it: a 20 ms packet and the 20 ms analysis frame, the media clock's
+// next tick on each side, and the lateness a busy machine gives a packet
+// (the jitter buffer's own allowance, 200 ms, less the packet already
+// counted).
+const transitionBound = 200 * time.Millisecond
+
+// frameDur is the analysis frame of tonedFrames.
+const frameDur = 20 * time.Millisecond
+
+// tonedFrames says for each 20 ms of s whether it sounds with f.
+func tonedFrames(s []int16, f float64) []bool {
+	n := int(frameDur.Seconds() * 8000)
+	out := make([]bool, len(s)/n)
+	for i := range out {
+		fr := s[i*n : (i+1)*n]
+		out[i] = dsp.RMS(fr) > 100 && share(fr, f) > 0.5
+	}
+	return out
+}
+
+// stepNear finds, within a second of want, the position (from start)
+// where the sound starts (or stops) most clearly: the largest difference
+// of the toned share over 300 ms after and before it. A frame the busy
+// machine's tone device skipped does not make a step.
+func stepNear(frames []bool, start, want time.Time, starts bool) time.Duration {
+	const side = 15 // frames: 300 ms
+	frac := func(a, b int) float64 {
+		a, b = max(0, a), min(len(frames), b)
+		if b <= a {
+			return 0
+		}
+		n := 0
+		for _, x := range frames[a:b] {
+			if x {
+				n++
+			}
+		}
+		return float64(n) / float64(b-a)
+	}
+	centre := int(want.Sub(start) / frameDur)
+	best, bestAt := -2.0, centre
+	for k := centre - 50; k <= centre+50; k++ {
+		d := frac(k, k+side) - frac(k-side, k)
+		if !starts {
+			d = -d
+		}
+		if d > best {
+			best, bestAt = d, k
+		}
+	}
+	return time.Duration(bestAt) * frameDur
 }
 
 // peerEngine is an in-process phone that answers every call; accept says
