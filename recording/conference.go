@@ -14,17 +14,21 @@ import (
 // RFC 7245 §3.1.5 and RFC 7865: participants associate with and
 // disassociate from a recording over time. A local conference is recorded
 // as policy conference says:
-//   - separate: each call keeps its own RS; the parties of the other calls
+//   - separate: each call keeps its own RS, one stream per participant:
+//     label 1 the agent's voice alone (from the bridge, not the mix the
+//     call is sent), label 2 its own party; the parties of the other calls
 //     join its session (associate-time) while they are mixed with it and
-//     leave it (disassociate-time) on split, hangup or leave;
+//     leave it (disassociate-time) on split, hangup or leave, their voices
+//     recorded in their own calls' RSs;
 //   - mixed: the first call's RS records the conference: the other calls'
 //     sessions are associated with it (their own RSs disassociate them and
 //     carry no media meanwhile) and its label 2 carries everything the
 //     agent hears, label 1 the agent's voice alone (from the bridge). When
 //     the conference ends they move back.
-// A remote party that changes within a call (a transfer done by the far
-// end) leaves the session and the new one joins it. Every change is a
-// metadata update at the moment it happens.
+// A conference's calls are related sessions: they share one group from
+// the conference on (mergeGroups). A remote party that changes within a
+// call (a transfer done by the far end) leaves the session and the new one
+// joins it. Every change is a metadata update at the moment it happens.
 
 // onConference follows the engine's conference: a new one, or its end.
 func (r *Recorder) onConference(ev callengine.ConferenceEvent) {

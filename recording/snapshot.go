@@ -277,9 +277,9 @@ func (m *callMetadata) snapshot() *metadata.Recording {
 // no times on stream associations: the moment is that of the update.
 //
 // In a conference (separate) label 1 is the agent's voice alone: a guest
-// of this session receives it and sends nothing here (its voice is in its
-// own call's RS). A joined call's remote (mixed) is heard in label 2 and
-// receives the agent's label 1.
+// of this session receives it and sends none of this RS's streams (its
+// voice is in its own call's RS). A joined call's party (mixed) is heard
+// in label 2 and receives both: the agent and the others.
 func (m *callMetadata) streamAssocsLocked() []*metadata.ParticipantStreamAssoc {
 	var out []*metadata.ParticipantStreamAssoc
 	add := func(id string, send, recv []string) {
