@@ -31,6 +31,9 @@ import (
 // joins it. Every change is a metadata update at the moment it happens.
 
 // onConference follows the engine's conference: a new one, or its end.
+// The media changes are made at once, on the engine's goroutine, so that
+// the recording changes with the conference; the metadata updates are
+// queued to each RS's signalling.
 func (r *Recorder) onConference(ev callengine.ConferenceEvent) {
 	now := time.Now()
 	mode := policy.ConferenceSeparate
@@ -75,21 +78,17 @@ func (r *Recorder) confMemberEnded(c *callengine.Call, at time.Time) {
 	}
 	if mode == policy.ConferenceMixed {
 		for _, s := range r.sessionsOf(rest[0].ID) {
-			s.do(func(ctx context.Context) {
-				s.unjoin(c.ID, at)
-				s.sendSnapshot(ctx, "a party left the conference")
-			})
+			s.unjoin(c.ID, at)
+			s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "a party left the conference") })
 		}
 		return
 	}
 	for _, y := range rest {
 		for _, s := range r.sessionsOf(y.ID) {
-			s.do(func(ctx context.Context) {
-				if _, meta := s.current(); meta != nil {
-					meta.guestsLeave(c.ID, at)
-				}
-				s.sendSnapshot(ctx, "a party left the conference")
-			})
+			if _, meta := s.current(); meta != nil {
+				meta.guestsLeave(c.ID, at)
+			}
+			s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "a party left the conference") })
 		}
 	}
 }
@@ -112,17 +111,13 @@ func (r *Recorder) startConference(calls []*callengine.Call, mode policy.Confere
 		for k, y := range calls[1:] {
 			ymeta := r.metaOf(y.ID)
 			for _, ys := range r.sessionsOf(y.ID) {
-				ys.do(func(ctx context.Context) {
-					ys.moveOut(at)
-					ys.sendSnapshot(ctx, "recorded in the conference")
-				})
+				ys.moveOut(at)
+				ys.do(func(ctx context.Context) { ys.sendSnapshot(ctx, "recorded in the conference") })
 			}
 			j := joinedFor(y, ymeta, at)
 			for _, hs := range r.sessionsOf(host.ID) {
-				hs.do(func(ctx context.Context) {
-					hs.join(y, k, j, at)
-					hs.sendSnapshot(ctx, "conference")
-				})
+				hs.join(y, k, j, at)
+				hs.do(func(ctx context.Context) { hs.sendSnapshot(ctx, "conference") })
 			}
 		}
 		return
@@ -143,27 +138,31 @@ func (r *Recorder) startConference(calls []*callengine.Call, mode policy.Confere
 			guests = append(guests, &member{id: id, callID: y.ID, party: y.Remote(), joined: at})
 		}
 		for _, s := range r.sessionsOf(x.ID) {
-			s.do(func(ctx context.Context) {
-				s.useConferenceVoice()
-				if _, meta := s.current(); meta != nil {
-					meta.addGuests(guests)
-				}
-				s.sendSnapshot(ctx, "conference")
-			})
+			s.useConferenceVoice(true)
+			if _, meta := s.current(); meta != nil {
+				meta.addGuests(guests)
+			}
+			s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "conference") })
 		}
 	}
 }
 
 // mergeGroups puts the sessions of a conference's calls into one group
-// (RFC 7245 §3.1.5: related sessions share a group): the first call's.
+// (RFC 7245 §3.1.5: related sessions share a group): the first recorded
+// call's.
 // Every live call of another member's group moves with it, from at on;
 // the conference's own updates carry the change, the other calls get an
 // update of their own.
 func (r *Recorder) mergeGroups(calls []*callengine.Call, at time.Time) {
 	r.mu.Lock()
-	target := r.groups[calls[0].ID]
+	target := ""
+	for _, c := range calls {
+		if target = r.groups[c.ID]; target != "" {
+			break // the first recorded call's group
+		}
+	}
 	old := map[string]bool{}
-	for _, c := range calls[1:] {
+	for _, c := range calls {
 		if g, ok := r.groups[c.ID]; ok && g != target {
 			old[g] = true
 		}
@@ -197,30 +196,24 @@ func (r *Recorder) endConference(calls []*callengine.Call, mode policy.Conferenc
 	}
 	if mode == policy.ConferenceMixed {
 		for _, hs := range r.sessionsOf(calls[0].ID) {
-			hs.do(func(ctx context.Context) {
-				hs.unjoin("", at)
-				hs.sendSnapshot(ctx, "conference ended")
-			})
+			hs.unjoin("", at)
+			hs.do(func(ctx context.Context) { hs.sendSnapshot(ctx, "conference ended") })
 		}
 		for _, y := range calls[1:] {
 			for _, ys := range r.sessionsOf(y.ID) {
-				ys.do(func(ctx context.Context) {
-					ys.moveBack(at)
-					ys.sendSnapshot(ctx, "conference ended")
-				})
+				ys.moveBack(at)
+				ys.do(func(ctx context.Context) { ys.sendSnapshot(ctx, "conference ended") })
 			}
 		}
 		return
 	}
 	for _, x := range calls {
 		for _, s := range r.sessionsOf(x.ID) {
-			s.do(func(ctx context.Context) {
-				s.dropConferenceVoice()
-				if _, meta := s.current(); meta != nil {
-					meta.guestsLeave("", at)
-				}
-				s.sendSnapshot(ctx, "conference ended")
-			})
+			s.dropConferenceVoice()
+			if _, meta := s.current(); meta != nil {
+				meta.guestsLeave("", at)
+			}
+			s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "conference ended") })
 		}
 	}
 }
@@ -246,11 +239,12 @@ func joinedFor(y *callengine.Call, ymeta *callMetadata, at time.Time) *joinedSes
 // and party in the metadata, what its party says in the mix of what the
 // agent hears.
 func (s *session) join(y *callengine.Call, k int, j *joinedSession, at time.Time) {
-	_, meta := s.current()
-	if meta == nil {
-		return
-	}
 	s.mu.Lock()
+	meta := s.meta
+	if meta == nil || s.stopping || s.ended {
+		s.mu.Unlock()
+		return // the RS ended meanwhile: no tap may outlive it
+	}
 	var target *mixer
 	idx := 0
 	if s.mixer != nil {
@@ -265,7 +259,7 @@ func (s *session) join(y *callengine.Call, k int, j *joinedSession, at time.Time
 		}
 		target, idx = s.confMix.Load(), 1+k
 	}
-	s.useConferenceVoiceLocked()
+	s.useConferenceVoiceLocked(false)
 	if s.guestTaps == nil {
 		s.guestTaps = map[string]func(){}
 	}
@@ -277,6 +271,11 @@ func (s *session) join(y *callengine.Call, k int, j *joinedSession, at time.Time
 			}
 		})
 		s.mu.Lock()
+		if s.stopping || s.ended {
+			s.mu.Unlock()
+			untap() // the RS stopped while the tap went in
+			return
+		}
 		s.guestTaps[y.ID] = untap
 		s.mu.Unlock()
 	}
@@ -290,22 +289,41 @@ func (s *session) join(y *callengine.Call, k int, j *joinedSession, at time.Time
 // mix) the agent's voice from the bridge, not what the call is sent: in a
 // conference a call is sent the agent with the other parties, whose
 // voices belong to their own calls' recordings.
-func (s *session) useConferenceVoice() {
+//
+// ofCall (conference = "separate"): the voice this call's party hears, so
+// a call the agent muted records the silence it is sent; a mixed
+// conference's recording keeps the agent's voice to the conference.
+func (s *session) useConferenceVoice(ofCall bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.useConferenceVoiceLocked()
+	s.useConferenceVoiceLocked(ofCall)
 }
 
-func (s *session) useConferenceVoiceLocked() {
-	if s.untapVoice != nil {
+func (s *session) useConferenceVoiceLocked(ofCall bool) {
+	if s.untapVoice != nil || s.stopping || s.ended {
 		return
 	}
+	var send func([]int16)
 	if s.mixer != nil {
 		mix := s.mixer
-		s.untapVoice = s.r.engine.TapConferenceVoice(func(pcm []int16) { mix.addPCM(0, pcm) })
+		send = func(pcm []int16) { mix.addPCM(0, pcm) }
 	} else {
-		s.untapVoice = s.r.engine.TapConferenceVoice((&voiceFeed{out: s.streams[0]}).push)
+		send = (&voiceFeed{out: s.streams[0]}).push
 	}
+	if call := s.call; ofCall && call != nil {
+		var silence []int16 // the frame goroutine's alone
+		voice := send
+		send = func(pcm []int16) {
+			if call.Muted() {
+				if len(silence) != len(pcm) {
+					silence = make([]int16, len(pcm))
+				}
+				pcm = silence
+			}
+			voice(pcm)
+		}
+	}
+	s.untapVoice = s.r.engine.TapConferenceVoice(send)
 	s.confVoice.Store(true)
 }
 
