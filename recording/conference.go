@@ -148,11 +148,10 @@ func (r *Recorder) startConference(calls []*callengine.Call, mode policy.Confere
 }
 
 // mergeGroups puts the sessions of a conference's calls into one group
-// (RFC 7245 §3.1.5: related sessions share a group): the first recorded
-// call's.
-// Every live call of another member's group moves with it, from at on;
-// the conference's own updates carry the change, the other calls get an
-// update of their own.
+// (RFC 7245 §3.1.5: related sessions share a group), the first recorded
+// call's. Every live call of another member's group moves with it, from
+// at on; the conference's own updates carry the change, the other calls
+// get an update of their own.
 func (r *Recorder) mergeGroups(calls []*callengine.Call, at time.Time) {
 	r.mu.Lock()
 	target := ""
