@@ -19,9 +19,10 @@ import (
 // NOTIFYs carrying a message/sipfrag. A final 2xx ends our call; a failure
 // brings it back.
 
-// TransferEvent reports a transfer's progress. Status is the sipfrag's
-// status (100 trying, 180 ringing, 200 connected, 3xx-6xx failed), or the
-// REFER's refusal; Done is set once the transfer has ended either way.
+// TransferEvent reports a transfer's progress. Status is the REFER's
+// answer (202 accepted, or its refusal), then each NOTIFY sipfrag's status
+// (100 trying, 180 ringing, 200 connected, 3xx-6xx failed); Done is set
+// once the transfer has ended either way.
 type TransferEvent struct {
 	Call   *Call
 	Target string
@@ -128,6 +129,9 @@ func (c *Call) refer(ctx context.Context, referTo, shown string, hold bool) erro
 		return fail(err)
 	}
 	c.log.Info("transfer accepted", "target", shown)
+	// The acceptance is a fact of its own (a recording names the target
+	// from this moment); the NOTIFYs' progress follows.
+	c.e.emit(TransferEvent{Call: c, Target: shown, Status: res.StatusCode, Reason: res.Reason})
 	c.e.bg.Add(1)
 	go func() {
 		defer c.e.bg.Done()

@@ -14,19 +14,26 @@ import (
 // RFC 7245 §3.1.5 and RFC 7865: participants associate with and
 // disassociate from a recording over time. A local conference is recorded
 // as policy conference says:
-//   - separate: each call keeps its own RS; the parties of the other calls
+//   - separate: each call keeps its own RS, one stream per participant:
+//     label 1 the agent's voice alone (from the bridge, not the mix the
+//     call is sent), label 2 its own party; the parties of the other calls
 //     join its session (associate-time) while they are mixed with it and
-//     leave it (disassociate-time) on split, hangup or leave;
+//     leave it (disassociate-time) on split, hangup or leave, their voices
+//     recorded in their own calls' RSs;
 //   - mixed: the first call's RS records the conference: the other calls'
 //     sessions are associated with it (their own RSs disassociate them and
 //     carry no media meanwhile) and its label 2 carries everything the
 //     agent hears, label 1 the agent's voice alone (from the bridge). When
 //     the conference ends they move back.
-// A remote party that changes within a call (a transfer done by the far
-// end) leaves the session and the new one joins it. Every change is a
-// metadata update at the moment it happens.
+// A conference's calls are related sessions: they share one group from
+// the conference on (mergeGroups). A remote party that changes within a
+// call (a transfer done by the far end) leaves the session and the new one
+// joins it. Every change is a metadata update at the moment it happens.
 
 // onConference follows the engine's conference: a new one, or its end.
+// The media changes are made at once, on the engine's goroutine, so that
+// the recording changes with the conference; the metadata updates are
+// queued to each RS's signalling.
 func (r *Recorder) onConference(ev callengine.ConferenceEvent) {
 	now := time.Now()
 	mode := policy.ConferenceSeparate
@@ -71,21 +78,17 @@ func (r *Recorder) confMemberEnded(c *callengine.Call, at time.Time) {
 	}
 	if mode == policy.ConferenceMixed {
 		for _, s := range r.sessionsOf(rest[0].ID) {
-			s.do(func(ctx context.Context) {
-				s.unjoin(c.ID, at)
-				s.sendSnapshot(ctx, "a party left the conference")
-			})
+			s.unjoin(c.ID, at)
+			s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "a party left the conference") })
 		}
 		return
 	}
 	for _, y := range rest {
 		for _, s := range r.sessionsOf(y.ID) {
-			s.do(func(ctx context.Context) {
-				if _, meta := s.current(); meta != nil {
-					meta.guestsLeave(c.ID, at)
-				}
-				s.sendSnapshot(ctx, "a party left the conference")
-			})
+			if _, meta := s.current(); meta != nil {
+				meta.guestsLeave(c.ID, at)
+			}
+			s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "a party left the conference") })
 		}
 	}
 }
@@ -102,22 +105,19 @@ func (r *Recorder) metaOf(callID string) *callMetadata {
 }
 
 func (r *Recorder) startConference(calls []*callengine.Call, mode policy.Conference, at time.Time) {
+	r.mergeGroups(calls, at)
 	if mode == policy.ConferenceMixed {
 		host := calls[0]
 		for k, y := range calls[1:] {
 			ymeta := r.metaOf(y.ID)
 			for _, ys := range r.sessionsOf(y.ID) {
-				ys.do(func(ctx context.Context) {
-					ys.moveOut(at)
-					ys.sendSnapshot(ctx, "recorded in the conference")
-				})
+				ys.moveOut(at)
+				ys.do(func(ctx context.Context) { ys.sendSnapshot(ctx, "recorded in the conference") })
 			}
 			j := joinedFor(y, ymeta, at)
 			for _, hs := range r.sessionsOf(host.ID) {
-				hs.do(func(ctx context.Context) {
-					hs.join(y, k, j, at)
-					hs.sendSnapshot(ctx, "conference")
-				})
+				hs.join(y, k, j, at)
+				hs.do(func(ctx context.Context) { hs.sendSnapshot(ctx, "conference") })
 			}
 		}
 		return
@@ -138,13 +138,54 @@ func (r *Recorder) startConference(calls []*callengine.Call, mode policy.Confere
 			guests = append(guests, &member{id: id, callID: y.ID, party: y.Remote(), joined: at})
 		}
 		for _, s := range r.sessionsOf(x.ID) {
-			s.do(func(ctx context.Context) {
-				if _, meta := s.current(); meta != nil {
-					meta.addGuests(guests)
-				}
-				s.sendSnapshot(ctx, "conference")
-			})
+			s.useConferenceVoice(true)
+			if _, meta := s.current(); meta != nil {
+				meta.addGuests(guests)
+			}
+			s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "conference") })
 		}
+	}
+}
+
+// mergeGroups puts the sessions of a conference's calls into one group
+// (RFC 7245 §3.1.5: related sessions share a group), the first recorded
+// call's. Every live call of another member's group moves with it, from
+// at on; the conference's own updates carry the change, the other calls
+// get an update of their own.
+func (r *Recorder) mergeGroups(calls []*callengine.Call, at time.Time) {
+	r.mu.Lock()
+	target := ""
+	for _, c := range calls {
+		if target = r.groups[c.ID]; target != "" {
+			break // the first recorded call's group
+		}
+	}
+	old := map[string]bool{}
+	for _, c := range calls {
+		if g, ok := r.groups[c.ID]; ok && g != target {
+			old[g] = true
+		}
+	}
+	var moved []string
+	if target != "" {
+		for id, g := range r.groups {
+			if old[g] {
+				r.groups[id] = target
+				moved = append(moved, id)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, id := range moved {
+		member := slices.ContainsFunc(calls, func(c *callengine.Call) bool { return c.ID == id })
+		for _, s := range r.sessionsOf(id) {
+			_, meta := s.current()
+			if meta == nil || !meta.moveToGroup(target, at) || member {
+				continue
+			}
+			s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "group joined") })
+		}
+		r.log.Info("call's recording joins the conference's group", "call", id, "group", target)
 	}
 }
 
@@ -154,29 +195,24 @@ func (r *Recorder) endConference(calls []*callengine.Call, mode policy.Conferenc
 	}
 	if mode == policy.ConferenceMixed {
 		for _, hs := range r.sessionsOf(calls[0].ID) {
-			hs.do(func(ctx context.Context) {
-				hs.unjoin("", at)
-				hs.sendSnapshot(ctx, "conference ended")
-			})
+			hs.unjoin("", at)
+			hs.do(func(ctx context.Context) { hs.sendSnapshot(ctx, "conference ended") })
 		}
 		for _, y := range calls[1:] {
 			for _, ys := range r.sessionsOf(y.ID) {
-				ys.do(func(ctx context.Context) {
-					ys.moveBack(at)
-					ys.sendSnapshot(ctx, "conference ended")
-				})
+				ys.moveBack(at)
+				ys.do(func(ctx context.Context) { ys.sendSnapshot(ctx, "conference ended") })
 			}
 		}
 		return
 	}
 	for _, x := range calls {
 		for _, s := range r.sessionsOf(x.ID) {
-			s.do(func(ctx context.Context) {
-				if _, meta := s.current(); meta != nil {
-					meta.guestsLeave("", at)
-				}
-				s.sendSnapshot(ctx, "conference ended")
-			})
+			s.dropConferenceVoice()
+			if _, meta := s.current(); meta != nil {
+				meta.guestsLeave("", at)
+			}
+			s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "conference ended") })
 		}
 	}
 }
@@ -202,32 +238,27 @@ func joinedFor(y *callengine.Call, ymeta *callMetadata, at time.Time) *joinedSes
 // and party in the metadata, what its party says in the mix of what the
 // agent hears.
 func (s *session) join(y *callengine.Call, k int, j *joinedSession, at time.Time) {
-	_, meta := s.current()
-	if meta == nil {
-		return
-	}
 	s.mu.Lock()
+	meta := s.meta
+	if meta == nil || s.stopping || s.ended {
+		s.mu.Unlock()
+		return // the RS ended meanwhile: no tap may outlive it
+	}
 	var target *mixer
 	idx := 0
 	if s.mixer != nil {
 		target, idx = s.mixer, 2+k
-		if s.untapVoice == nil {
-			mix := s.mixer
-			s.untapVoice = s.r.engine.TapConferenceVoice(func(pcm []int16) { mix.addPCM(0, pcm) })
-			s.confVoice.Store(true)
-		}
 	} else if len(s.streams) > 1 {
 		if s.confMix.Load() == nil {
 			ctx, cancel := context.WithCancel(s.ctx)
-			cm, voice := newMixer(s.streams[1]), &voiceFeed{out: s.streams[0]}
+			cm := newMixer(s.streams[1])
 			go cm.run(ctx)
 			s.confStop = cancel
 			s.confMix.Store(cm)
-			s.untapVoice = s.r.engine.TapConferenceVoice(voice.push)
-			s.confVoice.Store(true)
 		}
 		target, idx = s.confMix.Load(), 1+k
 	}
+	s.useConferenceVoiceLocked(false)
 	if s.guestTaps == nil {
 		s.guestTaps = map[string]func(){}
 	}
@@ -239,6 +270,11 @@ func (s *session) join(y *callengine.Call, k int, j *joinedSession, at time.Time
 			}
 		})
 		s.mu.Lock()
+		if s.stopping || s.ended {
+			s.mu.Unlock()
+			untap() // the RS stopped while the tap went in
+			return
+		}
 		s.guestTaps[y.ID] = untap
 		s.mu.Unlock()
 	}
@@ -246,6 +282,63 @@ func (s *session) join(y *callengine.Call, k int, j *joinedSession, at time.Time
 	meta.joined = append(meta.joined, j)
 	meta.mu.Unlock()
 	s.log.Info("call joins the recording of the conference", "joined_call", y.ID)
+}
+
+// useConferenceVoice makes label 1 (or the agent's part of a one-stream
+// mix) the agent's voice from the bridge, not what the call is sent: in a
+// conference a call is sent the agent with the other parties, whose
+// voices belong to their own calls' recordings.
+//
+// ofCall (conference = "separate"): the voice this call's party hears, so
+// a call the agent muted records the silence it is sent; a mixed
+// conference's recording keeps the agent's voice to the conference.
+func (s *session) useConferenceVoice(ofCall bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.useConferenceVoiceLocked(ofCall)
+}
+
+func (s *session) useConferenceVoiceLocked(ofCall bool) {
+	if s.untapVoice != nil || s.stopping || s.ended {
+		return
+	}
+	var send func([]int16)
+	if s.mixer != nil {
+		mix := s.mixer
+		send = func(pcm []int16) { mix.addPCM(0, pcm) }
+	} else {
+		send = (&voiceFeed{out: s.streams[0]}).push
+	}
+	if call := s.call; ofCall && call != nil {
+		var silence []int16 // the frame goroutine's alone
+		voice := send
+		send = func(pcm []int16) {
+			if call.Muted() {
+				if len(silence) != len(pcm) {
+					silence = make([]int16, len(pcm))
+				}
+				pcm = silence
+			}
+			voice(pcm)
+		}
+	}
+	s.untapVoice = s.r.engine.TapConferenceVoice(send)
+	s.confVoice.Store(true)
+}
+
+// dropConferenceVoice gives label 1 back to what the call is sent.
+func (s *session) dropConferenceVoice() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropConferenceVoiceLocked()
+}
+
+func (s *session) dropConferenceVoiceLocked() {
+	if s.untapVoice != nil {
+		s.untapVoice()
+		s.untapVoice = nil
+		s.confVoice.Store(false)
+	}
 }
 
 // unjoin ends the association of a joined call (callID "": all of them).
@@ -258,11 +351,7 @@ func (s *session) unjoin(callID string, at time.Time) {
 		}
 	}
 	if len(s.guestTaps) == 0 {
-		if s.untapVoice != nil {
-			s.untapVoice()
-			s.untapVoice = nil
-			s.confVoice.Store(false)
-		}
+		s.dropConferenceVoiceLocked()
 		if s.confStop != nil {
 			s.confStop()
 			s.confStop = nil
@@ -368,6 +457,23 @@ func (m *callMetadata) replaceRemote(remote callengine.Party, at time.Time) {
 	m.remote, m.remoteID, m.remoteJoined = remote, id, at
 }
 
+// transferDone notes the moment the transfer succeeded: the remote party
+// leaves the session then.
+func (m *callMetadata) transferDone(at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.transfer != "" && m.transferred.IsZero() {
+		m.transferred = at
+	}
+}
+
+// wasTransferred says whether the call ended by a transfer.
+func (m *callMetadata) wasTransferred() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.transferred.IsZero()
+}
+
 // setTransfer notes the target of a transfer of the call ("": it failed).
 func (m *callMetadata) setTransfer(target string) bool {
 	m.mu.Lock()
@@ -377,18 +483,30 @@ func (m *callMetadata) setTransfer(target string) bool {
 	return changed
 }
 
-// onTransfer sends the transfer's start and its failure as metadata
-// updates; its success ends the call (the last snapshot follows).
+// onTransfer follows a transfer of a recorded call by the agent: the
+// target goes into the metadata (Refer-To) in an update sent when the
+// peer accepts the REFER, and out again in one sent when it fails; its
+// success ends the remote party's association at that moment (the call's
+// last snapshot follows, before the RS's BYE says why it ends).
 func (r *Recorder) onTransfer(ev callengine.TransferEvent) {
-	target := ev.Target
-	if ev.Done && (ev.Status < 200 || ev.Status > 299) {
-		target = ""
-	}
+	at := time.Now()
+	ok := ev.Status >= 200 && ev.Status < 300
 	for _, s := range r.sessionsOf(ev.Call.ID) {
-		s.do(func(ctx context.Context) {
-			if _, meta := s.current(); meta != nil && meta.setTransfer(target) {
-				s.sendSnapshot(ctx, "transfer")
+		_, meta := s.current()
+		if meta == nil {
+			continue
+		}
+		switch {
+		case ev.Done && ok:
+			meta.transferDone(at)
+		case ev.Done:
+			if meta.setTransfer("") {
+				s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "transfer failed") })
 			}
-		})
+		case ok:
+			if meta.setTransfer(ev.Target) {
+				s.do(func(ctx context.Context) { s.sendSnapshot(ctx, "transfer accepted") })
+			}
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,11 @@ type rig struct {
 	srsEv    chan srs.Event
 	calls    chan callengine.CallEvent
 	recs     chan Event
+	// srsLog is every event of the SRS, kept (the channel's are taken by
+	// the waits): when each metadata document arrived.
+	srsMu      sync.Mutex
+	srsLog     []srs.Event
+	srsChanged chan struct{} // closed and replaced on every SRS event
 }
 
 func newRig(t *testing.T, p policy.Policy, mic audio.Device) *rig {
@@ -73,9 +79,16 @@ func newRigOpts(t *testing.T, p policy.Policy, mic audio.Device, o rigOptions) *
 	answerTimeout := o.answerTimeout
 	ctx := context.Background()
 	r := &rig{t: t, srsDir: t.TempDir(), srsEv: make(chan srs.Event, 1024),
-		calls: make(chan callengine.CallEvent, 256), recs: make(chan Event, 256)}
+		calls: make(chan callengine.CallEvent, 256), recs: make(chan Event, 256), srsChanged: make(chan struct{})}
 	srsOpts := append([]srs.Option{srs.WithListen("127.0.0.1:0"), srs.WithLogger(testLogger(t)),
-		srs.WithEvents(func(e srs.Event) { r.srsEv <- e })}, o.srs...)
+		srs.WithEvents(func(e srs.Event) {
+			r.srsMu.Lock()
+			r.srsLog = append(r.srsLog, e)
+			close(r.srsChanged)
+			r.srsChanged = make(chan struct{})
+			r.srsMu.Unlock()
+			r.srsEv <- e
+		})}, o.srs...)
 	server, err := srs.New(r.srsDir, srsOpts...)
 	if err != nil {
 		t.Fatal(err)

@@ -318,15 +318,21 @@ func (r *Recorder) onCallEvent(ev callengine.CallEvent) {
 		c.SetRecordIndication(callengine.RecordOn)
 		r.afterBegin(c)
 	case callengine.StateAnswered, callengine.StateHeld:
+		// Answer, hold and resume are each an update at once; a hold
+		// changes the participants' stream associations (snapshot.go).
 		held := ev.State == callengine.StateHeld
+		why := "call answered"
+		if held {
+			why = "call held"
+		}
 		for _, s := range r.sessionsOf(c.ID) {
+			why := why
+			if _, meta := s.current(); meta != nil && meta.setHeld(held) && !held {
+				why = "call resumed"
+			}
 			s.do(func(ctx context.Context) {
 				if _, meta := s.current(); meta != nil {
 					meta.update(c)
-				}
-				why := "call answered"
-				if held {
-					why = "call held"
 				}
 				s.sendSnapshot(ctx, why)
 			})

@@ -69,7 +69,15 @@ type rsStream struct {
 	rsBase   uint32
 	lastRS   uint32
 	lastWall time.Time
-	scratch  [maxPayload]byte
+	// The CS's timestamps against the wall clock since the mapping
+	// (rsTimestamp): mapWall is when it was made, lead the least lag seen
+	// (packets on time), lagging how many packets in a row came later
+	// than that by more than lagGap, the least of them lagMin.
+	mapWall time.Time
+	lead    time.Duration
+	lagging int
+	lagMin  time.Duration
+	scratch [maxPayload]byte
 	// trans re-codes the call's codec into the SRS's when they differ
 	// (other than between the two G.711 laws, which is a table lookup).
 	trans *media.Transcoder
@@ -366,8 +374,50 @@ func (s *rsStream) rsTimestamp(ts, ssrc uint32, csClock int, at time.Time) uint3
 			rs = s.lastRS + uint32(at.Sub(s.lastWall).Seconds()*float64(rsClock))
 		}
 		s.csSSRC, s.csClock, s.csBase, s.rsBase, s.mapped = ssrc, csClock, ts, rs, true
+		s.mapWall, s.lead, s.lagging = at, 0, 0
 	}
+	s.followWallClock(ts, csClock, rsClock, at)
 	return s.rsBase + uint32(int64(int32(ts-s.csBase))*int64(rsClock)/int64(csClock))
+}
+
+// A call's media clock that stalls (a busy machine: the device's frames
+// come late, and past a point the ones missed are dropped) leaves its RTP
+// timestamps behind the time things were said; so does a peer's. The RS
+// follows the wall clock instead: once lagRun packets in a row come more
+// than lagGap later than the CS timestamps say, the RS timestamps move on
+// by that lag, a gap of the real length in the recording. Jitter and a
+// clock catching up (late packets, then a burst) never last that long.
+const (
+	lagGap = 60 * time.Millisecond
+	lagRun = 10
+)
+
+// followWallClock checks a CS packet's timestamp against when it was
+// sent or received and moves the mapping on a lasting lag.
+func (s *rsStream) followWallClock(ts uint32, csClock, rsClock int, at time.Time) {
+	if at.IsZero() || s.mapWall.IsZero() {
+		return
+	}
+	said := time.Duration(int64(int32(ts-s.csBase)) * int64(time.Second) / int64(csClock))
+	lag := at.Sub(s.mapWall) - said
+	if lag < s.lead {
+		s.lead = lag // the clock runs a little fast, or these came early: on time
+	}
+	if lag-s.lead <= lagGap {
+		s.lagging = 0
+		return
+	}
+	if s.lagging == 0 || lag-s.lead < s.lagMin {
+		s.lagMin = lag - s.lead
+	}
+	s.lagging++
+	if s.lagging < lagRun {
+		return
+	}
+	s.rsBase += uint32(s.lagMin.Seconds() * float64(rsClock))
+	s.lead += s.lagMin
+	s.lagging = 0
+	s.log.Debug("the call's media clock fell behind; the recording follows the wall clock", "label", s.label, "gap", s.lagMin)
 }
 
 // audioCodec is the codec of a CS audio packet; false for a telephone

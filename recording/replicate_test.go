@@ -200,3 +200,56 @@ func TestConfigureRefusesAnEchoedKey(t *testing.T) {
 		t.Fatalf("own key: %v", err)
 	}
 }
+
+// A media clock that falls behind (a stalled device dropped 300 ms of
+// frames) leaves a gap of that length in the RS timestamps once the lag
+// lasts; jitter and a clock that catches up in a burst leave none.
+func TestReplicationFollowsTheWallClockWhenTheCallsClockFallsBehind(t *testing.T) {
+	dst, read := sink(t)
+	rtcpDst, _ := sink(t)
+	st := testStream(t)
+	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMU, direction: sdp.RecvOnly}, false, true); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	frame := 20 * time.Millisecond
+	seq, ts := uint16(0), uint32(1000)
+	send := func(at time.Time) {
+		st.forward(csPacket(seq, ts, at, 0, 0xFF))
+		seq++
+		ts += 160
+	}
+	at := t0
+	for range 20 { // on time
+		send(at)
+		at = at.Add(frame)
+	}
+	// Jitter: five packets 100 ms late, then the burst that catches up.
+	late := at.Add(100 * time.Millisecond)
+	for i := range 5 {
+		send(late.Add(time.Duration(i) * time.Millisecond))
+	}
+	at = at.Add(5 * frame)
+	for range 20 {
+		send(at)
+		at = at.Add(frame)
+	}
+	// A stall: 300 ms of frames never made; then on time again.
+	at = at.Add(300 * time.Millisecond)
+	for range 30 {
+		send(at)
+		at = at.Add(frame)
+	}
+	got := read()
+	if len(got) != 75 {
+		t.Fatalf("%d packets reached the SRS, want 75", len(got))
+	}
+	steps := map[uint32]int{}
+	for i := 1; i < len(got); i++ {
+		steps[got[i].Timestamp-got[i-1].Timestamp]++
+	}
+	gap := uint32(300 * 8) // 300 ms at 8 kHz
+	if steps[160] != len(got)-2 || steps[160+gap] != 1 {
+		t.Errorf("RS timestamp steps %v: want 160 throughout but one gap of %d after the stall", steps, 160+gap)
+	}
+}

@@ -1011,8 +1011,13 @@ func (s *session) stop(ctx context.Context, at time.Time) {
 	s.mu.Unlock()
 	if dlg != nil {
 		s.sendSnapshot(ctx, "call ended")
+		var why []sip.Header
+		if _, meta := s.current(); meta != nil && meta.wasTransferred() {
+			// RFC 3326: the recording ends because the call was handed on.
+			why = append(why, sip.NewHeader("Reason", `SIP;cause=200;text="call transferred"`))
+		}
 		bctx, cancel := context.WithTimeout(ctx, 8*time.Second)
-		if err := dlg.Bye(bctx); err != nil {
+		if err := dlg.Bye(bctx, why...); err != nil {
 			s.log.Warn("BYE to SRS failed", "err", err)
 		}
 		cancel()

@@ -44,8 +44,24 @@ type callMetadata struct {
 	// movedOut is when this call's session left this RS for the RS of a
 	// mixed conference (zero: it is here).
 	movedOut time.Time
-	// transfer is the target of a transfer under way or done.
-	transfer string
+	// transfer is the target of a transfer the remote party accepted
+	// (under way or done); transferred is when it succeeded.
+	transfer    string
+	transferred time.Time
+	// held: the call is on hold (RFC 7865 has no hold element; the
+	// participants' stream associations say it, snapshot).
+	held bool
+	// groupJoined is when the session joined its current group (zero: with
+	// the recording); formerGroups are groups it left for another one (a
+	// conference joined two groups into one).
+	groupJoined  time.Time
+	formerGroups []*groupSpan
+}
+
+// groupSpan is a group the session belonged to for a while.
+type groupSpan struct {
+	id           string
+	joined, left time.Time
 }
 
 // member is a participant that associates with a session for a while.
@@ -172,7 +188,21 @@ func (m *callMetadata) snapshot() *metadata.Recording {
 		return &u
 	}
 	r := metadata.NewSnapshot()
-	r.Groups = []*metadata.Group{{ID: m.groupID, AssociateTime: t(m.associated)}}
+	// A group's times are those of its association with this recording
+	// (RFC 7865 §6.1): from the recording's start, or from the moment the
+	// session joined it; a group it left has its disassociate-time.
+	since := func(at time.Time) time.Time {
+		if at.After(m.associated) {
+			return at
+		}
+		return m.associated
+	}
+	r.Groups = []*metadata.Group{{ID: m.groupID, AssociateTime: t(since(m.groupJoined))}}
+	for _, g := range m.formerGroups {
+		if g.left.After(m.associated) {
+			r.Groups = append(r.Groups, &metadata.Group{ID: g.id, AssociateTime: t(since(g.joined)), DisassociateTime: t(g.left)})
+		}
+	}
 	sess := &metadata.Session{ID: m.sessionID, GroupRefs: []string{m.groupID}, StartTime: t(m.start), StopTime: t(m.stop)}
 	if m.sipSessionID != "" {
 		sess.SIPSessionIDs = []string{m.sipSessionID}
@@ -208,7 +238,7 @@ func (m *callMetadata) snapshot() *metadata.Recording {
 			ParticipantID: id, SessionID: session, AssociateTime: t(from), DisassociateTime: t(to)})
 	}
 	assoc(m.agentID, m.sessionID, m.associated, time.Time{})
-	assoc(m.remoteID, m.sessionID, m.remoteJoined, time.Time{})
+	assoc(m.remoteID, m.sessionID, m.remoteJoined, m.transferred)
 	for _, p := range append(slices.Clone(m.formers), m.guests...) {
 		r.Participants = append(r.Participants, party(p.id, p.party))
 		assoc(p.id, m.sessionID, p.joined, p.left)
@@ -232,55 +262,93 @@ func (m *callMetadata) snapshot() *metadata.Recording {
 	for i, id := range m.streamIDs {
 		r.Streams = append(r.Streams, &metadata.Stream{ID: id, SessionID: m.sessionID, Label: label(i)})
 	}
+	r.ParticipantStreamAssocs = m.streamAssocsLocked()
+	return r
+}
+
+// streamAssocsLocked is who sends and receives which stream now (RFC 7865
+// participantstreamassoc).
+//
+// On hold the conversation stops while the RS goes on: the held party
+// sends nothing and the agent's voice does not reach it, so neither the
+// agent nor the held party sends any stream and the agent receives none;
+// the held party still receives label 1, what it is sent (silence or the
+// music on hold). Resuming restores the associations. RFC 7865 carries
+// no times on stream associations: the moment is that of the update.
+//
+// In a conference (separate) label 1 is the agent's voice alone: a guest
+// of this session receives it and sends none of this RS's streams (its
+// voice is in its own call's RS). A joined call's party (mixed) is heard
+// in label 2 and receives both: the agent and the others.
+func (m *callMetadata) streamAssocsLocked() []*metadata.ParticipantStreamAssoc {
+	var out []*metadata.ParticipantStreamAssoc
+	add := func(id string, send, recv []string) {
+		out = append(out, &metadata.ParticipantStreamAssoc{ParticipantID: id, Send: send, Recv: recv})
+	}
 	if m.mixed {
-		// One stream carries both voices: each party sends and hears it.
+		// One stream carries every voice: each party sends and hears it.
 		both := []string{m.streamIDs[0]}
-		r.ParticipantStreamAssocs = []*metadata.ParticipantStreamAssoc{
-			{ParticipantID: m.agentID, Send: both, Recv: both},
-			{ParticipantID: m.remoteID, Send: both, Recv: both},
+		if m.held {
+			add(m.agentID, nil, nil)
+			add(m.remoteID, nil, both)
+			return out
 		}
-		for _, id := range m.presentLocked() {
-			r.ParticipantStreamAssocs = append(r.ParticipantStreamAssocs, &metadata.ParticipantStreamAssoc{ParticipantID: id, Send: both, Recv: both})
-		}
-	} else {
-		// Label 1 is what the agent says, label 2 what the agent hears.
-		says, hears := m.streamIDs[0], m.streamIDs[1]
-		r.ParticipantStreamAssocs = []*metadata.ParticipantStreamAssoc{
-			{ParticipantID: m.agentID, Send: []string{says}, Recv: []string{hears}},
-			{ParticipantID: m.remoteID, Send: []string{hears}, Recv: []string{says}},
-		}
-		// A guest's voice goes out with the agent's (label 1); a joined
-		// call's remote is heard in label 2 and sent in label 1 to ours.
+		add(m.agentID, both, both)
+		add(m.remoteID, both, both)
 		for _, g := range m.guests {
 			if g.left.IsZero() {
-				r.ParticipantStreamAssocs = append(r.ParticipantStreamAssocs, &metadata.ParticipantStreamAssoc{
-					ParticipantID: g.id, Send: []string{says}, Recv: []string{hears}})
+				add(g.id, nil, both)
 			}
 		}
 		for _, j := range m.joined {
 			if j.disassociated.IsZero() {
-				r.ParticipantStreamAssocs = append(r.ParticipantStreamAssocs, &metadata.ParticipantStreamAssoc{
-					ParticipantID: j.remoteID, Send: []string{says, hears}, Recv: []string{says, hears}})
+				add(j.remoteID, both, both)
 			}
 		}
+		return out
 	}
-	return r
-}
-
-// presentLocked is the ids of the guests and joined remotes associated now.
-func (m *callMetadata) presentLocked() []string {
-	var ids []string
+	// Label 1 is what the agent says, label 2 what the agent hears.
+	says, hears := []string{m.streamIDs[0]}, []string{m.streamIDs[1]}
+	if m.held {
+		add(m.agentID, nil, nil)
+		add(m.remoteID, nil, says)
+		return out
+	}
+	add(m.agentID, says, hears)
+	add(m.remoteID, hears, says)
 	for _, g := range m.guests {
 		if g.left.IsZero() {
-			ids = append(ids, g.id)
+			add(g.id, nil, says)
 		}
 	}
 	for _, j := range m.joined {
 		if j.disassociated.IsZero() {
-			ids = append(ids, j.remoteID)
+			add(j.remoteID, hears, append(slices.Clone(says), hears...))
 		}
 	}
-	return ids
+	return out
+}
+
+// setHeld notes the call's hold; it reports whether it changed.
+func (m *callMetadata) setHeld(held bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	changed := m.held != held
+	m.held = held
+	return changed
+}
+
+// moveToGroup makes group the session's group from at on; the group it
+// was in is kept as one it left then. It reports whether it changed.
+func (m *callMetadata) moveToGroup(group string, at time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if group == "" || group == m.groupID {
+		return false
+	}
+	m.formerGroups = append(m.formerGroups, &groupSpan{id: m.groupID, joined: m.groupJoined, left: at})
+	m.groupID, m.groupJoined = group, at
+	return true
 }
 
 // addEnded puts an ended call into r, the snapshot of an RS that went on

@@ -158,3 +158,70 @@ func TestSnapshotParticipantsComeAndGo(t *testing.T) {
 		t.Errorf("%d participants, %d sessions, %d session associations", len(back.Participants), len(back.Sessions), len(back.SessionRecordingAssocs))
 	}
 }
+
+// A hold, a conference guest and a group change each show in a valid
+// snapshot: the held call's participants stop sending (the agent hears
+// nothing of it), a guest receives the agent's stream and sends none of
+// this RS's, and a session that moved to another group keeps the one it
+// left with the time it left.
+func TestSnapshotOfHoldGuestsAndGroups(t *testing.T) {
+	for _, mixed := range []bool{false, true} {
+		m := testMetadata(callengine.Party{URI: "sip:agent@pbx.example"}, callengine.Party{URI: "sip:bob@example.com"}, mixed)
+		says := m.streamIDs[0]
+		check := func(what string, want map[string][2]int) *metadata.Recording {
+			t.Helper()
+			doc, err := metadata.Marshal(m.snapshot())
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := metadata.Parse(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fs := metadata.Validate(back); len(fs) != 0 {
+				t.Fatalf("mixed=%v %s: findings %+v\n%s", mixed, what, fs, doc)
+			}
+			for id, n := range want {
+				a := streamAssoc(back, id)
+				if a == nil || len(a.Send) != n[0] || len(a.Recv) != n[1] {
+					t.Errorf("mixed=%v %s: participant %s streams %+v, want %d sent, %d received", mixed, what, id, a, n[0], n[1])
+				}
+			}
+			return back
+		}
+		m.setHeld(true)
+		back := check("held", map[string][2]int{m.agentID: {0, 0}, m.remoteID: {0, 1}})
+		if a := streamAssoc(back, m.remoteID); len(a.Recv) == 1 && a.Recv[0] != says {
+			t.Errorf("mixed=%v: the held party receives %s, want label 1", mixed, a.Recv[0])
+		}
+		m.setHeld(false)
+		at := m.start.Add(time.Minute)
+		guest, group := newID(t), newID(t)
+		m.addGuests([]*member{{id: guest, callID: "2", party: callengine.Party{URI: "sip:carol@example.com"}, joined: at}})
+		check("conference", map[string][2]int{m.agentID: {1, 1}, m.remoteID: {1, 1}, guest: {0, 1}})
+		old := m.groupID
+		if !m.moveToGroup(group, at) || m.moveToGroup(group, at) {
+			t.Fatal("moveToGroup: want a change once")
+		}
+		back = check("moved", nil)
+		if sessionGroup(t, back) != group {
+			t.Errorf("mixed=%v: the session is in %s", mixed, sessionGroup(t, back))
+		}
+		left := groupByID(back, old)
+		if left == nil || left.DisassociateTime == nil || !left.DisassociateTime.Equal(at) {
+			t.Errorf("mixed=%v: the group left is %+v, want it disassociated at %v", mixed, left, at)
+		}
+		if g := groupByID(back, group); g == nil || g.AssociateTime == nil || !g.AssociateTime.Equal(at) {
+			t.Errorf("mixed=%v: the new group is %+v, want it associated at %v", mixed, g, at)
+		}
+	}
+}
+
+func newID(t *testing.T) string {
+	t.Helper()
+	id, err := metadata.NewID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

@@ -211,5 +211,10 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.respond(tx, req, 200, "OK", nil)
 	s.forget(rs)
-	rs.finish(true, "bye from src")
+	why := "bye from src"
+	if h := req.GetHeader("Reason"); h != nil {
+		// RFC 3326: the SRC said why the recording ends.
+		why += " (" + clip(h.Value()) + ")"
+	}
+	rs.finish(true, why)
 }

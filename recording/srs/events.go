@@ -29,4 +29,5 @@ type Event struct {
 	Ports   map[string]int // label -> RTP port of the SRS (started, updated)
 	Finding *Finding       // for EventFinding
 	Status  int            // for EventRefused
+	File    string         // for EventMetadata: the document's file in Dir
 }

@@ -18,7 +18,7 @@ func (rs *recordingSession) takeMetadata(doc []byte, request string) *Finding {
 		rs.log.Error("storing metadata failed", "err", err)
 	}
 	rs.metaFiles = append(rs.metaFiles, name)
-	rs.srv.emit(Event{Kind: EventMetadata, RSID: rs.id, CallID: rs.callID, Dir: rs.dir})
+	rs.srv.emit(Event{Kind: EventMetadata, RSID: rs.id, CallID: rs.callID, Dir: rs.dir, File: name})
 	r, err := metadata.Parse(doc)
 	switch {
 	case errors.Is(err, metadata.ErrNotWellFormed), errors.Is(err, metadata.ErrTooLarge):
