@@ -80,8 +80,6 @@ type Provisioner struct {
 	source   string // the expanded URL
 	interval time.Duration
 	dir      string
-	user     string
-	password string
 	client   *http.Client
 	check    func(*policy.AdminFile) error
 	log      *slog.Logger
@@ -113,7 +111,7 @@ func Expand(template string, v Vars) string {
 func New(opts Options) (*Provisioner, error) {
 	s := opts.Settings
 	p := &Provisioner{source: Expand(s.URL, opts.Vars), interval: DefaultInterval, dir: opts.Dir,
-		user: s.User, password: s.Password, check: opts.Check, log: opts.Logger}
+		check: opts.Check, log: opts.Logger}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -155,7 +153,11 @@ func New(opts Options) (*Provisioner, error) {
 		}
 		conf.Certificates = []tls.Certificate{cert}
 	}
-	p.client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: conf, ForceAttemptHTTP2: true}}
+	var transport http.RoundTripper = &http.Transport{TLSClientConfig: conf, ForceAttemptHTTP2: true}
+	if s.User != "" {
+		transport = newAuthTransport(transport, u.Host, s.User, s.Password)
+	}
+	p.client = &http.Client{Timeout: 15 * time.Second, Transport: transport, CheckRedirect: checkRedirect}
 	if p.dir == "" {
 		if p.dir, err = DefaultDir(); err != nil {
 			return nil, err
@@ -215,9 +217,6 @@ func (p *Provisioner) fetch(ctx context.Context) (*policy.AdminFile, error) {
 	if etag != "" && have {
 		req.Header.Set("If-None-Match", etag)
 	}
-	if p.user != "" {
-		req.SetBasicAuth(p.user, p.password)
-	}
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("provisioning: %s: %w", p.source, describe(err))
@@ -251,11 +250,11 @@ func (p *Provisioner) fetch(ctx context.Context) (*policy.AdminFile, error) {
 		p.body, p.status.ChangedAt, p.status.Locked, p.status.FromCache = body, now, prof.LockedKeys(), false
 	}
 	p.mu.Unlock()
+	if err := p.saveProfile(); err != nil { // the ETag may be new even when the bytes are not
+		p.log.Warn("provisioned profile not cached", "err", err)
+	}
 	if same {
 		return nil, nil
-	}
-	if err := p.saveProfile(body); err != nil {
-		p.log.Warn("provisioned profile not cached", "err", err)
 	}
 	return prof, nil
 }
@@ -291,38 +290,43 @@ func describe(err error) error {
 	return err
 }
 
+// cached is the last good profile as kept on disk: the profile carries
+// the URL it came from, so a failed fetch from another URL (whose status
+// is saved all the same) never makes it that URL's.
+type cached struct {
+	Source    string    `json:"source"`
+	ETag      string    `json:"etag,omitempty"`
+	FetchedAt time.Time `json:"fetched_at,omitzero"`
+	ChangedAt time.Time `json:"changed_at,omitzero"`
+	Profile   string    `json:"profile"` // as received
+}
+
 // Cached is the last good profile from the disk when it came from this
 // source, or nil when there is none. A cached profile that no longer
 // passes Check is not used.
 func (p *Provisioner) Cached() (*policy.AdminFile, error) {
-	var st Status
-	raw, err := os.ReadFile(filepath.Join(p.dir, statusFile))
+	var c cached
+	raw, err := os.ReadFile(filepath.Join(p.dir, profileFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("provisioning cache: %w", err)
 	}
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, fmt.Errorf("provisioning cache: %s: %w", statusFile, err)
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("provisioning cache: %s: %w", profileFile, err)
 	}
-	if st.Source != p.source {
+	if c.Source != p.source {
 		return nil, nil // another agent's, or another server's
 	}
-	body, err := os.ReadFile(filepath.Join(p.dir, profileFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("provisioning cache: %w", err)
-	}
+	body := []byte(c.Profile)
 	prof, err := p.accept(body)
 	if err != nil {
 		return nil, fmt.Errorf("provisioning cache: %w", err)
 	}
 	p.mu.Lock()
 	p.body = body
-	p.status.ETag, p.status.FetchedAt, p.status.ChangedAt = st.ETag, st.FetchedAt, st.ChangedAt
+	p.status.ETag, p.status.FetchedAt, p.status.ChangedAt = c.ETag, c.FetchedAt, c.ChangedAt
 	p.status.Locked, p.status.FromCache = prof.LockedKeys(), true
 	p.mu.Unlock()
 	return prof, nil
@@ -356,12 +360,22 @@ func (p *Provisioner) Run(ctx context.Context, apply func(*policy.AdminFile), fa
 }
 
 const (
-	profileFile = "profile.toml"
+	profileFile = "profile.json"
 	statusFile  = "status.json"
 )
 
-func (p *Provisioner) saveProfile(body []byte) error {
-	return writeFile(p.dir, profileFile, body)
+// saveProfile keeps the profile in force, with its source, for the next
+// start.
+func (p *Provisioner) saveProfile() error {
+	p.mu.Lock()
+	c := cached{Source: p.source, ETag: p.status.ETag, FetchedAt: p.status.FetchedAt,
+		ChangedAt: p.status.ChangedAt, Profile: string(p.body)}
+	p.mu.Unlock()
+	raw, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(p.dir, profileFile, append(raw, '\n'))
 }
 
 func (p *Provisioner) saveStatus() error {
