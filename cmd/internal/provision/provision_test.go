@@ -337,3 +337,26 @@ func TestRedirects(t *testing.T) {
 		}
 	})
 }
+
+// The sample profile of the docs (shipped in /usr/share/doc/recphone) is
+// a profile the phone accepts, and the packaged policy.toml a policy file
+// it reads, so neither can rot.
+func TestShippedSamplesParse(t *testing.T) {
+	raw, err := os.ReadFile("../../../docs/provisioning/alice.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := policy.ParseProfile(raw, "alice.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prof.Recording.SRS) != 2 || !slices.Contains(prof.LockedKeys(), "srs") {
+		t.Fatalf("the sample: srs %v, locked %v", prof.Recording.SRS, prof.LockedKeys())
+	}
+	if _, err := policy.Resolve(prof, policy.Settings{}, "alice.toml"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.LoadAdmin("../../../packaging/policy.toml", true); err != nil {
+		t.Fatal(err)
+	}
+}
