@@ -337,8 +337,7 @@ func (p *Provisioner) Cached() (*policy.AdminFile, error) {
 // interval away: the phone fetched at start.
 func (p *Provisioner) Run(ctx context.Context, apply func(*policy.AdminFile), failed func(error)) {
 	for {
-		jitter := time.Duration(rand.Int64N(int64(p.interval)/5+1)) - p.interval/10
-		t := time.NewTimer(p.interval + jitter)
+		t := time.NewTimer(jittered(p.interval))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -357,6 +356,12 @@ func (p *Provisioner) Run(ctx context.Context, apply func(*policy.AdminFile), fa
 			apply(prof)
 		}
 	}
+}
+
+// jittered is interval ±10%, drawn uniformly: 500 phones started in the
+// same minute spread their fetches over a fifth of the interval.
+func jittered(interval time.Duration) time.Duration {
+	return interval - interval/10 + time.Duration(rand.Int64N(int64(interval)/5+1))
 }
 
 const (

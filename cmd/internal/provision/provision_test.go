@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/recphone/recphone/callengine/siptest"
 	"github.com/recphone/recphone/cmd/internal/provision/provisiontest"
@@ -358,5 +359,37 @@ func TestShippedSamplesParse(t *testing.T) {
 	}
 	if _, err := policy.LoadAdmin("../../../packaging/policy.toml", true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The interval defaults to 5 minutes, and each wait is drawn within ±10%
+// of it, spread over that whole range.
+func TestIntervalDefaultAndJitter(t *testing.T) {
+	p, err := New(Options{Settings: policy.Provisioning{URL: "https://p/x.toml"}, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Interval() != 5*time.Minute {
+		t.Fatalf("default interval %v", p.Interval())
+	}
+	lo, hi := p.Interval()*9/10, p.Interval()*11/10
+	seen := map[time.Duration]bool{}
+	least, most := hi, lo
+	for range 2000 {
+		d := jittered(p.Interval())
+		if d < lo || d > hi {
+			t.Fatalf("wait %v outside [%v, %v]", d, lo, hi)
+		}
+		seen[d] = true
+		least, most = min(least, d), max(most, d)
+	}
+	// 2000 uniform draws over 60 s: the extremes are within 1 s of the
+	// bounds but for a chance of about e^-33.
+	if len(seen) < 1900 || least > lo+time.Second || most < hi-time.Second {
+		t.Fatalf("%d distinct waits, from %v to %v: not spread over [%v, %v]", len(seen), least, most, lo, hi)
+	}
+	q, err := New(Options{Settings: policy.Provisioning{URL: "https://p/x.toml", Interval: "1s"}, Dir: t.TempDir()})
+	if err != nil || q.Interval() != time.Second {
+		t.Fatalf("interval 1s: %v, %v", q.Interval(), err)
 	}
 }
