@@ -43,7 +43,7 @@ type settingsPanel struct {
 	// locked maps a locked recording key to its control, for tests.
 	locked map[string]fyne.Disableable
 	// rows are the lockable keys' controls and padlock notes.
-	rows map[string]lockRow
+	rows   map[string]lockRow
 	status *widget.Label
 	// prov shows where the policy came from (provisioning status).
 	prov                                         *widget.Form
