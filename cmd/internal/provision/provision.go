@@ -81,8 +81,10 @@ type Provisioner struct {
 	interval time.Duration
 	dir      string
 	client   *http.Client
-	check    func(*policy.AdminFile) error
-	log      *slog.Logger
+	// hasCredentials: provisioning_user and provisioning_password are set.
+	hasCredentials bool
+	check          func(*policy.AdminFile) error
+	log            *slog.Logger
 
 	mu     sync.Mutex
 	status Status
@@ -156,6 +158,7 @@ func New(opts Options) (*Provisioner, error) {
 	var transport http.RoundTripper = &http.Transport{TLSClientConfig: conf, ForceAttemptHTTP2: true}
 	if s.User != "" {
 		transport = newAuthTransport(transport, u.Host, s.User, s.Password)
+		p.hasCredentials = true
 	}
 	p.client = &http.Client{Timeout: 15 * time.Second, Transport: transport, CheckRedirect: checkRedirect}
 	if p.dir == "" {
@@ -228,6 +231,10 @@ func (p *Provisioner) fetch(ctx context.Context) (*policy.AdminFile, error) {
 		p.status.FetchedAt, p.status.FromCache = time.Now().UTC(), false
 		p.mu.Unlock()
 		return nil, nil
+	case resp.StatusCode == http.StatusUnauthorized && p.hasCredentials:
+		return nil, fmt.Errorf("provisioning: %s: the server answered %s: it refused provisioning_user and provisioning_password", p.source, resp.Status)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, fmt.Errorf("provisioning: %s: the server answered %s: it asks for credentials (provisioning_user, provisioning_password)", p.source, resp.Status)
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("provisioning: %s: the server answered %s", p.source, resp.Status)
 	}

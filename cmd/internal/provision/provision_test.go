@@ -184,7 +184,7 @@ func TestServerAuthentication(t *testing.T) {
 		srv, pki := server(t, provisiontest.Options{User: "alice", Password: "s3cret-pw"})
 		srv.Put("alice.toml", profileA)
 		dir := t.TempDir()
-		if _, err := newProv(t, policy.Provisioning{URL: srv.URL(), CA: pki.CAFile}, dir).Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "401") {
+		if _, err := newProv(t, policy.Provisioning{URL: srv.URL(), CA: pki.CAFile}, dir).Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "401 Unauthorized: it asks for credentials") {
 			t.Fatalf("without credentials: %v", err)
 		}
 		p := newProv(t, policy.Provisioning{URL: srv.URL(), CA: pki.CAFile, User: "alice", Password: "s3cret-pw"}, dir)
@@ -273,7 +273,7 @@ func TestDigestAuthentication(t *testing.T) {
 	srv.Put("alice.toml", profileA)
 	dir := t.TempDir()
 	wrong := newProv(t, policy.Provisioning{URL: srv.URL(), CA: pki.CAFile, User: "alice", Password: "guess"}, dir)
-	if prof, err := wrong.Fetch(context.Background()); prof != nil || err == nil || !strings.Contains(err.Error(), "401 Unauthorized") {
+	if prof, err := wrong.Fetch(context.Background()); prof != nil || err == nil || !strings.Contains(err.Error(), "401 Unauthorized: it refused provisioning_user and provisioning_password") {
 		t.Fatalf("wrong password: %v, %v", prof, err)
 	}
 	if codes := srv.Requests(2); !slices.Equal(codes, []string{"401", "401"}) {
