@@ -2,7 +2,8 @@
 // recording client and the Fyne window, wired together. With no
 // configuration it starts a self-contained demo on loopback (a test peer
 // that answers with a tone and an in-process reference SRS); with
-// --config it is the real phone.
+// --config, or the agent's ~/.config/recphone/recphone.toml, it is the
+// real phone.
 package main
 
 import (
