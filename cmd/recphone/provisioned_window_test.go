@@ -57,13 +57,25 @@ func TestProfileChangeMidCallInTheWindow(t *testing.T) {
 		t.Fatalf("before the update: allow_pause locked=%v checked=%v", pauseCheck.Disabled(), pauseCheck.Checked)
 	}
 
-	recorded := func(what string) {
+	// recorded waits until the window shows one call, not notID, recorded.
+	recorded := func(what, notID string) string {
+		var id string
 		r.waitFor(20*time.Second, what+" recorded", func() bool {
-			return r.win.Indicator() == model.IndicatorRecording && len(r.b.phone.Engine.Calls()) == 1
+			rows := r.win.Rows()
+			if len(rows) != 1 || rows[0][0] == notID || rows[0][4] != "REC" || r.win.Indicator() != model.IndicatorRecording {
+				return false
+			}
+			id = rows[0][0]
+			return true
 		})
+		return id
+	}
+	hungUp := func() {
+		r.tap("Hang up")
+		r.waitFor(20*time.Second, "no call", func() bool { return len(r.b.phone.Engine.Calls()) == 0 && len(r.win.Rows()) == 0 })
 	}
 	r.win.Dial(bob.URI())
-	recorded("the first call")
+	first := recorded("the first call", "")
 	if r.pauseButton().Disabled() {
 		t.Fatal("pausing is allowed, yet Pause is disabled")
 	}
@@ -79,16 +91,14 @@ func TestProfileChangeMidCallInTheWindow(t *testing.T) {
 	if !pauseCheck.Disabled() || pauseCheck.Checked {
 		t.Errorf("the Settings tab after the update: allow_pause locked=%v checked=%v, want locked, off", pauseCheck.Disabled(), pauseCheck.Checked)
 	}
-	r.tap("Hang up")
-	r.waitFor(20*time.Second, "no call", func() bool { return len(r.b.phone.Engine.Calls()) == 0 })
+	hungUp()
 
 	r.win.Dial(bob.URI())
-	recorded("the next call")
+	recorded("the next call", first)
 	if !r.pauseButton().Disabled() {
 		t.Error("the next call does not follow the new profile: Pause enabled")
 	}
-	r.tap("Hang up")
-	r.waitFor(20*time.Second, "no call", func() bool { return len(r.b.phone.Engine.Calls()) == 0 })
+	hungUp()
 }
 
 // settingsCheck is the Settings tab's check box that says text; the tab
