@@ -42,9 +42,11 @@ var helpNames = map[string][]string{
 
 // The package make deb builds installs with apt-get (so its Depends are
 // resolved), puts both programs in /usr/bin with the version they were
-// built as, each with a --help, valid .desktop files, the docs, keeps an admin's edit of the policy conffile over an upgrade,
-// and is removed by dpkg -r. It changes the machine, so it runs as root
-// only (CI runs make test as root) and never over an installed recphone.
+// built as and a --help each, valid .desktop files (the autostart one
+// starting the phone as installed) and the docs; keeps an admin's edit
+// of the policy conffile over an upgrade; and dpkg -r removes every file
+// but that conffile. It changes the machine, so it runs as root only (CI
+// runs make test as root) and never over an installed recphone.
 func TestDebInstallUpgradeRemove(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("installing the .deb needs root (make test as root runs it; CI does): skipped")
