@@ -4,7 +4,7 @@ BIN := bin
 export PATH := $(PATH):/usr/local/go/bin
 export LANG := en_US.UTF-8
 
-.PHONY: run test build deps deps-run vet fuzz bench bench-call bench-idle bench-app-call clean package deb archive
+.PHONY: run test build deps deps-run vet fuzz bench bench-call bench-idle bench-app-call clean package package-files deb rpm archive
 
 # With no RUN_ARGS the desktop app starts its loopback demo; pass a
 # configuration with RUN_ARGS="--config my.toml".
@@ -76,23 +76,31 @@ bench-idle: deps
 	$(GO) build -o $(BIN)/ ./cmd/recphone ./cmd/internal/benchcall
 	LIBGL_ALWAYS_SOFTWARE=1 .ci/test-env $(BIN)/benchcall -idle $(IDLE_DURATION) -app $(BIN)/recphone $(BENCH_ARGS)
 
-# make package: the Debian package (make deb) and the archive for other
-# distributions (make archive).
-package: deb archive
+# make package: the Debian package (make deb), the RPM package (make rpm)
+# and the archive for other distributions (make archive).
+package: deb rpm archive
 
-# The .deb, made by nfpm from packaging/nfpm.yaml: both programs in
-# /usr/bin, the .desktop file and icon, an autostart entry for admins to
-# enable, /etc/recphone/policy.toml as a conffile, and Depends on the
-# libraries the binaries link. nfpm is installed into $(BIN)/tools at the
-# pinned version; go.mod is not touched.
+# The .deb and the .rpm, made by nfpm from packaging/nfpm.yaml: both
+# programs in /usr/bin, the .desktop file and icon, an autostart entry for
+# admins to enable, /etc/recphone/policy.toml as a conffile, the docs in
+# /usr/share/doc/recphone, and Depends (Requires) on the libraries the
+# binaries link. nfpm is installed into $(BIN)/tools at the pinned
+# version; go.mod is not touched. One nfpm.yaml makes both: nfpm writes
+# rpm natively, no rpmbuild needed.
 NFPM_TOOL ?= github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
-deb: deps-run
+package-files: deps-run
 	GOBIN=$(abspath $(BIN))/tools $(GO) install $(NFPM_TOOL)
 	$(GO) build -ldflags="-s -w $(LDFLAGS)" -o $(BIN)/recphone ./cmd/recphone
 	$(GO) build -ldflags="-s -w $(LDFLAGS)" -o $(BIN)/recphone-cli ./cmd/recphone-cli
 	sed 's#$${BIN}#$(abspath $(BIN))#g' packaging/nfpm.yaml > $(BIN)/nfpm.yaml
+
+deb: package-files
 	VERSION=$(VERSION) $(abspath $(BIN))/tools/nfpm package --config $(BIN)/nfpm.yaml --packager deb --target $(BIN)/recphone_$(VERSION)_amd64.deb
 	@echo "$(BIN)/recphone_$(VERSION)_amd64.deb: sudo apt-get install ./$(BIN)/recphone_$(VERSION)_amd64.deb"
+
+rpm: package-files
+	VERSION=$(VERSION) $(abspath $(BIN))/tools/nfpm package --config $(BIN)/nfpm.yaml --packager rpm --target $(BIN)/recphone-$(VERSION)-1.x86_64.rpm
+	@echo "$(BIN)/recphone-$(VERSION)-1.x86_64.rpm: sudo dnf install ./$(BIN)/recphone-$(VERSION)-1.x86_64.rpm"
 
 # An installable Linux archive (binary, .desktop file, icon) made by
 # `fyne package` from FyneApp.toml. The fyne tool is installed into

@@ -162,6 +162,11 @@ func (r *Recorder) policyOf(callID string) *policy.Resolved {
 	return r.pol
 }
 
+// PolicyOf is the policy callID is recorded under: the one in force when
+// it started, to its end; for a call not (or no longer) known, the policy
+// of new calls.
+func (r *Recorder) PolicyOf(callID string) policy.Resolved { return *r.policyOf(callID) }
+
 // pin gives a new call the policy in force now, for its whole life.
 func (r *Recorder) pin(callID string) {
 	r.polMu.Lock()

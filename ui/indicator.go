@@ -82,7 +82,7 @@ func newIndicator(w *Window) *indicator {
 
 func (in *indicator) render() {
 	w := in.w
-	band := model.BandFor(w.rec, w.policy, w.call, w.opts.Recorder != nil, w.opts.Now())
+	band := model.BandFor(w.rec, w.policyOf(w.bandCall.ID), w.call, w.opts.Recorder != nil, w.opts.Now())
 	in.setFlashing(band.Flash)
 	// A steady NOT RECORDING stays dark so that it never wears RECORDING's red.
 	dark := band.Look == model.IndicatorNotRecording && (!band.Flash || w.flash)

@@ -47,7 +47,7 @@ func (p *linesPanel) render() {
 	}
 	cur := w.call.ID
 	for i, l := range lines {
-		p.rows[i].set(l, l.ID == cur, w.policy, w.opts.Now())
+		p.rows[i].set(l, l.ID == cur, w.policyOf(l.ID), w.opts.Now())
 	}
 	// A single call needs no list: the call panel shows it.
 	if len(lines) < 2 {

@@ -40,8 +40,10 @@ type settingsPanel struct {
 	streams  *widget.Select
 	allow    *widget.Check
 	maxPause *widget.Entry
-	// locked maps a recording key to its control, for tests.
+	// locked maps a locked recording key to its control, for tests.
 	locked map[string]fyne.Disableable
+	// rows are the lockable keys' controls and padlock notes.
+	rows   map[string]lockRow
 	status *widget.Label
 	// prov shows where the policy came from (provisioning status).
 	prov                                         *widget.Form
@@ -50,7 +52,7 @@ type settingsPanel struct {
 }
 
 func newSettingsPanel(w *Window) *settingsPanel {
-	s := &settingsPanel{w: w, locked: map[string]fyne.Disableable{}}
+	s := &settingsPanel{w: w, locked: map[string]fyne.Disableable{}, rows: map[string]lockRow{}}
 	cur := w.opts.Settings
 
 	s.aor = entry(cur.Account.AOR, "sip:1001@pbx.example.com")
@@ -232,18 +234,75 @@ func entry(text, placeholder string) *widget.Entry {
 // read-only, with a padlock and who set it, so the agent does not wonder
 // why it will not change.
 func (s *settingsPanel) lockable(label, key string, obj fyne.CanvasObject) *widget.FormItem {
+	d, _ := obj.(fyne.Disableable)
+	r := lockRow{ctrl: d, badge: container.NewHBox()}
+	s.rows[key] = r
+	s.applyLock(key)
+	return widget.NewFormItem(label, container.NewVBox(obj, r.badge))
+}
+
+// lockRow is a lockable key's control and the padlock note under it.
+type lockRow struct {
+	ctrl  fyne.Disableable
+	badge *fyne.Container // the padlock and LockedText when locked, else empty
+}
+
+// applyLock makes key's row read-only with its padlock when the policy
+// locks key, and the agent's to edit when it does not.
+func (s *settingsPanel) applyLock(key string) {
+	r := s.rows[key]
 	if !s.w.opts.Settings.Locked[key] {
-		return widget.NewFormItem(label, obj)
+		if r.ctrl != nil {
+			r.ctrl.Enable()
+		}
+		delete(s.locked, key)
+		r.badge.RemoveAll()
+		return
 	}
-	if d, ok := obj.(fyne.Disableable); ok {
-		d.Disable()
-		s.locked[key] = d
+	if r.ctrl != nil {
+		r.ctrl.Disable()
+		s.locked[key] = r.ctrl
 	}
-	lock := widget.NewIcon(lockIcon())
-	note := widget.NewLabel(LockedText)
-	note.Importance = widget.LowImportance
-	item := widget.NewFormItem(label, container.NewVBox(obj, container.NewHBox(lock, note)))
-	return item
+	if len(r.badge.Objects) == 0 {
+		note := widget.NewLabel(LockedText)
+		note.Importance = widget.LowImportance
+		r.badge.Objects = []fyne.CanvasObject{widget.NewIcon(lockIcon()), note}
+		r.badge.Refresh()
+	}
+}
+
+// setLocks takes a new policy's locks, showing the administrator's value
+// of each locked key.
+func (s *settingsPanel) setLocks(admin Settings) {
+	cur := &s.w.opts.Settings
+	cur.Locked = admin.Locked
+	rec := admin.Recording
+	if cur.Locked["srs"] {
+		cur.Recording.SRS = rec.SRS
+		s.srs.SetText(rec.SRS)
+	}
+	if cur.Locked["mode"] {
+		cur.Recording.Mode = rec.Mode
+		s.mode.SetSelected(rec.Mode)
+	}
+	if cur.Locked["streams"] {
+		cur.Recording.Streams = rec.Streams
+		s.streams.SetSelected(rec.Streams)
+	}
+	if cur.Locked["allow_pause"] {
+		cur.Recording.AllowPause = rec.AllowPause
+		s.allow.SetChecked(rec.AllowPause)
+	}
+	if cur.Locked["max_pause"] {
+		cur.Recording.MaxPause = rec.MaxPause
+		s.maxPause.SetText("")
+		if rec.MaxPause > 0 {
+			s.maxPause.SetText(rec.MaxPause.String())
+		}
+	}
+	for key := range s.rows {
+		s.applyLock(key)
+	}
 }
 
 func (s *settingsPanel) loadDevices() {

@@ -44,7 +44,11 @@ type Window struct {
 	call     model.Call
 	rec      model.Recording
 	bandCall model.Call
-	policy   model.RecordingPolicy
+	// policy is the recording policy of calls that start from now on;
+	// callPolicy the one each call in progress is recorded under, which
+	// its controls follow (a profile update applies from the next call).
+	policy     model.RecordingPolicy
+	callPolicy map[string]model.RecordingPolicy
 	// flashing says the band is flashing; flash is its dark phase.
 	flashing, flash bool
 	// ticking says whether the window has anything that moves (timers, a
@@ -85,7 +89,7 @@ func New(ctx context.Context, app fyne.App, log *slog.Logger, opts Options) *Win
 		log = slog.Default()
 	}
 	w := &Window{app: app, opts: opts, log: log, ctx: ctx, policy: opts.Policy,
-		tickWanted: make(chan bool, 1)}
+		callPolicy: map[string]model.RecordingPolicy{}, tickWanted: make(chan bool, 1)}
 	title := Title
 	if opts.Demo != nil {
 		title += " — DEMO"
@@ -232,16 +236,41 @@ func (w *Window) SetRegistration(r model.Registration) {
 	w.render()
 }
 
-// SetPolicy changes the recording policy the controls enforce.
+// SetPolicy changes the recording policy of the calls that start from
+// now on; the calls in progress keep theirs (SetCallPolicy).
 func (w *Window) SetPolicy(p model.RecordingPolicy) {
 	w.policy = p
 	w.render()
+}
+
+// SetCallPolicy gives a call the policy it is recorded under, which its
+// band and buttons follow to its end whatever SetPolicy says meanwhile.
+func (w *Window) SetCallPolicy(callID string, p model.RecordingPolicy) {
+	w.callPolicy[callID] = p
+	w.render()
+}
+
+// SetLocks puts a new policy's locks on the Settings tab: a key locked
+// now is read-only, with its padlock and the administrator's value (from
+// admin.Recording); a key no longer locked is the agent's to edit again.
+func (w *Window) SetLocks(admin Settings) { w.settings.setLocks(admin) }
+
+// policyOf is the policy callID's controls follow: its own, or for a
+// call the recorder has not told of, the policy of new calls.
+func (w *Window) policyOf(callID string) model.RecordingPolicy {
+	if p, ok := w.callPolicy[callID]; ok {
+		return p
+	}
+	return w.policy
 }
 
 // SetCall shows a call's new state on its line; a call that ended
 // leaves the list (the history has it).
 func (w *Window) SetCall(c model.Call) {
 	prev := w.lines.SetCall(c, w.opts.Now())
+	if !c.Active() {
+		delete(w.callPolicy, c.ID)
+	}
 	if c.State == model.CallIncoming && prev.Call.State != model.CallIncoming {
 		l, _ := w.lines.Get(c.ID)
 		w.notify("Incoming call", l.Label())
@@ -316,7 +345,7 @@ func (w *Window) ErrorText() string { return w.errorLabel.Text }
 
 // Indicator is the recording indicator's current look.
 func (w *Window) Indicator() model.Indicator {
-	return model.IndicatorFor(w.rec, w.policy, w.bandCall)
+	return model.IndicatorFor(w.rec, w.policyOf(w.bandCall.ID), w.bandCall)
 }
 
 // spawn runs fn off the UI goroutine.
@@ -569,7 +598,7 @@ func (w *Window) TogglePause() {
 // canStartRecording says whether the band's button starts a recording:
 // an on-demand policy and a call not being recorded yet.
 func (w *Window) canStartRecording() bool {
-	return w.opts.Recorder != nil && w.policy.OnDemand && w.bandCall.Active() &&
+	return w.opts.Recorder != nil && w.policyOf(w.bandCall.ID).OnDemand && w.bandCall.Active() &&
 		(w.rec.State == "" || w.rec.State == model.RecOff || w.rec.State == model.RecFailed || w.rec.State == model.RecStopped)
 }
 
@@ -593,7 +622,7 @@ func (w *Window) canTogglePause() (bool, string) {
 		return true, "Resume recording (Ctrl+Shift+P)"
 	case w.rec.State != model.RecRecording:
 		return false, "Nothing to pause: the call is not being recorded"
-	case !w.policy.AllowPause:
+	case !w.policyOf(w.bandCall.ID).AllowPause:
 		return false, "Your administrator does not allow pausing recording"
 	}
 	return true, "Pause recording (Ctrl+Shift+P)"

@@ -922,3 +922,92 @@ func TestTransferProgressOnTheLine(t *testing.T) {
 		t.Errorf("after a failed transfer line 2 says %q, error %q", got, r.w.ErrorText())
 	}
 }
+
+// A profile update mid-call changes the policy of the calls that start
+// from then on: the call in progress keeps its own (as the recorder
+// records it), so its Pause button follows its own rules; the next call's
+// follow the new ones, and focusing back on the first brings its rules
+// back.
+func TestCallKeepsItsPolicyAcrossAnUpdate(t *testing.T) {
+	r := newRig(t, nil)
+	old := model.RecordingPolicy{AllowPause: true, Required: true}
+	r.w.SetCallPolicy("c1", old)
+	r.answeredCall()
+	r.w.SetFocus("c1")
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs@x"})
+	b := r.w.indicator.pause
+	if b.Disabled() {
+		t.Fatal("pause disabled before the update")
+	}
+	r.w.SetPolicy(model.RecordingPolicy{AllowPause: false, Required: true}) // the new profile
+	if b.Disabled() || b.Tip() != "Pause recording (Ctrl+Shift+P)" {
+		t.Errorf("the call in progress follows the new profile: pause disabled=%v tip %q", b.Disabled(), b.Tip())
+	}
+	test.Tap(b)
+	r.wantCalls("pause c1 paused by agent")
+
+	// The next call is pinned to the new profile by the recorder.
+	r.w.SetCallPolicy("c2", model.RecordingPolicy{AllowPause: false, Required: true})
+	r.w.SetCall(model.Call{ID: "c2", Direction: model.Incoming, Remote: model.Party{URI: "sip:carol@example.com"}, State: model.CallIncoming})
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallHeld})
+	r.w.SetCall(model.Call{ID: "c2", State: model.CallAnswered})
+	r.w.SetFocus("c2")
+	r.w.SetRecording(model.Recording{CallID: "c2", State: model.RecRecording, SRS: "sip:srs@x"})
+	if why := "Your administrator does not allow pausing recording"; !b.Disabled() || b.Tip() != why {
+		t.Errorf("the new call: pause disabled=%v tip %q, want disabled: %s", b.Disabled(), b.Tip(), why)
+	}
+	r.w.SetFocus("c1")
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallAnswered})
+	if b.Disabled() {
+		t.Error("back on the first call: its own rules are lost")
+	}
+	// A call the recorder has not told of follows the policy of new calls;
+	// an ended call's policy is let go.
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallEnded})
+	if _, kept := r.w.callPolicy["c1"]; kept {
+		t.Error("an ended call's policy is kept")
+	}
+}
+
+// An on-demand call keeps its Record button when the profile changes to
+// always mid-call, and a call started under always never shows one.
+func TestOnDemandCallKeepsRecordButtonAcrossAnUpdate(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.Policy = model.RecordingPolicy{OnDemand: true, AllowPause: true} })
+	r.w.SetCallPolicy("c1", model.RecordingPolicy{OnDemand: true, AllowPause: true})
+	r.answeredCall()
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecOff, Reason: "recording on demand"})
+	r.w.SetPolicy(model.RecordingPolicy{Required: true, AllowPause: true})
+	if b := r.w.indicator.pause; b.Text != "Record" || b.Disabled() {
+		t.Errorf("on-demand call after the update: button %q disabled=%v", b.Text, b.Disabled())
+	}
+}
+
+// A profile update puts its locks on the Settings tab: a key locked now
+// is read-only with its padlock and the administrator's value, a key no
+// longer locked is the agent's again.
+func TestSetLocksRefreshesPadlocks(t *testing.T) {
+	var s Settings
+	s.Recording.SRS, s.Recording.Mode = "sip:srs@old.example", "always"
+	s.Locked = map[string]bool{"srs": true}
+	r := newRig(t, func(o *Options) { o.Settings = s })
+	sp := r.w.settings
+	r.w.tabs.SelectIndex(2)
+	var admin Settings
+	admin.Recording.SRS, admin.Recording.Mode, admin.Recording.MaxPause = "sip:srs@new.example", "on-demand", 90*time.Second
+	admin.Locked = map[string]bool{"mode": true, "max_pause": true}
+	r.w.SetLocks(admin)
+	if sp.srs.Disabled() || !sp.mode.Disabled() || !sp.maxPause.Disabled() || sp.allow.Disabled() {
+		t.Errorf("disabled: srs %v mode %v max_pause %v allow_pause %v; want mode and max_pause only",
+			sp.srs.Disabled(), sp.mode.Disabled(), sp.maxPause.Disabled(), sp.allow.Disabled())
+	}
+	if sp.mode.Selected != "on-demand" || sp.maxPause.Text != "1m30s" || sp.srs.Text != "sip:srs@old.example" {
+		t.Errorf("values: mode %q max_pause %q srs %q", sp.mode.Selected, sp.maxPause.Text, sp.srs.Text)
+	}
+	markup := test.RenderObjectToMarkup(sp.object)
+	if n := strings.Count(markup, ">"+LockedText+"<"); n != 2 || strings.Count(markup, "lock.svg") != 2 {
+		t.Errorf("%q shown %d times and %d padlocks, want 2 (mode, max_pause)", LockedText, n, strings.Count(markup, "lock.svg"))
+	}
+	if _, ok := sp.locked["srs"]; ok || len(sp.locked) != 2 {
+		t.Errorf("locked controls %v", sp.locked)
+	}
+}

@@ -23,12 +23,31 @@ import (
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/cmd/internal/config"
 	"github.com/recphone/recphone/cmd/internal/phone"
+	"github.com/recphone/recphone/cmd/internal/usage"
 	"github.com/recphone/recphone/cmd/internal/version"
 	"github.com/recphone/recphone/recording/policy"
 )
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// help is recphone-cli's --help; TestHelpMatchesREADME keeps it and the
+// README in step.
+func help(fs *flag.FlagSet) usage.Help {
+	return usage.Help{
+		Summary: "recphone-cli: the recphone phone without a window; commands on stdin, one JSON event a line on stdout.",
+		Forms: []usage.Form{
+			{Use: "recphone-cli --config FILE [--policy FILE] [--cpuprofile FILE]", What: "run the phone: commands on stdin (README.md lists them), events on stdout"},
+			{Use: "recphone-cli --list-devices", What: "print the sound devices, one JSON object a line, and exit"},
+			{Use: "recphone-cli --version", What: "print the version and commit, and exit"},
+			{Use: "recphone-cli audit verify [--db FILE | --config FILE [--policy FILE]] [--head HASH]", What: "check the audit trail's hash chain"},
+			{Use: "recphone-cli audit export [--db FILE | --config FILE [--policy FILE]] [--since T] [--until T] [--format csv|json] [--summary]", What: "export the audit trail"},
+			{Use: "recphone-cli provisioning status [--cache DIR]", What: "where the recording profile came from, when, and what it locks"},
+		},
+		Flags: fs,
+		Notes: "README.md, in /usr/share/doc/recphone, has the rest.",
+	}
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -39,13 +58,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runProvisioning(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("recphone-cli", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	cfgPath := fs.String("config", "", "configuration `FILE` (TOML); required to run the phone")
 	list := fs.Bool("list-devices", false, "print the audio devices as JSON lines and exit")
 	showVersion := fs.Bool("version", false, "print the version and commit, and exit")
-	policyPath := fs.String("policy", "", "recording policy file (default "+policy.DefaultPath+" when it exists)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
-	if err := fs.Parse(args); err != nil {
+	policyPath := fs.String("policy", "", "recording policy `FILE` (default "+policy.DefaultPath+" when it exists)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `FILE`")
+	switch err := usage.Parse(fs, args); {
+	case errors.Is(err, flag.ErrHelp):
+		help(fs).Write(stdout)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "recphone-cli: %v (--help lists the flags)\n", err)
+		return 2
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "recphone-cli: unexpected argument %q (--help lists the commands)\n", fs.Arg(0))
 		return 2
 	}
 	if *cpuProfile != "" {

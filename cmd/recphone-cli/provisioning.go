@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/recphone/recphone/cmd/internal/phone"
 	"github.com/recphone/recphone/cmd/internal/provision"
@@ -37,13 +36,32 @@ func runProvisioning(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "recphone-cli: %v (is provisioning_url set in the policy file, and has the phone run?)\n", err)
 		return 1
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(st); err != nil {
+	fields, err := statusFields(st)
+	if err == nil {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		err = enc.Encode(fields)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "recphone-cli: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// statusFields are the status as both the subcommand and the running
+// phone's `provisioning` command print it: the keys of provision.Status's
+// JSON form, which the status file on disk has too.
+func statusFields(st provision.Status) (map[string]any, error) {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // provisioningEvent writes what became of the administrator's profile.
@@ -67,11 +85,11 @@ func (s *shell) provisioningStatus() error {
 	if err != nil {
 		return err
 	}
-	m := map[string]any{"event": "provisioning_status", "source": st.Source, "etag": st.ETag,
-		"locked": st.Locked, "locked_locally": st.LockedLocally, "from_cache": st.FromCache, "last_error": st.LastError}
-	if !st.FetchedAt.IsZero() {
-		m["fetched_at"] = st.FetchedAt.Format(time.RFC3339)
+	m, err := statusFields(st)
+	if err != nil {
+		return err
 	}
+	m["event"] = "provisioning_status"
 	s.out.write(m)
 	return nil
 }

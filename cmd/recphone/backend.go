@@ -59,7 +59,8 @@ func (b *backend) events(o *phone.Options) {
 
 // provisioningEvent tells the agent the administrator's profile changed
 // the recording policy (or could not be applied), on the error line the
-// agent dismisses, and puts the new pause rules on the band.
+// agent dismisses, and puts the new pause rules and locks in place for
+// the calls that start from now on.
 func (b *backend) provisioningEvent(ev phone.ProvisioningEvent) {
 	if ev.State == phone.ProvisionFetched {
 		st := provisioningModel(b.phone) // the policy the window starts with
@@ -76,13 +77,17 @@ func (b *backend) provisioningEvent(ev phone.ProvisioningEvent) {
 	}
 	updated := ev.State == phone.ProvisionUpdated
 	st := provisioningModel(b.phone)
+	pol := b.phone.CurrentPolicy()
+	var admin ui.Settings
+	policySettings(&admin, pol)
 	b.post(func() {
 		if b.win == nil {
 			return
 		}
 		b.win.SetProvisioning(st)
-		if updated {
-			b.win.SetPolicy(windowPolicy(b.phone, b.phone.CurrentPolicy()))
+		if updated { // for the next call: those in progress keep theirs
+			b.win.SetPolicy(windowPolicy(b.phone, pol))
+			b.win.SetLocks(admin)
 		}
 		b.win.ShowError(errors.New(msg))
 	})
@@ -158,7 +163,13 @@ func (b *backend) finishOptions() {
 	if p.SoundCard != nil {
 		b.options.Audio = &soundCards{log: b.log}
 	}
-	s := &b.options.Settings
+	policySettings(&b.options.Settings, pol)
+	b.options.Settings.Warnings = pol.Warnings
+}
+
+// policySettings puts what the policy sets, and locks, into the Settings
+// tab's view.
+func policySettings(s *ui.Settings, pol policy.Resolved) {
 	if len(pol.SRS) > 0 {
 		s.Recording.SRS = pol.SRS[0]
 	}
@@ -167,7 +178,6 @@ func (b *backend) finishOptions() {
 	s.Recording.AllowPause = pol.AllowPause
 	s.Recording.MaxPause = pol.MaxPause
 	s.Locked = pol.Locked
-	s.Warnings = pol.Warnings
 }
 
 // bind connects the engine's events to the window. Engine observers run on
@@ -182,7 +192,13 @@ func (b *backend) bind(w *ui.Window) {
 			b.post(func() { w.SetRegistration(r) })
 		case callengine.CallEvent:
 			c := callModel(ev)
-			b.post(func() { w.SetCall(c) })
+			pol := windowPolicy(b.phone, b.phone.CallPolicy(c.ID)) // the recorder pins it at the call's start
+			b.post(func() {
+				if c.Active() {
+					w.SetCallPolicy(c.ID, pol)
+				}
+				w.SetCall(c)
+			})
 		case callengine.RemoteIdentityEvent:
 			c := model.Call{ID: ev.Call.ID, Direction: model.Direction(ev.Call.Direction),
 				Remote: model.Party(ev.Remote), State: model.CallState(ev.Call.State())}

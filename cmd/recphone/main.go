@@ -2,11 +2,13 @@
 // recording client and the Fyne window, wired together. With no
 // configuration it starts a self-contained demo on loopback (a test peer
 // that answers with a tone and an in-process reference SRS); with
-// --config it is the real phone.
+// --config, or the agent's ~/.config/recphone/recphone.toml, it is the
+// real phone.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/recphone/recphone/assets"
 	"github.com/recphone/recphone/cmd/internal/config"
+	"github.com/recphone/recphone/cmd/internal/usage"
 	"github.com/recphone/recphone/cmd/internal/version"
 	"github.com/recphone/recphone/recording/policy"
 	"github.com/recphone/recphone/ui"
@@ -33,7 +36,7 @@ import (
 const appID = "io.github.recphone.recphone"
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // flags are the command line.
@@ -48,19 +51,41 @@ type flags struct {
 	version    bool
 }
 
-func parseFlags(args []string, stderr io.Writer) (flags, error) {
-	var f flags
+// newFlagSet is the command line's flags, filling f.
+func newFlagSet(f *flags) *flag.FlagSet {
 	fs := flag.NewFlagSet("recphone", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.config, "config", "", "configuration file (TOML); without it recphone runs the loopback demo")
-	fs.StringVar(&f.policy, "policy", "", "administrator's recording policy (TOML); default "+policy.DefaultPath+" when it exists, a named file must exist")
-	fs.StringVar(&f.audit, "audit", "", "audit trail database, which History reads (default: the policy's audit key, else ~/.local/share/recphone/audit.db; demo-audit.db in the demo); ignored when the policy locks audit")
-	fs.StringVar(&f.settings, "settings", "", "the agent's saved settings (default: the user config dir's recphone/settings.json)")
-	fs.StringVar(&f.recordings, "recordings", "", "demo: folder the in-process SRS writes to (default: the user cache dir's recphone/demo-recordings)")
-	fs.StringVar(&f.audio, "audio", "auto", "demo: the agent's sound: auto (sound card if there is one, else a tone) or tone")
+	fs.StringVar(&f.config, "config", "", "configuration `FILE` (TOML); default ~/.config/recphone/recphone.toml when it exists, else the loopback demo")
+	fs.StringVar(&f.policy, "policy", "", "administrator's recording policy `FILE` (TOML); default "+policy.DefaultPath+" when it exists, a named file must exist")
+	fs.StringVar(&f.audit, "audit", "", "audit trail database `FILE`, which History reads (default: the policy's audit key, else ~/.local/share/recphone/audit.db; demo-audit.db in the demo); ignored when the policy locks audit")
+	fs.StringVar(&f.settings, "settings", "", "the agent's saved settings `FILE` (default: the user config dir's recphone/settings.json)")
+	fs.StringVar(&f.recordings, "recordings", "", "demo: `DIR` the in-process SRS writes to (default: the user cache dir's recphone/demo-recordings)")
+	fs.StringVar(&f.audio, "audio", "auto", "demo: the agent's sound, `auto|tone`: the sound card if there is one, else a tone; or always the tone")
 	fs.BoolVar(&f.version, "version", false, "print the version and commit, and exit")
-	fs.StringVar(&f.logLevel, "log-level", "", "debug | info | warn | error (default: the configuration's [log] level, else info)")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&f.logLevel, "log-level", "", "`LEVEL`: debug, info, warn or error (default: the configuration's [log] level, else info)")
+	return fs
+}
+
+// help is recphone's --help; TestHelpMatchesREADME keeps it and the
+// README in step.
+func help() usage.Help {
+	var f flags
+	return usage.Help{
+		Summary: "recphone: the agent's SIP softphone window, recording every call to the provisioned SRS.",
+		Forms: []usage.Form{
+			{Use: "recphone [--config FILE] [--policy FILE] [--settings FILE] [--audit FILE] [--log-level LEVEL]", What: "the phone, from the agent's configuration (~/.config/recphone/recphone.toml by default)"},
+			{Use: "recphone [--recordings DIR] [--audio auto|tone]", What: "the loopback demo, when there is no configuration"},
+			{Use: "recphone --version", What: "print the version and commit, and exit"},
+		},
+		Flags: newFlagSet(&f),
+		Notes: "recphone-cli is the phone without a window. README.md, in /usr/share/doc/recphone, has the rest.",
+	}
+}
+
+// parseFlags reads the command line; flag.ErrHelp is -h or --help.
+func parseFlags(args []string) (flags, error) {
+	var f flags
+	fs := newFlagSet(&f)
+	if err := usage.Parse(fs, args); err != nil {
 		return f, err
 	}
 	if fs.NArg() > 0 {
@@ -78,6 +103,13 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	cfgDir, err := os.UserConfigDir()
 	if err != nil {
 		cfgDir = os.TempDir()
+	}
+	if f.config == "" {
+		// An installed phone (the autostart entry runs plain `recphone`)
+		// finds the agent's configuration where the agent keeps it.
+		if def := filepath.Join(cfgDir, "recphone", "recphone.toml"); fileExists(def) {
+			f.config = def
+		}
 	}
 	if f.audit != "" {
 		if abs, err := filepath.Abs(f.audit); err == nil {
@@ -105,14 +137,23 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	return f, nil
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) int {
-	f, err := parseFlags(args, stderr)
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		help().Write(stdout)
+		return 0
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "recphone: %v\n", err)
+		fmt.Fprintf(stderr, "recphone: %v (--help lists the flags)\n", err)
 		return 2
 	}
 	if f.version {
-		fmt.Println(version.String("recphone"))
+		fmt.Fprintln(stdout, version.String("recphone"))
 		return 0
 	}
 	if runtime.GOOS == "linux" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,20 +89,20 @@ func TestRingtoneCadence(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
-	f, err := parseFlags([]string{"--audio", "tone"}, io.Discard)
+	f, err := parseFlags([]string{"--audio", "tone"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.config != "" || filepath.Base(f.audit) != "demo-audit.db" || filepath.Base(f.recordings) != "demo-recordings" {
 		t.Errorf("defaults %+v", f)
 	}
-	if _, err := parseFlags([]string{"--audio", "loud"}, io.Discard); err == nil {
+	if _, err := parseFlags([]string{"--audio", "loud"}); err == nil {
 		t.Error("bad --audio accepted")
 	}
-	if _, err := parseFlags([]string{"extra"}, io.Discard); err == nil {
+	if _, err := parseFlags([]string{"extra"}); err == nil {
 		t.Error("stray argument accepted")
 	}
-	if _, err := parseFlags([]string{"--log-level", "loud"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--log-level") {
+	if _, err := parseFlags([]string{"--log-level", "loud"}); err == nil || !strings.Contains(err.Error(), "--log-level") {
 		t.Errorf("bad --log-level: %v", err)
 	}
 	if f.logLevel != "" {
@@ -118,5 +117,29 @@ func TestReadableReason(t *testing.T) {
 	}
 	if got := readableReason("503 Service Unavailable"); got != "503 Service Unavailable" {
 		t.Errorf("a SIP status was rewritten: %q", got)
+	}
+}
+
+// Without --config, the agent's configuration in the default place is
+// used (how the autostart entry starts an installed phone); without one,
+// the demo.
+func TestDefaultConfig(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", home)
+	if f, err := parseFlags(nil); err != nil || f.config != "" {
+		t.Fatalf("no configuration: %q, %v; want the demo", f.config, err)
+	}
+	def := filepath.Join(home, "recphone", "recphone.toml")
+	if err := os.MkdirAll(filepath.Dir(def), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(def, []byte("[account]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := parseFlags(nil); err != nil || f.config != def {
+		t.Fatalf("got %q, %v; want %s", f.config, err, def)
+	}
+	if f, err := parseFlags([]string{"--config", "/x.toml"}); err != nil || f.config != "/x.toml" {
+		t.Fatalf("--config given: %q, %v", f.config, err)
 	}
 }

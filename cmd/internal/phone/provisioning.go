@@ -172,6 +172,15 @@ func (p *Phone) CurrentPolicy() policy.Resolved {
 	return p.Policy
 }
 
+// CallPolicy is the recording policy callID is recorded under: the one in
+// force when it started (a profile update applies from the next call).
+func (p *Phone) CallPolicy(callID string) policy.Resolved {
+	if r := p.Recorder(); r != nil {
+		return r.PolicyOf(callID)
+	}
+	return p.CurrentPolicy()
+}
+
 // ErrNotProvisioned is the status asked of a phone without a provisioning
 // server.
 var ErrNotProvisioned = errors.New("provisioning: no provisioning_url in the administrator's policy")

@@ -23,7 +23,7 @@ import (
 // on one cache folder.
 type provRig struct {
 	t        *testing.T
-	nginx    *provisiontest.Nginx
+	nginx    *provisiontest.Server
 	pki      *siptest.PKI
 	srs      [2]string          // the SRSs' URIs
 	ended    [2]chan srs.Event  // each SRS's finished recordings

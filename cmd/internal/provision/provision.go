@@ -80,11 +80,11 @@ type Provisioner struct {
 	source   string // the expanded URL
 	interval time.Duration
 	dir      string
-	user     string
-	password string
 	client   *http.Client
-	check    func(*policy.AdminFile) error
-	log      *slog.Logger
+	// hasCredentials: provisioning_user and provisioning_password are set.
+	hasCredentials bool
+	check          func(*policy.AdminFile) error
+	log            *slog.Logger
 
 	mu     sync.Mutex
 	status Status
@@ -113,7 +113,7 @@ func Expand(template string, v Vars) string {
 func New(opts Options) (*Provisioner, error) {
 	s := opts.Settings
 	p := &Provisioner{source: Expand(s.URL, opts.Vars), interval: DefaultInterval, dir: opts.Dir,
-		user: s.User, password: s.Password, check: opts.Check, log: opts.Logger}
+		check: opts.Check, log: opts.Logger}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -155,7 +155,12 @@ func New(opts Options) (*Provisioner, error) {
 		}
 		conf.Certificates = []tls.Certificate{cert}
 	}
-	p.client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: conf, ForceAttemptHTTP2: true}}
+	var transport http.RoundTripper = &http.Transport{TLSClientConfig: conf, ForceAttemptHTTP2: true}
+	if s.User != "" {
+		transport = newAuthTransport(transport, u.Host, s.User, s.Password)
+		p.hasCredentials = true
+	}
+	p.client = &http.Client{Timeout: 15 * time.Second, Transport: transport, CheckRedirect: checkRedirect}
 	if p.dir == "" {
 		if p.dir, err = DefaultDir(); err != nil {
 			return nil, err
@@ -215,9 +220,6 @@ func (p *Provisioner) fetch(ctx context.Context) (*policy.AdminFile, error) {
 	if etag != "" && have {
 		req.Header.Set("If-None-Match", etag)
 	}
-	if p.user != "" {
-		req.SetBasicAuth(p.user, p.password)
-	}
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("provisioning: %s: %w", p.source, describe(err))
@@ -229,6 +231,10 @@ func (p *Provisioner) fetch(ctx context.Context) (*policy.AdminFile, error) {
 		p.status.FetchedAt, p.status.FromCache = time.Now().UTC(), false
 		p.mu.Unlock()
 		return nil, nil
+	case resp.StatusCode == http.StatusUnauthorized && p.hasCredentials:
+		return nil, fmt.Errorf("provisioning: %s: the server answered %s: it refused provisioning_user and provisioning_password", p.source, resp.Status)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, fmt.Errorf("provisioning: %s: the server answered %s: it asks for credentials (provisioning_user, provisioning_password)", p.source, resp.Status)
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("provisioning: %s: the server answered %s", p.source, resp.Status)
 	}
@@ -251,11 +257,11 @@ func (p *Provisioner) fetch(ctx context.Context) (*policy.AdminFile, error) {
 		p.body, p.status.ChangedAt, p.status.Locked, p.status.FromCache = body, now, prof.LockedKeys(), false
 	}
 	p.mu.Unlock()
+	if err := p.saveProfile(); err != nil { // the ETag may be new even when the bytes are not
+		p.log.Warn("provisioned profile not cached", "err", err)
+	}
 	if same {
 		return nil, nil
-	}
-	if err := p.saveProfile(body); err != nil {
-		p.log.Warn("provisioned profile not cached", "err", err)
 	}
 	return prof, nil
 }
@@ -291,38 +297,43 @@ func describe(err error) error {
 	return err
 }
 
+// cached is the last good profile as kept on disk: the profile carries
+// the URL it came from, so a failed fetch from another URL (whose status
+// is saved all the same) never makes it that URL's.
+type cached struct {
+	Source    string    `json:"source"`
+	ETag      string    `json:"etag,omitempty"`
+	FetchedAt time.Time `json:"fetched_at,omitzero"`
+	ChangedAt time.Time `json:"changed_at,omitzero"`
+	Profile   string    `json:"profile"` // as received
+}
+
 // Cached is the last good profile from the disk when it came from this
 // source, or nil when there is none. A cached profile that no longer
 // passes Check is not used.
 func (p *Provisioner) Cached() (*policy.AdminFile, error) {
-	var st Status
-	raw, err := os.ReadFile(filepath.Join(p.dir, statusFile))
+	var c cached
+	raw, err := os.ReadFile(filepath.Join(p.dir, profileFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("provisioning cache: %w", err)
 	}
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, fmt.Errorf("provisioning cache: %s: %w", statusFile, err)
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("provisioning cache: %s: %w", profileFile, err)
 	}
-	if st.Source != p.source {
+	if c.Source != p.source {
 		return nil, nil // another agent's, or another server's
 	}
-	body, err := os.ReadFile(filepath.Join(p.dir, profileFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("provisioning cache: %w", err)
-	}
+	body := []byte(c.Profile)
 	prof, err := p.accept(body)
 	if err != nil {
 		return nil, fmt.Errorf("provisioning cache: %w", err)
 	}
 	p.mu.Lock()
 	p.body = body
-	p.status.ETag, p.status.FetchedAt, p.status.ChangedAt = st.ETag, st.FetchedAt, st.ChangedAt
+	p.status.ETag, p.status.FetchedAt, p.status.ChangedAt = c.ETag, c.FetchedAt, c.ChangedAt
 	p.status.Locked, p.status.FromCache = prof.LockedKeys(), true
 	p.mu.Unlock()
 	return prof, nil
@@ -333,8 +344,7 @@ func (p *Provisioner) Cached() (*policy.AdminFile, error) {
 // interval away: the phone fetched at start.
 func (p *Provisioner) Run(ctx context.Context, apply func(*policy.AdminFile), failed func(error)) {
 	for {
-		jitter := time.Duration(rand.Int64N(int64(p.interval)/5+1)) - p.interval/10
-		t := time.NewTimer(p.interval + jitter)
+		t := time.NewTimer(jittered(p.interval))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -355,13 +365,29 @@ func (p *Provisioner) Run(ctx context.Context, apply func(*policy.AdminFile), fa
 	}
 }
 
+// jittered is interval ±10%, drawn uniformly: 500 phones started in the
+// same minute spread their fetches over a fifth of the interval.
+func jittered(interval time.Duration) time.Duration {
+	return interval - interval/10 + time.Duration(rand.Int64N(int64(interval)/5+1))
+}
+
 const (
-	profileFile = "profile.toml"
+	profileFile = "profile.json"
 	statusFile  = "status.json"
 )
 
-func (p *Provisioner) saveProfile(body []byte) error {
-	return writeFile(p.dir, profileFile, body)
+// saveProfile keeps the profile in force, with its source, for the next
+// start.
+func (p *Provisioner) saveProfile() error {
+	p.mu.Lock()
+	c := cached{Source: p.source, ETag: p.status.ETag, FetchedAt: p.status.FetchedAt,
+		ChangedAt: p.status.ChangedAt, Profile: string(p.body)}
+	p.mu.Unlock()
+	raw, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(p.dir, profileFile, append(raw, '\n'))
 }
 
 func (p *Provisioner) saveStatus() error {
