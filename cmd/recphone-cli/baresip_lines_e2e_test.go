@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/recphone/recphone/audio/dsp"
+	"github.com/recphone/recphone/audio/wav"
+	"github.com/recphone/recphone/callengine/media"
+	"github.com/recphone/recphone/callengine/siptest"
+	"github.com/recphone/recphone/recording/srs"
+)
+
+// farEnd is a baresip the agent talks to, and what reached its RTP ports.
+type farEnd struct {
+	*siptest.Baresip
+	wire *siptest.Capture
+}
+
+// startFarEnd starts a baresip playing a tone of hz, answering with PCMU
+// only, with its RTP on the ten ports from rtpBase, captured; registered
+// at proxy (sending every request through it) unless proxy is nil.
+func startFarEnd(t *testing.T, proxy *siptest.Kamailio, user string, hz float64, rtpBase int) farEnd {
+	t.Helper()
+	o := siptest.BaresipOptions{User: user, ToneHz: hz, Codecs: "PCMU", RTPPorts: fmt.Sprintf("%d-%d", rtpBase, rtpBase+9)}
+	if proxy != nil {
+		o.Registrar, o.Password = proxy.Addr, proxy.Password(user)
+	}
+	wire := siptest.CaptureUDP(t, rtpBase, rtpBase+9)
+	b := siptest.StartBaresip(t, o)
+	if proxy != nil {
+		b.AwaitLog(t, 10*time.Second, "200 OK") // its REGISTER answered
+	}
+	return farEnd{b, wire}
+}
+
+// heard is what arrived at the baresip's RTP ports so far: the PCMU
+// payloads of the RTP packets on their way to it, decoded in arrival
+// order. It is judged on the wire because baresip 1.0's own dump of what
+// it decoded stops at the first re-INVITE (a hold) while its receive rate
+// stays at 64 kbit/s.
+func (f farEnd) heard() []int16 {
+	dec, err := media.NewDecoder(media.PCMU)
+	if err != nil {
+		panic(err)
+	}
+	var out []int16
+	frame := make([]int16, dec.FrameSamples())
+	for _, p := range f.wire.PayloadsTo() {
+		var pkt rtp.Packet
+		if pkt.Unmarshal(p) != nil || pkt.Version != 2 || pkt.PayloadType != 0 {
+			continue // RTCP and anything else
+		}
+		n, _ := dec.Decode(frame, pkt.Payload)
+		out = append(out, frame[:n]...)
+	}
+	return out
+}
+
+// stretch is a wall-clock span of a call, judged in its recording.
+type stretch struct{ from, to time.Time }
+
+// recorded is the part of a recording's label WAV (rs.Time is its first
+// sample) within s, trimmed by 300 ms at each end for the changes to settle.
+func recorded(t *testing.T, rs srs.Event, label string, s stretch) []int16 {
+	t.Helper()
+	samples, _, err := wav.ReadFile(filepath.Join(rs.Dir, "label-"+label+".wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(w time.Time) int { return max(0, min(len(samples), int(w.Sub(rs.Time).Seconds()*8000))) }
+	a, b := at(s.from.Add(300*time.Millisecond)), at(s.to.Add(-300*time.Millisecond))
+	if b-a < 4000 {
+		t.Fatalf("label %s of %s holds %.2f s of the %v stretch", label, rs.RSID, float64(b-a)/8000, s.to.Sub(s.from))
+	}
+	return samples[a:b]
+}
+
+// assertStopped checks that a held baresip got no more of the tone: what
+// it received since at (its dump's length when the hold was answered),
+// past the half second that was on its way, holds none of it. A held call
+// sends nothing, so little or nothing arrives.
+func assertStopped(t *testing.T, what string, f farEnd, at int, tone float64) {
+	t.Helper()
+	got := f.heard()
+	if len(got) <= at+4000 {
+		return
+	}
+	if _, heard := tonesIn(got[at+4000:], nil, []float64{tone}); heard != "" {
+		t.Errorf("%s: %.2f s arrived after the hold: %s", what, float64(len(got)-at)/8000, heard)
+	}
+}
+
+// assertRecorded checks a stretch of a recording: the tone (0: silence)
+// holds most of its power.
+func assertRecorded(t *testing.T, what string, s []int16, tone float64) {
+	t.Helper()
+	if tone == 0 {
+		if rms := dsp.RMS(s); rms > 50 {
+			t.Errorf("%s: RMS %.0f, want silence", what, rms)
+		}
+		return
+	}
+	rms := dsp.RMS(s)
+	if sh := 2 * dsp.Goertzel(s, tone, 8000) / (rms*rms + 1); sh < 0.5 {
+		t.Errorf("%s: %.0f Hz is %.0f%% of it (RMS %.0f), want most", what, tone, sh*100, rms)
+	}
+}
+
+// Two lines against two baresips, both calls through kamailio and both
+// recorded: the agent (440 Hz) calls bob (1000 Hz); carol (700 Hz) calls
+// the agent, who answers, which holds bob. Bob's received audio loses the
+// agent for the hold and gets it back on the swap; carol hears the agent
+// while bob is held and not after the swap. Each call's own recording
+// holds the agent's tone and its party's exactly while it was focused,
+// and silence while it was held.
+func TestTwoLinesWithBaresipsThroughKamailio(t *testing.T) {
+	proxy := siptest.StartKamailio(t)
+	server, events := referenceSRS(t)
+	bob := startFarEnd(t, proxy, "bob", 1000, 21000)
+	carol := startFarEnd(t, proxy, "carol", 700, 21100)
+	agent := startCLI(t, 440, fmt.Sprintf("[account]\naor = \"sip:alice@127.0.0.1\"\nregistrar = %q\npassword = %q\n[recording]\nsrs = [%q]\n",
+		proxy.Addr, proxy.Password("alice"), fmt.Sprintf("sip:srs@%s;transport=tcp", server.Addr())))
+	agent.expectSeen(10*time.Second, "registration", map[string]any{"state": "registered"})
+
+	agent.send("dial bob")
+	if ev := agent.expect(10*time.Second, "call", map[string]any{"state": "answered", "id": "1"}); !strings.HasPrefix(fmt.Sprint(ev["remote"]), "sip:bob@127.0.0.1") {
+		t.Fatalf("the agent reached %v, not bob", ev["remote"])
+	}
+	rs1 := waitSRSEvent(t, events, srs.EventStarted)
+	var focused1, held1, focused2 stretch
+	focused1.from = time.Now()
+	awaitTones(t, "bob, the agent's only call", bob.heard, 1.5, []float64{440}, nil)
+	agent.hears(t, "the agent, talking to bob", 1, []float64{1000}, []float64{700})
+	focused1.to = time.Now()
+
+	carol.Command(t, "/dial sip:alice@127.0.0.1")
+	agent.expect(10*time.Second, "call", map[string]any{"state": "incoming", "id": "2", "remote": "sip:carol@127.0.0.1"})
+	agent.send("answer 2")
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "held", "id": "1"})
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "answered", "id": "2"})
+	held1.from, focused2.from = time.Now(), time.Now()
+	rs2 := waitSRSEvent(t, events, srs.EventStarted)
+	heldAt := len(bob.heard())
+	awaitTones(t, "carol, while bob is held", carol.heard, 1.5, []float64{440}, nil)
+	agent.hears(t, "the agent, talking to carol", 1, []float64{700}, []float64{1000})
+	// Two seconds more of carol's call while bob is held.
+	waitGrown(t, "carol's received audio", carol.heard, len(carol.heard()), 2)
+	assertStopped(t, "bob, held", bob, heldAt, 440)
+	held1.to, focused2.to = time.Now(), time.Now()
+
+	agent.send("focus 1")
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "held", "id": "2"})
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "answered", "id": "1"})
+	focused1b, held2 := stretch{from: time.Now()}, stretch{from: time.Now()}
+	carolHeldAt := len(carol.heard())
+	awaitTones(t, "bob, swapped back", bob.heard, 2, []float64{440}, nil)
+	agent.hears(t, "the agent, back with bob", 1, []float64{1000}, []float64{700})
+	assertStopped(t, "carol, held after the swap", carol, carolHeldAt, 440)
+	focused1b.to, held2.to = time.Now(), time.Now()
+
+	agent.send("hangup 2")
+	agent.expect(10*time.Second, "call", map[string]any{"state": "ended", "id": "2"})
+	agent.send("hangup 1")
+	agent.expect(10*time.Second, "call", map[string]any{"state": "ended", "id": "1"})
+	for range 2 {
+		waitSRSEvent(t, events, srs.EventEnded)
+	}
+	for _, c := range []struct {
+		what  string
+		rs    srs.Event
+		label string
+		s     stretch
+		tone  float64
+	}{
+		{"bob's recording, focused: the agent", rs1, "1", focused1, 440},
+		{"bob's recording, focused: bob", rs1, "2", focused1, 1000},
+		{"bob's recording, held: the agent", rs1, "1", held1, 0},
+		{"bob's recording, held: bob", rs1, "2", held1, 0},
+		{"bob's recording, swapped back: the agent", rs1, "1", focused1b, 440},
+		{"bob's recording, swapped back: bob", rs1, "2", focused1b, 1000},
+		{"carol's recording, focused: the agent", rs2, "1", focused2, 440},
+		{"carol's recording, focused: carol", rs2, "2", focused2, 700},
+		{"carol's recording, held: the agent", rs2, "1", held2, 0},
+		{"carol's recording, held: carol", rs2, "2", held2, 0},
+	} {
+		assertRecorded(t, c.what, recorded(t, c.rs, c.label, c.s), c.tone)
+	}
+}
