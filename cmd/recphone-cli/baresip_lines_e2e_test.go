@@ -192,3 +192,62 @@ func TestTwoLinesWithBaresipsThroughKamailio(t *testing.T) {
 		assertRecorded(t, c.what, recorded(t, c.rs, c.label, c.s), c.tone)
 	}
 }
+
+// A three-way conference of the agent (440 Hz) with baresips bob (1000 Hz)
+// and carol (700 Hz), recorded with conference = "mixed": each baresip
+// gets the agent's tone and the other's, the agent hears both; after the
+// split carol, kept, gets the agent only. Bob's RS records the conference:
+// label 1 the agent alone, label 2 bob and carol; carol's own RS carries
+// no media meanwhile.
+func TestConferenceWithBaresipsRecordedMixed(t *testing.T) {
+	server, events := referenceSRS(t)
+	bob := startFarEnd(t, nil, "bob", 1000, 21200)
+	carol := startFarEnd(t, nil, "carol", 700, 21300)
+	agent := startCLI(t, 440, fmt.Sprintf("[recording]\nsrs = [%q]\nconference = \"mixed\"\n", fmt.Sprintf("sip:srs@%s;transport=tcp", server.Addr())))
+	agent.send("dial " + bob.URI())
+	agent.expect(10*time.Second, "call", map[string]any{"state": "answered", "id": "1"})
+	rs1 := waitSRSEvent(t, events, srs.EventStarted)
+	agent.send("dial " + carol.URI())
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "held", "id": "1"})
+	agent.expect(10*time.Second, "call", map[string]any{"state": "answered", "id": "2"})
+	rs2 := waitSRSEvent(t, events, srs.EventStarted)
+
+	agent.send("conference 1 2")
+	agent.expect(10*time.Second, "conference", map[string]any{"ids": []string{"1", "2"}})
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "answered", "id": "1"})
+	conf := stretch{from: time.Now()}
+	awaitTones(t, "bob in the conference", bob.heard, 1.5, []float64{440, 700}, []float64{1000})
+	awaitTones(t, "carol in the conference", carol.heard, 1.5, []float64{440, 1000}, []float64{700})
+	agent.hears(t, "the agent in the conference", 1.5, []float64{1000, 700}, []float64{440})
+	conf.to = time.Now()
+
+	agent.send("split 2")
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "held", "id": "1"})
+	agent.expectSeen(10*time.Second, "focus", map[string]any{"id": "2"})
+	split := stretch{from: time.Now()}
+	bobHeldAt := len(bob.heard())
+	awaitTones(t, "carol after the split", carol.heard, 1.5, []float64{440}, []float64{1000})
+	agent.hears(t, "the agent after the split", 1, []float64{700}, []float64{1000})
+	assertStopped(t, "bob, held after the split", bob, bobHeldAt, 440)
+	split.to = time.Now()
+
+	agent.send("hangup 2")
+	agent.expect(10*time.Second, "call", map[string]any{"state": "ended", "id": "2"})
+	agent.send("hangup 1")
+	agent.expect(10*time.Second, "call", map[string]any{"state": "ended", "id": "1"})
+	for range 2 {
+		waitSRSEvent(t, events, srs.EventEnded)
+	}
+	said, heard := recorded(t, rs1, "1", conf), recorded(t, rs1, "2", conf)
+	if missing, extra := tonesIn(said, []float64{440}, []float64{1000, 700}); missing+extra != "" {
+		t.Errorf("the conference recording's label 1 (the agent alone): %s %s", missing, extra)
+	}
+	if missing, extra := tonesIn(heard, []float64{1000, 700}, []float64{440}); missing+extra != "" {
+		t.Errorf("the conference recording's label 2 (bob and carol): %s %s", missing, extra)
+	}
+	assertRecorded(t, "carol's own RS in the conference: the agent", recorded(t, rs2, "1", conf), 0)
+	assertRecorded(t, "carol's own RS in the conference: carol", recorded(t, rs2, "2", conf), 0)
+	assertRecorded(t, "carol's own RS after the split: the agent", recorded(t, rs2, "1", split), 440)
+	assertRecorded(t, "carol's own RS after the split: carol", recorded(t, rs2, "2", split), 700)
+	assertRecorded(t, "bob's RS after the split: bob held", recorded(t, rs1, "2", split), 0)
+}
