@@ -251,3 +251,21 @@ func TestConferenceWithBaresipsRecordedMixed(t *testing.T) {
 	assertRecorded(t, "carol's own RS after the split: carol", recorded(t, rs2, "2", split), 700)
 	assertRecorded(t, "bob's RS after the split: bob held", recorded(t, rs1, "2", split), 0)
 }
+
+// Blind transfer with real parties: the agent calls baresip bob and
+// transfers him to baresip carol; bob follows the REFER (baresip calls
+// the Refer-To target and reports in NOTIFYs), the agent's call ends
+// transferred, and bob and carol hear each other.
+func TestBlindTransferBetweenBaresips(t *testing.T) {
+	bob := startFarEnd(t, nil, "bob", 1000, 21400)
+	carol := startFarEnd(t, nil, "carol", 700, 21500)
+	agent := startCLI(t, 440, "")
+	agent.send("dial " + bob.URI())
+	agent.expect(10*time.Second, "call", map[string]any{"state": "answered", "id": "1"})
+	awaitTones(t, "bob, talking to the agent", bob.heard, 1, []float64{440}, nil)
+	agent.send("transfer 1 " + carol.URI())
+	agent.expect(10*time.Second, "transfer", map[string]any{"id": "1", "status": 200, "done": true, "target": carol.URI()})
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "ended", "id": "1", "reason": "transferred"})
+	awaitTones(t, "bob after the transfer", bob.heard, 1.5, []float64{700}, []float64{440})
+	awaitTones(t, "carol after the transfer", carol.heard, 1.5, []float64{1000}, []float64{440})
+}
