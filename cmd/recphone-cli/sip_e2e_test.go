@@ -17,10 +17,17 @@ import (
 // sipp starts a scenario from testdata against (or waiting for) the phone.
 func sipp(t *testing.T, scenario, remote string, keys map[string]string) *siptest.Process {
 	t.Helper()
+	return sippRun(t, siptest.SIPp{Scenario: scenario, Remote: remote, Keys: keys})
+}
+
+// sippRun is sipp for a run s describes, its Scenario a file in testdata.
+func sippRun(t *testing.T, s siptest.SIPp) *siptest.Process {
+	t.Helper()
 	siptest.RequireSIPp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	t.Cleanup(cancel)
-	p, err := siptest.SIPp{Scenario: filepath.Join("testdata", scenario), Remote: remote, Keys: keys, Timeout: 30 * time.Second}.Start(ctx)
+	s.Scenario, s.Timeout = filepath.Join("testdata", s.Scenario), 30*time.Second
+	p, err := s.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
