@@ -84,8 +84,9 @@ func captureSIP(t *testing.T, addr string) *siptest.Capture {
 
 // The agent as the target of an attended transfer, the transferee played
 // by sipp: an INVITE with Replaces that names no dialog of the agent's
-// (or the agent's own dialog with the tags the wrong way round) gets 481
-// and changes nothing; one naming the agent's answered call with baresip
+// (or the agent's own dialog with the tags the wrong way round) gets 481,
+// one with early-only naming the answered call 486, and they change
+// nothing; one naming the agent's answered call with baresip
 // bob takes it over: answered at once, with audio both ways (sipp echoes
 // the agent's tone back), and bob's call ends replaced with a BYE.
 func TestAgentIsTheTransferTarget(t *testing.T) {
@@ -101,6 +102,9 @@ func TestAgentIsTheTransferTarget(t *testing.T) {
 		if res := waitSIPp(t, sippRun(t, siptest.SIPp{Scenario: "replaces_refused.xml", Remote: at, Keys: map[string]string{"replaces": bad}})); res.ExitCode != 0 {
 			t.Fatalf("Replaces: %s was not refused with 481:\n%s", bad, res.Summary())
 		}
+	}
+	if res := waitSIPp(t, sippRun(t, siptest.SIPp{Scenario: "replaces_busy.xml", Remote: at, Keys: map[string]string{"replaces": d.replaces(true) + ";early-only"}})); res.ExitCode != 0 {
+		t.Fatalf("Replaces early-only of an answered call was not refused with 486:\n%s", res.Summary())
 	}
 	awaitTones(t, "bob, after the refused takeovers", bob.heard, 1, []float64{440}, nil)
 
