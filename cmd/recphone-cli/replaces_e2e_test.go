@@ -86,9 +86,9 @@ func captureSIP(t *testing.T, addr string) *siptest.Capture {
 // by sipp: an INVITE with Replaces that names no dialog of the agent's
 // (or the agent's own dialog with the tags the wrong way round) gets 481,
 // one with early-only naming the answered call 486, and they change
-// nothing; one naming the agent's answered call with baresip
-// bob takes it over: answered at once, with audio both ways (sipp echoes
-// the agent's tone back), and bob's call ends replaced with a BYE.
+// nothing; one naming the agent's answered call with baresip bob takes it
+// over: answered at once, with audio both ways (sipp echoes the agent's
+// tone back), and bob's call ends replaced with a BYE.
 func TestAgentIsTheTransferTarget(t *testing.T) {
 	bob := startFarEnd(t, nil, "bob", 1000, 21600)
 	wire := captureSIP(t, bob.Addr)
