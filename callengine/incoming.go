@@ -61,9 +61,11 @@ func (e *Engine) onNewInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// agent is the target of an attended transfer.
 	var replaced *Call
 	if h := req.GetHeader("Replaces"); h != nil {
-		if replaced = e.replacedBy(h.Value()); replaced == nil {
-			log.Info("refused INVITE replacing no call of ours", "replaces", h.Value())
-			e.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		var code int
+		var reason string
+		if replaced, code, reason = e.replacedBy(h.Value()); replaced == nil {
+			log.Info("refused INVITE with Replaces", "replaces", h.Value(), "code", code)
+			e.respond(req, tx, code, reason)
 			return
 		}
 	}

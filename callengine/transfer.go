@@ -366,9 +366,12 @@ func (c *Call) notifyReferrer(f sipfrag, final bool) {
 // naming one of our dialogs takes it over.
 
 // replacedBy finds the call a Replaces header names: call-id;to-tag (our
-// tag);from-tag (the peer's). An early-only Replaces matches no answered
-// call.
-func (e *Engine) replacedBy(value string) *Call {
+// tag);from-tag (the peer's). When it names none it can take over, it
+// gives the answer refusing the INVITE instead (RFC 3891 §3): 481 for no
+// dialog of ours, and for an early dialog we did not start (the call
+// ringing in rings on); 486 when early-only names an answered call.
+func (e *Engine) replacedBy(value string) (c *Call, code int, reason string) {
+	const noDialog = "Call/Transaction Does Not Exist"
 	callID, rest, _ := strings.Cut(strings.TrimSpace(value), ";")
 	var toTag, fromTag string
 	early := false
@@ -384,19 +387,22 @@ func (e *Engine) replacedBy(value string) *Call {
 		}
 	}
 	if callID == "" || toTag == "" || fromTag == "" {
-		return nil
+		return nil, 481, noDialog
 	}
 	for _, c := range e.Calls() {
 		d := c.dialog()
 		if d == nil || d.CallID() != callID || d.LocalTag() != toTag || d.RemoteTag() != fromTag {
 			continue
 		}
-		if st := c.State(); st == StateEnded || early && (st == StateAnswered || st == StateHeld) {
-			return nil
+		switch st := c.State(); {
+		case st == StateEnded, st == StateIncoming:
+			return nil, 481, noDialog
+		case early && (st == StateAnswered || st == StateHeld):
+			return nil, 486, "Busy Here"
 		}
-		return c
+		return c, 0, ""
 	}
-	return nil
+	return nil, 481, noDialog
 }
 
 // endReplaced ends, once, the call c took over: when c's ACK arrives, or
@@ -417,8 +423,14 @@ func (c *Call) replacedNow() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		c.setEndReason("replaced")
-		if st := c.State(); st != StateAnswered && st != StateHeld {
-			_ = c.Hangup(ctx) // an early dialog: CANCEL or decline
+		if st := c.State(); st == StateCalling || st == StateRinging {
+			// Our early dialog: CANCEL it (RFC 3891 §3).
+			c.stopDialing(487, "replaced")
+			select {
+			case <-c.ended:
+			case <-ctx.Done():
+				c.end(487, "replaced")
+			}
 			return
 		}
 		if d := c.dialog(); d != nil {

@@ -818,8 +818,8 @@ func TestLineListAndButtons(t *testing.T) {
 	r.w.SetFocus("c2")
 	test.Tap(p.conference)
 	r.w.SetConference([]string{"c2", "c1"})
-	if got := rowsText(r.w.Rows()); !strings.Contains(got, "held") && strings.Count(got, "conference") != 2 {
-		t.Errorf("conference rows: %s", got)
+	if got := rowsText(r.w.Rows()); strings.Contains(got, "held") || strings.Count(got, "conference") != 2 {
+		t.Errorf("conference rows: %s, want both calls in the conference and neither held", got)
 	}
 	if !p.swap.Disabled() || !p.transfer.Disabled() || p.split.Disabled() {
 		t.Error("conference: swap/transfer enabled or split disabled")

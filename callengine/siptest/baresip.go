@@ -27,6 +27,8 @@ type Baresip struct {
 	User    string
 	dir     string
 	cmd     *exec.Cmd
+	// console is its cons module's UDP address: commands for Command.
+	console string
 
 	mu  sync.Mutex
 	log []string
@@ -52,6 +54,9 @@ type BaresipOptions struct {
 	NetNS string
 	// IP is the address it listens and sends media on; default 127.0.0.1.
 	IP string
+	// Registrar (host:port) is a proxy it registers with (digest password
+	// Password) and sends every request through as its outbound proxy.
+	Registrar, Password string
 }
 
 // StartBaresip starts baresip on a free loopback port; it is stopped when
@@ -128,6 +133,7 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 // ready (true) or has exited (false).
 func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOptions) (*Baresip, bool) {
 	t.Helper()
+	console := FreePort(t)
 	modules := []string{"module g711.so"}
 	for _, m := range []string{"g722", "opus"} {
 		if strings.Contains(strings.ToLower(o.Codecs), m) {
@@ -141,9 +147,10 @@ func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOption
 		"audio_player aubridge,nil",
 		"audio_alert aubridge,nil",
 		"snd_path " + dumps,
+		"cons_listen " + net.JoinHostPort(o.IP, strconv.Itoa(console)),
 		"rtp_ports " + o.RTPPorts,
 		"module_path /usr/lib/baresip/modules",
-		strings.Join(modules, "\n"), "module aubridge.so", "module aufile.so", "module sndfile.so",
+		strings.Join(modules, "\n"), "module aubridge.so", "module aufile.so", "module sndfile.so", "module cons.so",
 		"module_tmp account.so", "module_app menu.so", "",
 	}, "\n")
 	codecs := strings.Split(o.Codecs, ",")
@@ -153,6 +160,10 @@ func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOption
 		}
 	}
 	account := fmt.Sprintf("<sip:%s@%s>;regint=0;answermode=%s;audio_codecs=%s", o.User, o.IP, o.Answer, strings.Join(codecs, ","))
+	if o.Registrar != "" {
+		account = fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;outbound=\"sip:%s\";regint=300;answermode=%s;audio_codecs=%s",
+			o.User, o.IP, o.Password, o.Registrar, o.Answer, strings.Join(codecs, ","))
+	}
 	if o.MediaEnc != "" {
 		config += "module srtp.so\n"
 		account += ";mediaenc=" + o.MediaEnc
@@ -166,7 +177,7 @@ func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOption
 			t.Fatal(err)
 		}
 	}
-	b := &Baresip{Addr: addr, User: o.User, dir: dir}
+	b := &Baresip{Addr: addr, User: o.User, dir: dir, console: net.JoinHostPort(o.IP, strconv.Itoa(console))}
 	if o.TLSCert != "" {
 		host, port, _ := net.SplitHostPort(addr)
 		p, _ := strconv.Atoi(port)
@@ -233,6 +244,32 @@ func startBaresipOn(t testing.TB, dir, addr, tone, dumps string, o BaresipOption
 // URI is the SIP URI that reaches this baresip.
 func (b *Baresip) URI() string { return fmt.Sprintf("sip:%s@%s", b.User, b.Addr) }
 
+// Command gives baresip a console command, as typed at its menu:
+// "/dial sip:…", "/hangup", "/transfer sip:…". What it did shows in Log.
+func (b *Baresip) Command(t testing.TB, cmd string) {
+	t.Helper()
+	c, err := net.Dial("udp", b.console)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(cmd + "\n")); err != nil {
+		t.Fatalf("baresip console: %v", err)
+	}
+}
+
+// AwaitLog waits until baresip has printed a line holding text.
+func (b *Baresip) AwaitLog(t testing.TB, timeout time.Duration, text string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(b.Log(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("baresip did not print %q within %v", text, timeout)
+		}
+		time.Sleep(50 * time.Millisecond) // polling its output
+	}
+}
+
 // Log returns what baresip printed so far.
 func (b *Baresip) Log() string {
 	b.mu.Lock()
@@ -249,11 +286,7 @@ func (b *Baresip) AwaitReceived(t testing.TB, timeout time.Duration, what string
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		files, _ := filepath.Glob(filepath.Join(b.dir, "dumps", "dump-*-dec.wav"))
-		var samples []int16
-		if len(files) > 0 {
-			samples, _, _ = wav.ReadFile(files[len(files)-1])
-		}
+		samples := b.ReceivedSoFar()
 		if ok(samples) {
 			return samples
 		}
@@ -262,6 +295,17 @@ func (b *Baresip) AwaitReceived(t testing.TB, timeout time.Duration, what string
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ReceivedSoFar is what baresip received in its last call as its dump
+// holds it now (nil before the dump exists).
+func (b *Baresip) ReceivedSoFar() []int16 {
+	files, _ := filepath.Glob(filepath.Join(b.dir, "dumps", "dump-*-dec.wav"))
+	if len(files) == 0 {
+		return nil
+	}
+	samples, _, _ := wav.ReadFile(files[len(files)-1])
+	return samples
 }
 
 // ReceivedAt is Received with the dump's rate: the codec's (16 kHz for

@@ -17,7 +17,7 @@ type Capture struct {
 	fd       int
 	min, max int
 	mu       sync.Mutex
-	payloads [][]byte
+	payloads []datagram
 	done     chan struct{}
 }
 
@@ -64,38 +64,62 @@ func (c *Capture) run(stop chan struct{}) {
 		if ll, ok := from.(*syscall.SockaddrLinklayer); ok && ll.Pkttype == 4 /* PACKET_OUTGOING */ {
 			continue
 		}
-		if p := c.udpPayload(buf[:n]); p != nil {
+		if d, ok := c.udpDatagram(buf[:n]); ok {
 			c.mu.Lock()
-			c.payloads = append(c.payloads, append([]byte(nil), p...))
+			c.payloads = append(c.payloads, d)
 			c.mu.Unlock()
 		}
 	}
 }
 
-// udpPayload is the payload of an Ethernet/IPv4/UDP frame to or from the
-// port range, or nil.
-func (c *Capture) udpPayload(f []byte) []byte {
+// datagram is one captured UDP payload and the port it went to.
+type datagram struct {
+	dst     int
+	payload []byte
+}
+
+// udpDatagram is the payload of an Ethernet/IPv4/UDP frame to or from the
+// port range.
+func (c *Capture) udpDatagram(f []byte) (datagram, bool) {
 	if len(f) < 14+20+8 || binary.BigEndian.Uint16(f[12:14]) != 0x0800 {
-		return nil
+		return datagram{}, false
 	}
 	ip := f[14:]
 	ihl := int(ip[0]&0x0f) * 4
 	if ip[0]>>4 != 4 || ip[9] != syscall.IPPROTO_UDP || ihl < 20 || len(ip) < ihl+8 {
-		return nil
+		return datagram{}, false
 	}
 	udp := ip[ihl:]
 	src, dst := int(binary.BigEndian.Uint16(udp[0:2])), int(binary.BigEndian.Uint16(udp[2:4]))
 	if (src < c.min || src > c.max) && (dst < c.min || dst > c.max) {
-		return nil
+		return datagram{}, false
 	}
-	return udp[8:]
+	return datagram{dst: dst, payload: append([]byte(nil), udp[8:]...)}, true
 }
 
 // Payloads returns the UDP payloads seen so far.
 func (c *Capture) Payloads() [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([][]byte(nil), c.payloads...)
+	out := make([][]byte, len(c.payloads))
+	for i, d := range c.payloads {
+		out[i] = d.payload
+	}
+	return out
+}
+
+// PayloadsTo returns the UDP payloads seen so far that went to a port of
+// the capture's range (not those that came from it).
+func (c *Capture) PayloadsTo() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out [][]byte
+	for _, d := range c.payloads {
+		if d.dst >= c.min && d.dst <= c.max {
+			out = append(out, d.payload)
+		}
+	}
+	return out
 }
 
 // AwaitPayloads waits until n payloads were seen.

@@ -251,3 +251,108 @@ func TestAutoAnswer(t *testing.T) {
 	agent.send("hangup 1")
 	bob.expect(5*time.Second, "call", map[string]any{"state": "ended"})
 }
+
+// DTMF goes to the focused call only: with two lines, the digits typed
+// reach the party the agent talks to, never the held one (each peer's
+// telephone events, in the order they came on its RTP stream).
+func TestDTMFGoesToTheFocusedCall(t *testing.T) {
+	agent := startCLI(t, 440, "")
+	bob := startCLI(t, 0, "[account]\naor = \"sip:bob@127.0.0.1\"\n")
+	carol := startCLI(t, 0, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
+	for i, p := range []*cli{bob, carol} {
+		agent.send(fmt.Sprintf("dial sip:x@127.0.0.1:%d", p.port))
+		p.expect(5*time.Second, "call", map[string]any{"state": "incoming"})
+		p.send("answer")
+		agent.expect(5*time.Second, "call", map[string]any{"state": "answered", "id": fmt.Sprint(i + 1)})
+	}
+	bob.expect(10*time.Second, "call", map[string]any{"state": "held"})
+	digits := func(p *cli, n int) string {
+		var got string
+		for range n {
+			got += fmt.Sprint(p.expect(5*time.Second, "dtmf", nil)["digit"])
+		}
+		return got
+	}
+	agent.send("dtmf 42") // to carol, focused
+	if got := digits(carol, 2); got != "42" {
+		t.Fatalf("carol received %q, want 42", got)
+	}
+	agent.send("focus 1")
+	bob.expect(10*time.Second, "call", map[string]any{"state": "answered"})
+	agent.send("dtmf 7")
+	if got := digits(bob, 1); got != "7" {
+		t.Fatalf("bob's first digit %q, want 7 (the 42 went to him while held?)", got)
+	}
+	agent.send("focus 2")
+	carol.expect(10*time.Second, "call", map[string]any{"state": "answered"})
+	agent.send("dtmf 9")
+	if got := digits(carol, 1); got != "9" {
+		t.Fatalf("carol's digit after 42 is %q, want 9 (the 7 went to her while held?)", got)
+	}
+	agent.send("focus 1")
+	bob.expect(10*time.Second, "call", map[string]any{"state": "answered"})
+	agent.send("dtmf 5")
+	if got := digits(bob, 1); got != "5" {
+		t.Fatalf("bob's digit after 7 is %q, want 5 (the 9 went to him while held?)", got)
+	}
+	agent.send("hangup 2")
+	carol.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+	agent.send("hangup 1")
+	bob.expect(5*time.Second, "call", map[string]any{"state": "ended"})
+}
+
+// transfer ID TARGET with two lines: the held call is blind-transferred
+// by its id while the agent goes on talking to the other. baresip bob
+// follows the REFER to baresip dave, the agent's call 1 ends transferred
+// and bob and dave hear each other; call 2 with carol is untouched.
+func TestBlindTransferOfTheHeldLine(t *testing.T) {
+	bob := startFarEnd(t, nil, "bob", 1000, 21700)
+	carol := startFarEnd(t, nil, "carol", 700, 21800)
+	dave := startFarEnd(t, nil, "dave", 1300, 21900)
+	agent := startCLI(t, 440, "")
+	agent.send("dial " + bob.URI())
+	agent.expect(10*time.Second, "call", map[string]any{"state": "answered", "id": "1"})
+	agent.send("dial " + carol.URI())
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "held", "id": "1"})
+	agent.expect(10*time.Second, "call", map[string]any{"state": "answered", "id": "2"})
+
+	agent.send("transfer 1 " + dave.URI())
+	agent.expect(10*time.Second, "transfer", map[string]any{"id": "1", "status": 200, "done": true, "target": dave.URI()})
+	agent.expectSeen(10*time.Second, "call", map[string]any{"state": "ended", "id": "1", "reason": "transferred"})
+	awaitTones(t, "bob after the transfer", bob.heard, 1.5, []float64{1300}, []float64{440})
+	awaitTones(t, "dave after the transfer", dave.heard, 1.5, []float64{1000}, []float64{440})
+	awaitTones(t, "carol, still talking to the agent", carol.heard, 1.5, []float64{440}, []float64{1000, 1300})
+	agent.send("calls")
+	agent.expect(5*time.Second, "line", map[string]any{"id": "2", "state": "answered", "focused": true})
+	for _, ev := range agent.all() {
+		if ev["event"] == "call" && ev["id"] == "2" && ev["state"] != "answered" && ev["state"] != "calling" && ev["state"] != "ringing" {
+			t.Errorf("call 2 was disturbed by the transfer of call 1: %v", ev)
+		}
+	}
+}
+
+// The default max_calls is 4: four calls ring in as lines 1 to 4, and a
+// fifth caller gets 486 Busy Here (no incoming event for it).
+func TestDefaultMaxCallsIsFour(t *testing.T) {
+	agent := startCLI(t, 0, "")
+	at := fmt.Sprintf("127.0.0.1:%d", agent.port)
+	var callers []*siptest.Process
+	for i := 1; i <= 4; i++ {
+		callers = append(callers, sipp(t, "uac_ringing.xml", at, nil))
+		agent.expect(10*time.Second, "call", map[string]any{"state": "incoming", "id": fmt.Sprint(i)})
+	}
+	if res := waitSIPp(t, sipp(t, "uac_busy.xml", at, nil)); res.ExitCode != 0 {
+		t.Fatalf("the fifth caller did not get 486:\n%s", res.Summary())
+	}
+	for _, ev := range agent.all() {
+		if ev["event"] == "call" && ev["id"] == "5" {
+			t.Errorf("the fifth call became a line: %v", ev)
+		}
+	}
+	for i, c := range callers {
+		agent.send(fmt.Sprintf("reject %d 603", i+1))
+		if res := waitSIPp(t, c); res.ExitCode != 0 {
+			t.Fatalf("caller %d was not declined:\n%s", i+1, res.Summary())
+		}
+	}
+}

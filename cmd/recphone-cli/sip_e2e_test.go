@@ -17,10 +17,17 @@ import (
 // sipp starts a scenario from testdata against (or waiting for) the phone.
 func sipp(t *testing.T, scenario, remote string, keys map[string]string) *siptest.Process {
 	t.Helper()
+	return sippRun(t, siptest.SIPp{Scenario: scenario, Remote: remote, Keys: keys})
+}
+
+// sippRun is sipp for a run s describes, its Scenario a file in testdata.
+func sippRun(t *testing.T, s siptest.SIPp) *siptest.Process {
+	t.Helper()
 	siptest.RequireSIPp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	t.Cleanup(cancel)
-	p, err := siptest.SIPp{Scenario: filepath.Join("testdata", scenario), Remote: remote, Keys: keys, Timeout: 30 * time.Second}.Start(ctx)
+	s.Scenario, s.Timeout = filepath.Join("testdata", s.Scenario), 30*time.Second
+	p, err := s.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,13 +294,20 @@ func TestIncomingOfferlessCall(t *testing.T) {
 // from, and returns its length then.
 func (c *cli) waitHeard(t *testing.T, from int, seconds float64) int {
 	t.Helper()
+	return waitGrown(t, "the speaker", c.speakerNow, from, seconds)
+}
+
+// waitGrown waits until the growing audio now returns holds seconds more
+// than at from, and returns its length then.
+func waitGrown(t *testing.T, what string, now func() []int16, from int, seconds float64) int {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if n := len(c.speakerNow()); n >= from+int(seconds*8000) {
+		if n := len(now()); n >= from+int(seconds*8000) {
 			return n
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the speaker never played %.1f s more", seconds)
+			t.Fatalf("%s never played %.1f s more", what, seconds)
 		}
 		time.Sleep(50 * time.Millisecond) // polling a file the phone writes
 	}
@@ -568,34 +582,48 @@ func TestAttendedTransferThroughKamailio(t *testing.T) {
 }
 
 // hears waits for what c's speaker plays from now on to hold each of
-// present, judged in windows of the given seconds after half a second to
-// settle. A busy machine's concealment can thin a tone for a moment, so a
-// window short of a present tone is followed by the next one, for up to
-// ten seconds of sound; an absent tone in any window judged fails at once.
+// present, as awaitTones judges it.
 func (c *cli) hears(t *testing.T, what string, seconds float64, present, absent []float64) {
 	t.Helper()
-	at := c.waitHeard(t, len(c.speakerNow()), 0.5)
+	awaitTones(t, what, c.speakerNow, seconds, present, absent)
+}
+
+// awaitTones waits for what a growing recording (now returns it so far: a
+// phone's speaker, what a baresip received) holds from now on to hold
+// each of present, judged in windows of the given seconds after half a
+// second to settle. A busy machine's concealment can thin a tone for a
+// moment, so a window short of a present tone is followed by the next
+// one, for up to ten seconds of sound; an absent tone in any window
+// judged fails at once. It returns where the judged sound ended.
+func awaitTones(t *testing.T, what string, now func() []int16, seconds float64, present, absent []float64) int {
+	t.Helper()
+	at := waitGrown(t, what, now, len(now()), 0.5)
 	var short string
 	for tries := 0; float64(tries)*seconds < 10; tries++ {
-		end := c.waitHeard(t, at, seconds)
-		missing, bad := tonesIn(c.speaker()[at:end], present, absent)
+		end := waitGrown(t, what, now, at, seconds)
+		missing, bad := tonesIn(now()[at:end], present, absent)
 		if bad != "" {
 			t.Errorf("%s: %s", what, bad)
-			return
+			return end
 		}
 		if missing == "" {
-			return
+			return end
 		}
 		short, at = missing, end
 	}
 	t.Errorf("%s: %s", what, short)
+	return at
 }
 
 // tonesIn says which of present a stretch of sound lacks a good share of
-// the power for, and which of absent it holds.
+// the power for, and which of absent it holds; silence lacks every tone
+// and holds none.
 func tonesIn(s []int16, present, absent []float64) (missing, heard string) {
 	rms := dsp.RMS(s)
 	if rms < 100 {
+		if len(present) == 0 {
+			return "", ""
+		}
 		return fmt.Sprintf("silence (RMS %.0f)", rms), ""
 	}
 	share := func(f float64) float64 { return 2 * dsp.Goertzel(s, f, 8000) / (rms * rms) }
