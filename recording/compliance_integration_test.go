@@ -84,11 +84,12 @@ func waitReinvitesDone(t *testing.T, call *callengine.Call) {
 // the call is over and the policy decisions seen.
 func awareCaller(t *testing.T, r *rig, pref string, wait time.Duration, during func(call *callengine.Call)) (*siptest.Result, []PolicyEvent) {
 	t.Helper()
-	return awareCallerScenario(t, r, "aware_caller.xml", pref, wait, during)
+	return awareCallerScenario(t, r, "aware_caller.xml", pref, wait, nil, during)
 }
 
-// awareCallerScenario is awareCaller with another scenario.
-func awareCallerScenario(t *testing.T, r *rig, scenario, pref string, wait time.Duration, during func(call *callengine.Call)) (*siptest.Result, []PolicyEvent) {
+// awareCallerScenario is awareCaller with another scenario; ringing, when
+// set, runs before the call is answered.
+func awareCallerScenario(t *testing.T, r *rig, scenario, pref string, wait time.Duration, ringing, during func(call *callengine.Call)) (*siptest.Result, []PolicyEvent) {
 	t.Helper()
 	siptest.RequireSIPp(t)
 	decisions := make(chan PolicyEvent, 32)
@@ -102,6 +103,9 @@ func awareCallerScenario(t *testing.T, r *rig, scenario, pref string, wait time.
 		t.Fatal(err)
 	}
 	in := r.waitCall(10*time.Second, callengine.StateIncoming)
+	if ringing != nil {
+		ringing(in.Call)
+	}
 	if err := in.Call.Answer(); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +225,7 @@ func TestRecordPrefNeverRefusedByPolicy(t *testing.T) {
 func TestPBXPausesAndResumes(t *testing.T) {
 	p := policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, PauseByPBX: true, HonourRecordPref: true}
 	r := newRig(t, p, audio.NewTone(440, 8000))
-	res, decisions := awareCallerScenario(t, r, "aware_caller_pbx.xml", "nopreference", 2500*time.Millisecond, func(call *callengine.Call) {
+	res, decisions := awareCallerScenario(t, r, "aware_caller_pbx.xml", "nopreference", 2500*time.Millisecond, nil, func(call *callengine.Call) {
 		r.waitRecording(10*time.Second, Recording)
 		paused := r.waitRecording(10*time.Second, Paused)
 		if paused.PausedBy != PausedByPBX {
@@ -545,9 +549,12 @@ func TestCorrelationHeadersOnRSInvite(t *testing.T) {
 		SRS:             []string{"sip:srs@127.0.0.1:" + strconv.Itoa(srsProc.LocalPort()) + ";transport=tcp"},
 		MetadataHeaders: []string{"User-to-User", "X-Genesys-CallUUID", "Content-Type", "Via"}, MetadataHeadersOnInvite: true},
 		audio.NewTone(440, 8000))
-	awareCaller(t, r, "nopreference", 200*time.Millisecond, func(*callengine.Call) {
+	// The SRS refuses the RS once it has checked it: waiting for that
+	// before answering keeps the answer's a=record:off from needing a
+	// re-INVITE the scripted caller does not expect.
+	awareCallerScenario(t, r, "aware_caller.xml", "nopreference", 200*time.Millisecond, func(*callengine.Call) {
 		r.waitRecording(10*time.Second, Failed)
-	})
+	}, nil)
 	res, err := srsProc.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)

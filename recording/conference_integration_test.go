@@ -664,7 +664,7 @@ func TestRemotePartyChangesWithinTheRecording(t *testing.T) {
 			}
 		}
 	})
-	awareCallerScenario(t, r, "caller_transferred_by_pbx.xml", "", 1500*time.Millisecond, nil)
+	awareCallerScenario(t, r, "caller_transferred_by_pbx.xml", "", 1500*time.Millisecond, nil, nil)
 	var at time.Time
 	select {
 	case at = <-changed:
