@@ -511,9 +511,8 @@ func (s *Session) ProcessFrame(mic, speaker []int16) {
 	}
 	p := s.params.Load()
 	s.sendFrame(p, mic)
-	now := time.Now()
-	s.receiveTick(now)
-	s.playFrame(p, speaker, now)
+	s.receiveTick()
+	s.playFrame(p, speaker)
 }
 
 // rxOwner says who reads the RTP socket.
@@ -538,7 +537,7 @@ const maxDrain = 32
 // go (its blocking read is cut short by a past deadline), the following
 // ones read what has arrived, without blocking, stamped with the kernel's
 // arrival time.
-func (s *Session) receiveTick(now time.Time) {
+func (s *Session) receiveTick() {
 	if s.rxIO == nil {
 		return
 	}
@@ -553,6 +552,7 @@ func (s *Session) receiveTick(now time.Time) {
 	case toClock:
 		return
 	}
+	now := time.Now()
 	for range maxDrain {
 		n, from, at, ok, err := s.rxIO.recvInto(s.tickBuf[:])
 		if err != nil {
@@ -734,9 +734,7 @@ func (s *Session) dtmfFrame(p *params, sending bool, samples uint32) bool {
 	return true
 }
 
-// playFrame fills speaker with the frame the jitter buffer plays at now,
-// the tick.
-func (s *Session) playFrame(p *params, speaker []int16, now time.Time) {
+func (s *Session) playFrame(p *params, speaker []int16) {
 	if !p.dir.Receives() {
 		clear(speaker)
 		if s.wasPlaying {
@@ -749,7 +747,7 @@ func (s *Session) playFrame(p *params, speaker []int16, now time.Time) {
 	}
 	s.wasPlaying = true
 	s.rxMu.Lock()
-	n, st := s.jb.Pop(s.pop[:], now)
+	n, st := s.jb.Pop(s.pop[:])
 	next := 0
 	if st == jitter.Lost {
 		next = s.jb.Next(s.next[:])
