@@ -145,13 +145,7 @@ func conferenceOfThree(t *testing.T, bobExtra, carolExtra string) (agent, bob, c
 	agent = startCLI(t, 700, "")
 	bob = startCLI(t, 440, "[account]\naor = \"sip:bob@127.0.0.1\"\n"+bobExtra)
 	carol = startCLI(t, 1000, "[account]\naor = \"sip:carol@127.0.0.1\"\n"+carolExtra)
-	for i, p := range []*cli{bob, carol} {
-		agent.send(fmt.Sprintf("dial sip:x@127.0.0.1:%d", p.port))
-		p.expect(5*time.Second, "call", map[string]any{"state": "incoming"})
-		p.send("answer")
-		agent.expect(5*time.Second, "call", map[string]any{"state": "answered", "id": fmt.Sprint(i + 1)})
-	}
-	bob.expect(10*time.Second, "call", map[string]any{"state": "held"})
+	dialBoth(agent, bob, carol)
 	agent.send("conference 1 2")
 	agent.expect(10*time.Second, "conference", map[string]any{})
 	bob.expect(10*time.Second, "call", map[string]any{"state": "answered"})
@@ -259,13 +253,7 @@ func TestDTMFGoesToTheFocusedCall(t *testing.T) {
 	agent := startCLI(t, 440, "")
 	bob := startCLI(t, 0, "[account]\naor = \"sip:bob@127.0.0.1\"\n")
 	carol := startCLI(t, 0, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
-	for i, p := range []*cli{bob, carol} {
-		agent.send(fmt.Sprintf("dial sip:x@127.0.0.1:%d", p.port))
-		p.expect(5*time.Second, "call", map[string]any{"state": "incoming"})
-		p.send("answer")
-		agent.expect(5*time.Second, "call", map[string]any{"state": "answered", "id": fmt.Sprint(i + 1)})
-	}
-	bob.expect(10*time.Second, "call", map[string]any{"state": "held"})
+	dialBoth(agent, bob, carol)
 	digits := func(p *cli, n int) string {
 		var got string
 		for range n {
@@ -277,23 +265,20 @@ func TestDTMFGoesToTheFocusedCall(t *testing.T) {
 	if got := digits(carol, 2); got != "42" {
 		t.Fatalf("carol received %q, want 42", got)
 	}
-	agent.send("focus 1")
-	bob.expect(10*time.Second, "call", map[string]any{"state": "answered"})
-	agent.send("dtmf 7")
-	if got := digits(bob, 1); got != "7" {
-		t.Fatalf("bob's first digit %q, want 7 (the 42 went to him while held?)", got)
-	}
-	agent.send("focus 2")
-	carol.expect(10*time.Second, "call", map[string]any{"state": "answered"})
-	agent.send("dtmf 9")
-	if got := digits(carol, 1); got != "9" {
-		t.Fatalf("carol's digit after 42 is %q, want 9 (the 7 went to her while held?)", got)
-	}
-	agent.send("focus 1")
-	bob.expect(10*time.Second, "call", map[string]any{"state": "answered"})
-	agent.send("dtmf 5")
-	if got := digits(bob, 1); got != "5" {
-		t.Fatalf("bob's digit after 7 is %q, want 5 (the 9 went to him while held?)", got)
+	// Each swap: the newly focused party gets the next digit, and it is
+	// the first it gets since the last, so none went to it while held.
+	for _, step := range []struct {
+		focus string
+		to    *cli
+		name  string
+		digit string
+	}{{"1", bob, "bob", "7"}, {"2", carol, "carol", "9"}, {"1", bob, "bob", "5"}} {
+		agent.send("focus " + step.focus)
+		step.to.expect(10*time.Second, "call", map[string]any{"state": "answered"})
+		agent.send("dtmf " + step.digit)
+		if got := digits(step.to, 1); got != step.digit {
+			t.Fatalf("%s's next digit is %q, want %s (one went to the held line?)", step.name, got, step.digit)
+		}
 	}
 	agent.send("hangup 2")
 	carol.expect(5*time.Second, "call", map[string]any{"state": "ended"})

@@ -615,6 +615,19 @@ func awaitTones(t *testing.T, what string, now func() []int16, seconds float64, 
 	return at
 }
 
+// dialBoth has the agent call bob (line 1) and then carol (line 2), each
+// answering; dialling the second holds the first, and bob is told.
+func dialBoth(agent, bob, carol *cli) {
+	agent.t.Helper()
+	for i, p := range []*cli{bob, carol} {
+		agent.send(fmt.Sprintf("dial sip:x@127.0.0.1:%d", p.port))
+		p.expect(5*time.Second, "call", map[string]any{"state": "incoming"})
+		p.send("answer")
+		agent.expect(5*time.Second, "call", map[string]any{"state": "answered", "id": fmt.Sprint(i + 1)})
+	}
+	bob.expect(10*time.Second, "call", map[string]any{"state": "held"})
+}
+
 // tonesIn says which of present a stretch of sound lacks a good share of
 // the power for, and which of absent it holds; silence lacks every tone
 // and holds none.
@@ -648,13 +661,7 @@ func TestThreeWayConference(t *testing.T) {
 	agent := startCLI(t, 700, "")
 	bob := startCLI(t, 440, "[account]\naor = \"sip:bob@127.0.0.1\"\n")
 	carol := startCLI(t, 1000, "[account]\naor = \"sip:carol@127.0.0.1\"\n")
-	for i, p := range []*cli{bob, carol} {
-		agent.send(fmt.Sprintf("dial sip:x@127.0.0.1:%d", p.port))
-		p.expect(5*time.Second, "call", map[string]any{"state": "incoming"})
-		p.send("answer")
-		agent.expect(5*time.Second, "call", map[string]any{"state": "answered", "id": fmt.Sprint(i + 1)})
-	}
-	bob.expect(10*time.Second, "call", map[string]any{"state": "held"}) // for the call to carol
+	dialBoth(agent, bob, carol)
 	agent.send("conference 1 2")
 	agent.expect(10*time.Second, "conference", map[string]any{})
 	bob.expect(10*time.Second, "call", map[string]any{"state": "answered"})
