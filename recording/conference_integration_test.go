@@ -826,7 +826,10 @@ func tonedFrames(s []int16, f float64) []bool {
 // stepNear finds, within a second of want, the position (from start)
 // where the sound starts (or stops) most clearly: the largest difference
 // of the toned share over 300 ms after and before it. A frame the busy
-// machine's tone device skipped does not make a step.
+// machine's tone device skipped does not make a step. Only positions in
+// the file are candidates: a sound there from the first frame starts at 0
+// (before the file there is nothing, not a silence the step could be
+// placed in).
 func stepNear(frames []bool, start, want time.Time, starts bool) time.Duration {
 	const side = 15 // frames: 300 ms
 	frac := func(a, b int) float64 {
@@ -843,8 +846,8 @@ func stepNear(frames []bool, start, want time.Time, starts bool) time.Duration {
 		return float64(n) / float64(b-a)
 	}
 	centre := int(want.Sub(start) / frameDur)
-	best, bestAt := -2.0, centre
-	for k := centre - 50; k <= centre+50; k++ {
+	best, bestAt := -2.0, max(0, centre)
+	for k := max(0, centre-50); k <= min(len(frames), centre+50); k++ {
 		d := frac(k, k+side) - frac(k-side, k)
 		if !starts {
 			d = -d
