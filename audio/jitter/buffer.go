@@ -7,10 +7,14 @@
 // reordering, duplicates and multi-frame packets all fall out of slotting
 // frames by timestamp. Its target delay follows the measured arrival jitter
 // (RFC 3550 interarrival jitter plus a peak detector for delay spikes that the
-// smoothed estimate reacts to too slowly) with one frame of headroom, so
-// audio from a calm network plays one to two frames after it arrives. It grows at
-// once when the network gets worse and shrinks one frame at a time when it
-// calms down. The target is capped (MaxTarget, 200 ms): a gap longer than
+// smoothed estimate reacts to too slowly). When the caller says when each
+// tick plays (Pop's now), the buffer also learns how long each frame waited
+// for its tick, which says where in the 20 ms cycle packets land: a calm
+// network whose packets come clear of the tick plays each frame at the
+// first tick after it arrives (a one-frame target, 0-20 ms of waiting).
+// Without that knowledge it keeps one frame of headroom. It grows at
+// once when the network gets worse (a frame that came too late, the buffer
+// running dry) and shrinks one frame at a time when it calms down. The target is capped (MaxTarget, 200 ms): a gap longer than
 // that, such as a stalled process or a network outage, is concealed rather
 // than learnt, so it does not leave the call with a long delay.
 package jitter
@@ -42,13 +46,27 @@ const (
 	peakDecayPackets = 10
 )
 
+// Playout phase: a frame that reached the buffer less than phaseMargin
+// before the tick that played it counts as one that could have missed it
+// (the tick's own scheduling wanders by that much). The worst frame's need
+// is kept for phaseHold pops (10 s), then falls one frame every
+// phaseDecayPops pops down to what frames need now, as the jitter peak
+// does; phaseWarmup frames must be measured on a timeline before it is
+// trusted.
+const (
+	phaseMargin    = 3 * time.Millisecond
+	phaseHold      = 500
+	phaseDecayPops = peakDecayPackets
+	phaseWarmup    = shrinkWindow
+)
+
 // MaxFrameBytes is the largest payload one frame may carry: the largest
 // Opus packet (RFC 6716 §3.4), so a variable-size Opus frame is always one
 // frame when FrameBytes is MaxFrameBytes. G.711 and G.722 use 160 bytes.
 const MaxFrameBytes = 1275
 
 // Config sets the frame geometry and delay bounds. The zero value is 20 ms
-// G.711 at 8 kHz aiming for 40..200 ms of delay, never holding over 400 ms.
+// G.711 at 8 kHz aiming for 20..200 ms of delay, never holding over 400 ms.
 type Config struct {
 	// ClockRate is the RTP clock rate in Hz (8000).
 	ClockRate int
@@ -57,7 +75,7 @@ type Config struct {
 	// FrameBytes is the payload size of one frame (160 for G.711). A packet
 	// carrying a multiple of it is split into that many frames.
 	FrameBytes int
-	// MinDelay is the smallest target delay (40 ms).
+	// MinDelay is the smallest target delay (20 ms: the frame played next).
 	MinDelay time.Duration
 	// MaxDelay bounds the delay; older audio is dropped to stay under it
 	// (400 ms, at most Capacity-2 frames).
@@ -82,7 +100,7 @@ func (c Config) withDefaults() Config {
 		c.FrameBytes = min(c.FrameSamples, MaxFrameBytes)
 	}
 	if c.MinDelay <= 0 {
-		c.MinDelay = 40 * time.Millisecond
+		c.MinDelay = 20 * time.Millisecond
 	}
 	if c.MaxDelay <= 0 {
 		c.MaxDelay = 400 * time.Millisecond
@@ -163,10 +181,11 @@ const (
 )
 
 type slot struct {
-	fi   int64
-	used bool
-	n    uint16
-	data [MaxFrameBytes]byte
+	fi      int64
+	used    bool
+	n       uint16
+	arrival time.Time
+	data    [MaxFrameBytes]byte
 }
 
 // Buffer is an adaptive jitter buffer. It is not safe for concurrent use:
@@ -211,7 +230,14 @@ type Buffer struct {
 	winStart    time.Time
 	peak        float64
 	peakAt      time.Time
+	netNeed     int // frames the measured jitter asks for
 	target      int // frames
+
+	// playout phase, in frames (see measurePhase)
+	phaseFrames int   // frames measured on this timeline
+	phasePeak   int   // the target the worst recent frame needed
+	phasePeakAt int64 // pop it was seen at
+	lateAt      int64 // pop of the last growth for a frame too late
 
 	stats Stats
 }
@@ -296,6 +322,7 @@ func (b *Buffer) Push(seq uint16, ts, ssrc uint32, payload []byte, arrival time.
 		}
 		b.farLate = 0
 		b.stats.Late++
+		b.tooLate()
 		b.estimate(ts, arrival)
 		return
 	case ahead >= int64(Capacity):
@@ -339,6 +366,7 @@ func (b *Buffer) Push(seq uint16, ts, ssrc uint32, payload []byte, arrival time.
 		}
 		s.fi = f
 		s.used = true
+		s.arrival = arrival
 		s.n = uint16(copy(s.data[:], chunk))
 		b.count++
 		if f > b.newestFI {
@@ -407,6 +435,8 @@ func (b *Buffer) resync(seq uint16, ts, ssrc uint32, arrival time.Time) {
 	b.haveTransit = false
 	b.ref = arrival
 	b.winStart = arrival
+	// Where packets land in the tick cycle is the sender's, learnt again.
+	b.phaseFrames, b.phasePeak, b.lateAt = 0, 0, 0
 }
 
 // estimate updates the RFC 3550 jitter and the delay-spike peak detector and
@@ -466,13 +496,57 @@ func (b *Buffer) estimate(ts uint32, arrival time.Time) {
 		}
 	}
 
-	// One frame of headroom over what the network needs: a calm network
-	// (need under a frame) gets a target of two frames, the one played
-	// next and the one behind it, so each frame plays 20-40 ms after it
-	// arrives.
 	need := max(b.peak, 3*b.jitter)
-	t := int(math.Ceil(need/fs-1e-9)) + 1
+	b.netNeed = int(math.Ceil(need/fs - 1e-9))
+	b.retarget()
+}
+
+// retarget sets the target from what the network needs and, once known,
+// where in the tick cycle frames land. Not knowing that, it keeps one frame
+// of headroom: a calm network gets two frames, the one played next and the
+// one behind it, so each frame plays 20-40 ms after it arrives. Knowing
+// that frames come clear of their tick, the frame played next is enough.
+func (b *Buffer) retarget() {
+	t := b.netNeed + 1
+	if b.phaseFrames >= phaseWarmup {
+		t = max(b.netNeed, b.phasePeak)
+	}
 	b.target = min(b.maxTarget, max(b.minFrames, t))
+}
+
+// measurePhase learns from a frame played at a tick: it waited waited in
+// the buffer, which held depth frames from it on. Had the buffer been k
+// frames shallower it would have played k ticks sooner, still in time while
+// it waited over phaseMargin more than those k frames; so the depth it
+// needed is depth minus the whole frames it waited (one more than depth
+// when it came within the margin of its tick).
+func (b *Buffer) measurePhase(depth int, waited time.Duration) {
+	spare := -1
+	if waited >= phaseMargin {
+		spare = int((waited - phaseMargin) / b.frameDur)
+	}
+	need := max(1, depth-spare)
+	b.phaseFrames++
+	switch {
+	case need >= b.phasePeak:
+		b.phasePeak, b.phasePeakAt = need, b.pops
+	case b.pops-b.phasePeakAt > phaseHold && b.pops%phaseDecayPops == 0:
+		b.phasePeak--
+	}
+	b.retarget()
+}
+
+// tooLate grows the target by a frame at once when a frame missed its tick
+// (it came after it, or the buffer ran dry) while the phase was trusted.
+// A burst of late frames (the backlog of a stall) grows it once per
+// growInterval: an outage is concealed, not learnt.
+func (b *Buffer) tooLate() {
+	if b.phaseFrames < phaseWarmup || (b.lateAt != 0 && b.pops-b.lateAt < growInterval) {
+		return
+	}
+	b.lateAt = b.pops
+	b.phasePeak, b.phasePeakAt = max(b.phasePeak, b.target+1), b.pops
+	b.retarget()
 }
 
 // advanceTo moves playout to fi, discarding buffered frames before it.
@@ -505,8 +579,10 @@ func (b *Buffer) advanceTo(fi int64) {
 
 // Pop is called once per frame tick. It copies the frame to play into dst
 // (which should hold MaxFrameBytes, at least FrameBytes) and returns its
-// length, or says why there is none.
-func (b *Buffer) Pop(dst []byte) (int, Status) {
+// length, or says why there is none. now is when the tick plays, on the
+// clock Push's arrivals come from; the zero time keeps the buffer from
+// learning the playout phase (one frame of headroom always).
+func (b *Buffer) Pop(dst []byte, now time.Time) (int, Status) {
 	b.pops++
 	switch b.st {
 	case stIdle:
@@ -566,12 +642,16 @@ func (b *Buffer) Pop(dst []byte) (int, Status) {
 		b.count--
 		b.playFI++
 		b.stats.Played++
+		if !now.IsZero() && !s.arrival.IsZero() {
+			b.measurePhase(depth, now.Sub(s.arrival))
+		}
 		return n, Frame
 	}
 	if b.count == 0 {
 		b.st = stDry
 		b.stats.Underruns++
 		b.stats.Concealed++
+		b.tooLate()
 		return 0, Underrun
 	}
 	// Later frames exist. If the gap before them is wider than the target

@@ -41,6 +41,11 @@ func stream(n int, ssrc uint32, seq0 uint16, ts0 uint32, lat func(i int) time.Du
 // simulate runs the packets against a pop clock ticking every 20 ms (offset
 // by 7 ms so arrivals and pops do not coincide) for d.
 func simulate(b *Buffer, pkts []simPkt, d time.Duration) []popResult {
+	return simulateWatching(b, pkts, d, func() {})
+}
+
+// simulateWatching is simulate calling after each pop.
+func simulateWatching(b *Buffer, pkts []simPkt, d time.Duration, after func()) []popResult {
 	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].arrival < pkts[j].arrival })
 	var res []popResult
 	payload := make([]byte, 4*160)
@@ -55,7 +60,7 @@ func simulate(b *Buffer, pkts []simPkt, d time.Duration) []popResult {
 			b.Push(p.seq, p.ts, p.ssrc, payload[:p.frames*160], t0.Add(p.arrival))
 			pi++
 		}
-		n, st := b.Pop(dst)
+		n, st := b.Pop(dst, t0.Add(at))
 		r := popResult{st: st, at: at, delay: b.Delay()}
 		if st == Frame {
 			if n != 160 {
@@ -64,6 +69,7 @@ func simulate(b *Buffer, pkts []simPkt, d time.Duration) []popResult {
 			r.id = binary.BigEndian.Uint32(dst)
 		}
 		res = append(res, r)
+		after()
 	}
 	return res
 }
@@ -87,17 +93,28 @@ func assertIncreasing(t *testing.T, ids []uint32) {
 	}
 }
 
+// wantPlayed checks that all n frames were played but, at most, the one
+// dropped on the way down to a one-frame target.
+func wantPlayed(t *testing.T, b *Buffer, ids []uint32, n int) {
+	t.Helper()
+	if st := b.Stats(); len(ids) != n && (len(ids) != n-1 || st.Dropped != 1) {
+		t.Fatalf("played %d of %d frames, %+v", len(ids), n, st)
+	}
+}
+
 func TestInOrderSteadyDelay(t *testing.T) {
 	b := New(Config{})
 	pkts := stream(500, 1, 100, 1000, func(int) time.Duration { return 30 * time.Millisecond })
 	res := simulate(b, pkts, 10*time.Second+100*time.Millisecond)
 	ids := played(res)
 	assertIncreasing(t, ids)
-	if len(ids) != 500 {
-		t.Fatalf("played %d frames, want 500", len(ids))
-	}
+	wantPlayed(t, b, ids, 500)
+	skipped := 0
 	for i, id := range ids {
-		if id != uint32(i) {
+		if id != uint32(i+skipped) {
+			skipped++
+		}
+		if skipped > 1 || id != uint32(i+skipped) {
 			t.Fatalf("frame %d is %d", i, id)
 		}
 	}
@@ -106,8 +123,8 @@ func TestInOrderSteadyDelay(t *testing.T) {
 		t.Fatalf("unexpected stats %+v", st)
 	}
 	for _, r := range res[10:490] {
-		if r.delay < 20*time.Millisecond || r.delay > 80*time.Millisecond {
-			t.Fatalf("delay %v at %v out of [20,80] ms", r.delay, r.at)
+		if r.delay > 60*time.Millisecond {
+			t.Fatalf("delay %v at %v over 60 ms", r.delay, r.at)
 		}
 	}
 }
@@ -169,9 +186,7 @@ func TestBurstLoss(t *testing.T) {
 	res := simulate(b, kept, 10*time.Second+200*time.Millisecond)
 	ids := played(res)
 	assertIncreasing(t, ids)
-	if len(ids) != len(kept) {
-		t.Fatalf("played %d of %d", len(ids), len(kept))
-	}
+	wantPlayed(t, b, ids, len(kept))
 	// Every 20 ms tick produced something: the gaps are concealed
 	// one-for-one and playout stays on time.
 	st := b.Stats()
@@ -289,9 +304,7 @@ func TestSilenceSuppressionGap(t *testing.T) {
 	}
 	res := simulate(b, append(a, c...), 3*time.Second)
 	ids := played(res)
-	if len(ids) != 100 {
-		t.Fatalf("played %d of 100", len(ids))
-	}
+	wantPlayed(t, b, ids, 100)
 	for _, r := range res {
 		if r.delay > 100*time.Millisecond {
 			t.Fatalf("delay %v at %v after silence", r.delay, r.at)
@@ -336,7 +349,7 @@ func TestPopAllocations(t *testing.T) {
 	var i int
 	allocs := testing.AllocsPerRun(1000, func() {
 		b.Push(uint16(i), uint32(i*160), 1, payload, t0.Add(time.Duration(i)*20*time.Millisecond))
-		b.Pop(dst)
+		b.Pop(dst, t0.Add(time.Duration(i)*20*time.Millisecond+7*time.Millisecond))
 		i++
 	})
 	if allocs != 0 {
@@ -352,7 +365,7 @@ func BenchmarkPushPop(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		jb.Push(uint16(i), uint32(i*160), 1, payload, t0.Add(time.Duration(i)*20*time.Millisecond))
-		jb.Pop(dst)
+		jb.Pop(dst, t0.Add(time.Duration(i)*20*time.Millisecond+7*time.Millisecond))
 		i++
 	}
 }
@@ -366,7 +379,7 @@ func BenchmarkPushPopReordered(b *testing.B) {
 	for b.Loop() {
 		k := i ^ 1 // swap pairs
 		jb.Push(uint16(k), uint32(k*160), 1, payload, t0.Add(time.Duration(i)*20*time.Millisecond))
-		jb.Pop(dst)
+		jb.Pop(dst, t0.Add(time.Duration(i)*20*time.Millisecond+7*time.Millisecond))
 		i++
 	}
 }
@@ -392,7 +405,7 @@ func FuzzPushPop(f *testing.F) {
 				n := int(ops[5]) * 2 % len(payload)
 				b.Push(seq, ts, ssrc, payload[:n], now)
 			case 2: // pop
-				n, st := b.Pop(dst)
+				n, st := b.Pop(dst, now)
 				if st != Frame && n != 0 || n > MaxFrameBytes {
 					t.Fatalf("pop %d bytes with %v", n, st)
 				}

@@ -65,7 +65,7 @@ func TestStallsOnBothSides(t *testing.T) {
 				b.Push(p.seq, p.ts, p.ssrc, payload, t0.Add(p.arrival))
 				pi++
 			}
-			n, st := b.Pop(dst)
+			n, st := b.Pop(dst, t0.Add(at))
 			if st == Frame {
 				id := binary.BigEndian.Uint32(dst[:n])
 				if played > 0 && id <= lastID {
@@ -85,30 +85,80 @@ func TestStallsOnBothSides(t *testing.T) {
 	}
 }
 
-// A loopback call: 0.1-0.5 ms of jitter. The buffer plays each frame one to
-// two frames after it arrives, never underruns once playing, and says so
-// in its target.
+// A loopback call: 0.1-0.5 ms of jitter, packets landing 6.5 ms before
+// the tick. Once the buffer has seen that, it plays each frame at the
+// first tick after it arrives (a one-frame target), never underruns once
+// playing, and says so in its target.
 func TestCalmNetworkTarget(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	b := New(Config{})
 	pkts := stream(500, 1, 0, 0, func(int) time.Duration {
 		return 100*time.Microsecond + time.Duration(rng.IntN(400))*time.Microsecond
 	})
-	res := simulate(b, pkts, 10*time.Second+50*time.Millisecond)
+	var targets []time.Duration
+	res := simulateWatching(b, pkts, 10*time.Second+50*time.Millisecond, func() { targets = append(targets, b.Stats().Target) })
 	ids := played(res)
 	assertIncreasing(t, ids)
-	st := b.Stats()
-	if len(ids) != 500 || st.Underruns != 1 || st.Dropped != 0 { // the one underrun is the end of the stream
-		t.Fatalf("played %d of 500, %+v", len(ids), st)
+	wantPlayed(t, b, ids, 500)
+	if st := b.Stats(); st.Underruns != 1 || st.Lost != 0 { // the one underrun is the end of the stream
+		t.Fatalf("%+v", st)
 	}
-	if st.Target > 40*time.Millisecond {
-		t.Fatalf("target %v on a calm network, want at most two frames", st.Target)
-	}
-	for _, r := range res[10:495] {
-		// sampled just after a pop: what is left is at most one frame
-		if r.delay > 20*time.Millisecond {
+	for i, r := range res[50:495] {
+		if targets[50+i] != 20*time.Millisecond {
+			t.Fatalf("target %v at %v on a calm network, want one frame", targets[50+i], r.at)
+		}
+		// sampled just after a pop: nothing is left; each frame waited
+		// 6.5 ms for its tick
+		if r.delay != 0 {
 			t.Fatalf("delay %v at %v on a calm network", r.delay, r.at)
 		}
+	}
+}
+
+// The same calm network, but its packets land within a millisecond either
+// side of the tick: some just miss the tick they would need at one frame,
+// so the buffer keeps two, and playout never runs dry.
+func TestPacketsAtTheTickKeepTwoFrames(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	b := New(Config{})
+	pkts := stream(500, 1, 0, 0, func(int) time.Duration {
+		return 6*time.Millisecond + time.Duration(rng.IntN(2000))*time.Microsecond // pops at 7 ms
+	})
+	var targets []time.Duration
+	res := simulateWatching(b, pkts, 10*time.Second+50*time.Millisecond, func() { targets = append(targets, b.Stats().Target) })
+	ids := played(res)
+	assertIncreasing(t, ids)
+	if st := b.Stats(); st.Underruns > 2 || st.Late > 1 || len(ids) < 497 {
+		t.Fatalf("played %d of 500, %+v", len(ids), st)
+	}
+	for i, r := range res[100:495] {
+		if targets[100+i] != 40*time.Millisecond {
+			t.Fatalf("target %v at %v with packets at the tick, want two frames", targets[100+i], r.at)
+		}
+	}
+}
+
+// A calm network that turns jittery mid-call: the one-frame target grows
+// at once, with at most a frame concealed for it, and no more late frames.
+func TestOneFrameGrowsAtOnceOnJitter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	b := New(Config{})
+	pkts := stream(750, 1, 0, 0, func(i int) time.Duration {
+		if i < 400 {
+			return time.Millisecond
+		}
+		return time.Millisecond + time.Duration(rng.IntN(15))*time.Millisecond
+	})
+	var targets []time.Duration
+	simulateWatching(b, pkts, 15*time.Second+50*time.Millisecond, func() { targets = append(targets, b.Stats().Target) })
+	if targets[350] != 20*time.Millisecond {
+		t.Fatalf("target %v before the jitter, want one frame", targets[350])
+	}
+	if targets[420] < 40*time.Millisecond {
+		t.Fatalf("target %v 400 ms into the jitter, want it grown", targets[420])
+	}
+	if st := b.Stats(); st.Late > 3 || st.Underruns > 3 {
+		t.Fatalf("%+v: the target did not grow at once", st)
 	}
 }
 
@@ -149,7 +199,7 @@ func TestRecoversAfterStall(t *testing.T) {
 			b.Push(p.seq, p.ts, p.ssrc, payload, t0.Add(p.arrival))
 			pi++
 		}
-		n, st := b.Pop(dst)
+		n, st := b.Pop(dst, t0.Add(at))
 		if st == Frame {
 			id := binary.BigEndian.Uint32(dst[:n])
 			if lastID != 0 && id <= lastID {

@@ -511,8 +511,9 @@ func (s *Session) ProcessFrame(mic, speaker []int16) {
 	}
 	p := s.params.Load()
 	s.sendFrame(p, mic)
-	s.receiveTick()
-	s.playFrame(p, speaker)
+	now := time.Now()
+	s.receiveTick(now)
+	s.playFrame(p, speaker, now)
 }
 
 // rxOwner says who reads the RTP socket.
@@ -537,7 +538,7 @@ const maxDrain = 32
 // go (its blocking read is cut short by a past deadline), the following
 // ones read what has arrived, without blocking, stamped with the kernel's
 // arrival time.
-func (s *Session) receiveTick() {
+func (s *Session) receiveTick(now time.Time) {
 	if s.rxIO == nil {
 		return
 	}
@@ -552,7 +553,6 @@ func (s *Session) receiveTick() {
 	case toClock:
 		return
 	}
-	now := time.Now()
 	for range maxDrain {
 		n, from, at, ok, err := s.rxIO.recvInto(s.tickBuf[:])
 		if err != nil {
@@ -734,7 +734,9 @@ func (s *Session) dtmfFrame(p *params, sending bool, samples uint32) bool {
 	return true
 }
 
-func (s *Session) playFrame(p *params, speaker []int16) {
+// playFrame fills speaker with the frame the jitter buffer plays at now,
+// the tick.
+func (s *Session) playFrame(p *params, speaker []int16, now time.Time) {
 	if !p.dir.Receives() {
 		clear(speaker)
 		if s.wasPlaying {
@@ -747,7 +749,7 @@ func (s *Session) playFrame(p *params, speaker []int16) {
 	}
 	s.wasPlaying = true
 	s.rxMu.Lock()
-	n, st := s.jb.Pop(s.pop[:])
+	n, st := s.jb.Pop(s.pop[:], now)
 	next := 0
 	if st == jitter.Lost {
 		next = s.jb.Next(s.next[:])
