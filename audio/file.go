@@ -12,9 +12,10 @@ import (
 // File is a device whose microphone is a WAV file played in a loop and whose
 // speaker is written to a WAV file. It is what tests and headless agents use.
 type File struct {
-	mu sync.Mutex
+	mu   sync.Mutex
+	rate int // the path rate
 	// mic is the microphone file at its own rate, converted to
-	// SampleRate a frame at a time as it is played: converting it whole
+	// the path rate a frame at a time as it is played: converting it whole
 	// up front cost as much CPU as an hour-long call's worth of frames
 	// and held six times its size in memory.
 	mic     []int16
@@ -25,7 +26,7 @@ type File struct {
 	micHead int
 	micLen  int
 	speaker *wav.Writer
-	spkRS   *resample.Resampler // SampleRate to the speaker file's rate
+	spkRS   *resample.Resampler // the path rate to the speaker file's rate
 	spkBuf  []int16
 }
 
@@ -35,16 +36,19 @@ const flushFrames = 10
 // OpenFile loads micPath (a 16-bit mono WAV at any rate; empty for
 // silence) and creates speakerPath (empty to discard what the speaker
 // plays) as a WAV at speakerRate: 0 writes it at the microphone file's
-// rate, or 8 kHz without one.
-func OpenFile(micPath, speakerPath string, speakerRate int) (*File, error) {
-	f := &File{}
+// rate, or 8 kHz without one. The device runs at the path rate rate.
+func OpenFile(rate int, micPath, speakerPath string, speakerRate int) (*File, error) {
+	if !ValidRate(rate) {
+		return nil, fmt.Errorf("audio: %d Hz is not a path rate", rate)
+	}
+	f := &File{rate: rate}
 	micRate := 8000
 	if micPath != "" {
 		samples, rate, err := wav.ReadFile(micPath)
 		if err != nil {
 			return nil, fmt.Errorf("audio: microphone file: %w", err)
 		}
-		rs, err := resample.New(rate, SampleRate)
+		rs, err := resample.New(rate, f.rate)
 		if err != nil {
 			return nil, fmt.Errorf("audio: microphone file %s: %w", micPath, err)
 		}
@@ -57,7 +61,7 @@ func OpenFile(micPath, speakerPath string, speakerRate int) (*File, error) {
 		speakerRate = micRate
 	}
 	if speakerPath != "" {
-		rs, err := resample.New(SampleRate, speakerRate)
+		rs, err := resample.New(f.rate, speakerRate)
 		if err != nil {
 			return nil, fmt.Errorf("audio: speaker file: %w", err)
 		}
@@ -65,15 +69,18 @@ func OpenFile(micPath, speakerPath string, speakerRate int) (*File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("audio: speaker file: %w", err)
 		}
-		f.speaker, f.spkRS, f.spkBuf = w, rs, make([]int16, rs.MaxOut(FrameSamples))
+		f.speaker, f.spkRS, f.spkBuf = w, rs, make([]int16, rs.MaxOut(FrameSamples(f.rate)))
 	}
 	return f, nil
 }
 
+// Rate implements Device.
+func (f *File) Rate() int { return f.rate }
+
 // Run implements Device.
 func (f *File) Run(ctx context.Context, fn FrameFunc) error {
-	mic := make([]int16, FrameSamples)
-	spk := make([]int16, FrameSamples)
+	mic := make([]int16, FrameSamples(f.rate))
+	spk := make([]int16, FrameSamples(f.rate))
 	var werr error
 	frames := 0
 	err := runClock(ctx, func() {

@@ -7,15 +7,24 @@ import (
 
 // Null is a device with a silent microphone and a speaker that discards,
 // clocked by the system timer. It lets a call run where no sound is wanted.
-type Null struct{}
+type Null struct{ rate int }
 
-// NewNull returns a silent device.
-func NewNull() *Null { return &Null{} }
+// NewNull returns a silent device at the path rate rate (MaxRate when
+// it is not a valid one).
+func NewNull(rate int) *Null {
+	if !ValidRate(rate) {
+		rate = MaxRate
+	}
+	return &Null{rate: rate}
+}
+
+// Rate implements Device.
+func (n *Null) Rate() int { return n.rate }
 
 // Run implements Device.
-func (*Null) Run(ctx context.Context, fn FrameFunc) error {
-	mic := make([]int16, FrameSamples)
-	spk := make([]int16, FrameSamples)
+func (n *Null) Run(ctx context.Context, fn FrameFunc) error {
+	mic := make([]int16, FrameSamples(n.rate))
+	spk := make([]int16, FrameSamples(n.rate))
 	return runClock(ctx, func() {
 		clear(mic)
 		fn(mic, spk)

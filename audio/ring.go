@@ -10,10 +10,10 @@ const (
 	ringFade             = 0.01   // seconds of fade at each burst's edges, so it does not click
 )
 
-// RingCadence returns one 3 s period of the default ringtone at SampleRate,
+// RingCadence returns one 3 s period of the default ringtone at MaxRate (the ringer runs its own stream),
 // to be looped while a call rings in.
 func RingCadence() []int16 {
-	const rate = SampleRate
+	const rate = MaxRate
 	bursts := [][2]float64{{0, 0.4}, {0.6, 1.0}} // start, end in seconds
 	const period = 3.0
 	out := make([]int16, int(period*rate))

@@ -3,43 +3,29 @@ package audio
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/recphone/recphone/audio/dsp"
 )
 
 func TestToneDeviceSaysItsFrequency(t *testing.T) {
-	d := NewTone(440, 8000)
-	var got []int16
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(250 * time.Millisecond); cancel() }()
-	_ = d.Run(ctx, func(mic, _ []int16) { got = append(got, mic...) })
-	if len(got) < 5*FrameSamples {
-		t.Fatalf("only %d samples in 250 ms", len(got))
-	}
-	if f, share := dsp.DominantTone(got, SampleRate, 440, 1000); f != 440 || share < 0.95 {
-		t.Fatalf("tone device: %v Hz, share %.2f", f, share)
-	}
-}
-
-func TestEchoRepeatsSpeakerAfterDelay(t *testing.T) {
-	d := NewEcho(3)
-	var frames int
-	var heard []int16
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	_ = d.Run(ctx, func(mic, spk []int16) {
-		heard = append(heard, mic[0])
-		spk[0] = int16(frames + 1) // frame n plays value n+1
-		frames++
-		if frames == 8 {
-			cancel()
+	for _, rate := range []int{8000, 16000, 48000} {
+		d := NewToneAt(rate, 440, 8000)
+		if d.Rate() != rate {
+			t.Fatalf("tone device at %d Hz says it runs at %d", rate, d.Rate())
 		}
-	})
-	want := []int16{0, 0, 0, 1, 2, 3, 4, 5}
-	for i := range want {
-		if heard[i] != want[i] {
-			t.Fatalf("echo heard %v, want %v", heard, want)
+		var got []int16
+		ctx, cancel := context.WithCancel(context.Background())
+		_ = d.Run(ctx, func(mic, _ []int16) {
+			if len(mic) != FrameSamples(rate) {
+				t.Errorf("%d Hz: a frame of %d samples", rate, len(mic))
+			}
+			if got = append(got, mic...); len(got) >= 10*FrameSamples(rate) {
+				cancel()
+			}
+		})
+		cancel()
+		if f, share := dsp.DominantTone(got, rate, 440, 1000); f != 440 || share < 0.95 {
+			t.Fatalf("tone device at %d Hz: %v Hz, share %.2f", rate, f, share)
 		}
 	}
 }

@@ -212,9 +212,10 @@ func (b *bridge) setConference(members []frameSink) {
 		b.conf.Store(nil)
 		return
 	}
-	c := &conference{members: slices.Clone(members), send: make([]int16, audio.FrameSamples)}
+	n := audio.FrameSamples(b.dev.Rate())
+	c := &conference{members: slices.Clone(members), send: make([]int16, n)}
 	for range members {
-		c.heard = append(c.heard, make([]int16, audio.FrameSamples))
+		c.heard = append(c.heard, make([]int16, n))
 	}
 	b.conf.Store(c)
 }
@@ -334,14 +335,16 @@ func (b *bridge) nextMOH(n int) {
 // The call-waiting tone: 440 Hz for 300 ms every 5 s, as exchanges play
 // it, at a level under the call's, to the agent only.
 const (
-	waitHz     = 440
-	waitOn     = audio.SampleRate * 3 / 10
-	waitCycle  = audio.SampleRate * 5
-	waitAmp    = 0.25 * 32767
-	waitPerSec = 2 * math.Pi * waitHz / audio.SampleRate
+	waitHz    = 440
+	waitOn    = 300 * time.Millisecond
+	waitCycle = 5 * time.Second
+	waitAmp   = 0.25 * 32767
 )
 
 func (b *bridge) mixWaiting(speaker []int16) {
+	rate := len(speaker) * 50
+	waitOn, waitCycle := int(waitOn.Seconds()*float64(rate)), int(waitCycle.Seconds()*float64(rate))
+	waitPerSec := 2 * math.Pi * waitHz / float64(rate)
 	for i := range speaker {
 		pos := (b.waitPos + i) % waitCycle
 		if pos >= waitOn {

@@ -32,14 +32,14 @@ func (s *recordingSink) ProcessFrame(mic, speaker []int16) {
 // Every call runs on every frame; only the focused one gets the
 // microphone and is heard.
 func TestBridgeRunsEveryCallFocusedHeard(t *testing.T) {
-	b := &bridge{dev: audio.NewNull(), log: slog.New(slog.DiscardHandler)}
+	b := &bridge{dev: audio.NewNull(audio.MaxRate), log: slog.New(slog.DiscardHandler)}
 	a, c := &recordingSink{play: 100}, &recordingSink{play: 200}
 	b.sinks.Store(&[]frameSink{a, c})
-	mic := make([]int16, audio.FrameSamples)
+	mic := make([]int16, audio.MaxFrameSamples)
 	for i := range mic {
 		mic[i] = 7
 	}
-	spk := make([]int16, audio.FrameSamples)
+	spk := make([]int16, audio.MaxFrameSamples)
 	b.setFocus(c)
 	b.frame(mic, spk)
 	if a.frames != 1 || c.frames != 1 || a.mic != 0 || c.mic != 7 || spk[0] != 200 {
@@ -55,14 +55,14 @@ func TestBridgeRunsEveryCallFocusedHeard(t *testing.T) {
 // A muted focused call is sent silence and still heard; a held call gets
 // the music on hold, in a loop, when there is one.
 func TestBridgeMuteAndMusicOnHold(t *testing.T) {
-	b := &bridge{dev: audio.NewNull(), log: slog.New(slog.DiscardHandler), moh: []int16{5, 6, 7, 8, 9, 10, 11}}
+	b := &bridge{dev: audio.NewNull(audio.MaxRate), log: slog.New(slog.DiscardHandler), moh: []int16{5, 6, 7, 8, 9, 10, 11}}
 	a, c := &recordingSink{play: 100}, &recordingSink{play: 200}
 	b.sinks.Store(&[]frameSink{a, c})
-	mic := make([]int16, audio.FrameSamples)
+	mic := make([]int16, audio.MaxFrameSamples)
 	for i := range mic {
 		mic[i] = 7
 	}
-	spk := make([]int16, audio.FrameSamples)
+	spk := make([]int16, audio.MaxFrameSamples)
 	b.setFocus(c)
 	b.setFlags(c, func(f *sinkFlags) { f.muted = true })
 	b.setFlags(a, func(f *sinkFlags) { f.held = true })
@@ -74,7 +74,7 @@ func TestBridgeMuteAndMusicOnHold(t *testing.T) {
 		t.Fatalf("held call sent %d, want the music's first sample", a.mic)
 	}
 	b.frame(mic, spk) // one frame on: the loop continues where it was
-	if want := b.moh[audio.FrameSamples%len(b.moh)]; a.mic != want {
+	if want := b.moh[audio.MaxFrameSamples%len(b.moh)]; a.mic != want {
 		t.Fatalf("held call's second frame starts with %d, want the loop's next", a.mic)
 	}
 	b.setFlags(c, func(f *sinkFlags) { f.muted = false })
@@ -102,7 +102,7 @@ func BenchmarkBridgeFrame(b *testing.B) {
 }
 
 func benchmarkBridge(b *testing.B, n int, mode string) {
-	br := &bridge{dev: audio.NewNull(), log: slog.New(slog.DiscardHandler)}
+	br := &bridge{dev: audio.NewNull(audio.MaxRate), log: slog.New(slog.DiscardHandler)}
 	if mode == "held-moh" {
 		br.moh = make([]int16, 8000*3+17) // not a whole number of frames
 	}
@@ -118,7 +118,7 @@ func benchmarkBridge(b *testing.B, n int, mode string) {
 	if mode == "conference" {
 		br.setConference(sinks)
 	}
-	mic, spk := make([]int16, audio.FrameSamples), make([]int16, audio.FrameSamples)
+	mic, spk := make([]int16, audio.MaxFrameSamples), make([]int16, audio.MaxFrameSamples)
 	br.frame(mic, spk)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -198,7 +198,7 @@ func (f *farEnd) send(b *testing.B) {
 }
 
 func benchmarkCalls(b *testing.B, n int, mode string) {
-	br := &bridge{dev: audio.NewNull(), log: slog.New(slog.DiscardHandler)}
+	br := &bridge{dev: audio.NewNull(audio.MaxRate), log: slog.New(slog.DiscardHandler)}
 	if mode == "held-moh" {
 		br.moh = make([]int16, 8000*3+17)
 		for i := range br.moh {
@@ -232,7 +232,7 @@ func benchmarkCalls(b *testing.B, n int, mode string) {
 	if mode == "conference" {
 		br.setConference(sinks)
 	}
-	mic, spk := make([]int16, audio.FrameSamples), make([]int16, audio.FrameSamples)
+	mic, spk := make([]int16, audio.MaxFrameSamples), make([]int16, audio.MaxFrameSamples)
 	for i := range mic {
 		mic[i] = int16(i * 50)
 	}

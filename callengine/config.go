@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
 )
 
@@ -63,7 +64,7 @@ type Config struct {
 	// default 4. A new call beyond them is refused busy (486).
 	MaxCalls int
 	// HoldMusic is played in a loop to the calls the agent holds (samples
-	// at audio.SampleRate); nil: they are sent silence.
+	// at AudioRate); nil: they are sent silence.
 	HoldMusic []int16
 	// AutoAnswer answers an incoming call by itself after AutoAnswerDelay
 	// when the agent is in no other call (a contact-centre agent with a
@@ -87,6 +88,19 @@ const (
 )
 
 // normalize fills defaults and checks every field, naming the offending one.
+// AudioRate is the path rate the phone's sound runs at: the highest rate
+// its codecs carry (8 kHz when every one is G.711, the default). A device
+// at that rate converts nothing for a call in the phone's widest codec.
+func (c Config) AudioRate() int {
+	rate := 8000
+	for _, sc := range c.Codecs {
+		if mc, err := media.CodecFor(sc); err == nil {
+			rate = max(rate, mc.SampleRate())
+		}
+	}
+	return rate
+}
+
 func (c *Config) normalize() (aor sip.Uri, registrar *sip.Uri, err error) {
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrConfig, key, fmt.Sprintf(format, args...))

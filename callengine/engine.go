@@ -65,7 +65,10 @@ func New(cfg Config, device audio.Device, log *slog.Logger) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if device == nil {
-		device = audio.NewNull()
+		device = audio.NewNull(cfg.AudioRate())
+	}
+	if device.Rate() < cfg.AudioRate() {
+		return nil, fmt.Errorf("callengine: the sound device runs at %d Hz, less than the %d Hz the codecs carry", device.Rate(), cfg.AudioRate())
 	}
 	e := &Engine{cfg: cfg, log: log, aor: aor, registrar: registrar, device: device, calls: map[string]*Call{}}
 	e.bridge.dev = device

@@ -436,7 +436,7 @@ func TestTransferredCallNamesReferrerAndAssertedIdentity(t *testing.T) {
 // party got, at the times it got it.
 func TestMuteAndMusicOnHoldRecorded(t *testing.T) {
 	r := newRigOpts(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff},
-		audio.NewTone(440, 8000), rigOptions{engine: func(c *callengine.Config) { c.HoldMusic = dsp.Sine(1200, audio.SampleRate, audio.SampleRate, 8000) }})
+		audio.NewTone(440, 8000), rigOptions{engine: func(c *callengine.Config) { c.HoldMusic = dsp.Sine(1200, audio.MaxRate, audio.MaxRate, 8000) }})
 	peer := namedPeer(t, "sip:bob@127.0.0.1", 1000)
 	ctx := context.Background()
 	call := dialPeer(t, r, peer)

@@ -46,7 +46,7 @@ func FuzzSRSMessages(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	eng, err := callengine.New(callengine.Config{AOR: "sip:alice@127.0.0.1", Listen: "127.0.0.1:0"}, audio.NewNull(), nil)
+	eng, err := callengine.New(callengine.Config{AOR: "sip:alice@127.0.0.1", Listen: "127.0.0.1:0"}, audio.NewNull(audio.MaxRate), nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -167,7 +167,7 @@ func TestSRSInitiatedBusyWhenRecorded(t *testing.T) {
 // An INVITE requiring an extension the phone lacks gets 420 naming it
 // (RFC 3261 §8.2.2.3), and never rings.
 func TestRequireUnknownExtension(t *testing.T) {
-	r := newRig(t, policy.Policy{Mode: policy.OnDemand}, audio.NewNull())
+	r := newRig(t, policy.Policy{Mode: policy.OnDemand}, audio.NewNull(audio.MaxRate))
 	for _, transport := range []string{"udp", "tcp"} {
 		conn, err := net.DialTimeout(transport, r.engine.ListenAddr(), time.Second)
 		if err != nil {

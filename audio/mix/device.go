@@ -54,6 +54,9 @@ func Wrap(dev audio.Device, opts Options) *Device {
 	return &Device{dev: dev, opts: opts}
 }
 
+// Rate implements audio.Device: the wrapped device's.
+func (d *Device) Rate() int { return d.dev.Rate() }
+
 // Unwrap returns the wrapped device.
 func (d *Device) Unwrap() audio.Device { return d.dev }
 
@@ -98,7 +101,7 @@ func (d *Device) Injecting() bool { return d.injector.Active() }
 // each frame on the way through.
 func (d *Device) Run(ctx context.Context, fn audio.FrameFunc) error {
 	var (
-		mic     = make([]int16, audio.FrameSamples)
+		mic     = make([]int16, audio.FrameSamples(d.dev.Rate()))
 		micM    = level.New(d.opts.MeterWindow)
 		sentM   = level.New(d.opts.MeterWindow)
 		spkM    = level.New(d.opts.MeterWindow)
@@ -106,7 +109,7 @@ func (d *Device) Run(ctx context.Context, fn audio.FrameFunc) error {
 		wasInj  bool
 	)
 	return d.dev.Run(ctx, func(devMic, spk []int16) {
-		// Work on a copy: the backend may reuse its mic buffer (Echo does).
+		// Work on a copy: the backend's mic buffer is its own.
 		n := copy(mic, devMic)
 		clear(mic[n:])
 		micR, ready := micM.Add(mic)

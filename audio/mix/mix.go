@@ -45,11 +45,11 @@ func (j *Injection) end() {
 // never blocks on them (the current injection is one atomic pointer).
 type Injector struct {
 	cur     atomic.Pointer[Injection]
-	scratch [audio.FrameSamples]int16
+	scratch [audio.MaxFrameSamples]int16
 	// active is the injection Mix is using for this frame, so the speaker
 	// side mixes the same one (and the same samples) as the mic side.
 	active  *Injection
-	spkCopy [audio.FrameSamples]int16
+	spkCopy [audio.MaxFrameSamples]int16
 	spkN    int
 }
 

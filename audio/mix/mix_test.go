@@ -17,6 +17,12 @@ import (
 
 // stepDevice runs fn for the given microphone signal frame by frame, as
 // fast as it can, and keeps what fn put on the speaker and sent.
+// The tests run at the highest path rate; TestNoticeTone at every one.
+const (
+	testRate  = audio.MaxRate
+	testFrame = audio.MaxFrameSamples
+)
+
 type stepDevice struct {
 	mic     []int16
 	speaker []int16 // filled by fn in the test
@@ -26,9 +32,9 @@ type stepDevice struct {
 
 func (d *stepDevice) Run(ctx context.Context, fn audio.FrameFunc) error {
 	d.fn = fn
-	mic := make([]int16, audio.FrameSamples)
-	spk := make([]int16, audio.FrameSamples)
-	for off := 0; off+audio.FrameSamples <= len(d.mic); off += audio.FrameSamples {
+	mic := make([]int16, testFrame)
+	spk := make([]int16, testFrame)
+	for off := 0; off+testFrame <= len(d.mic); off += testFrame {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -39,6 +45,8 @@ func (d *stepDevice) Run(ctx context.Context, fn audio.FrameFunc) error {
 	}
 	return nil
 }
+
+func (d *stepDevice) Rate() int { return testRate }
 
 func (d *stepDevice) Close() error { d.closed = true; return nil }
 
@@ -63,7 +71,7 @@ func runWrapped(t *testing.T, w *Device, play []int16) (sent []int16, levels []L
 	return sent, levels
 }
 
-func seconds(s float64) int { return int(s * audio.SampleRate) }
+func seconds(s float64) int { return int(s * testRate) }
 
 func TestBeepEveryPeriod(t *testing.T) {
 	b := NewBeep(BeepOptions{Freq: 1400, Length: 200 * time.Millisecond, Period: 15 * time.Second, Amplitude: 8000})
@@ -73,15 +81,15 @@ func TestBeepEveryPeriod(t *testing.T) {
 	}
 	// Bursts start at 0, 15 and 30 s, each 200 ms of 1400 Hz.
 	var starts []float64
-	for f := 0; f+audio.FrameSamples <= len(out); f += audio.FrameSamples {
-		frame := out[f : f+audio.FrameSamples]
+	for f := 0; f+testFrame <= len(out); f += testFrame {
+		frame := out[f : f+testFrame]
 		loud := dsp.RMS(frame) > 1000
-		if loud && (f == 0 || dsp.RMS(out[f-audio.FrameSamples:f]) <= 1000) {
-			starts = append(starts, float64(f)/audio.SampleRate)
+		if loud && (f == 0 || dsp.RMS(out[f-testFrame:f]) <= 1000) {
+			starts = append(starts, float64(f)/testRate)
 		}
 		if loud {
-			if freq, share := dsp.DominantTone(frame, audio.SampleRate, 1000, 1400, 2000); freq != 1400 || share < 0.9 {
-				t.Fatalf("burst frame at %.2f s: %v Hz share %.2f", float64(f)/audio.SampleRate, freq, share)
+			if freq, share := dsp.DominantTone(frame, testRate, 1000, 1400, 2000); freq != 1400 || share < 0.9 {
+				t.Fatalf("burst frame at %.2f s: %v Hz share %.2f", float64(f)/testRate, freq, share)
 			}
 		}
 	}
@@ -125,16 +133,16 @@ func TestClipOnceAndLoop(t *testing.T) {
 }
 
 func TestMuteSilencesMicButNotNotice(t *testing.T) {
-	dev := &stepDevice{mic: dsp.Sine(1000, audio.SampleRate, seconds(1), 10000)}
+	dev := &stepDevice{mic: dsp.Sine(1000, testRate, seconds(1), 10000)}
 	w := Wrap(dev, Options{})
 	w.SetMuted(true)
-	inj := w.Inject(NewClip(dsp.Sine(1400, audio.SampleRate, seconds(0.5), 8000), false), InjectOptions{})
+	inj := w.Inject(NewClip(dsp.Sine(1400, testRate, seconds(0.5), 8000), false), InjectOptions{})
 	sent, levels := runWrapped(t, w, nil)
 	if len(levels) != 10 {
 		t.Fatalf("%d meter readings in 1 s, want 10", len(levels))
 	}
 	first := sent[:seconds(0.5)]
-	if f, share := dsp.DominantTone(first, audio.SampleRate, 1000, 1400); f != 1400 || share < 0.99 {
+	if f, share := dsp.DominantTone(first, testRate, 1000, 1400); f != 1400 || share < 0.99 {
 		t.Fatalf("muted line with notice sent %v Hz (share %.3f), want only 1400 Hz", f, share)
 	}
 	if rms := dsp.RMS(sent[seconds(0.5):]); rms != 0 {
@@ -159,18 +167,18 @@ func TestMuteSilencesMicButNotNotice(t *testing.T) {
 }
 
 func TestInjectionMixesAndReachesSpeaker(t *testing.T) {
-	dev := &stepDevice{mic: dsp.Sine(1000, audio.SampleRate, seconds(0.4), 8000)}
+	dev := &stepDevice{mic: dsp.Sine(1000, testRate, seconds(0.4), 8000)}
 	w := Wrap(dev, Options{})
 	w.Inject(NewBeep(BeepOptions{Freq: 1400, Length: time.Second, Amplitude: 8000}), InjectOptions{GainDB: -6, Speaker: true})
-	sent, _ := runWrapped(t, w, dsp.Sine(500, audio.SampleRate, seconds(0.4), 8000))
+	sent, _ := runWrapped(t, w, dsp.Sine(500, testRate, seconds(0.4), 8000))
 	steady := sent[seconds(0.1):seconds(0.3)]
-	p1000 := dsp.Goertzel(steady, 1000, audio.SampleRate)
-	p1400 := dsp.Goertzel(steady, 1400, audio.SampleRate)
+	p1000 := dsp.Goertzel(steady, 1000, testRate)
+	p1400 := dsp.Goertzel(steady, 1400, testRate)
 	if r := 10 * math.Log10(p1000/p1400); math.Abs(r-6.02) > 0.2 {
 		t.Fatalf("mic/notice power ratio %.2f dB, want 6.02 (gain -6 dB)", r)
 	}
 	spk := dev.speaker[seconds(0.1):seconds(0.3)]
-	if r := 10 * math.Log10(dsp.Goertzel(spk, 500, audio.SampleRate)/dsp.Goertzel(spk, 1400, audio.SampleRate)); math.Abs(r-6.02) > 0.2 {
+	if r := 10 * math.Log10(dsp.Goertzel(spk, 500, testRate)/dsp.Goertzel(spk, 1400, testRate)); math.Abs(r-6.02) > 0.2 {
 		t.Fatalf("speaker far-end/notice ratio %.2f dB, want 6.02", r)
 	}
 }
@@ -237,8 +245,8 @@ func TestFrameAllocatesNothing(t *testing.T) {
 	if err := w.Run(context.Background(), func(mic, spk []int16) { copy(spk, mic) }); err != nil {
 		t.Fatal(err)
 	}
-	mic := dsp.Sine(1000, audio.SampleRate, audio.FrameSamples, 8000)
-	spk := make([]int16, audio.FrameSamples)
+	mic := dsp.Sine(1000, testRate, testFrame, 8000)
+	spk := make([]int16, testFrame)
 	if a := testing.AllocsPerRun(200, func() { dev.fn(mic, spk) }); a != 0 {
 		t.Fatalf("%v allocations per frame", a)
 	}
@@ -247,7 +255,7 @@ func TestFrameAllocatesNothing(t *testing.T) {
 func BenchmarkInjectorMix(b *testing.B) {
 	var in Injector
 	in.Start(NewBeep(BeepOptions{Period: time.Second, Length: time.Second}), InjectOptions{GainDB: -3})
-	frame := dsp.Sine(1000, audio.SampleRate, audio.FrameSamples, 8000)
+	frame := dsp.Sine(1000, testRate, testFrame, 8000)
 	b.ReportAllocs()
 	for b.Loop() {
 		in.Mix(frame)
@@ -257,10 +265,10 @@ func BenchmarkInjectorMix(b *testing.B) {
 func BenchmarkWrappedFrame(b *testing.B) {
 	dev := &stepDevice{}
 	w := Wrap(dev, Options{OnLevels: func(Levels) {}})
-	w.Inject(NewClip(dsp.Sine(1400, audio.SampleRate, 8000, 8000), true), InjectOptions{Speaker: true})
+	w.Inject(NewClip(dsp.Sine(1400, testRate, 8000, 8000), true), InjectOptions{Speaker: true})
 	_ = w.Run(context.Background(), func(mic, spk []int16) { copy(spk, mic) })
-	mic := dsp.Sine(1000, audio.SampleRate, audio.FrameSamples, 8000)
-	spk := make([]int16, audio.FrameSamples)
+	mic := dsp.Sine(1000, testRate, testFrame, 8000)
+	spk := make([]int16, testFrame)
 	b.ReportAllocs()
 	for b.Loop() {
 		dev.fn(mic, spk)
@@ -270,18 +278,20 @@ func BenchmarkWrappedFrame(b *testing.B) {
 // The built-in notice is three 200 ms bursts of 1400 Hz, 200 ms apart:
 // 1 s of sound.
 func TestNoticeTone(t *testing.T) {
-	tone := NoticeTone()
-	if len(tone) != seconds(1) {
-		t.Fatalf("notice is %d samples, want 1 s", len(tone))
-	}
-	bursts := dsp.ToneBursts(tone, audio.SampleRate, 1400, 80, 1000, 0.8)
-	if len(bursts) != 3 {
-		t.Fatalf("bursts %+v, want 3", bursts)
-	}
-	for i, b := range bursts {
-		start, length := float64(b.Start)/audio.SampleRate, float64(b.Len)/audio.SampleRate
-		if math.Abs(start-0.4*float64(i)) > 0.011 || math.Abs(length-0.2) > 0.021 {
-			t.Errorf("burst %d at %.3f s for %.3f s, want at %.1f s for 0.2 s", i, start, length, 0.4*float64(i))
+	for _, rate := range []int{8000, 16000, 48000} {
+		tone := NoticeTone(rate)
+		if len(tone) != rate {
+			t.Fatalf("%d Hz: notice is %d samples, want 1 s", rate, len(tone))
+		}
+		bursts := dsp.ToneBursts(tone, rate, 1400, 80, 1000, 0.8)
+		if len(bursts) != 3 {
+			t.Fatalf("%d Hz: bursts %+v, want 3", rate, bursts)
+		}
+		for i, b := range bursts {
+			start, length := float64(b.Start)/float64(rate), float64(b.Len)/float64(rate)
+			if math.Abs(start-0.4*float64(i)) > 0.011 || math.Abs(length-0.2) > 0.021 {
+				t.Errorf("%d Hz: burst %d at %.3f s for %.3f s, want at %.1f s for 0.2 s", rate, i, start, length, 0.4*float64(i))
+			}
 		}
 	}
 }
@@ -300,17 +310,17 @@ func TestLoadSamplesResamples(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := LoadSamples(path)
+	s, err := LoadSamples(path, testRate)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if math.Abs(float64(len(s)-seconds(1))) > 80 {
 		t.Errorf("%d samples, want about %d", len(s), seconds(1))
 	}
-	if f, share := dsp.DominantTone(s[800:7200], audio.SampleRate, 500, 1000); f != 500 || share < 0.9 {
+	if f, share := dsp.DominantTone(s[800:7200], testRate, 500, 1000); f != 500 || share < 0.9 {
 		t.Errorf("resampled: %v Hz share %.2f", f, share)
 	}
-	if _, err := LoadSamples(filepath.Join(t.TempDir(), "none.wav")); err == nil || !strings.Contains(err.Error(), "none.wav") {
+	if _, err := LoadSamples(filepath.Join(t.TempDir(), "none.wav"), testRate); err == nil || !strings.Contains(err.Error(), "none.wav") {
 		t.Errorf("missing file: %v", err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/recphone/recphone/audio/wav"
 )
 
-// Source produces sound to mix into frames, at audio.SampleRate. Fill
+// Source produces sound to mix into frames, at the device's path rate. Fill
 // writes up to len(dst) samples and returns how many it wrote; fewer than
 // len(dst) means the source has ended. A Source keeps its own position and
 // is used by one injection at a time, from the frame goroutine only.
@@ -18,7 +18,7 @@ type Source interface {
 	Fill(dst []int16) int
 }
 
-// Clip plays samples (at audio.SampleRate) once, or in a loop.
+// Clip plays samples (at the path rate) once, or in a loop.
 type Clip struct {
 	samples []int16
 	loop    bool
@@ -52,10 +52,10 @@ func (c *Clip) Fill(dst []int16) int {
 }
 
 // LoadClip reads a 16-bit PCM WAV file (any rate, mixed down to mono) and
-// converts it to audio.SampleRate, for announcements recorded at studio
+// converts it to the path rate rate, for announcements recorded at studio
 // rates.
-func LoadClip(path string, loop bool) (*Clip, error) {
-	samples, err := LoadSamples(path)
+func LoadClip(path string, rate int, loop bool) (*Clip, error) {
+	samples, err := LoadSamples(path, rate)
 	if err != nil {
 		return nil, err
 	}
@@ -63,15 +63,15 @@ func LoadClip(path string, loop bool) (*Clip, error) {
 }
 
 // LoadSamples reads a WAV file as LoadClip does and returns its samples
-// at audio.SampleRate, for a sound played many times (a new Clip each
+// at the path rate to, for a sound played many times (a new Clip each
 // time) but read and checked once.
-func LoadSamples(path string) ([]int16, error) {
+func LoadSamples(path string, to int) ([]int16, error) {
 	samples, rate, err := wav.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("mix: announcement: %w", err)
 	}
-	if rate != audio.SampleRate {
-		r, err := resample.New(rate, audio.SampleRate)
+	if rate != to {
+		r, err := resample.New(rate, to)
 		if err != nil {
 			return nil, fmt.Errorf("mix: announcement %s: %w", path, err)
 		}
@@ -105,6 +105,9 @@ type BeepOptions struct {
 	Period time.Duration
 	// Amplitude is the peak level, 0..32767 (8192, about -12 dBFS, if zero).
 	Amplitude float64
+	// Rate is the path rate of the device it plays on (audio.MaxRate if
+	// zero).
+	Rate int
 }
 
 // NewBeep returns a beep source.
@@ -118,9 +121,12 @@ func NewBeep(o BeepOptions) *Beep {
 	if o.Amplitude == 0 {
 		o.Amplitude = 8192
 	}
-	samples := func(d time.Duration) int { return int(d.Seconds() * audio.SampleRate) }
+	if o.Rate == 0 {
+		o.Rate = audio.MaxRate
+	}
+	samples := func(d time.Duration) int { return int(d.Seconds() * float64(o.Rate)) }
 	b := &Beep{
-		step:      2 * math.Pi * o.Freq / audio.SampleRate,
+		step:      2 * math.Pi * o.Freq / float64(o.Rate),
 		amplitude: min(o.Amplitude, 32767),
 		on:        max(samples(o.Length), 1),
 		period:    samples(o.Period),
@@ -167,12 +173,12 @@ const (
 	NoticeToneGap    = 200 * time.Millisecond
 )
 
-// NoticeTone returns the built-in recording notice at audio.SampleRate,
+// NoticeTone returns the built-in recording notice at the path rate rate,
 // made with Beep so its bursts fade in and out like the reminder's.
-func NoticeTone() []int16 {
-	b := NewBeep(BeepOptions{Freq: NoticeToneFreq, Length: NoticeToneBurst, Period: NoticeToneBurst + NoticeToneGap})
+func NoticeTone(rate int) []int16 {
+	b := NewBeep(BeepOptions{Freq: NoticeToneFreq, Length: NoticeToneBurst, Period: NoticeToneBurst + NoticeToneGap, Rate: rate})
 	total := NoticeToneBursts*NoticeToneBurst + (NoticeToneBursts-1)*NoticeToneGap
-	out := make([]int16, int(total.Seconds()*audio.SampleRate))
+	out := make([]int16, int(total.Seconds()*float64(rate)))
 	b.Fill(out)
 	return out
 }

@@ -8,23 +8,26 @@ import (
 )
 
 // capturePath turns device-rate microphone sound into exact 20 ms frames
-// at 8 kHz, however the device cuts its buffers.
+// at the path rate, however the device cuts its buffers.
 type capturePath struct {
-	rs  *resample.Resampler
-	in  []int16 // device-rate samples read from the capture ring
-	acc []int16 // 8 kHz samples not yet handed out as a frame
-	n   int
+	rs   *resample.Resampler
+	in   []int16 // device-rate samples read from the capture ring
+	acc  []int16 // path-rate samples not yet handed out as a frame
+	n    int
+	size int // samples in one frame
 }
 
-func newCapturePath(rate, maxIn int) (*capturePath, error) {
-	rs, err := resample.New(rate, audio.SampleRate)
+func newCapturePath(rate, pathRate, maxIn int) (*capturePath, error) {
+	rs, err := resample.New(rate, pathRate)
 	if err != nil {
 		return nil, fmt.Errorf("portaudio: capture at %d Hz: %w", rate, err)
 	}
+	frame := audio.FrameSamples(pathRate)
 	return &capturePath{
-		rs:  rs,
-		in:  make([]int16, maxIn),
-		acc: make([]int16, audio.FrameSamples+rs.MaxOut(maxIn)),
+		rs:   rs,
+		in:   make([]int16, maxIn),
+		acc:  make([]int16, frame+rs.MaxOut(maxIn)),
+		size: frame,
 	}, nil
 }
 
@@ -35,11 +38,11 @@ func (c *capturePath) push(n int) {
 
 // frame moves one full frame into dst, if there is one.
 func (c *capturePath) frame(dst []int16) bool {
-	if c.n < audio.FrameSamples {
+	if c.n < c.size {
 		return false
 	}
-	copy(dst, c.acc[:audio.FrameSamples])
-	c.n = copy(c.acc, c.acc[audio.FrameSamples:c.n])
+	copy(dst, c.acc[:c.size])
+	c.n = copy(c.acc, c.acc[c.size:c.n])
 	return true
 }
 
@@ -48,18 +51,18 @@ func (c *capturePath) reset() {
 	c.n = 0
 }
 
-// playPath turns 8 kHz speaker frames into device-rate sound.
+// playPath turns path-rate speaker frames into device-rate sound.
 type playPath struct {
 	rs  *resample.Resampler
 	out []int16
 }
 
-func newPlayPath(rate int) (*playPath, error) {
-	rs, err := resample.New(audio.SampleRate, rate)
+func newPlayPath(pathRate, rate int) (*playPath, error) {
+	rs, err := resample.New(pathRate, rate)
 	if err != nil {
 		return nil, fmt.Errorf("portaudio: playback at %d Hz: %w", rate, err)
 	}
-	return &playPath{rs: rs, out: make([]int16, rs.MaxOut(audio.FrameSamples))}, nil
+	return &playPath{rs: rs, out: make([]int16, rs.MaxOut(audio.FrameSamples(pathRate)))}, nil
 }
 
 // convert returns frame at the device rate; the slice is reused.

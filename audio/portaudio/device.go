@@ -73,6 +73,9 @@ type Options struct {
 	// SampleRate forces a device rate; zero negotiates (device default,
 	// then 48000, 44100, 16000, 8000).
 	SampleRate int
+	// PathRate is the rate of the frames Run hands over (audio.MaxRate if
+	// zero); the device's own rate is converted to it.
+	PathRate int
 	// Latency is the suggested device latency; zero uses the device's low
 	// latency default.
 	Latency time.Duration
@@ -120,6 +123,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.PathRate == 0 {
+		o.PathRate = audio.MaxRate
+	}
 }
 
 // Device is a PortAudio sound card pair used as an audio.Device, plus a
@@ -134,6 +140,9 @@ type Device struct {
 
 var _ audio.Device = (*Device)(nil)
 
+// Rate implements audio.Device: Options.PathRate.
+func (d *Device) Rate() int { return d.opts.PathRate }
+
 // Open checks that the configured devices can be found and returns the
 // device. A configured device that is missing is not an error (the call
 // will use the default and switch when it appears) but is logged; having
@@ -143,8 +152,11 @@ func Open(ctx context.Context, opts Options) (*Device, error) {
 		return nil, err
 	}
 	opts.setDefaults()
+	if !audio.ValidRate(opts.PathRate) {
+		return nil, fmt.Errorf("portaudio: %d Hz is not a path rate", opts.PathRate)
+	}
 	if opts.SampleRate != 0 {
-		if _, err := resample.New(opts.SampleRate, audio.SampleRate); err != nil {
+		if _, err := resample.New(opts.SampleRate, opts.PathRate); err != nil {
 			return nil, fmt.Errorf("portaudio: sample rate: %w", err)
 		}
 	}
@@ -226,7 +238,7 @@ func (d *Device) Run(ctx context.Context, fn audio.FrameFunc) error {
 	defer lib.release()
 	ctx, cancel := d.withClose(ctx)
 	defer cancel()
-	r := &runner{d: d, fn: fn, opens: make(chan openResult)}
+	r := newRunner(d, fn)
 	defer r.wg.Wait()
 	return r.run(ctx)
 }
@@ -248,8 +260,8 @@ type runner struct {
 
 	down      *capturePath
 	up        *playPath
-	rate      int // rate down and up convert
-	mic, spk  [audio.FrameSamples]int16
+	rate      int       // rate down and up convert
+	mic, spk  []int16   // one frame at the path rate
 	lastFrame time.Time // when the stream last produced a frame
 
 	opens      chan openResult
@@ -260,6 +272,11 @@ type runner struct {
 	micDropped uint64 // microphone samples dropped at the capture cap
 	configured bool   // a device name is configured
 	play       playQueue
+}
+
+func newRunner(d *Device, fn audio.FrameFunc) *runner {
+	n := audio.FrameSamples(d.opts.PathRate)
+	return &runner{d: d, fn: fn, opens: make(chan openResult), mic: make([]int16, n), spk: make([]int16, n)}
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -326,11 +343,11 @@ func (r *runner) use(s *duplex, named bool) {
 	if r.down == nil || r.rate != s.rate {
 		// The rate was opened from candidateRates, which the resampler
 		// supports; an error here is a programming error.
-		down, err := newCapturePath(s.rate, s.capture.Cap())
+		down, err := newCapturePath(s.rate, r.d.opts.PathRate, s.capture.Cap())
 		if err != nil {
 			panic(err)
 		}
-		up, err := newPlayPath(s.rate)
+		up, err := newPlayPath(r.d.opts.PathRate, s.rate)
 		if err != nil {
 			panic(err)
 		}
@@ -362,10 +379,10 @@ func (r *runner) pump(now time.Time) {
 			return
 		}
 		r.down.push(n)
-		for r.down.frame(r.mic[:]) {
-			clear(r.spk[:])
-			r.fn(r.mic[:], r.spk[:])
-			out := r.play.trim(s, r.up.convert(r.spk[:]))
+		for r.down.frame(r.mic) {
+			clear(r.spk)
+			r.fn(r.mic, r.spk)
+			out := r.play.trim(s, r.up.convert(r.spk))
 			room := max(0, maxQueue-s.playback.Len())
 			if len(out) > room {
 				r.dropped += uint64(len(out) - room)
@@ -468,9 +485,9 @@ func (r *runner) watch(ctx context.Context, now time.Time) {
 	// Three frame times without a frame: the stream is starting, stalled
 	// or gone. Feed the call silence on our own clock so it keeps going.
 	if now.Sub(r.lastFrame) > 3*audio.FrameDuration {
-		clear(r.mic[:])
-		clear(r.spk[:])
-		r.fn(r.mic[:], r.spk[:])
+		clear(r.mic)
+		clear(r.spk)
+		r.fn(r.mic, r.spk)
 	}
 }
 

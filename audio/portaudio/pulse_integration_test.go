@@ -86,11 +86,11 @@ func loadSink(t *testing.T, name string) (unload func()) {
 func toneWAV(t *testing.T, freq float64, d time.Duration, amp float64) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tone.wav")
-	w, err := wav.Create(path, audio.SampleRate)
+	w, err := wav.Create(path, audio.MaxRate)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write(dsp.Sine(freq, audio.SampleRate, int(d.Seconds()*audio.SampleRate), amp)); err != nil {
+	if err := w.Write(dsp.Sine(freq, audio.MaxRate, int(d.Seconds()*audio.MaxRate), amp)); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -284,10 +284,10 @@ func TestMicToneAndLatency(t *testing.T) {
 		if onset < 0 {
 			t.Fatalf("round %d: no signal in %d mic samples after paplay", round, len(mic))
 		}
-		frame := onset / audio.FrameSamples
+		frame := onset / audio.MaxFrameSamples
 		lat = append(lat, times[frame].Sub(t0))
 		body := mic[onset+800 : onset+800+2400] // 300 ms inside the tone
-		freq, share := dsp.DominantTone(body, audio.SampleRate, 500, 1000, 1500, 2000)
+		freq, share := dsp.DominantTone(body, audio.MaxRate, 500, 1000, 1500, 2000)
 		rms := dsp.RMS(body)
 		t.Logf("round %d: first frame with the tone %v after paplay started; %v Hz share %.3f, RMS %.0f",
 			round, lat[round].Round(time.Millisecond), freq, share, rms)
@@ -409,7 +409,7 @@ func TestSpeakerToneAndLatency(t *testing.T) {
 	for round := range 3 {
 		before, _ := rec.snapshot()
 		f.mu.Lock()
-		f.speaker, f.spkPos = dsp.Sine(1000, audio.SampleRate, audio.SampleRate/2, 8000), 0
+		f.speaker, f.spkPos = dsp.Sine(1000, audio.MaxRate, audio.MaxRate/2, 8000), 0
 		f.mu.Unlock()
 		time.Sleep(800 * time.Millisecond)
 		f.mu.Lock()

@@ -120,7 +120,7 @@ func (g *ringer) silentFor(now time.Time) time.Duration {
 // headset. A missing or failing ring device falls back to the default
 // output, reported through OnEvent with Stream "ring".
 func (d *Device) Ring(ctx context.Context, tone []int16) error {
-	return d.RingRate(ctx, tone, audio.SampleRate)
+	return d.RingRate(ctx, tone, audio.MaxRate)
 }
 
 // RingRate is Ring for a ringtone at toneRate Hz (such as a 44.1 kHz WAV),
@@ -129,7 +129,7 @@ func (d *Device) RingRate(ctx context.Context, tone []int16, toneRate int) error
 	if len(tone) == 0 {
 		return fmt.Errorf("portaudio: empty ringtone")
 	}
-	if _, err := resample.New(toneRate, audio.SampleRate); err != nil {
+	if _, err := resample.New(toneRate, audio.MaxRate); err != nil {
 		return fmt.Errorf("portaudio: ringtone: %w", err)
 	}
 	select {

@@ -2,6 +2,7 @@ package portaudio
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -101,21 +102,27 @@ func TestCandidateRates(t *testing.T) {
 // buffers that do not divide 20 ms, and checks that exact frames of the
 // tone come out and the speaker frames go back at the device rate.
 func TestCallbackToFrames(t *testing.T) {
+	for _, path := range []int{8000, 16000, 48000} {
+		t.Run(fmt.Sprint(path), func(t *testing.T) { testCallbackToFrames(t, path) })
+	}
+}
+
+func testCallbackToFrames(t *testing.T, path int) {
 	const rate = 44100
 	s := &duplex{rate: rate, inCh: 2, outCh: 2, wake: make(chan struct{}, 1),
 		capture: newSampleRing(samplesIn(rate, ringTime)), playback: newSampleRing(samplesIn(rate, ringTime))}
-	down, err := newCapturePath(rate, s.capture.Cap())
+	down, err := newCapturePath(rate, path, s.capture.Cap())
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := newPlayPath(rate)
+	up, err := newPlayPath(path, rate)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tone := dsp.Sine(1000, rate, rate, 8000) // 1 s
 	var frames [][]int16
-	mic := make([]int16, audio.FrameSamples)
-	spk := dsp.Sine(500, audio.SampleRate, audio.FrameSamples*2, 6000)[:audio.FrameSamples]
+	mic := make([]int16, audio.FrameSamples(path))
+	spk := dsp.Sine(500, path, audio.FrameSamples(path)*2, 6000)[:audio.FrameSamples(path)]
 	var played []int16
 	const buf = 441 // 10 ms at 44.1 kHz, but stereo interleaved
 	in := make([]int16, 2*buf)
@@ -142,7 +149,7 @@ func TestCallbackToFrames(t *testing.T) {
 		t.Fatalf("%d frames from 1 s, want 49-50", len(frames))
 	}
 	last := frames[len(frames)-1]
-	if f, share := dsp.DominantTone(last, audio.SampleRate, 500, 1000, 2000); f != 1000 || share < 0.99 {
+	if f, share := dsp.DominantTone(last, path, 500, 1000, 2000); f != 1000 || share < 0.99 {
 		t.Fatalf("mic frame: %v Hz share %.3f", f, share)
 	}
 	if rms := dsp.RMS(last); rms < 8000/1.4142*0.97 || rms > 8000/1.4142*1.03 {
@@ -177,11 +184,11 @@ func BenchmarkDeviceFramePath48k(b *testing.B) {
 	// resample up, ring out.
 	s := &duplex{rate: 48000, inCh: 1, outCh: 1, wake: make(chan struct{}, 1),
 		capture: newSampleRing(8192), playback: newSampleRing(8192)}
-	down, _ := newCapturePath(48000, s.capture.Cap())
-	up, _ := newPlayPath(48000)
+	down, _ := newCapturePath(48000, audio.MaxRate, s.capture.Cap())
+	up, _ := newPlayPath(audio.MaxRate, 48000)
 	in := dsp.Sine(1000, 48000, 960, 8000)
 	out := make([]int16, 960)
-	mic := make([]int16, audio.FrameSamples)
+	mic := make([]int16, audio.MaxFrameSamples)
 	b.ReportAllocs()
 	for b.Loop() {
 		s.callback(in, out, pa.StreamCallbackTimeInfo{}, 0)
@@ -239,7 +246,7 @@ func fakeRunner(t testing.TB, rate int, fn audio.FrameFunc) (*runner, *duplex, *
 	d := &Device{opts: o, log: o.Logger, closed: make(chan struct{})}
 	s := &duplex{rate: rate, inCh: 1, outCh: 1, wake: make(chan struct{}, 1),
 		capture: newSampleRing(samplesIn(rate, ringTime)), playback: newSampleRing(samplesIn(rate, ringTime))}
-	r := &runner{d: d, fn: fn, opens: make(chan openResult)}
+	r := newRunner(d, fn)
 	r.use(s, true)
 	return r, s, ev
 }
@@ -269,7 +276,7 @@ func TestCaptureBacklogCapped(t *testing.T) {
 	if want := uint64(samplesIn(rate, 140*time.Millisecond)); r.micDropped != want {
 		t.Fatalf("%d samples dropped, want %d", r.micDropped, want)
 	}
-	if f, share := dsp.DominantTone(frames[1], audio.SampleRate, 500, 1000); f != 500 || share < 0.9 {
+	if f, share := dsp.DominantTone(frames[1], audio.MaxRate, 500, 1000); f != 500 || share < 0.9 {
 		t.Fatalf("frame after the cap is %v Hz (share %.2f), want the newest sound", f, share)
 	}
 	// In steady state nothing is dropped.

@@ -45,7 +45,7 @@ func Example() {
 	defer stop()
 
 	// 4. The audio device's clock drives sending and playout.
-	dev := audio.NewNull()
+	dev := audio.NewNull(audio.MaxRate)
 	runCtx, cancel := context.WithCancel(ctx)
 	go dev.Run(runCtx, sess.ProcessFrame)
 	defer cancel()

@@ -23,7 +23,7 @@ func BenchmarkPacingNullClock(b *testing.B) {
 			times = append(times, p.Time)
 		}
 	})
-	dev := audio.NewNull()
+	dev := audio.NewNull(audio.MaxRate)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	n := 0

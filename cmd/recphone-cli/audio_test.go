@@ -22,12 +22,12 @@ import (
 // and from 0.6 to 1.0 s, silence otherwise.
 func TestRingCadence(t *testing.T) {
 	tone := audio.RingCadence()
-	if len(tone) != 3*audio.SampleRate {
+	if len(tone) != 3*audio.MaxRate {
 		t.Fatalf("cadence is %d samples, want 3 s", len(tone))
 	}
 	// Judged at 8 kHz as the other tones: every sixth sample of a ring of
 	// 400+450 Hz is that ring at 8 kHz.
-	step := audio.SampleRate / 8000
+	step := audio.MaxRate / 8000
 	narrow := make([]int16, len(tone)/step)
 	for i := range narrow {
 		narrow[i] = tone[i*step]

@@ -429,12 +429,14 @@ type switchedTone struct {
 	on              atomic.Bool
 }
 
+func (d *switchedTone) Rate() int { return audio.MaxRate }
+
 func (d *switchedTone) Run(ctx context.Context, fn audio.FrameFunc) error {
-	mic := make([]int16, audio.FrameSamples)
-	spk := make([]int16, audio.FrameSamples)
+	mic := make([]int16, audio.MaxFrameSamples)
+	spk := make([]int16, audio.MaxFrameSamples)
 	tick := time.NewTicker(audio.FrameDuration)
 	defer tick.Stop()
-	phase, step := 0.0, 2*math.Pi*d.freq/audio.SampleRate
+	phase, step := 0.0, 2*math.Pi*d.freq/audio.MaxRate
 	for {
 		select {
 		case <-ctx.Done():

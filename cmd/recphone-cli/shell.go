@@ -179,9 +179,9 @@ func (s *shell) inject(ctx context.Context, args []string) error {
 		if len(args) != 1 {
 			return fmt.Errorf("%w: inject beep", errUsage)
 		}
-		s.audio.inject(ctx, mix.NewBeep(mix.BeepOptions{}))
+		s.audio.inject(ctx, mix.NewBeep(mix.BeepOptions{Rate: s.audio.dev.Rate()}))
 	default:
-		clip, err := mix.LoadClip(args[0], len(args) == 2)
+		clip, err := mix.LoadClip(args[0], s.audio.dev.Rate(), len(args) == 2)
 		if err != nil {
 			return fmt.Errorf("inject: %w", err)
 		}

@@ -147,7 +147,7 @@ func (s *soundCards) TestTone(ctx context.Context, output string) error {
 	defer d.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	err = d.Ring(ctx, sine(1000, 8000, audio.SampleRate/5))
+	err = d.Ring(ctx, sine(1000, 8000, audio.MaxRate/5))
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("test tone: %w", err)
 	}
@@ -158,7 +158,7 @@ func (s *soundCards) TestTone(ctx context.Context, output string) error {
 func sine(freq, amp float64, n int) []int16 {
 	out := make([]int16, n)
 	for i := range out {
-		out[i] = int16(amp * math.Sin(2*math.Pi*freq*float64(i)/audio.SampleRate))
+		out[i] = int16(amp * math.Sin(2*math.Pi*freq*float64(i)/audio.MaxRate))
 	}
 	return out
 }

@@ -72,11 +72,11 @@ func TestSettingsFileMissingAndCorrupt(t *testing.T) {
 
 func TestRingtoneCadence(t *testing.T) {
 	tone := audio.RingCadence()
-	if len(tone) != 3*audio.SampleRate {
+	if len(tone) != 3*audio.MaxRate {
 		t.Fatalf("ring cycle %d samples, want 3 s", len(tone))
 	}
 	loud := func(from, to float64) bool {
-		for _, s := range tone[int(from*audio.SampleRate):int(to*audio.SampleRate)] {
+		for _, s := range tone[int(from*audio.MaxRate):int(to*audio.MaxRate)] {
 			if s > 2000 || s < -2000 {
 				return true
 			}

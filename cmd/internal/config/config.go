@@ -312,7 +312,7 @@ func (f *File) Engine() (callengine.Config, error) {
 		cfg.Codecs = append(cfg.Codecs, c)
 	}
 	if f.Call.HoldMusic != "" {
-		moh, err := mix.LoadSamples(f.Path(f.Call.HoldMusic))
+		moh, err := mix.LoadSamples(f.Path(f.Call.HoldMusic), cfg.AudioRate())
 		if err != nil {
 			return cfg, fmt.Errorf("%w: call.hold_music: %w", ErrInvalid, err)
 		}
@@ -343,7 +343,7 @@ func (f *File) RecordingPolicy(adminPath string, required bool) (policy.Resolved
 // cadence at 8 kHz when none is set.
 func (f *File) Ringtone() ([]int16, int, error) {
 	if f.Audio.Ringtone == "" {
-		return audio.RingCadence(), audio.SampleRate, nil
+		return audio.RingCadence(), audio.MaxRate, nil
 	}
 	tone, rate, err := wav.ReadFile(f.Path(f.Audio.Ringtone))
 	if err == nil && len(tone) == 0 {

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/callengine"
 	"github.com/recphone/recphone/recording"
@@ -59,14 +58,14 @@ func (c soundClock) After(d time.Duration) (<-chan struct{}, func() bool) {
 // loadNotice reads the policy's notice once, at construction: a bad
 // announcement is a configuration error naming the key, never a failure
 // mid-call. nil samples mean no notice.
-func loadNotice(p policy.Policy) ([]int16, error) {
+func loadNotice(p policy.Policy, rate int) ([]int16, error) {
 	switch p.Notice {
 	case policy.NoticeNone, "": // "" is a policy built in code that asks for none
 		return nil, nil
 	case policy.NoticeTone:
-		return mix.NoticeTone(), nil
+		return mix.NoticeTone(rate), nil
 	}
-	s, err := mix.LoadSamples(p.Notice)
+	s, err := mix.LoadSamples(p.Notice, rate)
 	if err != nil {
 		return nil, fmt.Errorf("%w: recording.notice: %q: %w", policy.ErrInvalid, p.Notice, err)
 	}
@@ -285,7 +284,7 @@ func (l *loop) reconcile() {
 		if l.notice == nil {
 			c.noticed = true
 		} else {
-			l.play(NoticeKindNotice, l.sound, mix.NewClip(l.notice, false), samplesDuration(len(l.notice)))
+			l.play(NoticeKindNotice, l.sound, mix.NewClip(l.notice, false), samplesDuration(len(l.notice), l.dev.Rate()))
 		}
 		// The period counts from the notice; a resume or unhold restarts it.
 		l.stopTimer()
@@ -305,7 +304,7 @@ func (l *loop) beep() {
 	if l.playing != nil || l.dev.Injecting() {
 		l.log.Info("reminder beep skipped: another sound is playing", "call", l.focus)
 	} else {
-		l.play(NoticeKindBeep, policy.NoticeTone, mix.NewBeep(mix.BeepOptions{Freq: beepFreq, Length: beepLength}), beepLength)
+		l.play(NoticeKindBeep, policy.NoticeTone, mix.NewBeep(mix.BeepOptions{Freq: beepFreq, Length: beepLength, Rate: l.dev.Rate()}), beepLength)
 	}
 	next := due + l.interval
 	if now := l.clock.Elapsed(); next < now {
@@ -344,6 +343,6 @@ func (l *loop) stopTimer() {
 	l.beepC, l.stopBeep = nil, nil
 }
 
-func samplesDuration(n int) time.Duration {
-	return time.Duration(n) * time.Second / audio.SampleRate
+func samplesDuration(n, rate int) time.Duration {
+	return time.Duration(n) * time.Second / time.Duration(rate)
 }

@@ -89,6 +89,8 @@ func (c *fakeClock) pending() []time.Duration {
 // handDevice is a sound device whose frames the test turns by hand.
 type handDevice struct{ fn chan audio.FrameFunc }
 
+func (d *handDevice) Rate() int { return audio.MaxRate }
+
 func (d *handDevice) Run(ctx context.Context, fn audio.FrameFunc) error {
 	d.fn <- fn
 	<-ctx.Done()
@@ -165,7 +167,7 @@ func (r *noticeRig) rec(id string, s recording.State) {
 
 // frames turns the device k frames, as the sound card's clock would.
 func (r *noticeRig) frames(k int) {
-	mic, spk := make([]int16, audio.FrameSamples), make([]int16, audio.FrameSamples)
+	mic, spk := make([]int16, audio.MaxFrameSamples), make([]int16, audio.MaxFrameSamples)
 	for range k {
 		clear(mic)
 		clear(spk)
@@ -227,7 +229,7 @@ func (r *noticeRig) expectTimer(at ...time.Duration) {
 
 // has1400 says whether samples hold the notice's (and beep's) pitch.
 func has1400(samples []int16) bool {
-	return len(dsp.ToneBursts(samples, audio.SampleRate, 1400, audio.FrameSamples, 500, 0.8)) > 0
+	return len(dsp.ToneBursts(samples, audio.MaxRate, 1400, audio.MaxFrameSamples, 500, 0.8)) > 0
 }
 
 // The state machine over a whole call: nothing while ringing even when
@@ -236,7 +238,7 @@ func has1400(samples []int16) bool {
 // stops them; the end stops everything.
 func TestNotifierFollowsTheCall(t *testing.T) {
 	const every = 5 * time.Second
-	notice := mix.NoticeTone()
+	notice := mix.NoticeTone(audio.MaxRate)
 	r := newNoticeRig(t, notice, every)
 	r.call("c1", callengine.StateCalling)
 	r.rec("c1", recording.Starting)
@@ -264,7 +266,7 @@ func TestNotifierFollowsTheCall(t *testing.T) {
 	r.expectTimer(2 * every)
 	r.sent = nil
 	r.finish()
-	if b := dsp.ToneBursts(r.sent, audio.SampleRate, 1400, audio.FrameSamples/2, 500, 0.8); len(b) != 1 || b[0].Len != audio.SampleRate/5 {
+	if b := dsp.ToneBursts(r.sent, audio.MaxRate, 1400, audio.MaxFrameSamples/2, 500, 0.8); len(b) != 1 || b[0].Len != audio.MaxRate/5 {
 		t.Fatalf("beep bursts %+v, want 200 ms of 1400 Hz", b)
 	}
 
@@ -309,7 +311,7 @@ func TestNotifierFollowsTheCall(t *testing.T) {
 // answer) is noticed when it starts; a notice cut short by a hold is
 // played again in full when the call comes back.
 func TestNotifierNoticeCutShortIsPlayedAgain(t *testing.T) {
-	r := newNoticeRig(t, mix.NoticeTone(), 0)
+	r := newNoticeRig(t, mix.NoticeTone(audio.MaxRate), 0)
 	r.call("c1", callengine.StateAnswered)
 	r.rec("c1", recording.Starting)
 	r.expectNothingPlayed()
@@ -334,7 +336,7 @@ func TestNotifierNoticeCutShortIsPlayedAgain(t *testing.T) {
 // period later.
 func TestNotifierSkipsABeepOverAnotherSound(t *testing.T) {
 	const every = 2 * time.Second
-	long := dsp.Sine(400, audio.SampleRate, 3*audio.SampleRate, 6000) // 3 s, longer than the period
+	long := dsp.Sine(400, audio.MaxRate, 3*audio.MaxRate, 6000) // 3 s, longer than the period
 	r := newNoticeRig(t, long, every)
 	r.call("c1", callengine.StateAnswered)
 	r.rec("c1", recording.Recording)
@@ -377,7 +379,7 @@ func TestNotifierTellsTheCallOnTheDevice(t *testing.T) {
 
 // Shutdown stops the loop and whatever it was playing.
 func TestNotifierStopEndsTheSound(t *testing.T) {
-	r := newNoticeRig(t, mix.NoticeTone(), time.Second)
+	r := newNoticeRig(t, mix.NoticeTone(audio.MaxRate), time.Second)
 	r.call("c1", callengine.StateAnswered)
 	r.rec("c1", recording.Recording)
 	r.expectPlayed(NoticeKindNotice, 0, time.Second)

@@ -262,11 +262,16 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 		engineCfg.ServerTLS.ClientCAs = rec.RootCAs // nil: the system's roots
 	}
 
-	notice, err := loadNotice(p.Policy.Policy)
+	// The sound runs at the codecs' rate; a device given in opts at its own.
+	rate := engineCfg.AudioRate()
+	if opts.Sound != nil {
+		rate = opts.Sound.Rate()
+	}
+	notice, err := loadNotice(p.Policy.Policy, rate)
 	if err != nil {
 		return nil, err
 	}
-	dev, err := p.openSound(ctx, opts)
+	dev, err := p.openSound(ctx, opts, rate)
 	if err != nil {
 		return nil, err
 	}
@@ -287,17 +292,18 @@ func New(ctx context.Context, opts Options) (_ *Phone, err error) {
 	return p, nil
 }
 
-// openSound opens the sound device opts.Sound or [audio] asks for.
-func (p *Phone) openSound(ctx context.Context, opts Options) (audio.Device, error) {
+// openSound opens the sound device opts.Sound or [audio] asks for, at
+// the path rate rate.
+func (p *Phone) openSound(ctx context.Context, opts Options, rate int) (audio.Device, error) {
 	if opts.Sound != nil {
 		return opts.Sound, nil
 	}
 	a := p.File.Audio
 	switch a.Backend {
 	case config.BackendNull:
-		return audio.NewNull(), nil
+		return audio.NewNull(rate), nil
 	case config.BackendFile:
-		d, err := audio.OpenFile(p.File.Path(a.MicFile), p.File.Path(a.SpeakerFile), a.SpeakerRate)
+		d, err := audio.OpenFile(rate, p.File.Path(a.MicFile), p.File.Path(a.SpeakerFile), a.SpeakerRate)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrAudio, err)
 		}
@@ -309,7 +315,7 @@ func (p *Phone) openSound(ctx context.Context, opts Options) (audio.Device, erro
 		}
 		p.ringtone, p.ringRate = tone, rate
 		d, err := portaudio.Open(ctx, portaudio.Options{
-			Input: a.InputDevice, Output: a.OutputDevice, Ring: a.RingDevice,
+			Input: a.InputDevice, Output: a.OutputDevice, Ring: a.RingDevice, PathRate: rate,
 			OnEvent: opts.OnDevice, Logger: p.Log.With("component", "audio"),
 		})
 		if err != nil {
