@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -289,9 +290,14 @@ func (a *launched) quit(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):
-		t.Error("the app did not quit within 15 s of SIGINT")
-		_ = a.cmd.Process.Kill()
-		<-done
+		t.Error("the app did not quit within 15 s of SIGINT; its goroutines follow in its log")
+		_ = a.cmd.Process.Signal(syscall.SIGQUIT) // the runtime prints every goroutine's stack
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = a.cmd.Process.Kill()
+			<-done
+		}
 	}
 }
 
