@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/callengine/sdp"
 )
 
@@ -125,5 +126,37 @@ func TestHoldDirections(t *testing.T) {
 	}
 	if got := sdp.Intersect(sdp.SendOnly, sdp.RecvOnly.Reverse()); got != sdp.SendOnly {
 		t.Errorf("answer to our sendonly: %s", got)
+	}
+}
+
+// The sound path runs at the widest configured codec's rate, and an engine
+// given a device slower than that refuses it rather than squeezing a
+// wideband call through it.
+func TestAudioRateFollowsTheCodecs(t *testing.T) {
+	for _, c := range []struct {
+		codecs []sdp.Codec
+		want   int
+	}{
+		{nil, 8000},
+		{[]sdp.Codec{sdp.PCMA, sdp.PCMU}, 8000},
+		{[]sdp.Codec{sdp.G722, sdp.PCMU}, 16000},
+		{[]sdp.Codec{sdp.PCMU, sdp.Opus, sdp.G722}, 48000},
+	} {
+		cfg := Config{AOR: "sip:alice@127.0.0.1", Listen: "127.0.0.1:0", Codecs: c.codecs}
+		if got := cfg.AudioRate(); got != c.want {
+			t.Errorf("codecs %v: path rate %d, want %d", c.codecs, got, c.want)
+		}
+		e, err := New(cfg, nil, nil)
+		if err != nil {
+			t.Fatalf("codecs %v: %v", c.codecs, err)
+		}
+		if e.device.Rate() != c.want {
+			t.Errorf("codecs %v: the default device runs at %d Hz, want %d", c.codecs, e.device.Rate(), c.want)
+		}
+		if _, err := New(cfg, audio.NewNull(8000), nil); (err != nil) != (c.want > 8000) {
+			t.Errorf("codecs %v with an 8 kHz device: error %v", c.codecs, err)
+		} else if err != nil && !strings.Contains(err.Error(), "8000 Hz") {
+			t.Errorf("the refusal does not say the device's rate: %v", err)
+		}
 	}
 }

@@ -308,6 +308,9 @@ streams = "separate"
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r := p.Device.Rate(); r != 8000 {
+		t.Errorf("the default codecs are G.711, and the sound runs at %d Hz, not 8000", r)
+	}
 	if p.Recorder() != nil {
 		t.Fatal("a recorder before Start")
 	}
