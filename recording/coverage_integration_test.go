@@ -125,18 +125,19 @@ func TestRecordingCoverage50Calls(t *testing.T) {
 		if len(rep.Findings) != 0 {
 			t.Fatalf("call %d: findings %+v", i, rep.Findings)
 		}
-		says, hears := rep.Streams[0].Packets, rep.Streams[1].Packets
+		// The RS packs several 20 ms frames per packet: count frames.
+		says, hears := rep.Streams[0].SamplesReceived/160, rep.Streams[1].SamplesReceived/160
 		csSent += int64(final.Stats.PacketsSent)
 		csRecv += int64(final.Stats.PacketsReceived)
 		rsSays += says
 		rsHears += hears
 		if says != int64(final.Stats.PacketsSent) || hears != int64(final.Stats.PacketsReceived) {
-			t.Errorf("call %d: CS sent %d received %d, RS label 1 %d label 2 %d",
+			t.Errorf("call %d: CS sent %d received %d, RS label 1 %d frames label 2 %d",
 				i, final.Stats.PacketsSent, final.Stats.PacketsReceived, says, hears)
 		}
 		r.waitRecording(5*time.Second, Stopped)
 	}
-	t.Logf("coverage over 50 calls: agent says %d/%d RS/CS packets (%.2f%%), agent hears %d/%d (%.2f%%)",
+	t.Logf("coverage over 50 calls: agent says %d/%d RS/CS frames (%.2f%%), agent hears %d/%d (%.2f%%)",
 		rsSays, csSent, 100*float64(rsSays)/float64(csSent), rsHears, csRecv, 100*float64(rsHears)/float64(csRecv))
 }
 
@@ -239,7 +240,7 @@ func TestSRSHangupReconnectsThenGivesUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Findings) != 0 || len(rep.Streams) != 2 || rep.Streams[0].Packets < 20 || rep.Streams[1].Packets < 20 {
+	if len(rep.Findings) != 0 || len(rep.Streams) != 2 || rep.Streams[0].SamplesReceived < 20*160 || rep.Streams[1].SamplesReceived < 20*160 {
 		t.Fatalf("second RS: findings %+v, streams %+v", rep.Findings, rep.Streams)
 	}
 	before := call.Stats().PacketsReceived

@@ -30,6 +30,15 @@ const pendingCap = 500
 // at 20 ms, Opus at up to 256 kbit/s, or a telephone event.
 const maxPayload = 640
 
+// maxPacketPayload bounds the audio of one RS packet made of several frames:
+// rsPtime of a 64 kbit/s codec (G.711, G.722).
+const maxPacketPayload = rsPtime / 20 * 160
+
+// staleAfter is how long a part-filled RS packet may wait for its next
+// frame: a stream that stops (the far end goes quiet) must not strand
+// audio until it speaks again, when the SRS would place it late.
+const staleAfter = 50 * time.Millisecond
+
 type pendingPacket struct {
 	pt      uint8
 	audio   bool
@@ -81,6 +90,20 @@ type rsStream struct {
 	// trans re-codes the call's codec into the SRS's when they differ
 	// (other than between the two G.711 laws, which is a table lookup).
 	trans *media.Transcoder
+
+	// ptime is the packet time the SRS accepts (answerPtime); with more
+	// than one frame's worth, frames of a 64 kbit/s codec whose timestamps
+	// follow on are gathered in pkt and sent together (packLocked).
+	ptime     int
+	pkt       [maxPacketPayload]byte
+	pktLen    int
+	pktFrames int
+	pktTS     uint32
+	pktMarker bool
+	// pktLast is the wall time (unix ns) of the newest frame in pkt, 0
+	// when pkt is empty: the other stream's packets check it without the
+	// lock (flushIfStale).
+	pktLast atomic.Int64
 
 	forwarded, dropped uint64
 	srSent             bool
@@ -153,6 +176,7 @@ func (s *rsStream) port() int { return s.rtp.LocalAddr().(*net.UDPAddr).Port }
 func (s *rsStream) configure(a answerStream, paused, start bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sendPacketLocked() // what is gathered goes out as negotiated before
 	if a.srtp && a.dst.IsValid() {
 		if err := checkAnswerKey(*s.cryptoAttr(), a.crypto); err != nil {
 			return fmt.Errorf("recording: stream %s: %w", s.label, err)
@@ -176,6 +200,7 @@ func (s *rsStream) configure(a answerStream, paused, start bool) error {
 		s.codec = a.codec
 		s.sender.SetClockRate(uint32(a.codec.RTPClock()))
 		s.eventPT = a.eventPT
+		s.ptime = a.ptime
 	}
 	wasActive := s.active
 	s.paused.Store(paused)
@@ -213,12 +238,20 @@ func (s *rsStream) restart() error {
 	s.sender.SetProtector(nil)
 	s.answered, s.active, s.protected, s.srSent = false, false, false, false
 	s.npending, s.overflow = 0, 0
+	s.dropPacketLocked() // the ended RS's: its SRS is gone
 	return nil
 }
 
 // hold keeps the stream's packets from now on for the next SRS (the gate
 // closes; refill sends them, and those from since, once it answers).
-func (s *rsStream) holdForFailover() { s.gate.Close() }
+// What is gathered for the lost SRS is dropped: the history has it, and the
+// refill sends it to the next one in order.
+func (s *rsStream) holdForFailover() {
+	s.gate.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropPacketLocked()
+}
 
 // refill, once the next SRS answered, replays what the stream carried from
 // since (the last moment the lost SRS was known alive), faster than real
@@ -283,6 +316,7 @@ func (s *rsStream) refill(ctx context.Context, since time.Time) backfill.Span {
 func (s *rsStream) hold() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sendPacketLocked() // the last call's
 	s.answered, s.active = false, false
 	s.npending, s.overflow = 0, 0
 }
@@ -293,6 +327,7 @@ func (s *rsStream) setPaused(paused bool, srsReceiving bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if paused {
+		s.sendPacketLocked() // said before the pause
 		s.active = false
 		s.mapped = false
 		s.npending = 0 // nothing said during a pause may reach the SRS
@@ -453,11 +488,15 @@ func (s *rsStream) sendLocked(p media.Packet) {
 			s.dropped++
 			return
 		}
+		s.lastRS, s.lastWall = rsTS, at
+		if s.packLocked(out, marker, rsTS, at) {
+			return
+		}
+		s.sendPacketLocked()
 		if s.sender.Timestamp() != rsTS {
 			s.sender.SetTimestamp(rsTS)
 		}
 		_, err = s.sender.Send(s.codec.PayloadType(), marker, out, uint32(s.codec.RTPClock()/50))
-		s.lastRS, s.lastWall = rsTS, at
 	default:
 		// A telephone event (the CS's only other payload): forward it when
 		// the SRS accepted telephone-event, else the recording keeps the
@@ -466,10 +505,83 @@ func (s *rsStream) sendLocked(p media.Packet) {
 			s.dropped++
 			return
 		}
+		s.sendPacketLocked() // the audio before the key press goes first
 		_, err = s.sender.SendAt(s.eventPT, marker, payload, rsTS)
 	}
+	s.sentLocked(1, err)
+}
+
+// packLocked gathers an audio frame (in the SRS's codec, at RS timestamp
+// ts) into the packet being filled, sending that first when the frame does
+// not follow on from it (a gap, a new talkspurt, a frame too long for
+// what is left), and the packet once it holds ptime. It reports false when
+// the frame is to go alone: one frame a packet, or a codec whose frames
+// cannot be joined (Opus).
+func (s *rsStream) packLocked(frame []byte, marker bool, ts uint32, at time.Time) bool {
+	// One RTP clock tick a byte for these codecs: 8000 Hz, 64 kbit/s.
+	limit := s.ptime / 20 * s.codec.FrameBytes()
+	if limit > maxPacketPayload || len(frame) >= limit {
+		return false
+	}
+	if s.pktLen > 0 && (marker || ts != s.pktTS+uint32(s.pktLen) || s.pktLen+len(frame) > limit) {
+		s.sendPacketLocked()
+	}
+	if s.pktLen == 0 {
+		s.pktTS, s.pktMarker = ts, marker
+	}
+	s.pktLen += copy(s.pkt[s.pktLen:], frame)
+	s.pktFrames++
+	if s.pktLen >= limit {
+		s.sendPacketLocked()
+		return true
+	}
+	last := at.UnixNano()
+	if at.IsZero() {
+		last = time.Now().UnixNano()
+	}
+	s.pktLast.Store(last)
+	return true
+}
+
+// sendPacketLocked sends the frames gathered, if any, as one packet.
+func (s *rsStream) sendPacketLocked() {
+	if s.pktLen == 0 {
+		return
+	}
+	if s.sender.Timestamp() != s.pktTS {
+		s.sender.SetTimestamp(s.pktTS)
+	}
+	_, err := s.sender.Send(s.codec.PayloadType(), s.pktMarker, s.pkt[:s.pktLen], uint32(s.pktLen))
+	frames := s.pktFrames
+	s.dropPacketLocked()
+	s.sentLocked(frames, err)
+}
+
+func (s *rsStream) dropPacketLocked() {
+	s.pktLen, s.pktFrames = 0, 0
+	s.pktLast.Store(0)
+}
+
+// flushIfStale sends a part-filled packet whose newest frame is older than
+// staleAfter at now. The session calls it with each packet of the call's
+// other direction, so a stream that stops does not keep its last frames.
+func (s *rsStream) flushIfStale(now time.Time) {
+	last := s.pktLast.Load()
+	if last == 0 || now.IsZero() || now.UnixNano()-last < int64(staleAfter) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last := s.pktLast.Load(); last != 0 && now.UnixNano()-last >= int64(staleAfter) {
+		s.sendPacketLocked()
+	}
+}
+
+// sentLocked counts a send of frames CS frames and reports an SRS whose
+// host refused it.
+func (s *rsStream) sentLocked(frames int, err error) {
 	if err != nil {
-		s.dropped++
+		s.dropped += uint64(frames)
 		s.log.Debug("replication send failed", "label", s.label, "err", err)
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			// The SRS's host said its media port is closed (ICMP port
@@ -483,7 +595,7 @@ func (s *rsStream) sendLocked(p media.Packet) {
 		}
 		return
 	}
-	s.forwarded++
+	s.forwarded += uint64(frames)
 	if !s.srSent {
 		// An early sender report lets the SRS align this stream at once.
 		s.srSent = true
@@ -494,6 +606,9 @@ func (s *rsStream) sendLocked(p media.Packet) {
 func (s *rsStream) sendReport(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if last := s.pktLast.Load(); last != 0 && now.UnixNano()-last >= int64(staleAfter) {
+		s.sendPacketLocked() // a stream and its call's other both stopped
+	}
 	if s.active && s.forwarded > 0 {
 		s.sendReportLocked(now)
 	}
@@ -514,6 +629,9 @@ func (s *rsStream) counts() (forwarded, dropped uint64) {
 
 func (s *rsStream) close() {
 	s.mu.Lock()
+	if s.active {
+		s.sendPacketLocked()
+	}
 	s.active = false
 	stop := s.stopRefill
 	s.mu.Unlock()

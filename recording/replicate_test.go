@@ -253,3 +253,109 @@ func TestReplicationFollowsTheWallClockWhenTheCallsClockFallsBehind(t *testing.T
 		t.Errorf("RS timestamp steps %v: want 160 throughout but one gap of %d after the stall", steps, 160+gap)
 	}
 }
+
+// At a 60 ms packet time, three frames that follow on go as one packet
+// stamped with the first one's time; a gap, a new talkspurt, a telephone
+// event and a pause each send what is gathered first, so no audio waits
+// behind them or is stamped at the wrong time.
+func TestReplicationPacksFramesIntoThePacketTime(t *testing.T) {
+	dst, read := sink(t)
+	rtcpDst, _ := sink(t)
+	st := testStream(t)
+	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMU, eventPT: 101, direction: sdp.RecvOnly, ptime: 60}, false, true); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	frame := func(i int, fill byte) media.Packet {
+		p := csPacket(uint16(i), 1000+uint32(i)*160, t0.Add(time.Duration(i)*20*time.Millisecond), 0, fill)
+		p.Audio, p.Codec = true, media.PCMU
+		return p
+	}
+	for i := range 4 { // one full packet, one frame waiting
+		st.forward(frame(i, byte(i+1)))
+	}
+	st.forward(frame(10, 10))                                             // a gap: the waiting frame goes alone
+	st.forward(frame(11, 11))                                             // follows on
+	ev := csPacket(12, 1000+12*160, t0.Add(240*time.Millisecond), 101, 0) // a key press
+	ev.Payload = []byte{5, 0x0a, 0, 160}
+	st.forward(ev)
+	st.forward(frame(13, 13))
+	st.setPaused(true, false) // sends frame 13 first
+	st.forward(frame(14, 14)) // paused: never sent
+	got := read()
+	type want struct {
+		ts    uint32
+		pt    uint8
+		fills []byte
+	}
+	wants := []want{
+		{1000, 0, []byte{1, 2, 3}},
+		{1000 + 3*160, 0, []byte{4}},
+		{1000 + 10*160, 0, []byte{10, 11}},
+		{1000 + 12*160, 101, nil},
+		{1000 + 13*160, 0, []byte{13}},
+	}
+	if len(got) != len(wants) {
+		t.Fatalf("%d packets reached the SRS, want %d", len(got), len(wants))
+	}
+	base := got[0].Timestamp - 1000 // the RS's own timestamp origin
+	for i, w := range wants {
+		p := got[i]
+		if p.PayloadType != w.pt || p.Timestamp-base != w.ts {
+			t.Errorf("packet %d: PT %d at %d, want PT %d at %d", i, p.PayloadType, p.Timestamp-base, w.pt, w.ts)
+			continue
+		}
+		if w.pt != 0 {
+			continue
+		}
+		if len(p.Payload) != 160*len(w.fills) {
+			t.Errorf("packet %d: %d bytes, want %d frames", i, len(p.Payload), len(w.fills))
+			continue
+		}
+		for k, f := range w.fills {
+			if p.Payload[k*160] != f || p.Payload[k*160+159] != f {
+				t.Errorf("packet %d frame %d: %x, want %x", i, k, p.Payload[k*160], f)
+			}
+		}
+	}
+	if fwd, _ := st.counts(); fwd != 8 {
+		t.Errorf("forwarded %d CS packets, want 8 (7 frames and the event)", fwd)
+	}
+}
+
+// A part-filled packet of a stream that stops goes out once the call's
+// other direction shows it has waited staleAfter, not when the stream
+// speaks again.
+func TestReplicationSendsAStalePacket(t *testing.T) {
+	dst, read := sink(t)
+	rtcpDst, _ := sink(t)
+	st := testStream(t)
+	if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMU, direction: sdp.RecvOnly, ptime: 60}, false, true); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	p := csPacket(1, 1000, t0, 0, 7)
+	p.Audio, p.Codec = true, media.PCMU
+	st.forward(p)
+	st.flushIfStale(t0.Add(staleAfter / 2))
+	if got := st.sender.PacketsSent(); got != 0 {
+		t.Fatalf("%d packets sent before the frame was stale", got)
+	}
+	st.flushIfStale(t0.Add(staleAfter))
+	got := read()
+	if len(got) != 1 || len(got[0].Payload) != 160 || got[0].Payload[0] != 7 {
+		t.Fatalf("got %d packets, want the one waiting frame", len(got))
+	}
+}
+
+// The packet time follows the SRS's answer: a=ptime when it asks for less,
+// a=maxptime as a cap, never above rsPtime nor below a frame.
+func TestAnswerPtime(t *testing.T) {
+	for _, c := range []struct{ ptime, maxptime, want int }{
+		{0, 0, rsPtime}, {20, 0, 20}, {40, 0, 40}, {100, 0, rsPtime}, {0, 40, 40}, {60, 20, 20}, {0, 10, 20},
+	} {
+		if got := answerPtime(sdp.Media{Ptime: c.ptime, MaxPtime: c.maxptime}); got != c.want {
+			t.Errorf("ptime %d maxptime %d: %d, want %d", c.ptime, c.maxptime, got, c.want)
+		}
+	}
+}

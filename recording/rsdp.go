@@ -15,6 +15,13 @@ import (
 // eventPayloadType is offered on RS streams so DTMF reaches the recorder.
 const eventPayloadType = 101
 
+// rsPtime is the packet time offered on RS streams: three 20 ms frames a
+// packet for G.711 and G.722, which RFC 3551 §4.5 receivers accept. A
+// recording is not listened to live, and a third of the packets is a third
+// of the sends, SRTP tags and receiver wake-ups the recording costs the
+// agent's desktop. Opus packets stay one frame each.
+const rsPtime = 60
+
 // offerStream is one m= line of our RS offer.
 type offerStream struct {
 	label  string
@@ -30,7 +37,7 @@ func buildRSOffer(ip netip.Addr, sessID, version uint64, streams []offerStream) 
 	s := sdp.Session{Username: "recphone", SessionID: sessID, Version: version, Name: "recphone recording", Addr: ip}
 	for _, st := range streams {
 		m := sdp.Media{Type: "audio", Addr: ip, Port: st.port, Proto: sdp.ProtoRTP,
-			EventType: eventPayloadType, Ptime: 20, Label: st.label, Direction: st.dir}
+			EventType: eventPayloadType, Ptime: rsPtime, Label: st.label, Direction: st.dir}
 		for _, c := range st.codecs {
 			m.Codecs = append(m.Codecs, c.SDP())
 		}
@@ -51,6 +58,21 @@ type answerStream struct {
 	direction sdp.Direction
 	srtp      bool         // answered RTP/SAVP
 	crypto    []sdp.Crypto // the SRS's SDES keys, for checkAnswerKey
+	ptime     int          // packet time to send, ms: rsPtime unless the SRS asks for less
+}
+
+// answerPtime is the packet time an SRS's m= line lets us send: its
+// a=ptime when it names one, never more than its a=maxptime or rsPtime,
+// and at least one 20 ms frame.
+func answerPtime(m sdp.Media) int {
+	p := rsPtime
+	if m.Ptime > 0 {
+		p = min(p, m.Ptime)
+	}
+	if m.MaxPtime > 0 {
+		p = min(p, m.MaxPtime)
+	}
+	return max(p, 20)
 }
 
 // receiving reports whether the SRS wants media on this stream.
@@ -74,6 +96,7 @@ func parseRSAnswer(body []byte, want int, srtp bool, allowed []sdp.Codec) ([]ans
 	for i, m := range s.Media {
 		a := &out[i]
 		a.direction, a.srtp, a.crypto, a.eventPT = m.Direction, m.Proto == sdp.ProtoSRTP, m.Crypto, m.EventType
+		a.ptime = answerPtime(m)
 		if m.Port == 0 {
 			continue // stream refused
 		}

@@ -188,10 +188,12 @@ func (s *session) tapFor() media.Tap {
 			// a mixed conference: label 1 is the agent's voice alone (conference.go)
 		case p.Direction == media.Sent:
 			says.forward(p)
+			hears.flushIfStale(p.Time) // the far end may have gone quiet
 		case audio && s.confMix.Load() != nil:
 			s.confMix.Load().addAt(0, p) // a mixed conference: with the others' voices
 		default:
 			hears.forward(p)
+			says.flushIfStale(p.Time)
 		}
 	}
 }

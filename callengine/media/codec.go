@@ -93,6 +93,16 @@ func (c Codec) RTPClock() int {
 	return ClockRate
 }
 
+// FrameBytes is the payload of one 20 ms frame of a constant-rate codec
+// (160 for G.711 and G.722: 64 kbit/s), whose frames join into longer
+// packets and split back; 0 for Opus, whose frames do neither.
+func (c Codec) FrameBytes() int {
+	if c == Opus {
+		return 0
+	}
+	return 160
+}
+
 // Wideband reports whether the codec carries more than telephone band.
 func (c Codec) Wideband() bool { return c == G722 || c == Opus }
 

@@ -68,9 +68,10 @@ type Media struct {
 	// only for a stream without Codecs or EventType (a rejection or a stream
 	// recphone does not understand).
 	Formats   []string
-	Codecs    []Codec // payload formats with a known encoding, payload types as offered
-	EventType uint8   // telephone-event payload type (RFC 4733); 0: none
-	Ptime     int
+	Codecs    []Codec   // payload formats with a known encoding, payload types as offered
+	EventType uint8     // telephone-event payload type (RFC 4733); 0: none
+	Ptime     int       // a=ptime: the packet time wanted, in ms
+	MaxPtime  int       // a=maxptime: the longest packet time accepted, in ms (RFC 4566 §6)
 	Direction Direction // after Parse always set, inherited from the session level or sendrecv
 	Label     string    // a=label (RFC 4574)
 	Crypto    []Crypto  // a=crypto lines that parse (RFC 4568), in order
@@ -180,6 +181,9 @@ func (m *Media) description(sessionAddr netip.Addr) *psdp.MediaDescription {
 	if m.Ptime > 0 {
 		add("ptime", strconv.Itoa(m.Ptime))
 	}
+	if m.MaxPtime > 0 {
+		add("maxptime", strconv.Itoa(m.MaxPtime))
+	}
 	if m.RTCPPort > 0 && m.Port > 0 && m.RTCPPort != m.Port+1 {
 		add("rtcp", strconv.Itoa(m.RTCPPort))
 	}
@@ -282,6 +286,11 @@ func parseMedia(md *psdp.MediaDescription, sessionAddr netip.Addr, dir Direction
 		case "ptime":
 			if n, err := strconv.Atoi(a.Value); err == nil && n > 0 && n <= 1000 {
 				m.Ptime = n
+				continue
+			}
+		case "maxptime":
+			if n, err := strconv.Atoi(a.Value); err == nil && n > 0 && n <= 1000 {
+				m.MaxPtime = n
 				continue
 			}
 		case "rtcp":

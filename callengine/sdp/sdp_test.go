@@ -90,7 +90,7 @@ func TestParseRejects(t *testing.T) {
 var rsOffer = Session{Username: "recphone", SessionID: 7, Version: 3, Name: "recphone recording",
 	Addr: netip.MustParseAddr("192.0.2.1"),
 	Media: []Media{
-		{Type: "audio", Addr: netip.MustParseAddr("192.0.2.1"), Port: 40000, RTCPPort: 40001, Proto: ProtoSRTP, Codecs: []Codec{PCMA, PCMU}, EventType: 101, Ptime: 20,
+		{Type: "audio", Addr: netip.MustParseAddr("192.0.2.1"), Port: 40000, RTCPPort: 40001, Proto: ProtoSRTP, Codecs: []Codec{PCMA, PCMU}, EventType: 101, Ptime: 60, MaxPtime: 120,
 			Direction: SendOnly, Label: "1", Crypto: []Crypto{{Tag: 1, Suite: "AES_CM_128_HMAC_SHA1_80", KeyParams: "inline:" + key30}}},
 		{Type: "audio", Addr: netip.MustParseAddr("192.0.2.1"), Port: 40002, RTCPPort: 40003, Proto: ProtoSRTP, Codecs: []Codec{PCMA, PCMU}, EventType: 101, Ptime: 20,
 			Direction: Inactive, Label: "2", Crypto: []Crypto{{Tag: 2, Suite: "AES_CM_128_HMAC_SHA1_32", KeyParams: "inline:" + key30 + "|2^20|1:4", SessionParams: []string{"UNENCRYPTED_SRTCP"}}}},

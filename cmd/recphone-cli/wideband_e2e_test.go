@@ -85,6 +85,7 @@ func TestWidebandCallRecorded(t *testing.T) {
 		want      string
 	}{
 		{"SRS takes opus", []string{"opus", "G722", "PCMU", "PCMA"}, "opus"},
+		{"SRS takes G.722", []string{"G722", "PCMU", "PCMA"}, "G722"}, // three 20 ms frames a packet
 		{"SRS takes G.711 only", []string{"PCMU", "PCMA"}, "PCMU"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,8 +121,9 @@ func TestWidebandCallRecorded(t *testing.T) {
 				t.Fatalf("findings %+v, %d streams", rep.Findings, len(rep.Streams))
 			}
 			for _, st := range rep.Streams {
-				if st.Codec != tc.want || st.AudioCodecs[tc.want] < 100 || len(st.AudioCodecs) != 1 {
-					t.Errorf("label %s: answered %s, received %v; want only %s", st.Label, st.Codec, st.AudioCodecs, tc.want)
+				// 2 s of audio at least, in packets of whatever packet time.
+				if st.Codec != tc.want || st.AudioCodecs[tc.want] == 0 || len(st.AudioCodecs) != 1 || st.SamplesReceived < 2*8000 {
+					t.Errorf("label %s: answered %s, received %v packets, %d samples; want only %s", st.Label, st.Codec, st.AudioCodecs, st.SamplesReceived, tc.want)
 				}
 			}
 			for label, want := range map[string]float64{"1": 440, "2": 1000} {

@@ -107,8 +107,8 @@ srs_ca = %q
 				t.Fatalf("report: initiator %q transport %q, %d streams", rep.Initiator, rep.Transport, len(rep.Streams))
 			}
 			for _, st := range rep.Streams {
-				if st.Packets < 25 {
-					t.Errorf("label %s: %d packets in 2 s", st.Label, st.Packets)
+				if st.SamplesReceived < 25*160 {
+					t.Errorf("label %s: %d samples (%d packets) in 2 s", st.Label, st.SamplesReceived, st.Packets)
 				}
 			}
 			for _, f := range rep.Findings {

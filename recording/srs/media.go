@@ -342,7 +342,9 @@ func (m *mediaStream) handleRTP(b []byte, from netip.AddrPort, now time.Time) {
 	t := now.UTC()
 	m.stats.LastPacket = &t
 
-	late, err := m.tl.place(pos, m.decode(codec, p.Payload))
+	pcm := m.decode(codec, p.Payload)
+	m.stats.SamplesReceived += int64(len(pcm))
+	late, err := m.tl.place(pos, pcm)
 	if late > 0 {
 		m.stats.LateSamples += int64(late)
 	}
@@ -394,8 +396,19 @@ func (m *mediaStream) decode(c media.Codec, payload []byte) []int16 {
 		}
 		m.decoders[c] = t
 	}
-	pcm, _ := t.DecodeTo(payload)
-	return append([]int16(nil), pcm...)
+	// A packet may hold several 20 ms frames (RFC 3551 §4.5: a=ptime up
+	// to 200 ms); the decoder takes one at a time.
+	step := c.FrameBytes()
+	if step == 0 || len(payload) <= step {
+		pcm, _ := t.DecodeTo(payload)
+		return append([]int16(nil), pcm...)
+	}
+	var out []int16
+	for off := 0; off < len(payload); off += step {
+		pcm, _ := t.DecodeTo(payload[off:min(off+step, len(payload))])
+		out = append(out, pcm...)
+	}
+	return out
 }
 
 func decodeG711(alaw bool, payload []byte) []int16 {

@@ -83,6 +83,9 @@ type StreamReport struct {
 	// labels are aligned as the SRC sent them. Absent without SRs.
 	SRSkewMs *float64 `json:"sr_skew_ms,omitempty"`
 	Samples  int64    `json:"samples_written"`
+	// SamplesReceived counts the 8 kHz samples the audio packets carried,
+	// gaps not filled: how much audio arrived, whatever the packet time.
+	SamplesReceived int64 `json:"samples_received"`
 }
 
 // SenderReportInfo is the last RTCP SR seen on a stream.

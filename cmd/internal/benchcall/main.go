@@ -205,6 +205,9 @@ type Result struct {
 	RSStreams int    `json:"rs_streams"`
 	RSSRTP    string `json:"rs_srtp"`
 	RSPackets int64  `json:"rs_packets"`
+	// RSAudioSeconds is the audio the packets carried, summed over the
+	// streams: what was recorded, whatever the RS's packet time.
+	RSAudioSeconds float64 `json:"rs_audio_seconds"`
 	// RecordedRatio is the recorded call's CPU over baresip's plain call's.
 	RecordedRatio float64 `json:"recorded_over_baresip"`
 	PlainRatio    float64 `json:"plain_over_baresip"`
@@ -219,7 +222,7 @@ func (r *Result) print(w io.Writer) {
 	for _, p := range []Party{r.Baresip, r.Plain, r.Recorded} {
 		fmt.Fprintf(w, "%-42s %8.3f %14.2f %12.1f %8.1f\n", p.Name, p.CPUSeconds, p.CPUPerCallSecond, p.PeakRSSMB, p.AnonMB)
 	}
-	fmt.Fprintf(w, "\nrecording at the SRS: %d streams, SRTP %s, %d packets\n", r.RSStreams, r.RSSRTP, r.RSPackets)
+	fmt.Fprintf(w, "\nrecording at the SRS: %d streams, SRTP %s, %d packets, %.1f s of audio\n", r.RSStreams, r.RSSRTP, r.RSPackets, r.RSAudioSeconds)
 	fmt.Fprintf(w, "recorded call / baresip plain call: %.2f  (target <= 1.0, moonshot <= 0.7)\n", r.RecordedRatio)
 	fmt.Fprintf(w, "plain call    / baresip plain call: %.2f\n", r.PlainRatio)
 	fmt.Fprintf(w, "each RS stream: %.0f %% of recphone's plain call  (target <= 15 %%)\n", 100*r.PerStream)
@@ -317,6 +320,7 @@ func (b *bench) run(ctx context.Context) (*Result, error) {
 	}
 	for _, s := range rep.Streams {
 		res.RSPackets += s.Packets
+		res.RSAudioSeconds += float64(s.SamplesReceived) / 8000 // the SRS counts 8 kHz samples
 		if s.SRTP != "" {
 			res.RSSRTP = s.SRTP
 		}
