@@ -189,6 +189,7 @@ func (r *latencyRig) call(tb testing.TB) *latencyResult {
 		<-call.Done()
 		events := strings.TrimPrefix(r.devEvents.String(), mark)
 		if !strings.Contains(events, `"kind":"lost"`) && !strings.Contains(events, `"kind":"fallback"`) {
+			tb.Logf("device events (the latencies the devices report):\n%s", events)
 			return m
 		}
 		tb.Logf("attempt %d: the sound server stalled; device events:\n%s", attempt, events)
