@@ -3,6 +3,7 @@ package ui
 import (
 	"image/color"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -52,6 +53,13 @@ type indicator struct {
 	note     *canvas.Text
 	pause    *tipButton
 	hover    bool // the pointer is on the pause button
+	// look and flashes are the band drawn, which the flash's next phase
+	// repaints; since is when its detail's count started (zero: it has
+	// none), shown the whole seconds the detail says.
+	look    model.Indicator
+	flashes bool
+	since   time.Time
+	shown   time.Duration
 }
 
 func newIndicator(w *Window) *indicator {
@@ -82,20 +90,17 @@ func newIndicator(w *Window) *indicator {
 
 func (in *indicator) render() {
 	w := in.w
-	band := model.BandFor(w.rec, w.policyOf(w.bandCall.ID), w.call, w.opts.Recorder != nil, w.opts.Now())
+	now := w.opts.Now()
+	band := model.BandFor(w.rec, w.policyOf(w.bandCall.ID), w.call, w.opts.Recorder != nil, now)
 	in.setFlashing(band.Flash)
-	// A steady NOT RECORDING stays dark so that it never wears RECORDING's red.
-	dark := band.Look == model.IndicatorNotRecording && (!band.Flash || w.flash)
-	bg := color.Color(IndicatorColor(band.Look, dark))
+	in.look, in.flashes = band.Look, band.Flash
+	in.since, in.shown = band.Since, wholeSeconds(now.Sub(band.Since))
+	in.paint()
 	fg := color.Color(color.White)
 	if band.Look == model.IndicatorPaused {
 		fg = color.Black
 	}
 	detail, note := band.Detail, band.Note
-	if in.bg.FillColor != bg {
-		in.bg.FillColor = bg
-		in.bg.Refresh()
-	}
 
 	ok, why := w.canTogglePause()
 	if w.canStartRecording() {
@@ -122,6 +127,35 @@ func (in *indicator) render() {
 	setCanvasText(in.note, note, fg)
 }
 
+// tick brings the band to now: its count when the second changed (the
+// whole band is decided again then), else only the flash's colour.
+func (in *indicator) tick(now time.Time) {
+	if !in.since.IsZero() && wholeSeconds(now.Sub(in.since)) != in.shown {
+		in.render()
+		return
+	}
+	in.paint()
+}
+
+// paint sets the band's colour for its look and the flash's phase. A
+// steady NOT RECORDING stays dark so that it never wears RECORDING's red.
+func (in *indicator) paint() {
+	dark := in.look == model.IndicatorNotRecording && (!in.flashes || in.w.flash)
+	// Compared unboxed: boxing the colour for each tick would allocate.
+	if bg := IndicatorColor(in.look, dark); !sameColor(in.bg.FillColor, bg) {
+		in.bg.FillColor = bg
+		in.bg.Refresh()
+	}
+}
+
+func sameColor(c color.Color, want color.NRGBA) bool {
+	got, ok := c.(color.NRGBA)
+	return ok && got == want
+}
+
+// wholeSeconds is d in whole seconds, as the window's counts show it.
+func wholeSeconds(d time.Duration) time.Duration { return max(d, 0).Truncate(time.Second) }
+
 // setFlashing starts or stops the flash phase. Flashing starts on the
 // phase whose colour differs from the band's current one, so the change
 // from RECORDING shows at once rather than half a second later.
@@ -129,7 +163,7 @@ func (in *indicator) setFlashing(on bool) {
 	w := in.w
 	switch {
 	case on && !w.flashing:
-		w.flash = in.bg.FillColor == color.Color(IndicatorColor(model.IndicatorNotRecording, false))
+		w.flash = sameColor(in.bg.FillColor, IndicatorColor(model.IndicatorNotRecording, false))
 	case !on:
 		w.flash = false
 	}

@@ -2,8 +2,8 @@ package ui
 
 import (
 	"context"
+	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,9 +15,9 @@ import (
 
 const lostReason = "SRS did not answer OPTIONS for 2 s; failing over to sip:srs-b@rec.example.com"
 
-// step moves the clock by one tick and ticks, as Run would.
+// step moves the clock by one flash phase and ticks, as Run would.
 func (r *rig) step() {
-	r.now = r.now.Add(tickEvery)
+	r.now = r.now.Add(flashEvery)
 	r.w.Tick()
 }
 
@@ -148,66 +148,207 @@ func TestRecorderCountInBand(t *testing.T) {
 	}
 }
 
-// TestTickRunsOnlyDuringACall: the window asks Run for its ticker while a
-// call is shown and lets it go when the call ends.
-func TestTickRunsOnlyDuringACall(t *testing.T) {
-	r := newRig(t, nil)
-	wish := func() (bool, bool) {
+// TestClockFollowsWhatMoves: the window asks Run for a tick only while
+// something on it moves: once a second on the call timer's seconds while
+// it counts, twice a second while the band flashes, none otherwise.
+func TestClockFollowsWhatMoves(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.Policy = model.RecordingPolicy{AllowPause: true} })
+	wish := func() (clock, bool) {
 		select {
-		case on := <-r.w.tickWanted:
-			return on, true
+		case c := <-r.w.clocks:
+			return c, true
 		default:
-			return false, false
+			return clock{}, false
 		}
 	}
-	if on, sent := wish(); sent {
-		t.Errorf("an idle window asked for the ticker (%v)", on)
+	want := func(what string, c clock) {
+		t.Helper()
+		if got, sent := wish(); !sent || got != c {
+			t.Errorf("%s: clock %+v (sent %v), want %+v", what, got, sent, c)
+		}
 	}
-	r.answeredCall()
-	if on, sent := wish(); !on || !sent {
-		t.Errorf("during a call: ticker wanted %v (sent %v)", on, sent)
+	if c, sent := wish(); sent {
+		t.Errorf("an idle window asked for a tick: %+v", c)
 	}
+	r.w.SetCall(model.Call{ID: "c1", Direction: model.Outgoing, Remote: model.Party{URI: "sip:bob@x"}, State: model.CallCalling})
+	if c, sent := wish(); sent {
+		t.Errorf("a call being set up, nothing counting, asked for a tick: %+v", c)
+	}
+	r.now = r.now.Add(1300 * time.Millisecond)
+	answered := r.now
+	r.w.SetCall(model.Call{ID: "c1", State: model.CallAnswered})
+	want("answered", clock{every: timerEvery, from: answered})
+	r.now = r.now.Add(5 * time.Second)
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs-a@rec"})
+	if c, sent := wish(); sent {
+		t.Errorf("recording started: the clock changed to %+v", c)
+	}
+	r.w.SetCallPolicy("c1", model.RecordingPolicy{Required: true})
 	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecInterrupted, Required: true})
-	if _, sent := wish(); sent {
-		t.Error("the ticker was asked for again")
-	}
+	want("required recording interrupted", clock{every: flashEvery, from: answered})
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs-b@rec", Required: true})
+	want("recording again", clock{every: timerEvery, from: answered})
 	r.w.SetCall(model.Call{ID: "c1", State: model.CallEnded, Reason: "remote hangup"})
-	if on, sent := wish(); on || !sent {
-		t.Errorf("after the call: ticker wanted %v (sent %v)", on, sent)
-	}
+	want("after the call", clock{})
 	if r.w.flashing {
 		t.Error("the band still flashes after the call")
 	}
 }
 
-func TestRunTicksFollowsWish(t *testing.T) {
+// TestClockNext: a tick falls on the clock's whole steps from its start,
+// the first one after now, also for a start in the future.
+func TestClockNext(t *testing.T) {
+	t0 := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	c := clock{every: time.Second, from: t0}
+	for _, tt := range []struct{ now, want time.Duration }{
+		{0, time.Second},
+		{300 * time.Millisecond, time.Second},
+		{time.Second, 2 * time.Second},
+		{61*time.Second + time.Nanosecond, 62 * time.Second},
+		{-300 * time.Millisecond, 0},
+		{-time.Second, 0},
+		{-1500 * time.Millisecond, -time.Second},
+	} {
+		if got := c.next(t0.Add(tt.now)).Sub(t0); got != tt.want {
+			t.Errorf("next after %v = %v, want %v", tt.now, got, tt.want)
+		}
+	}
+}
+
+// TestRunTicksOnTheSeconds: Run's ticks fall on the second boundaries of
+// the clock's start, twice as often while the band flashes, and stop when
+// no tick is wanted.
+func TestRunTicksOnTheSeconds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
-		wanted := make(chan bool, 1)
-		var ticks atomic.Int32
+		clocks := make(chan clock, 1)
+		ticks := make(chan time.Time, 100)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			runTicks(ctx, wanted, tickEvery, func() { ticks.Add(1) })
+			runTicks(ctx, clocks, func() { ticks <- time.Now() })
 		}()
+		got := func() []time.Duration {
+			synctest.Wait()
+			var out []time.Duration
+			for len(ticks) > 0 {
+				out = append(out, time.Since(<-ticks))
+			}
+			return out
+		}
 		time.Sleep(time.Minute)
-		if n := ticks.Load(); n != 0 {
+		if n := len(got()); n != 0 {
 			t.Errorf("%d ticks before any were wanted", n)
 		}
-		wanted <- true
-		time.Sleep(4*tickEvery + tickEvery/2)
-		if n := ticks.Load(); n != 4 {
-			t.Errorf("%d ticks in 4.5 periods, want 4", n)
+
+		answered := time.Now().Add(-300 * time.Millisecond) // the call's timer shows 0:00
+		clocks <- clock{every: timerEvery, from: answered}
+		time.Sleep(3 * time.Second)
+		// Ticks at 0.7, 1.7 and 2.7 s from here: the timer's 1, 2 and 3 s.
+		if d := got(); !slices.Equal(d, []time.Duration{2300 * time.Millisecond, 1300 * time.Millisecond, 300 * time.Millisecond}) {
+			t.Errorf("timer ticks %v ago, want 2.3 s, 1.3 s and 0.3 s ago", d)
 		}
-		wanted <- false
-		synctest.Wait()
+
+		clocks <- clock{every: flashEvery, from: answered}
+		time.Sleep(2 * time.Second)
+		if d := got(); !slices.Equal(d, []time.Duration{1800 * time.Millisecond, 1300 * time.Millisecond, 800 * time.Millisecond, 300 * time.Millisecond}) {
+			t.Errorf("flash ticks %v ago, want every half second on the timer's", d)
+		}
+
+		clocks <- clock{every: flashEvery} // no timer: the flash starts now
+		time.Sleep(time.Second + flashEvery/2)
+		if d := got(); !slices.Equal(d, []time.Duration{750 * time.Millisecond, 250 * time.Millisecond}) {
+			t.Errorf("flash ticks without a timer %v ago, want 0.75 s and 0.25 s", d)
+		}
+
+		clocks <- clock{}
 		time.Sleep(time.Minute)
-		if n := ticks.Load(); n != 4 {
-			t.Errorf("%d ticks after stopping, want still 4", n)
+		if d := got(); len(d) != 0 {
+			t.Errorf("%d ticks after they stopped", len(d))
 		}
 		cancel()
 		<-done
 	})
+}
+
+// TestTimerTurnsAtTheSecond: ticking on the answer's seconds, the call
+// timer shows each second as it starts, and a tick between seconds
+// redraws nothing.
+func TestTimerTurnsAtTheSecond(t *testing.T) {
+	r := newRig(t, nil)
+	r.answeredCall()
+	answered := r.now
+	r.w.SetRecording(model.Recording{CallID: "c1", State: model.RecRecording, SRS: "sip:srs-a@rec", Required: true, Since: r.now})
+	refreshed := countRefreshes(t)
+	at := func(d time.Duration) int {
+		r.now = answered.Add(d)
+		r.w.Tick()
+		return len(refreshed.take())
+	}
+	for s := range 63 {
+		sec := time.Duration(s) * time.Second
+		if s > 0 {
+			if n := at(sec - time.Nanosecond); n != 0 {
+				t.Errorf("just before %v: %d refreshes", sec, n)
+			}
+			if got, want := r.w.phone.timer.Text, model.FormatDuration(sec-time.Second); got != want {
+				t.Errorf("just before %v the timer shows %q, want %q", sec, got, want)
+			}
+		}
+		n := at(sec)
+		if got, want := r.w.phone.timer.Text, model.FormatDuration(sec); got != want {
+			t.Errorf("at %v the timer shows %q, want %q", sec, got, want)
+		}
+		if s > 0 && n == 0 {
+			t.Errorf("at %v: the new second was not drawn", sec)
+		}
+		if n := at(sec + flashEvery); n != 0 {
+			t.Errorf("half a second after %v: %d refreshes", sec, n)
+		}
+	}
+}
+
+// TestTickRedrawsOnlyWhatMoves: with two lines, a paused band and the
+// flash off, a tick between seconds redraws nothing and allocates
+// nothing; a flash phase redraws only the band's colour.
+func TestTickRedrawsOnlyWhatMoves(t *testing.T) {
+	r := newRig(t, nil)
+	r.answeredCall()
+	r.w.SetCall(model.Call{ID: "c2", Direction: model.Incoming, Remote: model.Party{URI: "sip:carol@x"}, State: model.CallIncoming})
+	r.w.SetCall(model.Call{ID: "c2", State: model.CallAnswered})
+	r.w.SetFocus("c2")
+	r.w.SetRecording(model.Recording{CallID: "c2", State: model.RecPaused, PausedBy: "agent", Since: r.now})
+	r.now = r.now.Add(1500 * time.Millisecond)
+	r.w.Tick()
+	if !strings.HasPrefix(r.w.indicator.detail.Text, "paused 0:01") || len(r.w.Rows()) != 2 {
+		t.Fatalf("band %q, rows %v", r.w.indicator.detail.Text, r.w.Rows())
+	}
+	refreshed := countRefreshes(t)
+	r.now = r.now.Add(400 * time.Millisecond)
+	if allocs := testing.AllocsPerRun(100, r.w.Tick); allocs != 0 {
+		t.Errorf("a tick that changes nothing allocates %.0f times", allocs)
+	}
+	if objs := refreshed.take(); len(objs) != 0 {
+		t.Errorf("a tick that changes nothing refreshed %d objects", len(objs))
+	}
+	r.now = r.now.Add(100 * time.Millisecond)
+	r.w.Tick()
+	if !strings.HasPrefix(r.w.indicator.detail.Text, "paused 0:02") || r.w.Rows()[1][3] != "0:02" {
+		t.Errorf("at 2 s: band %q, rows %v", r.w.indicator.detail.Text, r.w.Rows())
+	}
+	if len(refreshed.take()) == 0 {
+		t.Error("the second that turned was not drawn")
+	}
+
+	r.w.SetRecording(model.Recording{CallID: "c2", State: model.RecFailed, Reason: "503", Required: true})
+	refreshed.take()
+	for i := range 4 {
+		r.now = r.now.Add(time.Millisecond) // within the second
+		r.w.Tick()
+		if objs := refreshed.take(); len(objs) != 1 || objs[0] != fyne.CanvasObject(r.w.indicator.bg) {
+			t.Errorf("flash phase %d refreshed %d objects, want the band's background alone", i, len(objs))
+		}
+	}
 }
 
 func TestFoldLines(t *testing.T) {

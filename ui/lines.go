@@ -34,7 +34,7 @@ func newLinesPanel(w *Window) *linesPanel {
 func (p *linesPanel) render() {
 	w := p.w
 	lines := w.lines.List()
-	// Rows are kept and refilled: the list redraws twice a second.
+	// Rows are kept and refilled, not rebuilt on each change.
 	for len(p.rows) < len(lines) {
 		r := newLineRow(w)
 		p.rows = append(p.rows, r)
@@ -57,6 +57,31 @@ func (p *linesPanel) render() {
 	}
 }
 
+// tick brings the rows' timers to now; hidden, they wait for the next
+// render.
+func (p *linesPanel) tick(now time.Time) {
+	if p.object.Hidden {
+		return
+	}
+	for _, r := range p.rows {
+		r.timer.tick(now)
+	}
+}
+
+// timerFrom is when the first shown row's timer started (zero: none
+// counts).
+func (p *linesPanel) timerFrom() time.Time {
+	if p.object.Hidden {
+		return time.Time{}
+	}
+	for _, r := range p.rows {
+		if !r.timer.from.IsZero() {
+			return r.timer.from
+		}
+	}
+	return time.Time{}
+}
+
 // Rows is what each row of the line list says: party, state, timer and
 // recording mark, as drawn.
 func (w *Window) Rows() [][]string {
@@ -74,7 +99,8 @@ type lineRow struct {
 	id           string
 	bg, dot      *canvas.Rectangle
 	party, state *widget.Label
-	timer, mark  *widget.Label
+	mark         *widget.Label
+	timer        *timerLabel
 	content      fyne.CanvasObject
 }
 
@@ -88,12 +114,11 @@ func newLineRow(w *Window) *lineRow {
 	r.party = widget.NewLabel("")
 	r.party.Truncation = fyne.TextTruncateEllipsis
 	r.state = widget.NewLabel("")
-	r.timer = widget.NewLabel("")
-	r.timer.TextStyle = fyne.TextStyle{Monospace: true}
+	r.timer = newTimerLabel()
 	r.mark = widget.NewLabel("")
 	r.mark.Importance = widget.LowImportance
 	left := container.NewHBox(container.NewCenter(r.dot), r.mark)
-	right := container.NewHBox(r.state, r.timer)
+	right := container.NewHBox(r.state, r.timer.Label)
 	r.content = container.NewStack(r.bg, container.NewBorder(nil, nil, left, right, r.party))
 	r.ExtendBaseWidget(r)
 	return r
@@ -115,7 +140,7 @@ func (r *lineRow) set(l model.Line, selected bool, p model.RecordingPolicy, now 
 		state = l.Transfer
 	}
 	setText(r.state, state)
-	setText(r.timer, l.Timer(now))
+	r.timer.show(l.TimerFrom(), now)
 	look := l.RecMark(p)
 	setText(r.mark, markText(look))
 	if c := IndicatorColor(look, look == model.IndicatorNotRecording); r.dot.FillColor != c {

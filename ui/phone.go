@@ -21,21 +21,22 @@ type phonePanel struct {
 	w      *Window
 	object fyne.CanvasObject
 
-	name, uri, state, timer *widget.Label
-	answer, reject, hangup  *widget.Button
-	hold, mute              *widget.Button
-	swap, transfer          *widget.Button
-	conference, split       *widget.Button
-	wasActive               bool   // a call was up at the last render
-	shown                   string // the id of the call shown at the last render
-	dial                    *dialEntry
-	callBtn                 *widget.Button
-	sent                    *widget.Label // DTMF digits sent and received in this call
-	typed, heard            string
-	told                    *widget.Label // the recording notice and beeps the remote party heard
-	notice, beep            time.Time
-	reason                  *widget.SelectEntry
-	keys                    map[string]*widget.Button
+	name, uri, state       *widget.Label
+	timer                  *timerLabel
+	answer, reject, hangup *widget.Button
+	hold, mute             *widget.Button
+	swap, transfer         *widget.Button
+	conference, split      *widget.Button
+	wasActive              bool   // a call was up at the last render
+	shown                  string // the id of the call shown at the last render
+	dial                   *dialEntry
+	callBtn                *widget.Button
+	sent                   *widget.Label // DTMF digits sent and received in this call
+	typed, heard           string
+	told                   *widget.Label // the recording notice and beeps the remote party heard
+	notice, beep           time.Time
+	reason                 *widget.SelectEntry
+	keys                   map[string]*widget.Button
 }
 
 func newPhonePanel(w *Window) *phonePanel {
@@ -47,8 +48,7 @@ func newPhonePanel(w *Window) *phonePanel {
 	p.uri = widget.NewLabel("")
 	p.uri.Truncation = fyne.TextTruncateEllipsis
 	p.state = widget.NewLabel("")
-	p.timer = widget.NewLabel("")
-	p.timer.TextStyle = fyne.TextStyle{Monospace: true}
+	p.timer = newTimerLabel()
 
 	p.answer = widget.NewButtonWithIcon("Answer", theme.ConfirmIcon(), w.Answer)
 	p.answer.Importance = widget.SuccessImportance
@@ -86,7 +86,7 @@ func newPhonePanel(w *Window) *phonePanel {
 		}
 	})
 
-	info := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer, p.sent), p.told)
+	info := container.NewVBox(p.name, p.uri, container.NewHBox(p.state, p.timer.Label, p.sent), p.told)
 	// Three to a row: five in one row did not fit the window's width.
 	controls := container.NewGridWithColumns(3, p.answer, p.reject, p.hangup, p.hold, p.mute, p.swap,
 		p.transfer, p.conference, p.split)
@@ -205,12 +205,10 @@ func (p *phonePanel) render() {
 		}
 	}
 	setText(p.state, callStateText(c))
-	switch {
-	case c.InConversation() && !c.Answered.IsZero():
-		setText(p.timer, model.FormatDuration(now.Sub(c.Answered)))
-	case c.State == model.CallEnded:
-	default:
-		setText(p.timer, "")
+	if c.State == model.CallEnded {
+		p.timer.stop() // it shows the call's length
+	} else {
+		p.timer.show(c.TimerFrom(), now)
 	}
 
 	// Answer and reject stay in place, disabled, outside a ringing call:
@@ -287,12 +285,56 @@ type disableable interface {
 	Disable()
 }
 
-// setText changes a label only when its text changes: the window renders
-// twice a second, and every change costs a redraw.
+// setText changes a label only when its text changes: every change costs
+// a repaint of the whole window.
 func setText(l *widget.Label, text string) {
 	if l.Text != text {
 		l.SetText(text)
 	}
+}
+
+// timerLabel is a call timer: it counts the whole seconds from a moment
+// and formats and redraws only when the second it shows changes, so that a
+// tick between seconds costs nothing.
+type timerLabel struct {
+	*widget.Label
+	from  time.Time     // zero: not counting
+	shown time.Duration // the whole seconds the text says
+}
+
+func newTimerLabel() *timerLabel {
+	l := &timerLabel{Label: widget.NewLabel("")}
+	l.TextStyle = fyne.TextStyle{Monospace: true}
+	return l
+}
+
+// show counts from from, as it stands at now; a zero from clears the
+// label.
+func (l *timerLabel) show(from, now time.Time) {
+	if !from.Equal(l.from) {
+		l.from, l.shown = from, -1
+	}
+	if from.IsZero() {
+		setText(l.Label, "")
+		return
+	}
+	l.tick(now)
+}
+
+// stop stops counting; the label keeps the time it shows.
+func (l *timerLabel) stop() { l.from = time.Time{} }
+
+// tick brings the count to now.
+func (l *timerLabel) tick(now time.Time) {
+	if l.from.IsZero() {
+		return
+	}
+	d := wholeSeconds(now.Sub(l.from))
+	if d == l.shown {
+		return
+	}
+	l.shown = d
+	setText(l.Label, model.FormatDuration(d))
 }
 
 // setButton changes a button's text and icon only when they change.

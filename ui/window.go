@@ -51,10 +51,10 @@ type Window struct {
 	callPolicy map[string]model.RecordingPolicy
 	// flashing says the band is flashing; flash is its dark phase.
 	flashing, flash bool
-	// ticking says whether the window has anything that moves (timers, a
-	// flashing band); Run's ticker follows it through tickWanted.
-	ticking    bool
-	tickWanted chan bool
+	// clock is the tick the window last asked Run for; clocks carries
+	// each new one to Run.
+	clock  clock
+	clocks chan clock
 
 	indicator  *indicator
 	phone      *phonePanel
@@ -89,7 +89,7 @@ func New(ctx context.Context, app fyne.App, log *slog.Logger, opts Options) *Win
 		log = slog.Default()
 	}
 	w := &Window{app: app, opts: opts, log: log, ctx: ctx, policy: opts.Policy,
-		callPolicy: map[string]model.RecordingPolicy{}, tickWanted: make(chan bool, 1)}
+		callPolicy: map[string]model.RecordingPolicy{}, clocks: make(chan clock, 1)}
 	title := Title
 	if opts.Demo != nil {
 		title += " — DEMO"
@@ -108,65 +108,114 @@ func New(ctx context.Context, app fyne.App, log *slog.Logger, opts Options) *Win
 // Window returns the Fyne window (to show it, or for tests).
 func (w *Window) Window() fyne.Window { return w.win }
 
-// Run drives call timers, pause timers and the NOT RECORDING flash with a
-// half-second tick until ctx ends, posting to the Fyne goroutine. The tick
-// runs only while a call is shown: an idle window does not wake up.
+// Run drives the call timers, the band's counts and the NOT RECORDING
+// flash until ctx ends, posting each tick to the Fyne goroutine: once a
+// second, on the second boundaries of the timer the agent reads, while
+// something counts; twice a second while the band flashes; not at all
+// while nothing on the window moves (each tick that changes a text costs
+// a repaint of the whole window).
 func (w *Window) Run(ctx context.Context) {
-	runTicks(ctx, w.tickWanted, tickEvery, func() { fyne.Do(w.Tick) })
+	runTicks(ctx, w.clocks, func() { fyne.Do(w.Tick) })
 }
 
-// tickEvery is the window's clock step; the band flashes at this pace.
-const tickEvery = 500 * time.Millisecond
+// The window's clock steps: timers count whole seconds, the band flashes
+// twice as fast.
+const (
+	timerEvery = time.Second
+	flashEvery = timerEvery / 2
+)
 
-// runTicks calls tick every period while the last value from wanted is
-// true, and stops the ticker while it is false, until ctx ends.
-func runTicks(ctx context.Context, wanted <-chan bool, period time.Duration, tick func()) {
-	var t *time.Ticker
-	var c <-chan time.Time
-	defer func() {
-		if t != nil {
-			t.Stop()
-		}
-	}()
+// clock is a tick schedule: every every (0: no tick), on from plus whole
+// steps, so that a timer counting from from turns over at its second
+// rather than up to a step late. A zero from starts the steps when the
+// schedule does.
+type clock struct {
+	every time.Duration
+	from  time.Time
+}
+
+// next is the first tick of c after now.
+func (c clock) next(now time.Time) time.Time {
+	d := now.Sub(c.from)
+	n := d / c.every
+	if d < 0 && d%c.every != 0 {
+		n-- // round toward the past: the step before now
+	}
+	return c.from.Add((n + 1) * c.every)
+}
+
+// runTicks calls tick on the schedule of the last clock received, none
+// while that clock has no step, until ctx ends.
+func runTicks(ctx context.Context, clocks <-chan clock, tick func()) {
+	var c clock
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case on := <-wanted:
-			switch {
-			case on && t == nil:
-				t = time.NewTicker(period)
-				c = t.C
-			case !on && t != nil:
+		case c = <-clocks:
+			if c.every <= 0 {
 				t.Stop()
-				t, c = nil, nil
+				continue
 			}
-		case <-c:
+			if c.from.IsZero() {
+				c.from = time.Now()
+			}
+		case <-t.C:
 			tick()
 		}
+		t.Reset(time.Until(c.next(time.Now())))
 	}
 }
 
-// setTicking tells Run whether to tick. Only the Fyne goroutine sends, so
-// emptying the one-slot channel first leaves room for the newest wish.
-func (w *Window) setTicking(on bool) {
-	if on == w.ticking {
+// setClock tells Run the tick the window needs now. Only the Fyne
+// goroutine sends, so emptying the one-slot channel first leaves room for
+// the newest.
+func (w *Window) setClock(c clock) {
+	if c == w.clock {
 		return
 	}
-	w.ticking = on
+	w.clock = c
 	select {
-	case <-w.tickWanted:
+	case <-w.clocks:
 	default:
 	}
-	w.tickWanted <- on
+	w.clocks <- c
 }
 
-// Tick advances timers and the flash by one half-second step.
+// wantClock is the tick the window needs: once a second while a timer
+// counts, on the seconds of the one the agent reads (the call panel's,
+// else the band's, else the line list's); twice a second while the band
+// flashes; none while nothing moves.
+func (w *Window) wantClock() clock {
+	from := w.phone.timer.from
+	if from.IsZero() {
+		from = w.indicator.since
+	}
+	if from.IsZero() {
+		from = w.linesPanel.timerFrom()
+	}
+	switch {
+	case w.flashing:
+		return clock{every: flashEvery, from: from}
+	case !from.IsZero():
+		return clock{every: timerEvery, from: from}
+	}
+	return clock{}
+}
+
+// Tick moves what time moves: the flash by one phase, the timers and the
+// band's count to now. Each redraws only when what it shows changes.
 func (w *Window) Tick() {
 	if w.flashing {
 		w.flash = !w.flash
 	}
-	w.render()
+	now := w.opts.Now()
+	w.indicator.tick(now)
+	w.phone.timer.tick(now)
+	w.linesPanel.tick(now)
 }
 
 func (w *Window) build() {
@@ -370,7 +419,7 @@ func (w *Window) render() {
 	w.linesPanel.render()
 	w.phone.render()
 	w.tray.render(w.Indicator())
-	w.setTicking(w.lines.Len() > 0 || w.flashing)
+	w.setClock(w.wantClock())
 }
 
 func registrationText(r model.Registration) string {

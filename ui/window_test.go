@@ -739,7 +739,11 @@ func TestAudioSettings(t *testing.T) {
 		t.Fatalf("shown mic bar painted at %.2f, want 0.25", got)
 	}
 	r.w.tabs.Select(r.w.tabs.Items[0])
+	refreshed := countRefreshes(t)
 	r.w.SetLevels(0.5, 0)
+	if objs := refreshed.take(); len(objs) != 0 {
+		t.Errorf("hidden meters refreshed %d objects", len(objs))
+	}
 	if sp.micMeter.Value != 0.5 || sp.spkMeter.Value != 0 {
 		t.Errorf("hidden meters %v %v, want 0.5 and 0", sp.micMeter.Value, sp.spkMeter.Value)
 	}

@@ -352,14 +352,6 @@ func (l Line) Label() string {
 	return uri
 }
 
-// Timer is the line's call time at now ("" before it is answered).
-func (l Line) Timer(now time.Time) string {
-	if !l.InConversation() || l.Answered.IsZero() {
-		return ""
-	}
-	return FormatDuration(now.Sub(l.Answered))
-}
-
 // RecMark is the line's small recording indicator: the look of its own
 // recording band.
 func (l Line) RecMark(p RecordingPolicy) Indicator { return IndicatorFor(l.Rec, p, l.Call) }

@@ -53,7 +53,7 @@ func TestLinesLifeCycle(t *testing.T) {
 		t.Fatalf("lines %v", got)
 	}
 	l1, _ := ls.Get("1")
-	if l1.Answered != t0.Add(time.Second) || l1.Remote.URI != "sip:bob@x" || l1.Timer(t0.Add(61*time.Second)) != "1:00" {
+	if l1.Answered != t0.Add(time.Second) || l1.Remote.URI != "sip:bob@x" || l1.TimerFrom() != t0.Add(time.Second) {
 		t.Errorf("held line 1 lost its answer time or party: %+v", l1)
 	}
 	a := ls.Actions()

@@ -92,6 +92,15 @@ func (c Call) Active() bool { return c.State != CallIdle && c.State != CallEnded
 // the states in which hold, mute and DTMF make sense.
 func (c Call) InConversation() bool { return c.State == CallAnswered || c.State == CallHeld }
 
+// TimerFrom is when the call's timer started, zero while none runs (before
+// the answer, after the end).
+func (c Call) TimerFrom() time.Time {
+	if !c.InConversation() {
+		return time.Time{}
+	}
+	return c.Answered
+}
+
 // RecState is where a call's recording stands; it mirrors the recording
 // client's states so the window needs no import of it.
 type RecState string
@@ -201,6 +210,10 @@ type Band struct {
 	Count  string
 	Detail string
 	Note   string
+	// Since is when the detail's count started (a pause, an interruption):
+	// the detail changes on each whole second from it. Zero: it does not
+	// change with time.
+	Since time.Time
 	// Flash says the band alternates its colour: NOT RECORDING while the
 	// policy requires the call to be recorded. A steady NOT RECORDING is
 	// an interrupted recording the policy does not require.
@@ -230,6 +243,7 @@ func BandFor(r Recording, p RecordingPolicy, call Call, client bool, now time.Ti
 			b.Note = r.Reason // why a recorder is missing
 		}
 	case IndicatorPaused:
+		b.Since = r.Since
 		b.Detail = "paused " + FormatDuration(now.Sub(r.Since))
 		if r.PausedBy != "" {
 			b.Detail += " by " + pauserName(r.PausedBy)
@@ -243,7 +257,7 @@ func BandFor(r Recording, p RecordingPolicy, call Call, client bool, now time.Ti
 			b.Note = r.Reason
 		}
 	case IndicatorNotRecording:
-		b.Detail = notRecordingDetail(r, client, now)
+		b.Detail, b.Since = notRecordingDetail(r, client, now)
 		b.Flash = r.required(p)
 		if b.Flash {
 			b.Note = RequiredNote
@@ -277,24 +291,26 @@ func recorderCount(r Recording) string {
 	return ""
 }
 
-func notRecordingDetail(r Recording, client bool, now time.Time) string {
+// notRecordingDetail is NOT RECORDING's detail, and when its count
+// started (zero when it has none).
+func notRecordingDetail(r Recording, client bool, now time.Time) (string, time.Time) {
 	switch {
 	case !client:
-		return "no recording client in this build"
+		return "no recording client in this build", time.Time{}
 	case r.state() == RecInterrupted:
 		d := "since " + r.Since.Local().Format("15:04:05") + " (" + formatAgo(now.Sub(r.Since)) + ")"
 		if r.Reason != "" {
 			d += ": " + r.Reason
 		}
-		return d
+		return d, r.Since
 	case r.State == RecStarting:
-		return "connecting to the recorder " + orDash(r.SRS) + "…"
+		return "connecting to the recorder " + orDash(r.SRS) + "…", time.Time{}
 	case r.Reason != "":
-		return r.Reason
+		return r.Reason, time.Time{}
 	case r.State == "":
-		return "waiting for the recorder"
+		return "waiting for the recorder", time.Time{}
 	}
-	return string(r.State)
+	return string(r.State), time.Time{}
 }
 
 // formatAgo is how long ago something happened: seconds in the first
