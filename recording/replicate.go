@@ -493,10 +493,7 @@ func (s *rsStream) sendLocked(p media.Packet) {
 			return
 		}
 		s.sendPacketLocked()
-		if s.sender.Timestamp() != rsTS {
-			s.sender.SetTimestamp(rsTS)
-		}
-		_, err = s.sender.Send(s.codec.PayloadType(), marker, out, uint32(s.codec.RTPClock()/50))
+		err = s.sendAudioLocked(out, marker, rsTS, uint32(s.codec.RTPClock()/50))
 	default:
 		// A telephone event (the CS's only other payload): forward it when
 		// the SRS accepted telephone-event, else the recording keeps the
@@ -548,13 +545,20 @@ func (s *rsStream) sendPacketLocked() {
 	if s.pktLen == 0 {
 		return
 	}
-	if s.sender.Timestamp() != s.pktTS {
-		s.sender.SetTimestamp(s.pktTS)
-	}
-	_, err := s.sender.Send(s.codec.PayloadType(), s.pktMarker, s.pkt[:s.pktLen], uint32(s.pktLen))
+	err := s.sendAudioLocked(s.pkt[:s.pktLen], s.pktMarker, s.pktTS, uint32(s.pktLen))
 	frames := s.pktFrames
 	s.dropPacketLocked()
 	s.sentLocked(frames, err)
+}
+
+// sendAudioLocked sends audio in the SRS's codec at RS timestamp ts, the
+// stream's clock then advancing by advance.
+func (s *rsStream) sendAudioLocked(payload []byte, marker bool, ts, advance uint32) error {
+	if s.sender.Timestamp() != ts {
+		s.sender.SetTimestamp(ts)
+	}
+	_, err := s.sender.Send(s.codec.PayloadType(), marker, payload, advance)
+	return err
 }
 
 func (s *rsStream) dropPacketLocked() {
@@ -566,15 +570,21 @@ func (s *rsStream) dropPacketLocked() {
 // staleAfter at now. The session calls it with each packet of the call's
 // other direction, so a stream that stops does not keep its last frames.
 func (s *rsStream) flushIfStale(now time.Time) {
-	last := s.pktLast.Load()
-	if last == 0 || now.IsZero() || now.UnixNano()-last < int64(staleAfter) {
+	if !s.stale(now) {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if last := s.pktLast.Load(); last != 0 && now.UnixNano()-last >= int64(staleAfter) {
+	if s.stale(now) { // another caller may have sent it meanwhile
 		s.sendPacketLocked()
 	}
+}
+
+// stale reports whether a part-filled packet's newest frame is staleAfter
+// old at now. It reads only the atomic, so it needs no lock.
+func (s *rsStream) stale(now time.Time) bool {
+	last := s.pktLast.Load()
+	return last != 0 && !now.IsZero() && now.UnixNano()-last >= int64(staleAfter)
 }
 
 // sentLocked counts a send of frames CS frames and reports an SRS whose
@@ -606,7 +616,7 @@ func (s *rsStream) sentLocked(frames int, err error) {
 func (s *rsStream) sendReport(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if last := s.pktLast.Load(); last != 0 && now.UnixNano()-last >= int64(staleAfter) {
+	if s.stale(now) {
 		s.sendPacketLocked() // a stream and its call's other both stopped
 	}
 	if s.active && s.forwarded > 0 {

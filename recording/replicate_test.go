@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
+	"github.com/recphone/recphone/recording/policy"
 )
 
 // sink is a UDP socket that drains whatever is sent to it.
@@ -357,5 +359,56 @@ func TestAnswerPtime(t *testing.T) {
 		if got := answerPtime(sdp.Media{Ptime: c.ptime, MaxPtime: c.maxptime}); got != c.want {
 			t.Errorf("ptime %d maxptime %d: %d, want %d", c.ptime, c.maxptime, got, c.want)
 		}
+	}
+}
+
+// The session's tap sends one side's part-filled packet when the call's
+// other side moves on without it: the far end gone quiet still reaches
+// the SRS with its last words, and so does the agent.
+func TestSessionSendsAQuietSidesPacket(t *testing.T) {
+	says, hears := testStream(t), testStream(t)
+	var read [2]func() []rtp.Packet
+	for i, st := range []*rsStream{says, hears} {
+		dst, r := sink(t)
+		rtcpDst, _ := sink(t)
+		read[i] = r
+		if err := st.configure(answerStream{dst: dst, rtcp: rtcpDst, codec: media.PCMU, direction: sdp.RecvOnly, ptime: 60}, false, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &session{pol: &policy.Resolved{}, streams: []*rsStream{says, hears}}
+	tap := s.tapFor()
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	packet := func(dir media.PacketDirection, seq uint16, ms int, fill byte) media.Packet {
+		p := csPacket(seq, 1000+uint32(seq)*160, at(ms), 0, fill)
+		p.Direction, p.Audio, p.Codec = dir, true, media.PCMU
+		return p
+	}
+	tap(packet(media.Received, 0, 0, 0xAA)) // the far end's last frame
+	for i := range 3 {
+		tap(packet(media.Sent, uint16(i), 20*i, 0x11)) // one full packet of the agent's
+	}
+	if n := hears.sender.PacketsSent(); n != 0 {
+		t.Fatalf("the far end's frame went %d times 40 ms on, before it was stale", n)
+	}
+	tap(packet(media.Sent, 3, 60, 0x22)) // 60 ms on: the far end's frame goes
+	if n := hears.sender.PacketsSent(); n != 1 {
+		t.Fatalf("the far end's stale frame: %d packets sent, want 1", n)
+	}
+	tap(packet(media.Received, 9, 120, 0xBB))
+	// 60 ms after the agent's last frame: it goes, the far end's new one waits.
+	got := [2][]rtp.Packet{read[0](), read[1]()}
+	sizes := func(ps []rtp.Packet) (out []int) {
+		for _, p := range ps {
+			out = append(out, len(p.Payload))
+		}
+		return out
+	}
+	if s, h := sizes(got[0]), sizes(got[1]); !slices.Equal(s, []int{480, 160}) || !slices.Equal(h, []int{160}) {
+		t.Fatalf("the agent's packets %v bytes, the far end's %v; want [480 160] and [160]", s, h)
+	}
+	if got[0][1].Payload[0] != 0x22 || got[1][0].Payload[0] != 0xAA {
+		t.Errorf("the stale packets carried %#x and %#x, want 0x22 and 0xaa", got[0][1].Payload[0], got[1][0].Payload[0])
 	}
 }

@@ -400,15 +400,16 @@ func (m *mediaStream) decode(c media.Codec, payload []byte) []int16 {
 	// to 200 ms); the decoder takes one at a time.
 	step := c.FrameBytes()
 	if step == 0 || len(payload) <= step {
-		pcm, _ := t.DecodeTo(payload)
-		return append([]int16(nil), pcm...)
+		step = len(payload) // one frame: Opus, or a packet of one
 	}
 	var out []int16
-	for off := 0; off < len(payload); off += step {
+	for off := 0; ; off += step {
 		pcm, _ := t.DecodeTo(payload[off:min(off+step, len(payload))])
 		out = append(out, pcm...)
+		if off+step >= len(payload) {
+			return out
+		}
 	}
-	return out
 }
 
 func decodeG711(alaw bool, payload []byte) []int16 {
