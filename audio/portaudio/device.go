@@ -1,12 +1,14 @@
 // Package portaudio is the audio.Device backend for real sound cards.
 //
-// One full-duplex PortAudio stream in callback mode carries the microphone
-// and the speaker, so capture and playout share the sound card's clock
-// (blocking writes underflow on PulseAudio; callbacks do not). The stream
-// runs at a rate the device accepts, preferring its own default, and the
-// frames are resampled to and from 8 kHz. The callback only moves samples
-// through two lock-free rings; a Go goroutine woken by it cuts exact 20 ms
-// frames, calls the FrameFunc and queues the speaker frame back.
+// Two PortAudio streams in callback mode, one rate, carry the microphone
+// and the speaker (blocking writes underflow on PulseAudio; callbacks do
+// not); the capture side has a 10 ms period and the playback side a 5 ms
+// one, which is what keeps the speaker's delay short (see duplex). They run
+// at a rate both devices accept, preferring the devices' own default, and
+// the frames are resampled to and from the path rate. The callbacks only
+// move samples through two lock-free rings; a Go goroutine woken by the
+// capture callback cuts exact 20 ms frames, calls the FrameFunc and queues
+// the speaker frame back.
 //
 // Devices are chosen by name (case-insensitive; an exact name wins over a
 // substring). When a stream stops delivering callbacks the device is
@@ -402,15 +404,15 @@ const (
 	playSettle = 10
 )
 
-// playQueue keeps the speaker queue short. Capture and playout share the
-// device clock, so a queue that grew once (the frame goroutine was late,
+// playQueue keeps the speaker queue short. Capture and playout run at one
+// rate, so a queue that grew once (the frame goroutine was late,
 // and the frames it then made all at once were queued behind each other)
 // would otherwise stay for the rest of the call: 20-40 ms more delay for
 // every hiccup, up to MaxPlayout. Over each window of playWindow frames
 // it notes the queue's smallest length before a write; if that never came
 // down to the slack and nothing underran, the excess is dropped from the
 // next frames. A window with underruns widens the slack instead (by a
-// device buffer each time, up to three), for devices whose callbacks come
+// playback buffer each time, up to three), for devices whose callbacks come
 // in bursts; playSettle windows in a row without one narrow it again by
 // half a buffer. The first window, while the stream starts, only measures.
 type playQueue struct {
@@ -427,7 +429,7 @@ type playQueue struct {
 func (q *playQueue) reset(s *duplex) {
 	q.min, q.frames, q.pending, q.started = math.MaxInt, 0, 0, false
 	q.underruns = s.stats.underruns.Load()
-	q.slack = samplesIn(s.rate, bufferTime/2)
+	q.slack = samplesIn(s.rate, playBuffer/2)
 	q.calm = 0
 }
 
@@ -442,11 +444,11 @@ func (q *playQueue) trim(s *duplex, out []int16) []int16 {
 		case !q.started:
 			q.started = true
 		case u != q.underruns:
-			q.slack = min(q.slack+samplesIn(s.rate, bufferTime), samplesIn(s.rate, 3*bufferTime))
+			q.slack = min(q.slack+samplesIn(s.rate, playBuffer), samplesIn(s.rate, 3*playBuffer))
 			q.calm = 0
 		default:
 			if q.calm++; q.calm >= playSettle {
-				q.slack = max(q.slack-samplesIn(s.rate, bufferTime/2), samplesIn(s.rate, bufferTime/2))
+				q.slack = max(q.slack-samplesIn(s.rate, playBuffer/2), samplesIn(s.rate, playBuffer/2))
 				q.calm = 0
 			}
 			if q.min > q.slack {
@@ -575,7 +577,7 @@ func (r *runner) retireNow(s *duplex) {
 	}
 	st := &s.stats
 	r.d.log.Debug("audio stream closed", "input", s.inName, "output", s.outName, "rate", s.rate,
-		"callbacks", st.callbacks.Load(), "overruns", st.overruns.Load(), "underruns", st.underruns.Load())
+		"capture_callbacks", st.callbacks.Load(), "playback_callbacks", st.plays.Load(), "overruns", st.overruns.Load(), "underruns", st.underruns.Load(), "device_gaps", st.gaps.Load())
 }
 
 // waitStarted waits for s's first callback.

@@ -72,7 +72,7 @@ func openRinger(name string, tone []int16, toneRate int, o *Options) (*ringer, e
 				p := pa.StreamParameters{
 					Output:          pa.StreamDeviceParameters{Device: dev, Channels: ch, Latency: latency(o.Latency, dev.DefaultHighOutputLatency)},
 					SampleRate:      float64(rate),
-					FramesPerBuffer: samplesIn(rate, 4*bufferTime),
+					FramesPerBuffer: samplesIn(rate, 4*captureBuffer),
 				}
 				st, err := pa.OpenStream(p, g.callback)
 				if err != nil {
@@ -175,7 +175,7 @@ func (d *Device) RingRate(ctx context.Context, tone []int16, toneRate int) error
 					limit = o.StallTimeout
 				}
 				// The ring stream uses long buffers; allow a few of them.
-				limit = max(limit, 8*bufferTime*4)
+				limit = max(limit, 8*captureBuffer*4)
 				if gap := g.silentFor(now); gap > limit {
 					d.emit(Event{Kind: EventLost, Stream: "ring", Output: g.name, SampleRate: g.rate,
 						Err: fmt.Errorf("%w: no callback for %v", ErrStall, gap.Round(time.Millisecond))})

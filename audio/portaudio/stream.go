@@ -40,21 +40,36 @@ func candidateRates(forced int, devs ...*pa.DeviceInfo) []int {
 	return out
 }
 
-// callbackStats is what a stream's callback reports to the frame goroutine.
+// callbackStats is what a stream's callbacks report to the frame goroutine.
 type callbackStats struct {
-	last       atomic.Int64 // UnixNano of the latest callback
-	callbacks  atomic.Uint64
-	overruns   atomic.Uint64 // callbacks whose capture did not fit the ring
-	underruns  atomic.Uint64 // callbacks that found too little to play
-	statusBits atomic.Uint64 // PortAudio status flags seen (OR)
+	lastIn    atomic.Int64  // UnixNano of the latest capture callback
+	lastOut   atomic.Int64  // UnixNano of the latest playback callback
+	callbacks atomic.Uint64 // capture callbacks
+	plays     atomic.Uint64 // playback callbacks
+	overruns  atomic.Uint64 // capture callbacks whose sound did not fit the ring
+	underruns atomic.Uint64 // playback callbacks that found too little to play
+	// gaps counts callbacks that PortAudio flagged as coming after the
+	// device itself ran dry (playback) or overflowed (capture): sound the
+	// agent did not hear or that never reached the call.
+	gaps atomic.Uint64
 }
 
-// duplex is one open full-duplex PortAudio stream in callback mode. The
-// callback only moves samples between PortAudio's buffers and two rings
-// and pokes the frame goroutine; the resampling and the call's FrameFunc
-// run on that goroutine, never on the audio thread.
+// duplex is the call's sound path: a capture stream and a playback stream,
+// both PortAudio callback streams at one rate. The callbacks only move
+// samples between PortAudio's buffers and two rings; the capture callback
+// pokes the frame goroutine, which resamples, runs the call's FrameFunc
+// and queues the speaker frame, never on an audio thread.
+//
+// They are two streams, not one full-duplex stream, for two reasons.
+// PortAudio 19.6's ALSA host API ends a full-duplex stream when the
+// playback side underruns while the capture side is polled (ContinuePoll
+// fails and the callback thread quits), which short periods on a busy
+// machine trigger. And ALSA's PulseAudio plugin keeps three periods queued
+// for playback and two for capture whatever latency is asked for, so the
+// speaker's delay is set by the playback period: separate streams let that
+// one be short while capture keeps the longer period it runs robustly at.
 type duplex struct {
-	stream          *pa.Stream
+	in, out         *pa.Stream
 	rate            int
 	inCh, outCh     int
 	inName, outName string
@@ -70,29 +85,29 @@ type duplex struct {
 // (a late frame goroutine); latency is kept low by the playout cap.
 const ringTime = 250 * time.Millisecond
 
-// bufferTime is the PortAudio buffer per callback: half a frame, so the
-// frame goroutine sees sound 10 ms after the device has it.
-const bufferTime = 10 * time.Millisecond
+// captureBuffer is the capture stream's buffer per callback: half a frame,
+// so the frame goroutine sees sound 10 ms after the device has it.
+// playBuffer is the playback stream's, a quarter of a frame: the plugin's
+// three queued periods then hold 15 ms of sound rather than 30.
+const (
+	captureBuffer = 10 * time.Millisecond
+	playBuffer    = 5 * time.Millisecond
+)
 
 func samplesIn(rate int, d time.Duration) int {
 	return int(int64(rate) * int64(d) / int64(time.Second))
 }
 
-// callback runs on PortAudio's audio thread. It must not block or
+// captured runs on PortAudio's capture thread. It must not block or
 // allocate: it copies, counts, and signals without waiting.
-func (s *duplex) callback(in, out []int16, _ pa.StreamCallbackTimeInfo, flags pa.StreamCallbackFlags) {
-	s.stats.last.Store(time.Now().UnixNano())
+func (s *duplex) captured(in []int16, _ pa.StreamCallbackTimeInfo, flags pa.StreamCallbackFlags) {
+	s.stats.lastIn.Store(time.Now().UnixNano())
 	s.stats.callbacks.Add(1)
-	if flags != 0 {
-		s.stats.statusBits.Or(uint64(flags))
+	if flags&pa.InputOverflow != 0 {
+		s.stats.gaps.Add(1)
 	}
 	if want := len(in) / s.inCh; s.capture.writeStrided(in, s.inCh) < want {
 		s.stats.overruns.Add(1)
-	}
-	got := s.playback.readStrided(out, s.outCh)
-	if rest := got * s.outCh; rest < len(out) {
-		clear(out[rest:])
-		s.stats.underruns.Add(1)
 	}
 	select {
 	case s.wake <- struct{}{}:
@@ -100,9 +115,24 @@ func (s *duplex) callback(in, out []int16, _ pa.StreamCallbackTimeInfo, flags pa
 	}
 }
 
-// openDuplex opens and starts a stream from input to output (names as in
-// Options; empty for the default), trying the candidate rates and channel
-// layouts until one opens. The caller holds a library reference.
+// played runs on PortAudio's playback thread, under the same rules.
+func (s *duplex) played(out []int16, _ pa.StreamCallbackTimeInfo, flags pa.StreamCallbackFlags) {
+	s.stats.lastOut.Store(time.Now().UnixNano())
+	s.stats.plays.Add(1)
+	if flags&pa.OutputUnderflow != 0 {
+		s.stats.gaps.Add(1)
+	}
+	got := s.playback.readStrided(out, s.outCh)
+	if rest := got * s.outCh; rest < len(out) {
+		clear(out[rest:])
+		s.stats.underruns.Add(1)
+	}
+}
+
+// openDuplex opens and starts the streams from input to output (names as
+// in Options; empty for the default), trying the candidate rates and
+// channel layouts until both open at one rate. The caller holds a library
+// reference.
 func openDuplex(input, output string, o *Options) (*duplex, error) {
 	s := &duplex{wake: make(chan struct{}, 1)}
 	err := lib.do(func() error {
@@ -115,40 +145,33 @@ func openDuplex(input, output string, o *Options) (*duplex, error) {
 			return err
 		}
 		s.inName, s.outName = in.Name, out.Name
-		// Mono first, then stereo for hardware that only opens in pairs.
-		channelLayouts := [...][2]int{{1, 1}, {1, 2}, {2, 1}, {2, 2}}
 		var errs []error
 		for _, rate := range candidateRates(o.SampleRate, out, in) {
-			for _, ch := range channelLayouts {
-				if ch[0] > in.MaxInputChannels || ch[1] > out.MaxOutputChannels {
-					continue
-				}
-				p := pa.StreamParameters{
-					Input:           pa.StreamDeviceParameters{Device: in, Channels: ch[0], Latency: latency(o.Latency, in.DefaultLowInputLatency)},
-					Output:          pa.StreamDeviceParameters{Device: out, Channels: ch[1], Latency: latency(o.Latency, out.DefaultLowOutputLatency)},
-					SampleRate:      float64(rate),
-					FramesPerBuffer: samplesIn(rate, bufferTime),
-				}
-				s.rate, s.inCh, s.outCh = rate, ch[0], ch[1]
-				s.capture = newSampleRing(samplesIn(rate, ringTime))
-				s.playback = newSampleRing(samplesIn(rate, ringTime))
-				st, err := pa.OpenStream(p, s.callback)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%d Hz %d/%d ch: %w", rate, ch[0], ch[1], err))
-					continue
-				}
-				s.opened = time.Now()
-				if err := st.Start(); err != nil {
-					st.Close()
-					errs = append(errs, fmt.Errorf("%d Hz start: %w", rate, err))
-					continue
-				}
-				s.stream = st
-				if info := st.Info(); info != nil {
-					s.inLat, s.outLat = info.InputLatency, info.OutputLatency
-				}
-				return nil
+			s.rate = rate
+			s.capture = newSampleRing(samplesIn(rate, ringTime))
+			s.playback = newSampleRing(samplesIn(rate, ringTime))
+			s.opened = time.Now()
+			// Playback first, so the speaker's clock runs when the first
+			// frame is made.
+			outSt, err := openOne(out, rate, false, o, &s.outCh, s.played)
+			if err != nil {
+				errs = append(errs, err)
+				continue
 			}
+			inSt, err := openOne(in, rate, true, o, &s.inCh, s.captured)
+			if err != nil {
+				errs = append(errs, err)
+				abortClose(outSt)
+				continue
+			}
+			s.in, s.out = inSt, outSt
+			if info := inSt.Info(); info != nil {
+				s.inLat = info.InputLatency
+			}
+			if info := outSt.Info(); info != nil {
+				s.outLat = info.OutputLatency
+			}
+			return nil
 		}
 		return fmt.Errorf("%w: %q → %q: %w", openFailure(errs), in.Name, out.Name, errors.Join(errs...))
 	})
@@ -156,6 +179,57 @@ func openDuplex(input, output string, o *Options) (*duplex, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// openOne opens and starts one direction's stream on dev at rate, mono
+// first, then stereo for hardware that only opens in pairs. It sets
+// *chans, which cb reads, before the stream starts. The caller holds
+// lib.do.
+func openOne(dev *pa.DeviceInfo, rate int, isCapture bool, o *Options, chans *int,
+	cb func([]int16, pa.StreamCallbackTimeInfo, pa.StreamCallbackFlags)) (*pa.Stream, error) {
+	dir, buf, maxCh, low := "playback", playBuffer, dev.MaxOutputChannels, dev.DefaultLowOutputLatency
+	if isCapture {
+		dir, buf, maxCh, low = "capture", captureBuffer, dev.MaxInputChannels, dev.DefaultLowInputLatency
+	}
+	var errs []error
+	for ch := 1; ch <= min(2, maxCh); ch++ {
+		*chans = ch
+		side := pa.StreamDeviceParameters{Device: dev, Channels: ch, Latency: latency(o.Latency, low)}
+		p := pa.StreamParameters{SampleRate: float64(rate), FramesPerBuffer: samplesIn(rate, buf)}
+		if isCapture {
+			p.Input = side
+		} else {
+			p.Output = side
+		}
+		st, err := pa.OpenStream(p, cb)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %d Hz %d ch: %w", dir, rate, ch, err))
+			continue
+		}
+		if err := st.Start(); err != nil {
+			st.Close()
+			errs = append(errs, fmt.Errorf("%s %d Hz start: %w", dir, rate, err))
+			continue
+		}
+		return st, nil
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("%s on %q: no channels", dir, dev.Name)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// abortClose stops and closes st, returning the first error that matters.
+// The caller holds lib.do.
+func abortClose(st *pa.Stream) error {
+	abortErr := st.Abort()
+	if err := st.Close(); err != nil {
+		return err
+	}
+	if abortErr != nil && !errors.Is(abortErr, pa.StreamIsStopped) {
+		return abortErr
+	}
+	return nil
 }
 
 func latency(configured, deviceLow time.Duration) time.Duration {
@@ -171,29 +245,35 @@ func (s *duplex) event(kind EventKind, err error) Event {
 		InputLatency: s.inLat, OutputLatency: s.outLat, Err: err}
 }
 
-// started reports whether the first callback has arrived.
-func (s *duplex) started() bool { return s.stats.callbacks.Load() > 0 }
+// started reports whether both streams have delivered a callback.
+func (s *duplex) started() bool { return s.stats.callbacks.Load() > 0 && s.stats.plays.Load() > 0 }
 
-// silentFor returns how long the stream has gone without a callback
-// (since opening if none came yet).
+// silentFor returns how long the quieter of the two streams has gone
+// without a callback (since opening if it has had none): either one
+// stopping loses the call's sound.
 func (s *duplex) silentFor(now time.Time) time.Duration {
-	last := s.stats.last.Load()
+	last := min(s.stats.lastIn.Load(), s.stats.lastOut.Load())
 	if last == 0 {
 		return now.Sub(s.opened)
 	}
 	return now.Sub(time.Unix(0, last))
 }
 
-// close stops and closes the stream. A stalled device may make this slow,
-// so callers run it off the frame goroutine.
+// close stops and closes both streams. A stalled device may make this
+// slow, so callers run it off the frame goroutine.
 func (s *duplex) close() error {
 	return lib.do(func() error {
-		abortErr := s.stream.Abort()
-		if err := s.stream.Close(); err != nil {
-			return fmt.Errorf("portaudio: closing %q/%q: %w", s.inName, s.outName, err)
+		var errs []error
+		for _, st := range []*pa.Stream{s.in, s.out} {
+			if st == nil {
+				continue
+			}
+			if err := abortClose(st); err != nil {
+				errs = append(errs, err)
+			}
 		}
-		if abortErr != nil && !errors.Is(abortErr, pa.StreamIsStopped) {
-			return fmt.Errorf("portaudio: stopping %q/%q: %w", s.inName, s.outName, abortErr)
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("portaudio: closing %q/%q: %w", s.inName, s.outName, err)
 		}
 		return nil
 	})

@@ -131,7 +131,7 @@ func testCallbackToFrames(t *testing.T, path int) {
 		for i := range buf {
 			in[2*i], in[2*i+1] = tone[off+i], -1 // right channel ignored
 		}
-		s.callback(in, out, pa.StreamCallbackTimeInfo{}, 0)
+		cycle(s, in, out)
 		for i := 0; i < len(out); i += 2 {
 			if out[i] != out[i+1] {
 				t.Fatal("speaker channels differ")
@@ -164,13 +164,44 @@ func testCallbackToFrames(t *testing.T, path int) {
 	}
 }
 
+// The call's sound is carried by two streams: one that stops delivering
+// while the other goes on loses the call's sound all the same, so the
+// stall clock follows the quieter one; and callbacks PortAudio flags as
+// following a device underflow or overflow are counted as gaps.
+func TestEitherStreamStalling(t *testing.T) {
+	s := &duplex{rate: 48000, inCh: 1, outCh: 1, wake: make(chan struct{}, 1), opened: time.Now(),
+		capture: newSampleRing(4096), playback: newSampleRing(4096)}
+	buf := make([]int16, 480)
+	s.captured(buf, pa.StreamCallbackTimeInfo{}, 0)
+	if s.started() {
+		t.Fatal("started with no playback callback yet")
+	}
+	s.played(buf, pa.StreamCallbackTimeInfo{}, pa.OutputUnderflow)
+	if !s.started() {
+		t.Fatal("not started after both streams called back")
+	}
+	// Only capture keeps going: the silence is playback's.
+	outAt := time.Unix(0, s.stats.lastOut.Load())
+	for range 3 {
+		time.Sleep(2 * time.Millisecond)
+		s.captured(buf, pa.StreamCallbackTimeInfo{}, pa.InputOverflow)
+	}
+	now := time.Now()
+	if got, want := s.silentFor(now), now.Sub(outAt); got != want {
+		t.Fatalf("silent for %v with playback stopped %v ago", got, want)
+	}
+	if g := s.stats.gaps.Load(); g != 4 {
+		t.Fatalf("%d gaps counted, want 4 (1 underflow, 3 overflows)", g)
+	}
+}
+
 func TestCallbackAllocatesNothing(t *testing.T) {
 	s := &duplex{rate: 48000, inCh: 1, outCh: 1, wake: make(chan struct{}, 1),
 		capture: newSampleRing(4096), playback: newSampleRing(4096)}
 	in := dsp.Sine(1000, 48000, 480, 8000)
 	out := make([]int16, 480)
 	a := testing.AllocsPerRun(100, func() {
-		s.callback(in, out, pa.StreamCallbackTimeInfo{}, 0)
+		cycle(s, in, out)
 		s.capture.discard()
 		s.playback.write(in)
 	})
@@ -191,7 +222,7 @@ func BenchmarkDeviceFramePath48k(b *testing.B) {
 	mic := make([]int16, audio.MaxFrameSamples)
 	b.ReportAllocs()
 	for b.Loop() {
-		s.callback(in, out, pa.StreamCallbackTimeInfo{}, 0)
+		cycle(s, in, out)
 		down.push(s.capture.read(down.in))
 		for down.frame(mic) {
 			s.playback.write(up.convert(mic))
@@ -236,6 +267,13 @@ func TestLibraryReferenceCount(t *testing.T) {
 	}
 }
 
+// cycle is one capture callback and one playback callback, as PortAudio's
+// two threads make them.
+func cycle(s *duplex, in, out []int16) {
+	s.captured(in, pa.StreamCallbackTimeInfo{}, 0)
+	s.played(out, pa.StreamCallbackTimeInfo{}, 0)
+}
+
 // fakeRunner is a runner on a stream that PortAudio never opened: the
 // callback is driven by hand.
 func fakeRunner(t testing.TB, rate int, fn audio.FrameFunc) (*runner, *duplex, *events) {
@@ -267,7 +305,7 @@ func TestCaptureBacklogCapped(t *testing.T) {
 	in := append(old, fresh...)
 	out := make([]int16, 480)
 	for off := 0; off < len(in); off += 480 {
-		s.callback(in[off:off+480], out, pa.StreamCallbackTimeInfo{}, 0)
+		cycle(s, in[off:off+480], out)
 	}
 	r.pump(time.Now())
 	if len(frames) < 2 || len(frames) > 3 {
@@ -282,7 +320,7 @@ func TestCaptureBacklogCapped(t *testing.T) {
 	// In steady state nothing is dropped.
 	before := r.micDropped
 	for range 50 {
-		s.callback(in[:480], out, pa.StreamCallbackTimeInfo{}, 0)
+		cycle(s, in[:480], out)
 		r.pump(time.Now())
 	}
 	if r.micDropped != before {
@@ -298,7 +336,9 @@ func TestShortStallKeepsDevice(t *testing.T) {
 	r, s, ev := fakeRunner(t, 48000, func(mic, spk []int16) { calls++ })
 	start := time.Now()
 	s.stats.callbacks.Store(1)
-	s.stats.last.Store(start.UnixNano())
+	s.stats.plays.Store(1)
+	s.stats.lastIn.Store(start.UnixNano())
+	s.stats.lastOut.Store(start.UnixNano())
 	r.lastFrame = start
 	ctx := context.Background()
 	for at := start; at.Sub(start) <= 300*time.Millisecond; at = at.Add(audio.FrameDuration) {
@@ -350,7 +390,7 @@ func TestStandingPlayoutQueueTrimmed(t *testing.T) {
 	})
 	in := make([]int16, buf)
 	out := make([]int16, buf)
-	cb := func() { s.callback(in, out, pa.StreamCallbackTimeInfo{}, 0) }
+	cb := func() { cycle(s, in, out) }
 	// minQueue runs n callbacks, each followed by the frame goroutine,
 	// and returns the smallest speaker queue a callback left behind.
 	minQueue := func(n int) int {
@@ -390,8 +430,8 @@ func TestStandingPlayoutQueueTrimmed(t *testing.T) {
 	wide := r.play.slack
 	// Calm again: the slack narrows back, and the queue with it.
 	minQueue(2 * playWindow * 4 * playSettle)
-	if r.play.slack != samplesIn(rate, bufferTime/2) {
-		t.Fatalf("slack %d after %d calm windows, want back to %d", r.play.slack, 4*playSettle, samplesIn(rate, bufferTime/2))
+	if r.play.slack != samplesIn(rate, playBuffer/2) {
+		t.Fatalf("slack %d after %d calm windows, want back to %d", r.play.slack, 4*playSettle, samplesIn(rate, playBuffer/2))
 	}
 	if got := minQueue(2 * playWindow); got > r.play.slack {
 		t.Fatalf("standing queue %d samples over the narrowed slack %d", got, r.play.slack)
@@ -409,9 +449,9 @@ func BenchmarkPumpFrame(b *testing.B) {
 	out := make([]int16, 480)
 	b.ReportAllocs()
 	for b.Loop() {
-		s.callback(in, out, pa.StreamCallbackTimeInfo{}, 0)
+		cycle(s, in, out)
 		r.pump(time.Time{})
-		s.callback(in, out, pa.StreamCallbackTimeInfo{}, 0)
+		cycle(s, in, out)
 		r.pump(time.Time{})
 	}
 }
