@@ -48,6 +48,10 @@ const (
 	// EventRestored: the configured device works again and carries the
 	// sound once more.
 	EventRestored EventKind = "device-restored"
+	// EventBuffer: the speaker ran dry during the call, so the call's
+	// streams were reopened on the same devices with a larger playback
+	// buffer (OutputLatency is the new one).
+	EventBuffer EventKind = "device-buffer"
 )
 
 // Event reports a device change. Input and Output name the devices the
@@ -78,8 +82,9 @@ type Options struct {
 	// PathRate is the rate of the frames Run hands over (audio.MaxRate if
 	// zero); the device's own rate is converted to it.
 	PathRate int
-	// Latency is the suggested device latency; zero uses the device's low
-	// latency default.
+	// Latency is the suggested device latency, both ways. Zero uses the
+	// device's low latency default for capture and, for playback, the
+	// smallest buffer that has not run dry in this call (15 ms first).
 	Latency time.Duration
 	// OnEvent receives device events. It runs on Run's goroutine (or
 	// Ring's) and must return quickly.
@@ -138,6 +143,10 @@ type Device struct {
 	running atomic.Bool
 	once    sync.Once
 	closed  chan struct{}
+	// playStep is the playback buffer (index into playLatencies) the next
+	// Run starts with: what this machine needed in earlier calls, so a
+	// busy desktop's speaker does not run dry again at every call.
+	playStep atomic.Int32
 }
 
 var _ audio.Device = (*Device)(nil)
@@ -245,11 +254,23 @@ func (d *Device) Run(ctx context.Context, fn audio.FrameFunc) error {
 	return r.run(ctx)
 }
 
+// openPurpose says why a stream is being opened off the frame goroutine.
+type openPurpose int
+
+const (
+	openDefault openPurpose = iota // nothing carries the call: the defaults (or the configured ones if none are)
+	openRestore                    // a probe of the configured devices
+	openRegrow                     // the same devices, with a larger playback buffer
+)
+
 // openResult is the outcome of an open started off the frame goroutine.
 type openResult struct {
 	s       *duplex
 	err     error
-	restore bool // a probe of the configured device
+	purpose openPurpose
+	// replaces is the stream a regrow was for: if another one carries the
+	// call by the time it opens, the regrown one is not used.
+	replaces *duplex
 }
 
 // runner is the state of one Run: the stream carrying the call, the
@@ -274,19 +295,23 @@ type runner struct {
 	micDropped uint64 // microphone samples dropped at the capture cap
 	configured bool   // a device name is configured
 	play       playQueue
+	playStep   int       // index into playLatencies of the buffer in use
+	dry        uint64    // the stream's dry count when last looked at
+	usedAt     time.Time // when cur began carrying the call
 }
 
 func newRunner(d *Device, fn audio.FrameFunc) *runner {
 	n := audio.FrameSamples(d.opts.PathRate)
-	return &runner{d: d, fn: fn, opens: make(chan openResult), mic: make([]int16, n), spk: make([]int16, n)}
+	return &runner{d: d, fn: fn, opens: make(chan openResult), mic: make([]int16, n), spk: make([]int16, n),
+		playStep: int(d.playStep.Load())}
 }
 
 func (r *runner) run(ctx context.Context) error {
 	o := &r.d.opts
 	r.configured = o.Input != "" || o.Output != ""
-	s, err := openDuplex(o.Input, o.Output, o)
+	s, err := openDuplex(o.Input, o.Output, r.playLatency(), o)
 	if err != nil && r.configured {
-		fb, ferr := openDuplex("", "", o)
+		fb, ferr := openDuplex("", "", r.playLatency(), o)
 		if ferr != nil {
 			return fmt.Errorf("%w: configured: %w; default: %w", ErrNoDevice, err, ferr)
 		}
@@ -333,7 +358,7 @@ func (r *runner) run(ctx context.Context) error {
 			r.watch(ctx, now)
 		case <-probe.C:
 			if r.configured && !r.named && !r.opening {
-				r.startOpen(ctx, true)
+				r.startOpen(ctx, openRestore)
 			}
 		}
 	}
@@ -362,7 +387,18 @@ func (r *runner) use(s *duplex, named bool) {
 	// it does not add delay.
 	s.capture.discard()
 	r.lastFrame = time.Now()
+	r.usedAt = r.lastFrame
+	r.dry = s.stats.dry.Load()
 }
+
+// dryGrace is how long after a stream starts carrying the call its
+// speaker running dry is not held against the buffer size: PulseAudio's
+// plugin runs dry once or twice while a new stream starts (seen up to
+// 120 ms in), which says nothing about the machine.
+const dryGrace = 500 * time.Millisecond
+
+// playLatency is the playback buffer to open streams with.
+func (r *runner) playLatency() time.Duration { return playLatencies[r.playStep] }
 
 // pump turns captured sound into frames, calls fn for each, and queues
 // the speaker frames.
@@ -482,7 +518,22 @@ func (r *runner) watch(ctx context.Context, now time.Time) {
 		}
 	}
 	if r.cur == nil && !r.opening && now.Sub(r.lastTry) >= time.Second {
-		r.startOpen(ctx, false)
+		r.startOpen(ctx, openDefault)
+	}
+	// The speaker ran dry: the playback thread was later than its buffer
+	// allows on this machine, and would be again. Reopen with the next
+	// buffer size; one gap is heard, not one every few seconds.
+	if s := r.cur; s != nil && !r.opening {
+		if dry := s.stats.dry.Load(); dry != r.dry {
+			r.dry = dry
+			if now.Sub(r.usedAt) >= dryGrace && o.Latency == 0 && r.playStep+1 < len(playLatencies) {
+				r.playStep++
+				r.d.playStep.Store(int32(r.playStep))
+				r.d.log.Info("speaker ran dry; reopening with a larger buffer", "input", s.inName, "output", s.outName,
+					"from", s.playLatency, "to", r.playLatency(), "dry_callbacks", dry)
+				r.startOpen(ctx, openRegrow)
+			}
+		}
 	}
 	// Three frame times without a frame: the stream is starting, stalled
 	// or gone. Feed the call silence on our own clock so it keeps going.
@@ -494,21 +545,26 @@ func (r *runner) watch(ctx context.Context, now time.Time) {
 }
 
 // startOpen opens a stream off the frame goroutine: the configured devices
-// when restoring, otherwise the defaults (or the configured ones if none
-// are configured).
-func (r *runner) startOpen(ctx context.Context, restore bool) {
+// when restoring, the devices in use when regrowing, otherwise the
+// defaults (or the configured ones if none are configured).
+func (r *runner) startOpen(ctx context.Context, why openPurpose) {
 	o := r.d.opts
 	in, out := "", ""
-	if restore {
+	if why == openRestore || why == openRegrow && r.named {
 		in, out = o.Input, o.Output
 	}
+	var replaces *duplex
+	if why == openRegrow {
+		replaces = r.cur
+	}
+	play := r.playLatency()
 	r.opening, r.lastTry = true, time.Now()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		s, err := openDuplex(in, out, &o)
-		if err == nil && restore {
-			// Only switch back to a device that really delivers.
+		s, err := openDuplex(in, out, play, &o)
+		if err == nil && why != openDefault {
+			// Only switch to a stream that really delivers.
 			err = waitStarted(ctx, s, o.StartTimeout)
 			if err != nil {
 				r.retireNow(s)
@@ -516,7 +572,7 @@ func (r *runner) startOpen(ctx context.Context, restore bool) {
 			}
 		}
 		select {
-		case r.opens <- openResult{s: s, err: err, restore: restore}:
+		case r.opens <- openResult{s: s, err: err, purpose: why, replaces: replaces}:
 		case <-ctx.Done():
 			if s != nil {
 				r.retireNow(s)
@@ -531,19 +587,32 @@ func (r *runner) startOpen(ctx context.Context, restore bool) {
 func (r *runner) opened(res openResult) {
 	r.opening = false
 	if res.err != nil {
-		if res.restore {
+		switch res.purpose {
+		case openRestore:
 			r.d.log.Debug("configured device still unavailable", "err", res.err)
-		} else {
+		case openRegrow:
+			r.d.log.Warn("devices did not reopen with a larger buffer; keeping the stream in use", "err", res.err)
+		default:
 			r.d.log.Warn("default device did not open", "err", res.err)
 		}
 		return
 	}
 	s := res.s
-	if res.restore {
+	switch res.purpose {
+	case openRestore:
 		old := r.cur
 		r.use(s, true)
 		r.retire(old)
 		r.d.emit(s.event(EventRestored, nil))
+		return
+	case openRegrow:
+		if r.cur != res.replaces { // lost or switched meanwhile
+			r.retire(s)
+			return
+		}
+		r.use(s, r.named)
+		r.retire(res.replaces)
+		r.d.emit(s.event(EventBuffer, nil))
 		return
 	}
 	if r.cur != nil { // a restore won the race
@@ -577,7 +646,8 @@ func (r *runner) retireNow(s *duplex) {
 	}
 	st := &s.stats
 	r.d.log.Debug("audio stream closed", "input", s.inName, "output", s.outName, "rate", s.rate,
-		"capture_callbacks", st.callbacks.Load(), "playback_callbacks", st.plays.Load(), "overruns", st.overruns.Load(), "underruns", st.underruns.Load(), "device_gaps", st.gaps.Load())
+		"capture_callbacks", st.callbacks.Load(), "playback_callbacks", st.plays.Load(), "overruns", st.overruns.Load(), "underruns", st.underruns.Load(),
+		"device_dry", st.dry.Load(), "device_overflowed", st.overflowed.Load(), "play_latency", s.playLatency)
 }
 
 // waitStarted waits for s's first callback.

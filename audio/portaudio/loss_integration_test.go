@@ -3,6 +3,7 @@ package portaudio
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -184,5 +185,89 @@ func TestClosedDeviceRefusesRun(t *testing.T) {
 	}
 	if err := d.Run(context.Background(), f.fn); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Run on a closed device: %v", err)
+	}
+}
+
+// A playback thread that is late makes the speaker run dry; the call's
+// streams are then reopened on the same devices with the next larger
+// buffer, once per step and not at all past the largest; the call's
+// frames keep coming through it, and the next call starts with the
+// buffer this one needed. The lateness is real: with one processor
+// for Go code, a goroutine that keeps it busy holds up PortAudio's
+// callbacks, which need it to run their Go half.
+func TestSpeakerBufferGrowsAfterRunningDry(t *testing.T) {
+	needPulse(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ev := newEvents()
+	d, err := Open(context.Background(), Options{Input: "recphone_mic", Output: "recphone_spk", OnEvent: ev.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var f frameLog
+	stop := startRun(t, d, f.fn)
+	opened, _ := ev.wait(t, EventOpened, 5*time.Second)
+	waitFrames(t, &f, 10, 5*time.Second)
+	hog := func() {
+		for end := time.Now().Add(150 * time.Millisecond); time.Now().Before(end); {
+		}
+	}
+	// growUntil hogs the processor until a buffer event comes.
+	growUntil := func() Event {
+		t.Helper()
+		for range 20 {
+			hog()
+			select {
+			case e := <-ev.ch:
+				if e.Kind != EventBuffer {
+					t.Fatalf("event %s while the speaker ran dry (%v)", e.Kind, e.Err)
+				}
+				return e
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+		t.Fatal("the speaker never grew its buffer while the processor was held")
+		return Event{}
+	}
+	lat := []time.Duration{opened.OutputLatency}
+	for range len(playLatencies) - 1 {
+		e := growUntil()
+		if e.Output != "recphone_spk" || e.Input != "recphone_mic" {
+			t.Fatalf("regrown on %q → %q, want the configured devices", e.Input, e.Output)
+		}
+		if e.OutputLatency <= lat[len(lat)-1] {
+			t.Fatalf("buffer went from %v to %v", lat[len(lat)-1], e.OutputLatency)
+		}
+		lat = append(lat, e.OutputLatency)
+	}
+	t.Logf("playback buffer as it grew: %v", lat)
+	if last := lat[len(lat)-1]; last < 25*time.Millisecond || last > 40*time.Millisecond {
+		t.Errorf("largest buffer %v, want about %v", last, playLatencies[len(playLatencies)-1])
+	}
+	// At the largest size it stays: more hogging brings no event.
+	for range 3 {
+		hog()
+	}
+	select {
+	case e := <-ev.ch:
+		t.Fatalf("event %s after the largest buffer", e.Kind)
+	case <-time.After(300 * time.Millisecond):
+	}
+	from := f.count()
+	waitFrames(t, &f, from+25, 3*time.Second)
+	if g := f.maxGap(from); g > 100*time.Millisecond {
+		t.Errorf("frames paused for %v after the regrowth", g)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The next call on the device starts with the buffer this one needed.
+	stop = startRun(t, d, f.fn)
+	again, _ := ev.wait(t, EventOpened, 5*time.Second)
+	if again.OutputLatency != lat[len(lat)-1] {
+		t.Errorf("next call opened with a %v buffer, want the %v this one grew to", again.OutputLatency, lat[len(lat)-1])
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -48,10 +48,11 @@ type callbackStats struct {
 	plays     atomic.Uint64 // playback callbacks
 	overruns  atomic.Uint64 // capture callbacks whose sound did not fit the ring
 	underruns atomic.Uint64 // playback callbacks that found too little to play
-	// gaps counts callbacks that PortAudio flagged as coming after the
-	// device itself ran dry (playback) or overflowed (capture): sound the
-	// agent did not hear or that never reached the call.
-	gaps atomic.Uint64
+	// dry and overflowed count callbacks that PortAudio flagged as coming
+	// after the device itself ran dry (playback: a gap the agent heard) or
+	// overflowed (capture: sound that never reached the call).
+	dry        atomic.Uint64
+	overflowed atomic.Uint64
 }
 
 // duplex is the call's sound path: a capture stream and a playback stream,
@@ -74,8 +75,9 @@ type duplex struct {
 	inCh, outCh     int
 	inName, outName string
 	inLat, outLat   time.Duration
-	capture         *sampleRing // mono samples at rate, from the device
-	playback        *sampleRing // mono samples at rate, to the device
+	playLatency     time.Duration // the playback latency asked for
+	capture         *sampleRing   // mono samples at rate, from the device
+	playback        *sampleRing   // mono samples at rate, to the device
 	wake            chan struct{}
 	opened          time.Time
 	stats           callbackStats
@@ -87,12 +89,20 @@ const ringTime = 250 * time.Millisecond
 
 // captureBuffer is the capture stream's buffer per callback: half a frame,
 // so the frame goroutine sees sound 10 ms after the device has it.
-// playBuffer is the playback stream's, a quarter of a frame: the plugin's
-// three queued periods then hold 15 ms of sound rather than 30.
+// playBuffer is the playback stream's, a quarter of a frame, so that the
+// device buffer can be sized in 5 ms steps (with 10 ms periods ALSA's
+// PulseAudio plugin gave 30 ms whatever was asked).
 const (
 	captureBuffer = 10 * time.Millisecond
 	playBuffer    = 5 * time.Millisecond
 )
+
+// playLatencies are the speaker buffers a call may run with, smallest
+// first. The device's buffer is what the agent waits for, and what the
+// playback thread may be late by before the speaker runs dry: 15 ms holds
+// on a calm desktop, and each time the device runs dry during a call the
+// next size is taken (see runner.watch).
+var playLatencies = [...]time.Duration{15 * time.Millisecond, 20 * time.Millisecond, 30 * time.Millisecond}
 
 func samplesIn(rate int, d time.Duration) int {
 	return int(int64(rate) * int64(d) / int64(time.Second))
@@ -104,7 +114,7 @@ func (s *duplex) captured(in []int16, _ pa.StreamCallbackTimeInfo, flags pa.Stre
 	s.stats.lastIn.Store(time.Now().UnixNano())
 	s.stats.callbacks.Add(1)
 	if flags&pa.InputOverflow != 0 {
-		s.stats.gaps.Add(1)
+		s.stats.overflowed.Add(1)
 	}
 	if want := len(in) / s.inCh; s.capture.writeStrided(in, s.inCh) < want {
 		s.stats.overruns.Add(1)
@@ -120,7 +130,7 @@ func (s *duplex) played(out []int16, _ pa.StreamCallbackTimeInfo, flags pa.Strea
 	s.stats.lastOut.Store(time.Now().UnixNano())
 	s.stats.plays.Add(1)
 	if flags&pa.OutputUnderflow != 0 {
-		s.stats.gaps.Add(1)
+		s.stats.dry.Add(1)
 	}
 	got := s.playback.readStrided(out, s.outCh)
 	if rest := got * s.outCh; rest < len(out) {
@@ -130,11 +140,12 @@ func (s *duplex) played(out []int16, _ pa.StreamCallbackTimeInfo, flags pa.Strea
 }
 
 // openDuplex opens and starts the streams from input to output (names as
-// in Options; empty for the default), trying the candidate rates and
+// in Options; empty for the default), playback with a buffer of play
+// (Options.Latency, when set, wins), trying the candidate rates and
 // channel layouts until both open at one rate. The caller holds a library
 // reference.
-func openDuplex(input, output string, o *Options) (*duplex, error) {
-	s := &duplex{wake: make(chan struct{}, 1)}
+func openDuplex(input, output string, play time.Duration, o *Options) (*duplex, error) {
+	s := &duplex{wake: make(chan struct{}, 1), playLatency: play}
 	err := lib.do(func() error {
 		in, err := findDevice(input, capture)
 		if err != nil {
@@ -153,12 +164,12 @@ func openDuplex(input, output string, o *Options) (*duplex, error) {
 			s.opened = time.Now()
 			// Playback first, so the speaker's clock runs when the first
 			// frame is made.
-			outSt, err := openOne(out, rate, false, o, &s.outCh, s.played)
+			outSt, err := openOne(out, rate, false, play, o, &s.outCh, s.played)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			inSt, err := openOne(in, rate, true, o, &s.inCh, s.captured)
+			inSt, err := openOne(in, rate, true, 0, o, &s.inCh, s.captured)
 			if err != nil {
 				errs = append(errs, err)
 				abortClose(outSt)
@@ -182,19 +193,20 @@ func openDuplex(input, output string, o *Options) (*duplex, error) {
 }
 
 // openOne opens and starts one direction's stream on dev at rate, mono
-// first, then stereo for hardware that only opens in pairs. It sets
+// first, then stereo for hardware that only opens in pairs, playback with
+// a buffer of at least play. It sets
 // *chans, which cb reads, before the stream starts. The caller holds
 // lib.do.
-func openOne(dev *pa.DeviceInfo, rate int, isCapture bool, o *Options, chans *int,
+func openOne(dev *pa.DeviceInfo, rate int, isCapture bool, play time.Duration, o *Options, chans *int,
 	cb func([]int16, pa.StreamCallbackTimeInfo, pa.StreamCallbackFlags)) (*pa.Stream, error) {
-	dir, buf, maxCh, low := "playback", playBuffer, dev.MaxOutputChannels, dev.DefaultLowOutputLatency
+	dir, buf, maxCh, want := "playback", playBuffer, dev.MaxOutputChannels, max(play, dev.DefaultLowOutputLatency)
 	if isCapture {
-		dir, buf, maxCh, low = "capture", captureBuffer, dev.MaxInputChannels, dev.DefaultLowInputLatency
+		dir, buf, maxCh, want = "capture", captureBuffer, dev.MaxInputChannels, dev.DefaultLowInputLatency
 	}
 	var errs []error
 	for ch := 1; ch <= min(2, maxCh); ch++ {
 		*chans = ch
-		side := pa.StreamDeviceParameters{Device: dev, Channels: ch, Latency: latency(o.Latency, low)}
+		side := pa.StreamDeviceParameters{Device: dev, Channels: ch, Latency: latency(o.Latency, want)}
 		p := pa.StreamParameters{SampleRate: float64(rate), FramesPerBuffer: samplesIn(rate, buf)}
 		if isCapture {
 			p.Input = side
