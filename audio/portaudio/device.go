@@ -383,6 +383,11 @@ func (r *runner) use(s *duplex, named bool) {
 	r.down.reset()
 	r.up.rs.Reset()
 	r.play.reset(s)
+	// The speaker's queue starts with its slack of silence: the capture
+	// and playback callbacks run on their own threads, so a capture
+	// callback that comes late would otherwise leave the speaker with
+	// nothing to play until the next frame.
+	s.playback.write(make([]int16, r.play.slack))
 	// A probed stream queued sound while it waited to be chosen; drop it so
 	// it does not add delay.
 	s.capture.discard()
@@ -440,6 +445,14 @@ const (
 	playSettle = 10
 )
 
+// slackStep is how much the speaker queue's slack widens after a window
+// with underruns, up to three steps; it starts at, and narrows back by,
+// half a step. The queue is what covers a late frame goroutine (the
+// device's buffer is kept full by its callback, with silence if the queue
+// is empty, so it does not), so this is sized from the goroutine's
+// lateness on a loaded machine, not from the device's period.
+const slackStep = 10 * time.Millisecond
+
 // playQueue keeps the speaker queue short. Capture and playout run at one
 // rate, so a queue that grew once (the frame goroutine was late,
 // and the frames it then made all at once were queued behind each other)
@@ -448,9 +461,10 @@ const (
 // it notes the queue's smallest length before a write; if that never came
 // down to the slack and nothing underran, the excess is dropped from the
 // next frames. A window with underruns widens the slack instead (by a
-// playback buffer each time, up to three), for devices whose callbacks come
-// in bursts; playSettle windows in a row without one narrow it again by
-// half a buffer. The first window, while the stream starts, only measures.
+// slackStep each time, up to three), for a frame goroutine that runs late
+// and devices whose callbacks come in bursts; playSettle windows in a row
+// without one narrow it again by half a step. The first window, while the
+// stream starts, only measures.
 type playQueue struct {
 	min       int    // smallest length before a write in this window
 	frames    int    // frames written in this window
@@ -465,7 +479,7 @@ type playQueue struct {
 func (q *playQueue) reset(s *duplex) {
 	q.min, q.frames, q.pending, q.started = math.MaxInt, 0, 0, false
 	q.underruns = s.stats.underruns.Load()
-	q.slack = samplesIn(s.rate, playBuffer/2)
+	q.slack = samplesIn(s.rate, slackStep/2)
 	q.calm = 0
 }
 
@@ -480,11 +494,11 @@ func (q *playQueue) trim(s *duplex, out []int16) []int16 {
 		case !q.started:
 			q.started = true
 		case u != q.underruns:
-			q.slack = min(q.slack+samplesIn(s.rate, playBuffer), samplesIn(s.rate, 3*playBuffer))
+			q.slack = min(q.slack+samplesIn(s.rate, slackStep), samplesIn(s.rate, 3*slackStep))
 			q.calm = 0
 		default:
 			if q.calm++; q.calm >= playSettle {
-				q.slack = max(q.slack-samplesIn(s.rate, playBuffer/2), samplesIn(s.rate, playBuffer/2))
+				q.slack = max(q.slack-samplesIn(s.rate, slackStep/2), samplesIn(s.rate, slackStep/2))
 				q.calm = 0
 			}
 			if q.min > q.slack {

@@ -430,14 +430,29 @@ func TestStandingPlayoutQueueTrimmed(t *testing.T) {
 	wide := r.play.slack
 	// Calm again: the slack narrows back, and the queue with it.
 	minQueue(2 * playWindow * 4 * playSettle)
-	if r.play.slack != samplesIn(rate, playBuffer/2) {
-		t.Fatalf("slack %d after %d calm windows, want back to %d", r.play.slack, 4*playSettle, samplesIn(rate, playBuffer/2))
+	if r.play.slack != samplesIn(rate, slackStep/2) {
+		t.Fatalf("slack %d after %d calm windows, want back to %d", r.play.slack, 4*playSettle, samplesIn(rate, slackStep/2))
 	}
 	if got := minQueue(2 * playWindow); got > r.play.slack {
 		t.Fatalf("standing queue %d samples over the narrowed slack %d", got, r.play.slack)
 	}
 	t.Logf("standing queue %d samples before the stall, %d after it, %d after trimming %d; slack %d → %d → %d",
 		base, stood, after, r.play.trimmed, slack, wide, r.play.slack)
+}
+
+// A stream taken into use starts its speaker queue with the slack of
+// silence, so the first late capture callback finds sound still queued.
+func TestSpeakerQueueStartsWithSlack(t *testing.T) {
+	const rate = 48000
+	_, s, _ := fakeRunner(t, rate, func(mic, spk []int16) {})
+	if got, want := s.playback.Len(), samplesIn(rate, slackStep/2); got != want {
+		t.Fatalf("speaker queue holds %d samples on start, want %d", got, want)
+	}
+	out := make([]int16, samplesIn(rate, playBuffer))
+	s.played(out, pa.StreamCallbackTimeInfo{}, 0)
+	if u := s.stats.underruns.Load(); u != 0 {
+		t.Fatalf("the first playback callback underran (%d)", u)
+	}
 }
 
 // BenchmarkPumpFrame is one 20 ms frame through the frame goroutine as Run
