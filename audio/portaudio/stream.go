@@ -65,10 +65,11 @@ type callbackStats struct {
 // PortAudio 19.6's ALSA host API ends a full-duplex stream when the
 // playback side underruns while the capture side is polled (ContinuePoll
 // fails and the callback thread quits), which short periods on a busy
-// machine trigger. And ALSA's PulseAudio plugin keeps three periods queued
-// for playback and two for capture whatever latency is asked for, so the
-// speaker's delay is set by the playback period: separate streams let that
-// one be short while capture keeps the longer period it runs robustly at.
+// machine trigger. And with 10 ms periods ALSA's PulseAudio plugin keeps
+// three of them queued for playback whatever latency is asked for, while
+// with 5 ms ones it keeps the buffer asked for: separate streams let
+// playback have short periods and a chosen buffer (playLatencies) while
+// capture keeps the longer period it runs robustly at.
 type duplex struct {
 	in, out         *pa.Stream
 	rate            int
