@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -193,17 +194,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			b.post(func() { win.ShowError(err) })
 		}
 	}()
+	// Closing the window or a signal shuts the phone down first (calls and
+	// recordings ended, un-registered, the audit trail closed), then quits
+	// Fyne. Fyne 2.7 can hang in its own teardown (a lifecycle event queued
+	// while its main loop drains waits for that loop forever); with the
+	// phone already down, such a hang must not keep the process, so it is
+	// ended quitWait after quitting.
+	var downOnce, quitOnce sync.Once
+	shutdown := func() {
+		downOnce.Do(func() {
+			b.quit.Store(true)
+			cancel()
+			sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer scancel()
+			b.shutdown(sctx)
+		})
+	}
+	quit := func() {
+		quitOnce.Do(func() {
+			shutdown()
+			time.AfterFunc(quitWait, func() {
+				log.Warn("the window did not close after the phone shut down; exiting", "waited", quitWait)
+				os.Exit(0)
+			})
+			fyne.Do(a.Quit)
+		})
+	}
+	win.Window().SetCloseIntercept(func() {
+		win.Window().Hide()
+		go quit()
+	})
 	go func() { // a signal closes the window like the agent would
 		<-ctx.Done()
-		fyne.Do(a.Quit)
+		quit()
 	}()
 	win.Window().SetMaster()
 	win.Window().ShowAndRun()
-
-	b.quit.Store(true)
-	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	b.shutdown(sctx)
+	shutdown() // Fyne ended by itself (the tray's Quit)
 	return 0
 }
+
+// quitWait is how long the window may take to close once the phone has
+// shut down.
+const quitWait = 5 * time.Second
