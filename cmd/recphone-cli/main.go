@@ -33,10 +33,11 @@ func main() {
 	// One processor for Go code unless GOMAXPROCS says otherwise. A call is
 	// a few short bursts of work every 20 ms; with more processors the
 	// runtime wakes a second thread for each burst, which then finds
-	// nothing to do and sleeps again (futex, spinning, nanosleep). That
-	// was a quarter of a recorded call's CPU (docs/benchmarks.md), while
-	// the packets' pacing under load and the sound callbacks, which run on
-	// PortAudio's own threads, measured the same with one.
+	// nothing to do and sleeps again (futex, spinning, nanosleep): a third
+	// of the system calls of a recorded call and, on average, a seventh of
+	// its CPU (docs/benchmarks.md). The packets' pacing under load and the
+	// sound callbacks, which run on PortAudio's own threads, measured the
+	// same with one.
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
