@@ -13,6 +13,10 @@ import (
 	"github.com/recphone/recphone/audio/resample"
 )
 
+// ringBuffer is the ring stream's buffer per callback: long, since a
+// ringtone needs no low latency and long buffers wake the machine less.
+const ringBuffer = 40 * time.Millisecond
+
 // ringer is an output-only stream looping a ringtone already converted to
 // the device rate. Its callback just copies from the loop, so it needs no
 // goroutine of its own.
@@ -72,7 +76,7 @@ func openRinger(name string, tone []int16, toneRate int, o *Options) (*ringer, e
 				p := pa.StreamParameters{
 					Output:          pa.StreamDeviceParameters{Device: dev, Channels: ch, Latency: latency(o.Latency, dev.DefaultHighOutputLatency)},
 					SampleRate:      float64(rate),
-					FramesPerBuffer: samplesIn(rate, 4*captureBuffer),
+					FramesPerBuffer: samplesIn(rate, ringBuffer),
 				}
 				st, err := pa.OpenStream(p, g.callback)
 				if err != nil {
@@ -175,7 +179,7 @@ func (d *Device) RingRate(ctx context.Context, tone []int16, toneRate int) error
 					limit = o.StallTimeout
 				}
 				// The ring stream uses long buffers; allow a few of them.
-				limit = max(limit, 8*captureBuffer*4)
+				limit = max(limit, 8*ringBuffer)
 				if gap := g.silentFor(now); gap > limit {
 					d.emit(Event{Kind: EventLost, Stream: "ring", Output: g.name, SampleRate: g.rate,
 						Err: fmt.Errorf("%w: no callback for %v", ErrStall, gap.Round(time.Millisecond))})
