@@ -216,6 +216,7 @@ type launched struct {
 	*desktop
 	cmd  *exec.Cmd
 	logs *siptest.Output
+	win  string // the X window id, decimal
 }
 
 // launch builds the app, starts it with args and a home of its own in
@@ -258,6 +259,7 @@ func launch(t *testing.T, dir string, args ...string) *launched {
 	if len(win) == 0 {
 		t.Fatal("no recphone window")
 	}
+	a.win = win[0]
 	time.Sleep(1500 * time.Millisecond) // first frame
 	for _, line := range strings.Split(d.run("xdotool", "getwindowgeometry", "--shell", win[0]), "\n") {
 		k, v, _ := strings.Cut(line, "=")
