@@ -295,9 +295,8 @@ type runner struct {
 	micDropped uint64 // microphone samples dropped at the capture cap
 	configured bool   // a device name is configured
 	play       playQueue
-	playStep   int       // index into playLatencies of the buffer in use
-	dry        uint64    // the stream's dry count when last looked at
-	usedAt     time.Time // when cur began carrying the call
+	playStep   int    // index into playLatencies of the buffer in use
+	dry        uint64 // the stream's dry count when last looked at
 }
 
 func newRunner(d *Device, fn audio.FrameFunc) *runner {
@@ -392,12 +391,11 @@ func (r *runner) use(s *duplex, named bool) {
 	// it does not add delay.
 	s.capture.discard()
 	r.lastFrame = time.Now()
-	r.usedAt = r.lastFrame
 	r.dry = s.stats.dry.Load()
 }
 
-// dryGrace is how long after a stream starts carrying the call its
-// speaker running dry is not held against the buffer size: PulseAudio's
+// dryGrace is how long after a stream opened its speaker running dry is
+// not held against the buffer size: PulseAudio's
 // plugin runs dry once or twice while a new stream starts (seen up to
 // 120 ms in), which says nothing about the machine.
 const dryGrace = 500 * time.Millisecond
@@ -540,7 +538,7 @@ func (r *runner) watch(ctx context.Context, now time.Time) {
 	if s := r.cur; s != nil && !r.opening {
 		if dry := s.stats.dry.Load(); dry != r.dry {
 			r.dry = dry
-			if now.Sub(r.usedAt) >= dryGrace && o.Latency == 0 && r.playStep+1 < len(playLatencies) {
+			if now.Sub(s.opened) >= dryGrace && o.Latency == 0 && r.playStep+1 < len(playLatencies) {
 				r.playStep++
 				r.d.playStep.Store(int32(r.playStep))
 				r.d.log.Info("speaker ran dry; reopening with a larger buffer", "input", s.inName, "output", s.outName,

@@ -103,8 +103,7 @@ func openRinger(name string, tone []int16, toneRate int, o *Options) (*ringer, e
 
 func (g *ringer) close() error {
 	return lib.do(func() error {
-		g.stream.Abort()
-		if err := g.stream.Close(); err != nil {
+		if err := abortClose(g.stream); err != nil {
 			return fmt.Errorf("portaudio: closing ring stream on %q: %w", g.name, err)
 		}
 		return nil

@@ -165,12 +165,12 @@ func openDuplex(input, output string, play time.Duration, o *Options) (*duplex, 
 			s.opened = time.Now()
 			// Playback first, so the speaker's clock runs when the first
 			// frame is made.
-			outSt, err := openOne(out, rate, false, play, o, &s.outCh, s.played)
+			outSt, err := openOne(out, playback, rate, max(play, out.DefaultLowOutputLatency), o, &s.outCh, s.played)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			inSt, err := openOne(in, rate, true, 0, o, &s.inCh, s.captured)
+			inSt, err := openOne(in, capture, rate, in.DefaultLowInputLatency, o, &s.inCh, s.captured)
 			if err != nil {
 				errs = append(errs, err)
 				abortClose(outSt)
@@ -193,41 +193,40 @@ func openDuplex(input, output string, play time.Duration, o *Options) (*duplex, 
 	return s, nil
 }
 
-// openOne opens and starts one direction's stream on dev at rate, mono
-// first, then stereo for hardware that only opens in pairs, playback with
-// a buffer of at least play. It sets
-// *chans, which cb reads, before the stream starts. The caller holds
-// lib.do.
-func openOne(dev *pa.DeviceInfo, rate int, isCapture bool, play time.Duration, o *Options, chans *int,
+// openOne opens and starts dev's stream in direction dir at rate, mono
+// first, then stereo for hardware that only opens in pairs, with the
+// latency want unless Options.Latency sets one. It sets *chans, which cb
+// reads, before the stream starts. The caller holds lib.do.
+func openOne(dev *pa.DeviceInfo, dir direction, rate int, want time.Duration, o *Options, chans *int,
 	cb func([]int16, pa.StreamCallbackTimeInfo, pa.StreamCallbackFlags)) (*pa.Stream, error) {
-	dir, buf, maxCh, want := "playback", playBuffer, dev.MaxOutputChannels, max(play, dev.DefaultLowOutputLatency)
-	if isCapture {
-		dir, buf, maxCh, want = "capture", captureBuffer, dev.MaxInputChannels, dev.DefaultLowInputLatency
+	name, buf, maxCh := "playback", playBuffer, dev.MaxOutputChannels
+	if dir == capture {
+		name, buf, maxCh = "capture", captureBuffer, dev.MaxInputChannels
 	}
 	var errs []error
 	for ch := 1; ch <= min(2, maxCh); ch++ {
 		*chans = ch
 		side := pa.StreamDeviceParameters{Device: dev, Channels: ch, Latency: latency(o.Latency, want)}
 		p := pa.StreamParameters{SampleRate: float64(rate), FramesPerBuffer: samplesIn(rate, buf)}
-		if isCapture {
+		if dir == capture {
 			p.Input = side
 		} else {
 			p.Output = side
 		}
 		st, err := pa.OpenStream(p, cb)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s %d Hz %d ch: %w", dir, rate, ch, err))
+			errs = append(errs, fmt.Errorf("%s %d Hz %d ch: %w", name, rate, ch, err))
 			continue
 		}
 		if err := st.Start(); err != nil {
 			st.Close()
-			errs = append(errs, fmt.Errorf("%s %d Hz start: %w", dir, rate, err))
+			errs = append(errs, fmt.Errorf("%s %d Hz start: %w", name, rate, err))
 			continue
 		}
 		return st, nil
 	}
 	if len(errs) == 0 {
-		return nil, fmt.Errorf("%s on %q: no channels", dir, dev.Name)
+		return nil, fmt.Errorf("%s on %q: no channels", name, dev.Name)
 	}
 	return nil, errors.Join(errs...)
 }
@@ -278,9 +277,6 @@ func (s *duplex) close() error {
 	return lib.do(func() error {
 		var errs []error
 		for _, st := range []*pa.Stream{s.in, s.out} {
-			if st == nil {
-				continue
-			}
 			if err := abortClose(st); err != nil {
 				errs = append(errs, err)
 			}
