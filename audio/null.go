@@ -37,19 +37,21 @@ func (*Null) Close() error { return nil }
 // runClock calls tick every FrameDuration against an absolute schedule, so
 // a late tick does not shift the ones after it: the frames a short stall
 // missed are made up at once, and after a long one (over 10 frames) the
-// schedule restarts instead of bursting. One ticker runs for the whole
-// call: re-arming a timer every frame woke the runtime's network poller
-// (a write and a read of its wake-up descriptor) each time.
+// schedule restarts instead of bursting. One periodic timer runs for the
+// whole call (frameTimer): re-arming a timer every frame woke the
+// runtime's network poller (a write and a read of its wake-up descriptor)
+// each time.
 func runClock(ctx context.Context, tick func()) error {
-	t := time.NewTicker(FrameDuration)
-	defer t.Stop()
+	t, err := newFrameTimer(ctx, FrameDuration)
+	if err != nil {
+		return err
+	}
+	defer t.close()
 	start, frames := time.Now(), int64(1)
 	tick()
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+		if ok, err := t.wait(); !ok {
+			return err
 		}
 		due := int64(time.Since(start)/FrameDuration) + 1 - frames
 		if due > 10 {
