@@ -55,7 +55,7 @@ type pendingPacket struct {
 // and timestamp space (RFC 7866 §8.1.1), fed by CS packets.
 type rsStream struct {
 	label  string
-	rtp    *net.UDPConn
+	rtp    *media.RTPSocket
 	rtcp   *net.UDPConn
 	sender *media.Sender
 	log    *slog.Logger
@@ -167,7 +167,7 @@ func newRSStream(ctx context.Context, label string, ports media.PortRange, ip ne
 	return st, nil
 }
 
-func (s *rsStream) port() int { return s.rtp.LocalAddr().(*net.UDPAddr).Port }
+func (s *rsStream) port() int { return int(s.rtp.LocalAddr().Port()) }
 
 // configure applies the SRS's answer: where to send, in which codec,
 // encrypted or not, and whether it wants media now. With start false the
@@ -194,7 +194,7 @@ func (s *rsStream) configure(a answerStream, paused, start bool) error {
 		s.sender.SetDestination(a.dst, a.rtcp)
 		// A connected socket hears of ICMP errors: an SRS whose media
 		// port closes is known dead at the next packet.
-		if err := connectUDP(s.rtp, a.dst); err != nil {
+		if err := s.rtp.Connect(a.dst); err != nil {
 			s.log.Debug("RS media socket not connected; ICMP errors go unheard", "label", s.label, "err", err)
 		}
 		s.codec = a.codec
@@ -914,31 +914,4 @@ func (m *mixer) mixOne(at time.Time) {
 	}
 	m.out.forward(media.Packet{PayloadType: codec.PayloadType(), Timestamp: m.ts, SSRC: m.ssrc, Time: at,
 		Payload: m.buf[:k], Audio: true, Codec: codec})
-}
-
-// connectUDP sets the peer of a UDP socket that stays bound where it is:
-// the kernel then reports ICMP errors from that peer on the socket. The
-// socket keeps sending with explicit destinations, which Linux allows on
-// a connected UDP socket.
-func connectUDP(c *net.UDPConn, dst netip.AddrPort) error {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var sa syscall.Sockaddr
-	if ip := dst.Addr().Unmap(); ip.Is4() {
-		sa = &syscall.SockaddrInet4{Port: int(dst.Port()), Addr: ip.As4()}
-	} else {
-		sa = &syscall.SockaddrInet6{Port: int(dst.Port()), Addr: ip.As16()}
-	}
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		// Reading SO_ERROR clears an error the old peer left pending, so
-		// the new peer is not blamed for it at the next send.
-		_, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
-		cerr = syscall.Connect(int(fd), sa)
-	}); err != nil {
-		return err
-	}
-	return cerr
 }

@@ -39,7 +39,7 @@ func (r PortRange) pairs() (first uint16, n int, err error) {
 // ListenPair binds an even RTP port and the RTCP port above it on ip. It
 // starts at a random pair so that concurrent calls and a quickly re-used
 // range do not collide on the same ports, then walks the range.
-func (r PortRange) ListenPair(ctx context.Context, ip netip.Addr) (rtpConn, rtcpConn *net.UDPConn, err error) {
+func (r PortRange) ListenPair(ctx context.Context, ip netip.Addr) (rtpSock *RTPSocket, rtcpConn *net.UDPConn, err error) {
 	first, n, err := r.pairs()
 	if err != nil {
 		return nil, nil, err
@@ -50,12 +50,12 @@ func (r PortRange) ListenPair(ctx context.Context, ip netip.Addr) (rtpConn, rtcp
 			return nil, nil, fmt.Errorf("media: allocating ports: %w", err)
 		}
 		port := first + uint16(2*((start+i)%n))
-		a, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port)))
+		a, err := listenRTP(ip, port)
 		if err != nil {
 			if isAddrInUse(err) {
 				continue
 			}
-			return nil, nil, fmt.Errorf("media: binding RTP port %d: %w", port, err)
+			return nil, nil, err
 		}
 		b, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port+1)))
 		if err != nil {

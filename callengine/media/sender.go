@@ -32,7 +32,7 @@ const srtpOverhead = 64
 type SenderConfig struct {
 	// RTP is the socket RTP leaves from. Sending from the socket we
 	// receive on is what makes the session symmetric (RFC 4961).
-	RTP *net.UDPConn
+	RTP *RTPSocket
 	// RTCP is the socket RTCP leaves from; nil sends RTCP on RTP
 	// (rtcp-mux).
 	RTCP *net.UDPConn
@@ -50,11 +50,8 @@ type SenderConfig struct {
 // voice; the recording client uses more to replicate streams to a recorder.
 // It is safe for concurrent use; its sends do not allocate.
 type Sender struct {
-	rtpConn  *net.UDPConn
-	rtcpConn *net.UDPConn
-	// rtpIO sends RTP without waking the runtime (udpIO); nil where the
-	// platform has no raw calls, and the socket's own write is used.
-	rtpIO     *udpIO
+	rtp       *RTPSocket
+	rtcpConn  *net.UDPConn  // nil: RTCP goes on rtp
 	clockRate atomic.Uint32 // changes with the codec (SetClockRate)
 	ssrc      uint32
 
@@ -88,18 +85,14 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 	for cfg.SSRC == 0 {
 		cfg.SSRC = rand.Uint32()
 	}
-	if cfg.RTCP == nil {
-		cfg.RTCP = cfg.RTP
-	}
 	s := &Sender{
-		rtpConn:   cfg.RTP,
+		rtp:       cfg.RTP,
 		rtcpConn:  cfg.RTCP,
 		ssrc:      cfg.SSRC,
 		seq:       uint16(rand.Uint32()),
 		ts:        rand.Uint32(),
 		protector: cfg.Protector,
 	}
-	s.rtpIO, _ = newUDPIO(cfg.RTP)
 	s.clockRate.Store(cfg.ClockRate)
 	return s, nil
 }
@@ -231,13 +224,7 @@ func (s *Sender) sendLocked(pt uint8, marker bool, payload []byte, ts uint32, no
 			return p, fmt.Errorf("media: protecting RTP: %w", err)
 		}
 	}
-	var err error
-	if s.rtpIO != nil {
-		err = s.rtpIO.sendTo(out, s.dst)
-	} else {
-		_, err = s.rtpConn.WriteToUDPAddrPort(out, s.dst)
-	}
-	if err != nil {
+	if err := s.rtp.sendTo(out, s.dst); err != nil {
 		return p, fmt.Errorf("media: sending RTP to %s: %w", s.dst, err)
 	}
 	s.packets.Add(1)
@@ -300,7 +287,12 @@ func (s *Sender) WriteRTCP(pkts ...rtcp.Packet) error {
 			return fmt.Errorf("media: protecting RTCP: %w", err)
 		}
 	}
-	if _, err := s.rtcpConn.WriteToUDPAddrPort(raw, s.rtcpDst); err != nil {
+	if s.rtcpConn == nil {
+		err = s.rtp.sendTo(raw, s.rtcpDst)
+	} else {
+		_, err = s.rtcpConn.WriteToUDPAddrPort(raw, s.rtcpDst)
+	}
+	if err != nil {
 		return fmt.Errorf("media: sending RTCP to %s: %w", s.rtcpDst, err)
 	}
 	return nil

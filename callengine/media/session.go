@@ -196,7 +196,7 @@ type Stats struct {
 type Session struct {
 	log      *slog.Logger
 	cfg      Config
-	rtpConn  *net.UDPConn
+	rtp      *RTPSocket
 	rtcpConn *net.UDPConn
 	sender   *Sender
 	cname    string
@@ -206,7 +206,8 @@ type Session struct {
 	// Receiving is the reader goroutine's until the audio clock ticks the
 	// session, then the clock's: it drains the socket each tick (one
 	// wake-up per tick instead of two), and hands back when the ticks stop.
-	rxIO     *udpIO // nil: the reader goroutine receives always
+	// Where the socket cannot be drained (rtp.drains), the reader
+	// receives always.
 	ownerMu  sync.Mutex
 	owner    rxOwner // under ownerMu
 	rxWake   chan struct{}
@@ -313,19 +314,19 @@ func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 		_, _ = rand.Read(b[:])
 		cfg.CNAME = hex.EncodeToString(b[:]) + "@recphone"
 	}
-	rtpConn, rtcpConn, err := cfg.Ports.ListenPair(ctx, cfg.LocalIP)
+	rtpSock, rtcpConn, err := cfg.Ports.ListenPair(ctx, cfg.LocalIP)
 	if err != nil {
 		return nil, err
 	}
-	sender, err := NewSender(SenderConfig{RTP: rtpConn, RTCP: rtcpConn, ClockRate: uint32(cfg.Remote.Codec.RTPClock())})
+	sender, err := NewSender(SenderConfig{RTP: rtpSock, RTCP: rtcpConn, ClockRate: uint32(cfg.Remote.Codec.RTPClock())})
 	if err != nil {
-		rtpConn.Close()
+		rtpSock.Close()
 		rtcpConn.Close()
 		return nil, err
 	}
 	s := &Session{
 		cfg:       cfg,
-		rtpConn:   rtpConn,
+		rtp:       rtpSock,
 		rtcpConn:  rtcpConn,
 		sender:    sender,
 		cname:     cfg.CNAME,
@@ -336,7 +337,7 @@ func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 		dtmfEv:    make([]DTMFEvent, 0, 4),
 		done:      make(chan struct{}),
 	}
-	s.log = cfg.Logger.With("rtp", rtpConn.LocalAddr().String(), "ssrc", sender.SSRC())
+	s.log = cfg.Logger.With("rtp", rtpSock.LocalAddr().String(), "ssrc", sender.SSRC())
 	s.publicRTP, s.publicRTCP = s.LocalRTP(), s.LocalRTCP()
 	if cfg.STUN.IsValid() {
 		s.learnPublic(ctx, cfg.STUN)
@@ -345,8 +346,8 @@ func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 	s.params.Store(&params{remote: cfg.Remote, dir: cfg.Direction})
 	sender.SetDestination(cfg.Remote.RTP, cfg.Remote.rtcpAddr())
 
-	if io, err := newUDPIO(rtpConn); err == nil {
-		s.rxIO, s.rxWake = io, make(chan struct{}, 1)
+	if rtpSock.drains() {
+		s.rxWake = make(chan struct{}, 1)
 		s.watchdog = time.AfterFunc(time.Hour, s.clockStopped)
 		s.watchdog.Stop()
 	}
@@ -360,7 +361,7 @@ func NewSession(ctx context.Context, cfg Config) (*Session, error) {
 
 // LocalRTP returns the bound RTP address (for the SDP m= line).
 func (s *Session) LocalRTP() netip.AddrPort {
-	return s.rtpConn.LocalAddr().(*net.UDPAddr).AddrPort()
+	return s.rtp.LocalAddr()
 }
 
 // learnPublic asks server for both ports' public addresses, the two
@@ -372,9 +373,9 @@ func (s *Session) learnPublic(ctx context.Context, server netip.AddrPort) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		rtcpAddr, rtcpErr = mappedAddress(ctx, s.rtcpConn, server)
+		rtcpAddr, rtcpErr = mappedAddress(ctx, udpPort{s.rtcpConn}, server)
 	}()
-	rtpAddr, err := mappedAddress(ctx, s.rtpConn, server)
+	rtpAddr, err := mappedAddress(ctx, s.rtp, server)
 	<-done
 	if err = errors.Join(err, rtcpErr); err != nil {
 		s.log.Warn("no public RTP address from STUN; the SDP names the local one", "stun", server, "err", err)
@@ -535,11 +536,11 @@ const clockSilence = 200 * time.Millisecond
 const maxDrain = 32
 
 // receiveTick is the clock's part: the first tick asks the reader to let
-// go (its blocking read is cut short by a past deadline), the following
+// go (it does when its read returns, within recvTimeout), the following
 // ones read what has arrived, without blocking, stamped with the kernel's
 // arrival time.
 func (s *Session) receiveTick(now time.Time) {
-	if s.rxIO == nil {
+	if s.rxWake == nil {
 		return
 	}
 	s.watchdog.Reset(clockSilence)
@@ -548,13 +549,12 @@ func (s *Session) receiveTick(now time.Time) {
 	switch s.owner {
 	case byReader:
 		s.owner = toClock
-		_ = s.rtpConn.SetReadDeadline(time.Unix(1, 0))
 		return
 	case toClock:
 		return
 	}
 	for range maxDrain {
-		n, from, at, ok, err := s.rxIO.recvInto(s.tickBuf[:])
+		n, from, at, ok, err := s.rtp.recvInto(s.tickBuf[:])
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("RTP read failed", "err", err)
@@ -564,15 +564,19 @@ func (s *Session) receiveTick(now time.Time) {
 		if !ok {
 			return
 		}
-		arrival := now
-		if !at.IsZero() {
-			// The kernel's stamp is wall time: its age is taken against
-			// now's wall reading, and the arrival keeps now's monotonic
-			// one, which the jitter buffer measures with.
-			arrival = now.Add(-min(max(0, now.Sub(at)), time.Second))
-		}
-		s.handleRTP(s.tickBuf[:n], from, arrival)
+		s.handleRTP(s.tickBuf[:n], from, arrival(now, at))
 	}
+}
+
+// arrival is when a datagram stamped at (by the kernel; zero: unknown)
+// arrived, as a time with now's monotonic reading. The stamp is wall time:
+// its age is taken against now's wall reading, and the result keeps now's
+// monotonic one, which the jitter buffer measures with.
+func arrival(now, at time.Time) time.Time {
+	if at.IsZero() {
+		return now
+	}
+	return now.Add(-min(max(0, now.Sub(at)), time.Second))
 }
 
 // clockStopped runs when no tick came for clockSilence: the reader takes
@@ -805,10 +809,10 @@ func (s *Session) readRTP() {
 	defer s.wg.Done()
 	buf := make([]byte, maxPacket+srtpOverhead)
 	for {
-		if s.rxIO != nil && !s.readerTurn() {
+		if s.rxWake != nil && !s.readerTurn() {
 			return
 		}
-		n, from, err := s.rtpConn.ReadFromUDPAddrPort(buf)
+		n, from, at, err := s.rtp.recvWait(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -818,14 +822,13 @@ func (s *Session) readRTP() {
 			}
 			continue
 		}
-		s.handleRTP(buf[:n], from, time.Now())
+		s.handleRTP(buf[:n], from, arrival(time.Now(), at))
 	}
 }
 
 // readerTurn returns once the reader may read: at once while it has the
-// socket; when the clock has asked for it, the reader lets go (the
-// deadline that cut its read short cleared, so the clock's reads work)
-// and waits until the clock stops. False: the session closed.
+// socket; when the clock has asked for it, the reader lets go and waits
+// until the clock stops. False: the session closed.
 func (s *Session) readerTurn() bool {
 	for {
 		s.ownerMu.Lock()
@@ -834,7 +837,6 @@ func (s *Session) readerTurn() bool {
 			s.ownerMu.Unlock()
 			return true
 		case toClock:
-			_ = s.rtpConn.SetReadDeadline(time.Time{})
 			s.owner = byClock
 		}
 		s.ownerMu.Unlock()
@@ -1207,7 +1209,7 @@ func (s *Session) Close() error {
 		if e := s.sendReport(time.Now(), true); e != nil && !errors.Is(e, ErrNoDestination) {
 			s.log.Debug("sending RTCP BYE failed", "err", e)
 		}
-		err = errors.Join(s.rtpConn.Close(), s.rtcpConn.Close())
+		err = errors.Join(s.rtp.Close(), s.rtcpConn.Close())
 		s.wg.Wait()
 		st := s.Stats()
 		s.log.Debug("media session closed", "sent", st.PacketsSent, "received", st.PacketsReceived,

@@ -3,7 +3,9 @@ package media
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -491,12 +493,23 @@ type rawPeer struct {
 
 func newRawPeer(t testing.TB) *rawPeer {
 	t.Helper()
-	a, c, err := PortRange{Min: 40000, Max: 44999}.ListenPair(context.Background(), loopback)
-	if err != nil {
-		t.Fatal(err)
+	start := rand.IntN(2500)
+	for i := range 2500 {
+		port := 40000 + 2*((start+i)%2500)
+		a, err := net.ListenUDP("udp", &net.UDPAddr{IP: loopback.AsSlice(), Port: port})
+		if err != nil {
+			continue
+		}
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: loopback.AsSlice(), Port: port + 1})
+		if err != nil {
+			a.Close()
+			continue
+		}
+		t.Cleanup(func() { a.Close(); c.Close() })
+		return &rawPeer{rtp: a, rtcp: c}
 	}
-	t.Cleanup(func() { a.Close(); c.Close() })
-	return &rawPeer{rtp: a, rtcp: c}
+	t.Fatal("no free port pair in 40000-44999")
+	return nil
 }
 
 func (p *rawPeer) addr() netip.AddrPort { return p.rtp.LocalAddr().(*net.UDPAddr).AddrPort() }
@@ -631,7 +644,7 @@ func TestEarlyMedia(t *testing.T) {
 
 func TestPortRange(t *testing.T) {
 	r := PortRange{Min: 45001, Max: 45005} // pairs 45002/3, 45004/5
-	var conns []*net.UDPConn
+	var conns []io.Closer
 	defer func() {
 		for _, c := range conns {
 			c.Close()
@@ -644,7 +657,7 @@ func TestPortRange(t *testing.T) {
 			t.Fatal(err)
 		}
 		conns = append(conns, a, b)
-		pa, pb := a.LocalAddr().(*net.UDPAddr).Port, b.LocalAddr().(*net.UDPAddr).Port
+		pa, pb := int(a.LocalAddr().Port()), b.LocalAddr().(*net.UDPAddr).Port
 		if pa%2 != 0 || pb != pa+1 || pa < 45002 || pb > 45005 {
 			t.Fatalf("pair %d/%d", pa, pb)
 		}

@@ -25,7 +25,7 @@ func srtpContext(t testing.TB, key byte) *srtp.Context {
 
 func TestSenderSRTP(t *testing.T) {
 	peer := newRawPeer(t)
-	s, err := NewSender(SenderConfig{RTP: peer.rtp, Protector: srtpContext(t, 1)})
+	s, err := NewSender(SenderConfig{RTP: loopbackRTP(t), Protector: srtpContext(t, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestSenderSRTP(t *testing.T) {
 func TestSenderSRTPAllocations(t *testing.T) {
 	peer := newRawPeer(t)
 	peer.drain()
-	s, _ := NewSender(SenderConfig{RTP: peer.rtp, Protector: srtpContext(t, 3)})
+	s, _ := NewSender(SenderConfig{RTP: loopbackRTP(t), Protector: srtpContext(t, 3)})
 	s.SetDestination(peer.addr(), netip0(peer.rtcp))
 	payload := make([]byte, 160)
 	if a := testing.AllocsPerRun(200, func() { s.Send(0, false, payload, 160) }); a != 0 {

@@ -24,33 +24,63 @@ const (
 	stunTries = 3
 )
 
+// stunPort is a socket a Binding request is sent from and answered on:
+// the RTP socket, or the RTCP one (udpPort).
+type stunPort interface {
+	sendTo(b []byte, dst netip.AddrPort) error
+	// recvUntil reads one datagram; os.ErrDeadlineExceeded past deadline.
+	recvUntil(buf []byte, deadline time.Time) (int, netip.AddrPort, error)
+}
+
+// udpPort is an RTCP socket as a stunPort.
+type udpPort struct{ c *net.UDPConn }
+
+func (u udpPort) sendTo(b []byte, dst netip.AddrPort) error {
+	_, err := u.c.WriteToUDPAddrPort(b, dst)
+	return err
+}
+
+func (u udpPort) recvUntil(buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
+	_ = u.c.SetReadDeadline(deadline)
+	defer u.c.SetReadDeadline(time.Time{})
+	return u.c.ReadFromUDPAddrPort(buf)
+}
+
+// recvUntil waits for one datagram in recvWait's steps until deadline.
+func (s *RTPSocket) recvUntil(buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
+	for {
+		n, from, _, err := s.recvWait(buf)
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline) {
+			return n, from, err
+		}
+	}
+}
+
 // mappedAddress asks the STUN server what address conn's packets come
 // from once past the NAT (RFC 8489 Binding, XOR-MAPPED-ADDRESS), from conn
 // itself so that the mapping learned is the one RTP will use. It reads
 // conn, so it runs before the session's readers start. Only an answer from
 // server, to our transaction, counts; anything else is dropped.
-func mappedAddress(ctx context.Context, conn *net.UDPConn, server netip.AddrPort) (netip.AddrPort, error) {
+func mappedAddress(ctx context.Context, conn stunPort, server netip.AddrPort) (netip.AddrPort, error) {
 	req, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("media: STUN request: %w", err)
 	}
-	defer conn.SetReadDeadline(time.Time{})
 	buf := make([]byte, 1500)
 	rto := stunRTO
 	for try := 0; try < stunTries; try, rto = try+1, rto*2 {
 		if err := ctx.Err(); err != nil {
 			return netip.AddrPort{}, fmt.Errorf("media: STUN to %s: %w", server, err)
 		}
-		if _, err := conn.WriteToUDPAddrPort(req.Raw, server); err != nil {
+		if err := conn.sendTo(req.Raw, server); err != nil {
 			return netip.AddrPort{}, fmt.Errorf("media: STUN to %s: %w", server, err)
 		}
 		deadline := time.Now().Add(rto)
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
-		_ = conn.SetReadDeadline(deadline)
 		for {
-			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			n, from, err := conn.recvUntil(buf, deadline)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				break
 			}

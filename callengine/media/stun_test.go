@@ -76,6 +76,17 @@ func loopbackConn(t *testing.T) *net.UDPConn {
 	return c
 }
 
+// loopbackRTP is an RTP socket on a free loopback port.
+func loopbackRTP(t testing.TB) *RTPSocket {
+	t.Helper()
+	s, err := listenRTP(loopback, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // The session's SDP addresses are what the STUN server saw: RTP and RTCP
 // each asked from their own socket.
 func TestSessionLearnsPublicAddressFromSTUN(t *testing.T) {
@@ -102,8 +113,8 @@ func TestSessionLearnsPublicAddressFromSTUN(t *testing.T) {
 func TestSTUNRetransmitsAndIgnoresStrangers(t *testing.T) {
 	public := netip.MustParseAddrPort("203.0.113.9:5000")
 	stranger := loopbackConn(t)
-	conn := loopbackConn(t)
-	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	conn := loopbackRTP(t)
+	to := conn.LocalAddr()
 	peer := startSTUNPeer(t, public, func(p *stunPeer) {
 		p.drop = func(n int) bool { return n == 1 }
 		p.before = func(req *stun.Message) []byte {
@@ -143,7 +154,7 @@ func TestSTUNRetransmitsAndIgnoresStrangers(t *testing.T) {
 func TestSTUNSilentServer(t *testing.T) {
 	peer := startSTUNPeer(t, netip.MustParseAddrPort("203.0.113.1:1"), func(p *stunPeer) { p.drop = func(int) bool { return true } })
 	start := time.Now()
-	_, err := mappedAddress(t.Context(), loopbackConn(t), peer.addr())
+	_, err := mappedAddress(t.Context(), loopbackRTP(t), peer.addr())
 	if !errors.Is(err, ErrNoMapping) {
 		t.Fatalf("err %v, want ErrNoMapping", err)
 	}
