@@ -102,7 +102,7 @@ func (s *RTPSocket) setup(fd int, ip netip.Addr, port uint16) error {
 	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
 		return fmt.Errorf("media: SO_RCVTIMEO: %w", err)
 	}
-	var sa syscall.Sockaddr = &syscall.SockaddrInet4{Port: int(port), Addr: ip.Unmap().As4()}
+	var sa syscall.Sockaddr
 	if s.ip6 {
 		if !ip.IsValid() || ip.IsUnspecified() {
 			if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 0); err != nil {
@@ -111,6 +111,8 @@ func (s *RTPSocket) setup(fd int, ip netip.Addr, port uint16) error {
 			ip = netip.IPv6Unspecified()
 		}
 		sa = &syscall.SockaddrInet6{Port: int(port), Addr: ip.As16()}
+	} else {
+		sa = &syscall.SockaddrInet4{Port: int(port), Addr: ip.Unmap().As4()}
 	}
 	if err := syscall.Bind(fd, sa); err != nil {
 		return fmt.Errorf("media: binding RTP port %s: %w", netip.AddrPortFrom(ip, port), err)
