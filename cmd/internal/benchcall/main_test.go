@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,22 +58,30 @@ func TestBenchRuns(t *testing.T) {
 	}
 }
 
+// Busy work shows up in cpuSeconds, and as much of it as the kernel's
+// tick count says (to within two ticks each way).
 func TestCPUSecondsOfThisProcess(t *testing.T) {
-	start, err := cpuSeconds(os.Getpid())
-	if err != nil {
+	start, err1 := cpuSeconds(os.Getpid())
+	startTicks, err2 := cpuTicks(os.Getpid())
+	if err := errors.Join(err1, err2); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
 		for i := 0; i < 1e6; i++ {
 			_ = i * i
 		}
-		now, err := cpuSeconds(os.Getpid())
-		if err != nil {
+		now, err1 := cpuSeconds(os.Getpid())
+		ticks, err2 := cpuTicks(os.Getpid())
+		if err := errors.Join(err1, err2); err != nil {
 			t.Fatal(err)
 		}
-		if now > start {
-			return
+		if now-start < 0.3 {
+			continue
 		}
+		if d := (now - start) - (ticks - startTicks); d > 0.02 || d < -0.02 {
+			t.Fatalf("%.3f s of CPU by schedstat, %.2f s by ticks", now-start, ticks-startTicks)
+		}
+		return
 	}
 	t.Fatal("busy work never showed up as CPU time")
 }
