@@ -3,6 +3,7 @@
 package media
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -233,6 +234,17 @@ func (s *RTPSocket) recvWait(buf []byte) (n int, from netip.AddrPort, at time.Ti
 		err = os.ErrDeadlineExceeded
 	}
 	return n, from, at, err
+}
+
+// recvUntil waits for one datagram in recvWait's steps until deadline
+// (for STUN, before the session's reader starts).
+func (s *RTPSocket) recvUntil(buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
+	for {
+		n, from, _, err := s.recvWait(buf)
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline) {
+			return n, from, err
+		}
+	}
 }
 
 func (s *RTPSocket) receive(buf []byte, call func(fd uintptr) bool) (n int, from netip.AddrPort, at time.Time, ok bool, err error) {

@@ -66,6 +66,14 @@ func (*RTPSocket) recvInto([]byte) (int, netip.AddrPort, time.Time, bool, error)
 	return 0, netip.AddrPort{}, time.Time{}, false, errors.ErrUnsupported
 }
 
+// recvUntil waits for one datagram until deadline (for STUN, before the
+// session's reader starts); os.ErrDeadlineExceeded when none came.
+func (s *RTPSocket) recvUntil(buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
+	_ = s.c.SetReadDeadline(deadline)
+	defer s.c.SetReadDeadline(time.Time{})
+	return s.c.ReadFromUDPAddrPort(buf)
+}
+
 // recvWait reads one datagram; with no clock to hand over to, it waits
 // until one comes or Close.
 func (s *RTPSocket) recvWait(buf []byte) (int, netip.AddrPort, time.Time, error) {

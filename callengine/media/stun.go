@@ -46,16 +46,6 @@ func (u udpPort) recvUntil(buf []byte, deadline time.Time) (int, netip.AddrPort,
 	return u.c.ReadFromUDPAddrPort(buf)
 }
 
-// recvUntil waits for one datagram in recvWait's steps until deadline.
-func (s *RTPSocket) recvUntil(buf []byte, deadline time.Time) (int, netip.AddrPort, error) {
-	for {
-		n, from, _, err := s.recvWait(buf)
-		if !errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline) {
-			return n, from, err
-		}
-	}
-}
-
 // mappedAddress asks the STUN server what address conn's packets come
 // from once past the NAT (RFC 8489 Binding, XOR-MAPPED-ADDRESS), from conn
 // itself so that the mapping learned is the one RTP will use. It reads
