@@ -68,30 +68,14 @@ func openRinger(name string, tone []int16, toneRate int, o *Options) (*ringer, e
 			if len(loop) == 0 {
 				return fmt.Errorf("portaudio: empty ringtone")
 			}
-			for _, ch := range []int{1, 2} {
-				if ch > dev.MaxOutputChannels {
-					continue
-				}
-				g.rate, g.outCh, g.loop, g.pos = rate, ch, loop, 0
-				p := pa.StreamParameters{
-					Output:          pa.StreamDeviceParameters{Device: dev, Channels: ch, Latency: latency(o.Latency, dev.DefaultHighOutputLatency)},
-					SampleRate:      float64(rate),
-					FramesPerBuffer: samplesIn(rate, ringBuffer),
-				}
-				st, err := pa.OpenStream(p, g.callback)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%d Hz %d ch: %w", rate, ch, err))
-					continue
-				}
-				g.opened = time.Now()
-				if err := st.Start(); err != nil {
-					st.Close()
-					errs = append(errs, err)
-					continue
-				}
-				g.stream = st
-				return nil
+			g.rate, g.loop, g.pos, g.opened = rate, loop, 0, time.Now()
+			st, err := openOne(dev, playback, rate, ringBuffer, dev.DefaultHighOutputLatency, o, &g.outCh, g.callback)
+			if err != nil {
+				errs = append(errs, err)
+				continue
 			}
+			g.stream = st
+			return nil
 		}
 		return fmt.Errorf("%w: ring on %q: %w", openFailure(errs), dev.Name, errors.Join(errs...))
 	})

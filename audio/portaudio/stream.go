@@ -165,12 +165,12 @@ func openDuplex(input, output string, play time.Duration, o *Options) (*duplex, 
 			s.opened = time.Now()
 			// Playback first, so the speaker's clock runs when the first
 			// frame is made.
-			outSt, err := openOne(out, playback, rate, max(play, out.DefaultLowOutputLatency), o, &s.outCh, s.played)
+			outSt, err := openOne(out, playback, rate, playBuffer, max(play, out.DefaultLowOutputLatency), o, &s.outCh, s.played)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			inSt, err := openOne(in, capture, rate, in.DefaultLowInputLatency, o, &s.inCh, s.captured)
+			inSt, err := openOne(in, capture, rate, captureBuffer, in.DefaultLowInputLatency, o, &s.inCh, s.captured)
 			if err != nil {
 				errs = append(errs, err)
 				abortClose(outSt)
@@ -193,15 +193,15 @@ func openDuplex(input, output string, play time.Duration, o *Options) (*duplex, 
 	return s, nil
 }
 
-// openOne opens and starts dev's stream in direction dir at rate, mono
-// first, then stereo for hardware that only opens in pairs, with the
-// latency want unless Options.Latency sets one. It sets *chans, which cb
-// reads, before the stream starts. The caller holds lib.do.
-func openOne(dev *pa.DeviceInfo, dir direction, rate int, want time.Duration, o *Options, chans *int,
-	cb func([]int16, pa.StreamCallbackTimeInfo, pa.StreamCallbackFlags)) (*pa.Stream, error) {
-	name, buf, maxCh := "playback", playBuffer, dev.MaxOutputChannels
+// openOne opens and starts dev's stream in direction dir at rate with buf
+// per callback, mono first, then stereo for hardware that only opens in
+// pairs, with the latency want unless Options.Latency sets one. It sets
+// *chans, which cb reads, before the stream starts. cb is any of the
+// callback shapes pa.OpenStream takes. The caller holds lib.do.
+func openOne(dev *pa.DeviceInfo, dir direction, rate int, buf, want time.Duration, o *Options, chans *int, cb any) (*pa.Stream, error) {
+	name, maxCh := "playback", dev.MaxOutputChannels
 	if dir == capture {
-		name, buf, maxCh = "capture", captureBuffer, dev.MaxInputChannels
+		name, maxCh = "capture", dev.MaxInputChannels
 	}
 	var errs []error
 	for ch := 1; ch <= min(2, maxCh); ch++ {

@@ -540,7 +540,7 @@ const maxDrain = 32
 // ones read what has arrived, without blocking, stamped with the kernel's
 // arrival time.
 func (s *Session) receiveTick(now time.Time) {
-	if s.rxWake == nil {
+	if !s.rtp.drains() {
 		return
 	}
 	s.watchdog.Reset(clockSilence)
@@ -809,7 +809,7 @@ func (s *Session) readRTP() {
 	defer s.wg.Done()
 	buf := make([]byte, maxPacket+srtpOverhead)
 	for {
-		if s.rxWake != nil && !s.readerTurn() {
+		if s.rtp.drains() && !s.readerTurn() {
 			return
 		}
 		n, from, at, err := s.rtp.recvWait(buf)
