@@ -20,7 +20,7 @@ func (c *Call) handlers() dialog.Handlers {
 			c.setEndReason("remote hangup")
 			c.end(0, "remote hangup")
 		},
-		Refresh: func(ctx context.Context) error { return c.reinvite(ctx, c.localDirection()) },
+		Refresh: func(ctx context.Context) error { return c.reinvite(ctx, c.localDirection) },
 		Expired: func() {
 			c.setEndReason("session expired")
 			c.end(408, "session expired (no refresh, RFC 4028)")
@@ -61,8 +61,9 @@ func (c *Call) onRequest(req *sip.Request) dialog.Reply {
 		// DTMF travels as RFC 4733 events; INFO bodies are acknowledged only.
 		r = dialog.Reply{Code: 200}
 	case sip.NOTIFY:
-		c.onNotify(req) // a transfer's progress
-		return dialog.Reply{Code: 200}
+		// A transfer's progress, taken in once the 200 is out: a final
+		// NOTIFY makes us send BYE, which must not overtake the answer.
+		return dialog.Reply{Code: 200, Sent: c.onNotify(req)}
 	case sip.REFER:
 		return c.onRefer(req) // the remote party transfers the agent
 	default:
@@ -172,7 +173,7 @@ func (c *Call) holdAndFocus(ctx context.Context, hold, focus bool) error {
 	dir := c.wantedDirection(peer)
 	c.mu.Unlock()
 
-	err := c.reinvite(ctx, dir)
+	err := c.reinvite(ctx, func() sdp.Direction { return dir })
 	if err != nil {
 		c.mu.Lock()
 		c.localHold = prev
@@ -199,15 +200,18 @@ func (c *Call) holdAndFocus(ctx context.Context, hold, focus bool) error {
 	return nil
 }
 
-// reinvite sends our offer with direction dir and applies the answer. A
-// glare (491) is retried once after the random wait of RFC 3261 §14.1.
-func (c *Call) reinvite(ctx context.Context, dir sdp.Direction) error {
+// reinvite sends our offer with the direction dir gives and applies the
+// answer. The offer is built once the dialog's turn is ours (another offer
+// of ours, say a hold, is answered first), so it says the call's state
+// after that one. A glare (491) is retried once after the random wait of
+// RFC 3261 §14.1.
+func (c *Call) reinvite(ctx context.Context, dir func() sdp.Direction) error {
 	d := c.dialog()
 	if d == nil {
 		return fmt.Errorf("%w: call %s has no dialog", ErrBadState, c.ID)
 	}
-	offer := c.buildLocalSDP(dir, c.e.cfg.Codecs)
 	res, err := d.ReOffer(ctx, sip.INVITE, func(req *sip.Request) error {
+		offer := c.buildLocalSDP(dir(), c.e.cfg.Codecs)
 		for _, h := range c.commonHeaders() {
 			req.AppendHeader(h)
 		}

@@ -2,13 +2,11 @@ package callengine
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/recphone/recphone/callengine/dialog"
 	"github.com/recphone/recphone/callengine/sdp"
 )
 
@@ -181,7 +179,6 @@ func (c *Call) updateRecordIndication() {
 // indication. A refused re-INVITE is logged, not retried: the next change
 // tries again.
 func (c *Call) sendRecordIndications() {
-	busy := 0
 	for {
 		c.mu.Lock()
 		want, sent := c.recordInd, c.recordSent
@@ -194,18 +191,8 @@ func (c *Call) sendRecordIndications() {
 		}
 		c.mu.Unlock()
 		ctx, cancel := context.WithTimeout(d.Context(), 32*time.Second)
-		err := c.reinvite(ctx, c.localDirection())
+		err := c.reinvite(ctx, c.localDirection)
 		cancel()
-		if errors.Is(err, dialog.ErrOfferPending) && busy < 50 {
-			// Another offer of ours (a hold) is under way; its answer
-			// may have carried an older indication: try again after it.
-			busy++
-			select {
-			case <-time.After(200 * time.Millisecond):
-				continue
-			case <-d.Context().Done():
-			}
-		}
 		if err != nil {
 			c.log.Warn("could not tell the peer the recording state", "record", want, "err", err)
 			c.mu.Lock()

@@ -864,9 +864,6 @@ func (s *session) reinvite(ctx context.Context) error {
 		req.SetBody(body)
 		return nil
 	})
-	if errors.Is(err, dialog.ErrOfferPending) {
-		return err // an offer of ours is under way; nothing was lost
-	}
 	if err != nil {
 		// A re-INVITE the SRS refuses or never answers ends the RS with
 		// BYE and goes to the next SRS: no dialog is left open.

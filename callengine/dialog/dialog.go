@@ -68,11 +68,14 @@ type Dialog struct {
 	target    *sip.Uri // remote target once known (RFC 3261 §12.1)
 	dest      string   // reuse the peer's connection (TCP/TLS it opened)
 	peerAllow string
-	offering  bool                     // our re-offer waits for its answer
-	acks      map[uint32]chan struct{} // 2xx to re-INVITEs awaiting their ACK
-	timer     *sessionTimer            // running session timer
-	pending   *sessionTimer            // negotiated, armed once the dialog is up
-	ended     bool
+	offering  bool // our re-offer waits for its answer
+	// turn is held by the one re-offer of ours under way (RFC 3261 §14.1:
+	// one at a time); the next waits for it.
+	turn    chan struct{}
+	acks    map[uint32]chan struct{} // 2xx to re-INVITEs awaiting their ACK
+	timer   *sessionTimer            // running session timer
+	pending *sessionTimer            // negotiated, armed once the dialog is up
+	ended   bool
 	// acked is closed once a server dialog's 2xx has been ACKed (or its
 	// wait is over): in-dialog requests are handled only after it.
 	acked     chan struct{}
@@ -92,7 +95,8 @@ type Dialog struct {
 func newDialog(ep *Endpoint, callID, localTag, transport string, h Handlers) *Dialog {
 	d := &Dialog{ep: ep, callID: callID, localTag: localTag, transport: transport, h: h,
 		log:  ep.log.With("call_id", callID),
-		acks: map[uint32]chan struct{}{}, acked: make(chan struct{}), answered: make(chan struct{}), done: make(chan struct{})}
+		acks: map[uint32]chan struct{}{}, acked: make(chan struct{}), answered: make(chan struct{}), done: make(chan struct{}),
+		turn: make(chan struct{}, 1)}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	return d
 }
@@ -255,21 +259,20 @@ func Code(err error) int {
 
 // ReOffer sends a re-INVITE or UPDATE that build makes (it is called again
 // for a retry, so each attempt carries fresh content) and returns the 2xx.
-// A 491 is retried once after the random wait RFC 3261 §14.1 asks for; a
-// 2xx to a re-INVITE is acknowledged. Other answers are a *ResponseError.
+// While another re-offer of ours is under way it waits for that one's
+// answer (or ctx), and build is called only then, so what it offers is
+// the state after the other one. A 491 is retried once after the random
+// wait RFC 3261 §14.1 asks for; a 2xx to a re-INVITE is acknowledged.
+// Other answers are a *ResponseError.
 func (d *Dialog) ReOffer(ctx context.Context, method sip.RequestMethod, build func(req *sip.Request) error) (*sip.Response, error) {
-	d.mu.Lock()
-	if d.offering {
-		d.mu.Unlock()
-		return nil, ErrOfferPending
+	select {
+	case d.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("dialog: waiting for our previous re-offer: %w", ctx.Err())
 	}
-	d.offering = true
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		d.offering = false
-		d.mu.Unlock()
-	}()
+	defer func() { <-d.turn }()
+	d.setOffering(true)
+	defer d.setOffering(false)
 	for attempt := 0; ; attempt++ {
 		req := d.Request(method)
 		d.addTimerHeaders(req)
@@ -285,19 +288,12 @@ func (d *Dialog) ReOffer(ctx context.Context, method sip.RequestMethod, build fu
 		if res.StatusCode == sip.StatusRequestPending && attempt == 0 {
 			// No transaction of ours is pending while we wait: the peer's
 			// own re-offer, if that is what crossed ours, gets through.
-			d.mu.Lock()
-			d.offering = false
-			d.mu.Unlock()
+			// Ours keep waiting for the turn.
+			d.setOffering(false)
 			err := GlareWait(ctx, d.client != nil)
-			d.mu.Lock()
-			busy := d.offering
-			d.offering = true
-			d.mu.Unlock()
+			d.setOffering(true)
 			if err != nil {
 				return nil, err
-			}
-			if busy {
-				return nil, ErrOfferPending
 			}
 			continue
 		}
@@ -317,8 +313,16 @@ func (d *Dialog) ReOffer(ctx context.Context, method sip.RequestMethod, build fu
 	}
 }
 
-// ErrOfferPending is a re-offer asked for while another is unanswered.
-var ErrOfferPending = errors.New("dialog: a re-offer is already pending")
+// setOffering marks our offer as pending (a crossing one from the peer is
+// answered 491) or not.
+func (d *Dialog) setOffering(v bool) {
+	d.mu.Lock()
+	d.offering = v
+	d.mu.Unlock()
+}
+
+// offerUnderway reports whether a re-offer of ours holds the turn.
+func (d *Dialog) offerUnderway() bool { return len(d.turn) > 0 }
 
 // GlareWait waits the random time RFC 3261 §14.1 asks of a UAC whose
 // re-INVITE met a 491 before it retries: 2.1–4 s for the side that owns

@@ -269,6 +269,70 @@ func TestGlare(t *testing.T) {
 	}
 }
 
+// Two re-offers of ours at once (a hold while a record indication is under
+// way): the second waits for the first's answer instead of failing, and is
+// built only then, so the peer gets both, one after the other, the second
+// carrying what was decided after the first.
+func TestReOffersOfOursTakeTurns(t *testing.T) {
+	a, b := newEndpoint(t, 0), newEndpoint(t, 0)
+	got := make(chan string, 4)
+	release := make(chan struct{})
+	srv := answer(t, b, Handlers{Request: func(req *sip.Request) Reply {
+		got <- string(req.Body())
+		if string(req.Body()) == "v=0 first\r\n" {
+			<-release // the first stays unanswered until the second is asked for
+		}
+		return Reply{Code: 200, Body: []byte("v=0 ok\r\n"), Type: "application/sdp"}
+	}})
+	og, err := a.Invite(context.Background(), newInvite(a, "sip:b@"+b.Addr(), []byte("v=0\r\n")), Handlers{}, InviteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, err := og.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, srv.dialogs, "callee dialog")
+	var state atomic.Value
+	state.Store("first")
+	offer := func(req *sip.Request) error {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody([]byte("v=0 " + state.Load().(string) + "\r\n"))
+		return nil
+	}
+	errs := make(chan error, 2)
+	go func() { _, err := ad.ReOffer(context.Background(), sip.INVITE, offer); errs <- err }()
+	if body := wait(t, got, "the first re-offer"); body != "v=0 first\r\n" {
+		t.Fatalf("first re-offer carried %q", body)
+	}
+	go func() { _, err := ad.ReOffer(context.Background(), sip.INVITE, offer); errs <- err }()
+	select {
+	case err := <-errs:
+		t.Fatalf("the second re-offer returned (%v) while the first was unanswered", err)
+	case body := <-got:
+		t.Fatalf("the second re-offer (%q) went out while the first was unanswered", body)
+	case <-time.After(300 * time.Millisecond):
+	}
+	state.Store("second")
+	close(release)
+	for range 2 {
+		if err := wait(t, errs, "re-offer result"); err != nil {
+			t.Fatalf("re-offer: %v", err)
+		}
+	}
+	if body := wait(t, got, "the second re-offer"); body != "v=0 second\r\n" {
+		t.Fatalf("second re-offer carried %q, want what was decided after the first", body)
+	}
+	// A turn waited for ends with the caller's context.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	ad.turn <- struct{}{} // as if an offer were under way
+	defer func() { <-ad.turn }()
+	if _, err := ad.ReOffer(ctx, sip.INVITE, offer); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting for a turn that never came: %v", err)
+	}
+}
+
 // A request over 1300 bytes leaves UDP for TCP unless its target demands
 // UDP, in which case it goes over UDP anyway (RFC 3261 §18.1.1).
 func TestLargeRequestTransport(t *testing.T) {

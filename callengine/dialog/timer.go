@@ -165,7 +165,9 @@ func (d *Dialog) refreshSession() {
 	allowsUpdate := strings.Contains(d.peerAllow, "UPDATE")
 	ended := d.ended
 	d.mu.Unlock()
-	if ended {
+	if ended || d.offerUnderway() {
+		// An offer of the owner under way refreshes the session too: its
+		// answer restarts the timer.
 		return
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, 64*sip.T1)
@@ -177,10 +179,6 @@ func (d *Dialog) refreshSession() {
 		err = d.h.Refresh(ctx)
 	}
 	if err == nil || d.ctx.Err() != nil {
-		return
-	}
-	if err == ErrOfferPending {
-		// An offer of the owner is under way; its answer restarts the timer.
 		return
 	}
 	d.log.Warn("session refresh failed; ending the dialog", "err", err)
