@@ -201,26 +201,30 @@ func (c *Call) followTransfer(tr *transferState, heldBefore bool) {
 	}
 }
 
-// onNotify takes a NOTIFY of the implicit subscription a REFER created.
-func (c *Call) onNotify(req *sip.Request) {
+// onNotify reads a NOTIFY of the implicit subscription a REFER created and
+// returns what hands its status to the transfer under way, to run once
+// the NOTIFY is answered (nil: nothing to hand).
+func (c *Call) onNotify(req *sip.Request) func() {
 	ev := req.GetHeader("Event")
 	if ev == nil || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ev.Value())), "refer") {
-		return
+		return nil
 	}
 	f, err := parseSipfrag(req.Body())
 	if err != nil {
 		c.log.Warn("unreadable transfer progress", "err", err)
-		return
+		return nil
 	}
 	c.mu.Lock()
 	tr := c.transfer
 	c.mu.Unlock()
 	if tr == nil {
-		return
+		return nil
 	}
-	select {
-	case tr.notify <- f:
-	default: // a flood of NOTIFYs: the final one is what matters, and comes last
+	return func() {
+		select {
+		case tr.notify <- f:
+		default: // a flood of NOTIFYs: the final one is what matters, and comes last
+		}
 	}
 }
 
