@@ -194,12 +194,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			b.post(func() { win.ShowError(err) })
 		}
 	}()
-	// Closing the window or a signal shuts the phone down first (calls and
-	// recordings ended, un-registered, the audit trail closed), then quits
-	// Fyne. Fyne 2.7 can hang in its own teardown (a lifecycle event queued
-	// while its main loop drains waits for that loop forever); with the
-	// phone already down, such a hang must not keep the process, so it is
-	// ended quitWait after quitting.
+	// Closing the window or a signal shuts the phone down (calls and
+	// recordings ended, un-registered, the audit trail closed), then ends
+	// the process without Fyne 2.7's own teardown. That teardown always
+	// queues its stop hook as a lifecycle event while it closes the queue
+	// the event is sent to: a data race, and at times a hang. Nothing is
+	// lost by skipping it: the app keeps no Fyne preferences to save, and
+	// the display server drops the window with the connection.
 	var downOnce, quitOnce sync.Once
 	shutdown := func() {
 		downOnce.Do(func() {
@@ -213,11 +214,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	quit := func() {
 		quitOnce.Do(func() {
 			shutdown()
-			time.AfterFunc(quitWait, func() {
-				log.Warn("the window did not close after the phone shut down; exiting", "waited", quitWait)
-				os.Exit(0)
-			})
-			fyne.Do(a.Quit)
+			log.Info("recphone stopped")
+			os.Exit(0)
 		})
 	}
 	win.Window().SetCloseIntercept(func() {
@@ -233,7 +231,3 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	shutdown() // Fyne ended by itself (the tray's Quit)
 	return 0
 }
-
-// quitWait is how long the window may take to close once the phone has
-// shut down.
-const quitWait = 5 * time.Second
