@@ -169,6 +169,10 @@ type Stats struct {
 	Dropped uint64
 	// Resyncs counts restarts after an SSRC change or a timestamp jump.
 	Resyncs uint64
+	// Wait is how long frames waited in the buffer for the tick that
+	// played them, smoothed over the last few dozen: the buffer's share
+	// of the delay to the speaker, known when Pop is told its ticks' time.
+	Wait time.Duration
 }
 
 type state uint8
@@ -234,10 +238,11 @@ type Buffer struct {
 	target      int // frames
 
 	// playout phase, in frames (see measurePhase)
-	phaseFrames int   // frames measured on this timeline
-	phasePeak   int   // the target the worst recent frame needed
-	phasePeakAt int64 // pop it was seen at
-	lateAt      int64 // pop of the last growth for a frame too late
+	phaseFrames int     // frames measured on this timeline
+	phasePeak   int     // the target the worst recent frame needed
+	phasePeakAt int64   // pop it was seen at
+	lateAt      int64   // pop of the last growth for a frame too late
+	wait        float64 // smoothed wait of played frames, in seconds
 
 	stats Stats
 }
@@ -643,7 +648,9 @@ func (b *Buffer) Pop(dst []byte, now time.Time) (int, Status) {
 		b.playFI++
 		b.stats.Played++
 		if !now.IsZero() && !s.arrival.IsZero() {
-			b.measurePhase(depth, now.Sub(s.arrival))
+			waited := now.Sub(s.arrival)
+			b.measurePhase(depth, waited)
+			b.wait += (max(0, waited).Seconds() - b.wait) / 16
 		}
 		return n, Frame
 	}
@@ -704,6 +711,7 @@ func (b *Buffer) Stats() Stats {
 	s.Delay = b.Delay()
 	s.Target = time.Duration(b.target) * b.frameDur
 	s.Jitter = time.Duration(b.jitter / float64(b.cfg.ClockRate) * float64(time.Second))
+	s.Wait = time.Duration(b.wait * float64(time.Second))
 	return s
 }
 

@@ -113,6 +113,9 @@ func TestCalmNetworkTarget(t *testing.T) {
 			t.Fatalf("delay %v at %v on a calm network", r.delay, r.at)
 		}
 	}
+	if w := b.Stats().Wait; w < 6*time.Millisecond || w > 7*time.Millisecond {
+		t.Fatalf("frames waited %v on average, want 6.5-6.9 ms", w)
+	}
 }
 
 // The same calm network, but its packets land within a millisecond either
@@ -135,6 +138,10 @@ func TestPacketsAtTheTickKeepTwoFrames(t *testing.T) {
 		if targets[100+i] != 40*time.Millisecond {
 			t.Fatalf("target %v at %v with packets at the tick, want two frames", targets[100+i], r.at)
 		}
+	}
+	// Each frame waits for the tick after the one it came near.
+	if w := b.Stats().Wait; w < 19*time.Millisecond || w > 21*time.Millisecond {
+		t.Fatalf("frames waited %v on average, want 19-21 ms", w)
 	}
 }
 

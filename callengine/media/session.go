@@ -153,6 +153,10 @@ type Stats struct {
 	JitterBufferDelay time.Duration
 	// JitterBufferTarget is the delay the jitter buffer aims for.
 	JitterBufferTarget time.Duration
+	// JitterBufferWait is how long frames waited in the jitter buffer for
+	// the tick that played them, smoothed: its share of the delay to the
+	// speaker.
+	JitterBufferWait time.Duration
 	// Concealed counts 20 ms frames synthesised by loss concealment.
 	Concealed uint64
 	// Underruns counts the times the jitter buffer ran dry.
@@ -1179,6 +1183,7 @@ func (s *Session) Stats() Stats {
 	st.OctetsSent = s.sender.OctetsSent()
 	st.JitterBufferDelay = jb.Delay
 	st.JitterBufferTarget = jb.Target
+	st.JitterBufferWait = jb.Wait
 	st.Concealed = jb.Concealed
 	st.Underruns = jb.Underruns
 	st.Late = jb.Late
