@@ -3,6 +3,11 @@ GO ?= go
 BIN := bin
 export PATH := $(PATH):/usr/local/go/bin
 export LANG := en_US.UTF-8
+# Every build and test leaves out Fyne's bundled colour emoji font: the
+# window shows no emoji, and Fyne parsed the 4 MB font once per text
+# style, 15 MB of the app's heap at rest (docs/benchmarks.md). The few
+# symbols the window draws (● ○ ◀ ✕) come from the system's fonts.
+export GOFLAGS += -tags=no_emoji
 
 .PHONY: run test build deps deps-run vet fuzz bench bench-call bench-idle bench-app-call clean package package-files deb rpm archive
 
