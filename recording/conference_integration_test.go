@@ -342,7 +342,7 @@ func TestConferenceRecordedMixed(t *testing.T) {
 func TestTransferredCallNamesReferrerAndAssertedIdentity(t *testing.T) {
 	r := newRigOpts(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff},
 		audio.NewTone(440, 8000), rigOptions{engine: func(c *callengine.Config) { c.AcceptRefer = true }})
-	ev := watchEngine(t, r.engine)
+	ev := r.moments
 	carolPort := startSIPp(t, "target_pai.xml", nil)
 	bob := namedPeer(t, "sip:bob@127.0.0.1", 1000)
 	answered := make(chan *callengine.Call, 1)
@@ -494,7 +494,7 @@ func TestMuteAndMusicOnHoldRecorded(t *testing.T) {
 // success, and each recording's times are those of the engine's events.
 func TestAttendedTransferKeepsBothRecordings(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
-	ev := watchEngine(t, r.engine)
+	ev := r.moments
 	bob := answeringPeer(t, callengine.Config{AOR: "sip:bob@127.0.0.1", Listen: "127.0.0.1:0", AcceptRefer: true}, 1000)
 	carol := namedPeer(t, "sip:carol@127.0.0.1", 700)
 	ctx := context.Background()
@@ -606,7 +606,7 @@ func checkTimes(t *testing.T, what string, m *metadata.Recording, aor string, st
 // RS ends with it, and its BYE says the call was transferred.
 func TestBlindTransferEndsTheRecordingAtTheTransfer(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
-	ev := watchEngine(t, r.engine)
+	ev := r.moments
 	bob := peerEngine(t, "sip:bob@127.0.0.1", 1000, true)
 	carol := namedPeer(t, "sip:carol@127.0.0.1", 700)
 	ctx := context.Background()
@@ -712,7 +712,7 @@ func TestRemotePartyChangesWithinTheRecording(t *testing.T) {
 // the edges it holds the right tone, or silence.
 func TestLinesRecordTheRightAudioAtTheRightTimes(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
-	ev := watchEngine(t, r.engine)
+	ev := r.moments
 	bob, carol := namedPeer(t, "sip:bob@127.0.0.1", 1000), namedPeer(t, "sip:carol@127.0.0.1", 700)
 	ctx := context.Background()
 	first := dialPeer(t, r, bob)
@@ -874,7 +874,7 @@ func peerEngine(t *testing.T, aor string, freq float64, accept bool) *callengine
 // call's recording ends with its own session.
 func TestTransferTargetRecordsInTheReplacedGroup(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, AllowPause: true, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
-	ev := watchEngine(t, r.engine)
+	ev := r.moments
 	customer := peerEngine(t, "sip:customer@127.0.0.1", 1000, true)
 	super := peerEngine(t, "sip:super@127.0.0.1", 700, false)
 	ctx := context.Background()

@@ -72,7 +72,7 @@ func callIn(t *testing.T, r *rig, peer *callengine.Engine) *callengine.Call {
 func TestConferenceJoinsTheCallsGroups(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, Conference: policy.ConferenceSeparate, SRTP: policy.SRTPOff},
 		audio.NewTone(440, 8000))
-	ev := watchEngine(t, r.engine)
+	ev := r.moments
 	bob, carol := namedPeer(t, "sip:bob@127.0.0.1", 1000), namedPeer(t, "sip:carol@127.0.0.1", 700)
 	ctx := context.Background()
 	first := dialPeer(t, r, bob)
@@ -140,7 +140,7 @@ func TestConferenceJoinsTheCallsGroups(t *testing.T) {
 // gives them back.
 func TestHoldIsAnUpdateOfTheStreamAssociations(t *testing.T) {
 	r := newRig(t, policy.Policy{Mode: policy.Always, Streams: policy.Separate, SRTP: policy.SRTPOff}, audio.NewTone(440, 8000))
-	ev := watchEngine(t, r.engine)
+	ev := r.moments
 	bob := namedPeer(t, "sip:bob@127.0.0.1", 1000)
 	ctx := context.Background()
 	call := dialPeer(t, r, bob)

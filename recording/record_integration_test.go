@@ -42,6 +42,7 @@ func testLogger(t *testing.T) *slog.Logger {
 type rig struct {
 	t        *testing.T
 	engine   *callengine.Engine
+	moments  *moments // the engine's events, stamped as they are emitted
 	recorder *Recorder
 	srs      *srs.Server
 	srsDir   string
@@ -123,6 +124,10 @@ func newRigOpts(t *testing.T, p policy.Policy, mic audio.Device, o rigOptions) *
 	if answerTimeout > 0 {
 		p.SetupTimeout = answerTimeout
 	}
+	// Observers run in turn, in the order they were added: this one, added
+	// before the recorder's, stamps each event before the recorder reacts
+	// to it, so a metadata update never seems to precede its event.
+	r.moments = watchEngine(t, eng)
 	rec, err := New(eng, policy.Resolved{Policy: p}, Options{Logger: testLogger(t), DNSServer: o.dns})
 	if err != nil {
 		t.Fatal(err)

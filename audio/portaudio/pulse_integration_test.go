@@ -393,7 +393,16 @@ func (p *parec) snapshot() ([]int16, []time.Time) {
 // was handed over it arrived.
 func TestSpeakerToneAndLatency(t *testing.T) {
 	needPulse(t)
-	d, err := Open(context.Background(), Options{Input: "recphone_mic", Output: "recphone_spk"})
+	// A loaded machine can make the speaker run dry, and the streams then
+	// reopen with a larger buffer: one gap by design (see
+	// TestSpeakerBufferGrowsAfterRunningDry). A round it falls in is
+	// repeated rather than counted as spoiled.
+	var regrown atomic.Int32
+	d, err := Open(context.Background(), Options{Input: "recphone_mic", Output: "recphone_spk", OnEvent: func(e Event) {
+		if e.Kind == EventBuffer {
+			regrown.Add(1)
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +415,8 @@ func TestSpeakerToneAndLatency(t *testing.T) {
 
 	var lat []time.Duration
 	spoiled := 0
-	for round := range 3 {
+	for round := 0; len(lat) < 3 && round < 6; round++ {
+		grown := regrown.Load()
 		before, _ := rec.snapshot()
 		f.mu.Lock()
 		f.speaker, f.spkPos = dsp.Sine(1000, audio.MaxRate, audio.MaxRate/2, 8000), 0
@@ -423,7 +433,12 @@ func TestSpeakerToneAndLatency(t *testing.T) {
 				break
 			}
 		}
+		regrew := regrown.Load() != grown
 		if onset < 0 {
+			if regrew {
+				t.Logf("round %d: no tone while the streams reopened with a larger buffer; repeated", round)
+				continue
+			}
 			t.Fatalf("round %d: the speaker monitor heard no tone in %d samples", round, len(samples)-len(before))
 		}
 		// The chunk arrived when its last sample had been recorded; the
@@ -433,18 +448,25 @@ func TestSpeakerToneAndLatency(t *testing.T) {
 			end++
 		}
 		heard := arrived[onset].Add(-time.Duration(end-onset) * time.Second / parecRate)
-		lat = append(lat, heard.Sub(t0))
 		body := samples[onset+800 : onset+800+2400]
 		freq, share := dsp.DominantTone(body, parecRate, 500, 1000, 1500, 2000)
 		rms := dsp.RMS(body)
 		t.Logf("round %d: tone heard %v after its first frame was handed over; %v Hz share %.3f, RMS %.0f",
-			round, lat[round].Round(time.Millisecond), freq, share, rms)
+			round, heard.Sub(t0).Round(time.Millisecond), freq, share, rms)
+		if regrew {
+			t.Logf("round %d: the streams reopened with a larger buffer during it; repeated", round)
+			continue
+		}
+		lat = append(lat, heard.Sub(t0))
 		// A starved callback on a loaded machine can spoil a round; two
 		// clean rounds of three show the path carries the tone intact.
 		if freq != 1000 || share < 0.85 || math.Abs(20*math.Log10(rms/(8000/math.Sqrt2))) > 1 {
 			spoiled++
 			t.Logf("round %d spoiled: %v Hz share %.3f RMS %.0f (want 1000 Hz, RMS 5657 ± 1 dB)", round, freq, share, rms)
 		}
+	}
+	if len(lat) < 3 {
+		t.Fatalf("only %d rounds ran without the streams reopening: the speaker buffer kept growing", len(lat))
 	}
 	if spoiled > 1 {
 		t.Fatalf("%d of 3 rounds did not carry the tone intact", spoiled)

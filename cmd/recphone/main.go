@@ -42,8 +42,8 @@ func main() {
 	// GOGC says otherwise. The window's heap is mostly Fyne's font tables,
 	// parsed once and kept (16 MB at rest), and it allocates little: with
 	// the default the process grew by 7 MB in a minute's call towards its
-	// heap target, with 50 it stayed within 1 MB, at no CPU cost the
-	// benchmark could tell from its noise (docs/benchmarks.md).
+	// heap target, with 50 by 1-2 MB, at no CPU cost the benchmark could
+	// tell from its noise (docs/benchmarks.md).
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
