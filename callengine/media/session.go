@@ -258,17 +258,20 @@ type Session struct {
 	inBuf     [maxPacket + srtpOverhead]byte
 	dtmfEv    []DTMFEvent
 
-	sentSR        atomic.Uint64
-	sentRR        atomic.Uint64
-	srIn, rrIn    atomic.Uint64
-	byeIn         atomic.Bool
-	foreign       atomic.Uint64
-	invalid       atomic.Uint64
-	unknownPT     atomic.Uint64
-	sendErrors    atomic.Uint64
-	dtmfReceived  atomic.Uint64
-	reportMu      sync.Mutex
-	lastReportPkt uint64 // packets sent at the previous report
+	sentSR       atomic.Uint64
+	sentRR       atomic.Uint64
+	srIn, rrIn   atomic.Uint64
+	byeIn        atomic.Bool
+	foreign      atomic.Uint64
+	invalid      atomic.Uint64
+	unknownPT    atomic.Uint64
+	sendErrors   atomic.Uint64
+	dtmfReceived atomic.Uint64
+	reportMu     sync.Mutex
+	// reportPkts are the packets sent at the report before the previous
+	// one and at the previous one: RFC 3550 (§6.3) counts a participant as
+	// a sender (we_sent) while it has sent RTP since the 2nd previous report.
+	reportPkts [2]uint64
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -1131,7 +1134,8 @@ func (s *Session) nextInterval() time.Duration {
 }
 
 // buildReport assembles the compound RTCP packet: SR if we sent RTP since
-// the last report, RR otherwise, an SDES CNAME, and BYE when leaving.
+// the report before the last one, RR otherwise, an SDES CNAME, and BYE
+// when leaving.
 func (s *Session) buildReport(now time.Time, bye bool) []rtcp.Packet {
 	var reports []rtcp.ReceptionReport
 	s.rxMu.Lock()
@@ -1143,14 +1147,14 @@ func (s *Session) buildReport(now time.Time, bye bool) []rtcp.Packet {
 	defer s.reportMu.Unlock()
 	sent := s.sender.PacketsSent()
 	var first rtcp.Packet
-	if sent != s.lastReportPkt {
+	if sent != s.reportPkts[0] {
 		first = s.sender.SenderReport(now, reports...)
 		s.sentSR.Add(1)
 	} else {
 		first = &rtcp.ReceiverReport{SSRC: s.sender.SSRC(), Reports: reports}
 		s.sentRR.Add(1)
 	}
-	s.lastReportPkt = sent
+	s.reportPkts = [2]uint64{s.reportPkts[1], sent}
 	pkts := []rtcp.Packet{first, &rtcp.SourceDescription{Chunks: []rtcp.SourceDescriptionChunk{{
 		Source: s.sender.SSRC(),
 		Items:  []rtcp.SourceDescriptionItem{{Type: rtcp.SDESCNAME, Text: s.cname}},

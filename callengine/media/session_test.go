@@ -743,3 +743,31 @@ func encodeFrame(c Codec, dst []byte, pcm []int16) int {
 	}
 	return n
 }
+
+// A session that stops sending stays a sender for one more report (RFC
+// 3550's we_sent: RTP sent since the 2nd previous report), then reports
+// as a receiver.
+func TestSenderReportsUntilTwoReportsWithoutRTP(t *testing.T) {
+	a, _ := newPair(t, PCMU, Config{RTCPInterval: time.Hour}, Config{RTCPInterval: time.Hour})
+	kinds := func() string {
+		if _, ok := a.buildReport(time.Now(), false)[0].(*rtcp.SenderReport); ok {
+			return "SR"
+		}
+		return "RR"
+	}
+	if k := kinds(); k != "RR" {
+		t.Fatalf("before any RTP: %s", k)
+	}
+	mic, spk := make([]int16, 960), make([]int16, 960)
+	a.ProcessFrame(mic, spk)
+	if a.Stats().PacketsSent == 0 {
+		t.Fatal("no RTP sent")
+	}
+	var got []string
+	for range 3 {
+		got = append(got, kinds())
+	}
+	if want := []string{"SR", "SR", "RR"}; !slices.Equal(got, want) {
+		t.Fatalf("reports after one packet: %v, want %v", got, want)
+	}
+}
