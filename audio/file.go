@@ -78,7 +78,7 @@ func OpenFile(rate int, micPath, speakerPath string, speakerRate int) (*File, er
 func (f *File) Rate() int { return f.rate }
 
 // Run implements Device.
-func (f *File) Run(ctx context.Context, fn FrameFunc) error {
+func (f *File) Run(ctx context.Context, fr Frames) error {
 	mic := make([]int16, FrameSamples(f.rate))
 	spk := make([]int16, FrameSamples(f.rate))
 	var werr error
@@ -87,8 +87,9 @@ func (f *File) Run(ctx context.Context, fn FrameFunc) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.nextMic(mic)
+		fr.Send(mic)
 		clear(spk)
-		fn(mic, spk)
+		fr.Play(spk)
 		if f.speaker != nil && werr == nil {
 			werr = f.speaker.Write(f.spkBuf[:f.spkRS.Process(f.spkBuf, spk)])
 			// Keep the file on disk valid and current, as a recording

@@ -22,12 +22,13 @@ func NewNull(rate int) *Null {
 func (n *Null) Rate() int { return n.rate }
 
 // Run implements Device.
-func (n *Null) Run(ctx context.Context, fn FrameFunc) error {
+func (n *Null) Run(ctx context.Context, f Frames) error {
 	mic := make([]int16, FrameSamples(n.rate))
 	spk := make([]int16, FrameSamples(n.rate))
 	return runClock(ctx, func() {
 		clear(mic)
-		fn(mic, spk)
+		f.Send(mic)
+		f.Play(spk)
 	})
 }
 

@@ -20,7 +20,7 @@ func TestClockKeepsItsSchedule(t *testing.T) {
 	var at []time.Time
 	done := make(chan error, 1)
 	go func() {
-		done <- NewNull(8000).Run(ctx, func(mic, spk []int16) {
+		done <- NewNull(8000).Run(ctx, Joined(func(mic, spk []int16) {
 			at = append(at, time.Now())
 			switch len(at) {
 			case stallAt:
@@ -28,7 +28,7 @@ func TestClockKeepsItsSchedule(t *testing.T) {
 			case frames:
 				cancel()
 			}
-		})
+		}))
 	}()
 	select {
 	case err := <-done:

@@ -29,7 +29,7 @@ func NewToneAt(rate int, freq, amplitude float64) *Tone {
 func (d *Tone) Rate() int { return d.rate }
 
 // Run implements Device.
-func (d *Tone) Run(ctx context.Context, fn FrameFunc) error {
+func (d *Tone) Run(ctx context.Context, f Frames) error {
 	mic := make([]int16, FrameSamples(d.rate))
 	spk := make([]int16, FrameSamples(d.rate))
 	return runClock(ctx, func() {
@@ -38,7 +38,8 @@ func (d *Tone) Run(ctx context.Context, fn FrameFunc) error {
 			d.phase += d.step
 		}
 		d.phase = math.Mod(d.phase, 2*math.Pi)
-		fn(mic, spk)
+		f.Send(mic)
+		f.Play(spk)
 	})
 }
 

@@ -15,14 +15,14 @@ func TestToneDeviceSaysItsFrequency(t *testing.T) {
 		}
 		var got []int16
 		ctx, cancel := context.WithCancel(context.Background())
-		_ = d.Run(ctx, func(mic, _ []int16) {
+		_ = d.Run(ctx, Joined(func(mic, _ []int16) {
 			if len(mic) != FrameSamples(rate) {
 				t.Errorf("%d Hz: a frame of %d samples", rate, len(mic))
 			}
 			if got = append(got, mic...); len(got) >= 10*FrameSamples(rate) {
 				cancel()
 			}
-		})
+		}))
 		cancel()
 		if f, share := dsp.DominantTone(got, rate, 440, 1000); f != 440 || share < 0.95 {
 			t.Fatalf("tone device at %d Hz: %v Hz, share %.2f", rate, f, share)

@@ -12,12 +12,12 @@ import (
 	"github.com/recphone/recphone/audio"
 )
 
-// bridge sits between the sound device and the calls. The device's frame
-// callback is the one media clock: every frame it runs every call with
-// media, so each keeps its RTP timing whether or not the agent hears it.
-// The focused call gets the microphone and fills the speaker; the others
-// send silence (a held call's direction sends nothing at all) and what
-// they receive is not played.
+// bridge sits between the sound device and the calls, as the device's
+// audio.Frames. The device's clocks are the one media clock: every frame
+// each of them runs every call with media, so each keeps its RTP timing
+// whether or not the agent hears it. The focused call gets the microphone
+// and fills the speaker; the others send silence (a held call's direction
+// sends nothing at all) and what they receive is not played.
 type bridge struct {
 	dev audio.Device
 	log *slog.Logger
@@ -58,7 +58,8 @@ type bridge struct {
 	stopped chan struct{}
 }
 
-type frameSink interface{ ProcessFrame(mic, speaker []int16) }
+// frameSink is a call's media as the bridge drives it.
+type frameSink = audio.Frames
 type frameSinkBox struct{ s frameSink }
 
 // sinkFlags is what the agent set on one call: held (it gets the music on
@@ -113,7 +114,7 @@ func (b *bridge) attach(s frameSink) {
 		if prev != nil {
 			<-prev
 		}
-		if err := b.dev.Run(ctx, b.frame); err != nil {
+		if err := b.dev.Run(ctx, b); err != nil {
 			b.log.Error("audio device failed", "err", err)
 		}
 	}()
@@ -201,7 +202,7 @@ func (b *bridge) addVoiceTap(fn func([]int16)) (remove func()) {
 // up: the frame goroutine owns them while it is the bridge's.
 type conference struct {
 	members []frameSink
-	heard   [][]int16 // each member's last frame received
+	heard   [][]int16 // each member's last frame played
 	send    []int16
 }
 
@@ -228,12 +229,10 @@ func (b *bridge) inConference() []frameSink {
 	return nil
 }
 
-// mixConference runs a conference's tick: each member is sent the agent
-// plus what the other members said (the last frame of those not yet run
-// this tick: 20 ms more delay at most), and the agent hears them all. A
+// sendConference sends each member the agent plus what the other
+// members said in the last frame played (20 ms more delay at most). A
 // member the agent muted hears the others only.
-func (b *bridge) mixConference(c *conference, mic, speaker []int16) {
-	clear(speaker)
+func (b *bridge) sendConference(c *conference, mic []int16) {
 	for i, s := range c.members {
 		send := c.send[:len(mic)]
 		if b.flagsOf(s).muted {
@@ -246,10 +245,33 @@ func (b *bridge) mixConference(c *conference, mic, speaker []int16) {
 				addSaturated(send, c.heard[j])
 			}
 		}
+		s.Send(send)
+	}
+}
+
+// playConference plays every member into its heard buffer and the agent
+// hears them all; it returns the members' smallest lead.
+func (b *bridge) playConference(c *conference, speaker []int16) time.Duration {
+	clear(speaker)
+	lead := audio.NoLead
+	for i, s := range c.members {
 		heard := c.heard[i][:len(speaker)]
-		s.ProcessFrame(send, heard)
+		lead = earlier(lead, s.Play(heard))
 		addSaturated(speaker, heard)
 	}
+	return lead
+}
+
+// earlier is the smaller of two leads, either of which may be
+// audio.NoLead.
+func earlier(a, b time.Duration) time.Duration {
+	switch {
+	case a == audio.NoLead:
+		return b
+	case b == audio.NoLead:
+		return a
+	}
+	return min(a, b)
 }
 
 func addSaturated(dst, src []int16) {
@@ -258,30 +280,45 @@ func addSaturated(dst, src []int16) {
 	}
 }
 
-// frame is the device's callback: one tick of every call.
-func (b *bridge) frame(mic, speaker []int16) {
-	var focus frameSink
+// conferenceFor is the conference to run frames of n samples through, nil
+// when there is none (or it was set up for another frame size).
+func (b *bridge) conferenceFor(n int) *conference {
+	if c := b.conf.Load(); c != nil && n <= len(c.send) {
+		return c
+	}
+	return nil
+}
+
+// sized keeps *buf at n samples, made again only when the frame size
+// changes, not per frame.
+func sized(buf *[]int16, n int) []int16 {
+	if len(*buf) != n {
+		*buf = make([]int16, n)
+	}
+	return *buf
+}
+
+func (b *bridge) focused() frameSink {
 	if f := b.focus.Load(); f != nil {
-		focus = f.s
+		return f.s
 	}
-	if len(b.silence) != len(mic) {
-		b.silence = make([]int16, len(mic)) // once per frame size, not per frame
-	}
-	if len(b.discard) != len(speaker) {
-		b.discard = make([]int16, len(speaker))
-	}
-	heard := false
-	conf := b.conf.Load()
-	if conf != nil && len(mic) <= len(conf.send) {
-		b.mixConference(conf, mic, speaker)
-		heard = true
+	return nil
+}
+
+// Send implements audio.Frames: the microphone frame goes to the focused
+// call or the conference, music on hold to held calls, silence to the
+// rest.
+func (b *bridge) Send(mic []int16) {
+	focus := b.focused()
+	silence := sized(&b.silence, len(mic))
+	conf := b.conferenceFor(len(mic))
+	if conf != nil {
+		b.sendConference(conf, mic)
 		if taps := b.voiceTaps.Load(); taps != nil {
 			for _, tap := range *taps {
 				tap.fn(mic)
 			}
 		}
-	} else {
-		conf = nil
 	}
 	mohReady := false
 	for _, s := range b.current() {
@@ -292,19 +329,42 @@ func (b *bridge) frame(mic, speaker []int16) {
 		switch {
 		case conf == nil && s == focus:
 			if f.muted {
-				s.ProcessFrame(b.silence, speaker)
+				s.Send(silence)
 			} else {
-				s.ProcessFrame(mic, speaker)
+				s.Send(mic)
 			}
-			heard = true
 		case f.held && len(b.moh) > 0:
-			if !mohReady { // one tick of the music, for every held call
+			if !mohReady { // one frame of the music, for every held call
 				b.nextMOH(len(mic))
 				mohReady = true
 			}
-			s.ProcessFrame(b.mohFrame, b.discard)
+			s.Send(b.mohFrame)
 		default:
-			s.ProcessFrame(b.silence, b.discard)
+			s.Send(silence)
+		}
+	}
+}
+
+// Play implements audio.Frames: the agent hears the focused call or the
+// conference (and the call-waiting tone); every other call plays into a
+// discarded frame, to keep its receiving going. It returns the smallest
+// lead of the calls the agent hears (audio.NoLead when none is heard).
+func (b *bridge) Play(speaker []int16) time.Duration {
+	focus := b.focused()
+	discard := sized(&b.discard, len(speaker))
+	lead := audio.NoLead
+	heard := false
+	conf := b.conferenceFor(len(speaker))
+	if conf != nil {
+		lead, heard = b.playConference(conf, speaker), true
+	}
+	for _, s := range b.current() {
+		switch {
+		case conf != nil && slices.Contains(conf.members, s):
+		case conf == nil && s == focus:
+			lead, heard = s.Play(speaker), true
+		default:
+			s.Play(discard)
 		}
 	}
 	if !heard {
@@ -315,6 +375,7 @@ func (b *bridge) frame(mic, speaker []int16) {
 	} else {
 		b.waitPos = 0
 	}
+	return lead
 }
 
 // nextMOH fills mohFrame with the next n samples of the looped music.

@@ -8,25 +8,38 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/callengine/media"
 	"github.com/recphone/recphone/callengine/sdp"
 )
 
-// recordingSink notes what the bridge gave it and plays a fixed value.
+// recordingSink notes what the bridge gave it and plays a fixed value,
+// with a fixed lead.
 type recordingSink struct {
 	play   int16
+	lead   time.Duration
 	mic    int16 // first sample of the last mic frame
 	frames int
 }
 
-func (s *recordingSink) ProcessFrame(mic, speaker []int16) {
+func (s *recordingSink) Send(mic []int16) {
 	s.frames++
 	s.mic = mic[0]
+}
+
+func (s *recordingSink) Play(speaker []int16) time.Duration {
 	for i := range speaker {
 		speaker[i] = s.play
 	}
+	return s.lead
+}
+
+// tick is one frame of a device with one clock.
+func (b *bridge) tick(mic, spk []int16) {
+	b.Send(mic)
+	b.Play(spk)
 }
 
 // Every call runs on every frame; only the focused one gets the
@@ -41,14 +54,43 @@ func TestBridgeRunsEveryCallFocusedHeard(t *testing.T) {
 	}
 	spk := make([]int16, audio.MaxFrameSamples)
 	b.setFocus(c)
-	b.frame(mic, spk)
+	b.tick(mic, spk)
 	if a.frames != 1 || c.frames != 1 || a.mic != 0 || c.mic != 7 || spk[0] != 200 {
 		t.Fatalf("focused c: a %+v c %+v speaker %d", a, c, spk[0])
 	}
 	b.setFocus(nil) // the focused call is held: nobody is heard or hears
-	b.frame(mic, spk)
+	b.tick(mic, spk)
 	if a.mic != 0 || c.mic != 0 || spk[0] != 0 || a.frames != 2 || c.frames != 2 {
 		t.Fatalf("no focus: a %+v c %+v speaker %d", a, c, spk[0])
+	}
+}
+
+// The speaker's lead is that of the calls the agent hears: the focused
+// call, or the conference's smallest; a held call's is not. With nobody
+// heard there is none.
+func TestBridgeLeadIsTheHeardCalls(t *testing.T) {
+	b := &bridge{dev: audio.NewNull(audio.MaxRate), log: slog.New(slog.DiscardHandler)}
+	a := &recordingSink{play: 100, lead: 3 * time.Millisecond}
+	c := &recordingSink{play: 200, lead: 12 * time.Millisecond}
+	d := &recordingSink{play: 300, lead: 8 * time.Millisecond}
+	b.sinks.Store(&[]frameSink{a, c, d})
+	spk := make([]int16, audio.MaxFrameSamples)
+	b.setFocus(c)
+	if l := b.Play(spk); l != c.lead || spk[0] != 200 {
+		t.Fatalf("focused c: lead %v, heard %d; want %v and 200", l, spk[0], c.lead)
+	}
+	b.setConference([]frameSink{c, d})
+	if l := b.Play(spk); l != d.lead || spk[0] != 500 {
+		t.Fatalf("conference of c and d: lead %v, heard %d; want %v and 500", l, spk[0], d.lead)
+	}
+	d.lead = audio.NoLead // d's frame was concealed: c's lead stands
+	if l := b.Play(spk); l != c.lead {
+		t.Fatalf("conference with d concealed: lead %v, want c's %v", l, c.lead)
+	}
+	b.setConference(nil)
+	b.setFocus(nil)
+	if l := b.Play(spk); l != audio.NoLead || spk[0] != 0 {
+		t.Fatalf("nobody heard: lead %v, heard %d; want none", l, spk[0])
 	}
 }
 
@@ -66,20 +108,20 @@ func TestBridgeMuteAndMusicOnHold(t *testing.T) {
 	b.setFocus(c)
 	b.setFlags(c, func(f *sinkFlags) { f.muted = true })
 	b.setFlags(a, func(f *sinkFlags) { f.held = true })
-	b.frame(mic, spk)
+	b.tick(mic, spk)
 	if c.mic != 0 || spk[0] != 200 {
 		t.Fatalf("muted focused call: sent %d, heard %d", c.mic, spk[0])
 	}
 	if a.mic != 5 {
 		t.Fatalf("held call sent %d, want the music's first sample", a.mic)
 	}
-	b.frame(mic, spk) // one frame on: the loop continues where it was
+	b.tick(mic, spk) // one frame on: the loop continues where it was
 	if want := b.moh[audio.MaxFrameSamples%len(b.moh)]; a.mic != want {
 		t.Fatalf("held call's second frame starts with %d, want the loop's next", a.mic)
 	}
 	b.setFlags(c, func(f *sinkFlags) { f.muted = false })
 	b.setFlags(a, func(f *sinkFlags) { f.held = false })
-	b.frame(mic, spk)
+	b.tick(mic, spk)
 	if c.mic != 7 || a.mic != 0 {
 		t.Fatalf("after unmute and resume: focused sent %d, other %d", c.mic, a.mic)
 	}
@@ -119,12 +161,12 @@ func benchmarkBridge(b *testing.B, n int, mode string) {
 		br.setConference(sinks)
 	}
 	mic, spk := make([]int16, audio.MaxFrameSamples), make([]int16, audio.MaxFrameSamples)
-	br.frame(mic, spk)
+	br.tick(mic, spk)
 	b.ReportAllocs()
 	for b.Loop() {
-		br.frame(mic, spk)
+		br.tick(mic, spk)
 	}
-	if a := testing.AllocsPerRun(100, func() { br.frame(mic, spk) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { br.tick(mic, spk) }); a != 0 {
 		b.Fatalf("%v allocations per frame", a)
 	}
 }
@@ -248,7 +290,7 @@ func benchmarkCalls(b *testing.B, n int, mode string) {
 	// The first ticks take each socket over from its reader goroutine.
 	for range 50 {
 		tick()
-		br.frame(mic, spk)
+		br.tick(mic, spk)
 	}
 	received := func() (sum uint64) {
 		for _, m := range sessions {
@@ -262,13 +304,13 @@ func benchmarkCalls(b *testing.B, n int, mode string) {
 		b.StopTimer()
 		tick()
 		b.StartTimer()
-		br.frame(mic, spk)
+		br.tick(mic, spk)
 	}
 	if got, want := received()-before, uint64(b.N*len(talking)); got < want*9/10 {
 		b.Fatalf("the calls received %d packets in %d frames from %d far ends, want one per far end and frame", got, b.N, len(talking))
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/call/frame")
-	if a := testing.AllocsPerRun(100, func() { tick(); br.frame(mic, spk) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { tick(); br.tick(mic, spk) }); a != 0 {
 		b.Fatalf("%v allocations per frame", a)
 	}
 }

@@ -52,7 +52,10 @@ const (
 // is kept for phaseHold pops (10 s), then falls one frame every
 // phaseDecayPops pops down to what frames need now, as the jitter peak
 // does; phaseWarmup frames must be measured on a timeline before it is
-// trusted.
+// trusted. Until then the peak is the latest frame's need, not the worst:
+// a clock that moves its ticks to the arrivals (a speaker clocked apart
+// from the microphone) does so in its first frames, and what the ticks
+// found before they moved is not kept for 10 s.
 const (
 	phaseMargin    = 3 * time.Millisecond
 	phaseHold      = 500
@@ -238,11 +241,13 @@ type Buffer struct {
 	target      int // frames
 
 	// playout phase, in frames (see measurePhase)
-	phaseFrames int     // frames measured on this timeline
-	phasePeak   int     // the target the worst recent frame needed
-	phasePeakAt int64   // pop it was seen at
-	lateAt      int64   // pop of the last growth for a frame too late
-	wait        float64 // smoothed wait of played frames, in seconds
+	phaseFrames int           // frames measured on this timeline
+	phasePeak   int           // the target the worst recent frame needed
+	phasePeakAt int64         // pop it was seen at
+	lateAt      int64         // pop of the last growth for a frame too late
+	wait        float64       // smoothed wait of played frames, in seconds
+	newestAt    time.Time     // arrival of the frame at newestFI
+	lead        time.Duration // see Lead; negative: none
 
 	stats Stats
 }
@@ -262,6 +267,7 @@ func (b *Buffer) init(cfg Config) {
 	b.maxFrames = min(Capacity-2, max(b.minFrames, int(cfg.MaxDelay/b.frameDur)))
 	b.maxTarget = min(b.maxFrames, max(b.minFrames, int(cfg.MaxTarget/b.frameDur)))
 	b.target = min(b.maxTarget, max(b.minFrames, int((cfg.InitialDelay+b.frameDur-1)/b.frameDur)))
+	b.lead = -1
 }
 
 // Reset forgets all buffered audio and statistics, keeping the config.
@@ -377,6 +383,7 @@ func (b *Buffer) Push(seq uint16, ts, ssrc uint32, payload []byte, arrival time.
 		if f > b.newestFI {
 			b.newestFI = f
 			b.freshPop = b.pops
+			b.newestAt = arrival
 		}
 	}
 
@@ -431,6 +438,7 @@ func (b *Buffer) resync(seq uint16, ts, ssrc uint32, arrival time.Time) {
 	b.baseTS = ts
 	b.playFI = 0
 	b.newestFI = 0
+	b.newestAt = arrival
 	b.waitPops = 0
 	b.farLate = 0
 	b.st = stBuffering
@@ -533,7 +541,7 @@ func (b *Buffer) measurePhase(depth int, waited time.Duration) {
 	need := max(1, depth-spare)
 	b.phaseFrames++
 	switch {
-	case need >= b.phasePeak:
+	case b.phaseFrames <= phaseWarmup || need >= b.phasePeak:
 		b.phasePeak, b.phasePeakAt = need, b.pops
 	case b.pops-b.phasePeakAt > phaseHold && b.pops%phaseDecayPops == 0:
 		b.phasePeak--
@@ -589,6 +597,7 @@ func (b *Buffer) advanceTo(fi int64) {
 // learning the playout phase (one frame of headroom always).
 func (b *Buffer) Pop(dst []byte, now time.Time) (int, Status) {
 	b.pops++
+	b.lead = -1
 	switch b.st {
 	case stIdle:
 		return 0, Idle
@@ -651,6 +660,9 @@ func (b *Buffer) Pop(dst []byte, now time.Time) (int, Status) {
 			waited := now.Sub(s.arrival)
 			b.measurePhase(depth, waited)
 			b.wait += (max(0, waited).Seconds() - b.wait) / 16
+			if !b.newestAt.IsZero() {
+				b.lead = max(0, now.Sub(b.newestAt))
+			}
 		}
 		return n, Frame
 	}
@@ -678,6 +690,14 @@ func (b *Buffer) Pop(dst []byte, now time.Time) (int, Status) {
 	b.stats.Concealed++
 	return 0, Lost
 }
+
+// Lead is how long before the last Pop's now the newest frame in the
+// buffer had arrived, when that Pop played a frame (false otherwise, or
+// when arrivals or now were not given). A tick that much sooner would have
+// found the same frames: a clock that can move its ticks (a speaker
+// clocked apart from the microphone) keeps this at a margin, where the
+// target in whole frames is this buffer's to choose.
+func (b *Buffer) Lead() (time.Duration, bool) { return b.lead, b.lead >= 0 }
 
 // Next copies the frame the next Pop plays into dst when it is already
 // buffered and returns its length (0 when it is not). After a Lost frame a

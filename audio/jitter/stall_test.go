@@ -88,15 +88,20 @@ func TestStallsOnBothSides(t *testing.T) {
 // A loopback call: 0.1-0.5 ms of jitter, packets landing 6.5 ms before
 // the tick. Once the buffer has seen that, it plays each frame at the
 // first tick after it arrives (a one-frame target), never underruns once
-// playing, and says so in its target.
+// playing, and says so in its target; its lead says a tick 6.5 ms sooner
+// would have found the same frame.
 func TestCalmNetworkTarget(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	b := New(Config{})
 	pkts := stream(500, 1, 0, 0, func(int) time.Duration {
 		return 100*time.Microsecond + time.Duration(rng.IntN(400))*time.Microsecond
 	})
-	var targets []time.Duration
-	res := simulateWatching(b, pkts, 10*time.Second+50*time.Millisecond, func() { targets = append(targets, b.Stats().Target) })
+	var targets, leads []time.Duration
+	res := simulateWatching(b, pkts, 10*time.Second+50*time.Millisecond, func() {
+		targets = append(targets, b.Stats().Target)
+		l, _ := b.Lead()
+		leads = append(leads, l)
+	})
 	ids := played(res)
 	assertIncreasing(t, ids)
 	wantPlayed(t, b, ids, 500)
@@ -112,6 +117,9 @@ func TestCalmNetworkTarget(t *testing.T) {
 		if r.delay != 0 {
 			t.Fatalf("delay %v at %v on a calm network", r.delay, r.at)
 		}
+		if l := leads[50+i]; l < 6*time.Millisecond || l > 7*time.Millisecond {
+			t.Fatalf("lead %v at %v, want the 6.1-6.9 ms the frame waited", l, r.at)
+		}
 	}
 	if w := b.Stats().Wait; w < 6*time.Millisecond || w > 7*time.Millisecond {
 		t.Fatalf("frames waited %v on average, want 6.5-6.9 ms", w)
@@ -120,7 +128,9 @@ func TestCalmNetworkTarget(t *testing.T) {
 
 // The same calm network, but its packets land within a millisecond either
 // side of the tick: some just miss the tick they would need at one frame,
-// so the buffer keeps two, and playout never runs dry.
+// so the buffer keeps two, and playout never runs dry. The lead is that of
+// the newest frame, not the 20 ms the played one waited behind it: no
+// tick could have come sooner.
 func TestPacketsAtTheTickKeepTwoFrames(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))
 	b := New(Config{})
@@ -128,7 +138,13 @@ func TestPacketsAtTheTickKeepTwoFrames(t *testing.T) {
 		return 6*time.Millisecond + time.Duration(rng.IntN(2000))*time.Microsecond // pops at 7 ms
 	})
 	var targets []time.Duration
-	res := simulateWatching(b, pkts, 10*time.Second+50*time.Millisecond, func() { targets = append(targets, b.Stats().Target) })
+	minLead := time.Hour
+	res := simulateWatching(b, pkts, 10*time.Second+50*time.Millisecond, func() {
+		targets = append(targets, b.Stats().Target)
+		if l, ok := b.Lead(); ok && len(targets) > 100 && len(targets) < 495 {
+			minLead = min(minLead, l)
+		}
+	})
 	ids := played(res)
 	assertIncreasing(t, ids)
 	if st := b.Stats(); st.Underruns > 2 || st.Late > 1 || len(ids) < 497 {
@@ -142,6 +158,34 @@ func TestPacketsAtTheTickKeepTwoFrames(t *testing.T) {
 	// Each frame waits for the tick after the one it came near.
 	if w := b.Stats().Wait; w < 19*time.Millisecond || w > 21*time.Millisecond {
 		t.Fatalf("frames waited %v on average, want 19-21 ms", w)
+	}
+	if minLead > time.Millisecond {
+		t.Fatalf("smallest lead %v, want the newest frame's (under 1 ms)", minLead)
+	}
+}
+
+// The ticks move to the arrivals in the first frames (a speaker clocked
+// apart from the microphone does): the first ten frames land half a
+// millisecond before their tick, and need two frames, the rest 6 ms
+// before it. Once the phase is trusted the buffer plays one frame, not
+// two for the 10 s it holds a need it saw on a trusted phase.
+func TestTicksMovedInWarmupAreNotHeld(t *testing.T) {
+	b := New(Config{})
+	pkts := stream(200, 1, 0, 0, func(i int) time.Duration {
+		if i < 10 {
+			return 6500 * time.Microsecond // pops at 7 ms
+		}
+		return time.Millisecond
+	})
+	var targets []time.Duration
+	simulateWatching(b, pkts, 4*time.Second, func() { targets = append(targets, b.Stats().Target) })
+	if targets[15] != 40*time.Millisecond {
+		t.Fatalf("target %v after frames that landed at the tick, want two frames", targets[15])
+	}
+	for i := phaseWarmup + 5; i < 190; i++ {
+		if targets[i] != 20*time.Millisecond {
+			t.Fatalf("target %v at pop %d, after the ticks moved, want one frame", targets[i], i)
+		}
 	}
 }
 

@@ -99,39 +99,55 @@ func (d *Device) Injecting() bool { return d.injector.Active() }
 
 // Run implements audio.Device: it runs the wrapped device and processes
 // each frame on the way through.
-func (d *Device) Run(ctx context.Context, fn audio.FrameFunc) error {
-	var (
-		mic     = make([]int16, audio.FrameSamples(d.dev.Rate()))
-		micM    = level.New(d.opts.MeterWindow)
-		sentM   = level.New(d.opts.MeterWindow)
-		spkM    = level.New(d.opts.MeterWindow)
-		wasMute bool
-		wasInj  bool
-	)
-	return d.dev.Run(ctx, func(devMic, spk []int16) {
-		// Work on a copy: the backend's mic buffer is its own.
-		n := copy(mic, devMic)
-		clear(mic[n:])
-		micR, ready := micM.Add(mic)
-		muted := d.muted.Load()
-		if muted {
-			clear(mic)
+func (d *Device) Run(ctx context.Context, f audio.Frames) error {
+	n := audio.FrameSamples(d.dev.Rate())
+	return d.dev.Run(ctx, &processed{d: d, f: f, mic: make([]int16, n),
+		micM: level.New(d.opts.MeterWindow), sentM: level.New(d.opts.MeterWindow), spkM: level.New(d.opts.MeterWindow),
+		spkR: level.Silent()})
+}
+
+// processed is one Run's frames on their way between the device and the
+// calls: mute, injection and meters.
+type processed struct {
+	d                 *Device
+	f                 audio.Frames
+	mic               []int16
+	micM, sentM, spkM *level.Meter
+	spkR              level.Reading // the speaker's latest reading
+	wasMute, wasInj   bool
+}
+
+func (p *processed) Send(devMic []int16) {
+	d := p.d
+	// Work on a copy: the backend's mic buffer is its own.
+	mic := p.mic
+	clear(mic[copy(mic, devMic):])
+	micR, ready := p.micM.Add(mic)
+	muted := d.muted.Load()
+	if muted {
+		clear(mic)
+	}
+	injecting := d.injector.Mix(mic)
+	sentR, _ := p.sentM.Add(mic)
+	p.wasMute = p.wasMute || muted
+	p.wasInj = p.wasInj || injecting
+	p.f.Send(mic)
+	d.clock.tick()
+	if ready {
+		if d.opts.OnLevels != nil {
+			d.opts.OnLevels(Levels{Mic: micR, Sent: sentR, Speaker: p.spkR, Muted: p.wasMute, Injecting: p.wasInj})
 		}
-		injecting := d.injector.Mix(mic)
-		sentR, _ := sentM.Add(mic)
-		wasMute = wasMute || muted
-		wasInj = wasInj || injecting
-		fn(mic, spk)
-		d.clock.tick()
-		d.injector.MixSpeaker(spk)
-		spkR, _ := spkM.Add(spk)
-		if ready {
-			if d.opts.OnLevels != nil {
-				d.opts.OnLevels(Levels{Mic: micR, Sent: sentR, Speaker: spkR, Muted: wasMute, Injecting: wasInj})
-			}
-			wasMute, wasInj = false, false
-		}
-	})
+		p.wasMute, p.wasInj = false, false
+	}
+}
+
+func (p *processed) Play(spk []int16) time.Duration {
+	early := p.f.Play(spk)
+	p.d.injector.MixSpeaker(spk)
+	if r, ok := p.spkM.Add(spk); ok {
+		p.spkR = r
+	}
+	return early
 }
 
 // Close implements audio.Device; it stops any injection and closes the

@@ -110,13 +110,15 @@ func (in *Injector) Mix(frame []int16) bool {
 }
 
 // MixSpeaker adds to the speaker frame what the last Mix added to the mic
-// frame, when the injection asked to be heard locally.
+// frame, when the injection asked to be heard locally; once, whichever
+// speaker frame comes first after the Mix.
 func (in *Injector) MixSpeaker(frame []int16) {
 	if in.active == nil {
 		return
 	}
 	n := min(in.spkN, len(frame))
 	addSoft(frame[:n], in.spkCopy[:n], in.active.gain)
+	in.active, in.spkN = nil, 0
 }
 
 // knee is where soft clipping starts bending the sum (as a fraction of full

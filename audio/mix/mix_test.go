@@ -25,13 +25,19 @@ const (
 
 type stepDevice struct {
 	mic     []int16
-	speaker []int16 // filled by fn in the test
-	fn      audio.FrameFunc
+	speaker []int16 // filled by f in the test
+	f       audio.Frames
 	closed  bool
 }
 
-func (d *stepDevice) Run(ctx context.Context, fn audio.FrameFunc) error {
-	d.fn = fn
+// frame is one tick of d's clock: f sends mic, then plays into spk.
+func (d *stepDevice) frame(mic, spk []int16) {
+	d.f.Send(mic)
+	d.f.Play(spk)
+}
+
+func (d *stepDevice) Run(ctx context.Context, f audio.Frames) error {
+	d.f = f
 	mic := make([]int16, testFrame)
 	spk := make([]int16, testFrame)
 	for off := 0; off+testFrame <= len(d.mic); off += testFrame {
@@ -40,7 +46,7 @@ func (d *stepDevice) Run(ctx context.Context, fn audio.FrameFunc) error {
 		}
 		copy(mic, d.mic[off:])
 		clear(spk)
-		fn(mic, spk)
+		d.frame(mic, spk)
 		d.speaker = append(d.speaker, spk...)
 	}
 	return nil
@@ -57,13 +63,13 @@ func runWrapped(t *testing.T, w *Device, play []int16) (sent []int16, levels []L
 	dev := w.Unwrap().(*stepDevice)
 	pos := 0
 	w.opts.OnLevels = func(l Levels) { levels = append(levels, l) }
-	err := w.Run(context.Background(), func(mic, spk []int16) {
+	err := w.Run(context.Background(), audio.Joined(func(mic, spk []int16) {
 		sent = append(sent, mic...)
 		if play != nil {
 			copy(spk, play[pos:])
 			pos += len(spk)
 		}
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,12 +248,12 @@ func TestFrameAllocatesNothing(t *testing.T) {
 	w.Inject(NewBeep(BeepOptions{Period: time.Second}), InjectOptions{Speaker: true})
 	_, stop := w.AfterAudio(time.Hour) // a pending timer is checked every frame
 	defer stop()
-	if err := w.Run(context.Background(), func(mic, spk []int16) { copy(spk, mic) }); err != nil {
+	if err := w.Run(context.Background(), audio.Joined(func(mic, spk []int16) { copy(spk, mic) })); err != nil {
 		t.Fatal(err)
 	}
 	mic := dsp.Sine(1000, testRate, testFrame, 8000)
 	spk := make([]int16, testFrame)
-	if a := testing.AllocsPerRun(200, func() { dev.fn(mic, spk) }); a != 0 {
+	if a := testing.AllocsPerRun(200, func() { dev.frame(mic, spk) }); a != 0 {
 		t.Fatalf("%v allocations per frame", a)
 	}
 }
@@ -266,12 +272,12 @@ func BenchmarkWrappedFrame(b *testing.B) {
 	dev := &stepDevice{}
 	w := Wrap(dev, Options{OnLevels: func(Levels) {}})
 	w.Inject(NewClip(dsp.Sine(1400, testRate, 8000, 8000), true), InjectOptions{Speaker: true})
-	_ = w.Run(context.Background(), func(mic, spk []int16) { copy(spk, mic) })
+	_ = w.Run(context.Background(), audio.Joined(func(mic, spk []int16) { copy(spk, mic) }))
 	mic := dsp.Sine(1000, testRate, testFrame, 8000)
 	spk := make([]int16, testFrame)
 	b.ReportAllocs()
 	for b.Loop() {
-		dev.fn(mic, spk)
+		dev.frame(mic, spk)
 	}
 }
 
@@ -364,13 +370,13 @@ func TestAfterAudioCountsFrames(t *testing.T) {
 			return false
 		}
 	}
-	if err := w.Run(context.Background(), func(mic, spk []int16) {}); err != nil {
+	if err := w.Run(context.Background(), audio.Joined(func(mic, spk []int16) {})); err != nil {
 		t.Fatal(err)
 	}
 	if w.AudioTime() != 100*time.Millisecond || fired(c) {
 		t.Fatalf("after %v of sound the 120 ms timer fired: %v", w.AudioTime(), fired(c))
 	}
-	if err := w.Run(context.Background(), func(mic, spk []int16) {}); err != nil {
+	if err := w.Run(context.Background(), audio.Joined(func(mic, spk []int16) {})); err != nil {
 		t.Fatal(err)
 	}
 	if !fired(c) || fired(stoppedC) {

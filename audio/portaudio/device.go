@@ -6,9 +6,13 @@
 // one, which is what keeps the speaker's delay short (see duplex). They run
 // at a rate both devices accept, preferring the devices' own default, and
 // the frames are resampled to and from the path rate. The callbacks only
-// move samples through two lock-free rings; a Go goroutine woken by the
-// capture callback cuts exact 20 ms frames, calls the FrameFunc and queues
-// the speaker frame back.
+// move samples through two lock-free rings; a Go goroutine woken by them
+// cuts exact 20 ms frames of the microphone and hands each to the call
+// (audio.Frames' Send) once it is complete, and asks the call for each
+// speaker frame (Play) when the speaker is about to need it. The speaker
+// thus keeps its own clock: it asks as soon after the far end's packets
+// arrive as they allow (see playQueue), whenever the microphone's frames
+// happen to be cut.
 //
 // Devices are chosen by name (case-insensitive; an exact name wins over a
 // substring). When a stream stops delivering callbacks the device is
@@ -102,9 +106,6 @@ type Options struct {
 	// PollInterval is how often a missing configured device is probed
 	// (3 s if zero).
 	PollInterval time.Duration
-	// MaxPlayout caps the speaker queue; sound beyond it is dropped rather
-	// than letting delay build up (60 ms if zero).
-	MaxPlayout time.Duration
 	// MaxCapture caps the microphone sound waiting to be cut into frames:
 	// after a stall of the frame goroutine the oldest sound beyond it is
 	// dropped, so the microphone's delay does not build up (60 ms if zero).
@@ -120,9 +121,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 3 * time.Second
-	}
-	if o.MaxPlayout <= 0 {
-		o.MaxPlayout = 60 * time.Millisecond
 	}
 	if o.MaxCapture <= 0 {
 		o.MaxCapture = 60 * time.Millisecond
@@ -230,7 +228,7 @@ func (d *Device) withClose(ctx context.Context) (context.Context, context.Cancel
 // Run implements audio.Device. It returns nil when ctx ends or the device
 // is closed, and an error only when no device at all can be opened at the
 // start; device trouble during the call is handled without returning.
-func (d *Device) Run(ctx context.Context, fn audio.FrameFunc) error {
+func (d *Device) Run(ctx context.Context, f audio.Frames) error {
 	select {
 	case <-d.closed:
 		return ErrClosed
@@ -249,7 +247,7 @@ func (d *Device) Run(ctx context.Context, fn audio.FrameFunc) error {
 	defer lib.release()
 	ctx, cancel := d.withClose(ctx)
 	defer cancel()
-	r := newRunner(d, fn)
+	r := newRunner(d, f)
 	defer r.wg.Wait()
 	return r.run(ctx)
 }
@@ -277,21 +275,22 @@ type openResult struct {
 // converters for its rate, and the frames being assembled.
 type runner struct {
 	d     *Device
-	fn    audio.FrameFunc
+	f     audio.Frames
 	cur   *duplex
 	named bool // cur is on the configured devices (or none are configured)
 
-	down      *capturePath
-	up        *playPath
-	rate      int       // rate down and up convert
-	mic, spk  []int16   // one frame at the path rate
-	lastFrame time.Time // when the stream last produced a frame
+	down     *capturePath
+	up       *playPath
+	rate     int     // rate down and up convert
+	mic, spk []int16 // one frame at the path rate
+	// lastSend and lastPlay are when the stream last gave the call a
+	// microphone frame and asked it for a speaker frame.
+	lastSend, lastPlay time.Time
 
 	opens      chan openResult
 	opening    bool
 	lastTry    time.Time
 	wg         sync.WaitGroup
-	dropped    uint64 // speaker samples dropped at the playout cap
 	micDropped uint64 // microphone samples dropped at the capture cap
 	configured bool   // a device name is configured
 	play       playQueue
@@ -299,9 +298,9 @@ type runner struct {
 	dry        uint64 // the stream's dry count when last looked at
 }
 
-func newRunner(d *Device, fn audio.FrameFunc) *runner {
+func newRunner(d *Device, f audio.Frames) *runner {
 	n := audio.FrameSamples(d.opts.PathRate)
-	return &runner{d: d, fn: fn, opens: make(chan openResult), mic: make([]int16, n), spk: make([]int16, n),
+	return &runner{d: d, f: f, opens: make(chan openResult), mic: make([]int16, n), spk: make([]int16, n),
 		playStep: int(d.playStep.Load())}
 }
 
@@ -327,15 +326,15 @@ func (r *runner) run(ctx context.Context) error {
 	probe := time.NewTicker(o.PollInterval)
 	defer probe.Stop()
 	for {
-		var wake chan struct{}
+		var wake, need chan struct{}
 		if r.cur != nil {
-			wake = r.cur.wake
+			wake, need = r.cur.wake, r.cur.need
 		}
 		select {
 		case <-ctx.Done():
-			if r.dropped > 0 || r.play.trimmed > 0 {
-				r.d.log.Info("speaker sound dropped to keep its delay low", "at_cap", r.dropped, "max_playout", o.MaxPlayout,
-					"standing_queue", r.play.trimmed)
+			if r.play.sooner > 0 || r.play.later > 0 {
+				r.d.log.Debug("speaker moved to the far end's arrivals", "sooner_samples", r.play.sooner,
+					"later_samples", r.play.later, "rate", r.rate)
 			}
 			if r.micDropped > 0 {
 				r.d.log.Info("microphone sound dropped at the capture cap", "samples", r.micDropped, "max_capture", o.MaxCapture)
@@ -351,6 +350,8 @@ func (r *runner) run(ctx context.Context) error {
 			return nil
 		case <-wake:
 			r.pump(time.Now())
+		case <-need:
+			r.fill(time.Now())
 		case res := <-r.opens:
 			r.opened(res)
 		case now := <-tick.C:
@@ -381,16 +382,13 @@ func (r *runner) use(s *duplex, named bool) {
 	}
 	r.down.reset()
 	r.up.rs.Reset()
+	// The speaker's ring starts with its slack of silence, the sound that
+	// covers a frame goroutine late to answer the playback callback.
 	r.play.reset(s)
-	// The speaker's queue starts with its slack of silence: the capture
-	// and playback callbacks run on their own threads, so a capture
-	// callback that comes late would otherwise leave the speaker with
-	// nothing to play until the next frame.
-	s.playback.write(make([]int16, r.play.slack))
 	// A probed stream queued sound while it waited to be chosen; drop it so
 	// it does not add delay.
 	s.capture.discard()
-	r.lastFrame = time.Now()
+	r.lastSend, r.lastPlay = time.Now(), time.Now()
 	r.dry = s.stats.dry.Load()
 }
 
@@ -403,11 +401,9 @@ const dryGrace = 500 * time.Millisecond
 // playLatency is the playback buffer to open streams with.
 func (r *runner) playLatency() time.Duration { return playLatencies[r.playStep] }
 
-// pump turns captured sound into frames, calls fn for each, and queues
-// the speaker frames.
+// pump turns captured sound into frames and hands each to the call.
 func (r *runner) pump(now time.Time) {
 	s := r.cur
-	maxQueue := samplesIn(s.rate, r.d.opts.MaxPlayout)
 	// Sound that queued up while this goroutine was late is old: keep only
 	// the newest MaxCapture of it, or the microphone would lag by the
 	// stall for the rest of the call.
@@ -421,97 +417,158 @@ func (r *runner) pump(now time.Time) {
 		}
 		r.down.push(n)
 		for r.down.frame(r.mic) {
-			clear(r.spk)
-			r.fn(r.mic, r.spk)
-			out := r.play.trim(s, r.up.convert(r.spk))
-			room := max(0, maxQueue-s.playback.Len())
-			if len(out) > room {
-				r.dropped += uint64(len(out) - room)
-				out = out[:room]
-			}
-			s.playback.write(out)
-			r.lastFrame = now
+			r.f.Send(r.mic)
+			r.lastSend = now
 		}
 	}
 }
 
-// playWindow is the number of frames over which the speaker queue's
-// standing length is measured; playSettle is the number of windows
-// without an underrun after which its slack narrows.
+// maxFill bounds the frames one playback wake-up asks for; more are asked
+// for at the next callback.
+const maxFill = 3
+
+// fill asks the call for speaker frames while the speaker's ring is down
+// to its slack.
+func (r *runner) fill(now time.Time) {
+	s := r.cur
+	for range maxFill {
+		if s.playback.Len() > r.play.slack {
+			return
+		}
+		clear(r.spk)
+		lead := r.f.Play(r.spk)
+		s.playback.write(r.play.frame(s, r.up.convert(r.spk), lead))
+		r.lastPlay = now
+	}
+}
+
+// playWindow is the number of frames over which the speaker's underruns
+// and leads are looked at; playSettle is the number of windows without an
+// underrun after which its slack narrows.
 const (
 	playWindow = 50
 	playSettle = 10
 )
 
-// slackStep is how much the speaker queue's slack widens after a window
+// slackStep is how much the speaker ring's slack widens after a window
 // with underruns, up to three steps; it starts at, and narrows back by,
-// half a step. The queue is what covers a late frame goroutine (the
-// device's buffer is kept full by its callback, with silence if the queue
-// is empty, so it does not), so this is sized from the goroutine's
-// lateness on a loaded machine, not from the device's period.
+// half a step. The slack is what covers a frame goroutine late to answer
+// the playback callback (the device's buffer is kept full by its callback,
+// with silence if the ring is empty, so it does not), so this is sized
+// from the goroutine's lateness on a loaded machine, not from the device's
+// period.
 const slackStep = 10 * time.Millisecond
 
-// playQueue keeps the speaker queue short. Capture and playout run at one
-// rate, so a queue that grew once (the frame goroutine was late,
-// and the frames it then made all at once were queued behind each other)
-// would otherwise stay for the rest of the call: 20-40 ms more delay for
-// every hiccup, up to MaxPlayout. Over each window of playWindow frames
-// it notes the queue's smallest length before a write; if that never came
-// down to the slack and nothing underran, the excess is dropped from the
-// next frames. A window with underruns widens the slack instead (by a
-// slackStep each time, up to three), for a frame goroutine that runs late
-// and devices whose callbacks come in bursts; playSettle windows in a row
-// without one narrow it again by half a step. The first window, while the
-// stream starts, only measures.
+// alignMargin is the lead the speaker's frames keep: how long before they
+// are asked for the far end's newest frame has arrived, at the least. It
+// is above the jitter buffer's own margin (a frame closer to its tick
+// than 3 ms makes it keep a second frame) by the wake-up lateness of a
+// calm machine.
+const alignMargin = 5 * time.Millisecond
+
+// firstWindow is the length of the first window after a stream starts:
+// the speaker moves to the far end's arrivals within the jitter buffer's
+// warmup, before it trusts the phase and holds what it saw for seconds.
+const firstWindow = 10
+
+// playQueue decides when the call is asked for the next speaker frame
+// (when the ring is down to the slack) and how much of it is played.
+//
+// Over each window of playWindow frames it notes the underruns and the
+// smallest lead the call reported (audio.Frames' Play). A window with
+// underruns widens the slack by a slackStep, up to three; playSettle
+// windows in a row without one narrow it by half a step. A wider slack is
+// filled with silence and a narrower one drops sound, so neither moves
+// when frames are asked for.
+//
+// And it keeps the smallest lead between alignMargin and a device period
+// more: a window whose leads were all larger shortens the next frames by
+// whole periods of the excess (up to a frame), so from then on each frame
+// is asked for that much sooner, and the agent hears the far end that much
+// sooner; one whose smallest lead was under the margin adds whole periods
+// of silence, so frames are asked for later and clear of their arrival.
+// The first window is firstWindow frames long, and its underruns (a
+// stream starting runs dry) do not count.
 type playQueue struct {
-	min       int    // smallest length before a write in this window
-	frames    int    // frames written in this window
-	underruns uint64 // the stream's underrun count when the window began
-	slack     int    // samples the queue may keep standing
-	calm      int    // windows in a row without an underrun
-	pending   int    // samples still to drop
-	started   bool   // a whole window has passed since reset
-	trimmed   uint64 // samples dropped
+	frames    int           // frames written in this window
+	underruns uint64        // the stream's underrun count when the window began
+	lead      time.Duration // the smallest lead in this window (math.MaxInt64: none)
+	slack     int           // samples at or below which a frame is asked for
+	calm      int           // windows in a row without an underrun
+	pending   int           // samples still to drop
+	started   bool          // the first window has passed since reset
+	zeros     []int16       // silence to widen the slack or move later with
+	// sooner and later count the samples dropped and added to move
+	// the speaker to the far end's arrivals.
+	sooner, later uint64
 }
 
+// reset starts s's speaker ring with the initial slack of silence.
 func (q *playQueue) reset(s *duplex) {
-	q.min, q.frames, q.pending, q.started = math.MaxInt, 0, 0, false
-	q.underruns = s.stats.underruns.Load()
-	q.slack = samplesIn(s.rate, slackStep/2)
-	q.calm = 0
+	*q = playQueue{underruns: s.stats.underruns.Load(), lead: math.MaxInt64, sooner: q.sooner, later: q.later,
+		zeros: make([]int16, samplesIn(s.rate, 3*slackStep))}
+	q.setSlack(s, samplesIn(s.rate, slackStep/2))
+	s.playback.write(q.zeros[:q.slack])
 }
 
-// trim returns out less the samples to drop, given the queue it is about
-// to be written to.
-func (q *playQueue) trim(s *duplex, out []int16) []int16 {
-	q.min = min(q.min, s.playback.Len())
-	q.frames++
-	if q.frames >= playWindow {
+func (q *playQueue) setSlack(s *duplex, n int) {
+	q.slack = n
+	s.needAt.Store(int64(n))
+}
+
+// frame returns out, the next speaker frame at the device's rate, less
+// the samples to drop; lead is the call's for it.
+func (q *playQueue) frame(s *duplex, out []int16, lead time.Duration) []int16 {
+	if lead != audio.NoLead {
+		q.lead = min(q.lead, lead)
+	}
+	window := playWindow
+	if !q.started {
+		window = firstWindow
+	}
+	if q.frames++; q.frames >= window {
 		u := s.stats.underruns.Load()
+		step := samplesIn(s.rate, slackStep)
 		switch {
-		case !q.started:
-			q.started = true
-		case u != q.underruns:
-			q.slack = min(q.slack+samplesIn(s.rate, slackStep), samplesIn(s.rate, 3*slackStep))
+		case q.started && u != q.underruns:
+			if wide := min(q.slack+step, 3*step); wide > q.slack {
+				s.playback.write(q.zeros[:wide-q.slack])
+				q.setSlack(s, wide)
+			}
 			q.calm = 0
-		default:
+		case q.started:
 			if q.calm++; q.calm >= playSettle {
-				q.slack = max(q.slack-samplesIn(s.rate, slackStep/2), samplesIn(s.rate, slackStep/2))
+				narrow := max(q.slack-step/2, step/2)
+				q.pending += q.slack - narrow
+				q.setSlack(s, narrow)
 				q.calm = 0
 			}
-			if q.min > q.slack {
-				q.pending = q.min - q.slack
-			}
 		}
-		q.min, q.frames, q.underruns = math.MaxInt, 0, u
-	}
-	if q.pending == 0 {
-		return out
+		q.align(s)
+		q.started = true
+		q.frames, q.underruns, q.lead = 0, u, math.MaxInt64
 	}
 	n := min(q.pending, len(out))
 	q.pending -= n
-	q.trimmed += uint64(n)
 	return out[n:]
+}
+
+// align moves the speaker by whole device periods to keep the window's
+// smallest lead between alignMargin and a period more.
+func (q *playQueue) align(s *duplex) {
+	switch {
+	case q.lead == math.MaxInt64: // nothing received to align to
+	case q.lead < alignMargin:
+		d := min((alignMargin-q.lead+playBuffer-1)/playBuffer*playBuffer, audio.FrameDuration)
+		n := samplesIn(s.rate, d)
+		s.playback.write(q.zeros[:n])
+		q.later += uint64(n)
+	case q.lead-alignMargin >= playBuffer:
+		d := min(q.lead-alignMargin, audio.FrameDuration) / playBuffer * playBuffer
+		n := samplesIn(s.rate, d)
+		q.pending += n
+		q.sooner += uint64(n)
+	}
 }
 
 // watch runs every frame time: it detects a stalled stream and keeps the
@@ -547,12 +604,15 @@ func (r *runner) watch(ctx context.Context, now time.Time) {
 			}
 		}
 	}
-	// Three frame times without a frame: the stream is starting, stalled
-	// or gone. Feed the call silence on our own clock so it keeps going.
-	if now.Sub(r.lastFrame) > 3*audio.FrameDuration {
+	// Three frame times without a frame either way: the stream is
+	// starting, stalled or gone. Keep that half of the call going on our
+	// own clock, with silence sent and what is played discarded.
+	if now.Sub(r.lastSend) > 3*audio.FrameDuration {
 		clear(r.mic)
-		clear(r.spk)
-		r.fn(r.mic, r.spk)
+		r.f.Send(r.mic)
+	}
+	if now.Sub(r.lastPlay) > 3*audio.FrameDuration {
+		r.f.Play(r.spk)
 	}
 }
 

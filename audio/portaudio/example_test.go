@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/mix"
 	"github.com/recphone/recphone/audio/portaudio"
 )
@@ -32,9 +33,11 @@ func Example() {
 	}})
 	ctx, hangUp := context.WithCancel(context.Background())
 	defer hangUp()
-	_ = call.Run(ctx, func(mic, speaker []int16) {
+	// A call's media (an audio.Frames) sends each microphone frame and
+	// fills each speaker frame; here both in one function.
+	_ = call.Run(ctx, audio.Joined(func(mic, speaker []int16) {
 		// encode mic, decode into speaker
-	})
+	}))
 }
 
 // Listing devices for --list-devices.

@@ -26,7 +26,7 @@ func TestDeviceFallbackAndRestore(t *testing.T) {
 	}
 	defer d.Close()
 	var f frameLog
-	stop := startRun(t, d, f.fn)
+	stop := startRun(t, d, &f)
 
 	// 1. The named sink does not exist: the default device carries the call.
 	fb, _ := ev.wait(t, EventFallback, 5*time.Second)
@@ -34,7 +34,7 @@ func TestDeviceFallbackAndRestore(t *testing.T) {
 		t.Fatalf("fallback to %q (err %v)", fb.Output, fb.Err)
 	}
 	waitFrames(t, &f, 10, 5*time.Second)
-	if err := d.Run(context.Background(), f.fn); !errors.Is(err, ErrBusy) {
+	if err := d.Run(context.Background(), &f); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second Run: %v, want ErrBusy", err)
 	}
 
@@ -172,7 +172,7 @@ func TestClosedDeviceRefusesRun(t *testing.T) {
 	}
 	var f frameLog
 	done := make(chan error, 1)
-	go func() { done <- d.Run(context.Background(), f.fn) }()
+	go func() { done <- d.Run(context.Background(), &f) }()
 	waitFrames(t, &f, 5, 5*time.Second)
 	d.Close()
 	select {
@@ -183,7 +183,7 @@ func TestClosedDeviceRefusesRun(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("Close did not end Run")
 	}
-	if err := d.Run(context.Background(), f.fn); !errors.Is(err, ErrClosed) {
+	if err := d.Run(context.Background(), &f); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Run on a closed device: %v", err)
 	}
 }
@@ -205,7 +205,7 @@ func TestSpeakerBufferGrowsAfterRunningDry(t *testing.T) {
 	}
 	defer d.Close()
 	var f frameLog
-	stop := startRun(t, d, f.fn)
+	stop := startRun(t, d, &f)
 	opened, _ := ev.wait(t, EventOpened, 5*time.Second)
 	waitFrames(t, &f, 10, 5*time.Second)
 	hog := func() {
@@ -262,7 +262,7 @@ func TestSpeakerBufferGrowsAfterRunningDry(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The next call on the device starts with the buffer this one needed.
-	stop = startRun(t, d, f.fn)
+	stop = startRun(t, d, &f)
 	again, _ := ev.wait(t, EventOpened, 5*time.Second)
 	if again.OutputLatency != lat[len(lat)-1] {
 		t.Errorf("next call opened with a %v buffer, want the %v this one grew to", again.OutputLatency, lat[len(lat)-1])

@@ -134,8 +134,8 @@ func (e *events) wait(t *testing.T, kind EventKind, limit time.Duration) (Event,
 	}
 }
 
-// frameLog records when fn ran and what the mic carried, and plays a
-// signal on the speaker once asked to.
+// frameLog records when microphone frames were handed over and what they
+// carried, and plays a signal on the speaker once asked to (audio.Frames).
 type frameLog struct {
 	mu       sync.Mutex
 	times    []time.Time
@@ -145,18 +145,25 @@ type frameLog struct {
 	spkStart time.Time
 }
 
-func (f *frameLog) fn(mic, spk []int16) {
+func (f *frameLog) Send(mic []int16) {
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.times = append(f.times, now)
 	f.mic = append(f.mic, mic...)
+}
+
+func (f *frameLog) Play(spk []int16) time.Duration {
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.speaker != nil && f.spkPos < len(f.speaker) {
 		if f.spkPos == 0 {
 			f.spkStart = now
 		}
 		f.spkPos += copy(spk, f.speaker[f.spkPos:])
 	}
+	return 0
 }
 
 func (f *frameLog) count() int {
@@ -176,11 +183,11 @@ func (f *frameLog) maxGap(from int) time.Duration {
 	return g
 }
 
-func startRun(t *testing.T, d *Device, fn audio.FrameFunc) (stop func() error) {
+func startRun(t *testing.T, d *Device, f audio.Frames) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, fn) }()
+	go func() { done <- d.Run(ctx, f) }()
 	var once sync.Once
 	var err error
 	stop = func() error {
@@ -242,7 +249,7 @@ func TestMicToneAndLatency(t *testing.T) {
 	var f frameLog
 	ev := newEvents()
 	d.opts.OnEvent = ev.add
-	stop := startRun(t, d, f.fn)
+	stop := startRun(t, d, &f)
 	opened, _ := ev.wait(t, EventOpened, 3*time.Second)
 	if opened.Input != "recphone_mic" || opened.Output != "recphone_spk" {
 		t.Fatalf("opened %q → %q", opened.Input, opened.Output)
@@ -408,7 +415,7 @@ func TestSpeakerToneAndLatency(t *testing.T) {
 	}
 	defer d.Close()
 	var f frameLog
-	stop := startRun(t, d, f.fn)
+	stop := startRun(t, d, &f)
 	waitFrames(t, &f, 25, 5*time.Second)
 	rec := startParec(t, spkSink+".monitor")
 	rec.waitLive(t)
@@ -494,7 +501,7 @@ func TestSteadyStateAllocations(t *testing.T) {
 	}
 	defer d.Close()
 	var frames atomic.Int64
-	stop := startRun(t, d, func(mic, spk []int16) { copy(spk, mic); frames.Add(1) })
+	stop := startRun(t, d, audio.Joined(func(mic, spk []int16) { copy(spk, mic); frames.Add(1) }))
 	deadline := time.Now().Add(5 * time.Second)
 	for frames.Load() < 50 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -57,9 +57,11 @@ type callbackStats struct {
 
 // duplex is the call's sound path: a capture stream and a playback stream,
 // both PortAudio callback streams at one rate. The callbacks only move
-// samples between PortAudio's buffers and two rings; the capture callback
-// pokes the frame goroutine, which resamples, runs the call's FrameFunc
-// and queues the speaker frame, never on an audio thread.
+// samples between PortAudio's buffers and two rings, and poke the frame
+// goroutine: the capture callback when it has queued sound, the playback
+// callback when the speaker's ring is down to the level at which the next
+// frame is wanted. That goroutine resamples and runs the call's two
+// halves, never on an audio thread.
 //
 // They are two streams, not one full-duplex stream, for two reasons.
 // PortAudio 19.6's ALSA host API ends a full-duplex stream when the
@@ -79,9 +81,13 @@ type duplex struct {
 	playLatency     time.Duration // the playback latency asked for
 	capture         *sampleRing   // mono samples at rate, from the device
 	playback        *sampleRing   // mono samples at rate, to the device
-	wake            chan struct{}
-	opened          time.Time
-	stats           callbackStats
+	wake            chan struct{} // the capture callback queued sound
+	need            chan struct{} // the playback ring is down to needAt
+	// needAt is the playback ring's length, in samples, at or below which
+	// the playback callback asks for the next frame.
+	needAt atomic.Int64
+	opened time.Time
+	stats  callbackStats
 }
 
 // ringTime is how much sound each ring can hold. It only bounds bursts
@@ -138,6 +144,12 @@ func (s *duplex) played(out []int16, _ pa.StreamCallbackTimeInfo, flags pa.Strea
 		clear(out[rest:])
 		s.stats.underruns.Add(1)
 	}
+	if int64(s.playback.Len()) <= s.needAt.Load() {
+		select {
+		case s.need <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // openDuplex opens and starts the streams from input to output (names as
@@ -146,7 +158,7 @@ func (s *duplex) played(out []int16, _ pa.StreamCallbackTimeInfo, flags pa.Strea
 // channel layouts until both open at one rate. The caller holds a library
 // reference.
 func openDuplex(input, output string, play time.Duration, o *Options) (*duplex, error) {
-	s := &duplex{wake: make(chan struct{}, 1), playLatency: play}
+	s := &duplex{wake: make(chan struct{}, 1), need: make(chan struct{}, 1), playLatency: play}
 	err := lib.do(func() error {
 		in, err := findDevice(input, capture)
 		if err != nil {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -274,17 +274,28 @@ func cycle(s *duplex, in, out []int16) {
 	s.played(out, pa.StreamCallbackTimeInfo{}, 0)
 }
 
+// play is one playback callback and, when it asked for a frame, the frame
+// goroutine's answer, as Run makes it.
+func play(r *runner, s *duplex, out []int16) {
+	s.played(out, pa.StreamCallbackTimeInfo{}, 0)
+	select {
+	case <-s.need:
+		r.fill(time.Now())
+	default:
+	}
+}
+
 // fakeRunner is a runner on a stream that PortAudio never opened: the
-// callback is driven by hand.
-func fakeRunner(t testing.TB, rate int, fn audio.FrameFunc) (*runner, *duplex, *events) {
+// callbacks are driven by hand.
+func fakeRunner(t testing.TB, rate int, f audio.Frames) (*runner, *duplex, *events) {
 	t.Helper()
 	ev := newEvents()
 	o := Options{OnEvent: ev.add, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	o.setDefaults()
 	d := &Device{opts: o, log: o.Logger, closed: make(chan struct{})}
-	s := &duplex{rate: rate, inCh: 1, outCh: 1, wake: make(chan struct{}, 1),
+	s := &duplex{rate: rate, inCh: 1, outCh: 1, wake: make(chan struct{}, 1), need: make(chan struct{}, 1),
 		capture: newSampleRing(samplesIn(rate, ringTime)), playback: newSampleRing(samplesIn(rate, ringTime))}
-	r := newRunner(d, fn)
+	r := newRunner(d, f)
 	r.use(s, true)
 	return r, s, ev
 }
@@ -295,9 +306,9 @@ func fakeRunner(t testing.TB, rate int, fn audio.FrameFunc) (*runner, *duplex, *
 func TestCaptureBacklogCapped(t *testing.T) {
 	const rate = 48000
 	var frames [][]int16
-	r, s, _ := fakeRunner(t, rate, func(mic, spk []int16) {
+	r, s, _ := fakeRunner(t, rate, audio.Joined(func(mic, spk []int16) {
 		frames = append(frames, append([]int16(nil), mic...))
-	})
+	}))
 	// 200 ms of sound: a 1 kHz tone for the first 140 ms (old), then a
 	// 500 Hz one (the newest 60 ms).
 	old := dsp.Sine(1000, rate, samplesIn(rate, 140*time.Millisecond), 8000)
@@ -333,13 +344,13 @@ func TestCaptureBacklogCapped(t *testing.T) {
 // device event is sent, so the agent stays on the configured devices.
 func TestShortStallKeepsDevice(t *testing.T) {
 	var calls int
-	r, s, ev := fakeRunner(t, 48000, func(mic, spk []int16) { calls++ })
+	r, s, ev := fakeRunner(t, 48000, audio.Joined(func(mic, spk []int16) { calls++ }))
 	start := time.Now()
 	s.stats.callbacks.Store(1)
 	s.stats.plays.Store(1)
 	s.stats.lastIn.Store(start.UnixNano())
 	s.stats.lastOut.Store(start.UnixNano())
-	r.lastFrame = start
+	r.lastSend, r.lastPlay = start, start
 	ctx := context.Background()
 	for at := start; at.Sub(start) <= 300*time.Millisecond; at = at.Add(audio.FrameDuration) {
 		r.watch(ctx, at)
@@ -375,76 +386,149 @@ func TestSampleRingSkip(t *testing.T) {
 	}
 }
 
-// The frame goroutine is late once: the device plays silence meanwhile and
-// then gets the frames made late all at once, which would stand in the
-// speaker queue as extra delay for the rest of the call. The queue is
-// brought back to its slack within a few windows (the underruns of the
-// stall widen that slack by one device buffer), and a device that keeps
-// underrunning gets its slack widened rather than trimmed again.
-func TestStandingPlayoutQueueTrimmed(t *testing.T) {
-	const rate, buf = 48000, 480 // 10 ms callbacks
-	r, s, _ := fakeRunner(t, rate, func(mic, spk []int16) {
-		for i := range spk {
-			spk[i] = 1000
-		}
-	})
-	in := make([]int16, buf)
-	out := make([]int16, buf)
-	cb := func() { cycle(s, in, out) }
-	// minQueue runs n callbacks, each followed by the frame goroutine,
-	// and returns the smallest speaker queue a callback left behind.
-	minQueue := func(n int) int {
-		m := math.MaxInt
-		for range n {
-			cb()
-			m = min(m, s.playback.Len())
-			r.pump(time.Now())
-		}
-		return m
+// farEnd is a call as the runner sees it, on a virtual clock the test
+// advances: the far end's frames arrive every 20 ms at phase, each up to
+// 3 ms late, and Play reports the lead the jitter buffer would: how long
+// before now the newest frame had arrived.
+type farEnd struct {
+	now, phase   time.Duration
+	sends, plays int
+	leads        []time.Duration
+}
+
+func (f *farEnd) Send([]int16) { f.sends++ }
+
+func (f *farEnd) Play(spk []int16) time.Duration {
+	f.plays++
+	for i := range spk {
+		spk[i] = 1000
 	}
-	minQueue(2 * 2 * playWindow) // start up
-	base := minQueue(2 * playWindow)
-	// 50 ms late: five callbacks without the frame goroutine.
-	for range 5 {
-		cb()
+	arrival := func(k time.Duration) time.Duration {
+		return k*audio.FrameDuration + f.phase + time.Duration(int64(k)*7919%3000)*time.Microsecond
 	}
-	r.pump(time.Now())
-	stood := minQueue(2 * playWindow / 2)
-	if stood < base+samplesIn(rate, 20*time.Millisecond) {
-		t.Fatalf("queue %d right after the stall, want it standing over %d", stood, base)
+	k := (f.now - f.phase) / audio.FrameDuration
+	if arrival(k) > f.now {
+		k--
 	}
-	minQueue(3 * 2 * playWindow)
-	after := minQueue(2 * playWindow)
-	if after > r.play.slack || r.play.slack > samplesIn(rate, 20*time.Millisecond) || r.play.trimmed == 0 {
-		t.Fatalf("standing queue %d samples after trimming (%d after the stall, slack %d, trimmed %d)",
-			after, stood, r.play.slack, r.play.trimmed)
+	lead := f.now - arrival(k)
+	f.leads = append(f.leads, lead)
+	return lead
+}
+
+// playFor runs n 5 ms playback callbacks on f's clock and returns the
+// longest the speaker's ring grew to.
+func playFor(r *runner, s *duplex, f *farEnd, n int) int {
+	out := make([]int16, samplesIn(s.rate, playBuffer))
+	longest := 0
+	for range n {
+		f.now += playBuffer
+		play(r, s, out)
+		longest = max(longest, s.playback.Len())
 	}
-	// Underruns widen the slack: a bursty device is not trimmed into
-	// underrunning again and again.
-	slack := r.play.slack
-	s.stats.underruns.Add(1)
-	minQueue(2 * playWindow)
-	if r.play.slack <= slack {
-		t.Fatalf("slack %d after an underrun, was %d", r.play.slack, slack)
+	return longest
+}
+
+// The speaker keeps its own clock: playback callbacks alone make the call
+// play a frame every 20 ms, and never more than a frame stands in the
+// ring; capture callbacks alone make it send, and nothing is played. (The
+// far end's frames come 7-10 ms before they are asked for: nothing to
+// move.)
+func TestSpeakerAsksForItsOwnFrames(t *testing.T) {
+	const rate = 48000
+	f := &farEnd{now: time.Second, phase: 10 * time.Millisecond}
+	r, s, _ := fakeRunner(t, rate, f)
+	longest := playFor(r, s, f, 400) // 2 s
+	if f.plays < 99 || f.plays > 101 || f.sends != 0 {
+		t.Fatalf("2 s of playback callbacks: %d frames played, %d sent; want 100 and 0", f.plays, f.sends)
 	}
-	wide := r.play.slack
-	// Calm again: the slack narrows back, and the queue with it.
-	minQueue(2 * playWindow * 4 * playSettle)
-	if r.play.slack != samplesIn(rate, slackStep/2) {
-		t.Fatalf("slack %d after %d calm windows, want back to %d", r.play.slack, 4*playSettle, samplesIn(rate, slackStep/2))
+	if want := r.play.slack + audio.FrameSamples(rate); longest > want {
+		t.Fatalf("speaker ring grew to %d samples, want at most the slack and a frame (%d)", longest, want)
 	}
-	if got := minQueue(2 * playWindow); got > r.play.slack {
-		t.Fatalf("standing queue %d samples over the narrowed slack %d", got, r.play.slack)
+	if u := s.stats.underruns.Load(); u != 0 || r.play.sooner != 0 || r.play.later != 0 {
+		t.Fatalf("%d underruns with the frame goroutine answering every callback; moved %d samples sooner, %d later",
+			u, r.play.sooner, r.play.later)
 	}
-	t.Logf("standing queue %d samples before the stall, %d after it, %d after trimming %d; slack %d → %d → %d",
-		base, stood, after, r.play.trimmed, slack, wide, r.play.slack)
+	in := make([]int16, samplesIn(rate, captureBuffer))
+	for range 100 { // 1 s
+		s.captured(in, pa.StreamCallbackTimeInfo{}, 0)
+		r.pump(time.Now())
+	}
+	if f.sends != 50 || f.plays > 101 {
+		t.Fatalf("1 s of capture callbacks: %d frames sent, %d played in all; want 50 and no more played", f.sends, f.plays)
+	}
+}
+
+// The far end's frames arrive 14-17 ms before the speaker would ask for
+// them: it moves its asking 5 ms sooner (whole device periods, keeping the
+// 5 ms margin) after its first window, and then stays. Frames that arrive
+// 1-4 ms before it asks make it ask 5 ms later instead. A slack widened
+// after an underrun, and narrowed again after calm windows, moves neither.
+func TestSpeakerMovesToTheFarEndsArrivals(t *testing.T) {
+	const rate = 48000
+	period := uint64(samplesIn(rate, playBuffer))
+	for _, tc := range []struct {
+		name          string
+		phase         time.Duration
+		lo, hi        time.Duration // the first window's leads
+		sooner, later uint64
+	}{
+		{"early", 3 * time.Millisecond, 14 * time.Millisecond, 17 * time.Millisecond, period, 0},
+		{"late", 16 * time.Millisecond, time.Millisecond, 4 * time.Millisecond, 0, period},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Frames are asked for at 1.020 s and every 20 ms from then
+			// on (the first at 1.005, when the slack's silence ran out),
+			// the far end's arrive at phase (up to 3 ms later).
+			f := &farEnd{now: time.Second, phase: tc.phase}
+			r, s, _ := fakeRunner(t, rate, f)
+			frames := func(n int) { playFor(r, s, f, 4*n) }
+			inRange := func(what string, leads []time.Duration) {
+				t.Helper()
+				hi := alignMargin + playBuffer + 3*time.Millisecond
+				for i, l := range leads {
+					if l < alignMargin || l >= hi {
+						t.Fatalf("%s: lead %v at frame %d, want %v to %v", what, l, i, alignMargin, hi)
+					}
+				}
+			}
+			frames(firstWindow)
+			if lo, hi := slices.Min(f.leads[1:firstWindow]), slices.Max(f.leads[1:firstWindow]); lo < tc.lo || hi > tc.hi {
+				t.Fatalf("leads %v-%v in the first window, want %v-%v", lo, hi, tc.lo, tc.hi)
+			}
+			frames(3 * playWindow)
+			settled := len(f.leads)
+			frames(3 * playWindow)
+			inRange("settled", f.leads[settled:])
+			if r.play.sooner != tc.sooner || r.play.later != tc.later {
+				t.Fatalf("moved %d samples sooner and %d later, want %d and %d", r.play.sooner, r.play.later, tc.sooner, tc.later)
+			}
+
+			slack := r.play.slack
+			s.stats.underruns.Add(1)
+			from := len(f.leads)
+			frames(2 * playWindow)
+			if r.play.slack <= slack {
+				t.Fatalf("slack %d after an underrun, was %d", r.play.slack, slack)
+			}
+			frames((2*playSettle + 2) * playWindow) // it narrows by half a step
+			if r.play.slack != slack {
+				t.Fatalf("slack %d after %d calm windows, want back to %d", r.play.slack, 2*playSettle+2, slack)
+			}
+			inRange("while the slack widened and narrowed", f.leads[from:])
+			if r.play.sooner != tc.sooner || r.play.later != tc.later {
+				t.Fatalf("the slack's changes moved the speaker: %d samples sooner and %d later", r.play.sooner, r.play.later)
+			}
+			t.Logf("leads %v-%v in the first window, %v-%v settled", slices.Min(f.leads[1:firstWindow]), slices.Max(f.leads[1:firstWindow]),
+				slices.Min(f.leads[settled:]), slices.Max(f.leads[settled:]))
+		})
+	}
 }
 
 // A stream taken into use starts its speaker queue with the slack of
 // silence, so the first late capture callback finds sound still queued.
 func TestSpeakerQueueStartsWithSlack(t *testing.T) {
 	const rate = 48000
-	_, s, _ := fakeRunner(t, rate, func(mic, spk []int16) {})
+	_, s, _ := fakeRunner(t, rate, audio.Joined(func(mic, spk []int16) {}))
 	if got, want := s.playback.Len(), samplesIn(rate, slackStep/2); got != want {
 		t.Fatalf("speaker queue holds %d samples on start, want %d", got, want)
 	}
@@ -456,17 +540,20 @@ func TestSpeakerQueueStartsWithSlack(t *testing.T) {
 }
 
 // BenchmarkPumpFrame is one 20 ms frame through the frame goroutine as Run
-// drives it: two 10 ms callbacks, then the pump with its capture cap and
-// speaker queue control.
+// drives it: two 10 ms capture callbacks, each followed by the pump with
+// its capture cap, and four 5 ms playback callbacks with the speaker's
+// frame asked for when the ring is down to its slack.
 func BenchmarkPumpFrame(b *testing.B) {
-	r, s, _ := fakeRunner(b, 48000, func(mic, spk []int16) { copy(spk, mic) })
+	r, s, _ := fakeRunner(b, 48000, audio.Joined(func(mic, spk []int16) { copy(spk, mic) }))
 	in := dsp.Sine(1000, 48000, 480, 8000)
-	out := make([]int16, 480)
+	out := make([]int16, 240)
 	b.ReportAllocs()
 	for b.Loop() {
-		cycle(s, in, out)
-		r.pump(time.Time{})
-		cycle(s, in, out)
-		r.pump(time.Time{})
+		for range 2 {
+			s.captured(in, pa.StreamCallbackTimeInfo{}, 0)
+			r.pump(time.Time{})
+			play(r, s, out)
+			play(r, s, out)
+		}
 	}
 }

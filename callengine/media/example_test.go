@@ -47,7 +47,7 @@ func Example() {
 	// 4. The audio device's clock drives sending and playout.
 	dev := audio.NewNull(audio.MaxRate)
 	runCtx, cancel := context.WithCancel(ctx)
-	go dev.Run(runCtx, sess.ProcessFrame)
+	go dev.Run(runCtx, sess)
 	defer cancel()
 
 	// 5. Signalling changes: hold, DTMF.

@@ -28,7 +28,7 @@ func BenchmarkPacingNullClock(b *testing.B) {
 	defer cancel()
 	n := 0
 	b.ResetTimer()
-	err := dev.Run(ctx, func(mic, spk []int16) {
+	err := dev.Run(ctx, audio.Joined(func(mic, spk []int16) {
 		if n < b.N {
 			s.ProcessFrame(mic, spk)
 		}
@@ -36,7 +36,7 @@ func BenchmarkPacingNullClock(b *testing.B) {
 		if n >= b.N {
 			cancel()
 		}
-	})
+	}))
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)

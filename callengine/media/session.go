@@ -3,9 +3,10 @@
 // direction, jitter buffering with loss concealment, RTCP reports, and taps
 // through which an observer (the recording client) sees every packet sent
 // and received. The SIP layer creates a Session per call from the
-// negotiated SDP; the audio device's 20 ms clock drives it via ProcessFrame.
+// negotiated SDP; the audio device's 20 ms clocks drive it: Send with each
+// microphone frame, Play for each speaker frame (audio.Frames).
 //
-// ProcessFrame takes frames at whatever rate the device runs (the length of
+// Send and Play take frames at whatever rate the device runs (the length of
 // a 20 ms frame says which) and the session converts between it and the
 // codec's own rate, so a wideband call is wideband from device to wire.
 package media
@@ -27,6 +28,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/jitter"
 	"github.com/recphone/recphone/audio/resample"
 	"github.com/recphone/recphone/callengine/sdp"
@@ -194,8 +196,9 @@ type Stats struct {
 
 // Session is the media of one call. Create it with NewSession when the
 // local SDP is built (LocalRTP gives the port to offer), update it with
-// SetRemote/SetDirection as offer/answer progresses, drive it with
-// ProcessFrame from the audio device, and Close it at hang-up. It receives
+// SetRemote/SetDirection as offer/answer progresses, drive it with Send
+// and Play from one goroutine of the audio device, and Close it at
+// hang-up. It receives
 // from creation on, so early media plays before the call is answered.
 type Session struct {
 	log      *slog.Logger
@@ -226,7 +229,7 @@ type Session struct {
 	tapSeq uint64
 	taps   atomic.Pointer[[]tapEntry]
 
-	// audio clock side: only ProcessFrame touches these
+	// audio clock side: only Send and Play touch these
 	encoder    *Encoder
 	decoder    *Decoder
 	micRS      *resample.Resampler // device rate to the encoder's
@@ -507,21 +510,41 @@ func (s *Session) SendDTMF(digits string) error {
 	return nil
 }
 
-// ProcessFrame is the audio clock's callback: it sends mic (when the
-// direction sends) and fills speaker with what to play (when it receives;
-// silence otherwise). It never blocks on the network and does not allocate.
-func (s *Session) ProcessFrame(mic, speaker []int16) {
+// Send is the audio clock's microphone half (audio.Frames): it sends mic
+// when the direction sends. It never blocks on the network and does not
+// allocate.
+func (s *Session) Send(mic []int16) {
 	select {
 	case <-s.done:
-		clear(speaker)
 		return
 	default:
 	}
-	p := s.params.Load()
-	s.sendFrame(p, mic)
+	s.sendFrame(s.params.Load(), mic)
+}
+
+// Play is the audio clock's speaker half (audio.Frames): it takes in what
+// has arrived and fills speaker with what to play (silence when the
+// direction does not receive). It returns the jitter buffer's lead when
+// it played a frame received: how long the newest frame had been there
+// (audio.NoLead otherwise). It never blocks on the network and does not
+// allocate.
+func (s *Session) Play(speaker []int16) (lead time.Duration) {
+	select {
+	case <-s.done:
+		clear(speaker)
+		return audio.NoLead
+	default:
+	}
 	now := time.Now()
 	s.receiveTick(now)
-	s.playFrame(p, speaker, now)
+	return s.playFrame(s.params.Load(), speaker, now)
+}
+
+// ProcessFrame is one tick of a clock that sends and plays at once: Send,
+// then Play.
+func (s *Session) ProcessFrame(mic, speaker []int16) {
+	s.Send(mic)
+	s.Play(speaker)
 }
 
 // rxOwner says who reads the RTP socket.
@@ -746,8 +769,8 @@ func (s *Session) dtmfFrame(p *params, sending bool, samples uint32) bool {
 }
 
 // playFrame fills speaker with the frame the jitter buffer plays at now,
-// the tick.
-func (s *Session) playFrame(p *params, speaker []int16, now time.Time) {
+// the tick, and returns its lead.
+func (s *Session) playFrame(p *params, speaker []int16, now time.Time) time.Duration {
 	if !p.dir.Receives() {
 		clear(speaker)
 		if s.wasPlaying {
@@ -756,11 +779,15 @@ func (s *Session) playFrame(p *params, speaker []int16, now time.Time) {
 				s.decoder.Reset()
 			}
 		}
-		return
+		return audio.NoLead
 	}
 	s.wasPlaying = true
 	s.rxMu.Lock()
 	n, st := s.jb.Pop(s.pop[:], now)
+	lead, ok := s.jb.Lead()
+	if !ok {
+		lead = audio.NoLead
+	}
 	next := 0
 	if st == jitter.Lost {
 		next = s.jb.Next(s.next[:])
@@ -769,13 +796,13 @@ func (s *Session) playFrame(p *params, speaker []int16, now time.Time) {
 	s.rxMu.Unlock()
 	if st == jitter.Idle || len(speaker) == 0 {
 		clear(speaker)
-		return
+		return audio.NoLead
 	}
 	if s.decoder == nil || s.decoder.Codec() != codec {
 		d, err := NewDecoder(codec)
 		if err != nil {
 			clear(speaker)
-			return
+			return audio.NoLead
 		}
 		s.decoder = d
 	}
@@ -790,9 +817,10 @@ func (s *Session) playFrame(p *params, speaker []int16, now time.Time) {
 	out, err := ConvertFrame(&s.spkRS, codec.SampleRate(), len(speaker)*50, s.pcm[len(pcm):], pcm)
 	if err != nil {
 		clear(speaker)
-		return
+		return audio.NoLead
 	}
 	clear(speaker[copy(speaker, out):])
+	return lead
 }
 
 // setRxCodec switches what is received to c with payload type pt; called
@@ -1207,7 +1235,7 @@ func (s *Session) Stats() Stats {
 
 // Close sends RTCP BYE (when the peer is known), stops the session's
 // goroutines and releases its ports. The audio clock must no longer call
-// ProcessFrame afterwards (it would only find nothing to do).
+// Send or Play afterwards (they would only find nothing to do).
 func (s *Session) Close() error {
 	var err error
 	s.closeOnce.Do(func() {

@@ -432,7 +432,7 @@ type switchedTone struct {
 
 func (d *switchedTone) Rate() int { return audio.MaxRate }
 
-func (d *switchedTone) Run(ctx context.Context, fn audio.FrameFunc) error {
+func (d *switchedTone) Run(ctx context.Context, f audio.Frames) error {
 	mic := make([]int16, audio.MaxFrameSamples)
 	spk := make([]int16, audio.MaxFrameSamples)
 	tick := time.NewTicker(audio.FrameDuration)
@@ -453,7 +453,8 @@ func (d *switchedTone) Run(ctx context.Context, fn audio.FrameFunc) error {
 			phase += step
 		}
 		phase = math.Mod(phase, 2*math.Pi)
-		fn(mic, spk)
+		f.Send(mic)
+		f.Play(spk)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"fyne.io/fyne/v2/test"
 
+	"github.com/recphone/recphone/audio"
 	"github.com/recphone/recphone/audio/portaudio"
 	"github.com/recphone/recphone/audio/pulsetest"
 	"github.com/recphone/recphone/cmd/internal/phone"
@@ -137,7 +138,7 @@ input_device = "recphone-no-such-microphone"
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	ran := make(chan error, 1)
-	go func() { ran <- r.b.phone.Device.Run(ctx, func(mic, speaker []int16) {}) }()
+	go func() { ran <- r.b.phone.Device.Run(ctx, audio.Joined(func(mic, speaker []int16) {})) }()
 	got := r.waitError(20*time.Second, "the fallback", func(s string) bool { return s != "" })
 	cancel()
 	<-ran

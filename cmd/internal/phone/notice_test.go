@@ -87,12 +87,12 @@ func (c *fakeClock) pending() []time.Duration {
 }
 
 // handDevice is a sound device whose frames the test turns by hand.
-type handDevice struct{ fn chan audio.FrameFunc }
+type handDevice struct{ f chan audio.Frames }
 
 func (d *handDevice) Rate() int { return audio.MaxRate }
 
-func (d *handDevice) Run(ctx context.Context, fn audio.FrameFunc) error {
-	d.fn <- fn
+func (d *handDevice) Run(ctx context.Context, f audio.Frames) error {
+	d.f <- f
 	<-ctx.Done()
 	return nil
 }
@@ -105,7 +105,7 @@ type noticeRig struct {
 	dev     *mix.Device
 	clock   *fakeClock
 	t0      time.Time
-	frame   audio.FrameFunc
+	turn    audio.Frames
 	steps   chan string
 	played  chan NoticeEvent
 	sent    []int16 // every frame the device sent
@@ -114,7 +114,7 @@ type noticeRig struct {
 
 func newNoticeRig(t *testing.T, notice []int16, interval time.Duration) *noticeRig {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	hd := &handDevice{fn: make(chan audio.FrameFunc, 1)}
+	hd := &handDevice{f: make(chan audio.Frames, 1)}
 	r := &noticeRig{t: t, dev: mix.Wrap(hd, mix.Options{}), clock: &fakeClock{}, t0: t0,
 		steps: make(chan string, 64), played: make(chan NoticeEvent, 64)}
 	r.n = newNotifier(slog.New(slog.DiscardHandler), r.dev, notice, "tone", interval, func(ev NoticeEvent) { r.played <- ev })
@@ -126,9 +126,9 @@ func newNoticeRig(t *testing.T, notice []int16, interval time.Duration) *noticeR
 	go func() {
 		defer close(devDone)
 		// Called from frames, on the test's goroutine: mic is what is sent.
-		_ = r.dev.Run(ctx, func(mic, spk []int16) { r.sent = append(r.sent, mic...) })
+		_ = r.dev.Run(ctx, audio.Joined(func(mic, spk []int16) { r.sent = append(r.sent, mic...) }))
 	}()
-	r.frame = <-hd.fn
+	r.turn = <-hd.f
 	r.n.start(ctx)
 	t.Cleanup(func() {
 		r.n.stop()
@@ -171,7 +171,8 @@ func (r *noticeRig) frames(k int) {
 	for range k {
 		clear(mic)
 		clear(spk)
-		r.frame(mic, spk)
+		r.turn.Send(mic)
+		r.turn.Play(spk)
 		r.speaker = append(r.speaker, spk...)
 	}
 }
