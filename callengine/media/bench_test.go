@@ -31,12 +31,12 @@ func TestSendPathAllocations(t *testing.T) {
 	s := sendSession(t)
 	mic, spk := make([]int16, 160), make([]int16, 160)
 	newTone(440).next(mic)
-	if a := testing.AllocsPerRun(500, func() { s.ProcessFrame(mic, spk) }); a != 0 {
+	if a := testing.AllocsPerRun(500, func() { s.tick(mic, spk) }); a != 0 {
 		t.Fatalf("send path: %v allocs/frame", a)
 	}
 	n := 0
 	s.AddTap(func(Packet) { n++ })
-	if a := testing.AllocsPerRun(500, func() { s.ProcessFrame(mic, spk) }); a != 0 {
+	if a := testing.AllocsPerRun(500, func() { s.tick(mic, spk) }); a != 0 {
 		t.Fatalf("send path with tap: %v allocs/frame", a)
 	}
 	if n == 0 {
@@ -47,7 +47,7 @@ func TestSendPathAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := s.Stats().PacketsSent
-	if a := testing.AllocsPerRun(100, func() { s.ProcessFrame(mic, spk) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { s.tick(mic, spk) }); a != 0 {
 		t.Fatalf("send path during DTMF: %v allocs/frame", a)
 	}
 	if s.Stats().PacketsSent-before < 90 {
@@ -82,7 +82,7 @@ func newReceiver(tb testing.TB) *receiver {
 func (r *receiver) frame() {
 	putRTP(r.pkt, 0, uint16(r.i), uint32(r.i)*160, 0xabc)
 	r.s.handleRTP(r.pkt, r.from, r.t0.Add(time.Duration(r.i)*20*time.Millisecond))
-	r.s.ProcessFrame(r.mic, r.spk)
+	r.s.tick(r.mic, r.spk)
 	r.i++
 }
 
@@ -111,7 +111,7 @@ func benchSend(b *testing.B, tap bool) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		s.ProcessFrame(mic, spk)
+		s.tick(mic, spk)
 	}
 }
 

@@ -45,7 +45,7 @@ func FuzzHandleRTP(f *testing.F) {
 			pkt[3]++
 			s.handleRTP(pkt, from, now.Add(time.Millisecond))
 		}
-		s.ProcessFrame(mic, spk)
+		s.tick(mic, spk)
 		st := s.Stats()
 		if st.JitterBufferDelay > s.jb.MaxDelay() {
 			t.Fatalf("jitter buffer delay %v", st.JitterBufferDelay)

@@ -30,7 +30,7 @@ func BenchmarkPacingNullClock(b *testing.B) {
 	b.ResetTimer()
 	err := dev.Run(ctx, audio.Joined(func(mic, spk []int16) {
 		if n < b.N {
-			s.ProcessFrame(mic, spk)
+			s.tick(mic, spk)
 		}
 		n++
 		if n >= b.N {

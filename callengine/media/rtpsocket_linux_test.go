@@ -215,7 +215,7 @@ func TestReceivingHandsOverBetweenReaderAndClock(t *testing.T) {
 			case <-tk.C:
 			}
 			gen.next(mic)
-			s.ProcessFrame(mic, spk)
+			s.tick(mic, spk)
 		}
 	}
 	wg.Add(1)

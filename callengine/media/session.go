@@ -540,13 +540,6 @@ func (s *Session) Play(speaker []int16) (lead time.Duration) {
 	return s.playFrame(s.params.Load(), speaker, now)
 }
 
-// ProcessFrame is one tick of a clock that sends and plays at once: Send,
-// then Play.
-func (s *Session) ProcessFrame(mic, speaker []int16) {
-	s.Send(mic)
-	s.Play(speaker)
-}
-
 // rxOwner says who reads the RTP socket.
 type rxOwner int
 

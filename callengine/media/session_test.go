@@ -19,6 +19,12 @@ import (
 	"github.com/recphone/recphone/callengine/sdp"
 )
 
+// tick is one frame of a device with one clock: Send, then Play.
+func (s *Session) tick(mic, speaker []int16) {
+	s.Send(mic)
+	s.Play(speaker)
+}
+
 var loopback = netip.MustParseAddr("127.0.0.1")
 
 func newSession(t testing.TB, cfg Config) *Session {
@@ -105,8 +111,8 @@ func clockPairTimed(a, b *Session, genA, genB *tone, frames int, each func(i int
 		if genB != nil {
 			genB.next(micB)
 		}
-		a.ProcessFrame(micA, outA)
-		b.ProcessFrame(micB, outB)
+		a.tick(micA, outA)
+		b.tick(micB, outB)
 		spkA = append(spkA, outA...)
 		spkB = append(spkB, outB...)
 		if each != nil {
@@ -542,7 +548,7 @@ func TestSenderReportOnTheWire(t *testing.T) {
 		defer tick.Stop()
 		for range 60 {
 			<-tick.C
-			a.ProcessFrame(mic, spk)
+			a.tick(mic, spk)
 		}
 	}()
 	buf := make([]byte, 1500)
@@ -725,7 +731,7 @@ func TestZeroPortsMeanAbsent(t *testing.T) {
 	// m=audio 0: the stream is disabled, nothing is sent.
 	a.SetRemote(Remote{RTP: netip.AddrPortFrom(loopback, 0), Codec: PCMU})
 	mic, spk := make([]int16, 160), make([]int16, 160)
-	a.ProcessFrame(mic, spk)
+	a.tick(mic, spk)
 	if st := a.Stats(); st.PacketsSent != 0 || st.SendErrors != 0 {
 		t.Fatalf("sent to port 0: %+v", st)
 	}
@@ -759,7 +765,7 @@ func TestSenderReportsUntilTwoReportsWithoutRTP(t *testing.T) {
 		t.Fatalf("before any RTP: %s", k)
 	}
 	mic, spk := make([]int16, 960), make([]int16, 960)
-	a.ProcessFrame(mic, spk)
+	a.tick(mic, spk)
 	if a.Stats().PacketsSent == 0 {
 		t.Fatal("no RTP sent")
 	}

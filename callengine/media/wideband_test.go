@@ -38,7 +38,7 @@ func feedCodec(t testing.TB, c Codec, freq float64, frames int, lose func(int) b
 			putRTP(pkt, c.PayloadType(), uint16(i), uint32(i*c.RTPClock()/50), 0x5eed)
 			s.handleRTP(pkt[:12+n], from, t0.Add(time.Duration(i)*20*time.Millisecond))
 		}
-		s.ProcessFrame(make([]int16, deviceRate/50), spk)
+		s.tick(make([]int16, deviceRate/50), spk)
 		out = append(out, spk...)
 	}
 	return out
@@ -78,7 +78,7 @@ func TestWidebandSend(t *testing.T) {
 			buf := make([]byte, 2048)
 			pcm := make([]int16, dec.FrameSamples())
 			for i := range 50 {
-				s.ProcessFrame(mic[i*960:(i+1)*960], spk)
+				s.tick(mic[i*960:(i+1)*960], spk)
 				peer.rtp.SetReadDeadline(time.Now().Add(2 * time.Second))
 				n, err := peer.rtp.Read(buf)
 				if err != nil {
